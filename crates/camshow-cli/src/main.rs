@@ -1,0 +1,77 @@
+//! `camshow`: the Camshow Deepfaker command-line tool.
+
+mod detect_cmd;
+mod doctor;
+mod engine_args;
+mod models_cmd;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const USAGE_TERMS: &str = "Use Camshow Deepfaker only with the consent of every person whose face you use, \
+label what you publish as AI-generated, and never to deceive, harass or impersonate. \
+Every output carries machine-readable AI provenance; nudity is refused.";
+
+/// Real-time face swap engine. See the README for the usage terms.
+#[derive(Debug, Parser)]
+#[command(name = "camshow", version = VERSION.as_str(), about, after_help = USAGE_TERMS)]
+struct Cli {
+    /// Log more (-v info, -vv debug); RUST_LOG overrides
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Report ONNX Runtime, execution providers, models, FFmpeg, cameras and folders
+    Doctor(doctor::DoctorArgs),
+    /// Find faces in an image and print (or draw) them
+    Detect(detect_cmd::DetectArgs),
+    /// List, fetch, verify and import model files
+    Models(models_cmd::ModelsArgs),
+}
+
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(version_string);
+
+fn version_string() -> String {
+    let features = camshow_core::enabled_features();
+    format!("{} (execution-provider features: {})", env!("CARGO_PKG_VERSION"), if features.is_empty() { "none".into() } else { features.join(", ") })
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,ort=error",
+        1 => "info,ort=warn",
+        _ => "debug,ort=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Doctor(a) => doctor::run(&a),
+        Command::Detect(a) => detect_cmd::run(&a),
+        Command::Models(a) => models_cmd::run(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {err:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

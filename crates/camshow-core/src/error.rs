@@ -1,0 +1,155 @@
+//! The engine's typed error.
+
+use std::path::PathBuf;
+
+/// Result with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong inside the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The ONNX Runtime shared library could not be found anywhere.
+    #[error(
+        "ONNX Runtime library not found (looked in: {searched}); run the README's setup command or set ORT_DYLIB_PATH"
+    )]
+    RuntimeNotFound {
+        /// The places that were searched, for the message.
+        searched: String,
+    },
+    /// The ONNX Runtime library exists but could not be loaded.
+    #[error("failed to load the ONNX Runtime library {}: {reason}", path.display())]
+    RuntimeLoad {
+        /// The library path.
+        path: PathBuf,
+        /// Why it failed.
+        reason: String,
+    },
+    /// An ONNX Runtime call failed.
+    #[error("ONNX Runtime error in {context}")]
+    Ort {
+        /// What was being done.
+        context: String,
+        /// The runtime's error.
+        #[source]
+        source: ort::Error,
+    },
+    /// An execution provider the user asked for did not attach.
+    #[error("execution provider {provider} was requested but could not be used for model {model}: {reason}")]
+    ProviderUnavailable {
+        /// The provider's name.
+        provider: String,
+        /// The model being loaded.
+        model: String,
+        /// The runtime's explanation.
+        reason: String,
+    },
+    /// An execution provider name that we do not know.
+    #[error("unknown execution provider {0:?} (known: cpu, cuda, tensorrt, coreml, directml, openvino, rocm)")]
+    UnknownProvider(String),
+    /// A model file is not installed.
+    #[error("model {name} is not installed in {}; install it with `camshow models fetch {name}`{hint}", dir.display())]
+    ModelMissing {
+        /// Manifest id.
+        name: String,
+        /// The models directory.
+        dir: PathBuf,
+        /// Extra advice.
+        hint: String,
+    },
+    /// A model file is present but does not match the manifest.
+    #[error("model file {} is corrupt: {reason}; delete it and run `camshow models fetch {name}`", path.display())]
+    ModelCorrupt {
+        /// Manifest id.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// What did not match.
+        reason: String,
+    },
+    /// No model of that name in the manifest.
+    #[error("unknown model {0:?}; `camshow models list` shows the known ones")]
+    UnknownModel(String),
+    /// A model does not have the inputs/outputs the engine expects.
+    #[error("model {model} does not have the expected signature: {reason}")]
+    ModelSignature {
+        /// The model.
+        model: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Malformed ONNX/protobuf data.
+    #[error("invalid ONNX model data: {0}")]
+    OnnxFormat(String),
+    /// A download failed.
+    #[error("download of {name} failed: {reason}")]
+    Download {
+        /// What was being downloaded.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Data failed verification against the manifest.
+    #[error("{what} failed verification: {reason}")]
+    Verification {
+        /// What was checked.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The content-safety gate refused the input.
+    #[error(
+        "refused by the content-safety gate: {what} shows {labels} (score {score:.2} ≥ {threshold:.2}); Camshow Deepfaker does not process nudity"
+    )]
+    Unsafe {
+        /// Which input.
+        what: String,
+        /// The classes found.
+        labels: String,
+        /// The highest score.
+        score: f32,
+        /// The threshold.
+        threshold: f32,
+    },
+    /// Bad caller input (frame size, arguments).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A file-system error.
+    #[error("{context} {}", path.display())]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An external tool (pip, npm, tar) failed.
+    #[error("{tool} failed: {reason}")]
+    Tool {
+        /// The tool.
+        tool: String,
+        /// Its output or status.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Wraps an `ort` error with a short context.
+    pub(crate) fn ort(context: impl Into<String>) -> impl FnOnce(ort::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Ort { context, source }
+    }
+
+    /// Wraps an I/O error with a path.
+    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { context, path, source }
+    }
+}
+
+impl From<ort::Error<ort::session::builder::SessionBuilder>> for Error {
+    fn from(source: ort::Error<ort::session::builder::SessionBuilder>) -> Self {
+        Self::Ort { context: "configuring a session".into(), source: source.into() }
+    }
+}

@@ -1,0 +1,81 @@
+//! The engine's picture type: tightly packed RGB8.
+
+use crate::error::{Error, Result};
+
+/// Largest width or height the engine accepts (guards against decompression bombs).
+pub const MAX_DIMENSION: u32 = 16_384;
+
+/// An RGB8 image, rows packed without padding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    width: u32,
+    height: u32,
+    data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Frame({}x{})", self.width, self.height)
+    }
+}
+
+impl Frame {
+    /// Wraps RGB8 bytes; fails when the length does not match.
+    pub fn from_rgb(width: u32, height: u32, data: Vec<u8>) -> Result<Self> {
+        if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
+            return Err(Error::InvalidInput(format!("frame size {width}x{height} is outside 1..={MAX_DIMENSION}")));
+        }
+        if data.len() != width as usize * height as usize * 3 {
+            return Err(Error::InvalidInput(format!(
+                "{} bytes do not make a {width}x{height} RGB frame",
+                data.len()
+            )));
+        }
+        Ok(Self { width, height, data })
+    }
+
+    /// A frame filled with one colour.
+    pub fn filled(width: u32, height: u32, rgb: [u8; 3]) -> Result<Self> {
+        let n = width as usize * height as usize;
+        Self::from_rgb(width, height, rgb.iter().copied().cycle().take(n * 3).collect())
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// The RGB bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The RGB bytes, mutable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.data
+    }
+
+    /// Consumes the frame, returning its bytes.
+    pub fn into_data(self) -> Vec<u8> {
+        self.data
+    }
+
+    /// The pixel at (x, y).
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = (y as usize * self.width as usize + x as usize) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+
+    /// Sets the pixel at (x, y) if it is inside the frame.
+    pub fn put_pixel(&mut self, x: i64, y: i64, rgb: [u8; 3]) {
+        if x >= 0 && y >= 0 && x < i64::from(self.width) && y < i64::from(self.height) {
+            let i = (y as usize * self.width as usize + x as usize) * 3;
+            self.data[i..i + 3].copy_from_slice(&rgb);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! # camshow-core: the Camshow Deepfaker engine
+//!
+//! One frame's way through the engine:
+//!
+//! 1. **safety** — the content-safety gate ([`safety::SafetyGate`]) checks the
+//!    frame; nudity stops processing, and no setting turns this off;
+//! 2. **detect** — a face detector ([`detect`]: SCRFD, CenterFace, BlazeFace)
+//!    finds boxes and five points;
+//! 3. **align → swap → enhance → paste back** — (arriving with the swap issue).
+//!
+//! Models run on ONNX Runtime ([`runtime`]), loaded at run time, with the
+//! execution provider chosen per run and reported per model. Model files are
+//! managed and verified by [`models`]; [`onnx`] reads and rewrites ONNX files
+//! without ONNX Runtime.
+//!
+//! ```
+//! use camshow_core::{Frame, imgproc::resize_bilinear};
+//! let frame = Frame::filled(64, 48, [200, 100, 50])?;
+//! let small = resize_bilinear(&frame, 32, 24);
+//! assert_eq!(small.pixel(0, 0), [200, 100, 50]);
+//! # Ok::<(), camshow_core::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod detect;
+pub mod env_vars;
+mod error;
+pub mod frame;
+pub mod imgproc;
+pub mod models;
+pub mod onnx;
+pub mod paths;
+pub mod runtime;
+pub mod safety;
+
+pub use error::{Error, Result};
+pub use frame::Frame;
+
+/// The product name and version, as written into provenance metadata.
+pub const SOFTWARE: &str = concat!("Camshow Deepfaker ", env!("CARGO_PKG_VERSION"));
+
+/// Cargo features this build of the engine was compiled with.
+pub fn enabled_features() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    for (on, name) in [
+        (cfg!(feature = "cuda"), "cuda"),
+        (cfg!(feature = "tensorrt"), "tensorrt"),
+        (cfg!(feature = "coreml"), "coreml"),
+        (cfg!(feature = "directml"), "directml"),
+        (cfg!(feature = "openvino"), "openvino"),
+        (cfg!(feature = "rocm"), "rocm"),
+    ] {
+        if on {
+            v.push(name);
+        }
+    }
+    v
+}

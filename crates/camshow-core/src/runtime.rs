@@ -1,0 +1,502 @@
+//! ONNX Runtime: finding the shared library, execution providers, sessions.
+//!
+//! The library is loaded at run time (`ort`'s `load-dynamic`), so one binary
+//! works with the CPU library from the `onnxruntime` wheel, the GPU one from
+//! `onnxruntime-gpu`, or a system install. It is looked for in this order:
+//! `ORT_DYLIB_PATH`, the setup cache, an installed Python `onnxruntime`
+//! package, system library paths; [`RuntimeLibrary::source`] says which.
+//!
+//! ```no_run
+//! # fn main() -> camshow_core::Result<()> {
+//! use camshow_core::runtime::{Runtime, RuntimeOptions};
+//! let rt = Runtime::new(RuntimeOptions::default())?;
+//! println!("{} from {}", rt.library().version, rt.library().path.display());
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ort::ep::{self, ExecutionProvider as _};
+use ort::session::Session;
+use ort::value::TensorRef;
+use serde::{Deserialize, Serialize};
+
+use crate::env_vars;
+use crate::error::{Error, Result};
+
+/// An ONNX Runtime execution provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionProvider {
+    /// The default CPU provider (always present).
+    Cpu,
+    /// NVIDIA CUDA.
+    Cuda,
+    /// NVIDIA TensorRT.
+    #[serde(rename = "tensorrt")]
+    TensorRt,
+    /// Apple CoreML.
+    #[serde(rename = "coreml")]
+    CoreMl,
+    /// Windows DirectML.
+    #[serde(rename = "directml")]
+    DirectMl,
+    /// Intel OpenVINO.
+    #[serde(rename = "openvino")]
+    OpenVino,
+    /// AMD ROCm.
+    Rocm,
+}
+
+impl ExecutionProvider {
+    /// Every provider, in the default preference order.
+    pub const ALL: [Self; 7] =
+        [Self::TensorRt, Self::Cuda, Self::CoreMl, Self::DirectMl, Self::OpenVino, Self::Rocm, Self::Cpu];
+
+    /// The short name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+            Self::TensorRt => "tensorrt",
+            Self::CoreMl => "coreml",
+            Self::DirectMl => "directml",
+            Self::OpenVino => "openvino",
+            Self::Rocm => "rocm",
+        }
+    }
+
+    /// Whether the loaded ONNX Runtime library was built with this provider.
+    /// (Compiled in does not mean usable: CUDA may still lack its libraries.)
+    pub fn compiled_in(self) -> bool {
+        let r = match self {
+            Self::Cpu => return true,
+            Self::Cuda => ep::CUDA::is_available(),
+            Self::TensorRt => ep::TensorRT::is_available(),
+            Self::CoreMl => ep::CoreML::is_available(),
+            Self::DirectMl => ep::DirectML::is_available(),
+            Self::OpenVino => ep::OpenVINO::is_available(),
+            Self::Rocm => ep::ROCm::is_available(),
+        };
+        r.unwrap_or(false)
+    }
+
+    fn dispatch(self) -> ep::ExecutionProviderDispatch {
+        match self {
+            Self::Cpu => ep::CPU::default().build(),
+            Self::Cuda => ep::CUDA::default().build(),
+            Self::TensorRt => ep::TensorRT::default().build(),
+            Self::CoreMl => ep::CoreML::default().build(),
+            Self::DirectMl => ep::DirectML::default().build(),
+            Self::OpenVino => ep::OpenVINO::default().build(),
+            Self::Rocm => ep::ROCm::default().build(),
+        }
+    }
+}
+
+impl fmt::Display for ExecutionProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ExecutionProvider {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        let s = s.strip_suffix("executionprovider").unwrap_or(&s);
+        Ok(match s {
+            "cpu" => Self::Cpu,
+            "cuda" => Self::Cuda,
+            "tensorrt" | "trt" => Self::TensorRt,
+            "coreml" => Self::CoreMl,
+            "directml" | "dml" => Self::DirectMl,
+            "openvino" => Self::OpenVino,
+            "rocm" => Self::Rocm,
+            _ => return Err(Error::UnknownProvider(s.to_string())),
+        })
+    }
+}
+
+/// Parses a comma-separated provider list such as `cuda,cpu`.
+pub fn parse_provider_list(s: &str) -> Result<Vec<ExecutionProvider>> {
+    let list: Vec<_> = s.split(',').filter(|p| !p.trim().is_empty()).map(str::parse).collect::<Result<_>>()?;
+    if list.is_empty() {
+        return Err(Error::InvalidInput("empty execution-provider list".into()));
+    }
+    Ok(list)
+}
+
+/// How the ONNX Runtime library was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LibrarySource {
+    /// The `ORT_DYLIB_PATH` environment variable.
+    EnvVar,
+    /// The project's setup cache.
+    SetupCache,
+    /// An installed Python `onnxruntime` / `onnxruntime-gpu` package.
+    PythonPackage,
+    /// A system library directory.
+    System,
+}
+
+impl fmt::Display for LibrarySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::EnvVar => "ORT_DYLIB_PATH",
+            Self::SetupCache => "setup cache",
+            Self::PythonPackage => "Python onnxruntime package",
+            Self::System => "system library path",
+        })
+    }
+}
+
+/// The loaded ONNX Runtime library.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimeLibrary {
+    /// Full path of the shared library.
+    pub path: PathBuf,
+    /// Where it was found.
+    pub source: LibrarySource,
+    /// Its version, e.g. `1.32.0`.
+    pub version: String,
+}
+
+fn lib_name_matches(name: &str) -> bool {
+    if cfg!(target_os = "macos") {
+        name.starts_with("libonnxruntime.") && name.ends_with(".dylib") && !name.contains("providers")
+    } else if cfg!(windows) {
+        name.eq_ignore_ascii_case("onnxruntime.dll")
+    } else {
+        name == "libonnxruntime.so" || name.starts_with("libonnxruntime.so.")
+    }
+}
+
+/// The newest ONNX Runtime library file directly inside `dir`, if any.
+fn library_in(dir: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(lib_name_matches))
+        .map(|e| e.path())
+        .collect();
+    // Longest name first: `libonnxruntime.so.1.32.0` before `libonnxruntime.so`.
+    found.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    found.into_iter().next()
+}
+
+/// Directories where the setup script leaves ONNX Runtime (`<cache>/onnxruntime/<version>/`).
+fn setup_cache_dirs() -> Vec<PathBuf> {
+    let root = crate::paths::cache_dir().join("onnxruntime");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs.reverse();
+    dirs
+}
+
+fn python_package_dirs() -> Vec<PathBuf> {
+    let script = "import importlib.util as u\nfor n in ('onnxruntime',):\n s=u.find_spec(n)\n if s and s.submodule_search_locations:\n  print(list(s.submodule_search_locations)[0])";
+    let mut out = Vec::new();
+    for py in ["python3", "python"] {
+        if let Ok(o) = std::process::Command::new(py).args(["-c", script]).output()
+            && o.status.success()
+        {
+            for line in String::from_utf8_lossy(&o.stdout).lines() {
+                out.push(PathBuf::from(line.trim()).join("capi"));
+            }
+            break;
+        }
+    }
+    out
+}
+
+fn system_dirs() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/opt/homebrew/lib", "/opt/local/lib"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    for var in ["LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH"] {
+        if let Some(paths) = std::env::var_os(var) {
+            v.extend(std::env::split_paths(&paths));
+        }
+    }
+    v
+}
+
+/// Finds the ONNX Runtime library without loading it.
+pub fn locate_library() -> Result<(PathBuf, LibrarySource)> {
+    let mut searched = Vec::new();
+    if let Some(p) = std::env::var_os(env_vars::ORT_DYLIB_PATH).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Ok((p, LibrarySource::EnvVar));
+        }
+        if p.is_dir()
+            && let Some(lib) = library_in(&p)
+        {
+            return Ok((lib, LibrarySource::EnvVar));
+        }
+        return Err(Error::RuntimeNotFound { searched: format!("ORT_DYLIB_PATH={} does not exist", p.display()) });
+    }
+    for (dirs, source) in [
+        (setup_cache_dirs(), LibrarySource::SetupCache),
+        (python_package_dirs(), LibrarySource::PythonPackage),
+        (system_dirs(), LibrarySource::System),
+    ] {
+        for d in dirs {
+            if let Some(lib) = library_in(&d) {
+                return Ok((lib, source));
+            }
+            searched.push(d.display().to_string());
+        }
+    }
+    Err(Error::RuntimeNotFound { searched: searched.join(", ") })
+}
+
+#[derive(Debug, Clone)]
+enum LoadFailure {
+    NotFound(String),
+    Load(PathBuf, String),
+}
+
+static LOADED: OnceLock<std::result::Result<(RuntimeLibrary, ort::environment::Environment), LoadFailure>> = OnceLock::new();
+
+fn version_from_info(info: &str) -> Option<String> {
+    // "ORT Build Info: git-branch=rel-1.32.0, git-commit-id=..."
+    let after = info.split("git-branch=rel-").nth(1)?;
+    Some(after.split([',', ' ']).next()?.to_string())
+}
+
+fn version_from_filename(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let v = name.trim_start_matches("libonnxruntime").trim_start_matches(".so").trim_start_matches('.').trim_end_matches(".dylib");
+    (!v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.')).then(|| v.to_string())
+}
+
+fn load_once() -> Result<&'static (RuntimeLibrary, ort::environment::Environment)> {
+    let loaded = LOADED.get_or_init(|| {
+        let (path, source) = match locate_library() {
+            Ok(found) => found,
+            Err(Error::RuntimeNotFound { searched }) => return Err(LoadFailure::NotFound(searched)),
+            Err(e) => return Err(LoadFailure::NotFound(e.to_string())),
+        };
+        let builder = ort::init_from(&path).map_err(|e| LoadFailure::Load(path.clone(), e.to_string()))?;
+        let env = builder
+            .with_name("camshow")
+            .build()
+            .map_err(|e| LoadFailure::Load(path.clone(), format!("creating the environment: {e}")))?;
+        let version = version_from_info(ort::info()).or_else(|| version_from_filename(&path)).unwrap_or_else(|| "unknown".into());
+        Ok((RuntimeLibrary { path, source, version }, env))
+    });
+    loaded.as_ref().map_err(|f| match f.clone() {
+        LoadFailure::NotFound(searched) => Error::RuntimeNotFound { searched },
+        LoadFailure::Load(path, reason) => Error::RuntimeLoad { path, reason },
+    })
+}
+
+/// Options for [`Runtime::new`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeOptions {
+    /// Ordered provider preference. `None` means automatic: every accelerator
+    /// compiled into the library is tried (a failure is reported, not fatal),
+    /// then CPU. `Some(list)` is explicit: each listed provider must attach.
+    pub providers: Option<Vec<ExecutionProvider>>,
+    /// Intra-op threads per session (0 = ONNX Runtime's default).
+    pub intra_threads: usize,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self { providers: None, intra_threads: 0 }
+    }
+}
+
+/// The process's ONNX Runtime: the loaded library plus provider settings.
+/// Cheap to clone; sessions made from it are shared by worker threads.
+#[derive(Clone)]
+pub struct Runtime {
+    library: &'static RuntimeLibrary,
+    env: &'static ort::environment::Environment,
+    options: RuntimeOptions,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime").field("library", self.library).field("options", &self.options).finish()
+    }
+}
+
+/// A float32 tensor: shape and values (row-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorF32 {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Values.
+    pub data: Vec<f32>,
+}
+
+/// A loaded model: one ONNX Runtime session, shareable across threads.
+pub struct Model {
+    name: String,
+    session: Mutex<Session>,
+    providers: Vec<ExecutionProvider>,
+    inputs: Vec<String>,
+    outputs: Vec<String>,
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model").field("name", &self.name).field("providers", &self.providers).finish()
+    }
+}
+
+impl Runtime {
+    /// Loads ONNX Runtime (once per process) and applies `options`.
+    pub fn new(options: RuntimeOptions) -> Result<Self> {
+        let (library, env) = load_once()?;
+        Ok(Self { library, env, options })
+    }
+
+    /// The loaded library.
+    pub fn library(&self) -> &RuntimeLibrary {
+        self.library
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.options
+    }
+
+    /// The providers compiled into the loaded library.
+    pub fn compiled_providers(&self) -> Vec<ExecutionProvider> {
+        ExecutionProvider::ALL.into_iter().filter(|p| p.compiled_in()).collect()
+    }
+
+    /// Whether `provider` actually attaches to a session on this machine
+    /// (compiled in *and* its own libraries and device load). `Err` holds
+    /// ONNX Runtime's explanation.
+    pub fn probe_provider(&self, provider: ExecutionProvider) -> std::result::Result<(), String> {
+        let probe = crate::onnx::ModelBuilder::new("probe", 13)
+            .input("x", &crate::onnx::fixed(&[1, 4]))
+            .node("Relu", &["x"], &["y"], &[])
+            .output("y", &crate::onnx::fixed(&[1, 4]))
+            .build();
+        let mut builder = Session::builder(self.env).map_err(|e| e.to_string())?;
+        if provider != ExecutionProvider::Cpu {
+            provider.dispatch().error_on_failure().register(&mut builder).map_err(|e| e.to_string())?;
+        }
+        let mut session = builder.commit_from_memory(&probe).map_err(|e| e.to_string())?;
+        let x = [1.0f32, -1.0, 2.0, -2.0];
+        let t = TensorRef::from_array_view(([1usize, 4], &x[..])).map_err(|e| e.to_string())?;
+        let out = session.run(ort::inputs![t]).map_err(|e| e.to_string())?;
+        let (_, y) = out[0].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
+        if y == [1.0, 0.0, 2.0, 0.0] { Ok(()) } else { Err(format!("wrong result {y:?}")) }
+    }
+
+    /// Creates a session for `name` from model bytes. Reports which
+    /// providers attached; an explicitly requested one that fails is an error.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Model>> {
+        let mut builder = Session::builder(self.env).map_err(Error::ort(format!("creating a session for {name}")))?;
+        let (wanted, explicit) = match &self.options.providers {
+            Some(list) => (list.clone(), true),
+            None => (self.compiled_providers().into_iter().filter(|p| *p != ExecutionProvider::TensorRt).collect(), false),
+        };
+        let mut attached = Vec::new();
+        for p in wanted.iter().copied().filter(|p| *p != ExecutionProvider::Cpu) {
+            match p.dispatch().error_on_failure().register(&mut builder) {
+                Ok(()) => attached.push(p),
+                Err(e) if explicit => {
+                    return Err(Error::ProviderUnavailable { provider: p.to_string(), model: name.into(), reason: e.to_string() });
+                }
+                Err(e) => tracing::warn!(model = name, provider = %p, "execution provider did not attach: {e}"),
+            }
+        }
+        attached.push(ExecutionProvider::Cpu);
+        if self.options.intra_threads > 0 {
+            builder = builder.with_intra_threads(self.options.intra_threads)?;
+        }
+        let session = builder.commit_from_memory(bytes).map_err(Error::ort(format!("loading model {name}")))?;
+        let inputs = session.inputs().iter().map(|o| o.name().to_string()).collect();
+        let outputs = session.outputs().iter().map(|o| o.name().to_string()).collect();
+        tracing::info!(model = name, providers = ?attached, "model loaded");
+        Ok(Arc::new(Model { name: name.into(), session: Mutex::new(session), providers: attached, inputs, outputs }))
+    }
+}
+
+impl Model {
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Providers that attached, in priority order (CPU last, always there).
+    pub fn providers(&self) -> &[ExecutionProvider] {
+        &self.providers
+    }
+
+    /// Input names in graph order.
+    pub fn input_names(&self) -> &[String] {
+        &self.inputs
+    }
+
+    /// Output names in graph order.
+    pub fn output_names(&self) -> &[String] {
+        &self.outputs
+    }
+
+    /// Runs the model on float32 inputs given in graph-input order; returns
+    /// every output in graph order.
+    pub fn run(&self, inputs: &[(&[usize], &[f32])]) -> Result<Vec<TensorF32>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::ModelSignature {
+                model: self.name.clone(),
+                reason: format!("expects {} inputs, got {}", self.inputs.len(), inputs.len()),
+            });
+        }
+        let mut values: Vec<(&str, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+        for (name, (shape, data)) in self.inputs.iter().zip(inputs) {
+            let t = TensorRef::from_array_view((shape.to_vec(), *data)).map_err(Error::ort(format!("preparing input {name} of {}", self.name)))?;
+            values.push((name.as_str(), t.into()));
+        }
+        let mut session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let outputs = session.run(values).map_err(Error::ort(format!("running {}", self.name)))?;
+        outputs
+            .values()
+            .map(|v| {
+                let (shape, data) = v.try_extract_tensor::<f32>().map_err(Error::ort(format!("reading outputs of {}", self.name)))?;
+                Ok(TensorF32 { shape: shape.iter().map(|&d| d.max(0) as usize).collect(), data: data.to_vec() })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_names_parse() {
+        assert_eq!(parse_provider_list("cuda,cpu").unwrap(), vec![ExecutionProvider::Cuda, ExecutionProvider::Cpu]);
+        assert_eq!("DmlExecutionProvider".parse::<ExecutionProvider>().unwrap(), ExecutionProvider::DirectMl);
+        assert_eq!("CUDAExecutionProvider".parse::<ExecutionProvider>().unwrap(), ExecutionProvider::Cuda);
+        assert!(parse_provider_list("").is_err());
+        assert!(matches!("tpu".parse::<ExecutionProvider>(), Err(Error::UnknownProvider(_))));
+        for p in ExecutionProvider::ALL {
+            assert_eq!(p.name().parse::<ExecutionProvider>().unwrap(), p);
+        }
+    }
+
+    #[test]
+    fn versions_are_read() {
+        assert_eq!(version_from_info("ORT Build Info: git-branch=rel-1.32.0, git-commit-id=abc").as_deref(), Some("1.32.0"));
+        assert_eq!(version_from_filename(Path::new("/x/libonnxruntime.so.1.32.0")).as_deref(), Some("1.32.0"));
+        assert!(lib_name_matches("libonnxruntime.so.1.32.0") || cfg!(not(target_os = "linux")));
+        assert!(!lib_name_matches("libonnxruntime_providers_cuda.so"));
+    }
+}

@@ -1,0 +1,277 @@
+//! The content-safety gate: every source, target, sampled video frame and
+//! live frame goes through it before any face is touched.
+//!
+//! The detector is NudeNet 320n (a YOLOv8-style network; decode and NMS are
+//! ours). An image is **unsafe** when any of the exposed-nudity classes in
+//! [`UNSAFE_CLASSES`] is detected with a score of at least
+//! [`UNSAFE_THRESHOLD`]. There is no switch to turn the gate off: it is built
+//! only from the verified NudeNet file in the models directory, and without
+//! that file nothing is processed.
+//!
+//! ```no_run
+//! # fn main() -> camshow_core::Result<()> {
+//! use camshow_core::{models::ModelStore, runtime::*, safety::SafetyGate};
+//! let gate = SafetyGate::load(&Runtime::new(RuntimeOptions::default())?, &ModelStore::open_default())?;
+//! let frame = camshow_core::Frame::filled(320, 240, [128, 128, 128])?;
+//! gate.ensure_safe(&frame, "target")?; // Err(Error::Unsafe { .. }) when nudity is found
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::detect::nms;
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::imgproc::{ChannelOrder, Layout, resize_bilinear, to_blob};
+use crate::models::ModelStore;
+use crate::runtime::{Model, Runtime};
+
+/// NudeNet's class names, in output order.
+pub const LABELS: [&str; 18] = [
+    "FEMALE_GENITALIA_COVERED",
+    "FACE_FEMALE",
+    "BUTTOCKS_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "FEET_EXPOSED",
+    "BELLY_COVERED",
+    "FEET_COVERED",
+    "ARMPITS_COVERED",
+    "ARMPITS_EXPOSED",
+    "FACE_MALE",
+    "BELLY_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "ANUS_COVERED",
+    "FEMALE_BREAST_COVERED",
+    "BUTTOCKS_COVERED",
+];
+
+/// The classes that make an image unsafe.
+pub const UNSAFE_CLASSES: [&str; 5] =
+    ["FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "FEMALE_BREAST_EXPOSED", "BUTTOCKS_EXPOSED", "ANUS_EXPOSED"];
+
+/// Score at or above which an unsafe class makes the image unsafe. NudeNet
+/// itself reports detections from 0.2; 0.4 keeps the gate strict while the
+/// sample photos (clothed people) stay well below it.
+pub const UNSAFE_THRESHOLD: f32 = 0.4;
+
+/// Detections below this score are ignored (NudeNet's own cut-off).
+const MIN_SCORE: f32 = 0.2;
+const NMS_IOU: f32 = 0.45;
+const INPUT: u32 = 320;
+
+/// One detected region.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detection {
+    /// Class name.
+    pub label: &'static str,
+    /// Score 0–1.
+    pub score: f32,
+    /// `[x1, y1, x2, y2]` in frame pixels.
+    pub bbox: [f32; 4],
+}
+
+/// The gate's decision on one image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// Whether the image may be processed.
+    pub safe: bool,
+    /// Highest score among the unsafe classes (0 if none).
+    pub max_unsafe_score: f32,
+    /// Everything NudeNet found.
+    pub detections: Vec<Detection>,
+}
+
+/// The content-safety gate.
+#[derive(Debug, Clone)]
+pub struct SafetyGate {
+    model: Arc<Model>,
+}
+
+impl SafetyGate {
+    /// Loads the gate from the verified NudeNet model in `store`. Without it,
+    /// the error says how to install it; nothing can be processed until then.
+    pub fn load(rt: &Runtime, store: &ModelStore) -> Result<Self> {
+        let bytes = store.read_verified("nudenet").map_err(|e| match e {
+            Error::ModelMissing { name, dir, .. } => Error::ModelMissing {
+                name,
+                dir,
+                hint: " (or run the README's setup command). The content-safety gate needs it: nothing is processed without it".into(),
+            },
+            other => other,
+        })?;
+        Self::from_model_bytes(rt, &bytes)
+    }
+
+    fn from_model_bytes(rt: &Runtime, bytes: &[u8]) -> Result<Self> {
+        let model = rt.load("nudenet", bytes)?;
+        if model.input_names().len() != 1 || model.output_names().len() != 1 {
+            return Err(Error::ModelSignature { model: "nudenet".into(), reason: "expected one input and one output".into() });
+        }
+        Ok(Self { model })
+    }
+
+    /// The loaded model (for reporting providers).
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Runs the detector and decides.
+    pub fn check(&self, frame: &Frame) -> Result<Verdict> {
+        // Pad to a square at the bottom/right, then resize: NudeNet's own preprocessing.
+        let side = frame.width().max(frame.height());
+        let mut square = vec![0u8; side as usize * side as usize * 3];
+        let row = frame.width() as usize * 3;
+        for y in 0..frame.height() as usize {
+            square[y * side as usize * 3..y * side as usize * 3 + row].copy_from_slice(&frame.data()[y * row..(y + 1) * row]);
+        }
+        let square = Frame::from_rgb(side, side, square)?;
+        let input = resize_bilinear(&square, INPUT, INPUT);
+        let blob = to_blob(&input, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0);
+        let outs = self.model.run(&[(&[1, 3, INPUT as usize, INPUT as usize], &blob)])?;
+        let out = &outs[0];
+        let channels = 4 + LABELS.len();
+        let anchors = out.data.len() / channels;
+        if out.shape.len() != 3 || out.shape[1] != channels || anchors * channels != out.data.len() {
+            return Err(Error::ModelSignature { model: "nudenet".into(), reason: format!("output shape {:?} is not [1, 22, N]", out.shape) });
+        }
+        let k = side as f32 / INPUT as f32;
+        let at = |c: usize, a: usize| out.data[c * anchors + a];
+        let mut boxes = Vec::new();
+        let mut scores = Vec::new();
+        let mut classes = Vec::new();
+        for a in 0..anchors {
+            let (mut best, mut cls) = (f32::MIN, 0);
+            for c in 0..LABELS.len() {
+                let s = at(4 + c, a);
+                if s > best {
+                    best = s;
+                    cls = c;
+                }
+            }
+            if !(best >= MIN_SCORE) {
+                continue;
+            }
+            let (cx, cy, w, h) = (at(0, a), at(1, a), at(2, a), at(3, a));
+            let b = [(cx - w / 2.0) * k, (cy - h / 2.0) * k, (cx + w / 2.0) * k, (cy + h / 2.0) * k];
+            boxes.push(b.map(|v| v.max(0.0)));
+            scores.push(best);
+            classes.push(cls);
+        }
+        let detections: Vec<Detection> = nms(&boxes, &scores, NMS_IOU, false, false)
+            .into_iter()
+            .map(|i| Detection { label: LABELS[classes[i]], score: scores[i], bbox: boxes[i] })
+            .collect();
+        let max_unsafe_score =
+            detections.iter().filter(|d| UNSAFE_CLASSES.contains(&d.label)).map(|d| d.score).fold(0.0, f32::max);
+        Ok(Verdict { safe: max_unsafe_score < UNSAFE_THRESHOLD, max_unsafe_score, detections })
+    }
+
+    /// Checks `frame` and turns an unsafe verdict into [`Error::Unsafe`];
+    /// `what` names the input in the message ("source", "target", …).
+    pub fn ensure_safe(&self, frame: &Frame, what: &str) -> Result<Verdict> {
+        let v = self.check(frame)?;
+        if v.safe {
+            return Ok(v);
+        }
+        let mut labels: Vec<&str> =
+            v.detections.iter().filter(|d| UNSAFE_CLASSES.contains(&d.label) && d.score >= UNSAFE_THRESHOLD).map(|d| d.label).collect();
+        labels.dedup();
+        Err(Error::Unsafe { what: what.into(), labels: labels.join(", "), score: v.max_unsafe_score, threshold: UNSAFE_THRESHOLD })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::onnx::{Attr, Dim, ModelBuilder};
+
+    /// A stand-in with NudeNet's signature whose output is `constant`
+    /// (shape [1, 22, 2100]) whatever the input: it forces the gate's decision.
+    pub(crate) fn forced_model(constant: &[f32]) -> Vec<u8> {
+        let sym = |s: &str| Dim::Symbolic(s.into());
+        ModelBuilder::new("nudenet_stub", 17)
+            .input("images", &[sym("batch"), Dim::Fixed(3), sym("height"), sym("width")])
+            .initializer("zero", &[], &[0.0])
+            .node("ReduceMean", &["images"], &["m"], &[("keepdims", Attr::Int(0))])
+            .node("Mul", &["m", "zero"], &["z"], &[])
+            .node("Constant", &[], &["c"], &[("value", Attr::Tensor(vec![1, 22, 2100], constant.to_vec()))])
+            .node("Add", &["c", "z"], &["output0"], &[])
+            .output("output0", &[Dim::Fixed(1), Dim::Fixed(22), Dim::Fixed(2100)])
+            .build()
+    }
+
+    /// Output tensor with one detection of class `cls` at `score` (others 0).
+    pub(crate) fn one_detection(cls: usize, score: f32) -> Vec<f32> {
+        let a = 2100;
+        let mut v = vec![0.0; 22 * a];
+        let i = 7;
+        v[i] = 100.0; // cx
+        v[a + i] = 120.0; // cy
+        v[2 * a + i] = 40.0; // w
+        v[3 * a + i] = 60.0; // h
+        v[(4 + cls) * a + i] = score;
+        v
+    }
+
+    fn runtime() -> Runtime {
+        Runtime::new(crate::runtime::RuntimeOptions { providers: None, intra_threads: 1 }).expect(
+            "ONNX Runtime is required for these tests: run scripts/setup.sh (or set ORT_DYLIB_PATH)",
+        )
+    }
+
+    fn gate_with(constant: &[f32]) -> SafetyGate {
+        SafetyGate::from_model_bytes(&runtime(), &forced_model(constant)).unwrap()
+    }
+
+    #[test]
+    fn forced_unsafe_class_is_refused() {
+        let frame = Frame::filled(640, 480, [90, 90, 90]).unwrap();
+        let cls = LABELS.iter().position(|l| *l == "FEMALE_BREAST_EXPOSED").unwrap();
+        let gate = gate_with(&one_detection(cls, 0.9));
+        let v = gate.check(&frame).unwrap();
+        assert!(!v.safe);
+        assert_eq!(v.detections.len(), 1);
+        // box mapped back: the frame was padded to 640x640, so scale is 2
+        assert_eq!(v.detections[0].bbox, [160.0, 180.0, 240.0, 300.0]);
+        let err = gate.ensure_safe(&frame, "target").unwrap_err();
+        assert!(matches!(err, Error::Unsafe { .. }));
+        assert!(err.to_string().contains("FEMALE_BREAST_EXPOSED"), "{err}");
+    }
+
+    #[test]
+    fn threshold_is_inclusive_and_safe_classes_pass() {
+        let frame = Frame::filled(100, 300, [1, 2, 3]).unwrap();
+        let genitalia = LABELS.iter().position(|l| *l == "MALE_GENITALIA_EXPOSED").unwrap();
+        assert!(!gate_with(&one_detection(genitalia, UNSAFE_THRESHOLD)).check(&frame).unwrap().safe);
+        assert!(gate_with(&one_detection(genitalia, UNSAFE_THRESHOLD - 0.01)).check(&frame).unwrap().safe);
+        let face = LABELS.iter().position(|l| *l == "FACE_FEMALE").unwrap();
+        let v = gate_with(&one_detection(face, 0.99)).ensure_safe(&frame, "source").unwrap();
+        assert!(v.safe);
+        assert_eq!(v.detections[0].label, "FACE_FEMALE");
+        assert!(gate_with(&vec![0.0; 22 * 2100]).check(&frame).unwrap().detections.is_empty());
+    }
+
+    #[test]
+    fn missing_model_refuses_and_names_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::new(dir.path(), dir.path());
+        let err = SafetyGate::load(&runtime(), &store).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("camshow models fetch nudenet") && msg.contains("content-safety gate"), "{msg}");
+    }
+
+    #[test]
+    fn a_stand_in_model_cannot_replace_the_real_one() {
+        // Writing a permissive model under NudeNet's file name does not disable the gate.
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::new(dir.path(), dir.path());
+        let spec = crate::models::find("nudenet").unwrap();
+        std::fs::write(store.path(spec), forced_model(&vec![0.0; 22 * 2100])).unwrap();
+        assert!(matches!(SafetyGate::load(&runtime(), &store), Err(Error::ModelCorrupt { .. })));
+    }
+}

@@ -1,0 +1,67 @@
+//! Media errors.
+
+use std::path::PathBuf;
+
+/// Result with the media [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors from reading and writing media.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read, written or renamed.
+    #[error("{context} {}", path.display())]
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An image could not be decoded.
+    #[error("cannot decode image {}", path.display())]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// An image could not be encoded.
+    #[error("cannot encode image {}", path.display())]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// The encoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+    /// The output format is not one we write.
+    #[error("unsupported output format for {}: use .png, .jpg or .jpeg", path.display())]
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Bad input.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// An engine error.
+    #[error(transparent)]
+    Core(#[from] camshow_core::Error),
+    /// An external tool failed.
+    #[error("{tool} failed: {reason}")]
+    Tool {
+        /// The tool.
+        tool: String,
+        /// What happened.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { context, path, source }
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The main job on the built-in sample assets: set up, check the machine,
+# then find the six faces in insightface's t1.jpg.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/scripts/setup.sh"
+if [ "$(uname -s)" = "Darwin" ]; then CACHE="${CAMSHOW_CACHE:-$HOME/Library/Caches/camshow-deepfaker}"; else CACHE="${CAMSHOW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/camshow-deepfaker}"; fi
+CAMSHOW="$ROOT/target/debug/camshow"
+mkdir -p "$ROOT/out"
+"$CAMSHOW" doctor
+echo
+"$CAMSHOW" detect -i "$CACHE/samples/t1.jpg" --detector centerface -o "$ROOT/out/t1-faces.png"
+echo
+echo "Result: $ROOT/out/t1-faces.png"

