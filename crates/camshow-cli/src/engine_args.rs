@@ -17,14 +17,18 @@ pub struct EngineArgs {
     /// When given, each listed provider must attach or the command fails; when omitted,
     /// available accelerators are tried and the ones that attached are reported
     #[arg(long, global = true, value_name = "LIST", value_parser = parse_providers)]
-    pub execution_provider: Option<Vec<camshow_core::runtime::ExecutionProvider>>,
+    pub execution_provider: Option<ProviderList>,
     /// Intra-op threads per model (0 = ONNX Runtime's default)
     #[arg(long, global = true, default_value_t = 0, value_name = "N")]
     pub execution_threads: usize,
 }
 
-fn parse_providers(s: &str) -> std::result::Result<Vec<camshow_core::runtime::ExecutionProvider>, String> {
-    parse_provider_list(s).map_err(|e| e.to_string())
+/// A parsed `--execution-provider` list (one value, comma-separated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderList(pub Vec<camshow_core::runtime::ExecutionProvider>);
+
+fn parse_providers(s: &str) -> std::result::Result<ProviderList, String> {
+    parse_provider_list(s).map(ProviderList).map_err(|e| e.to_string())
 }
 
 impl EngineArgs {
@@ -38,6 +42,6 @@ impl EngineArgs {
 
     /// Loads ONNX Runtime with these settings.
     pub fn runtime(&self) -> Result<Runtime> {
-        Ok(Runtime::new(RuntimeOptions { providers: self.execution_provider.clone(), intra_threads: self.execution_threads })?)
+        Ok(Runtime::new(RuntimeOptions { providers: self.execution_provider.clone().map(|l| l.0), intra_threads: self.execution_threads })?)
     }
 }

@@ -1,5 +1,6 @@
 //! `camshow`: the Camshow Deepfaker command-line tool.
 
+mod bench_cmd;
 mod detect_cmd;
 mod doctor;
 mod engine_args;
@@ -33,6 +34,8 @@ enum Command {
     Detect(detect_cmd::DetectArgs),
     /// List, fetch, verify and import model files
     Models(models_cmd::ModelsArgs),
+    /// Measure latencies on this machine
+    Bench(bench_cmd::BenchArgs),
 }
 
 static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(version_string);
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Doctor(a) => doctor::run(&a),
         Command::Detect(a) => detect_cmd::run(&a),
         Command::Models(a) => models_cmd::run(&a),
+        Command::Bench(a) => bench_cmd::run(&a),
     };
     match result {
         Ok(code) => code,

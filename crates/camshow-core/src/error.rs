@@ -57,7 +57,7 @@ pub enum Error {
         hint: String,
     },
     /// A model file is present but does not match the manifest.
-    #[error("model file {} is corrupt: {reason}; delete it and run `camshow models fetch {name}`", path.display())]
+    #[error("model file {} is corrupt: {reason}; run `camshow models fetch {name}` to replace it", path.display())]
     ModelCorrupt {
         /// Manifest id.
         name: String,

@@ -52,19 +52,17 @@ pub fn resize_bilinear(src: &Frame, width: u32, height: u32) -> Frame {
         }
     };
     for (y, &(r0, r1, w0, w1)) in ys.iter().enumerate() {
-        for (slot, row) in [(0, r0), (1, r1)] {
-            if cache[slot].0 != row {
-                let other = 1 - slot;
-                if cache[other].0 == row {
-                    cache.swap(0, 1);
-                    if cache[slot].0 == row {
-                        continue;
-                    }
-                }
-                let (_, buf) = &mut cache[slot];
-                hrow(row, buf);
-                cache[slot].0 = row;
+        if cache[0].0 != r0 {
+            if cache[1].0 == r0 {
+                cache.swap(0, 1);
+            } else {
+                hrow(r0, &mut cache[0].1);
+                cache[0].0 = r0;
             }
+        }
+        if cache[1].0 != r1 {
+            hrow(r1, &mut cache[1].1);
+            cache[1].0 = r1;
         }
         let (a, b) = (&cache[0].1, &cache[1].1);
         let o = &mut out[y * width as usize * 3..(y + 1) * width as usize * 3];
@@ -180,6 +178,32 @@ mod tests {
         // Downscale by 2 averages pairs.
         let d = resize_bilinear(&f, 2, 1);
         assert_eq!(d.data().chunks(3).map(|p| p[0]).collect::<Vec<_>>(), vec![50, 225]);
+    }
+
+    #[test]
+    fn resize_agrees_with_direct_formula() {
+        // Direct (uncached) evaluation of the same taps, for many size pairs.
+        let mut seed = 12345u32;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (seed >> 16) as u8
+        };
+        for (sw, sh, dw, dh) in [(7, 5, 13, 11), (13, 11, 7, 5), (1, 9, 4, 3), (9, 1, 3, 4), (5, 5, 5, 12), (40, 30, 17, 64)] {
+            let src = Frame::from_rgb(sw, sh, (0..sw * sh * 3).map(|_| rnd()).collect()).unwrap();
+            let out = resize_bilinear(&src, dw, dh);
+            let (xs, ys) = (linear_taps(sw, dw), linear_taps(sh, dh));
+            for (y, &(r0, r1, w0, w1)) in ys.iter().enumerate() {
+                for (x, &(c0, c1, v0, v1)) in xs.iter().enumerate() {
+                    for c in 0..3 {
+                        let p = |r: usize, col: usize| i64::from(src.data()[(r * sw as usize + col) * 3 + c]);
+                        let h0 = p(r0, c0) * i64::from(v0) + p(r0, c1) * i64::from(v1);
+                        let h1 = p(r1, c0) * i64::from(v0) + p(r1, c1) * i64::from(v1);
+                        let v = ((h0 * i64::from(w0) + h1 * i64::from(w1) + (1 << 21)) >> 22) as u8;
+                        assert_eq!(out.data()[(y * dw as usize + x) * 3 + c], v, "{sw}x{sh}->{dw}x{dh} at {x},{y}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -252,6 +252,8 @@ mod tag {
     pub const TENSOR_DIMS: u32 = 1;
     pub const TENSOR_DATA_TYPE: u32 = 2;
     pub const TENSOR_FLOAT_DATA: u32 = 4;
+    pub const TENSOR_INT32_DATA: u32 = 5;
+    pub const TENSOR_INT64_DATA: u32 = 7;
     pub const TENSOR_NAME: u32 = 8;
     pub const TENSOR_RAW: u32 = 9;
     pub const TENSOR_DOUBLE_DATA: u32 = 10;
@@ -315,7 +317,7 @@ pub struct Initializer {
     pub dims: Vec<i64>,
     /// Element type.
     pub data_type: i32,
-    /// Values converted to f32 (float, double and float16 tensors).
+    /// Values converted to f32 (float, float16, double and integer tensors).
     pub data: Vec<f32>,
 }
 
@@ -392,7 +394,10 @@ fn parse_initializer(buf: &[u8]) -> Result<Initializer> {
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
                 .collect(),
-            other => return Err(bad(format!("initializer {name} has data type {other}, not a float type"))),
+            dtype::INT64 => raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect(),
+            dtype::INT32 => raw.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32).collect(),
+            dtype::UINT8 => raw.iter().map(|&b| f32::from(b)).collect(),
+            other => return Err(bad(format!("initializer {name} has data type {other}, which is not read"))),
         }
     } else {
         match data_type {
@@ -414,7 +419,9 @@ fn parse_initializer(buf: &[u8]) -> Result<Initializer> {
                 }
                 out
             }
-            other => return Err(bad(format!("initializer {name} has data type {other}, not a float type"))),
+            dtype::INT64 => t.int64s(tag::TENSOR_INT64_DATA)?.into_iter().map(|v| v as f32).collect(),
+            dtype::INT32 | dtype::UINT8 => t.int64s(tag::TENSOR_INT32_DATA)?.into_iter().map(|v| v as i32 as f32).collect(),
+            other => return Err(bad(format!("initializer {name} has data type {other}, which is not read"))),
         }
     };
     if data.len() as i64 != count {

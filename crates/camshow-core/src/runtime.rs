@@ -301,7 +301,7 @@ fn load_once() -> Result<&'static (RuntimeLibrary, ort::environment::Environment
 }
 
 /// Options for [`Runtime::new`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeOptions {
     /// Ordered provider preference. `None` means automatic: every accelerator
     /// compiled into the library is tried (a failure is reported, not fatal),
@@ -311,11 +311,6 @@ pub struct RuntimeOptions {
     pub intra_threads: usize,
 }
 
-impl Default for RuntimeOptions {
-    fn default() -> Self {
-        Self { providers: None, intra_threads: 0 }
-    }
-}
 
 /// The process's ONNX Runtime: the loaded library plus provider settings.
 /// Cheap to clone; sessions made from it are shared by worker threads.

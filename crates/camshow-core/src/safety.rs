@@ -153,7 +153,7 @@ impl SafetyGate {
                     cls = c;
                 }
             }
-            if !(best >= MIN_SCORE) {
+            if best.is_nan() || best < MIN_SCORE {
                 continue;
             }
             let (cx, cy, w, h) = (at(0, a), at(1, a), at(2, a), at(3, a));

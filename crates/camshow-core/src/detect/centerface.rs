@@ -16,7 +16,7 @@ pub const SCORE_THRESHOLD: f32 = 0.5;
 /// NMS IoU threshold (inclusive, no +1).
 pub const NMS_THRESHOLD: f32 = 0.3;
 /// Frames are scaled down so their long side is at most this before detection.
-pub const MAX_SIDE: u32 = 1280;
+pub const MAX_SIDE: u32 = 640;
 
 /// The CenterFace detector.
 #[derive(Debug)]

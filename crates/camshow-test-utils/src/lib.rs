@@ -1,0 +1,46 @@
+//! Fixtures for tests: the sample photos and models the setup script
+//! provisions, and helpers to run external checkers. Every helper fails the
+//! test with the fix when its asset is missing; nothing is skipped silently.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use camshow_core::models::ModelStore;
+use camshow_core::runtime::{Runtime, RuntimeOptions};
+
+const FIX: &str = "run `scripts/setup.sh` (the README's test command does it) to provision test assets";
+
+/// A sample photo from the setup cache (`astronaut.png`, `t1.jpg`).
+pub fn sample(name: &str) -> PathBuf {
+    let p = camshow_core::paths::cache_dir().join("samples").join(name);
+    assert!(p.is_file(), "sample {} is missing: {FIX}", p.display());
+    p
+}
+
+/// The default model store, asserting the packaged models are installed.
+pub fn store() -> ModelStore {
+    let s = ModelStore::open_default();
+    for id in ["nudenet", "centerface", "blazeface_front", "blazeface_back"] {
+        let spec = camshow_core::models::find(id).unwrap();
+        assert!(s.path(spec).is_file(), "model {id} is not installed in {}: {FIX}", s.dir().display());
+    }
+    s
+}
+
+/// A CPU runtime with `threads` intra-op threads.
+pub fn runtime(threads: usize) -> Runtime {
+    Runtime::new(RuntimeOptions { providers: None, intra_threads: threads }).unwrap_or_else(|e| panic!("{e}: {FIX}"))
+}
+
+/// Runs `exiftool -s3 -TAG file` and returns its output.
+pub fn exiftool(tag: &str, file: &std::path::Path) -> String {
+    let out = Command::new("exiftool")
+        .arg("-s3")
+        .arg(format!("-{tag}"))
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("exiftool is required for provenance tests ({e}): {FIX}"));
+    assert!(out.status.success(), "exiftool failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
