@@ -22,16 +22,20 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod detect;
 pub mod env_vars;
 mod error;
 pub mod frame;
+pub mod geometry;
 pub mod imgproc;
 pub mod models;
 pub mod onnx;
 pub mod paths;
 pub mod runtime;
 pub mod safety;
+pub mod select;
+pub mod swap;
 
 pub use error::{Error, Result};
 pub use frame::Frame;

@@ -93,14 +93,24 @@ impl FaceDetector for Scrfd {
 
     fn detect(&self, frame: &Frame) -> Result<Vec<Face>> {
         let (canvas, det_scale) = letterbox_top_left(frame, INPUT_SIZE, INPUT_SIZE);
-        let blob = to_blob(&canvas, ChannelOrder::Rgb, Layout::Nchw, 127.5, 128.0);
-        let s = INPUT_SIZE as usize;
-        let outs = self.model.run(&[(&[1, 3, s, s], &blob)])?;
-        decode(&outs, s, det_scale, SCORE_THRESHOLD)
+        self.detect_letterboxed(&canvas, det_scale)
     }
 
     fn models(&self) -> Vec<&Model> {
         vec![&self.model]
+    }
+}
+
+impl Scrfd {
+    /// Detection on an already letterboxed 640×640 input made with `det_scale`.
+    pub fn detect_letterboxed(&self, canvas: &Frame, det_scale: f32) -> Result<Vec<Face>> {
+        if (canvas.width(), canvas.height()) != (INPUT_SIZE, INPUT_SIZE) {
+            return Err(Error::InvalidInput(format!("SCRFD input must be {INPUT_SIZE}×{INPUT_SIZE}")));
+        }
+        let blob = to_blob(&canvas, ChannelOrder::Rgb, Layout::Nchw, 127.5, 128.0);
+        let s = INPUT_SIZE as usize;
+        let outs = self.model.run(&[(&[1, 3, s, s], &blob)])?;
+        decode(&outs, s, det_scale, SCORE_THRESHOLD)
     }
 }
 

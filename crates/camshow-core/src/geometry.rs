@@ -1,0 +1,322 @@
+//! Alignment geometry: Umeyama similarity estimation, affine inversion and
+//! bilinear affine warps with OpenCV's semantics.
+//!
+//! * [`umeyama`] equals `skimage.transform.SimilarityTransform.estimate`
+//!   (rotation, uniform scale, translation; never a reflection). For two
+//!   dimensions the SVD has a closed form, used here.
+//! * [`invert_affine`] is `cv2.invertAffineTransform`.
+//! * [`warp_affine`] is `cv2.warpAffine(src, M, size, INTER_LINEAR, border)`:
+//!   every destination pixel centre is mapped through the inverse of `M` and
+//!   sampled bilinearly (OpenCV 5 computes the source position in float32 with
+//!   unquantised weights; this does the same). Only the output rectangle is
+//!   touched, so paste-back warps cost O(face), not O(frame).
+//!
+//! ```
+//! use camshow_core::geometry::{umeyama, apply, ARCFACE_112};
+//! let shifted: Vec<[f32; 2]> = ARCFACE_112.iter().map(|p| [p[0] * 2.0 + 10.0, p[1] * 2.0 - 3.0]).collect();
+//! let m = umeyama(&shifted, &ARCFACE_112).unwrap();
+//! let back = apply(&m, shifted[2]);
+//! assert!((back[0] - ARCFACE_112[2][0]).abs() < 1e-4);
+//! ```
+
+use crate::frame::Frame;
+
+/// A 2×3 affine matrix `[[a, b, tx], [c, d, ty]]` mapping `(x, y)` to
+/// `(a·x + b·y + tx, c·x + d·y + ty)`.
+pub type Affine = [[f64; 3]; 2];
+
+/// insightface's `arcface_dst`: the five points of a 112×112 aligned face.
+pub const ARCFACE_112: [[f32; 2]; 5] =
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]];
+
+/// FFHQ 512×512 template (GFPGAN, CodeFormer).
+pub const FFHQ_512: [[f32; 2]; 5] =
+    [[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043], [313.08905, 371.15118]];
+
+/// FaceFusion's normalised `arcface_128` template (the 128 template / 128).
+pub const FF_ARCFACE_128: [[f32; 2]; 5] = [
+    [0.361_676_56, 0.403_877_34],
+    [0.636_967_2, 0.402_354_7],
+    [0.500_196_9, 0.560_442_2],
+    [0.387_103_9, 0.721_605_5],
+    [0.615_077_3, 0.720_344_5],
+];
+
+/// insightface `estimate_norm` destination points for a square crop of
+/// `size`: ArcFace scaled by `size/112`, or by `size/128` with `8·ratio`
+/// added to x when `size` is not a multiple of 112 (inswapper's 128).
+pub fn arcface_template(size: u32) -> [[f32; 2]; 5] {
+    let (ratio, diff_x) = if size % 112 == 0 {
+        (size as f32 / 112.0, 0.0)
+    } else {
+        let r = size as f32 / 128.0;
+        (r, 8.0 * r)
+    };
+    ARCFACE_112.map(|p| [p[0] * ratio + diff_x, p[1] * ratio])
+}
+
+/// Least-squares similarity transform mapping `src` onto `dst` (Umeyama,
+/// with scale). `None` when the source points coincide.
+pub fn umeyama(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Option<Affine> {
+    let n = src.len().min(dst.len());
+    if n == 0 {
+        return None;
+    }
+    let nf = n as f64;
+    let mean = |p: &[[f32; 2]]| {
+        let (mut x, mut y) = (0f64, 0f64);
+        for q in &p[..n] {
+            x += f64::from(q[0]);
+            y += f64::from(q[1]);
+        }
+        (x / nf, y / nf)
+    };
+    let (sx, sy) = mean(src);
+    let (dx, dy) = mean(dst);
+    // a = Σ s·d, b = Σ s×d over demeaned points; var = Σ |s|² / n.
+    let (mut a, mut b, mut var) = (0f64, 0f64, 0f64);
+    for i in 0..n {
+        let (px, py) = (f64::from(src[i][0]) - sx, f64::from(src[i][1]) - sy);
+        let (qx, qy) = (f64::from(dst[i][0]) - dx, f64::from(dst[i][1]) - dy);
+        a += px * qx + py * qy;
+        b += px * qy - py * qx;
+        var += px * px + py * py;
+    }
+    if var <= f64::EPSILON || (a == 0.0 && b == 0.0) {
+        return None;
+    }
+    // The optimal proper rotation has cos ∝ a, sin ∝ b; scale = |(a, b)| / Σ|s|².
+    let norm = a.hypot(b);
+    let scale = norm / var;
+    let (c, s) = (a / norm * scale, b / norm * scale);
+    Some([[c, -s, dx - (c * sx - s * sy)], [s, c, dy - (s * sx + c * sy)]])
+}
+
+/// `cv2.invertAffineTransform`.
+pub fn invert_affine(m: &Affine) -> Affine {
+    let det = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+    let d = if det == 0.0 { 0.0 } else { 1.0 / det };
+    let (a11, a22, a12, a21) = (m[1][1] * d, m[0][0] * d, -m[0][1] * d, -m[1][0] * d);
+    let b1 = -a11 * m[0][2] - a12 * m[1][2];
+    let b2 = -a21 * m[0][2] - a22 * m[1][2];
+    [[a11, a12, b1], [a21, a22, b2]]
+}
+
+/// Maps a point through `m`.
+pub fn apply(m: &Affine, p: [f32; 2]) -> [f32; 2] {
+    let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+    [(m[0][0] * x + m[0][1] * y + m[0][2]) as f32, (m[1][0] * x + m[1][1] * y + m[1][2]) as f32]
+}
+
+/// Uniform scale of a similarity transform.
+pub fn scale_of(m: &Affine) -> f64 {
+    (m[0][0] * m[1][1] - m[0][1] * m[1][0]).abs().sqrt()
+}
+
+/// `m` followed by a translation of `(-dx, -dy)`: the same warp expressed
+/// in the coordinates of a sub-rectangle starting at `(dx, dy)`.
+pub fn translate(m: &Affine, dx: f64, dy: f64) -> Affine {
+    [[m[0][0], m[0][1], m[0][2] - dx], [m[1][0], m[1][1], m[1][2] - dy]]
+}
+
+/// How samples outside the source are filled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Border {
+    /// A constant value (`BORDER_CONSTANT`).
+    Constant(f32),
+    /// The nearest edge pixel (`BORDER_REPLICATE`).
+    Replicate,
+}
+
+/// Bilinear affine warp of an interleaved image with `C` channels of `T`.
+/// `m` maps source to destination, as in `cv2.warpAffine`.
+fn warp_generic<T: Copy + Into<f32>, const C: usize>(
+    src: &[T],
+    sw: usize,
+    sh: usize,
+    m: &Affine,
+    dw: usize,
+    dh: usize,
+    border: Border,
+    out: &mut [T],
+    cast: impl Fn(f32) -> T,
+) {
+    let inv = invert_affine(m);
+    let [[a, b, c], [d, e, f]] = inv.map(|r| r.map(|v| v as f32));
+    let (swi, shi) = (sw as i64, sh as i64);
+    let fetch = |x: i64, y: i64, ch: usize| -> f32 {
+        if x >= 0 && y >= 0 && x < swi && y < shi {
+            src[(y as usize * sw + x as usize) * C + ch].into()
+        } else {
+            match border {
+                Border::Constant(v) => v,
+                Border::Replicate => {
+                    let (cx, cy) = (x.clamp(0, swi - 1) as usize, y.clamp(0, shi - 1) as usize);
+                    src[(cy * sw + cx) * C + ch].into()
+                }
+            }
+        }
+    };
+    for y in 0..dh {
+        let yf = y as f32;
+        let (bx, by) = (b * yf + c, e * yf + f);
+        let row = &mut out[y * dw * C..(y + 1) * dw * C];
+        for x in 0..dw {
+            let xf = x as f32;
+            let sx = a * xf + bx;
+            let sy = d * xf + by;
+            let x0f = sx.floor();
+            let y0f = sy.floor();
+            let (x0, y0) = (x0f as i64, y0f as i64);
+            let (fx, fy) = (sx - x0f, sy - y0f);
+            let px = &mut row[x * C..x * C + C];
+            if let Border::Constant(v) = border
+                && (x0 >= swi || x0 + 1 < 0 || y0 >= shi || y0 + 1 < 0)
+            {
+                px.fill(cast(v));
+                continue;
+            }
+            let inside = x0 >= 0 && y0 >= 0 && x0 + 1 < swi && y0 + 1 < shi;
+            for (ch, o) in px.iter_mut().enumerate() {
+                let (p00, p01, p10, p11) = if inside {
+                    let i = (y0 as usize * sw + x0 as usize) * C + ch;
+                    (src[i].into(), src[i + C].into(), src[i + sw * C].into(), src[i + sw * C + C].into())
+                } else {
+                    (fetch(x0, y0, ch), fetch(x0 + 1, y0, ch), fetch(x0, y0 + 1, ch), fetch(x0 + 1, y0 + 1, ch))
+                };
+                let top = p00 * (1.0 - fx) + p01 * fx;
+                let bot = p10 * (1.0 - fx) + p11 * fx;
+                *o = cast(top * (1.0 - fy) + bot * fy);
+            }
+        }
+    }
+}
+
+fn round_u8(v: f32) -> u8 {
+    // cvRound: round half to even.
+    v.round_ties_even().clamp(0.0, 255.0) as u8
+}
+
+/// `cv2.warpAffine` of an RGB frame into a `width`×`height` output.
+pub fn warp_affine(src: &Frame, m: &Affine, width: u32, height: u32, border: Border) -> Frame {
+    let (dw, dh) = (width.max(1) as usize, height.max(1) as usize);
+    let mut out = vec![0u8; dw * dh * 3];
+    warp_generic::<u8, 3>(src.data(), src.width() as usize, src.height() as usize, m, dw, dh, border, &mut out, round_u8);
+    Frame::from_rgb(dw as u32, dh as u32, out).unwrap_or_else(|_| Frame::filled(1, 1, [0, 0, 0]).unwrap_or_else(|_| std::process::abort()))
+}
+
+/// `cv2.warpAffine` of a single-channel float image (masks).
+pub fn warp_affine_f32(src: &[f32], sw: usize, sh: usize, m: &Affine, dw: usize, dh: usize, border: Border) -> Vec<f32> {
+    let mut out = vec![0f32; dw * dh];
+    warp_generic::<f32, 1>(src, sw, sh, m, dw, dh, border, &mut out, |v| v);
+    out
+}
+
+/// `cv2.warpAffine` of a single-channel u8 image (masks).
+pub fn warp_affine_gray(src: &[u8], sw: usize, sh: usize, m: &Affine, dw: usize, dh: usize, border: Border) -> Vec<u8> {
+    let mut out = vec![0u8; dw * dh];
+    warp_generic::<u8, 1>(src, sw, sh, m, dw, dh, border, &mut out, round_u8);
+    out
+}
+
+/// The five-point alignment matrix insightface's `estimate_norm` gives for a
+/// square crop of `size` (ArcFace template family).
+pub fn estimate_norm(kps: &[[f32; 2]; 5], size: u32) -> Option<Affine> {
+    umeyama(kps, &arcface_template(size))
+}
+
+/// The integer rectangle `(x, y, w, h)`, clamped to `frame_w`×`frame_h`,
+/// covering a `size`×`size` crop mapped back through `inv` (floor/ceil of
+/// the corners, grown by `pad`). `None` when it misses the frame.
+pub fn crop_bounds(inv: &Affine, size: u32, pad: i64, frame_w: u32, frame_h: u32) -> Option<(u32, u32, u32, u32)> {
+    let s = size as f32;
+    let corners = [[0.0, 0.0], [s, 0.0], [0.0, s], [s, s]].map(|p| apply(inv, p));
+    let minx = corners.iter().map(|p| p[0]).fold(f32::INFINITY, f32::min).floor() as i64 - pad;
+    let miny = corners.iter().map(|p| p[1]).fold(f32::INFINITY, f32::min).floor() as i64 - pad;
+    let maxx = corners.iter().map(|p| p[0]).fold(f32::NEG_INFINITY, f32::max).ceil() as i64 + pad;
+    let maxy = corners.iter().map(|p| p[1]).fold(f32::NEG_INFINITY, f32::max).ceil() as i64 + pad;
+    let (x1, y1) = (minx.max(0), miny.max(0));
+    let (x2, y2) = (maxx.min(i64::from(frame_w)), maxy.min(i64::from(frame_h)));
+    (x2 > x1 && y2 > y1).then(|| (x1 as u32, y1 as u32, (x2 - x1) as u32, (y2 - y1) as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: &Affine, b: &Affine, tol: f64) -> bool {
+        a.iter().flatten().zip(b.iter().flatten()).all(|(x, y)| (x - y).abs() < tol)
+    }
+
+    #[test]
+    fn umeyama_recovers_a_similarity() {
+        let (s, th, tx, ty) = (1.7f64, 0.4f64, 12.5, -3.25);
+        let m: Affine = [[s * th.cos(), -s * th.sin(), tx], [s * th.sin(), s * th.cos(), ty]];
+        let src = ARCFACE_112;
+        let dst = src.map(|p| apply(&m, p));
+        let est = umeyama(&src, &dst).unwrap();
+        assert!(close(&est, &m, 1e-4), "{est:?}");
+    }
+
+    #[test]
+    fn umeyama_never_reflects() {
+        // Mirrored points: the best *proper* similarity is returned, as skimage does.
+        let src = ARCFACE_112;
+        let dst = src.map(|p| [112.0 - p[0], p[1]]);
+        let m = umeyama(&src, &dst).unwrap();
+        let det = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+        assert!(det > 0.0);
+        assert!(umeyama(&[[1.0, 1.0]; 5], &ARCFACE_112).is_none());
+    }
+
+    #[test]
+    fn skimage_golden() {
+        // insightface 0.7.3 face_align.estimate_norm(src, 128) with scikit-image 0.26 (skimage's Umeyama)
+        let src = [[760.4f32, 401.7], [804.3, 399.9], [774.0, 428.5], [766.0, 448.1], [803.3, 446.0]];
+        let m = estimate_norm(&src, 128).unwrap();
+        let golden: Affine = [
+            [8.211_547_646_356e-1, -3.586_304_686_478e-2, -5.625_523_260_989e2],
+            [3.586_304_686_478e-2, 8.211_547_646_356e-1, -3.049_891_640_305e2],
+        ];
+        assert!(close(&m, &golden, 1e-4), "{m:?}");
+    }
+
+    #[test]
+    fn inverse_round_trips() {
+        let m: Affine = [[0.7, -0.3, 20.3], [0.31, 0.69, -5.7]];
+        let inv = invert_affine(&m);
+        let p = apply(&inv, apply(&m, [13.0, -7.5]));
+        assert!((p[0] - 13.0).abs() < 1e-4 && (p[1] + 7.5).abs() < 1e-4);
+    }
+
+    #[test]
+    fn identity_warp_is_exact_and_borders_behave() {
+        let mut d = Vec::new();
+        for i in 0..(6 * 4) {
+            d.extend_from_slice(&[(i * 10) as u8, 7, 200]);
+        }
+        let f = Frame::from_rgb(6, 4, d).unwrap();
+        let id: Affine = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]];
+        assert_eq!(warp_affine(&f, &id, 6, 4, Border::Constant(0.0)), f);
+        // Shift right by 2: the first two columns come from outside.
+        let shift: Affine = [[1.0, 0.0, 2.0], [0.0, 1.0, 0.0]];
+        let c = warp_affine(&f, &shift, 6, 4, Border::Constant(0.0));
+        assert_eq!(c.pixel(0, 0), [0, 0, 0]);
+        assert_eq!(c.pixel(2, 1), f.pixel(0, 1));
+        let r = warp_affine(&f, &shift, 6, 4, Border::Replicate);
+        assert_eq!(r.pixel(0, 1), f.pixel(0, 1));
+        // Half-pixel shift averages neighbours.
+        let half: Affine = [[1.0, 0.0, -0.5], [0.0, 1.0, 0.0]];
+        let h = warp_affine(&f, &half, 6, 4, Border::Replicate);
+        assert_eq!(h.pixel(0, 0)[0], 5);
+    }
+
+    #[test]
+    fn crop_bounds_cover_and_clamp() {
+        let inv: Affine = [[2.0, 0.0, 10.0], [0.0, 2.0, 20.0]];
+        assert_eq!(crop_bounds(&inv, 128, 2, 1000, 1000), Some((8, 18, 260, 260)));
+        assert_eq!(crop_bounds(&inv, 128, 2, 100, 100), Some((8, 18, 92, 82)));
+        let off: Affine = [[1.0, 0.0, 5000.0], [0.0, 1.0, 0.0]];
+        assert_eq!(crop_bounds(&off, 128, 2, 100, 100), None);
+    }
+}

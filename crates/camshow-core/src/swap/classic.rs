@@ -1,0 +1,65 @@
+//! The model-free swapper: the source face warped onto each target's five
+//! points, recoloured to the target's skin in L*a*b*, feathered in.
+
+use super::{FaceSwapper, SourceIdentity, SourceNeed, colour, paste};
+use crate::detect::Face;
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::geometry::{Affine, Border, estimate_norm, warp_affine};
+
+/// Crop size: large enough to keep detail for faces up to ~300 px.
+pub const SIZE: u32 = 256;
+
+/// The classic swapper.
+#[derive(Debug)]
+pub struct ClassicSwapper {
+    alpha: Vec<u8>,
+}
+
+impl Default for ClassicSwapper {
+    fn default() -> Self {
+        Self { alpha: paste::ellipse_template(SIZE) }
+    }
+}
+
+impl ClassicSwapper {
+    /// A classic swapper.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn align(frame: &Frame, kps: &[[f32; 2]; 5], border: Border) -> Result<(Frame, Affine)> {
+        let m = estimate_norm(kps, SIZE).ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
+        Ok((warp_affine(frame, &m, SIZE, SIZE, border), m))
+    }
+}
+
+impl FaceSwapper for ClassicSwapper {
+    fn name(&self) -> &'static str {
+        "classic"
+    }
+
+    fn source_need(&self) -> SourceNeed {
+        SourceNeed::Pixels
+    }
+
+    fn prepare_source(&self, frame: &Frame, face: &Face) -> Result<SourceIdentity> {
+        Ok(SourceIdentity::Crop(Self::align(frame, &face.kps, Border::Replicate)?.0))
+    }
+
+    fn swap_crop(&self, frame: &Frame, target: &Face, source: &SourceIdentity) -> Result<(Frame, Affine)> {
+        let SourceIdentity::Crop(src) = source else {
+            return Err(Error::InvalidInput("the classic swapper needs the source face's pixels".into()));
+        };
+        let (tgt, m) = Self::align(frame, &target.kps, Border::Replicate)?;
+        let mut out = src.clone();
+        if let (Some(s), Some(t)) = (colour::lab_stats(src.data(), &self.alpha), colour::lab_stats(tgt.data(), &self.alpha)) {
+            colour::transfer(out.data_mut(), s, t);
+        }
+        Ok((out, m))
+    }
+
+    fn alpha_template(&self) -> &[u8] {
+        &self.alpha
+    }
+}

@@ -1,0 +1,112 @@
+//! Colour transfer in CIE L*a*b*: shift and scale the source's channel
+//! statistics to the target's, measured inside a mask (Reinhard et al.).
+
+fn srgb_to_linear(v: f32) -> f32 {
+    if v <= 0.040_45 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) }
+}
+
+fn linear_to_srgb(v: f32) -> f32 {
+    if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 }
+}
+
+const WHITE: [f32; 3] = [0.950_47, 1.0, 1.088_83];
+
+fn f_lab(t: f32) -> f32 {
+    if t > 0.008_856 { t.cbrt() } else { 7.787 * t + 16.0 / 116.0 }
+}
+
+fn f_lab_inv(t: f32) -> f32 {
+    let c = t * t * t;
+    if c > 0.008_856 { c } else { (t - 16.0 / 116.0) / 7.787 }
+}
+
+/// sRGB (0–255) to L*a*b* (D65).
+pub fn rgb_to_lab(p: [u8; 3]) -> [f32; 3] {
+    let [r, g, b] = p.map(|v| srgb_to_linear(f32::from(v) / 255.0));
+    let x = (0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / WHITE[0];
+    let y = (0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b) / WHITE[1];
+    let z = (0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b) / WHITE[2];
+    let (fx, fy, fz) = (f_lab(x), f_lab(y), f_lab(z));
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+/// L*a*b* (D65) to sRGB (0–255), clamped.
+pub fn lab_to_rgb(l: [f32; 3]) -> [u8; 3] {
+    let fy = (l[0] + 16.0) / 116.0;
+    let fx = fy + l[1] / 500.0;
+    let fz = fy - l[2] / 200.0;
+    let (x, y, z) = (f_lab_inv(fx) * WHITE[0], f_lab_inv(fy) * WHITE[1], f_lab_inv(fz) * WHITE[2]);
+    let r = 3.240_454_2 * x - 1.537_138_5 * y - 0.498_531_4 * z;
+    let g = -0.969_266 * x + 1.876_010_8 * y + 0.041_556 * z;
+    let b = 0.055_643_4 * x - 0.204_025_9 * y + 1.057_225_2 * z;
+    [r, g, b].map(|v| (linear_to_srgb(v.clamp(0.0, 1.0)) * 255.0).round().clamp(0.0, 255.0) as u8)
+}
+
+/// Mean and standard deviation of each L*a*b* channel over pixels whose mask weight exceeds 0.5.
+pub fn lab_stats(rgb: &[u8], mask: &[u8]) -> Option<([f32; 3], [f32; 3])> {
+    let mut sum = [0f64; 3];
+    let mut sq = [0f64; 3];
+    let mut n = 0f64;
+    for (px, &m) in rgb.chunks_exact(3).zip(mask) {
+        if m < 128 {
+            continue;
+        }
+        let lab = rgb_to_lab([px[0], px[1], px[2]]);
+        for c in 0..3 {
+            sum[c] += f64::from(lab[c]);
+            sq[c] += f64::from(lab[c]) * f64::from(lab[c]);
+        }
+        n += 1.0;
+    }
+    if n < 16.0 {
+        return None;
+    }
+    let mean = sum.map(|s| (s / n) as f32);
+    let mut std = [0f32; 3];
+    for c in 0..3 {
+        std[c] = ((sq[c] / n - (sum[c] / n).powi(2)).max(0.0)).sqrt() as f32;
+    }
+    Some((mean, std))
+}
+
+/// Recolours `rgb` in place so its masked L*a*b* statistics match `target`'s.
+pub fn transfer(rgb: &mut [u8], source_stats: ([f32; 3], [f32; 3]), target_stats: ([f32; 3], [f32; 3])) {
+    let (ms, ss) = source_stats;
+    let (mt, st) = target_stats;
+    let gain: [f32; 3] = std::array::from_fn(|c| if ss[c] > 1e-3 { (st[c] / ss[c]).clamp(0.25, 4.0) } else { 1.0 });
+    for px in rgb.chunks_exact_mut(3) {
+        let lab = rgb_to_lab([px[0], px[1], px[2]]);
+        let out: [f32; 3] = std::array::from_fn(|c| (lab[c] - ms[c]) * gain[c] + mt[c]);
+        px.copy_from_slice(&lab_to_rgb(out));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lab_round_trips() {
+        for p in [[0u8, 0, 0], [255, 255, 255], [200, 120, 90], [10, 200, 30], [90, 90, 250]] {
+            let back = lab_to_rgb(rgb_to_lab(p));
+            for c in 0..3 {
+                assert!((i32::from(back[c]) - i32::from(p[c])).abs() <= 1, "{p:?} -> {back:?}");
+            }
+        }
+        let white = rgb_to_lab([255, 255, 255]);
+        assert!((white[0] - 100.0).abs() < 0.1 && white[1].abs() < 0.1);
+    }
+
+    #[test]
+    fn transfer_moves_the_mean() {
+        let mut src: Vec<u8> = (0..64).flat_map(|i| [100 + (i % 8) as u8, 80, 70]).collect();
+        let tgt: Vec<u8> = (0..64).flat_map(|i| [200, 150 + (i % 8) as u8, 120]).collect();
+        let mask = vec![255u8; 64];
+        let (s, t) = (lab_stats(&src, &mask).unwrap(), lab_stats(&tgt, &mask).unwrap());
+        transfer(&mut src, s, t);
+        let after = lab_stats(&src, &mask).unwrap();
+        for c in 0..3 {
+            assert!((after.0[c] - t.0[c]).abs() < 1.5, "{after:?} vs {t:?}");
+        }
+    }
+}

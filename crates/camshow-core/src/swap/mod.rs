@@ -1,0 +1,99 @@
+//! Face swappers behind one trait, and paste-back.
+//!
+//! * [`Inswapper`] — insightface's `inswapper_128` (FP32/FP16): 128×128 crop
+//!   aligned to the ArcFace template shifted by 8 px, RGB in [0, 1] as input
+//!   `target`, latent = normed source embedding × `emap` (the model's last
+//!   initializer), re-normalised, as input `source`.
+//! * [`ClassicSwapper`] — no swap model: the source face itself, aligned to
+//!   each target's five points, colour-matched in L*a*b* inside the face and
+//!   blended with a feathered mask. The working default without inswapper.
+//!
+//! Both produce an aligned crop and its matrix; [`PasteBack`] chooses how the
+//! crop goes back into the frame.
+
+mod classic;
+pub mod colour;
+mod inswapper;
+pub mod paste;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::classic::ClassicSwapper;
+pub use self::inswapper::Inswapper;
+use crate::detect::Face;
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::geometry::Affine;
+
+/// How the swapped crop is pasted back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PasteBack {
+    /// Deep-Live-Cam's feathered-ellipse paste over the face's rectangle only.
+    #[default]
+    Fast,
+    /// insightface's eroded, blurred footprint mask.
+    Reference,
+}
+
+impl FromStr for PasteBack {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "fast" => Ok(Self::Fast),
+            "reference" => Ok(Self::Reference),
+            _ => Err(Error::InvalidInput(format!("unknown paste-back {s:?} (fast, reference)"))),
+        }
+    }
+}
+
+/// The identity to put on target faces, prepared once per source.
+#[derive(Debug, Clone)]
+pub enum SourceIdentity {
+    /// inswapper's projected latent (512 values).
+    Latent(Vec<f32>),
+    /// An aligned crop of the source face (classic swapper).
+    Crop(Frame),
+}
+
+/// What the swap model needs from the source face.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceNeed {
+    /// The normed ArcFace embedding.
+    Embedding,
+    /// The source image and five points.
+    Pixels,
+}
+
+/// A face swapper.
+pub trait FaceSwapper: Send + Sync {
+    /// Short name for reports.
+    fn name(&self) -> &'static str;
+    /// What [`FaceSwapper::prepare_source`] needs.
+    fn source_need(&self) -> SourceNeed;
+    /// Prepares the identity from the source face (with its embedding when needed).
+    fn prepare_source(&self, source_frame: &Frame, source_face: &Face) -> Result<SourceIdentity>;
+    /// The swapped, aligned crop for `target` in `frame`, and the matrix
+    /// that aligned it (frame → crop).
+    fn swap_crop(&self, frame: &Frame, target: &Face, source: &SourceIdentity) -> Result<(Frame, Affine)>;
+    /// The feathered alpha template for this swapper's crop size.
+    fn alpha_template(&self) -> &[u8];
+    /// Swaps `target` in place.
+    fn swap(&self, frame: &mut Frame, target: &Face, source: &SourceIdentity, paste: PasteBack) -> Result<()> {
+        let (crop, m) = self.swap_crop(frame, target, source)?;
+        match paste {
+            PasteBack::Fast => paste::paste_fast(frame, &crop, &m, self.alpha_template()),
+            PasteBack::Reference => paste::paste_reference(frame, &crop, &m),
+        };
+        Ok(())
+    }
+}
+
+impl fmt::Debug for dyn FaceSwapper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,287 @@
+//! Pasting a swapped, aligned crop back into the frame.
+//!
+//! * [`paste_fast`]: Deep-Live-Cam's `_fast_paste_back` (the default). A
+//!   feathered ellipse template (axes 0.44·size, Gaussian 31×31, σ 12) is
+//!   warped with the crop into the crop's bounding rectangle only, and blended
+//!   in integer arithmetic; pixels where the mask is 0 keep their exact value.
+//! * [`paste_reference`]: insightface's `INSwapper.get(paste_back=True)`:
+//!   the warped crop's footprint is eroded and blurred in proportion to the
+//!   face size and blended in float. Computed on a margin around the face
+//!   rather than the whole frame, which gives the same pixels.
+
+use crate::frame::Frame;
+use crate::geometry::{Affine, Border, crop_bounds, invert_affine, translate, warp_affine, warp_affine_f32, warp_affine_gray};
+
+/// `cv2.getGaussianKernel(n, sigma)` in float32 (σ ≤ 0 derives it from `n`).
+pub fn gaussian_kernel(n: usize, sigma: f64) -> Vec<f32> {
+    let sigma = if sigma > 0.0 { sigma } else { ((n as f64 - 1.0) * 0.5 - 1.0) * 0.3 + 0.8 };
+    let scale = -0.5 / (sigma * sigma);
+    let mut k: Vec<f64> = (0..n).map(|i| {
+        let x = i as f64 - (n as f64 - 1.0) * 0.5;
+        (scale * x * x).exp()
+    }).collect();
+    let sum: f64 = k.iter().sum();
+    for v in &mut k {
+        *v /= sum;
+    }
+    k.into_iter().map(|v| v as f32).collect()
+}
+
+fn reflect101(i: i64, n: i64) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let mut i = i;
+    while i < 0 || i >= n {
+        i = if i < 0 { -i } else { 2 * n - 2 - i };
+    }
+    i as usize
+}
+
+/// Separable Gaussian blur of a single-channel float image (`cv2.GaussianBlur`,
+/// border `REFLECT_101`).
+pub fn gaussian_blur(src: &[f32], w: usize, h: usize, ksize: usize, sigma: f64) -> Vec<f32> {
+    let k = gaussian_kernel(ksize, sigma);
+    let r = (ksize / 2) as i64;
+    let mut tmp = vec![0f32; w * h];
+    for y in 0..h {
+        let row = &src[y * w..(y + 1) * w];
+        for x in 0..w {
+            let mut acc = 0f32;
+            for (j, kv) in k.iter().enumerate() {
+                acc += kv * row[reflect101(x as i64 + j as i64 - r, w as i64)];
+            }
+            tmp[y * w + x] = acc;
+        }
+    }
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = 0f32;
+            for (j, kv) in k.iter().enumerate() {
+                acc += kv * tmp[reflect101(y as i64 + j as i64 - r, h as i64) * w + x];
+            }
+            out[y * w + x] = acc;
+        }
+    }
+    out
+}
+
+/// Min filter with a `k`×`k` rectangle anchored at `(k/2, k/2)` (`cv2.erode`
+/// with a ones kernel; samples outside the image are ignored).
+pub fn erode(src: &[f32], w: usize, h: usize, k: usize) -> Vec<f32> {
+    let a = (k / 2) as i64;
+    let pass = |get: &dyn Fn(usize, usize) -> f32, len: usize, other: usize, horizontal: bool| {
+        let mut out = vec![0f32; w * h];
+        for o in 0..other {
+            for i in 0..len {
+                let mut m = f32::INFINITY;
+                for d in 0..k as i64 {
+                    let j = i as i64 + d - a;
+                    if j >= 0 && (j as usize) < len {
+                        let v = if horizontal { get(j as usize, o) } else { get(o, j as usize) };
+                        m = m.min(v);
+                    }
+                }
+                let idx = if horizontal { o * w + i } else { i * w + o };
+                out[idx] = m;
+            }
+        }
+        out
+    };
+    let h1 = pass(&|x, y| src[y * w + x], w, h, true);
+    pass(&|x, y| h1[y * w + x], h, w, false)
+}
+
+/// The feathered ellipse alpha template for a `size`×`size` crop (uint8).
+pub fn ellipse_template(size: u32) -> Vec<u8> {
+    let s = size as usize;
+    let c = f64::from(size / 2);
+    // OpenCV fills the ellipse as a 72-gon drawn with its outline, which
+    // covers slightly more than the mathematical ellipse: radius + ½ px is the
+    // closest simple rule (24 of 16 384 pixels differ at size 128).
+    let axis = (f64::from(size) * 0.44).floor() + 0.5;
+    let mut m = vec![0f32; s * s];
+    for y in 0..s {
+        for x in 0..s {
+            let (dx, dy) = ((x as f64 - c) / axis, (y as f64 - c) / axis);
+            if dx * dx + dy * dy <= 1.0 {
+                m[y * s + x] = 255.0;
+            }
+        }
+    }
+    gaussian_blur(&m, s, s, 31, 12.0).into_iter().map(|v| v.round_ties_even().clamp(0.0, 255.0) as u8).collect()
+}
+
+/// `saturate(round(a·b/255))`, OpenCV `multiply(..., scale=1/255)` for u8.
+fn mul255(a: u8, b: u8) -> u16 {
+    let v = f32::from(a) * f32::from(b) * (1.0 / 255.0);
+    v.round_ties_even() as u16
+}
+
+/// Pastes `crop` (aligned by `m`, source frame → crop) into `frame` with
+/// the feathered ellipse `alpha` (from [`ellipse_template`] of the crop size).
+/// Returns the rectangle that was touched.
+pub fn paste_fast(frame: &mut Frame, crop: &Frame, m: &Affine, alpha: &[u8]) -> Option<(u32, u32, u32, u32)> {
+    let size = crop.width();
+    let inv = invert_affine(m);
+    let (x1, y1, w, h) = crop_bounds(&inv, size, 2, frame.width(), frame.height())?;
+    let local = translate(&inv, f64::from(x1), f64::from(y1));
+    let fake = warp_affine(crop, &local, w, h, Border::Replicate);
+    let a = warp_affine_gray(alpha, size as usize, size as usize, &local, w as usize, h as usize, Border::Constant(0.0));
+    let fw = frame.width() as usize;
+    let data = frame.data_mut();
+    for yy in 0..h as usize {
+        for xx in 0..w as usize {
+            let al = a[yy * w as usize + xx];
+            if al == 0 {
+                continue;
+            }
+            let fi = ((y1 as usize + yy) * fw + x1 as usize + xx) * 3;
+            let ci = (yy * w as usize + xx) * 3;
+            for c in 0..3 {
+                let v = mul255(fake.data()[ci + c], al) + mul255(data[fi + c], 255 - al);
+                data[fi + c] = v.min(255) as u8;
+            }
+        }
+    }
+    Some((x1, y1, w, h))
+}
+
+/// insightface's paste-back: footprint mask thresholded, eroded by
+/// `max(size/10, 10)`, blurred by `2·max(size/20, 5) + 1`, float blend,
+/// truncated to u8. `size` is √(h·w) of the footprint's extent.
+pub fn paste_reference(frame: &mut Frame, crop: &Frame, m: &Affine) -> Option<(u32, u32, u32, u32)> {
+    let cs = crop.width();
+    let inv = invert_affine(m);
+    let (fw, fh) = (frame.width(), frame.height());
+    let (bx, by, bw, bh) = crop_bounds(&inv, cs, 0, fw, fh)?;
+    // Footprint extent decides the kernel sizes, so find it first on the tight box.
+    let tight = translate(&inv, f64::from(bx), f64::from(by));
+    let white = vec![255f32; (cs * cs) as usize];
+    let foot = warp_affine_f32(&white, cs as usize, cs as usize, &tight, bw as usize, bh as usize, Border::Constant(0.0));
+    let (mut rmin, mut rmax, mut cmin, mut cmax) = (usize::MAX, 0, usize::MAX, 0);
+    for (i, v) in foot.iter().enumerate() {
+        if *v > 20.0 {
+            let (r, c) = (i / bw as usize, i % bw as usize);
+            rmin = rmin.min(r);
+            rmax = rmax.max(r);
+            cmin = cmin.min(c);
+            cmax = cmax.max(c);
+        }
+    }
+    if rmin == usize::MAX {
+        return None;
+    }
+    let mask_size = (((rmax - rmin) * (cmax - cmin)) as f64).sqrt() as usize;
+    let ek = (mask_size / 10).max(10);
+    let bk = 2 * (mask_size / 20).max(5) + 1;
+    // Work on the box grown by the blur radius twice, so reflection at the work
+    // area's edge only ever sees zeros, exactly as on the full frame.
+    let margin = bk as u32 + 2;
+    let x1 = bx.saturating_sub(margin);
+    let y1 = by.saturating_sub(margin);
+    let x2 = (bx + bw + margin).min(fw);
+    let y2 = (by + bh + margin).min(fh);
+    let (w, h) = ((x2 - x1) as usize, (y2 - y1) as usize);
+    let local = translate(&inv, f64::from(x1), f64::from(y1));
+    let fake = warp_affine(crop, &local, w as u32, h as u32, Border::Constant(0.0));
+    let mut mask = warp_affine_f32(&white, cs as usize, cs as usize, &local, w, h, Border::Constant(0.0));
+    for v in &mut mask {
+        if *v > 20.0 {
+            *v = 255.0;
+        }
+    }
+    let mask = erode(&mask, w, h, ek);
+    let mask = gaussian_blur(&mask, w, h, bk, 0.0);
+    let stride = fw as usize;
+    let data = frame.data_mut();
+    for yy in 0..h {
+        for xx in 0..w {
+            let mv = mask[yy * w + xx] / 255.0;
+            if mv == 0.0 {
+                continue;
+            }
+            let fi = ((y1 as usize + yy) * stride + x1 as usize + xx) * 3;
+            let ci = (yy * w + xx) * 3;
+            for c in 0..3 {
+                let v = mv * f32::from(fake.data()[ci + c]) + (1.0 - mv) * f32::from(data[fi + c]);
+                data[fi + c] = v.clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    Some((x1, y1, w as u32, h as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_matches_opencv() {
+        // cv2.getGaussianKernel(5, 0) == [0.0625, 0.25, 0.375, 0.25, 0.0625] comes from a fixed table;
+        // for n=11, sigma 0: sigma = 2.0
+        let k = gaussian_kernel(11, 0.0);
+        assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!((k[5] - 0.199_471_14 / 1.0).abs() < 2e-3, "{k:?}");
+        assert!(k.windows(2).take(5).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn erode_shrinks_by_the_anchor() {
+        let (w, h) = (12, 1);
+        let mut m = vec![0f32; w];
+        for v in &mut m[3..9] {
+            *v = 255.0;
+        }
+        let e = erode(&m, w, h, 4);
+        // anchor 2: out[i] = min(in[i-2..=i+1])
+        assert_eq!(e.iter().map(|v| (*v > 0.0) as u8).collect::<Vec<_>>(), vec![0, 0, 0, 0, 0, 255u8.min(1), 1, 1, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn template_is_feathered_and_symmetric() {
+        let t = ellipse_template(128);
+        assert_eq!(t[64 * 128 + 64], 255);
+        assert_eq!(t[0], 0);
+        assert!(t[64 * 128 + 8] > 0 && t[64 * 128 + 8] < 255);
+        // Symmetric about the centre (64, 64) away from the border, where REFLECT_101 is not.
+        for y in 20..108 {
+            for x in 20..108 {
+                assert_eq!(t[y * 128 + x], t[y * 128 + (128 - x)], "({x},{y})");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_paste_leaves_everything_outside_the_mask_untouched() {
+        let mut frame = Frame::filled(200, 150, [10, 20, 30]).unwrap();
+        let orig = frame.clone();
+        let crop = Frame::filled(128, 128, [250, 240, 230]).unwrap();
+        let m: Affine = [[1.0, 0.0, -40.0], [0.0, 1.0, -10.0]];
+        let rect = paste_fast(&mut frame, &crop, &m, &ellipse_template(128)).unwrap();
+        assert_eq!(rect, (38, 8, 132, 132));
+        assert_eq!(frame.pixel(40 + 64, 10 + 64), [250, 240, 230]);
+        assert_eq!(frame.pixel(41, 11), orig.pixel(41, 11));
+        for y in 0..150 {
+            for x in 0..200 {
+                let inside = x >= 38 && x < 170 && y >= 8 && y < 140;
+                if !inside {
+                    assert_eq!(frame.pixel(x, y), orig.pixel(x, y));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reference_paste_blends_inside_only() {
+        let mut frame = Frame::filled(300, 300, [0, 0, 0]).unwrap();
+        let crop = Frame::filled(128, 128, [200, 200, 200]).unwrap();
+        let m: Affine = [[0.8, 0.0, -50.0], [0.0, 0.8, -60.0]];
+        let (x, y, w, h) = paste_reference(&mut frame, &crop, &m).unwrap();
+        let centre = frame.pixel(62 + 80, 75 + 80);
+        assert!(centre[0] >= 198, "{centre:?}");
+        assert_eq!(frame.pixel(5, 5), [0, 0, 0]);
+        assert!(x + w <= 300 && y + h <= 300);
+    }
+}
