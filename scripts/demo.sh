@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the built-in sample assets: set up, check the machine,
-# then find the six faces in insightface's t1.jpg.
+# The main job on the built-in sample assets: set up, check the machine, then
+# put the astronaut's face on the six faces of insightface's t1.jpg.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
@@ -11,4 +11,6 @@ mkdir -p "$ROOT/out"
 echo
 "$CAMSHOW" detect -i "$CACHE/samples/t1.jpg" --detector centerface -o "$ROOT/out/t1-faces.png"
 echo
-echo "Result: $ROOT/out/t1-faces.png"
+"$CAMSHOW" swap -s "$CACHE/samples/astronaut.png" -t "$CACHE/samples/t1.jpg" -o "$ROOT/out/astronaut-t1.png" --many-faces
+echo
+echo "Result: $ROOT/out/astronaut-t1.png (detections drawn in $ROOT/out/t1-faces.png)"

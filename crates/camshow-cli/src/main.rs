@@ -6,6 +6,7 @@ mod doctor;
 mod engine_args;
 mod models_cmd;
 mod progress;
+mod swap_cmd;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ struct Cli {
 enum Command {
     /// Report ONNX Runtime, execution providers, models, FFmpeg, cameras and folders
     Doctor(doctor::DoctorArgs),
+    /// Put the face from a source image on the faces of a target image
+    Swap(swap_cmd::SwapArgs),
     /// Find faces in an image and print (or draw) them
     Detect(detect_cmd::DetectArgs),
     /// List, fetch, verify and import model files
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Doctor(a) => doctor::run(&a),
         Command::Detect(a) => detect_cmd::run(&a),
+        Command::Swap(a) => swap_cmd::run(&a),
         Command::Models(a) => models_cmd::run(&a),
         Command::Bench(a) => bench_cmd::run(&a),
     };

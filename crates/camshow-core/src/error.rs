@@ -110,6 +110,12 @@ pub enum Error {
         /// The threshold.
         threshold: f32,
     },
+    /// No face where one is needed.
+    #[error("no face found in the {what}")]
+    NoFace {
+        /// Which input ("source image", "target", "reference image").
+        what: String,
+    },
     /// Bad caller input (frame size, arguments).
     #[error("invalid input: {0}")]
     InvalidInput(String),

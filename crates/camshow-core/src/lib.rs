@@ -6,7 +6,13 @@
 //!    frame; nudity stops processing, and no setting turns this off;
 //! 2. **detect** — a face detector ([`detect`]: SCRFD, CenterFace, BlazeFace)
 //!    finds boxes and five points;
-//! 3. **align → swap → enhance → paste back** — (arriving with the swap issue).
+//! 3. **analyse** — identity embeddings and 106 landmarks only when a later
+//!    stage needs them ([`analysis`]);
+//! 4. **select** — one (most prominent), many, or faces matching a reference
+//!    identity ([`select`]);
+//! 5. **align → swap → paste back** — inswapper_128 or the model-free classic
+//!    swapper on a crop aligned by Umeyama ([`geometry`]), pasted back with a
+//!    feathered mask ([`swap`]). [`pipeline::SwapEngine`] runs 1–5.
 //!
 //! Models run on ONNX Runtime ([`runtime`]), loaded at run time, with the
 //! execution provider chosen per run and reported per model. Model files are
@@ -32,6 +38,7 @@ pub mod imgproc;
 pub mod models;
 pub mod onnx;
 pub mod paths;
+pub mod pipeline;
 pub mod runtime;
 pub mod safety;
 pub mod select;

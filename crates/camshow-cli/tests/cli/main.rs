@@ -200,3 +200,128 @@ fn non_utf8_paths_are_fine() {
     assert!(o.status.success(), "{}", text(&o).1);
     assert!(out.is_file());
 }
+
+fn parity_model(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../camshow-core/tests/data/parity").join(name);
+    assert!(p.is_file(), "{}", p.display());
+    p.to_str().unwrap().to_string()
+}
+
+fn decode(p: &Path) -> image::RgbImage {
+    image::open(p).unwrap().to_rgb8()
+}
+
+#[test]
+fn classic_swap_of_the_astronaut_onto_six_faces_changes_only_the_faces() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.png");
+    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--many-faces", "--json"]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["swapper"], "classic");
+    assert_eq!((v["faces_found"].as_u64(), v["faces_swapped"].as_u64()), (Some(6), Some(6)));
+    assert!(v["note"].as_str().unwrap().contains("camshow models fetch inswapper_128"));
+    assert!(exiftool("XMP-iptcExt:DigitalSourceType", &out).ends_with("compositeWithTrainedAlgorithmicMedia"));
+
+    // Where the faces are (the same detector, run on the target).
+    let o = run(&["detect", "-i", s(&sample("t1.jpg")), "--json"]);
+    let det: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let boxes: Vec<[f32; 4]> = det["faces"].as_array().unwrap().iter().map(|f| {
+        let b: Vec<f32> = f["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        [b[0], b[1], b[2], b[3]]
+    }).collect();
+    assert_eq!(boxes.len(), 6);
+
+    let before = decode(&sample("t1.jpg"));
+    let after = decode(&out);
+    assert_eq!(before.dimensions(), after.dimensions());
+    let mut changed_per_face = [0usize; 6];
+    for (x, y, p) in after.enumerate_pixels() {
+        if p == before.get_pixel(x, y) {
+            continue;
+        }
+        // Every changed pixel lies in a face box (grown by 15 % for the feather).
+        let (fx, fy) = (x as f32, y as f32);
+        let hit = boxes.iter().position(|b| {
+            let (mw, mh) = ((b[2] - b[0]) * 0.15, (b[3] - b[1]) * 0.15);
+            fx >= b[0] - mw && fx <= b[2] + mw && fy >= b[1] - mh && fy <= b[3] + mh
+        });
+        let i = hit.unwrap_or_else(|| panic!("pixel ({x},{y}) changed outside every face"));
+        changed_per_face[i] += 1;
+    }
+    // Every face really changed: a good part of its box.
+    for (i, b) in boxes.iter().enumerate() {
+        let area = ((b[2] - b[0]) * (b[3] - b[1])) as usize;
+        assert!(changed_per_face[i] > area / 3, "face {i}: only {} of {area} pixels changed", changed_per_face[i]);
+    }
+}
+
+#[test]
+fn swap_takes_the_inswapper_path_when_its_model_is_present() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jpg");
+    let insw = format!("inswapper_128={}", parity_model("inswapper_128.onnx"));
+    let arc = format!("w600k_r50={}", parity_model("w600k_r50.onnx"));
+    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--many-faces", "--json", "--model-file", &insw, "--model-file", &arc, "--paste-back", "reference"]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["swapper"], "inswapper_128", "{stdout}");
+    assert_eq!(v["faces_swapped"], 6);
+    assert!(v["note"].is_null());
+    assert!(v["providers"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("inswapper_128:")));
+    assert_eq!(decode(&out).dimensions(), (1280, 886));
+    assert!(exiftool("XMP-iptcExt:DigitalSourceType", &out).ends_with("compositeWithTrainedAlgorithmicMedia"));
+}
+
+#[test]
+fn reference_selection_swaps_only_the_matching_person() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.png");
+    let arc = format!("w600k_r50={}", parity_model("w600k_r50.onnx"));
+    // The reference is the target itself: its most prominent face matches exactly (cosine 1).
+    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--json", "--face-selector", "reference", "--reference-face", s(&sample("t1.jpg")), "--similarity", "0.99999", "--model-file", &arc]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((v["faces_found"].as_u64(), v["faces_swapped"].as_u64()), (Some(6), Some(1)), "{stdout}");
+    // Without a reference image the mode is refused up front.
+    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--face-selector", "reference"]);
+    assert!(!o.status.success() && text(&o).1.contains("--reference-face"));
+}
+
+#[test]
+fn swap_errors_are_clear_and_write_nothing() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let blank = dir.path().join("blank.png");
+    image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128])).save(&blank).unwrap();
+    let out = dir.path().join("out.png");
+    for (args, expect) in [
+        (vec!["swap", "-s", s(&blank), "-t", s(&sample("t1.jpg")), "-o", s(&out)], "no face found in the source image"),
+        (vec!["swap", "-s", s(&sample("astronaut.png")), "-t", s(&blank), "-o", s(&out)], "no face found in the target"),
+        (vec!["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--swapper", "inswapper", "--models-dir", s(&camshow_core::paths::models_dir())], "camshow models fetch inswapper_128"),
+        (vec!["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--model-file", "nudenet=/etc/hostname"], "content-safety model cannot be replaced"),
+        (vec!["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&dir.path().join("x.mp3"))], "unsupported output format"),
+    ] {
+        let o = run(&args);
+        let (_, stderr) = text(&o);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} wrote an output");
+    }
+}
+
+#[test]
+fn a_folder_output_gets_the_deep_live_cam_name() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(dir.path())]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(dir.path().join("astronaut-t1.jpg").is_file());
+    assert!(text(&o).0.contains("swapped 1 of 6"), "{}", text(&o).0);
+}

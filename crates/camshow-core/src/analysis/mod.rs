@@ -58,8 +58,8 @@ impl FaceAnalyser {
     /// Loads the detector and the models `needs` calls for.
     pub fn load(detector: DetectorKind, needs: Needs, rt: &Runtime, store: &ModelStore) -> Result<Self> {
         let detector = load_detector(detector, rt, store)?;
-        let recognizer = needs.embedding.then(|| ArcFace::load(rt, &store.read_verified("w600k_r50")?)).transpose()?;
-        let landmarker = needs.landmarks_106.then(|| Landmark106::load(rt, &store.read_verified("2d106det")?)).transpose()?;
+        let recognizer = needs.embedding.then(|| ArcFace::load(rt, &store.read("w600k_r50")?)).transpose()?;
+        let landmarker = needs.landmarks_106.then(|| Landmark106::load(rt, &store.read("2d106det")?)).transpose()?;
         Ok(Self { detector, recognizer, landmarker, calls: AtomicUsize::new(0) })
     }
 

@@ -110,13 +110,13 @@ pub trait FaceDetector: Send + Sync {
 /// Loads a detector's models from the store.
 pub fn load_detector(kind: DetectorKind, rt: &Runtime, store: &ModelStore) -> Result<Box<dyn FaceDetector>> {
     Ok(match kind {
-        DetectorKind::CenterFace => Box::new(CenterFace::load(rt, &store.read_verified("centerface")?)?),
+        DetectorKind::CenterFace => Box::new(CenterFace::load(rt, &store.read("centerface")?)?),
         DetectorKind::BlazeFace => Box::new(BlazeFace::load(
             rt,
-            &store.read_verified("blazeface_front")?,
-            &store.read_verified("blazeface_back")?,
+            &store.read("blazeface_front")?,
+            &store.read("blazeface_back")?,
         )?),
-        DetectorKind::Scrfd => Box::new(Scrfd::load(rt, &store.read_verified("det_10g")?)?),
+        DetectorKind::Scrfd => Box::new(Scrfd::load(rt, &store.read("det_10g")?)?),
     })
 }
 

@@ -102,12 +102,45 @@ fn check(spec: &ModelSpec, digest: &str, size: u64, recorded: Option<&str>) -> s
 pub struct ModelStore {
     dir: PathBuf,
     cache: PathBuf,
+    overrides: Vec<(&'static str, PathBuf)>,
 }
 
 impl ModelStore {
     /// A store at `dir`, caching downloads in `cache`.
     pub fn new(dir: impl Into<PathBuf>, cache: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), cache: cache.into() }
+        Self { dir: dir.into(), cache: cache.into(), overrides: Vec::new() }
+    }
+
+    /// Uses the file at `path` for model `id` instead of the verified copy
+    /// (a model from elsewhere, or a stand-in in tests). Its signature is still
+    /// checked when it loads. The content-safety model cannot be replaced.
+    pub fn with_override(mut self, id: &str, path: impl Into<PathBuf>) -> Result<Self> {
+        let spec = find(id).ok_or_else(|| Error::UnknownModel(id.into()))?;
+        if spec.task == Task::ContentSafety {
+            return Err(Error::InvalidInput("the content-safety model cannot be replaced".into()));
+        }
+        let path = path.into();
+        if !path.is_file() {
+            return Err(Error::InvalidInput(format!("model file {} does not exist", path.display())));
+        }
+        self.overrides.retain(|(i, _)| *i != spec.id);
+        self.overrides.push((spec.id, path));
+        Ok(self)
+    }
+
+    /// Whether `id` can be read: overridden, or installed and verified.
+    pub fn available(&self, id: &str) -> bool {
+        self.overrides.iter().any(|(i, _)| *i == id)
+            || find(id).is_some_and(|s| matches!(self.status(s), Status::Present | Status::PresentUnpinned))
+    }
+
+    /// A model's bytes: the override if one was given, else the verified file.
+    pub fn read(&self, id: &str) -> Result<Vec<u8>> {
+        if let Some((_, p)) = self.overrides.iter().find(|(i, _)| *i == id) {
+            tracing::warn!(model = id, path = %p.display(), "using a model file that is not checked against the manifest");
+            return fs::read(p).map_err(Error::io("cannot read", p));
+        }
+        self.read_verified(id)
     }
 
     /// The store at `CAMSHOW_MODELS` or the platform data directory.

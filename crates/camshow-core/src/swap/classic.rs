@@ -16,9 +16,17 @@ pub struct ClassicSwapper {
     alpha: Vec<u8>,
 }
 
+/// The inner face in the ArcFace-aligned crop (brows to chin, cheek to
+/// cheek), as fractions of the crop: centre and semi-axes. The source's hair
+/// and background stay out of the mask, so only skin is replaced.
+const FACE_CENTRE: (f64, f64) = (0.5625, 0.585);
+const FACE_AXES: (f64, f64) = (0.225, 0.3);
+
 impl Default for ClassicSwapper {
     fn default() -> Self {
-        Self { alpha: paste::ellipse_template(SIZE) }
+        let s = f64::from(SIZE);
+        let alpha = paste::feathered_ellipse(SIZE, (FACE_CENTRE.0 * s, FACE_CENTRE.1 * s), (FACE_AXES.0 * s, FACE_AXES.1 * s), 25, 6.0);
+        Self { alpha }
     }
 }
 

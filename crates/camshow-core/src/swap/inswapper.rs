@@ -123,4 +123,8 @@ impl FaceSwapper for Inswapper {
     fn alpha_template(&self) -> &[u8] {
         &self.alpha
     }
+
+    fn models(&self) -> Vec<&Model> {
+        vec![&self.model]
+    }
 }

@@ -81,6 +81,10 @@ pub trait FaceSwapper: Send + Sync {
     fn swap_crop(&self, frame: &Frame, target: &Face, source: &SourceIdentity) -> Result<(Frame, Affine)>;
     /// The feathered alpha template for this swapper's crop size.
     fn alpha_template(&self) -> &[u8];
+    /// Models this swapper runs (for reporting providers).
+    fn models(&self) -> Vec<&crate::runtime::Model> {
+        Vec::new()
+    }
     /// Swaps `target` in place.
     fn swap(&self, frame: &mut Frame, target: &Face, source: &SourceIdentity, paste: PasteBack) -> Result<()> {
         let (crop, m) = self.swap_crop(frame, target, source)?;

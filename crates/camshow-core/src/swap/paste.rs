@@ -93,24 +93,31 @@ pub fn erode(src: &[f32], w: usize, h: usize, k: usize) -> Vec<f32> {
     pass(&|x, y| h1[y * w + x], h, w, false)
 }
 
-/// The feathered ellipse alpha template for a `size`×`size` crop (uint8).
-pub fn ellipse_template(size: u32) -> Vec<u8> {
+/// A filled ellipse (centre, semi-axes in pixels) on a `size`×`size` canvas,
+/// blurred by a `ksize` Gaussian of `sigma`: a feathered alpha template.
+pub fn feathered_ellipse(size: u32, centre: (f64, f64), axes: (f64, f64), ksize: usize, sigma: f64) -> Vec<u8> {
     let s = size as usize;
-    let c = f64::from(size / 2);
-    // OpenCV fills the ellipse as a 72-gon drawn with its outline, which
-    // covers slightly more than the mathematical ellipse: radius + ½ px is the
-    // closest simple rule (24 of 16 384 pixels differ at size 128).
-    let axis = (f64::from(size) * 0.44).floor() + 0.5;
     let mut m = vec![0f32; s * s];
     for y in 0..s {
         for x in 0..s {
-            let (dx, dy) = ((x as f64 - c) / axis, (y as f64 - c) / axis);
+            let (dx, dy) = ((x as f64 - centre.0) / axes.0, (y as f64 - centre.1) / axes.1);
             if dx * dx + dy * dy <= 1.0 {
                 m[y * s + x] = 255.0;
             }
         }
     }
-    gaussian_blur(&m, s, s, 31, 12.0).into_iter().map(|v| v.round_ties_even().clamp(0.0, 255.0) as u8).collect()
+    gaussian_blur(&m, s, s, ksize, sigma).into_iter().map(|v| v.round_ties_even().clamp(0.0, 255.0) as u8).collect()
+}
+
+/// Deep-Live-Cam's alpha template for a `size`×`size` crop: a circle of
+/// radius 0.44·size at the centre, Gaussian 31×31, σ 12.
+pub fn ellipse_template(size: u32) -> Vec<u8> {
+    let c = f64::from(size / 2);
+    // OpenCV fills the ellipse as a 72-gon drawn with its outline, which
+    // covers slightly more than the mathematical ellipse: radius + ½ px is the
+    // closest simple rule (24 of 16 384 pixels differ at size 128).
+    let axis = (f64::from(size) * 0.44).floor() + 0.5;
+    feathered_ellipse(size, (c, c), (axis, axis), 31, 12.0)
 }
 
 /// `saturate(round(a·b/255))`, OpenCV `multiply(..., scale=1/255)` for u8.

@@ -1,0 +1,241 @@
+//! The image swap, end to end: safety gate → analysis → selection → swap →
+//! paste back. Front ends build a [`SwapSettings`], load a [`SwapEngine`]
+//! once, prepare the source once, and call [`SwapEngine::swap`] per frame.
+//!
+//! ```no_run
+//! # fn main() -> camshow_core::Result<()> {
+//! use camshow_core::{models::ModelStore, pipeline::*, runtime::*};
+//! let rt = Runtime::new(RuntimeOptions::default())?;
+//! let engine = SwapEngine::load(&SwapSettings::default(), &rt, &ModelStore::open_default())?;
+//! # let (source, mut target) = (camshow_core::Frame::filled(8, 8, [0; 3])?, camshow_core::Frame::filled(8, 8, [0; 3])?);
+//! let src = engine.prepare_source(&source)?;
+//! let report = engine.swap(&mut target, &src, None)?;
+//! println!("{} of {} faces swapped by {}", report.faces_swapped, report.faces_found, report.swapper);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{FaceAnalyser, Needs};
+use crate::detect::{DetectorKind, Face};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::models::ModelStore;
+use crate::runtime::{Model, Runtime};
+use crate::safety::SafetyGate;
+use crate::select::{DEFAULT_SIMILARITY, SelectMode, most_prominent, select};
+use crate::swap::{ClassicSwapper, FaceSwapper, Inswapper, PasteBack, SourceIdentity, SourceNeed};
+
+/// Which swapper to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SwapperChoice {
+    /// inswapper when it (and the recognizer) are installed, else classic.
+    #[default]
+    Auto,
+    /// inswapper_128 (FP32, else FP16); an error when not installed.
+    Inswapper,
+    /// The model-free classic swapper.
+    Classic,
+}
+
+impl FromStr for SwapperChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "inswapper" => Ok(Self::Inswapper),
+            "classic" => Ok(Self::Classic),
+            _ => Err(Error::InvalidInput(format!("unknown swapper {s:?} (auto, inswapper, classic)"))),
+        }
+    }
+}
+
+impl fmt::Display for SwapperChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Inswapper => "inswapper",
+            Self::Classic => "classic",
+        })
+    }
+}
+
+/// Everything that decides how an image is swapped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SwapSettings {
+    /// Face detector.
+    pub detector: DetectorKind,
+    /// Swapper.
+    pub swapper: SwapperChoice,
+    /// Which target faces.
+    pub selector: SelectMode,
+    /// Minimum cosine similarity for `reference` selection.
+    pub similarity: f32,
+    /// Paste-back method.
+    pub paste_back: PasteBack,
+}
+
+impl Default for SwapSettings {
+    fn default() -> Self {
+        Self {
+            detector: DetectorKind::default(),
+            swapper: SwapperChoice::default(),
+            selector: SelectMode::default(),
+            similarity: DEFAULT_SIMILARITY,
+            paste_back: PasteBack::default(),
+        }
+    }
+}
+
+/// The source identity, prepared once.
+#[derive(Debug, Clone)]
+pub struct PreparedSource {
+    /// The source face that was used.
+    pub face: Face,
+    identity: SourceIdentity,
+}
+
+/// What one call of [`SwapEngine::swap`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SwapReport {
+    /// Faces detected in the target.
+    pub faces_found: usize,
+    /// Faces swapped.
+    pub faces_swapped: usize,
+    /// The swapper that ran.
+    pub swapper: &'static str,
+}
+
+/// A loaded swap pipeline.
+pub struct SwapEngine {
+    gate: SafetyGate,
+    analyser: FaceAnalyser,
+    swapper: Box<dyn FaceSwapper>,
+    settings: SwapSettings,
+    note: Option<String>,
+}
+
+impl fmt::Debug for SwapEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SwapEngine").field("swapper", &self.swapper.name()).field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+const INSWAPPER_HINT: &str = "install it with `camshow models fetch inswapper_128 w600k_r50` (insightface licence: non-commercial research only) or `camshow models import FILE`";
+
+fn inswapper_id(store: &ModelStore) -> Option<&'static str> {
+    ["inswapper_128", "inswapper_128_fp16"].into_iter().find(|id| store.available(id))
+}
+
+impl SwapEngine {
+    /// Loads the safety gate, the analyser and the swapper `settings` ask for.
+    pub fn load(settings: &SwapSettings, rt: &Runtime, store: &ModelStore) -> Result<Self> {
+        let gate = SafetyGate::load(rt, store)?;
+        let mut note = None;
+        let use_inswapper = match settings.swapper {
+            SwapperChoice::Classic => false,
+            SwapperChoice::Inswapper => {
+                if inswapper_id(store).is_none() || !store.available("w600k_r50") {
+                    return Err(Error::ModelMissing {
+                        name: if inswapper_id(store).is_none() { "inswapper_128".into() } else { "w600k_r50".into() },
+                        dir: store.dir().to_path_buf(),
+                        hint: format!("; {INSWAPPER_HINT}"),
+                    });
+                }
+                true
+            }
+            SwapperChoice::Auto => {
+                let ok = inswapper_id(store).is_some() && store.available("w600k_r50");
+                if !ok {
+                    note = Some(format!("inswapper is not installed, so the classic swapper ran; {INSWAPPER_HINT}"));
+                }
+                ok
+            }
+        };
+        let swapper: Box<dyn FaceSwapper> = if use_inswapper {
+            let id = inswapper_id(store).unwrap_or("inswapper_128");
+            Box::new(Inswapper::load(rt, id, &store.read(id)?)?)
+        } else {
+            Box::new(ClassicSwapper::new())
+        };
+        let needs = Needs {
+            embedding: swapper.source_need() == SourceNeed::Embedding || settings.selector == SelectMode::Reference,
+            landmarks_106: false,
+        };
+        let analyser = FaceAnalyser::load(settings.detector, needs, rt, store)?;
+        Ok(Self { gate, analyser, swapper, settings: settings.clone(), note })
+    }
+
+    /// The swapper's name.
+    pub fn swapper_name(&self) -> &'static str {
+        self.swapper.name()
+    }
+
+    /// Why the requested swapper was not used, if it was not.
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &SwapSettings {
+        &self.settings
+    }
+
+    /// Every loaded model, the gate's included (for reporting providers).
+    pub fn models(&self) -> Vec<&Model> {
+        let mut v = vec![self.gate.model()];
+        v.extend(self.analyser.models());
+        v.extend(self.swapper.models());
+        v
+    }
+
+    /// The analyser (tests count its calls).
+    pub fn analyser(&self) -> &FaceAnalyser {
+        &self.analyser
+    }
+
+    fn source_needs(&self) -> Needs {
+        Needs { embedding: self.swapper.source_need() == SourceNeed::Embedding, landmarks_106: false }
+    }
+
+    /// Checks the source image and prepares its most prominent face.
+    pub fn prepare_source(&self, frame: &Frame) -> Result<PreparedSource> {
+        self.gate.ensure_safe(frame, "source image")?;
+        let faces = self.analyser.analyse(frame, self.source_needs())?;
+        let i = most_prominent(&faces).ok_or_else(|| Error::NoFace { what: "source image".into() })?;
+        let face = faces[i].clone();
+        let identity = self.swapper.prepare_source(frame, &face)?;
+        Ok(PreparedSource { face, identity })
+    }
+
+    /// The identity embedding of the most prominent face in a reference image.
+    pub fn reference_embedding(&self, frame: &Frame) -> Result<Vec<f32>> {
+        self.gate.ensure_safe(frame, "reference image")?;
+        let faces = self.analyser.analyse(frame, Needs { embedding: true, landmarks_106: false })?;
+        let i = most_prominent(&faces).ok_or_else(|| Error::NoFace { what: "reference image".into() })?;
+        faces[i].embedding.clone().ok_or_else(|| Error::InvalidInput("no embedding for the reference face".into()))
+    }
+
+    /// Checks `frame` with the safety gate, then swaps the selected faces in place.
+    pub fn swap(&self, frame: &mut Frame, source: &PreparedSource, reference: Option<&[f32]>) -> Result<SwapReport> {
+        self.gate.ensure_safe(frame, "target")?;
+        self.swap_checked(frame, source, reference)
+    }
+
+    /// [`SwapEngine::swap`] for a frame the gate has already passed (video
+    /// and live paths sample the gate on their own schedule).
+    pub fn swap_checked(&self, frame: &mut Frame, source: &PreparedSource, reference: Option<&[f32]>) -> Result<SwapReport> {
+        let needs = Needs { embedding: self.settings.selector == SelectMode::Reference, landmarks_106: false };
+        let faces = self.analyser.analyse(frame, needs)?;
+        let chosen = select(&faces, self.settings.selector, reference, self.settings.similarity)?;
+        for &i in &chosen {
+            self.swapper.swap(frame, &faces[i], &source.identity, self.settings.paste_back)?;
+        }
+        Ok(SwapReport { faces_found: faces.len(), faces_swapped: chosen.len(), swapper: self.swapper.name() })
+    }
+}
