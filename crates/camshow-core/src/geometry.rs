@@ -46,7 +46,7 @@ pub const FF_ARCFACE_128: [[f32; 2]; 5] = [
 /// `size`: ArcFace scaled by `size/112`, or by `size/128` with `8·ratio`
 /// added to x when `size` is not a multiple of 112 (inswapper's 128).
 pub fn arcface_template(size: u32) -> [[f32; 2]; 5] {
-    let (ratio, diff_x) = if size % 112 == 0 {
+    let (ratio, diff_x) = if size.is_multiple_of(112) {
         (size as f32 / 112.0, 0.0)
     } else {
         let r = size as f32 / 128.0;
@@ -130,15 +130,14 @@ pub enum Border {
 
 /// Bilinear affine warp of an interleaved image with `C` channels of `T`.
 /// `m` maps source to destination, as in `cv2.warpAffine`.
+/// An interleaved image: data, width, height.
+type Plane<'a, T> = (&'a [T], usize, usize);
+
 fn warp_generic<T: Copy + Into<f32>, const C: usize>(
-    src: &[T],
-    sw: usize,
-    sh: usize,
+    (src, sw, sh): Plane<'_, T>,
     m: &Affine,
-    dw: usize,
-    dh: usize,
+    (out, dw, dh): (&mut [T], usize, usize),
     border: Border,
-    out: &mut [T],
     cast: impl Fn(f32) -> T,
 ) {
     let inv = invert_affine(m);
@@ -201,21 +200,21 @@ fn round_u8(v: f32) -> u8 {
 pub fn warp_affine(src: &Frame, m: &Affine, width: u32, height: u32, border: Border) -> Frame {
     let (dw, dh) = (width.max(1) as usize, height.max(1) as usize);
     let mut out = vec![0u8; dw * dh * 3];
-    warp_generic::<u8, 3>(src.data(), src.width() as usize, src.height() as usize, m, dw, dh, border, &mut out, round_u8);
+    warp_generic::<u8, 3>((src.data(), src.width() as usize, src.height() as usize), m, (&mut out, dw, dh), border, round_u8);
     Frame::from_rgb(dw as u32, dh as u32, out).unwrap_or_else(|_| Frame::filled(1, 1, [0, 0, 0]).unwrap_or_else(|_| std::process::abort()))
 }
 
 /// `cv2.warpAffine` of a single-channel float image (masks).
 pub fn warp_affine_f32(src: &[f32], sw: usize, sh: usize, m: &Affine, dw: usize, dh: usize, border: Border) -> Vec<f32> {
     let mut out = vec![0f32; dw * dh];
-    warp_generic::<f32, 1>(src, sw, sh, m, dw, dh, border, &mut out, |v| v);
+    warp_generic::<f32, 1>((src, sw, sh), m, (&mut out, dw, dh), border, |v| v);
     out
 }
 
 /// `cv2.warpAffine` of a single-channel u8 image (masks).
 pub fn warp_affine_gray(src: &[u8], sw: usize, sh: usize, m: &Affine, dw: usize, dh: usize, border: Border) -> Vec<u8> {
     let mut out = vec![0u8; dw * dh];
-    warp_generic::<u8, 1>(src, sw, sh, m, dw, dh, border, &mut out, round_u8);
+    warp_generic::<u8, 1>((src, sw, sh), m, (&mut out, dw, dh), border, round_u8);
     out
 }
 

@@ -107,7 +107,7 @@ impl Scrfd {
         if (canvas.width(), canvas.height()) != (INPUT_SIZE, INPUT_SIZE) {
             return Err(Error::InvalidInput(format!("SCRFD input must be {INPUT_SIZE}×{INPUT_SIZE}")));
         }
-        let blob = to_blob(&canvas, ChannelOrder::Rgb, Layout::Nchw, 127.5, 128.0);
+        let blob = to_blob(canvas, ChannelOrder::Rgb, Layout::Nchw, 127.5, 128.0);
         let s = INPUT_SIZE as usize;
         let outs = self.model.run(&[(&[1, 3, s, s], &blob)])?;
         decode(&outs, s, det_scale, SCORE_THRESHOLD)

@@ -3,7 +3,7 @@
 //! goldens come from `parity/generate.py`; tolerances are explained in
 //! `parity/README.md`.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::needless_range_loop)]
 
 use std::path::PathBuf;
 
