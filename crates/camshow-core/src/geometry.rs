@@ -133,6 +133,74 @@ pub enum Border {
 /// An interleaved image: data, width, height.
 type Plane<'a, T> = (&'a [T], usize, usize);
 
+/// Bilinear sampling of an interleaved `C`-channel image at a source
+/// position, with OpenCV's border rules. Shared by every warp so that fused
+/// loops (paste-back) give exactly the pixels separate warps would.
+#[derive(Clone, Copy)]
+pub(crate) struct Sampler<'a, T, const C: usize> {
+    src: &'a [T],
+    sw: usize,
+    swi: i64,
+    shi: i64,
+    border: Border,
+}
+
+impl<'a, T: Copy + Into<f32>, const C: usize> Sampler<'a, T, C> {
+    pub(crate) fn new(src: &'a [T], sw: usize, sh: usize, border: Border) -> Self {
+        Self { src, sw, swi: sw as i64, shi: sh as i64, border }
+    }
+
+    #[inline]
+    fn fetch(&self, x: i64, y: i64, ch: usize) -> f32 {
+        if x >= 0 && y >= 0 && x < self.swi && y < self.shi {
+            self.src[(y as usize * self.sw + x as usize) * C + ch].into()
+        } else {
+            match self.border {
+                Border::Constant(v) => v,
+                Border::Replicate => {
+                    let (cx, cy) = (x.clamp(0, self.swi - 1) as usize, y.clamp(0, self.shi - 1) as usize);
+                    self.src[(cy * self.sw + cx) * C + ch].into()
+                }
+            }
+        }
+    }
+
+    /// The interpolated value of every channel at `(sx, sy)`.
+    #[inline]
+    pub(crate) fn sample(&self, sx: f32, sy: f32) -> [f32; C] {
+        let (x0, y0) = (floor_i64(sx), floor_i64(sy));
+        let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+        let mut out = [0f32; C];
+        if x0 >= 0 && y0 >= 0 && x0 + 1 < self.swi && y0 + 1 < self.shi {
+            let i = (y0 as usize * self.sw + x0 as usize) * C;
+            let (r0, r1) = (&self.src[i..i + 2 * C], &self.src[i + self.sw * C..i + self.sw * C + 2 * C]);
+            for ch in 0..C {
+                let top = r0[ch].into() + (r0[ch + C].into() - r0[ch].into()) * fx;
+                let bot = r1[ch].into() + (r1[ch + C].into() - r1[ch].into()) * fx;
+                out[ch] = top + (bot - top) * fy;
+            }
+            return out;
+        }
+        if let Border::Constant(v) = self.border
+            && (x0 >= self.swi || x0 + 1 < 0 || y0 >= self.shi || y0 + 1 < 0)
+        {
+            return [v; C];
+        }
+        for (ch, o) in out.iter_mut().enumerate() {
+            let (p00, p01, p10, p11) = (self.fetch(x0, y0, ch), self.fetch(x0 + 1, y0, ch), self.fetch(x0, y0 + 1, ch), self.fetch(x0 + 1, y0 + 1, ch));
+            let top = p00 * (1.0 - fx) + p01 * fx;
+            let bot = p10 * (1.0 - fx) + p11 * fx;
+            *o = top * (1.0 - fy) + bot * fy;
+        }
+        out
+    }
+}
+
+/// The inverse of `m` in float32 rows, as OpenCV 5 evaluates it per pixel.
+pub(crate) fn inverse_f32(m: &Affine) -> [[f32; 3]; 2] {
+    invert_affine(m).map(|r| r.map(|v| v as f32))
+}
+
 fn warp_generic<T: Copy + Into<f32>, const C: usize>(
     (src, sw, sh): Plane<'_, T>,
     m: &Affine,
@@ -140,60 +208,39 @@ fn warp_generic<T: Copy + Into<f32>, const C: usize>(
     border: Border,
     cast: impl Fn(f32) -> T,
 ) {
-    let inv = invert_affine(m);
-    let [[a, b, c], [d, e, f]] = inv.map(|r| r.map(|v| v as f32));
-    let (swi, shi) = (sw as i64, sh as i64);
-    let fetch = |x: i64, y: i64, ch: usize| -> f32 {
-        if x >= 0 && y >= 0 && x < swi && y < shi {
-            src[(y as usize * sw + x as usize) * C + ch].into()
-        } else {
-            match border {
-                Border::Constant(v) => v,
-                Border::Replicate => {
-                    let (cx, cy) = (x.clamp(0, swi - 1) as usize, y.clamp(0, shi - 1) as usize);
-                    src[(cy * sw + cx) * C + ch].into()
-                }
-            }
-        }
-    };
+    let [[a, b, c], [d, e, f]] = inverse_f32(m);
+    let sampler = Sampler::<T, C>::new(src, sw, sh, border);
     for y in 0..dh {
         let yf = y as f32;
         let (bx, by) = (b * yf + c, e * yf + f);
         let row = &mut out[y * dw * C..(y + 1) * dw * C];
-        for x in 0..dw {
+        for (x, px) in row.chunks_exact_mut(C).enumerate() {
             let xf = x as f32;
-            let sx = a * xf + bx;
-            let sy = d * xf + by;
-            let x0f = sx.floor();
-            let y0f = sy.floor();
-            let (x0, y0) = (x0f as i64, y0f as i64);
-            let (fx, fy) = (sx - x0f, sy - y0f);
-            let px = &mut row[x * C..x * C + C];
-            if let Border::Constant(v) = border
-                && (x0 >= swi || x0 + 1 < 0 || y0 >= shi || y0 + 1 < 0)
-            {
-                px.fill(cast(v));
-                continue;
-            }
-            let inside = x0 >= 0 && y0 >= 0 && x0 + 1 < swi && y0 + 1 < shi;
-            for (ch, o) in px.iter_mut().enumerate() {
-                let (p00, p01, p10, p11) = if inside {
-                    let i = (y0 as usize * sw + x0 as usize) * C + ch;
-                    (src[i].into(), src[i + C].into(), src[i + sw * C].into(), src[i + sw * C + C].into())
-                } else {
-                    (fetch(x0, y0, ch), fetch(x0 + 1, y0, ch), fetch(x0, y0 + 1, ch), fetch(x0 + 1, y0 + 1, ch))
-                };
-                let top = p00 * (1.0 - fx) + p01 * fx;
-                let bot = p10 * (1.0 - fx) + p11 * fx;
-                *o = cast(top * (1.0 - fy) + bot * fy);
+            let v = sampler.sample(a * xf + bx, d * xf + by);
+            for (o, v) in px.iter_mut().zip(v) {
+                *o = cast(v);
             }
         }
     }
 }
 
-fn round_u8(v: f32) -> u8 {
+/// `floor` without a libm call (the baseline x86-64 target has no `roundss`).
+#[inline]
+pub(crate) fn floor_i64(v: f32) -> i64 {
+    let t = v as i64;
+    if (t as f32) > v { t - 1 } else { t }
+}
+
+/// Round half to even (OpenCV's `cvRound`) for 0 ≤ v < 2²³, without a libm call.
+#[inline]
+pub(crate) fn round_even(v: f32) -> f32 {
+    const MAGIC: f32 = 8_388_608.0; // 2^23
+    (v + MAGIC) - MAGIC
+}
+
+pub(crate) fn round_u8(v: f32) -> u8 {
     // cvRound: round half to even.
-    v.round_ties_even().clamp(0.0, 255.0) as u8
+    round_even(v.clamp(0.0, 255.0)) as u8
 }
 
 /// `cv2.warpAffine` of an RGB frame into a `width`×`height` output.

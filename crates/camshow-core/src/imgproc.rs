@@ -66,9 +66,10 @@ pub fn resize_bilinear(src: &Frame, width: u32, height: u32) -> Frame {
         }
         let (a, b) = (&cache[0].1, &cache[1].1);
         let o = &mut out[y * width as usize * 3..(y + 1) * width as usize * 3];
-        for i in 0..o.len() {
-            let v = (i64::from(a[i]) * i64::from(w0) + i64::from(b[i]) * i64::from(w1) + (1 << 21)) >> 22;
-            o[i] = v.clamp(0, 255) as u8;
+        // h ≤ 255·2048 and w0 + w1 = 2048, so the sum fits in i32.
+        for ((o, &ha), &hb) in o.iter_mut().zip(a.iter()).zip(b.iter()) {
+            let v = (ha * w0 + hb * w1 + (1 << 21)) >> 22;
+            *o = v.clamp(0, 255) as u8;
         }
     }
     Frame::from_rgb(width, height, out).unwrap_or_else(|_| unreachable_frame())
@@ -85,15 +86,7 @@ fn unreachable_frame() -> Frame {
 /// it at the top-left of a black canvas of that size. Returns the canvas and
 /// the scale applied (canvas pixels per source pixel).
 pub fn letterbox_top_left(src: &Frame, width: u32, height: u32) -> (Frame, f32) {
-    let im_ratio = f64::from(src.height()) / f64::from(src.width());
-    let model_ratio = f64::from(height) / f64::from(width);
-    let (nw, nh) = if im_ratio > model_ratio {
-        let nh = height;
-        (((f64::from(nh) / im_ratio) as u32).max(1), nh)
-    } else {
-        let nw = width;
-        (nw, ((f64::from(nw) * im_ratio) as u32).max(1))
-    };
+    let (nw, nh) = fit_size(src.width(), src.height(), width, height);
     let scale = nh as f32 / src.height() as f32;
     let resized = resize_bilinear(src, nw, nh);
     let mut canvas = vec![0u8; width as usize * height as usize * 3];
@@ -102,6 +95,105 @@ pub fn letterbox_top_left(src: &Frame, width: u32, height: u32) -> (Frame, f32) 
         canvas[y * width as usize * 3..y * width as usize * 3 + s.len()].copy_from_slice(s);
     }
     (Frame::from_rgb(width, height, canvas).unwrap_or_else(|_| unreachable_frame()), scale)
+}
+
+/// The size a `src_w`×`src_h` image takes when fitted into `width`×`height`
+/// keeping its aspect ratio, as insightface computes it.
+pub fn fit_size(src_w: u32, src_h: u32, width: u32, height: u32) -> (u32, u32) {
+    let im_ratio = f64::from(src_h) / f64::from(src_w);
+    let model_ratio = f64::from(height) / f64::from(width);
+    if im_ratio > model_ratio {
+        (((f64::from(height) / im_ratio) as u32).max(1), height)
+    } else {
+        (width, ((f64::from(width) * im_ratio) as u32).max(1))
+    }
+}
+
+/// [`letterbox_top_left`] followed by [`to_blob`] (RGB, NCHW) in one
+/// parallel pass, without the intermediate canvas: identical values.
+pub fn letterbox_blob(src: &Frame, width: u32, height: u32, mean: f32, std: f32) -> (Vec<f32>, f32) {
+    let mut out = Vec::new();
+    let scale = letterbox_blob_into(src, width, height, mean, std, &mut out);
+    (out, scale)
+}
+
+/// [`letterbox_blob`] into a caller's buffer, reused from frame to frame so
+/// the 4.9 MB blob is not allocated (and page-faulted) again each time.
+pub fn letterbox_blob_into(src: &Frame, width: u32, height: u32, mean: f32, std: f32, out: &mut Vec<f32>) -> f32 {
+    use rayon::prelude::*;
+    let (nw, nh) = fit_size(src.width(), src.height(), width, height);
+    let scale = nh as f32 / src.height() as f32;
+    let xs = linear_taps(src.width(), nw);
+    let ys = linear_taps(src.height(), nh);
+    let lut: Vec<f32> = (0..256).map(|v| (v as f32 - mean) / std).collect();
+    let pad = lut[0];
+    let (cw, ch) = (width as usize, height as usize);
+    let plane = cw * ch;
+    out.resize(plane * 3, pad);
+    // Padding: the columns right of the image and the rows below it.
+    for p in out.chunks_exact_mut(plane) {
+        for row in p.chunks_exact_mut(cw).take(nh as usize) {
+            row[nw as usize..].fill(pad);
+        }
+        p[nh as usize * cw..].fill(pad);
+    }
+    let (r, rest) = out.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    let sw3 = src.width() as usize * 3;
+    let data = src.data();
+    // Whole-number downscale (720p, 1080p and 4K all shrink to 640×360 this way):
+    // OpenCV's taps then sit at fraction ½ (even factor: a 2×2 mean) or 0 (odd
+    // factor: one pixel), so the same values come from a much cheaper loop.
+    let k = src.width() / nw;
+    if k >= 2 && src.width() == k * nw && src.height() == k * nh {
+        let k = k as usize;
+        let off = if k.is_multiple_of(2) { k / 2 - 1 } else { (k - 1) / 2 };
+        r.par_chunks_mut(cw).zip(g.par_chunks_mut(cw)).zip(b.par_chunks_mut(cw)).take(nh as usize).enumerate().for_each(
+            |(y, ((rr, gg), bb))| {
+                let sy = y * k + off;
+                let row0 = &data[sy * sw3..(sy + 1) * sw3];
+                if k.is_multiple_of(2) {
+                    let row1 = &data[(sy + 1) * sw3..(sy + 2) * sw3];
+                    for x in 0..nw as usize {
+                        let i = (x * k + off) * 3;
+                        let m = |c: usize| {
+                            let s = u16::from(row0[i + c]) + u16::from(row0[i + 3 + c]) + u16::from(row1[i + c]) + u16::from(row1[i + 3 + c]);
+                            lut[usize::from((s + 2) >> 2)]
+                        };
+                        rr[x] = m(0);
+                        gg[x] = m(1);
+                        bb[x] = m(2);
+                    }
+                } else {
+                    for x in 0..nw as usize {
+                        let i = (x * k + off) * 3;
+                        rr[x] = lut[usize::from(row0[i])];
+                        gg[x] = lut[usize::from(row0[i + 1])];
+                        bb[x] = lut[usize::from(row0[i + 2])];
+                    }
+                }
+            },
+        );
+        return scale;
+    }
+    r.par_chunks_mut(cw).zip(g.par_chunks_mut(cw)).zip(b.par_chunks_mut(cw)).take(nh as usize).enumerate().for_each(
+        |(y, ((rr, gg), bb))| {
+            let (r0, r1, w0, w1) = ys[y];
+            let (row0, row1) = (&data[r0 * sw3..(r0 + 1) * sw3], &data[r1 * sw3..(r1 + 1) * sw3]);
+            for (x, &(a, bx, wa, wb)) in xs.iter().enumerate() {
+                let mut px = [0usize; 3];
+                for (c, p) in px.iter_mut().enumerate() {
+                    let h0 = i32::from(row0[a * 3 + c]) * wa + i32::from(row0[bx * 3 + c]) * wb;
+                    let h1 = i32::from(row1[a * 3 + c]) * wa + i32::from(row1[bx * 3 + c]) * wb;
+                    *p = ((h0 * w0 + h1 * w1 + (1 << 21)) >> 22).clamp(0, 255) as usize;
+                }
+                rr[x] = lut[px[0]];
+                gg[x] = lut[px[1]];
+                bb[x] = lut[px[2]];
+            }
+        },
+    );
+    scale
 }
 
 /// Channel order of a model input.
@@ -124,20 +216,30 @@ pub enum Layout {
 
 /// Converts a frame to a float tensor: `(pixel - mean) / std` per channel.
 pub fn to_blob(frame: &Frame, order: ChannelOrder, layout: Layout, mean: f32, std: f32) -> Vec<f32> {
-    let (w, h) = (frame.width() as usize, frame.height() as usize);
-    let plane = w * h;
+    let plane = frame.width() as usize * frame.height() as usize;
     let mut out = vec![0f32; plane * 3];
     let inv = 1.0 / std;
+    // A lookup table: 256 values per channel instead of a subtract and multiply per sample.
+    let lut: Vec<f32> = (0..256).map(|v| (v as f32 - mean) * inv).collect();
     let map = match order {
         ChannelOrder::Rgb => [0usize, 1, 2],
         ChannelOrder::Bgr => [2, 1, 0],
     };
-    for (i, px) in frame.data().chunks_exact(3).enumerate() {
-        for (c, &src_c) in map.iter().enumerate() {
-            let v = (f32::from(px[src_c]) - mean) * inv;
-            match layout {
-                Layout::Nchw => out[c * plane + i] = v,
-                Layout::Nhwc => out[i * 3 + c] = v,
+    match layout {
+        Layout::Nchw => {
+            let (r, rest) = out.split_at_mut(plane);
+            let (g, b) = rest.split_at_mut(plane);
+            for (i, px) in frame.data().chunks_exact(3).enumerate() {
+                r[i] = lut[px[map[0]] as usize];
+                g[i] = lut[px[map[1]] as usize];
+                b[i] = lut[px[map[2]] as usize];
+            }
+        }
+        Layout::Nhwc => {
+            for (o, px) in out.chunks_exact_mut(3).zip(frame.data().chunks_exact(3)) {
+                o[0] = lut[px[map[0]] as usize];
+                o[1] = lut[px[map[1]] as usize];
+                o[2] = lut[px[map[2]] as usize];
             }
         }
     }
@@ -214,6 +316,25 @@ mod tests {
         assert!((s - 0.32).abs() < 1e-6);
         assert_eq!(c.pixel(10, 10), [255, 255, 255]);
         assert_eq!(c.pixel(10, 40), [0, 0, 0]);
+    }
+
+    #[test]
+    fn fused_letterbox_blob_equals_the_two_steps() {
+        let mut seed = 99u32;
+        let data: Vec<u8> = (0..97 * 61 * 3).map(|_| {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (seed >> 16) as u8
+        }).collect();
+        let f = Frame::from_rgb(97, 61, data).unwrap();
+        let even = resize_bilinear(&f, 96, 60);
+        let odd = resize_bilinear(&f, 96, 57);
+        for (src, w, h) in [(&f, 64, 64), (&f, 40, 80), (&f, 128, 32), (&even, 48, 48), (&even, 32, 32), (&odd, 32, 32), (&odd, 96, 96)] {
+            let (canvas, s1) = letterbox_top_left(src, w, h);
+            let two = to_blob(&canvas, ChannelOrder::Rgb, Layout::Nchw, 127.5, 128.0);
+            let (one, s2) = letterbox_blob(src, w, h, 127.5, 128.0);
+            assert_eq!(s1, s2);
+            assert_eq!(one, two, "{w}x{h}");
+        }
     }
 
     #[test]

@@ -660,6 +660,19 @@ impl ModelBuilder {
         self
     }
 
+    /// Adds an int64 initializer (shapes, indices).
+    pub fn initializer_i64(mut self, name: &str, dims: &[i64], data: &[i64]) -> Self {
+        let mut t = Message::default();
+        for d in dims {
+            t.push_varint(tag::TENSOR_DIMS, *d as u64);
+        }
+        t.push_varint(tag::TENSOR_DATA_TYPE, dtype::INT64 as u64);
+        t.push_bytes(tag::TENSOR_NAME, name.as_bytes());
+        t.push_bytes(tag::TENSOR_RAW, data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+        self.graph.push_bytes(tag::GRAPH_INITIALIZER, t.encode());
+        self
+    }
+
     /// Adds a node.
     pub fn node(mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: &[(&str, Attr)]) -> Self {
         let mut n = Message::default();

@@ -16,7 +16,7 @@
 
 mod blazeface;
 mod centerface;
-mod scrfd;
+pub mod scrfd;
 
 use std::fmt;
 use std::str::FromStr;

@@ -3,12 +3,12 @@
 //! strides (8, 16, 32) with two anchors per cell and no half-cell offset,
 //! score ≥ 0.5, NMS at IoU > 0.4 with the `+1` area convention.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::{DetectorKind, Face, FaceDetector, nms};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::imgproc::{ChannelOrder, Layout, letterbox_top_left, to_blob};
+use crate::imgproc::{ChannelOrder, Layout, letterbox_blob_into, to_blob};
 use crate::runtime::{Model, Runtime, TensorF32};
 
 /// Detector input size.
@@ -24,6 +24,8 @@ const ANCHORS: usize = 2;
 #[derive(Debug)]
 pub struct Scrfd {
     model: Arc<Model>,
+    /// The input blob, reused between frames.
+    blob: Mutex<Vec<f32>>,
 }
 
 impl Scrfd {
@@ -36,7 +38,7 @@ impl Scrfd {
                 reason: format!("expected 9 outputs (scores, boxes, points for 3 strides), found {}", model.output_names().len()),
             });
         }
-        Ok(Self { model })
+        Ok(Self { model, blob: Mutex::new(Vec::new()) })
     }
 }
 
@@ -92,8 +94,15 @@ impl FaceDetector for Scrfd {
     }
 
     fn detect(&self, frame: &Frame) -> Result<Vec<Face>> {
-        let (canvas, det_scale) = letterbox_top_left(frame, INPUT_SIZE, INPUT_SIZE);
-        self.detect_letterboxed(&canvas, det_scale)
+        // A worker that finds the buffer busy uses its own rather than wait.
+        let mut local = Vec::new();
+        let mut guard = self.blob.try_lock();
+        let buf = match guard.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => &mut local,
+        };
+        let det_scale = letterbox_blob_into(frame, INPUT_SIZE, INPUT_SIZE, 127.5, 128.0, buf);
+        self.run_blob(buf, det_scale)
     }
 
     fn models(&self) -> Vec<&Model> {
@@ -107,9 +116,12 @@ impl Scrfd {
         if (canvas.width(), canvas.height()) != (INPUT_SIZE, INPUT_SIZE) {
             return Err(Error::InvalidInput(format!("SCRFD input must be {INPUT_SIZE}×{INPUT_SIZE}")));
         }
-        let blob = to_blob(canvas, ChannelOrder::Rgb, Layout::Nchw, 127.5, 128.0);
+        self.run_blob(&to_blob(canvas, ChannelOrder::Rgb, Layout::Nchw, 127.5, 128.0), det_scale)
+    }
+
+    fn run_blob(&self, blob: &[f32], det_scale: f32) -> Result<Vec<Face>> {
         let s = INPUT_SIZE as usize;
-        let outs = self.model.run(&[(&[1, 3, s, s], &blob)])?;
+        let outs = self.model.run(&[(&[1, 3, s, s], blob)])?;
         decode(&outs, s, det_scale, SCORE_THRESHOLD)
     }
 }

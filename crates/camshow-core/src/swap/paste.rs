@@ -10,7 +10,7 @@
 //!   rather than the whole frame, which gives the same pixels.
 
 use crate::frame::Frame;
-use crate::geometry::{Affine, Border, crop_bounds, invert_affine, translate, warp_affine, warp_affine_f32, warp_affine_gray};
+use crate::geometry::{Affine, Border, Sampler, crop_bounds, inverse_f32, invert_affine, round_u8, translate, warp_affine, warp_affine_f32};
 
 /// `cv2.getGaussianKernel(n, sigma)` in float32 (σ ≤ 0 derives it from `n`).
 pub fn gaussian_kernel(n: usize, sigma: f64) -> Vec<f32> {
@@ -123,35 +123,47 @@ pub fn ellipse_template(size: u32) -> Vec<u8> {
 /// `saturate(round(a·b/255))`, OpenCV `multiply(..., scale=1/255)` for u8.
 fn mul255(a: u8, b: u8) -> u16 {
     let v = f32::from(a) * f32::from(b) * (1.0 / 255.0);
-    v.round_ties_even() as u16
+    crate::geometry::round_even(v) as u16
 }
 
 /// Pastes `crop` (aligned by `m`, source frame → crop) into `frame` with
 /// the feathered ellipse `alpha` (from [`ellipse_template`] of the crop size).
 /// Returns the rectangle that was touched.
+///
+/// One pass over the rectangle, rows in parallel: each pixel's crop position
+/// is computed once, the alpha template sampled (border 0) and, only where it
+/// is not zero, the crop sampled (border replicate) and blended, which gives
+/// the same pixels as warping both and blending afterwards.
 pub fn paste_fast(frame: &mut Frame, crop: &Frame, m: &Affine, alpha: &[u8]) -> Option<(u32, u32, u32, u32)> {
+    use rayon::prelude::*;
     let size = crop.width();
     let inv = invert_affine(m);
     let (x1, y1, w, h) = crop_bounds(&inv, size, 2, frame.width(), frame.height())?;
     let local = translate(&inv, f64::from(x1), f64::from(y1));
-    let fake = warp_affine(crop, &local, w, h, Border::Replicate);
-    let a = warp_affine_gray(alpha, size as usize, size as usize, &local, w as usize, h as usize, Border::Constant(0.0));
-    let fw = frame.width() as usize;
-    let data = frame.data_mut();
-    for yy in 0..h as usize {
-        for xx in 0..w as usize {
-            let al = a[yy * w as usize + xx];
+    let [[a, b, c], [d, e, f]] = inverse_f32(&local);
+    let s = size as usize;
+    let alpha_s = Sampler::<u8, 1>::new(alpha, s, s, Border::Constant(0.0));
+    let crop_s = Sampler::<u8, 3>::new(crop.data(), s, s, Border::Replicate);
+    let stride = frame.width() as usize * 3;
+    let rows = &mut frame.data_mut()[y1 as usize * stride..(y1 + h) as usize * stride];
+    rows.par_chunks_mut(stride).enumerate().for_each(|(yy, row)| {
+        let yf = yy as f32;
+        let (bx, by) = (b * yf + c, e * yf + f);
+        let row = &mut row[x1 as usize * 3..(x1 + w) as usize * 3];
+        for (xx, px) in row.chunks_exact_mut(3).enumerate() {
+            let xf = xx as f32;
+            let (sx, sy) = (a * xf + bx, d * xf + by);
+            let al = round_u8(alpha_s.sample(sx, sy)[0]);
             if al == 0 {
                 continue;
             }
-            let fi = ((y1 as usize + yy) * fw + x1 as usize + xx) * 3;
-            let ci = (yy * w as usize + xx) * 3;
-            for c in 0..3 {
-                let v = mul255(fake.data()[ci + c], al) + mul255(data[fi + c], 255 - al);
-                data[fi + c] = v.min(255) as u8;
+            let fake = crop_s.sample(sx, sy);
+            for (o, v) in px.iter_mut().zip(fake) {
+                let v = mul255(round_u8(v), al) + mul255(*o, 255 - al);
+                *o = v.min(255) as u8;
             }
         }
-    }
+    });
     Some((x1, y1, w, h))
 }
 

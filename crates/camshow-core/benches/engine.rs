@@ -1,0 +1,174 @@
+//! The engine's own work per frame, at 720p and 1080p: letterbox + blob,
+//! SCRFD decode + NMS, crop warps, both paste-backs, and the whole
+//! detect → align → swap → paste path with trivial stand-in models (so the
+//! figure is our code, not the network).
+//!
+//! `cargo bench -p camshow-core --bench engine` (needs `scripts/setup.sh` for the safety model).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use camshow_core::detect::{Face, FaceDetector, Scrfd, scrfd};
+use camshow_core::geometry::{Border, estimate_norm, warp_affine};
+use camshow_core::imgproc::letterbox_blob;
+use camshow_core::models::ModelStore;
+use camshow_core::onnx::{Attr, Dim, ModelBuilder};
+use camshow_core::pipeline::{SwapEngine, SwapSettings, SwapperChoice};
+use camshow_core::runtime::{Runtime, RuntimeOptions, TensorF32};
+use camshow_core::select::SelectMode;
+use camshow_core::swap::paste::{ellipse_template, paste_fast, paste_reference};
+use camshow_core::{Frame, detect::DetectorKind};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+fn frame(w: u32, h: u32) -> Frame {
+    let mut d = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            d.extend_from_slice(&[(x * 7 + y) as u8, (y * 3) as u8, (x ^ y) as u8]);
+        }
+    }
+    Frame::from_rgb(w, h, d).unwrap()
+}
+
+/// A face of ~200 px in the middle of a `w`×`h` frame.
+fn face_in(w: u32, h: u32) -> Face {
+    let (cx, cy, s) = (w as f32 / 2.0, h as f32 / 2.0, h as f32 / 3.6);
+    let k = s / 100.0;
+    Face {
+        bbox: [cx - s / 2.0, cy - s / 2.0, cx + s / 2.0, cy + s / 2.0],
+        score: 0.9,
+        kps: [[cx - 20.0 * k, cy - 15.0 * k], [cx + 20.0 * k, cy - 15.0 * k], [cx, cy + 5.0 * k], [cx - 15.0 * k, cy + 25.0 * k], [cx + 15.0 * k, cy + 25.0 * k]],
+        landmarks_106: None,
+        embedding: None,
+    }
+}
+
+/// SCRFD's signature with constant outputs holding exactly one face, centred
+/// in a 16:9 frame; the input is only touched through one sliced pixel.
+fn stand_in_scrfd() -> Vec<u8> {
+    let mut b = ModelBuilder::new("scrfd_stand_in", 13)
+        .input("input.1", &[Dim::Fixed(1), Dim::Fixed(3), Dim::Symbolic("H".into()), Dim::Symbolic("W".into())])
+        .initializer_i64("starts", &[4], &[0, 0, 0, 0])
+        .initializer_i64("ends", &[4], &[1, 1, 1, 1])
+        .initializer_i64("one", &[1], &[1])
+        .initializer("zero", &[], &[0.0])
+        .node("Slice", &["input.1", "starts", "ends"], &["px"], &[])
+        .node("Reshape", &["px", "one"], &["px1"], &[])
+        .node("Mul", &["px1", "zero"], &["z"], &[]);
+    let mut outs = Vec::new();
+    for (kind, c) in [("s", 1usize), ("b", 4), ("k", 10)] {
+        for stride in [8usize, 16, 32] {
+            let n = (640 / stride) * (640 / stride) * 2;
+            let mut v = vec![0f32; n * c];
+            if stride == 32 {
+                // cell (x=10, y=5): centre (320, 160) in the letterbox = the frame centre at det_scale 0.5 (720p)
+                let i = (5 * 20 + 10) * 2;
+                match kind {
+                    "s" => v[i] = 0.95,
+                    "b" => v[i * 4..i * 4 + 4].copy_from_slice(&[1.5, 1.5, 1.5, 1.5]),
+                    _ => v[i * 10..i * 10 + 10].copy_from_slice(&[-0.6, -0.45, 0.6, -0.45, 0.0, 0.15, -0.45, 0.75, 0.45, 0.75]),
+                }
+            }
+            let name = format!("{kind}{stride}");
+            b = b
+                .node("Constant", &[], &[&format!("c_{name}")], &[("value", Attr::Tensor(vec![n as i64, c as i64], v))])
+                .node("Add", &[&format!("c_{name}"), "z"], &[&name], &[]);
+            outs.push((name, c, n));
+        }
+    }
+    for (name, c, n) in &outs {
+        b = b.output(name, &[Dim::Fixed(*n as i64), Dim::Fixed(*c as i64)]);
+    }
+    b.build()
+}
+
+fn parity(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/parity").join(name)
+}
+
+fn bench(c: &mut Criterion) {
+    for (label, w, h) in [("720p", 1280u32, 720u32), ("1080p", 1920, 1080)] {
+        let f = frame(w, h);
+        let face = face_in(w, h);
+        let mut g = c.benchmark_group(format!("engine_{label}"));
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("letterbox_blob_640", |b| b.iter(|| black_box(letterbox_blob(black_box(&f), 640, 640, 127.5, 128.0))));
+        let m = estimate_norm(&face.kps, 128).unwrap();
+        g.bench_function("warp_crop_128", |b| b.iter(|| black_box(warp_affine(black_box(&f), &m, 128, 128, Border::Constant(0.0)))));
+        let crop = warp_affine(&f, &m, 128, 128, Border::Constant(0.0));
+        let alpha = ellipse_template(128);
+        g.bench_function("paste_fast", |b| {
+            b.iter_batched(|| f.clone(), |mut fr| black_box(paste_fast(&mut fr, &crop, &m, &alpha)), BatchSize::LargeInput)
+        });
+        g.bench_function("paste_reference", |b| {
+            b.iter_batched(|| f.clone(), |mut fr| black_box(paste_reference(&mut fr, &crop, &m)), BatchSize::LargeInput)
+        });
+        g.finish();
+    }
+
+    // SCRFD decode + NMS on outputs with ~300 candidates.
+    let mut seed = 7u32;
+    let mut rnd = || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (seed >> 8) as f32 / 16_777_216.0
+    };
+    let mut outs = Vec::new();
+    for (c, scale) in [(1usize, 1.0f32), (4, 3.0), (10, 2.0)] {
+        for stride in [8usize, 16, 32] {
+            let n = (640 / stride) * (640 / stride) * 2;
+            let data: Vec<f32> = (0..n * c).map(|_| if c == 1 { rnd().powi(40) * 1.2 } else { rnd() * scale }).collect();
+            outs.push(TensorF32 { shape: vec![n, c], data });
+        }
+    }
+    c.bench_function("scrfd_decode_nms", |b| b.iter(|| black_box(scrfd::decode(black_box(&outs), 640, 0.5, 0.5).unwrap())));
+
+    // The whole per-frame path with stand-in models (safety gate sampled elsewhere, not per frame).
+    let rt = Runtime::new(RuntimeOptions { providers: None, intra_threads: 1 }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scrfd_path = dir.path().join("scrfd.onnx");
+    std::fs::write(&scrfd_path, stand_in_scrfd()).unwrap();
+    let store = ModelStore::open_default()
+        .with_override("det_10g", &scrfd_path)
+        .unwrap()
+        .with_override("inswapper_128", parity("inswapper_128.onnx"))
+        .unwrap()
+        .with_override("w600k_r50", parity("w600k_r50.onnx"))
+        .unwrap();
+    let settings = SwapSettings { detector: DetectorKind::Scrfd, swapper: SwapperChoice::Inswapper, selector: SelectMode::One, ..Default::default() };
+    let engine = SwapEngine::load(&settings, &rt, &store).unwrap();
+    let f720 = frame(1280, 720);
+    let det = Scrfd::load(&rt, &std::fs::read(&scrfd_path).unwrap()).unwrap();
+    assert_eq!(det.detect(&f720).unwrap().len(), 1, "the stand-in detector must find one face");
+    let source = engine.prepare_source(&astronaut()).unwrap();
+    let mut g = c.benchmark_group("pipeline_720p_one_face");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("detect_align_swap_paste", |b| {
+        b.iter_batched(
+            || f720.clone(),
+            |mut fr| {
+                let r = engine.swap_checked(&mut fr, &source, None).unwrap();
+                assert_eq!(r.faces_swapped, 1);
+                black_box(fr)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+/// The astronaut photo (the source face), decoded with the `image` crate.
+fn astronaut() -> Frame {
+    let p = camshow_core::paths::cache_dir().join("samples/astronaut.png");
+    let img = image::open(&p).unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", p.display())).to_rgb8();
+    let (w, h) = img.dimensions();
+    Frame::from_rgb(w, h, img.into_raw()).unwrap()
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);
