@@ -18,10 +18,10 @@ pub struct SwapArgs {
     /// Image with the face to use
     #[arg(short, long, value_name = "IMAGE")]
     source: PathBuf,
-    /// Image whose faces are replaced
-    #[arg(short, long, value_name = "IMAGE")]
+    /// Image or video whose faces are replaced
+    #[arg(short, long, value_name = "IMAGE|VIDEO")]
     target: PathBuf,
-    /// Output file (.png/.jpg), or a folder: then `<source>-<target><ext>` inside it
+    /// Output file (.png/.jpg for images; .mp4/.mov/.mkv/.webm for videos), or a folder: then `<source>-<target><ext>` inside it
     #[arg(short, long, value_name = "PATH")]
     output: PathBuf,
     /// Swap every face in the target (same as --face-selector many)
@@ -51,6 +51,30 @@ pub struct SwapArgs {
     /// Print the summary as JSON
     #[arg(long)]
     json: bool,
+    /// Video: do not keep the source frame rate (use --fps)
+    #[arg(long)]
+    no_keep_fps: bool,
+    /// Video: output frame rate with --no-keep-fps
+    #[arg(long, value_name = "N", requires = "no_keep_fps")]
+    fps: Option<u32>,
+    /// Video: drop the audio (kept by default: copied, or re-encoded where the container needs it)
+    #[arg(long)]
+    no_keep_audio: bool,
+    /// Video: also write every processed frame as PNG into `<output>-frames/`
+    #[arg(long)]
+    keep_frames: bool,
+    /// Video encoder (only those your FFmpeg reports: see `camshow doctor`)
+    #[arg(long, default_value = "libx264", value_name = "NAME")]
+    video_encoder: String,
+    /// Video quality 0 (best) – 51, mapped per encoder (CRF for x264/x265, CQ for NVENC, …)
+    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51))]
+    video_quality: u8,
+    /// Video: start at this many seconds
+    #[arg(long, value_name = "SECONDS")]
+    trim_start: Option<f64>,
+    /// Video: stop at this many seconds
+    #[arg(long, value_name = "SECONDS")]
+    trim_end: Option<f64>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -83,7 +107,18 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
         bail!("--face-selector reference needs --reference-face IMAGE");
     }
     let out = output_path(&args.output, &args.source, &args.target);
-    camshow_media::image_io::OutputFormat::for_path(&out)?;
+    let video = is_video(&args.target);
+    if video {
+        if camshow_media::video::container_for(&out).is_none() {
+            return Err(camshow_media::Error::UnsupportedVideoFormat { path: out }.into());
+        }
+        let encoders = camshow_media::tools::ffmpeg_info().video_encoders;
+        if !encoders.iter().any(|e| e == &args.video_encoder) {
+            bail!("video encoder {} is not offered by this FFmpeg (available: {})", args.video_encoder, encoders.join(", "));
+        }
+    } else {
+        camshow_media::image_io::OutputFormat::for_path(&out)?;
+    }
 
     let mut store = args.engine.store();
     for spec in &args.model_file {
@@ -91,7 +126,6 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
         store = store.with_override(id, path)?;
     }
     let source = camshow_media::image_io::read_image(&args.source)?;
-    let mut target = camshow_media::image_io::read_image(&args.target)?;
     let settings = SwapSettings { detector: args.detector, swapper: args.swapper, selector, similarity: args.similarity, paste_back: args.paste_back };
     let rt = args.engine.runtime()?;
     let engine = SwapEngine::load(&settings, &rt, &store)?;
@@ -100,6 +134,10 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
         Some(p) if selector == SelectMode::Reference => Some(engine.reference_embedding(&camshow_media::image_io::read_image(p)?)?),
         _ => None,
     };
+    if video {
+        return run_video(args, &engine, &prepared, reference.as_deref(), &out, start);
+    }
+    let mut target = camshow_media::image_io::read_image(&args.target)?;
     let report = engine.swap(&mut target, &prepared, reference.as_deref())?;
     if report.faces_found == 0 {
         return Err(camshow_core::Error::NoFace { what: format!("target {}", args.target.display()) }.into());
@@ -125,6 +163,76 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
     }
     if report.faces_swapped == 0 {
         println!("note: no target face matched the selection; the output is the target unchanged");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff"];
+
+/// Targets that are not images by extension are treated as videos.
+fn is_video(p: &Path) -> bool {
+    !p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+#[allow(clippy::print_stdout)]
+fn run_video(args: &SwapArgs, engine: &SwapEngine, source: &camshow_core::pipeline::PreparedSource, reference: Option<&[f32]>, out: &Path, start: Instant) -> Result<ExitCode> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let c = cancel.clone();
+        // A second handler cannot be installed in the same process; ignore that case.
+        let _ = ctrlc::set_handler(move || c.store(true, Ordering::Relaxed));
+    }
+    let keep_frames = args.keep_frames.then(|| {
+        let mut name = out.as_os_str().to_owned();
+        name.push("-frames");
+        PathBuf::from(name)
+    });
+    let opts = camshow_media::job::JobOptions {
+        encoder: args.video_encoder.clone(),
+        quality: args.video_quality,
+        keep_audio: !args.no_keep_audio,
+        fps: if args.no_keep_fps { Some(camshow_media::video::Rational { num: args.fps.unwrap_or(30).max(1), den: 1 }) } else { None },
+        trim: camshow_media::video::Trim { start: args.trim_start, end: args.trim_end },
+        keep_frames: keep_frames.clone(),
+        workers: if args.engine.execution_threads > 0 { args.engine.execution_threads } else { std::thread::available_parallelism().map_or(2, usize::from) },
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} frames  {per_sec}  eta {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |done: u64, total: Option<u64>| {
+        if let Some(t) = total {
+            bar.set_length(t.max(done));
+        }
+        bar.set_position(done);
+    };
+    let report = camshow_media::job::run_video_job(engine, source, reference, &args.target, out, &opts, &progress, &cancel);
+    bar.finish_and_clear();
+    let report = report?;
+    let elapsed = start.elapsed().as_secs_f64();
+    if args.json {
+        let v = serde_json::json!({
+            "output": out, "frames": report.frames, "frames_swapped": report.frames_swapped,
+            "fps_in": report.info.fps.to_string(), "processing_fps": report.frames as f64 / report.seconds,
+            "safety_samples": report.safety_samples.0, "swapper": engine.swapper_name(), "note": engine.note(),
+            "keep_frames": keep_frames, "seconds": elapsed,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "swapped faces in {} of {} frame(s) of {} with the {} swapper in {elapsed:.1} s ({:.1} frames/s)",
+            report.frames_swapped,
+            report.frames,
+            args.target.display(),
+            engine.swapper_name(),
+            report.frames as f64 / report.seconds
+        );
+        if let Some(n) = engine.note() {
+            println!("note: {n}");
+        }
+        println!("output: {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -194,6 +194,11 @@ impl SwapEngine {
         v
     }
 
+    /// The content-safety gate (video and live paths sample it on their own schedule).
+    pub fn safety_gate(&self) -> &SafetyGate {
+        &self.gate
+    }
+
     /// The analyser (tests count its calls).
     pub fn analyser(&self) -> &FaceAnalyser {
         &self.analyser

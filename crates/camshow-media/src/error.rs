@@ -43,6 +43,12 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The output video format is not one we write.
+    #[error("unsupported output video format for {}: use .mp4, .mov, .mkv or .webm", path.display())]
+    UnsupportedVideoFormat {
+        /// The file.
+        path: PathBuf,
+    },
     /// Bad input.
     #[error("invalid input: {0}")]
     Invalid(String),

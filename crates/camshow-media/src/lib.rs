@@ -1,13 +1,16 @@
 //! # camshow-media: frames in and out of the engine
 //!
 //! Image files (decoded to [`camshow_core::Frame`], written with provenance
-//! metadata and atomically), the FFmpeg tools, and cameras.
+//! metadata and atomically), video files through FFmpeg (probe, decode,
+//! encode, the parallel ordered swap job), and cameras.
 #![warn(missing_docs)]
 
 pub mod camera;
 mod error;
 pub mod image_io;
+pub mod job;
 pub mod provenance;
 pub mod tools;
+pub mod video;
 
 pub use error::{Error, Result};

@@ -1,0 +1,254 @@
+//! `camshow swap` on video files made by FFmpeg from the sample photos.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use camshow_test_utils::{exiftool, sample, store};
+
+fn ffmpeg(args: &[&str]) {
+    let o = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("ffmpeg is required (scripts/setup.sh installs it)");
+    assert!(o.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A 3 s, 10 fps pan over the astronaut, with a 440 Hz tone unless `audio` is false.
+fn astronaut_clip(dir: &Path, name: &str, audio: bool, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let src = sample("astronaut.png");
+    let mut args = vec!["-loop", "1", "-framerate", "10", "-i", s(&src)];
+    if audio {
+        args.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
+    }
+    args.extend(["-t", "3", "-vf", "crop=448:448:'32+20*sin(t)':'32+10*t',format=yuv420p", "-c:v", "libx264"]);
+    if audio {
+        args.extend(["-c:a", "aac", "-shortest"]);
+    }
+    args.extend(extra);
+    args.push(s(&out));
+    ffmpeg(&args);
+    out
+}
+
+struct Streams {
+    video_frames: u64,
+    video_duration: f64,
+    width: u64,
+    height: u64,
+    audio_duration: Option<f64>,
+    tags: serde_json::Value,
+}
+
+fn streams(p: &Path) -> Streams {
+    let o = Command::new("ffprobe").args(["-v", "error", "-count_frames", "-print_format", "json", "-show_streams", "-show_format"]).arg(p).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let st = v["streams"].as_array().unwrap();
+    let vid = st.iter().find(|x| x["codec_type"] == "video").unwrap();
+    let aud = st.iter().find(|x| x["codec_type"] == "audio");
+    let num = |x: &serde_json::Value, k: &str| x[k].as_str().and_then(|s| s.parse::<f64>().ok());
+    Streams {
+        video_frames: vid["nb_read_frames"].as_str().unwrap().parse().unwrap(),
+        video_duration: num(vid, "duration").or_else(|| num(&v["format"], "duration")).unwrap(),
+        width: vid["width"].as_u64().unwrap(),
+        height: vid["height"].as_u64().unwrap(),
+        audio_duration: aud.map(|a| num(a, "duration").or_else(|| num(&v["format"], "duration")).unwrap()),
+        tags: v["format"]["tags"].clone(),
+    }
+}
+
+fn swap(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_camshow")).arg("swap").args(args).output().unwrap()
+}
+
+fn frame_at(p: &Path, n: u32) -> image::RgbImage {
+    let png = p.with_extension(format!("f{n}.png"));
+    ffmpeg(&["-i", s(p), "-vf", &format!("select=eq(n\\,{n})"), "-frames:v", "1", s(&png)]);
+    image::open(&png).unwrap().to_rgb8()
+}
+
+fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage, region: (u32, u32, u32, u32)) -> f64 {
+    let (x0, y0, w, h) = region;
+    let mut sum = 0u64;
+    for y in y0..y0 + h {
+        for x in x0..x0 + w {
+            for c in 0..3 {
+                sum += u64::from(a.get_pixel(x, y)[c].abs_diff(b.get_pixel(x, y)[c]));
+            }
+        }
+    }
+    sum as f64 / f64::from(w * h * 3)
+}
+
+#[test]
+fn swaps_every_frame_keeping_fps_audio_and_provenance() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = astronaut_clip(dir.path(), "clip.mp4", true, &[]);
+    let out = dir.path().join("out.mp4");
+    let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["frames"], 30);
+    assert_eq!(v["frames_swapped"], 30, "{v}");
+    assert_eq!(v["safety_samples"], 3);
+    let (a, b) = (streams(&clip), streams(&out));
+    assert_eq!(b.video_frames, a.video_frames);
+    assert!((b.video_duration - a.video_duration).abs() <= 0.1 + 1e-6, "{} vs {}", b.video_duration, a.video_duration);
+    let (aa, ba) = (a.audio_duration.unwrap(), b.audio_duration.expect("audio kept"));
+    assert!((aa - ba).abs() < 0.05, "audio {aa} vs {ba}");
+    assert!(b.tags["com.iptc.DigitalSourceType"].as_str().unwrap().ends_with("compositeWithTrainedAlgorithmicMedia"));
+    assert!(exiftool("Keys:IptcDigitalSourceType", &out).ends_with("compositeWithTrainedAlgorithmicMedia"));
+    // The face changed, the corner (flag and background) did not beyond encoding noise.
+    let (fa, fb) = (frame_at(&clip, 15), frame_at(&out, 15));
+    let face = mean_abs_diff(&fa, &fb, (160, 60, 80, 80));
+    let corner = mean_abs_diff(&fa, &fb, (360, 0, 80, 60));
+    assert!(face > 8.0 && corner < 3.0, "face {face}, corner {corner}");
+    assert!(!std::fs::read_dir(dir.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".camshow-")));
+}
+
+#[test]
+fn no_audio_mkv_trim_and_keep_frames() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = astronaut_clip(dir.path(), "silent.mp4", false, &[]);
+    let out = dir.path().join("out.mkv");
+    let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out), "--trim-start", "1", "--trim-end", "2", "--keep-frames", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let b = streams(&out);
+    assert!(b.audio_duration.is_none());
+    assert!((9..=11).contains(&b.video_frames), "{}", b.video_frames);
+    let frames_dir = PathBuf::from(format!("{}-frames", out.display()));
+    let pngs = std::fs::read_dir(&frames_dir).unwrap().count() as u64;
+    assert_eq!(pngs, b.video_frames);
+    assert!(exiftool("XMP-iptcExt:DigitalSourceType", &frames_dir.join("frame_000000.png")).ends_with("compositeWithTrainedAlgorithmicMedia"));
+}
+
+#[test]
+fn a_video_without_faces_passes_through() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("noface.mp4");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=320x240:rate=12", "-t", "2", "-pix_fmt", "yuv420p", s(&clip)]);
+    let out = dir.path().join("out.mp4");
+    let o = swap(&["-s", s(&sample("astronaut.png")), "-t", s(&clip), "-o", s(&out), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["frames"].as_u64(), v["frames_swapped"].as_u64()), (Some(24), Some(0)));
+    assert_eq!(streams(&out).video_frames, 24);
+}
+
+#[test]
+fn rotation_metadata_is_honoured() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = astronaut_clip(dir.path(), "plain.mp4", false, &["-vf", "crop=448:320:0:40,format=yuv420p"]);
+    let rotated = dir.path().join("rotated.mp4");
+    ffmpeg(&["-i", s(&plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", s(&rotated)]);
+    let out = dir.path().join("out.mp4");
+    let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&rotated), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let b = streams(&out);
+    assert_eq!((b.width, b.height), (320, 448), "the output is stored upright");
+    assert_eq!(b.video_frames, 30);
+}
+
+#[test]
+fn variable_frame_rate_stays_in_sync() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let cfr = astronaut_clip(dir.path(), "cfr.mkv", true, &[]);
+    // Drop every third frame without retiming: a variable-rate stream of the same duration.
+    let vfr = dir.path().join("vfr.mkv");
+    ffmpeg(&["-i", s(&cfr), "-vf", "select='not(eq(mod(n\\,3)\\,2))'", "-fps_mode", "vfr", "-c:a", "copy", s(&vfr)]);
+    let out = dir.path().join("out.mkv");
+    let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&vfr), "-o", s(&out), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (streams(&vfr), streams(&out));
+    // Resampled to the average rate: same duration as the source and its audio (within one frame).
+    assert!((b.video_duration - a.video_duration).abs() <= 0.15, "{} vs {}", b.video_duration, a.video_duration);
+    assert!((b.audio_duration.unwrap() - a.audio_duration.unwrap()).abs() < 0.05);
+}
+
+#[test]
+fn broken_inputs_and_options_fail_cleanly() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = astronaut_clip(dir.path(), "clip.mp4", true, &[]);
+    let bytes = std::fs::read(&clip).unwrap();
+    let truncated = dir.path().join("truncated.mp4");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    // Matroska keeps its headers in front: this one probes fine and breaks mid-stream.
+    let mkv = dir.path().join("clip.mkv");
+    ffmpeg(&["-i", s(&clip), "-c", "copy", s(&mkv)]);
+    let mkv_bytes = std::fs::read(&mkv).unwrap();
+    let cut_mkv = dir.path().join("cut.mkv");
+    std::fs::write(&cut_mkv, &mkv_bytes[..mkv_bytes.len() / 2]).unwrap();
+    let junk = dir.path().join("junk.mp4");
+    std::fs::write(&junk, b"not a video at all").unwrap();
+    let out = dir.path().join("out.mp4");
+    let t1 = sample("t1.jpg");
+    for (args, expect) in [
+        (vec!["-t", s(&junk), "-o", s(&out)], "not a readable video"),
+        (vec!["-t", s(&truncated), "-o", s(&out)], "moov atom not found"),
+        (vec!["-t", s(&cut_mkv), "-o", s(&out)], "ffmpeg (decode)"),
+        (vec!["-t", s(&clip), "-o", s(&out), "--video-encoder", "no_such_encoder"], "not offered by this FFmpeg"),
+        (vec!["-t", s(&clip), "-o", s(&dir.path().join("out.avi"))], "unsupported output video format"),
+    ] {
+        let mut full = vec!["-s", s(&t1)];
+        full.extend(args.iter().copied());
+        let o = swap(&full);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".camshow-")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn killing_ffmpeg_mid_job_ends_it_with_an_error_and_no_output() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    // A longer clip so the job is still running when FFmpeg is killed.
+    let clip = dir.path().join("long.mp4");
+    ffmpeg(&["-loop", "1", "-framerate", "10", "-i", s(&sample("astronaut.png")), "-t", "30", "-pix_fmt", "yuv420p", s(&clip)]);
+    let out = dir.path().join("out.mp4");
+    let child = Command::new(env!("CARGO_BIN_EXE_camshow"))
+        .args(["swap", "-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the encoder (an ffmpeg reading pipe:0) to appear, then kill the decoder.
+    let pid = child.id().to_string();
+    let mut killed = false;
+    for _ in 0..300 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let ps = Command::new("ps").args(["-o", "pid=,args=", "--ppid", &pid]).output().unwrap();
+        let list = String::from_utf8_lossy(&ps.stdout).into_owned();
+        let enc = list.lines().any(|l| l.contains("pipe:0"));
+        if let Some(dec) = list.lines().find(|l| l.contains("pipe:1") && !l.contains("fps=1"))
+            && enc
+        {
+            let p = dec.split_whitespace().next().unwrap();
+            Command::new("kill").args(["-9", p]).status().unwrap();
+            killed = true;
+            break;
+        }
+    }
+    assert!(killed, "never saw the job's ffmpeg processes");
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "the job succeeded although its decoder was killed");
+    assert!(err.contains("ffmpeg (decode)"), "{err}");
+    assert!(!out.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".camshow-")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
