@@ -20,6 +20,29 @@ pub struct BenchArgs {
 
 #[derive(Debug, Subcommand)]
 enum BenchWhat {
+    /// End-to-end video swap fps against the model-bound fps on the same frames
+    Video {
+        /// Source face image
+        #[arg(short, long)]
+        source: PathBuf,
+        /// Clip to use; without it a clip is generated from the source image
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Size of the generated clip: 720p or 1080p
+        #[arg(long, default_value = "720p")]
+        size: String,
+        /// Length of the generated clip in seconds (at 10 fps)
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+        /// Face detector
+        #[arg(long, default_value = "centerface", value_parser = parse_detector)]
+        detector: DetectorKind,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Latency of each installed detector and of the safety gate on one image
     Models {
         /// Image to run on
@@ -55,9 +78,18 @@ fn time(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64, f64
     Ok(stats(ms))
 }
 
+fn parse_detector(s: &str) -> std::result::Result<DetectorKind, String> {
+    s.parse().map_err(|e: camshow_core::Error| e.to_string())
+}
+
 #[allow(clippy::print_stdout)]
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
-    let BenchWhat::Models { input, runs, json, engine } = &args.what;
+    let (input, runs, json, engine) = match &args.what {
+        BenchWhat::Models { input, runs, json, engine } => (input, runs, json, engine),
+        BenchWhat::Video { source, input, size, seconds, detector, json, engine } => {
+            return bench_video(source, input.as_deref(), size, *seconds, *detector, *json, engine);
+        }
+    };
     let frame: Frame = camshow_media::image_io::read_image(input)?;
     let rt = engine.runtime()?;
     let store = engine.store();
@@ -79,6 +111,93 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         for (n, (p50, p95, min)) in rows {
             println!("  {n:<24} p50 {p50:8.2} ms   p95 {p95:8.2} ms   min {min:8.2} ms");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout)]
+fn bench_video(
+    source: &std::path::Path,
+    input: Option<&std::path::Path>,
+    size: &str,
+    seconds: u32,
+    detector: DetectorKind,
+    json: bool,
+    engine_args: &EngineArgs,
+) -> Result<ExitCode> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use camshow_core::pipeline::{SwapEngine, SwapSettings};
+    let dir = tempfile::tempdir()?;
+    let clip = match input {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let (w, h) = match size {
+                "720p" => (1280, 720),
+                "1080p" => (1920, 1080),
+                other => anyhow::bail!("unknown size {other} (720p, 1080p)"),
+            };
+            let clip = dir.path().join("bench.mp4");
+            let vf = format!("scale=-2:{h},pad={w}:{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p");
+            let st = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-loop", "1", "-framerate", "10", "-i"])
+                .arg(source)
+                .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t", &seconds.to_string(), "-vf", &vf, "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-shortest"])
+                .arg(&clip)
+                .status()?;
+            anyhow::ensure!(st.success(), "ffmpeg could not make the clip");
+            clip
+        }
+    };
+    let rt = engine_args.runtime()?;
+    let store = engine_args.store();
+    let settings = SwapSettings { detector, selector: camshow_core::select::SelectMode::Many, ..Default::default() };
+    let engine = SwapEngine::load(&settings, &rt, &store)?;
+    let prepared = engine.prepare_source(&camshow_media::image_io::read_image(source)?)?;
+    let workers = if engine_args.execution_threads > 0 { engine_args.execution_threads } else { std::thread::available_parallelism().map_or(2, usize::from) };
+
+    // End to end: safety sampling, decode, swap, encode, audio.
+    let out = dir.path().join("out.mp4");
+    let opts = camshow_media::job::JobOptions { workers, ..Default::default() };
+    let cancel = AtomicBool::new(false);
+    let t = Instant::now();
+    let report = camshow_media::job::run_video_job(&engine, &prepared, None, &clip, &out, &opts, &|_, _| {}, &cancel)?;
+    let e2e = t.elapsed().as_secs_f64();
+    let n = report.frames as usize;
+
+    // Model-bound: the same frames, decoded beforehand, through the same swap with the same workers.
+    let info = camshow_media::video::probe(&clip)?;
+    let mut dec = camshow_media::video::Decoder::open(&clip, &info, camshow_media::video::Trim::default())?;
+    let mut frames = Vec::with_capacity(n);
+    while let Some(f) = dec.next_frame()? {
+        frames.push(std::sync::Mutex::new(f));
+    }
+    let next = AtomicUsize::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(f) = frames.get(i) else { break };
+                    let mut f = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let _ = engine.swap_checked(&mut f, &prepared, None);
+                }
+            });
+        }
+    });
+    let bound = t.elapsed().as_secs_f64();
+    let (fps_e2e, fps_bound) = (n as f64 / e2e, frames.len() as f64 / bound);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "clip": clip, "width": info.width, "height": info.height, "frames": n, "workers": workers,
+            "detector": detector.name(), "swapper": engine.swapper_name(),
+            "end_to_end_fps": fps_e2e, "model_bound_fps": fps_bound, "ratio": fps_e2e / fps_bound,
+        }))?);
+    } else {
+        println!("{}x{}, {n} frames, {workers} workers, {} + {} swapper", info.width, info.height, detector, engine.swapper_name());
+        println!("  end to end (safety sampling, decode, swap, encode, audio)  {fps_e2e:7.2} fps");
+        println!("  model-bound (the same swap on frames already in memory)    {fps_bound:7.2} fps");
+        println!("  ratio                                                      {:7.1} %", 100.0 * fps_e2e / fps_bound);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -69,6 +69,9 @@ pub struct SwapArgs {
     /// Video quality 0 (best) – 51, mapped per encoder (CRF for x264/x265, CQ for NVENC, …)
     #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51))]
     video_quality: u8,
+    /// Limit this process's data memory to N GB (as Deep-Live-Cam's --max-memory; Unix only)
+    #[arg(long, value_name = "GB", value_parser = clap::value_parser!(u32).range(1..))]
+    max_memory: Option<u32>,
     /// Video: start at this many seconds
     #[arg(long, value_name = "SECONDS")]
     trim_start: Option<f64>,
@@ -97,6 +100,9 @@ fn output_path(output: &Path, source: &Path, target: &Path) -> PathBuf {
 #[allow(clippy::print_stdout)]
 pub fn run(args: &SwapArgs) -> Result<ExitCode> {
     let start = Instant::now();
+    if let Some(gb) = args.max_memory {
+        limit_memory(gb)?;
+    }
     let selector = match (args.face_selector, args.many_faces) {
         (Some(s), false) => s,
         (None, true) | (Some(SelectMode::Many), true) => SelectMode::Many,
@@ -235,4 +241,20 @@ fn run_video(args: &SwapArgs, engine: &SwapEngine, source: &camshow_core::pipeli
         println!("output: {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Caps the data segment (heap and private mappings) like Deep-Live-Cam does;
+/// an allocation beyond it fails instead of the machine swapping.
+fn limit_memory(gb: u32) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let bytes = u64::from(gb) << 30;
+        rlimit::setrlimit(rlimit::Resource::DATA, bytes, bytes).with_context(|| format!("setting --max-memory {gb}"))?;
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = gb;
+        bail!("--max-memory is only supported on Unix")
+    }
 }

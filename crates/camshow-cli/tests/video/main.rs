@@ -116,7 +116,7 @@ fn no_audio_mkv_trim_and_keep_frames() {
     let dir = tempfile::tempdir().unwrap();
     let clip = astronaut_clip(dir.path(), "silent.mp4", false, &[]);
     let out = dir.path().join("out.mkv");
-    let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out), "--trim-start", "1", "--trim-end", "2", "--keep-frames", "--json"]);
+    let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out), "--trim-start", "1", "--trim-end", "2", "--keep-frames", "--max-memory", "8", "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let b = streams(&out);
     assert!(b.audio_duration.is_none());
