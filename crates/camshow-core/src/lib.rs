@@ -43,6 +43,7 @@ pub mod runtime;
 pub mod safety;
 pub mod select;
 pub mod swap;
+pub mod track;
 
 pub use error::{Error, Result};
 pub use frame::Frame;

@@ -235,12 +235,25 @@ impl SwapEngine {
     /// [`SwapEngine::swap`] for a frame the gate has already passed (video
     /// and live paths sample the gate on their own schedule).
     pub fn swap_checked(&self, frame: &mut Frame, source: &PreparedSource, reference: Option<&[f32]>) -> Result<SwapReport> {
-        let needs = Needs { embedding: self.settings.selector == SelectMode::Reference, landmarks_106: false };
-        let faces = self.analyser.analyse(frame, needs)?;
+        let faces = self.analyse(frame)?;
         let chosen = select(&faces, self.settings.selector, reference, self.settings.similarity)?;
-        for &i in &chosen {
-            self.swapper.swap(frame, &faces[i], &source.identity, self.settings.paste_back)?;
-        }
+        let targets: Vec<&Face> = chosen.iter().map(|&i| &faces[i]).collect();
+        self.swap_faces(frame, &targets, source)?;
         Ok(SwapReport { faces_found: faces.len(), faces_swapped: chosen.len(), swapper: self.swapper.name() })
+    }
+
+    /// The faces in `frame`, with what the selection mode needs (the video
+    /// path analyses in parallel, then tracks and selects in order).
+    pub fn analyse(&self, frame: &Frame) -> Result<Vec<Face>> {
+        let needs = Needs { embedding: self.settings.selector == SelectMode::Reference, landmarks_106: false };
+        self.analyser.analyse(frame, needs)
+    }
+
+    /// Swaps the given target faces in place.
+    pub fn swap_faces(&self, frame: &mut Frame, targets: &[&Face], source: &PreparedSource) -> Result<()> {
+        for face in targets {
+            self.swapper.swap(frame, face, &source.identity, self.settings.paste_back)?;
+        }
+        Ok(())
     }
 }

@@ -1,15 +1,19 @@
-//! The video job: safety-sample → decode → parallel swap → re-order →
-//! encode, with bounded queues so memory stays flat on long videos, and an
-//! output that appears (renamed into place) only when the job succeeded.
+//! The video job: safety-sample → decode → parallel analysis → in-order
+//! tracking, smoothing and per-track selection → parallel swap → re-order →
+//! encode. A window keeps the decoder a bounded number of frames ahead of the
+//! encoder so memory stays flat on long videos, and the output appears
+//! (renamed into place) only when the job succeeded.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, sync_channel};
-use std::sync::{Condvar, Mutex};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TrySendError, channel, sync_channel};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use camshow_core::Frame;
+use camshow_core::detect::Face;
+use camshow_core::track::{TrackSelector, Tracker, TrackerConfig};
 use camshow_core::pipeline::{PreparedSource, SwapEngine};
 use camshow_core::safety::UNSAFE_THRESHOLD;
 
@@ -121,7 +125,60 @@ impl Window {
     }
 }
 
-type Processed = (u64, Result<(Frame, bool)>);
+/// Work finished by a frame worker.
+enum Done {
+    Analysed(u64, Result<(Frame, Vec<Face>)>),
+    Swapped(u64, Result<(Frame, bool)>),
+}
+
+/// A frame worker: swap tasks first (they unblock the encoder), else analysis.
+fn worker(
+    engine: &SwapEngine,
+    source: &PreparedSource,
+    frames: &Mutex<Receiver<(u64, Frame)>>,
+    swaps: &Mutex<Receiver<(u64, Frame, Vec<Face>)>>,
+    tx: &Sender<Done>,
+    stop: &AtomicBool,
+) {
+    let swap = |(i, mut f, targets): (u64, Frame, Vec<Face>)| {
+        let refs: Vec<&Face> = targets.iter().collect();
+        let r = engine.swap_faces(&mut f, &refs, source).map(|()| (f, !targets.is_empty())).map_err(Error::from);
+        tx.send(Done::Swapped(i, r)).is_ok()
+    };
+    let tick = Duration::from_millis(2);
+    while !stop.load(Ordering::Relaxed) {
+        let task = swaps.lock().unwrap_or_else(PoisonError::into_inner).try_recv();
+        if let Ok(t) = task {
+            if !swap(t) {
+                return;
+            }
+            continue;
+        }
+        let next = frames.lock().unwrap_or_else(PoisonError::into_inner).recv_timeout(tick);
+        match next {
+            Ok((i, f)) => {
+                let r = engine.analyse(&f).map(|faces| (f, faces)).map_err(Error::from);
+                if tx.send(Done::Analysed(i, r)).is_err() {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                // No more frames: finish the swaps until the collector closes their channel.
+                let task = swaps.lock().unwrap_or_else(PoisonError::into_inner).recv_timeout(tick);
+                match task {
+                    Ok(t) => {
+                        if !swap(t) {
+                            return;
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        }
+    }
+}
 
 /// Swaps `source` onto the faces of every frame of `input`, writing `output`.
 /// `progress(done, total)` is called as frames are written; setting `cancel`
@@ -170,80 +227,102 @@ pub fn run_video_job(
     let window = Window { written: Mutex::new(0), moved: Condvar::new(), size: (workers as u64) * 3 };
     let (frame_tx, frame_rx) = sync_channel::<(u64, Frame)>(workers * 2);
     let frame_rx = Mutex::new(frame_rx);
-    let (done_tx, done_rx) = sync_channel::<Processed>(workers * 2);
+    // Unbounded in type, bounded in practice: the window keeps at most
+    // `window.size` frames between the decoder and the encoder.
+    let (swap_tx, swap_rx) = channel::<(u64, Frame, Vec<Face>)>();
+    let swap_rx = Mutex::new(swap_rx);
+    let (done_tx, done_rx) = channel::<Done>();
     let decode_error: Mutex<Option<Error>> = Mutex::new(None);
+    let decoded = AtomicU64::new(0);
+    let decoder_done = AtomicBool::new(false);
+    let mut tracker = Tracker::new(TrackerConfig { fps: fps.as_f64() as f32, ..Default::default() });
+    let mut selector = TrackSelector::new(engine.settings().selector, engine.settings().similarity);
 
     let outcome = std::thread::scope(|s| -> Result<(u64, u64)> {
         // Decoder: in order, at most `window` frames ahead of the encoder.
-        let (stop_ref, window_ref, decode_error_ref) = (&stop, &window, &decode_error);
+        let (stop_ref, window_ref, decode_error_ref, decoded_ref, decoder_done_ref) = (&stop, &window, &decode_error, &decoded, &decoder_done);
         let decoder_ref = &mut decoder;
         s.spawn(move || {
             let mut i = 0u64;
-            loop {
+            'frames: loop {
                 if stop_ref.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) || !window_ref.wait_for(i, stop_ref) {
                     break;
                 }
                 match decoder_ref.next_frame() {
                     Ok(Some(f)) => {
-                        if frame_tx.send((i, f)).is_err() {
-                            break;
+                        let mut item = (i, f);
+                        loop {
+                            match frame_tx.try_send(item) {
+                                Ok(()) => break,
+                                Err(TrySendError::Full(back)) if !stop_ref.load(Ordering::Relaxed) => {
+                                    item = back;
+                                    std::thread::sleep(Duration::from_millis(2));
+                                }
+                                Err(_) => break 'frames,
+                            }
                         }
                         i += 1;
+                        decoded_ref.store(i, Ordering::Release);
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        *decode_error_ref.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                        *decode_error_ref.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
                         break;
                     }
                 }
             }
+            decoder_done_ref.store(true, Ordering::Release);
         });
+        // Workers: analyse frames, and swap the faces the tracker chose.
         for _ in 0..workers {
-            let (rx, tx, stop_ref): (&Mutex<Receiver<(u64, Frame)>>, _, &AtomicBool) = (&frame_rx, done_tx.clone(), &stop);
-            s.spawn(move || {
-                loop {
-                    let next = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
-                    let Ok((i, mut f)) = next else { break };
-                    if stop_ref.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let r = engine.swap_checked(&mut f, source, reference).map(|rep| (f, rep.faces_swapped > 0)).map_err(Error::from);
-                    if tx.send((i, r)).is_err() {
-                        break;
-                    }
-                }
-            });
+            let (frames, swaps, tx, stop_ref) = (&frame_rx, &swap_rx, done_tx.clone(), &stop);
+            s.spawn(move || worker(engine, source, frames, swaps, &tx, stop_ref));
         }
         drop(done_tx);
-        // Re-order and encode.
-        let mut pending: BTreeMap<u64, (Frame, bool)> = BTreeMap::new();
-        let (mut next, mut swapped) = (0u64, 0u64);
+        // In order: track, select, hand back for swapping; then re-order and encode.
+        let mut analysed: BTreeMap<u64, (Frame, Vec<Face>)> = BTreeMap::new();
+        let mut swapped: BTreeMap<u64, (Frame, bool)> = BTreeMap::new();
+        let (mut next_track, mut next_write, mut frames_swapped) = (0u64, 0u64, 0u64);
         let result = (|| -> Result<()> {
-            for (i, r) in done_rx.iter() {
+            loop {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(Error::Invalid("cancelled".into()));
                 }
-                pending.insert(i, r?);
-                while let Some((f, any)) = pending.remove(&next) {
-                    encoder.write(&f)?;
-                    if let Some(k) = &opts.keep_frames {
-                        crate::image_io::write_image(&k.join(format!("frame_{next:06}.png")), &f, "face swap frame made with Camshow Deepfaker")?;
+                if decoder_done.load(Ordering::Acquire) && next_write == decoded.load(Ordering::Acquire) {
+                    return Ok(());
+                }
+                match done_rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(Done::Analysed(i, r)) => {
+                        analysed.insert(i, r?);
+                        while let Some((f, faces)) = analysed.remove(&next_track) {
+                            let tracked = tracker.update(faces);
+                            let targets: Vec<Face> = selector.select(&tracked, reference).into_iter().map(|k| tracked[k].face.clone()).collect();
+                            swap_tx.send((next_track, f, targets)).map_err(|_| Error::Invalid("frame workers stopped".into()))?;
+                            next_track += 1;
+                        }
                     }
-                    swapped += u64::from(any);
-                    next += 1;
-                    window.advance(next);
-                    progress(next, total);
+                    Ok(Done::Swapped(i, r)) => {
+                        swapped.insert(i, r?);
+                        while let Some((f, any)) = swapped.remove(&next_write) {
+                            encoder.write(&f)?;
+                            if let Some(k) = &opts.keep_frames {
+                                crate::image_io::write_image(&k.join(format!("frame_{next_write:06}.png")), &f, "face swap frame made with Camshow Deepfaker")?;
+                            }
+                            frames_swapped += u64::from(any);
+                            next_write += 1;
+                            window.advance(next_write);
+                            progress(next_write, total);
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return Err(Error::Invalid("frame workers stopped".into())),
                 }
             }
-            Ok(())
         })();
-        if result.is_err() {
-            stop.store(true, Ordering::Relaxed);
-            window.moved.notify_all();
-            // Unblock workers waiting to send.
-            for _ in done_rx.try_iter() {}
-        }
-        result.map(|()| (next, swapped))
+        stop.store(result.is_err(), Ordering::Relaxed);
+        window.moved.notify_all();
+        drop(swap_tx);
+        result.map(|()| (next_write, frames_swapped))
     });
     if cancel.load(Ordering::Relaxed) {
         return Err(Error::Invalid("cancelled; no output was written".into()));
