@@ -160,7 +160,7 @@ fn bench_video(
     let opts = camshow_media::job::JobOptions { workers, ..Default::default() };
     let cancel = AtomicBool::new(false);
     let t = Instant::now();
-    let report = camshow_media::job::run_video_job(&engine, &prepared, None, &clip, &out, &opts, &|_, _| {}, &cancel)?;
+    let report = camshow_media::job::run_video_job(&engine, camshow_media::job::SourcePlan::One { source: &prepared, reference: None }, &clip, &out, &opts, &|_, _| {}, &cancel)?;
     let e2e = t.elapsed().as_secs_f64();
     let n = report.frames as usize;
 

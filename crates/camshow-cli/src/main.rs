@@ -4,6 +4,7 @@ mod bench_cmd;
 mod detect_cmd;
 mod doctor;
 mod engine_args;
+mod faces_cmd;
 mod models_cmd;
 mod progress;
 mod swap_cmd;
@@ -33,6 +34,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Put the face from a source image on the faces of a target image
     Swap(swap_cmd::SwapArgs),
+    /// Find the people in an image or video and write a face map for `swap --map`
+    Faces(faces_cmd::FacesArgs),
     /// Find faces in an image and print (or draw) them
     Detect(detect_cmd::DetectArgs),
     /// List, fetch, verify and import model files
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Doctor(a) => doctor::run(&a),
         Command::Detect(a) => detect_cmd::run(&a),
         Command::Swap(a) => swap_cmd::run(&a),
+        Command::Faces(a) => faces_cmd::run(&a),
         Command::Models(a) => models_cmd::run(&a),
         Command::Bench(a) => bench_cmd::run(&a),
     };

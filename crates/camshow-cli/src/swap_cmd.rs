@@ -15,9 +15,12 @@ use crate::engine_args::EngineArgs;
 
 #[derive(Debug, Args)]
 pub struct SwapArgs {
-    /// Image with the face to use
-    #[arg(short, long, value_name = "IMAGE")]
-    source: PathBuf,
+    /// Image with the face to use (not needed with --map)
+    #[arg(short, long, value_name = "IMAGE", required_unless_present = "map")]
+    source: Option<PathBuf>,
+    /// Face map from `camshow faces scan`: each person gets the source set in the file
+    #[arg(long, value_name = "MAP.json", conflicts_with_all = ["source", "many_faces", "face_selector", "reference_face"])]
+    map: Option<PathBuf>,
     /// Image or video whose faces are replaced
     #[arg(short, long, value_name = "IMAGE|VIDEO")]
     target: PathBuf,
@@ -112,7 +115,7 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
     if selector == SelectMode::Reference && args.reference_face.is_none() {
         bail!("--face-selector reference needs --reference-face IMAGE");
     }
-    let out = output_path(&args.output, &args.source, &args.target);
+    let out = output_path(&args.output, args.source.as_deref().unwrap_or(Path::new("mapped")), &args.target);
     let video = is_video(&args.target);
     if video {
         if camshow_media::video::container_for(&out).is_none() {
@@ -131,20 +134,59 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
         let (id, path) = spec.split_once('=').with_context(|| format!("--model-file {spec:?} is not ID=FILE"))?;
         store = store.with_override(id, path)?;
     }
-    let source = camshow_media::image_io::read_image(&args.source)?;
-    let settings = SwapSettings { detector: args.detector, swapper: args.swapper, selector, similarity: args.similarity, paste_back: args.paste_back };
+    let settings = SwapSettings {
+        detector: args.detector,
+        swapper: args.swapper,
+        selector,
+        similarity: args.similarity,
+        paste_back: args.paste_back,
+        map_faces: args.map.is_some(),
+    };
     let rt = args.engine.runtime()?;
     let engine = SwapEngine::load(&settings, &rt, &store)?;
-    let prepared = engine.prepare_source(&source)?;
+    let mut prepared = Vec::new();
+    let map = match &args.map {
+        Some(path) => {
+            let map = camshow_core::mapping::FaceMap::load(path)?;
+            for person in &map.people {
+                prepared.push(match &person.source {
+                    Some(src) => {
+                        let src = if src.is_relative() { path.parent().unwrap_or(Path::new(".")).join(src) } else { src.clone() };
+                        Some(engine.prepare_source(&camshow_media::image_io::read_image(&src)?).with_context(|| format!("source of person {}", person.id))?)
+                    }
+                    None => None,
+                });
+            }
+            if prepared.iter().all(Option::is_none) {
+                bail!("no person in {} has a source: set \"source\" to an image path for the people to swap", path.display());
+            }
+            Some(map)
+        }
+        None => {
+            let src = args.source.as_deref().context("--source is required without --map")?;
+            prepared.push(Some(engine.prepare_source(&camshow_media::image_io::read_image(src)?)?));
+            None
+        }
+    };
     let reference = match &args.reference_face {
         Some(p) if selector == SelectMode::Reference => Some(engine.reference_embedding(&camshow_media::image_io::read_image(p)?)?),
         _ => None,
     };
+    let plan = match &map {
+        Some(m) => camshow_media::job::SourcePlan::Mapped { map: m, sources: &prepared },
+        None => camshow_media::job::SourcePlan::One {
+            source: prepared[0].as_ref().context("no source")?,
+            reference: reference.as_deref(),
+        },
+    };
     if video {
-        return run_video(args, &engine, &prepared, reference.as_deref(), &out, start);
+        return run_video(args, &engine, plan, &out, start);
     }
     let mut target = camshow_media::image_io::read_image(&args.target)?;
-    let report = engine.swap(&mut target, &prepared, reference.as_deref())?;
+    let report = match plan {
+        camshow_media::job::SourcePlan::One { source, reference } => engine.swap(&mut target, source, reference)?,
+        camshow_media::job::SourcePlan::Mapped { map, sources } => engine.swap_mapped(&mut target, map, sources)?,
+    };
     if report.faces_found == 0 {
         return Err(camshow_core::Error::NoFace { what: format!("target {}", args.target.display()) }.into());
     }
@@ -176,12 +218,12 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
 const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff"];
 
 /// Targets that are not images by extension are treated as videos.
-fn is_video(p: &Path) -> bool {
+pub fn is_video(p: &Path) -> bool {
     !p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 #[allow(clippy::print_stdout)]
-fn run_video(args: &SwapArgs, engine: &SwapEngine, source: &camshow_core::pipeline::PreparedSource, reference: Option<&[f32]>, out: &Path, start: Instant) -> Result<ExitCode> {
+fn run_video(args: &SwapArgs, engine: &SwapEngine, plan: camshow_media::job::SourcePlan<'_>, out: &Path, start: Instant) -> Result<ExitCode> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let cancel = Arc::new(AtomicBool::new(false));
@@ -214,7 +256,7 @@ fn run_video(args: &SwapArgs, engine: &SwapEngine, source: &camshow_core::pipeli
         }
         bar.set_position(done);
     };
-    let report = camshow_media::job::run_video_job(engine, source, reference, &args.target, out, &opts, &progress, &cancel);
+    let report = camshow_media::job::run_video_job(engine, plan, &args.target, out, &opts, &progress, &cancel);
     bar.finish_and_clear();
     let report = report?;
     let elapsed = start.elapsed().as_secs_f64();

@@ -71,6 +71,20 @@ impl Frame {
         [self.data[i], self.data[i + 1], self.data[i + 2]]
     }
 
+    /// The rectangle `(x, y, w, h)`, clamped to the frame (at least 1×1).
+    pub fn crop(&self, x: i64, y: i64, w: i64, h: i64) -> Frame {
+        let x0 = x.clamp(0, i64::from(self.width) - 1) as usize;
+        let y0 = y.clamp(0, i64::from(self.height) - 1) as usize;
+        let x1 = (x + w).clamp(x0 as i64 + 1, i64::from(self.width)) as usize;
+        let y1 = (y + h).clamp(y0 as i64 + 1, i64::from(self.height)) as usize;
+        let mut data = Vec::with_capacity((x1 - x0) * (y1 - y0) * 3);
+        for row in y0..y1 {
+            let s = (row * self.width as usize + x0) * 3;
+            data.extend_from_slice(&self.data[s..s + (x1 - x0) * 3]);
+        }
+        Frame { width: (x1 - x0) as u32, height: (y1 - y0) as u32, data }
+    }
+
     /// Sets the pixel at (x, y) if it is inside the frame.
     pub fn put_pixel(&mut self, x: i64, y: i64, rgb: [u8; 3]) {
         if x >= 0 && y >= 0 && x < i64::from(self.width) && y < i64::from(self.height) {

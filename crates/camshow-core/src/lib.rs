@@ -35,6 +35,7 @@ mod error;
 pub mod frame;
 pub mod geometry;
 pub mod imgproc;
+pub mod mapping;
 pub mod models;
 pub mod onnx;
 pub mod paths;

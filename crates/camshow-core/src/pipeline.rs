@@ -78,6 +78,9 @@ pub struct SwapSettings {
     pub similarity: f32,
     /// Paste-back method.
     pub paste_back: PasteBack,
+    /// Face mapping: every face gets an identity embedding so it can be
+    /// matched to a person of a [`crate::mapping::FaceMap`].
+    pub map_faces: bool,
 }
 
 impl Default for SwapSettings {
@@ -88,6 +91,7 @@ impl Default for SwapSettings {
             selector: SelectMode::default(),
             similarity: DEFAULT_SIMILARITY,
             paste_back: PasteBack::default(),
+            map_faces: false,
         }
     }
 }
@@ -164,7 +168,7 @@ impl SwapEngine {
             Box::new(ClassicSwapper::new())
         };
         let needs = Needs {
-            embedding: swapper.source_need() == SourceNeed::Embedding || settings.selector == SelectMode::Reference,
+            embedding: swapper.source_need() == SourceNeed::Embedding || settings.selector == SelectMode::Reference || settings.map_faces,
             landmarks_106: false,
         };
         let analyser = FaceAnalyser::load(settings.detector, needs, rt, store)?;
@@ -237,23 +241,39 @@ impl SwapEngine {
     pub fn swap_checked(&self, frame: &mut Frame, source: &PreparedSource, reference: Option<&[f32]>) -> Result<SwapReport> {
         let faces = self.analyse(frame)?;
         let chosen = select(&faces, self.settings.selector, reference, self.settings.similarity)?;
-        let targets: Vec<&Face> = chosen.iter().map(|&i| &faces[i]).collect();
-        self.swap_faces(frame, &targets, source)?;
+        let targets: Vec<(&Face, &PreparedSource)> = chosen.iter().map(|&i| (&faces[i], source)).collect();
+        self.swap_faces(frame, &targets)?;
         Ok(SwapReport { faces_found: faces.len(), faces_swapped: chosen.len(), swapper: self.swapper.name() })
     }
 
     /// The faces in `frame`, with what the selection mode needs (the video
     /// path analyses in parallel, then tracks and selects in order).
     pub fn analyse(&self, frame: &Frame) -> Result<Vec<Face>> {
-        let needs = Needs { embedding: self.settings.selector == SelectMode::Reference, landmarks_106: false };
+        let needs = Needs { embedding: self.settings.selector == SelectMode::Reference || self.settings.map_faces, landmarks_106: false };
         self.analyser.analyse(frame, needs)
     }
 
-    /// Swaps the given target faces in place.
-    pub fn swap_faces(&self, frame: &mut Frame, targets: &[&Face], source: &PreparedSource) -> Result<()> {
-        for face in targets {
+    /// Swaps each target face with its source, in place.
+    pub fn swap_faces(&self, frame: &mut Frame, targets: &[(&Face, &PreparedSource)]) -> Result<()> {
+        for (face, source) in targets {
             self.swapper.swap(frame, face, &source.identity, self.settings.paste_back)?;
         }
         Ok(())
+    }
+
+    /// Checks `frame` and swaps every face that belongs to a mapped person
+    /// with that person's source (`sources[i]` for `map.people[i]`).
+    pub fn swap_mapped(&self, frame: &mut Frame, map: &crate::mapping::FaceMap, sources: &[Option<PreparedSource>]) -> Result<SwapReport> {
+        self.gate.ensure_safe(frame, "target")?;
+        let faces = self.analyse(frame)?;
+        let targets: Vec<(&Face, &PreparedSource)> = faces
+            .iter()
+            .filter_map(|f| {
+                let p = map.person_for(f.embedding.as_deref()?)?;
+                sources.get(p)?.as_ref().map(|s| (f, s))
+            })
+            .collect();
+        self.swap_faces(frame, &targets)?;
+        Ok(SwapReport { faces_found: faces.len(), faces_swapped: targets.len(), swapper: self.swapper.name() })
     }
 }

@@ -13,12 +13,32 @@ use std::time::{Duration, Instant};
 
 use camshow_core::Frame;
 use camshow_core::detect::Face;
+use camshow_core::mapping::FaceMap;
 use camshow_core::track::{TrackSelector, Tracker, TrackerConfig};
 use camshow_core::pipeline::{PreparedSource, SwapEngine};
 use camshow_core::safety::UNSAFE_THRESHOLD;
 
 use crate::error::{Error, Result};
 use crate::video::{Decoder, EncodeOptions, Encoder, Trim, VideoInfo, container_for, probe};
+
+/// Which source goes on which target face.
+#[derive(Debug, Clone, Copy)]
+pub enum SourcePlan<'a> {
+    /// One source on the faces the engine's selector chooses (per track).
+    One {
+        /// The source.
+        source: &'a PreparedSource,
+        /// The reference identity for `reference` selection.
+        reference: Option<&'a [f32]>,
+    },
+    /// Each mapped person gets their own source; everyone else is left alone.
+    Mapped {
+        /// The map.
+        map: &'a FaceMap,
+        /// `sources[i]` for `map.people[i]`.
+        sources: &'a [Option<PreparedSource>],
+    },
+}
 
 /// What the job does besides swapping.
 #[derive(Debug, Clone)]
@@ -131,18 +151,21 @@ enum Done {
     Swapped(u64, Result<(Frame, bool)>),
 }
 
+/// A frame and the faces (with their source index) to swap in it.
+type SwapTask = (u64, Frame, Vec<(Face, usize)>);
+
 /// A frame worker: swap tasks first (they unblock the encoder), else analysis.
 fn worker(
     engine: &SwapEngine,
-    source: &PreparedSource,
+    sources: &[Option<PreparedSource>],
     frames: &Mutex<Receiver<(u64, Frame)>>,
-    swaps: &Mutex<Receiver<(u64, Frame, Vec<Face>)>>,
+    swaps: &Mutex<Receiver<SwapTask>>,
     tx: &Sender<Done>,
     stop: &AtomicBool,
 ) {
-    let swap = |(i, mut f, targets): (u64, Frame, Vec<Face>)| {
-        let refs: Vec<&Face> = targets.iter().collect();
-        let r = engine.swap_faces(&mut f, &refs, source).map(|()| (f, !targets.is_empty())).map_err(Error::from);
+    let swap = |(i, mut f, targets): SwapTask| {
+        let refs: Vec<(&Face, &PreparedSource)> = targets.iter().filter_map(|(face, s)| Some((face, sources.get(*s)?.as_ref()?))).collect();
+        let r = engine.swap_faces(&mut f, &refs).map(|()| (f, !refs.is_empty())).map_err(Error::from);
         tx.send(Done::Swapped(i, r)).is_ok()
     };
     let tick = Duration::from_millis(2);
@@ -186,8 +209,7 @@ fn worker(
 #[allow(clippy::too_many_arguments)]
 pub fn run_video_job(
     engine: &SwapEngine,
-    source: &PreparedSource,
-    reference: Option<&[f32]>,
+    plan: SourcePlan<'_>,
     input: &Path,
     output: &Path,
     opts: &JobOptions,
@@ -229,7 +251,7 @@ pub fn run_video_job(
     let frame_rx = Mutex::new(frame_rx);
     // Unbounded in type, bounded in practice: the window keeps at most
     // `window.size` frames between the decoder and the encoder.
-    let (swap_tx, swap_rx) = channel::<(u64, Frame, Vec<Face>)>();
+    let (swap_tx, swap_rx) = channel::<SwapTask>();
     let swap_rx = Mutex::new(swap_rx);
     let (done_tx, done_rx) = channel::<Done>();
     let decode_error: Mutex<Option<Error>> = Mutex::new(None);
@@ -237,6 +259,15 @@ pub fn run_video_job(
     let decoder_done = AtomicBool::new(false);
     let mut tracker = Tracker::new(TrackerConfig { fps: fps.as_f64() as f32, ..Default::default() });
     let mut selector = TrackSelector::new(engine.settings().selector, engine.settings().similarity);
+    let mut person_of_track: std::collections::HashMap<u64, Option<usize>> = std::collections::HashMap::new();
+    let single;
+    let sources: &[Option<PreparedSource>] = match plan {
+        SourcePlan::One { source, .. } => {
+            single = [Some(source.clone())];
+            &single
+        }
+        SourcePlan::Mapped { sources, .. } => sources,
+    };
 
     let outcome = std::thread::scope(|s| -> Result<(u64, u64)> {
         // Decoder: in order, at most `window` frames ahead of the encoder.
@@ -276,7 +307,7 @@ pub fn run_video_job(
         // Workers: analyse frames, and swap the faces the tracker chose.
         for _ in 0..workers {
             let (frames, swaps, tx, stop_ref) = (&frame_rx, &swap_rx, done_tx.clone(), &stop);
-            s.spawn(move || worker(engine, source, frames, swaps, &tx, stop_ref));
+            s.spawn(move || worker(engine, sources, frames, swaps, &tx, stop_ref));
         }
         drop(done_tx);
         // In order: track, select, hand back for swapping; then re-order and encode.
@@ -296,7 +327,26 @@ pub fn run_video_job(
                         analysed.insert(i, r?);
                         while let Some((f, faces)) = analysed.remove(&next_track) {
                             let tracked = tracker.update(faces);
-                            let targets: Vec<Face> = selector.select(&tracked, reference).into_iter().map(|k| tracked[k].face.clone()).collect();
+                            let targets: Vec<(Face, usize)> = match plan {
+                                SourcePlan::One { reference, .. } => {
+                                    selector.select(&tracked, reference).into_iter().map(|k| (tracked[k].face.clone(), 0)).collect()
+                                }
+                                SourcePlan::Mapped { map, .. } => tracked
+                                    .iter()
+                                    .filter_map(|t| {
+                                        // Decided once per track, from its first face with an embedding.
+                                        let person = match person_of_track.get(&t.id) {
+                                            Some(p) => *p,
+                                            None => {
+                                                let p = map.person_for(t.face.embedding.as_deref()?);
+                                                person_of_track.insert(t.id, p);
+                                                p
+                                            }
+                                        };
+                                        person.map(|p| (t.face.clone(), p))
+                                    })
+                                    .collect(),
+                            };
                             swap_tx.send((next_track, f, targets)).map_err(|_| Error::Invalid("frame workers stopped".into()))?;
                             next_track += 1;
                         }

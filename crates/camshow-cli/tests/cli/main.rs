@@ -325,3 +325,26 @@ fn a_folder_output_gets_the_deep_live_cam_name() {
     assert!(dir.path().join("astronaut-t1.jpg").is_file());
     assert!(text(&o).0.contains("swapped 1 of 6"), "{}", text(&o).0);
 }
+
+#[test]
+fn face_map_on_an_image_swaps_only_mapped_people() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("t1map.json");
+    let arc = format!("w600k_r50={}", parity_model("w600k_r50.onnx"));
+    let o = run(&["faces", "scan", s(&sample("t1.jpg")), "-o", s(&map), "--cluster-distance", "0.1", "--model-file", &arc]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&map).unwrap()).unwrap();
+    assert_eq!(m["people"].as_array().unwrap().len(), 6, "six different people in t1.jpg");
+    m["people"][2]["source"] = serde_json::Value::String(s(&sample("astronaut.png")).into());
+    m["people"][4]["source"] = serde_json::Value::String(s(&sample("astronaut.png")).into());
+    std::fs::write(&map, serde_json::to_vec(&m).unwrap()).unwrap();
+    let out = dir.path().join("out.png");
+    let o = run(&["swap", "--map", s(&map), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--json", "--model-file", &arc]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["faces_found"].as_u64(), v["faces_swapped"].as_u64()), (Some(6), Some(2)), "{v}");
+    // --map and --source are exclusive.
+    let o = run(&["swap", "--map", s(&map), "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out)]);
+    assert!(!o.status.success());
+}

@@ -252,3 +252,62 @@ fn killing_ffmpeg_mid_job_ends_it_with_an_error_and_no_output() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".camshow-")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+fn parity_model(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../camshow-core/tests/data/parity").join(name);
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn face_mapping_gives_each_person_their_own_source() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    // Two people side by side for 3 s: the astronaut (left) and a face from t1.jpg (right).
+    let clip = dir.path().join("two.mp4");
+    let astro = sample("astronaut.png");
+    let t1 = sample("t1.jpg");
+    ffmpeg(&[
+        "-loop", "1", "-framerate", "10", "-i", s(&astro), "-loop", "1", "-framerate", "10", "-i", s(&t1),
+        "-filter_complex", "[0:v]crop=300:300:'80+10*sin(t)':20,scale=320:320[a];[1:v]crop=260:260:'390+10*sin(t)':210,scale=320:320[b];[a][b]hstack,format=yuv420p",
+        "-t", "3", s(&clip),
+    ]);
+    let arc = format!("w600k_r50={}", parity_model("w600k_r50.onnx"));
+    let map = dir.path().join("map.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_camshow"))
+        .args(["faces", "scan", s(&clip), "-o", s(&map), "--cluster-distance", "0.1", "--model-file", &arc])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&map).unwrap()).unwrap();
+    let people = m["people"].as_array().unwrap().clone();
+    assert_eq!(people.len(), 2, "{}", String::from_utf8_lossy(&o.stdout));
+    for p in &people {
+        assert_eq!(p["frames_seen"].as_array().unwrap().len(), 3, "each person is seen in every sampled frame: {p}");
+        assert!(dir.path().join(p["thumbnail"].as_str().unwrap()).is_file());
+        assert!(p["source"].is_null());
+    }
+    let left = people.iter().position(|p| p["first_box"][0].as_f64().unwrap() < 320.0).unwrap();
+    let before = frame_at(&clip, 12);
+    for (who, region_swapped, region_kept) in [(left, (60, 40, 200, 240), (380, 40, 200, 240)), (1 - left, (380, 40, 200, 240), (60, 40, 200, 240))] {
+        // Only this person gets a source (the other face of t1.jpg, most prominent there).
+        for (i, p) in m["people"].as_array_mut().unwrap().iter_mut().enumerate() {
+            p["source"] = if i == who { serde_json::Value::String(s(&sample("t1.jpg")).into()) } else { serde_json::Value::Null };
+        }
+        std::fs::write(&map, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+        let out = dir.path().join(format!("out{who}.mp4"));
+        let o = swap(&["--map", s(&map), "-t", s(&clip), "-o", s(&out), "--model-file", &arc, "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["frames_swapped"], 30, "{v}");
+        let after = frame_at(&out, 12);
+        let (changed, kept) = (mean_abs_diff(&before, &after, region_swapped), mean_abs_diff(&before, &after, region_kept));
+        assert!(changed > 4.0 && kept < 2.5, "person {who}: swapped region {changed}, untouched region {kept}");
+    }
+    // A map with no sources is refused.
+    for p in m["people"].as_array_mut().unwrap() {
+        p["source"] = serde_json::Value::Null;
+    }
+    std::fs::write(&map, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let o = swap(&["--map", s(&map), "-t", s(&clip), "-o", s(&dir.path().join("none.mp4")), "--model-file", &arc]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("has a source"));
+}
