@@ -74,7 +74,7 @@ pub fn run(args: &FacesArgs) -> Result<ExitCode> {
     }
     let unsafe_count = frames.iter().map(|(_, f)| gate.check(f).map(|v| !v.safe)).collect::<camshow_core::Result<Vec<bool>>>()?.into_iter().filter(|u| *u).count();
     let n = frames.len();
-    if (n < 10 && unsafe_count > 0) || unsafe_count as f64 > camshow_media::job::MAX_UNSAFE_SHARE * n as f64 {
+    if camshow_media::job::video_refused(n as u64, unsafe_count as u64) {
         bail!("refused by the content-safety gate: {unsafe_count} of {n} sampled frames of {} show nudity", target.display());
     }
 

@@ -91,6 +91,12 @@ pub struct JobReport {
 /// A share of frames may be unsafe before a video is refused (as FaceFusion does).
 pub const MAX_UNSAFE_SHARE: f64 = 0.10;
 
+/// The video rule: refused when more than 10 % of the samples are unsafe,
+/// or any sample when there are fewer than 10.
+pub fn video_refused(samples: u64, unsafe_samples: u64) -> bool {
+    if samples < 10 { unsafe_samples > 0 } else { unsafe_samples as f64 > MAX_UNSAFE_SHARE * samples as f64 }
+}
+
 /// Checks about one frame per second; refuses when more than 10 % are unsafe,
 /// or any when there are fewer than 10 samples. Returns (samples, unsafe).
 pub fn check_video_safety(engine: &SwapEngine, input: &Path, info: &VideoInfo, trim: Trim, cancel: &AtomicBool) -> Result<(u64, u64)> {
@@ -107,8 +113,7 @@ pub fn check_video_safety(engine: &SwapEngine, input: &Path, info: &VideoInfo, t
             worst = worst.max(v.max_unsafe_score);
         }
     }
-    let refused = if n < 10 { bad > 0 } else { bad as f64 > MAX_UNSAFE_SHARE * n as f64 };
-    if refused {
+    if video_refused(n, bad) {
         return Err(camshow_core::Error::Unsafe {
             what: format!("video {} ({bad} of {n} sampled frames)", input.display()),
             labels: "exposed nudity".into(),
@@ -387,4 +392,20 @@ pub fn run_video_job(
     encoder.finish()?;
     tmp.persist(output).map_err(|e| Error::Io { context: "cannot move into place", path: output.to_path_buf(), source: e.error })?;
     Ok(JobReport { info, frames, frames_swapped, safety_samples: safety, seconds: start.elapsed().as_secs_f64() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_video_safety_rule() {
+        assert!(!video_refused(0, 0));
+        assert!(video_refused(3, 1), "short videos: any unsafe sample refuses");
+        assert!(!video_refused(9, 0));
+        assert!(!video_refused(10, 1), "10 % is allowed");
+        assert!(video_refused(10, 2));
+        assert!(!video_refused(100, 10));
+        assert!(video_refused(100, 11));
+    }
 }
