@@ -35,7 +35,7 @@ enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         seconds: u32,
         /// Face detector
-        #[arg(long, default_value = "centerface", value_parser = parse_detector)]
+        #[arg(long, default_value = "centerface", value_parser = crate::engine_args::parse::<DetectorKind>)]
         detector: DetectorKind,
         /// Print JSON
         #[arg(long)]
@@ -78,9 +78,6 @@ fn time(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64, f64
     Ok(stats(ms))
 }
 
-fn parse_detector(s: &str) -> std::result::Result<DetectorKind, String> {
-    s.parse().map_err(|e: camshow_core::Error| e.to_string())
-}
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {

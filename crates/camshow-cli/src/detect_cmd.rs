@@ -18,7 +18,7 @@ pub struct DetectArgs {
     #[arg(short, long, value_name = "IMAGE")]
     input: PathBuf,
     /// Face detector
-    #[arg(long, default_value = "centerface", value_parser = parse_detector)]
+    #[arg(long, default_value = "centerface", value_parser = crate::engine_args::parse::<DetectorKind>)]
     detector: DetectorKind,
     /// Also write a copy of the image with the faces drawn (PNG or JPEG)
     #[arg(short, long, value_name = "FILE")]
@@ -30,9 +30,6 @@ pub struct DetectArgs {
     engine: EngineArgs,
 }
 
-fn parse_detector(s: &str) -> std::result::Result<DetectorKind, String> {
-    s.parse().map_err(|e: camshow_core::Error| e.to_string())
-}
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: &DetectArgs) -> Result<ExitCode> {

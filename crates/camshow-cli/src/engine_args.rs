@@ -45,3 +45,17 @@ impl EngineArgs {
         Ok(Runtime::new(RuntimeOptions { providers: self.execution_provider.clone().map(|l| l.0), intra_threads: self.execution_threads })?)
     }
 }
+
+/// clap value parser for every engine enum that implements `FromStr` (detector, swapper, selector, …).
+pub fn parse<T: std::str::FromStr<Err = camshow_core::Error>>(s: &str) -> std::result::Result<T, String> {
+    s.parse().map_err(|e: camshow_core::Error| e.to_string())
+}
+
+/// Applies `--model-file ID=FILE` overrides to a store.
+pub fn with_model_files(mut store: ModelStore, specs: &[String]) -> Result<ModelStore> {
+    for spec in specs {
+        let (id, path) = spec.split_once('=').ok_or_else(|| anyhow::anyhow!("--model-file {spec:?} is not ID=FILE"))?;
+        store = store.with_override(id, path)?;
+    }
+    Ok(store)
+}

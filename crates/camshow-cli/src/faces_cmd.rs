@@ -33,7 +33,7 @@ enum FacesCommand {
         #[arg(long, default_value_t = DEFAULT_CLUSTER_DISTANCE)]
         cluster_distance: f32,
         /// Face detector
-        #[arg(long, default_value = "centerface", value_parser = parse_detector)]
+        #[arg(long, default_value = "centerface", value_parser = crate::engine_args::parse::<DetectorKind>)]
         detector: DetectorKind,
         /// Use FILE for model ID instead of the installed copy; repeatable
         #[arg(long, value_name = "ID=FILE")]
@@ -43,18 +43,11 @@ enum FacesCommand {
     },
 }
 
-fn parse_detector(s: &str) -> std::result::Result<DetectorKind, String> {
-    s.parse().map_err(|e: camshow_core::Error| e.to_string())
-}
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: &FacesArgs) -> Result<ExitCode> {
     let FacesCommand::Scan { target, output, cluster_distance, detector, model_file, engine } = &args.command;
-    let mut store = engine.store();
-    for spec in model_file {
-        let (id, path) = spec.split_once('=').with_context(|| format!("--model-file {spec:?} is not ID=FILE"))?;
-        store = store.with_override(id, path)?;
-    }
+    let store = crate::engine_args::with_model_files(engine.store(), model_file)?;
     let rt = engine.runtime()?;
     let gate = SafetyGate::load(&rt, &store)?;
     let analyser = FaceAnalyser::load(*detector, Needs { embedding: true, landmarks_106: false }, &rt, &store)?;

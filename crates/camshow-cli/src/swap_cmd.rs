@@ -11,7 +11,7 @@ use camshow_core::select::{DEFAULT_SIMILARITY, SelectMode};
 use camshow_core::swap::PasteBack;
 use clap::Args;
 
-use crate::engine_args::EngineArgs;
+use crate::engine_args::{EngineArgs, parse};
 
 #[derive(Debug, Args)]
 pub struct SwapArgs {
@@ -85,9 +85,6 @@ pub struct SwapArgs {
     engine: EngineArgs,
 }
 
-fn parse<T: std::str::FromStr<Err = camshow_core::Error>>(s: &str) -> std::result::Result<T, String> {
-    s.parse().map_err(|e: camshow_core::Error| e.to_string())
-}
 
 /// Deep-Live-Cam's output naming when the output is a folder.
 fn output_path(output: &Path, source: &Path, target: &Path) -> PathBuf {
@@ -129,11 +126,7 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
         camshow_media::image_io::OutputFormat::for_path(&out)?;
     }
 
-    let mut store = args.engine.store();
-    for spec in &args.model_file {
-        let (id, path) = spec.split_once('=').with_context(|| format!("--model-file {spec:?} is not ID=FILE"))?;
-        store = store.with_override(id, path)?;
-    }
+    let store = crate::engine_args::with_model_files(args.engine.store(), &args.model_file)?;
     let settings = SwapSettings {
         detector: args.detector,
         swapper: args.swapper,

@@ -44,3 +44,10 @@ pub fn exiftool(tag: &str, file: &std::path::Path) -> String {
     assert!(out.status.success(), "exiftool failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// A synthetic model of the parity suite (`crates/camshow-core/tests/data/parity/NAME`), as a path string.
+pub fn parity_model(name: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../camshow-core/tests/data/parity").join(name);
+    assert!(p.is_file(), "{} is missing", p.display());
+    p.to_str().unwrap().to_string()
+}

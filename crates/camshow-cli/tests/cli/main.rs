@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use camshow_test_utils::{exiftool, sample, store};
+use camshow_test_utils::{exiftool, parity_model, sample, store};
 
 fn camshow(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_camshow")).args(args).output().unwrap()
@@ -201,11 +201,6 @@ fn non_utf8_paths_are_fine() {
     assert!(out.is_file());
 }
 
-fn parity_model(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../camshow-core/tests/data/parity").join(name);
-    assert!(p.is_file(), "{}", p.display());
-    p.to_str().unwrap().to_string()
-}
 
 fn decode(p: &Path) -> image::RgbImage {
     image::open(p).unwrap().to_rgb8()

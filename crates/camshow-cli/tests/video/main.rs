@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use camshow_test_utils::{exiftool, sample, store};
+use camshow_test_utils::{exiftool, parity_model, sample, store};
 
 fn ffmpeg(args: &[&str]) {
     let o = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("ffmpeg is required (scripts/setup.sh installs it)");
@@ -253,10 +253,6 @@ fn killing_ffmpeg_mid_job_ends_it_with_an_error_and_no_output() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-fn parity_model(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../camshow-core/tests/data/parity").join(name);
-    p.to_str().unwrap().to_string()
-}
 
 #[test]
 fn face_mapping_gives_each_person_their_own_source() {
