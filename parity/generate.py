@@ -115,10 +115,10 @@ def make_det_10g():
 def make_w600k_r50():
     """ArcFace w600k_r50: input 'input.1' [None,3,112,112] -> output '683' [1,512]."""
     r = rng(11)
-    w = r.normal(0, 0.05, (3 * 14 * 14, 512)).astype(np.float32)
+    w = r.normal(0, 0.1, (3 * 7 * 7, 512)).astype(np.float32)
     b = r.normal(0, 0.1, (512,)).astype(np.float32)
     nodes = [
-        helper.make_node("AveragePool", ["input.1"], ["p"], kernel_shape=[8, 8], strides=[8, 8]),
+        helper.make_node("AveragePool", ["input.1"], ["p"], kernel_shape=[16, 16], strides=[16, 16]),
         helper.make_node("Flatten", ["p"], ["f"], axis=1),
         helper.make_node("Gemm", ["f", "W", "B"], ["683"]),
     ]
@@ -156,12 +156,13 @@ def make_2d106det():
 def make_inswapper():
     """inswapper_128: inputs 'target' [1,3,128,128] (RGB 0-1) and 'source'
     [1,512] -> 'output' [1,3,128,128] in [0,1]; a 512x512 'emap' is the last
-    initializer, as in the real file."""
+    initializer, as in the real file (stored as float16 here to keep the file small)."""
     r = rng(13)
     wt = (np.eye(3, dtype=np.float32) * 3.0 + r.normal(0, 0.4, (3, 3))).astype(np.float32).reshape(3, 3, 1, 1)
     bt = np.array([-1.5, -1.5, -1.5], np.float32)
     ws = r.normal(0, 1.5, (512, 3)).astype(np.float32)
-    emap = r.normal(0, 1.0 / np.sqrt(512), (512, 512)).astype(np.float32)
+    # float16 keeps the committed file under 1 MB; both sides read the same values.
+    emap = r.normal(0, 1.0 / np.sqrt(512), (512, 512)).astype(np.float16)
     nodes = [
         helper.make_node("Conv", ["target", "WT", "BT"], ["t"]),
         helper.make_node("Gemm", ["source", "WS"], ["s"]),
