@@ -6,6 +6,7 @@ mod doctor;
 mod engine_args;
 mod faces_cmd;
 mod models_cmd;
+mod processor_args;
 mod progress;
 mod swap_cmd;
 
@@ -33,7 +34,7 @@ enum Command {
     /// Report ONNX Runtime, execution providers, models, FFmpeg, cameras and folders
     Doctor(doctor::DoctorArgs),
     /// Put the face from a source image on the faces of a target image
-    Swap(swap_cmd::SwapArgs),
+    Swap(Box<swap_cmd::SwapArgs>),
     /// Find the people in an image or video and write a face map for `swap --map`
     Faces(faces_cmd::FacesArgs),
     /// Find faces in an image and print (or draw) them

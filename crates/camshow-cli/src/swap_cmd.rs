@@ -12,6 +12,7 @@ use camshow_core::swap::PasteBack;
 use clap::Args;
 
 use crate::engine_args::{EngineArgs, parse};
+use crate::processor_args::ProcessorArgs;
 
 #[derive(Debug, Args)]
 pub struct SwapArgs {
@@ -45,7 +46,7 @@ pub struct SwapArgs {
     /// Face detector: centerface, blazeface, scrfd
     #[arg(long, default_value = "centerface", value_parser = parse::<DetectorKind>)]
     detector: DetectorKind,
-    /// Paste-back: fast (feathered ellipse, Deep-Live-Cam's) or reference (insightface's eroded mask)
+    /// Paste-back: fast (feathered ellipse, Deep-Live-Cam's), reference (insightface's eroded mask) or seamless (Poisson blending)
     #[arg(long, default_value = "fast", value_parser = parse::<PasteBack>)]
     paste_back: PasteBack,
     /// Use FILE for model ID instead of the installed copy (e.g. inswapper_128=/path/model.onnx); repeatable
@@ -81,6 +82,8 @@ pub struct SwapArgs {
     /// Video: stop at this many seconds
     #[arg(long, value_name = "SECONDS")]
     trim_end: Option<f64>,
+    #[command(flatten)]
+    processors: ProcessorArgs,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -127,14 +130,16 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
     }
 
     let store = crate::engine_args::with_model_files(args.engine.store(), &args.model_file)?;
-    let settings = SwapSettings {
+    let mut settings = SwapSettings {
         detector: args.detector,
         swapper: args.swapper,
         selector,
         similarity: args.similarity,
         paste_back: args.paste_back,
         map_faces: args.map.is_some(),
+        ..SwapSettings::default()
     };
+    args.processors.apply(&mut settings);
     let rt = args.engine.runtime()?;
     let engine = SwapEngine::load(&settings, &rt, &store)?;
     let mut prepared = Vec::new();
@@ -190,12 +195,13 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
     if args.json {
         let v = serde_json::json!({
             "output": out, "faces_found": report.faces_found, "faces_swapped": report.faces_swapped,
-            "swapper": report.swapper, "detector": args.detector.name(), "selector": format!("{selector:?}").to_lowercase(),
+            "swapper": report.swapper, "processors": report.processors, "detector": args.detector.name(), "selector": format!("{selector:?}").to_lowercase(),
             "providers": providers, "note": engine.note(), "seconds": elapsed,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("swapped {} of {} face(s) in {} with the {} swapper in {elapsed:.2} s", report.faces_swapped, report.faces_found, args.target.display(), report.swapper);
+        println!("frame processors: {}", report.processors.join(" → "));
         println!("models: {}", providers.join(", "));
         if let Some(n) = engine.note() {
             println!("note: {n}");
@@ -257,7 +263,7 @@ fn run_video(args: &SwapArgs, engine: &SwapEngine, plan: camshow_media::job::Sou
         let v = serde_json::json!({
             "output": out, "frames": report.frames, "frames_swapped": report.frames_swapped,
             "fps_in": report.info.fps.to_string(), "processing_fps": report.frames as f64 / report.seconds,
-            "safety_samples": report.safety_samples.0, "swapper": engine.swapper_name(), "note": engine.note(),
+            "safety_samples": report.safety_samples.0, "swapper": engine.swapper_name(), "processors": engine.processors(), "note": engine.note(),
             "keep_frames": keep_frames, "seconds": elapsed,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);

@@ -12,7 +12,10 @@
 //!    identity ([`select`]);
 //! 5. **align → swap → paste back** — inswapper_128 or the model-free classic
 //!    swapper on a crop aligned by Umeyama ([`geometry`]), pasted back with a
-//!    feathered mask ([`swap`]). [`pipeline::SwapEngine`] runs 1–5.
+//!    feathered mask ([`swap`]);
+//! 6. **process** — the rest of the frame processor chain ([`process`]:
+//!    masks, mouth mask, colour, opacity, sharpness, face enhancers), in the
+//!    order chosen, on the same analysed faces. [`pipeline::SwapEngine`] runs 1–6.
 //!
 //! Models run on ONNX Runtime ([`runtime`]), loaded at run time, with the
 //! execution provider chosen per run and reported per model. Model files are
@@ -40,6 +43,7 @@ pub mod models;
 pub mod onnx;
 pub mod paths;
 pub mod pipeline;
+pub mod process;
 pub mod runtime;
 pub mod safety;
 pub mod select;

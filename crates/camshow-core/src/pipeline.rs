@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,8 @@ use crate::detect::{DetectorKind, Face};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::models::ModelStore;
+use crate::process::masks::FaceMaskKind;
+use crate::process::{DEFAULT_CHAIN, FrameProcessor, LoadContext, Registry, enhancer};
 use crate::runtime::{Model, Runtime};
 use crate::safety::SafetyGate;
 use crate::select::{DEFAULT_SIMILARITY, SelectMode, most_prominent, select};
@@ -81,6 +84,31 @@ pub struct SwapSettings {
     /// Face mapping: every face gets an identity embedding so it can be
     /// matched to a person of a [`crate::mapping::FaceMap`].
     pub map_faces: bool,
+    /// The frame processor chain, in order (ids from [`Registry`]).
+    pub processors: Vec<String>,
+    /// Masks combined (by minimum) with the swapper's feather; the enhancer
+    /// always uses the box and adds occlusion when chosen.
+    pub face_masks: Vec<FaceMaskKind>,
+    /// Box mask blur, 0–1 (FaceFusion's default 0.3).
+    pub face_mask_blur: f32,
+    /// Colour-match the swapped face to the target's skin (L*a*b*).
+    pub colour_match: bool,
+    /// Keep the target's mouth, with the mask grown by 0–100.
+    pub mouth_mask: Option<u8>,
+    /// Draw the mouth mask's polygon (debugging).
+    pub mouth_mask_debug: bool,
+    /// Opacity of the swapped face, 0–1.
+    pub opacity: f32,
+    /// Unsharp-mask strength inside the face, 0–5.
+    pub sharpness: f32,
+    /// Pixel boost size for swappers with a small input (256 or 512 for inswapper).
+    pub pixel_boost: Option<u32>,
+    /// Face enhancer model id.
+    pub face_enhancer: String,
+    /// How much of the enhanced face is blended in, 0–100.
+    pub face_enhancer_blend: u8,
+    /// Fidelity weight for CodeFormer, 0–1.
+    pub face_enhancer_weight: f32,
 }
 
 impl Default for SwapSettings {
@@ -92,7 +120,48 @@ impl Default for SwapSettings {
             similarity: DEFAULT_SIMILARITY,
             paste_back: PasteBack::default(),
             map_faces: false,
+            processors: DEFAULT_CHAIN.iter().map(|s| (*s).to_string()).collect(),
+            face_masks: Vec::new(),
+            face_mask_blur: enhancer::DEFAULT_MASK_BLUR,
+            colour_match: false,
+            mouth_mask: None,
+            mouth_mask_debug: false,
+            opacity: 1.0,
+            sharpness: 0.0,
+            pixel_boost: None,
+            face_enhancer: "gfpgan_1.4".into(),
+            face_enhancer_blend: 80,
+            face_enhancer_weight: 0.5,
         }
+    }
+}
+
+impl SwapSettings {
+    /// Checks ranges and the processor chain.
+    pub fn validate(&self) -> Result<()> {
+        let range = |name: &str, v: f32, lo: f32, hi: f32| {
+            if v.is_finite() && (lo..=hi).contains(&v) { Ok(()) } else { Err(Error::InvalidInput(format!("{name} must be between {lo} and {hi}, got {v}"))) }
+        };
+        range("opacity", self.opacity, 0.0, 1.0)?;
+        range("sharpness", self.sharpness, 0.0, 5.0)?;
+        range("face mask blur", self.face_mask_blur, 0.0, 1.0)?;
+        range("face enhancer weight", self.face_enhancer_weight, 0.0, 1.0)?;
+        range("similarity", self.similarity, -1.0, 1.0)?;
+        if self.mouth_mask.is_some_and(|m| m > 100) {
+            return Err(Error::InvalidInput("mouth mask size must be 0–100".into()));
+        }
+        if self.face_enhancer_blend > 100 {
+            return Err(Error::InvalidInput("face enhancer blend must be 0–100".into()));
+        }
+        if let Some(b) = self.pixel_boost
+            && ![128, 256, 512, 1024].contains(&b)
+        {
+            return Err(Error::InvalidInput(format!("pixel boost must be 256, 512 or 1024, got {b}")));
+        }
+        if self.processors.iter().any(|p| p == "face_enhancer") {
+            enhancer::spec(&self.face_enhancer)?;
+        }
+        Registry::builtin().validate(&self.processors)
     }
 }
 
@@ -104,6 +173,13 @@ pub struct PreparedSource {
     identity: SourceIdentity,
 }
 
+impl PreparedSource {
+    /// The identity the swapper puts on target faces.
+    pub fn identity(&self) -> &SourceIdentity {
+        &self.identity
+    }
+}
+
 /// What one call of [`SwapEngine::swap`] did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SwapReport {
@@ -113,20 +189,23 @@ pub struct SwapReport {
     pub faces_swapped: usize,
     /// The swapper that ran.
     pub swapper: &'static str,
+    /// The processors that ran, in order.
+    pub processors: Vec<&'static str>,
 }
 
 /// A loaded swap pipeline.
 pub struct SwapEngine {
     gate: SafetyGate,
     analyser: FaceAnalyser,
-    swapper: Box<dyn FaceSwapper>,
+    swapper: Arc<dyn FaceSwapper>,
+    chain: Vec<Box<dyn FrameProcessor>>,
     settings: SwapSettings,
     note: Option<String>,
 }
 
 impl fmt::Debug for SwapEngine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SwapEngine").field("swapper", &self.swapper.name()).field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("SwapEngine").field("swapper", &self.swapper.name()).field("chain", &self.chain).field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
@@ -139,6 +218,7 @@ fn inswapper_id(store: &ModelStore) -> Option<&'static str> {
 impl SwapEngine {
     /// Loads the safety gate, the analyser and the swapper `settings` ask for.
     pub fn load(settings: &SwapSettings, rt: &Runtime, store: &ModelStore) -> Result<Self> {
+        settings.validate()?;
         let gate = SafetyGate::load(rt, store)?;
         let mut note = None;
         let use_inswapper = match settings.swapper {
@@ -161,18 +241,28 @@ impl SwapEngine {
                 ok
             }
         };
-        let swapper: Box<dyn FaceSwapper> = if use_inswapper {
+        let swapper: Arc<dyn FaceSwapper> = if use_inswapper {
             let id = inswapper_id(store).unwrap_or("inswapper_128");
-            Box::new(Inswapper::load(rt, id, &store.read(id)?)?)
+            Arc::new(Inswapper::load(rt, id, &store.read(id)?)?)
         } else {
-            Box::new(ClassicSwapper::new())
+            if settings.pixel_boost.is_some_and(|b| b > 128) && settings.processors.iter().any(|p| p == "face_swapper") {
+                let n = "pixel boost applies to inswapper only; the classic swapper ran at its own 256 px";
+                note = Some(match note {
+                    Some(prev) => format!("{prev}; {n}"),
+                    None => n.to_string(),
+                });
+            }
+            Arc::new(ClassicSwapper::new())
         };
+        let chain = Registry::builtin().build(&settings.processors, &LoadContext { rt, store, settings, swapper: &swapper })?;
+        let chain_needs = chain.iter().fold(Needs::default(), |n, p| n.union(p.needs()));
         let needs = Needs {
             embedding: swapper.source_need() == SourceNeed::Embedding || settings.selector == SelectMode::Reference || settings.map_faces,
             landmarks_106: false,
-        };
+        }
+        .union(chain_needs);
         let analyser = FaceAnalyser::load(settings.detector, needs, rt, store)?;
-        Ok(Self { gate, analyser, swapper, settings: settings.clone(), note })
+        Ok(Self { gate, analyser, swapper, chain, settings: settings.clone(), note })
     }
 
     /// The swapper's name.
@@ -195,7 +285,15 @@ impl SwapEngine {
         let mut v = vec![self.gate.model()];
         v.extend(self.analyser.models());
         v.extend(self.swapper.models());
+        for p in &self.chain {
+            v.extend(p.models());
+        }
         v
+    }
+
+    /// The processor chain's ids, in order.
+    pub fn processors(&self) -> Vec<&'static str> {
+        self.chain.iter().map(|p| p.id()).collect()
     }
 
     /// The content-safety gate (video and live paths sample it on their own schedule).
@@ -243,20 +341,25 @@ impl SwapEngine {
         let chosen = select(&faces, self.settings.selector, reference, self.settings.similarity)?;
         let targets: Vec<(&Face, &PreparedSource)> = chosen.iter().map(|&i| (&faces[i], source)).collect();
         self.swap_faces(frame, &targets)?;
-        Ok(SwapReport { faces_found: faces.len(), faces_swapped: chosen.len(), swapper: self.swapper.name() })
+        Ok(SwapReport { faces_found: faces.len(), faces_swapped: chosen.len(), swapper: self.swapper.name(), processors: self.processors() })
     }
 
     /// The faces in `frame`, with what the selection mode needs (the video
     /// path analyses in parallel, then tracks and selects in order).
     pub fn analyse(&self, frame: &Frame) -> Result<Vec<Face>> {
         let needs = Needs { embedding: self.settings.selector == SelectMode::Reference || self.settings.map_faces, landmarks_106: false };
+        let needs = self.chain.iter().fold(needs, |n, p| n.union(p.needs()));
         self.analyser.analyse(frame, needs)
     }
 
-    /// Swaps each target face with its source, in place.
+    /// Runs the processor chain, in order, on the target faces (analysed
+    /// once, by the caller, and shared by every processor).
     pub fn swap_faces(&self, frame: &mut Frame, targets: &[(&Face, &PreparedSource)]) -> Result<()> {
-        for (face, source) in targets {
-            self.swapper.swap(frame, face, &source.identity, self.settings.paste_back)?;
+        if targets.is_empty() {
+            return Ok(());
+        }
+        for p in &self.chain {
+            p.process(frame, targets)?;
         }
         Ok(())
     }
@@ -274,6 +377,6 @@ impl SwapEngine {
             })
             .collect();
         self.swap_faces(frame, &targets)?;
-        Ok(SwapReport { faces_found: faces.len(), faces_swapped: targets.len(), swapper: self.swapper.name() })
+        Ok(SwapReport { faces_found: faces.len(), faces_swapped: targets.len(), swapper: self.swapper.name(), processors: self.processors() })
     }
 }

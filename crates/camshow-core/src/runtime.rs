@@ -342,6 +342,7 @@ pub struct Model {
     session: Mutex<Session>,
     providers: Vec<ExecutionProvider>,
     inputs: Vec<String>,
+    input_f64: Vec<bool>,
     outputs: Vec<String>,
 }
 
@@ -418,9 +419,10 @@ impl Runtime {
         }
         let session = builder.commit_from_memory(bytes).map_err(Error::ort(format!("loading model {name}")))?;
         let inputs = session.inputs().iter().map(|o| o.name().to_string()).collect();
+        let input_f64 = session.inputs().iter().map(|o| o.dtype().tensor_type() == Some(ort::value::TensorElementType::Float64)).collect();
         let outputs = session.outputs().iter().map(|o| o.name().to_string()).collect();
         tracing::info!(model = name, providers = ?attached, "model loaded");
-        Ok(Arc::new(Model { name: name.into(), session: Mutex::new(session), providers: attached, inputs, outputs }))
+        Ok(Arc::new(Model { name: name.into(), session: Mutex::new(session), providers: attached, inputs, input_f64, outputs }))
     }
 }
 
@@ -440,6 +442,11 @@ impl Model {
         &self.inputs
     }
 
+    /// Whether input `i` is a double tensor (else float32 is assumed).
+    pub fn input_is_f64(&self, i: usize) -> bool {
+        self.input_f64.get(i).copied().unwrap_or(false)
+    }
+
     /// Output names in graph order.
     pub fn output_names(&self) -> &[String] {
         &self.outputs
@@ -448,6 +455,13 @@ impl Model {
     /// Runs the model on float32 inputs given in graph-input order; returns
     /// every output in graph order.
     pub fn run(&self, inputs: &[(&[usize], &[f32])]) -> Result<Vec<TensorF32>> {
+        let typed: Vec<Input<'_>> = inputs.iter().map(|&(s, d)| Input::F32(s, d)).collect();
+        self.run_typed(&typed)
+    }
+
+    /// Runs the model on inputs of their declared element types (CodeFormer's
+    /// fidelity `weight` is a double), in graph-input order.
+    pub fn run_typed(&self, inputs: &[Input<'_>]) -> Result<Vec<TensorF32>> {
         if inputs.len() != self.inputs.len() {
             return Err(Error::ModelSignature {
                 model: self.name.clone(),
@@ -455,9 +469,13 @@ impl Model {
             });
         }
         let mut values: Vec<(&str, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
-        for (name, (shape, data)) in self.inputs.iter().zip(inputs) {
-            let t = TensorRef::from_array_view((shape.to_vec(), *data)).map_err(Error::ort(format!("preparing input {name} of {}", self.name)))?;
-            values.push((name.as_str(), t.into()));
+        for (name, input) in self.inputs.iter().zip(inputs) {
+            let what = || format!("preparing input {name} of {}", self.name);
+            let v: ort::session::SessionInputValue<'_> = match *input {
+                Input::F32(shape, data) => TensorRef::from_array_view((shape.to_vec(), data)).map_err(Error::ort(what()))?.into(),
+                Input::F64(shape, data) => TensorRef::from_array_view((shape.to_vec(), data)).map_err(Error::ort(what()))?.into(),
+            };
+            values.push((name.as_str(), v));
         }
         let mut session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let outputs = session.run(values).map_err(Error::ort(format!("running {}", self.name)))?;
@@ -469,6 +487,15 @@ impl Model {
             })
             .collect()
     }
+}
+
+/// One model input: shape and row-major values of its element type.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// float32.
+    F32(&'a [usize], &'a [f32]),
+    /// float64 (double).
+    F64(&'a [usize], &'a [f64]),
 }
 
 #[cfg(test)]

@@ -92,6 +92,8 @@ pub struct Tracked {
 struct Track {
     id: u64,
     filters: Vec<OneEuro>,
+    /// One filter per 106-landmark coordinate, created when a face has them.
+    lm_filters: Vec<OneEuro>,
     last: Face,
     velocity: [f32; 14],
     missed: u32,
@@ -165,6 +167,15 @@ impl Tracker {
                     t.velocity = std::array::from_fn(|k| (smoothed[k] - before[k]) / steps);
                     let mut face = faces[fi].clone();
                     face = with_coords(face, &smoothed);
+                    if let Some(lm) = face.landmarks_106.as_mut() {
+                        if t.lm_filters.len() != lm.len() * 2 {
+                            t.lm_filters = vec![OneEuro::new(self.cfg.min_cutoff, self.cfg.beta, 1.0); lm.len() * 2];
+                        }
+                        for (k, p) in lm.iter_mut().enumerate() {
+                            p[0] = t.lm_filters[2 * k].filter(p[0], dt * steps);
+                            p[1] = t.lm_filters[2 * k + 1].filter(p[1], dt * steps);
+                        }
+                    }
                     t.last = face.clone();
                     t.missed = 0;
                     out.push(Tracked { id: t.id, face, predicted: false });
@@ -174,7 +185,16 @@ impl Tracker {
                     t.missed += 1;
                     let c = coords(&t.last);
                     let p: [f32; 14] = std::array::from_fn(|k| c[k] + t.velocity[k] * t.missed as f32);
-                    out.push(Tracked { id: t.id, face: with_coords(t.last.clone(), &p), predicted: true });
+                    let mut face = with_coords(t.last.clone(), &p);
+                    // Landmarks move with the box centre.
+                    let (dx, dy) = ((p[0] + p[2] - c[0] - c[2]) * 0.5, (p[1] + p[3] - c[1] - c[3]) * 0.5);
+                    if let Some(lm) = face.landmarks_106.as_mut() {
+                        for q in lm.iter_mut() {
+                            q[0] += dx;
+                            q[1] += dy;
+                        }
+                    }
+                    out.push(Tracked { id: t.id, face, predicted: true });
                     keep.push(t);
                 }
                 None => {}
@@ -189,10 +209,18 @@ impl Tracker {
             for (k, fl) in filters.iter_mut().enumerate() {
                 fl.filter(c[k], dt);
             }
+            let mut lm_filters = Vec::new();
+            if let Some(lm) = &f.landmarks_106 {
+                lm_filters = vec![OneEuro::new(self.cfg.min_cutoff, self.cfg.beta, 1.0); lm.len() * 2];
+                for (k, p) in lm.iter().enumerate() {
+                    lm_filters[2 * k].filter(p[0], dt);
+                    lm_filters[2 * k + 1].filter(p[1], dt);
+                }
+            }
             let id = self.next_id;
             self.next_id += 1;
             out.push(Tracked { id, face: f.clone(), predicted: false });
-            keep.push(Track { id, filters, last: f, velocity: [0.0; 14], missed: 0 });
+            keep.push(Track { id, filters, lm_filters, last: f, velocity: [0.0; 14], missed: 0 });
         }
         self.tracks = keep;
         out
@@ -287,6 +315,25 @@ mod tests {
             let tr = t.update(vec![face(100.0 + noise, 100.0, 120.0)]);
             raw_var += noise * noise;
             out_var += (tr[0].face.bbox[0] - 100.0).powi(2);
+        }
+        assert!(out_var < raw_var * 0.3, "smoothed {out_var} vs raw {raw_var}");
+    }
+
+    #[test]
+    fn landmarks_106_are_smoothed_per_track() {
+        let mut t = Tracker::new(TrackerConfig::default());
+        let (mut raw_var, mut out_var) = (0f32, 0f32);
+        let mut seed = 11u32;
+        for _ in 0..60 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let noise = ((seed >> 16) % 5) as f32 - 2.0;
+            let mut f = face(100.0, 100.0, 120.0);
+            f.landmarks_106 = Some((0..106).map(|i| [150.0 + i as f32 * 0.1 + noise, 170.0 - noise]).collect());
+            let tr = t.update(vec![f]);
+            let lm = tr[0].face.landmarks_106.as_ref().unwrap();
+            assert_eq!(lm.len(), 106);
+            raw_var += noise * noise;
+            out_var += (lm[57][0] - 155.7).powi(2);
         }
         assert!(out_var < raw_var * 0.3, "smoothed {out_var} vs raw {raw_var}");
     }

@@ -19,6 +19,8 @@ pub enum Task {
     FaceEnhancer,
     /// Content-safety (nudity) detector.
     ContentSafety,
+    /// Face occlusion mask (what covers the face).
+    FaceOccluder,
 }
 
 /// Where a model file is fetched from.
@@ -258,6 +260,19 @@ pub const MANIFEST: &[ModelSpec] = &[
         licence: "S-Lab License 1.0: non-commercial use only",
         non_commercial: true,
         input: InputSpec { size: (512, 512), layout: "NCHW", channels: "RGB", mean: 127.5, std: 127.5, template: Template::Ffhq512 },
+        note: "no SHA-256 or size is published for this copy: the first download's digest is recorded and checked afterwards",
+    },
+    ModelSpec {
+        id: "xseg_1",
+        file: "xseg_1.onnx",
+        task: Task::FaceOccluder,
+        description: "DeepFaceLab XSeg occlusion mask, 256×256 (hands, objects and glasses in front of the face)",
+        source: Source::Url { urls: &["https://github.com/facefusion/facefusion-assets/releases/download/models-3.1.0/xseg_1.onnx"] },
+        sha256: &[],
+        size: None,
+        licence: "GPL-3.0 (DeepFaceLab XSeg weights as converted by FaceFusion)",
+        non_commercial: false,
+        input: InputSpec { size: (256, 256), layout: "NHWC", channels: "BGR", mean: 0.0, std: 255.0, template: Template::Arcface128 },
         note: "no SHA-256 or size is published for this copy: the first download's digest is recorded and checked afterwards",
     },
     ModelSpec {

@@ -124,6 +124,26 @@ impl FaceSwapper for Inswapper {
         &self.alpha
     }
 
+    fn supports_pixel_boost(&self) -> bool {
+        true
+    }
+
+    fn swap_crop_boosted(&self, frame: &Frame, target: &Face, source: &SourceIdentity, boost: u32) -> Result<(Frame, Affine)> {
+        if boost == SIZE {
+            return self.swap_crop(frame, target, source);
+        }
+        let SourceIdentity::Latent(latent) = source else {
+            return Err(Error::InvalidInput("inswapper needs a latent source identity".into()));
+        };
+        let k = boost as f32 / SIZE as f32;
+        let template = crate::geometry::arcface_template(SIZE).map(|p| [p[0] * k, p[1] * k]);
+        let m = crate::geometry::umeyama(&target.kps, &template).ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
+        let crop = warp_affine(frame, &m, boost, boost, Border::Constant(0.0));
+        let parts = super::pixel_boost::implode(&crop, SIZE)?;
+        let swapped = parts.iter().map(|p| self.run_crop(p, latent)).collect::<Result<Vec<_>>>()?;
+        Ok((super::pixel_boost::explode(&swapped, SIZE)?, m))
+    }
+
     fn models(&self) -> Vec<&Model> {
         vec![&self.model]
     }

@@ -15,6 +15,7 @@ mod classic;
 pub mod colour;
 mod inswapper;
 pub mod paste;
+pub mod pixel_boost;
 
 use std::fmt;
 use std::str::FromStr;
@@ -37,6 +38,8 @@ pub enum PasteBack {
     Fast,
     /// insightface's eroded, blurred footprint mask.
     Reference,
+    /// Poisson (seamless) blending inside the feathered footprint.
+    Seamless,
 }
 
 impl FromStr for PasteBack {
@@ -45,7 +48,8 @@ impl FromStr for PasteBack {
         match s {
             "fast" => Ok(Self::Fast),
             "reference" => Ok(Self::Reference),
-            _ => Err(Error::InvalidInput(format!("unknown paste-back {s:?} (fast, reference)"))),
+            "seamless" | "poisson" => Ok(Self::Seamless),
+            _ => Err(Error::InvalidInput(format!("unknown paste-back {s:?} (fast, reference, seamless)"))),
         }
     }
 }
@@ -81,6 +85,21 @@ pub trait FaceSwapper: Send + Sync {
     fn swap_crop(&self, frame: &Frame, target: &Face, source: &SourceIdentity) -> Result<(Frame, Affine)>;
     /// The feathered alpha template for this swapper's crop size.
     fn alpha_template(&self) -> &[u8];
+    /// The crop size.
+    fn crop_size(&self) -> u32 {
+        (self.alpha_template().len() as f64).sqrt().round() as u32
+    }
+    /// Whether [`FaceSwapper::swap_crop_boosted`] really boosts (models with
+    /// a small fixed input, such as inswapper's 128).
+    fn supports_pixel_boost(&self) -> bool {
+        false
+    }
+    /// [`FaceSwapper::swap_crop`] at `boost`×`boost` by pixel boost; the
+    /// plain crop where the swapper has no boost.
+    fn swap_crop_boosted(&self, frame: &Frame, target: &Face, source: &SourceIdentity, boost: u32) -> Result<(Frame, Affine)> {
+        let _ = boost;
+        self.swap_crop(frame, target, source)
+    }
     /// Models this swapper runs (for reporting providers).
     fn models(&self) -> Vec<&crate::runtime::Model> {
         Vec::new()
@@ -91,6 +110,7 @@ pub trait FaceSwapper: Send + Sync {
         match paste {
             PasteBack::Fast => paste::paste_fast(frame, &crop, &m, self.alpha_template()),
             PasteBack::Reference => paste::paste_reference(frame, &crop, &m),
+            PasteBack::Seamless => crate::process::finish::paste_seamless(frame, &crop, &m, self.alpha_template()),
         };
         Ok(())
     }

@@ -251,3 +251,53 @@ fn latent_swap_crop_and_paste_backs_match() {
         }
     }
 }
+
+/// Face enhancers and the occlusion mask against FaceFusion's algorithm
+/// (`parity/enhance.py`: estimateAffinePartial2D, warpAffine, box and XSeg
+/// masks, paste_back, addWeighted).
+#[test]
+fn enhancers_match_facefusion() {
+    use camshow_core::process::enhancer::FaceEnhancer;
+    use camshow_core::process::masks::Occluder;
+    let g: Value = serde_json::from_slice(&std::fs::read(dir().join("enhance.json")).unwrap()).unwrap();
+    let rt = runtime(2);
+    let cases = g["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let frame = png(&format!("{}.png", case["photo"].as_str().unwrap()));
+        let kps = kps5(&case["kps"]);
+        let id = case["model"].as_str().unwrap();
+        let occluder = case["occlusion"].as_bool().unwrap().then(|| Occluder::load(&rt, "xseg_1", &model("xseg_1.onnx")).unwrap());
+        let blend = case["blend"].as_f64().unwrap() as f32 / 100.0;
+        let weight = case["weight"].as_f64().unwrap() as f32;
+        let e = FaceEnhancer::load(&rt, id, &model(&format!("{id}.onnx")), blend, weight, occluder).unwrap();
+        assert_eq!(e.spec().size as u64, case["size"].as_u64().unwrap());
+        // Umeyama and OpenCV's estimateAffinePartial2D agree on five exact points.
+        let ours = e.align_matrix(&kps).unwrap();
+        let theirs = affine(&case["matrix"]);
+        for (a, b) in ours.iter().flatten().zip(theirs.iter().flatten()) {
+            assert!((a - b).abs() < 2e-3 * b.abs().max(1.0), "{name}: matrix {ours:?} vs {theirs:?}");
+        }
+        let (crop, _) = e.crop(&frame, &kps).unwrap();
+        let golden_crop = png(&format!("enhance_{name}_crop.png"));
+        assert_image(&format!("{name} crop"), crop.data(), golden_crop.data(), 1, 0.05);
+        let mut out = frame.clone();
+        let rect = e.enhance(&mut out, &kps).unwrap().unwrap();
+        let r: Vec<u32> = case["rect"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        assert_eq!([rect.0, rect.1, rect.2, rect.3], [r[0], r[1], r[2], r[3]], "{name}: paste rectangle");
+        let golden = png(&format!("enhance_{name}_result.png"));
+        assert_image(&format!("{name} result"), &crop_rect(&out, r[0], r[1], r[2], r[3]), golden.data(), 1, 0.05);
+        // Nothing outside the rectangle changes.
+        let mut outside = out.clone();
+        for y in r[1]..r[1] + r[3] {
+            for x in r[0]..r[0] + r[2] {
+                outside.put_pixel(i64::from(x), i64::from(y), frame.pixel(x, y));
+            }
+        }
+        assert_eq!(outside, frame, "{name}: pixels outside the face rectangle changed");
+        // The enhancement did something.
+        let (max, _) = diff(&crop_rect(&out, r[0], r[1], r[2], r[3]), &crop_rect(&frame, r[0], r[1], r[2], r[3]));
+        assert!(max > 20, "{name}: the enhancer changed nothing");
+    }
+}
