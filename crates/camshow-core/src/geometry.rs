@@ -201,19 +201,19 @@ pub(crate) fn inverse_f32(m: &Affine) -> [[f32; 3]; 2] {
     invert_affine(m).map(|r| r.map(|v| v as f32))
 }
 
-fn warp_generic<T: Copy + Into<f32>, const C: usize>(
+fn warp_generic<T: Copy + Into<f32> + Send + Sync, const C: usize>(
     (src, sw, sh): Plane<'_, T>,
     m: &Affine,
     (out, dw, dh): (&mut [T], usize, usize),
     border: Border,
-    cast: impl Fn(f32) -> T,
+    cast: impl Fn(f32) -> T + Sync,
 ) {
+    use rayon::prelude::*;
     let [[a, b, c], [d, e, f]] = inverse_f32(m);
     let sampler = Sampler::<T, C>::new(src, sw, sh, border);
-    for y in 0..dh {
+    let row_fn = |(y, row): (usize, &mut [T])| {
         let yf = y as f32;
         let (bx, by) = (b * yf + c, e * yf + f);
-        let row = &mut out[y * dw * C..(y + 1) * dw * C];
         for (x, px) in row.chunks_exact_mut(C).enumerate() {
             let xf = x as f32;
             let v = sampler.sample(a * xf + bx, d * xf + by);
@@ -221,6 +221,13 @@ fn warp_generic<T: Copy + Into<f32>, const C: usize>(
                 *o = cast(v);
             }
         }
+    };
+    let rows = &mut out[..dw * dh * C];
+    // Small warps (the 112/128 crops) stay on the calling thread.
+    if dw * dh >= 32 * 1024 {
+        rows.par_chunks_mut(dw * C).enumerate().for_each(row_fn);
+    } else {
+        rows.chunks_mut(dw * C).enumerate().for_each(row_fn);
     }
 }
 

@@ -343,3 +343,66 @@ fn face_map_on_an_image_swaps_only_mapped_people() {
     let o = run(&["swap", "--map", s(&map), "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out)]);
     assert!(!o.status.success());
 }
+
+#[test]
+fn the_processor_chain_runs_from_the_command_line() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain.png");
+    let chained = dir.path().join("chained.png");
+    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&plain), "--many-faces"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let gfpgan = format!("gfpgan_1.4={}", parity_model("gfpgan_1.4.onnx"));
+    let lm = format!("2d106det={}", parity_model("2d106det.onnx"));
+    let o = run(&[
+        "swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&chained), "--many-faces", "--json",
+        "--frame-processor", "face_swapper", "face_enhancer", "--mouth-mask", "40", "--sharpness", "1", "--opacity", "0.9",
+        "--model-file", &gfpgan, "--model-file", &lm,
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["processors"], serde_json::json!(["face_swapper", "face_enhancer"]));
+    assert_eq!(v["faces_swapped"], 6);
+    assert!(v["providers"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("gfpgan_1.4:")));
+    assert!(exiftool("XMP-iptcExt:DigitalSourceType", &chained).ends_with("compositeWithTrainedAlgorithmicMedia"));
+    let (a, b, t) = (decode(&plain), decode(&chained), decode(&sample("t1.jpg")));
+    let differ = a.pixels().zip(b.pixels()).filter(|(x, y)| x != y).count();
+    assert!(differ > 10_000, "the chain changed only {differ} pixels against the plain swap");
+    // Pixels far from every face are untouched by the whole chain.
+    for (x, y) in [(5u32, 5u32), (640, 870), (1275, 880), (5, 880)] {
+        assert_eq!(b.get_pixel(x, y), t.get_pixel(x, y));
+    }
+
+    // Bad chains and values are refused before anything is written.
+    let bad = dir.path().join("bad.png");
+    let (astro, t1) = (sample("astronaut.png"), sample("t1.jpg"));
+    for extra in [
+        &["--frame-processor", "face_swapper", "face_swapper"][..],
+        &["--frame-processor", "frame_colorizer"],
+        &["--opacity", "2"],
+        &["--sharpness", "9"],
+        &["--mouth-mask", "101"],
+        &["--face-enhancer-model", "gpen_bfr_2048", "--frame-processor", "face_enhancer"],
+        &["--face-mask", "region"],
+    ] {
+        let mut args = vec!["swap", "-s", s(&astro), "-t", s(&t1), "-o", s(&bad)];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(!o.status.success(), "{extra:?} was accepted");
+        assert!(!bad.exists());
+    }
+    // An enhancer that is not installed says how to get it.
+    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&bad), "--frame-processor", "face_swapper", "face_enhancer", "--face-enhancer-model", "gpen_bfr_512"]);
+    let (_, stderr) = text(&o);
+    assert!(!o.status.success());
+    assert!(stderr.contains("camshow models fetch") || stderr.contains("models fetch"), "{stderr}");
+    assert!(!bad.exists());
+
+    // Every processor is documented in --help.
+    let o = run(&["swap", "--help"]);
+    let help = text(&o).0;
+    for word in ["--frame-processor", "face_enhancer", "--face-enhancer-blend", "--mouth-mask", "--opacity", "--sharpness", "--pixel-boost", "--face-mask", "--colour-match", "seamless"] {
+        assert!(help.contains(word), "--help lacks {word}");
+    }
+}

@@ -307,3 +307,29 @@ fn face_mapping_gives_each_person_their_own_source() {
     let o = swap(&["--map", s(&map), "-t", s(&clip), "-o", s(&dir.path().join("none.mp4")), "--model-file", &arc]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("has a source"));
 }
+
+#[test]
+fn the_processor_chain_runs_on_videos_too() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = astronaut_clip(dir.path(), "clip.mp4", true, &[]);
+    let plain = dir.path().join("plain.mp4");
+    let chained = dir.path().join("chained.mp4");
+    let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&plain)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let gfpgan = format!("gfpgan_1.4={}", parity_model("gfpgan_1.4.onnx"));
+    let lm = format!("2d106det={}", parity_model("2d106det.onnx"));
+    let o = swap(&[
+        "-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&chained), "--json",
+        "--frame-processor", "face_swapper", "face_enhancer", "--mouth-mask", "40", "--sharpness", "1", "--opacity", "0.9",
+        "--model-file", &gfpgan, "--model-file", &lm,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["processors"], serde_json::json!(["face_swapper", "face_enhancer"]));
+    let (a, b) = (streams(&plain), streams(&chained));
+    assert_eq!(a.video_frames, b.video_frames);
+    assert!(b.audio_duration.is_some());
+    let region = (100, 50, 250, 250);
+    assert!(mean_abs_diff(&frame_at(&plain, 15), &frame_at(&chained, 15), region) > 1.0, "the chain made no difference in the video");
+}

@@ -201,12 +201,17 @@ impl Occluder {
         if m.data.len() != s * s {
             return Err(Error::ModelSignature { model: self.model.name().into(), reason: format!("output has {} values, expected 256×256", m.data.len()) });
         }
-        let clipped: Vec<f32> = m.data.iter().map(|v| if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) }).collect();
-        let (cw, ch) = (crop.width() as usize, crop.height() as usize);
-        let resized = resize_f32(&clipped, s, s, cw, ch);
-        let blurred = gaussian_blur(&resized, cw, ch, float_kernel_size(5.0), 5.0);
-        Ok(blurred.into_iter().map(|v| (v.clamp(0.5, 1.0) - 0.5) * 2.0).collect())
+        Ok(occlusion_postprocess(&m.data, s, crop.width() as usize, crop.height() as usize))
     }
+}
+
+/// FaceFusion's occlusion post-processing of a raw `s`×`s` model output:
+/// clipped to [0, 1], resized to the crop, `(clip(blur σ5, 0.5, 1) − 0.5)·2`.
+pub fn occlusion_postprocess(raw: &[f32], s: usize, cw: usize, ch: usize) -> Vec<f32> {
+    let clipped: Vec<f32> = raw.iter().map(|v| if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) }).collect();
+    let resized = resize_f32(&clipped, s, s, cw, ch);
+    let blurred = gaussian_blur(&resized, cw, ch, float_kernel_size(5.0), 5.0);
+    blurred.into_iter().map(|v| (v.clamp(0.5, 1.0) - 0.5) * 2.0).collect()
 }
 
 #[cfg(test)]

@@ -20,9 +20,20 @@ fn f_lab_inv(t: f32) -> f32 {
     if c > 0.008_856 { c } else { (t - 16.0 / 116.0) / 7.787 }
 }
 
+/// `srgb_to_linear(v / 255)` for every byte (the same values, computed once).
+static LINEAR: std::sync::LazyLock<[f32; 256]> = std::sync::LazyLock::new(|| std::array::from_fn(|v| srgb_to_linear(v as f32 / 255.0)));
+
+const SRGB_STEPS: usize = 8192;
+
+/// `linear_to_srgb` sampled on [0, 1] for linear interpolation (within 0.01
+/// of a level of the exact curve).
+static SRGB: std::sync::LazyLock<Vec<f32>> =
+    std::sync::LazyLock::new(|| (0..=SRGB_STEPS).map(|i| linear_to_srgb(i as f32 / SRGB_STEPS as f32)).collect());
+
 /// sRGB (0–255) to L*a*b* (D65).
 pub fn rgb_to_lab(p: [u8; 3]) -> [f32; 3] {
-    let [r, g, b] = p.map(|v| srgb_to_linear(f32::from(v) / 255.0));
+    let lut = &*LINEAR;
+    let [r, g, b] = p.map(|v| lut[usize::from(v)]);
     let x = (0.412_456_4 * r + 0.357_576_1 * g + 0.180_437_5 * b) / WHITE[0];
     let y = (0.212_672_9 * r + 0.715_152_2 * g + 0.072_175 * b) / WHITE[1];
     let z = (0.019_333_9 * r + 0.119_192 * g + 0.950_304_1 * b) / WHITE[2];
@@ -39,7 +50,13 @@ pub fn lab_to_rgb(l: [f32; 3]) -> [u8; 3] {
     let r = 3.240_454_2 * x - 1.537_138_5 * y - 0.498_531_4 * z;
     let g = -0.969_266 * x + 1.876_010_8 * y + 0.041_556 * z;
     let b = 0.055_643_4 * x - 0.204_025_9 * y + 1.057_225_2 * z;
-    [r, g, b].map(|v| (linear_to_srgb(v.clamp(0.0, 1.0)) * 255.0).round().clamp(0.0, 255.0) as u8)
+    let lut = &*SRGB;
+    [r, g, b].map(|v| {
+        let t = v.clamp(0.0, 1.0) * SRGB_STEPS as f32;
+        let i = (t as usize).min(SRGB_STEPS - 1);
+        let s = lut[i] + (lut[i + 1] - lut[i]) * (t - i as f32);
+        (s * 255.0).round().clamp(0.0, 255.0) as u8
+    })
 }
 
 /// Mean and standard deviation of each L*a*b* channel over pixels whose mask weight exceeds 0.5.

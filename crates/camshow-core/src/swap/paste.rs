@@ -39,31 +39,37 @@ fn reflect101(i: i64, n: i64) -> usize {
 }
 
 /// Separable Gaussian blur of a single-channel float image (`cv2.GaussianBlur`,
-/// border `REFLECT_101`).
+/// border `REFLECT_101`). Rows in parallel; each output is accumulated tap by
+/// tap in kernel order.
 pub fn gaussian_blur(src: &[f32], w: usize, h: usize, ksize: usize, sigma: f64) -> Vec<f32> {
+    use rayon::prelude::*;
+    if w == 0 || h == 0 {
+        return Vec::new();
+    }
     let k = gaussian_kernel(ksize, sigma);
     let r = (ksize / 2) as i64;
+    let xs: Vec<usize> = (-r..w as i64 + r).map(|i| reflect101(i, w as i64)).collect();
     let mut tmp = vec![0f32; w * h];
-    for y in 0..h {
+    tmp.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
         let row = &src[y * w..(y + 1) * w];
-        for x in 0..w {
+        let padded: Vec<f32> = xs.iter().map(|&i| row[i]).collect();
+        for (x, o) in out.iter_mut().enumerate() {
             let mut acc = 0f32;
-            for (j, kv) in k.iter().enumerate() {
-                acc += kv * row[reflect101(x as i64 + j as i64 - r, w as i64)];
+            for (kv, p) in k.iter().zip(&padded[x..x + ksize]) {
+                acc += kv * p;
             }
-            tmp[y * w + x] = acc;
+            *o = acc;
         }
-    }
+    });
     let mut out = vec![0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = 0f32;
-            for (j, kv) in k.iter().enumerate() {
-                acc += kv * tmp[reflect101(y as i64 + j as i64 - r, h as i64) * w + x];
+    out.par_chunks_mut(w).enumerate().for_each(|(y, o)| {
+        for (j, kv) in k.iter().enumerate() {
+            let sy = reflect101(y as i64 + j as i64 - r, h as i64);
+            for (a, t) in o.iter_mut().zip(&tmp[sy * w..(sy + 1) * w]) {
+                *a += kv * t;
             }
-            out[y * w + x] = acc;
         }
-    }
+    });
     out
 }
 
