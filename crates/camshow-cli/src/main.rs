@@ -5,8 +5,10 @@ mod detect_cmd;
 mod doctor;
 mod engine_args;
 mod faces_cmd;
+mod live_cmd;
 mod models_cmd;
 mod processor_args;
+mod preview;
 mod progress;
 mod swap_cmd;
 
@@ -37,6 +39,10 @@ enum Command {
     Swap(Box<swap_cmd::SwapArgs>),
     /// Find the people in an image or video and write a face map for `swap --map`
     Faces(faces_cmd::FacesArgs),
+    /// Swap faces live: a camera (or a file played as one) in; a preview window, a virtual camera and/or an MJPEG stream out
+    Live(Box<live_cmd::LiveArgs>),
+    /// List cameras with their ids and names
+    Cameras(live_cmd::CamerasArgs),
     /// Find faces in an image and print (or draw) them
     Detect(detect_cmd::DetectArgs),
     /// List, fetch, verify and import model files
@@ -74,6 +80,8 @@ fn main() -> ExitCode {
         Command::Detect(a) => detect_cmd::run(&a),
         Command::Swap(a) => swap_cmd::run(&a),
         Command::Faces(a) => faces_cmd::run(&a),
+        Command::Live(a) => live_cmd::run(&a),
+        Command::Cameras(a) => live_cmd::cameras(&a),
         Command::Models(a) => models_cmd::run(&a),
         Command::Bench(a) => bench_cmd::run(&a),
     };

@@ -28,3 +28,19 @@ pub fn list_cameras() -> Vec<CameraInfo> {
     cams.sort_by(|a, b| a.id.cmp(&b.id));
     cams
 }
+
+/// The formats and sizes a camera offers, as FFmpeg lists them
+/// (`ffmpeg -f v4l2 -list_formats all`); empty when it cannot tell.
+pub fn formats(id: &str) -> Vec<String> {
+    if !cfg!(target_os = "linux") {
+        return Vec::new();
+    }
+    let Ok(out) = std::process::Command::new("ffmpeg").args(["-hide_banner", "-f", "v4l2", "-list_formats", "all", "-i", id]).output() else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.split_once("] ").map(|(_, rest)| rest.trim().to_string()))
+        .filter(|l| l.starts_with("Raw") || l.starts_with("Compressed"))
+        .collect()
+}

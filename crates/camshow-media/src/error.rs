@@ -52,6 +52,9 @@ pub enum Error {
     /// Bad input.
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// A live source or output failed (camera, window, stream, virtual camera).
+    #[error("{0}")]
+    Live(String),
     /// An engine error.
     #[error(transparent)]
     Core(#[from] camshow_core::Error),

@@ -9,6 +9,7 @@ pub mod camera;
 mod error;
 pub mod image_io;
 pub mod job;
+pub mod live;
 pub mod provenance;
 pub mod tools;
 pub mod video;

@@ -1,0 +1,465 @@
+//! Live mode: a camera (or a file played as one) in, swapped frames out to a
+//! preview window, a virtual camera and/or an MJPEG stream, with low and
+//! steady latency.
+//!
+//! Two threads: capture puts each new frame into a one-frame slot (an
+//! unprocessed frame is replaced, never queued: newest-frame policy, so the
+//! latency cannot grow), and processing takes the newest frame, runs the
+//! safety schedule, detects on every frame, tracks and smooths, runs the
+//! processor chain and hands the result to every output. Glass-to-glass
+//! latency (capture timestamp to hand-off) is measured per frame.
+
+pub mod overlay;
+pub mod sinks;
+pub mod source;
+pub mod yuv;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use camshow_core::Frame;
+use camshow_core::detect::Face;
+use camshow_core::pipeline::{PreparedSource, SwapEngine};
+use camshow_core::track::{TrackSelector, Tracker, TrackerConfig};
+use serde::Serialize;
+
+use self::sinks::{FrameMeta, Sink};
+use self::source::FrameSource;
+use crate::error::{Error, Result};
+
+/// How a live session runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveOptions {
+    /// Flip frames left–right before processing (a mirror view).
+    pub mirror: bool,
+    /// Draw fps and latency on the output.
+    pub overlay: bool,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Stop after this many output frames.
+    pub max_frames: Option<u64>,
+    /// Identity to match with `--face-selector reference`.
+    pub reference: Option<Vec<f32>>,
+    /// How often the content-safety gate checks a frame.
+    pub safety_interval: Duration,
+    /// How long swapping stays off after the gate fires.
+    pub safety_cooldown: Duration,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        Self {
+            mirror: false,
+            overlay: false,
+            duration: None,
+            max_frames: None,
+            reference: None,
+            safety_interval: Duration::from_secs(1),
+            safety_cooldown: Duration::from_secs(5),
+        }
+    }
+}
+
+/// When the content-safety gate looks at a live frame, and whether swapping
+/// is held back. The gate checks the first frame and then one frame per
+/// `interval`. When it fires, swapping stops for `cooldown` (the original
+/// frames go out with a notice), and it resumes only after a frame checked
+/// **after** the cooldown passes: alternating safe and unsafe frames cannot
+/// race it.
+#[derive(Debug, Clone)]
+pub struct SafetySchedule {
+    interval: Duration,
+    cooldown: Duration,
+    last_check: Option<Instant>,
+    hold_until: Option<Instant>,
+}
+
+impl SafetySchedule {
+    /// A schedule with nothing checked yet.
+    pub fn new(interval: Duration, cooldown: Duration) -> Self {
+        Self { interval, cooldown, last_check: None, hold_until: None }
+    }
+
+    /// Whether the frame arriving at `now` must be checked.
+    pub fn due(&self, now: Instant) -> bool {
+        match self.last_check {
+            None => true,
+            Some(t) => now.duration_since(t) >= self.interval || self.hold_until.is_some_and(|h| now >= h && t < h),
+        }
+    }
+
+    /// Records a check's verdict.
+    pub fn record(&mut self, now: Instant, safe: bool) {
+        self.last_check = Some(now);
+        if !safe {
+            self.hold_until = Some(now + self.cooldown);
+        } else if self.hold_until.is_some_and(|h| now >= h) {
+            self.hold_until = None;
+        }
+    }
+
+    /// Whether swapping is held back at `now`.
+    pub fn holding(&self, _now: Instant) -> bool {
+        self.hold_until.is_some()
+    }
+}
+
+/// Shared with the running session: stop it, or change the source face.
+#[derive(Debug)]
+pub struct LiveControl {
+    stop: AtomicBool,
+    source: Mutex<Arc<PreparedSource>>,
+    swaps: AtomicU64,
+}
+
+impl LiveControl {
+    /// Control for a session that starts with `source`.
+    pub fn new(source: PreparedSource) -> Arc<Self> {
+        Arc::new(Self { stop: AtomicBool::new(false), source: Mutex::new(Arc::new(source)), swaps: AtomicU64::new(0) })
+    }
+
+    /// Asks the session to stop (it finishes the frame in hand).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the source face; the next frame uses it.
+    pub fn set_source(&self, source: PreparedSource) {
+        *self.source.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(source);
+        self.swaps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many times the source was replaced.
+    pub fn source_changes(&self) -> u64 {
+        self.swaps.load(Ordering::Relaxed)
+    }
+
+    fn current(&self) -> Arc<PreparedSource> {
+        self.source.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// What a session did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveStats {
+    /// The source.
+    pub source: String,
+    /// Wall time.
+    pub seconds: f64,
+    /// Frames captured.
+    pub captured: u64,
+    /// Frames processed and output.
+    pub processed: u64,
+    /// Frames replaced by a newer one before processing.
+    pub dropped: u64,
+    /// Frames in which at least one face was swapped.
+    pub frames_swapped: u64,
+    /// Output frames per second.
+    pub output_fps: f64,
+    /// Capture rate measured from frame arrival times.
+    pub capture_fps: f64,
+    /// Glass-to-glass latency, median (ms).
+    pub latency_p50_ms: f64,
+    /// Glass-to-glass latency, 95th percentile (ms).
+    pub latency_p95_ms: f64,
+    /// Worst latency (ms).
+    pub latency_max_ms: f64,
+    /// Safety checks run.
+    pub safety_checks: u64,
+    /// Times the gate fired.
+    pub safety_trips: u64,
+    /// Frames output unswapped because of the gate.
+    pub safety_held_frames: u64,
+    /// Times the source was re-opened after failing.
+    pub reconnects: u64,
+}
+
+#[derive(Default)]
+struct SlotState {
+    frame: Option<(Frame, Instant, u64)>,
+    ended: bool,
+    reconnecting: Option<String>,
+    captured: u64,
+    dropped: u64,
+    reconnects: u64,
+    arrivals: VecDeque<Instant>,
+}
+
+struct Slot {
+    state: Mutex<SlotState>,
+    cond: Condvar,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn rate(times: &VecDeque<Instant>) -> f64 {
+    match (times.front(), times.back()) {
+        (Some(a), Some(b)) if times.len() > 1 && b > a => (times.len() - 1) as f64 / b.duration_since(*a).as_secs_f64(),
+        _ => 0.0,
+    }
+}
+
+fn capture_loop(mut source: Box<dyn FrameSource>, slot: &Slot, done: &AtomicBool) {
+    let mut seq = 0u64;
+    while !done.load(Ordering::Relaxed) {
+        match source.next() {
+            Ok(Some(frame)) => {
+                let at = Instant::now();
+                seq += 1;
+                let mut s = slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if s.frame.is_some() {
+                    s.dropped += 1;
+                }
+                s.frame = Some((frame, at, seq));
+                s.captured += 1;
+                s.arrivals.push_back(at);
+                if s.arrivals.len() > 60 {
+                    s.arrivals.pop_front();
+                }
+                slot.cond.notify_all();
+            }
+            Ok(None) => {
+                slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).ended = true;
+                slot.cond.notify_all();
+                return;
+            }
+            Err(e) => {
+                let msg = format!("{} failed ({e}); reconnecting", source.describe());
+                tracing::warn!("{msg}");
+                slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).reconnecting = Some(msg);
+                slot.cond.notify_all();
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_secs(1));
+                    match source.reopen() {
+                        Ok(()) => {
+                            let mut s = slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                            s.reconnecting = None;
+                            s.reconnects += 1;
+                            break;
+                        }
+                        Err(e) => tracing::debug!("reopen: {e}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Mirrors a frame left–right in place.
+pub fn mirror(frame: &mut Frame) {
+    let w = frame.width() as usize;
+    for row in frame.data_mut().chunks_exact_mut(w * 3) {
+        for x in 0..w / 2 {
+            for c in 0..3 {
+                row.swap(x * 3 + c, (w - 1 - x) * 3 + c);
+            }
+        }
+    }
+}
+
+/// Runs a live session until the source ends, the duration or frame count
+/// is reached, a sink is closed, or `control` is stopped.
+pub fn run_live(engine: &SwapEngine, source: Box<dyn FrameSource>, sinks: &mut [Box<dyn Sink>], control: &LiveControl, opts: &LiveOptions) -> Result<LiveStats> {
+    let describe = source.describe();
+    let fps = source.nominal_fps();
+    let slot = Slot { state: Mutex::new(SlotState::default()), cond: Condvar::new() };
+    let done = AtomicBool::new(false);
+    let start = Instant::now();
+    let mut tracker = Tracker::new(TrackerConfig { fps: fps as f32, ..TrackerConfig::default() });
+    let mut selector = TrackSelector::new(engine.settings().selector, engine.settings().similarity);
+    let mut schedule = SafetySchedule::new(opts.safety_interval, opts.safety_cooldown);
+    let mut latencies: VecDeque<f64> = VecDeque::new();
+    let mut outputs: VecDeque<Instant> = VecDeque::new();
+    let (mut processed, mut frames_swapped, mut checks, mut trips, mut held) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut last_out: Option<Frame> = None;
+    let result: Result<()> = std::thread::scope(|s| {
+        let capture = std::thread::Builder::new().name("live-capture".into()).spawn_scoped(s, || capture_loop(source, &slot, &done)).map_err(|e| Error::Live(e.to_string()))?;
+        let r = (|| -> Result<()> {
+            loop {
+                if control.stopped()
+                    || opts.duration.is_some_and(|d| start.elapsed() >= d)
+                    || opts.max_frames.is_some_and(|m| processed >= m)
+                    || sinks.iter().any(|k| k.closed())
+                {
+                    return Ok(());
+                }
+                let (frame, captured_at, seq, notice) = {
+                    let guard = slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let (mut g, _) = slot
+                        .cond
+                        .wait_timeout_while(guard, Duration::from_millis(200), |st| st.frame.is_none() && !st.ended && st.reconnecting.is_none())
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match g.frame.take() {
+                        Some((f, at, seq)) => (f, at, seq, None),
+                        None if g.ended => return Ok(()),
+                        None => match (&g.reconnecting, &last_out) {
+                            (Some(msg), Some(last)) => (last.clone(), Instant::now(), 0, Some(msg.clone())),
+                            _ => continue,
+                        },
+                    }
+                };
+                if let Some(msg) = notice {
+                    // The source is gone: keep the outputs alive with the last picture and say so.
+                    let mut f = frame;
+                    overlay::draw_text(&mut f, 8, 8, "camera disconnected - reconnecting", 2, [255, 80, 80]);
+                    tracing::debug!("{msg}");
+                    let meta = FrameMeta { seq, captured_at, faces_swapped: 0, safety_hold: false };
+                    for k in sinks.iter_mut() {
+                        k.send(&f, &meta)?;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                    continue;
+                }
+                let mut frame = frame;
+                if opts.mirror {
+                    mirror(&mut frame);
+                }
+                let now = Instant::now();
+                if schedule.due(now) {
+                    checks += 1;
+                    let verdict = engine.safety_gate().check(&frame)?;
+                    if !verdict.safe {
+                        trips += 1;
+                        tracing::warn!(score = verdict.max_unsafe_score, "content-safety gate fired: swapping paused");
+                    }
+                    schedule.record(now, verdict.safe);
+                }
+                let hold = schedule.holding(now);
+                let mut swapped = 0;
+                if hold {
+                    held += 1;
+                    // Faces are still tracked so tracks continue when swapping resumes.
+                    tracker.update(engine.analyse(&frame)?);
+                    overlay::draw_text(&mut frame, 8, 8, "content safety: swapping paused", 2, [255, 200, 0]);
+                } else {
+                    let faces = engine.analyse(&frame)?;
+                    let tracked = tracker.update(faces);
+                    let chosen = selector.select(&tracked, opts.reference.as_deref());
+                    let src = control.current();
+                    let targets: Vec<(&Face, &PreparedSource)> = chosen.iter().map(|&i| (&tracked[i].face, &*src)).collect();
+                    engine.swap_faces(&mut frame, &targets)?;
+                    swapped = targets.len();
+                }
+                if swapped > 0 {
+                    frames_swapped += 1;
+                }
+                if opts.overlay {
+                    let mut sorted: Vec<f64> = latencies.iter().rev().take(60).copied().collect();
+                    sorted.sort_by(f64::total_cmp);
+                    let text = format!("{:.1} fps  latency {:.0} ms", rate(&outputs), percentile(&sorted, 0.5));
+                    let y = i64::from(frame.height()) - 24;
+                    overlay::draw_text(&mut frame, 8, y, &text, 2, [255, 255, 255]);
+                }
+                let meta = FrameMeta { seq, captured_at, faces_swapped: swapped, safety_hold: hold };
+                for k in sinks.iter_mut() {
+                    k.send(&frame, &meta)?;
+                }
+                let out_at = Instant::now();
+                latencies.push_back(out_at.duration_since(captured_at).as_secs_f64() * 1000.0);
+                if latencies.len() > 10_000 {
+                    latencies.pop_front();
+                }
+                outputs.push_back(out_at);
+                if outputs.len() > 30 {
+                    outputs.pop_front();
+                }
+                processed += 1;
+                last_out = Some(frame);
+            }
+        })();
+        done.store(true, Ordering::Relaxed);
+        slot.cond.notify_all();
+        let _ = capture.join();
+        r
+    });
+    result?;
+    let st = slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut sorted: Vec<f64> = latencies.into_iter().collect();
+    sorted.sort_by(f64::total_cmp);
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(LiveStats {
+        source: describe,
+        seconds,
+        captured: st.captured,
+        processed,
+        // A frame still in the slot at the end was neither processed nor replaced.
+        dropped: st.dropped,
+        frames_swapped,
+        output_fps: if seconds > 0.0 { processed as f64 / seconds } else { 0.0 },
+        capture_fps: rate(&st.arrivals),
+        latency_p50_ms: percentile(&sorted, 0.5),
+        latency_p95_ms: percentile(&sorted, 0.95),
+        latency_max_ms: sorted.last().copied().unwrap_or(0.0),
+        safety_checks: checks,
+        safety_trips: trips,
+        safety_held_frames: held,
+        reconnects: st.reconnects,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_safety_schedule_samples_once_per_interval_and_holds_after_a_trip() {
+        let t0 = Instant::now();
+        let s = Duration::from_millis;
+        let mut sch = SafetySchedule::new(s(1000), s(5000));
+        assert!(sch.due(t0), "the first frame is checked");
+        sch.record(t0, true);
+        assert!(!sch.due(t0 + s(500)));
+        assert!(sch.due(t0 + s(1000)));
+        assert!(!sch.holding(t0 + s(500)));
+        // The gate fires at 1 s: swapping holds for the whole cooldown, even
+        // though the checks in between pass (alternating frames cannot race it).
+        sch.record(t0 + s(1000), false);
+        assert!(sch.holding(t0 + s(1001)));
+        for k in 2..6 {
+            let t = t0 + s(1000 * k);
+            assert!(sch.due(t));
+            sch.record(t, true);
+            assert!(sch.holding(t), "still holding at {k} s");
+        }
+        // After the cooldown, the first frame is checked at once; a safe verdict resumes swapping.
+        let after = t0 + s(6000);
+        assert!(sch.due(after));
+        sch.record(after, true);
+        assert!(!sch.holding(after));
+        // Another trip during a new cooldown extends it.
+        sch.record(after + s(1000), false);
+        sch.record(after + s(3000), false);
+        sch.record(after + s(7000), true);
+        assert!(sch.holding(after + s(7000)), "the second trip's cooldown ends at 8 s");
+        sch.record(after + s(8000), true);
+        assert!(!sch.holding(after + s(8000)));
+    }
+
+    #[test]
+    fn mirror_flips_rows() {
+        let mut f = Frame::from_rgb(3, 1, vec![1, 1, 1, 2, 2, 2, 3, 3, 3]).unwrap();
+        mirror(&mut f);
+        assert_eq!(f.data(), &[3, 3, 3, 2, 2, 2, 1, 1, 1]);
+    }
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 51.0);
+        assert_eq!(percentile(&v, 0.95), 95.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+}

@@ -1,0 +1,436 @@
+//! Live outputs: an MJPEG-over-HTTP stream on loopback (OBS and browsers
+//! open it), a V4L2 loopback virtual camera (Linux), and a channel for
+//! programs that embed the engine (and for tests).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use camshow_core::Frame;
+
+use super::yuv::rgb_to_yuyv;
+use crate::error::{Error, Result};
+
+/// What the pipeline knows about an output frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameMeta {
+    /// Sequence number of the captured frame (gaps are dropped frames).
+    pub seq: u64,
+    /// When the frame was captured.
+    pub captured_at: Instant,
+    /// Faces swapped in it.
+    pub faces_swapped: usize,
+    /// Whether swapping was held back by the safety gate for this frame.
+    pub safety_hold: bool,
+}
+
+/// A live output. Sinks run on the processing thread (a preview window must
+/// stay on the thread that made it), so they need not be `Send`.
+pub trait Sink {
+    /// What this output is, for messages.
+    fn describe(&self) -> String;
+    /// Shows or sends one frame.
+    fn send(&mut self, frame: &Frame, meta: &FrameMeta) -> Result<()>;
+    /// True when the user closed it (a window): the session then stops.
+    fn closed(&self) -> bool {
+        false
+    }
+}
+
+/// Frames to another thread, newest first: when the receiver is behind, the
+/// frame is dropped rather than queued.
+#[derive(Debug)]
+pub struct ChannelSink {
+    tx: mpsc::SyncSender<(Frame, FrameMeta)>,
+}
+
+impl ChannelSink {
+    /// A sink and its receiver, holding at most `capacity` frames.
+    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<(Frame, FrameMeta)>) {
+        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+        (Self { tx }, rx)
+    }
+}
+
+impl Sink for ChannelSink {
+    fn describe(&self) -> String {
+        "channel".into()
+    }
+
+    fn send(&mut self, frame: &Frame, meta: &FrameMeta) -> Result<()> {
+        match self.tx.try_send((frame.clone(), *meta)) {
+            Ok(()) | Err(mpsc::TrySendError::Full(_)) => Ok(()),
+            Err(mpsc::TrySendError::Disconnected(_)) => Ok(()),
+        }
+    }
+}
+
+struct Shared {
+    latest: Mutex<(u64, Option<Arc<Vec<u8>>>)>,
+    cond: Condvar,
+    clients: AtomicUsize,
+    parts_sent: AtomicU64,
+}
+
+const BOUNDARY: &str = "camshowframe";
+
+/// An MJPEG (`multipart/x-mixed-replace`) stream over HTTP: `/` or
+/// `/stream.mjpg` for the stream, `/snapshot.jpg` for one frame. Every JPEG
+/// carries the XMP provenance packet. Frames are only encoded while someone
+/// is watching.
+pub struct MjpegServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+    xmp: String,
+    quality: u8,
+}
+
+impl std::fmt::Debug for MjpegServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MjpegServer").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl MjpegServer {
+    /// Listens on `addr` (`127.0.0.1:8090`; port 0 picks a free one).
+    pub fn bind(addr: &str) -> Result<Self> {
+        let listener = TcpListener::bind(addr).map_err(|e| Error::Live(format!("cannot listen on {addr}: {e}")))?;
+        let local = listener.local_addr().map_err(|e| Error::Live(format!("cannot listen on {addr}: {e}")))?;
+        if !local.ip().is_loopback() {
+            tracing::warn!("the MJPEG stream listens on {local}, which other machines can reach");
+        }
+        listener.set_nonblocking(true).map_err(|e| Error::Live(e.to_string()))?;
+        let shared = Arc::new(Shared { latest: Mutex::new((0, None)), cond: Condvar::new(), clients: AtomicUsize::new(0), parts_sent: AtomicU64::new(0) });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sh, st) = (shared.clone(), stop.clone());
+        let accept = std::thread::Builder::new()
+            .name("mjpeg-accept".into())
+            .spawn(move || {
+                while !st.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let (sh, st) = (sh.clone(), st.clone());
+                            let _ = std::thread::Builder::new().name("mjpeg-client".into()).spawn(move || serve(stream, &sh, &st));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                        Err(e) => {
+                            tracing::warn!("MJPEG accept: {e}");
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                }
+            })
+            .map_err(|e| Error::Live(e.to_string()))?;
+        let xmp = crate::provenance::xmp_packet(&format!("live face swap streamed by {}", camshow_core::SOFTWARE));
+        Ok(Self { addr: local, shared, stop, accept: Some(accept), xmp, quality: 80 })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The stream's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}/stream.mjpg", self.addr)
+    }
+
+    /// Clients connected now.
+    pub fn clients(&self) -> usize {
+        self.shared.clients.load(Ordering::Relaxed)
+    }
+
+    /// JPEG parts written to clients so far.
+    pub fn parts_sent(&self) -> u64 {
+        self.shared.parts_sent.load(Ordering::Relaxed)
+    }
+
+    /// Publishes one frame (encoded only when a client is connected).
+    pub fn publish(&self, frame: &Frame) -> Result<()> {
+        if self.clients() == 0 {
+            return Ok(());
+        }
+        let mut jpeg = Vec::with_capacity(frame.data().len() / 8);
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, self.quality)
+            .encode(frame.data(), frame.width(), frame.height(), image::ExtendedColorType::Rgb8)
+            .map_err(|e| Error::Live(format!("JPEG encoding failed: {e}")))?;
+        let jpeg = crate::provenance::jpeg_with_xmp(&jpeg, &self.xmp)?;
+        let mut latest = self.shared.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        latest.0 += 1;
+        latest.1 = Some(Arc::new(jpeg));
+        self.shared.cond.notify_all();
+        Ok(())
+    }
+}
+
+fn serve(mut stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.set_nodelay(true);
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16 * 1024 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&req);
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or("");
+    if method != "GET" {
+        let _ = stream.write_all(b"HTTP/1.0 405 Method Not Allowed\r\nAllow: GET\r\nContent-Length: 0\r\n\r\n");
+        return;
+    }
+    let snapshot = match path {
+        "/" | "/stream.mjpg" => false,
+        "/snapshot.jpg" => true,
+        _ => {
+            let _ = stream.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 40\r\n\r\nuse /stream.mjpg or /snapshot.jpg here\r\n");
+            return;
+        }
+    };
+    let provenance = "X-Digital-Source-Type: http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia\r\n";
+    let head = if snapshot {
+        String::new()
+    } else {
+        format!("HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary={BOUNDARY}\r\nCache-Control: no-cache, no-store\r\nPragma: no-cache\r\nConnection: close\r\n{provenance}\r\n")
+    };
+    if !snapshot && stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    shared.clients.fetch_add(1, Ordering::Relaxed);
+    let mut seen = 0u64;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let jpeg = {
+            let guard = shared.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (guard, _) = shared.cond.wait_timeout_while(guard, Duration::from_millis(500), |l| l.0 == seen).unwrap_or_else(std::sync::PoisonError::into_inner);
+            if guard.0 == seen {
+                continue;
+            }
+            seen = guard.0;
+            guard.1.clone()
+        };
+        let Some(jpeg) = jpeg else { continue };
+        let ok = if snapshot {
+            let h = format!("HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n{provenance}\r\n", jpeg.len());
+            stream.write_all(h.as_bytes()).and_then(|()| stream.write_all(&jpeg)).is_ok()
+        } else {
+            let h = format!("--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len());
+            stream.write_all(h.as_bytes()).and_then(|()| stream.write_all(&jpeg)).and_then(|()| stream.write_all(b"\r\n")).is_ok()
+        };
+        if ok {
+            shared.parts_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        if !ok || snapshot {
+            break;
+        }
+    }
+    shared.clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Drop for MjpegServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.shared.cond.notify_all();
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Sink for MjpegServer {
+    fn describe(&self) -> String {
+        format!("MJPEG stream {}", self.url())
+    }
+
+    fn send(&mut self, frame: &Frame, _meta: &FrameMeta) -> Result<()> {
+        self.publish(frame)
+    }
+}
+
+/// How to set up the Linux virtual camera.
+pub const V4L2LOOPBACK_HINT: &str = "load v4l2loopback first: `sudo modprobe v4l2loopback devices=1 video_nr=10 card_label=\"Camshow\" exclusive_caps=1` (package v4l2loopback-dkms), then use --virtual-camera /dev/video10";
+
+/// A V4L2 loopback device fed with YUYV 4:2:2 (converted here from RGB, BT.601
+/// limited range), which browsers, OBS and video-call programs accept. The
+/// device is written by FFmpeg's `v4l2` output, which sets the format.
+pub struct VirtualCamera {
+    device: PathBuf,
+    fps: f64,
+    child: Option<(Child, ChildStdin)>,
+    size: Option<(u32, u32)>,
+}
+
+impl std::fmt::Debug for VirtualCamera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualCamera").field("device", &self.device).finish_non_exhaustive()
+    }
+}
+
+/// Whether `p` is a Video4Linux device node (character device, major 81).
+fn is_char_device(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        std::fs::metadata(p).is_ok_and(|m| {
+            let rdev = m.rdev();
+            let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+            m.file_type().is_char_device() && major == 81
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = p;
+        false
+    }
+}
+
+impl VirtualCamera {
+    /// Checks that `device` is a video device; frames start flowing on the first send.
+    pub fn open(device: &Path, fps: f64) -> Result<Self> {
+        if !cfg!(target_os = "linux") {
+            return Err(Error::Live(
+                "the virtual camera output is for Linux (v4l2loopback); on macOS use OBS's virtual camera with the MJPEG stream (--mjpeg) as its source".into(),
+            ));
+        }
+        if !is_char_device(device) {
+            return Err(Error::Live(format!("{} is not a video device: {V4L2LOOPBACK_HINT}", device.display())));
+        }
+        Ok(Self { device: device.to_path_buf(), fps, child: None, size: None })
+    }
+
+    fn start(&mut self, w: u32, h: u32) -> Result<()> {
+        let mut child = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuyv422", "-s", &format!("{w}x{h}"), "-r", &format!("{}", self.fps), "-i", "pipe:0"])
+            .args(["-f", "v4l2", "-pix_fmt", "yuyv422"])
+            .arg(&self.device)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Live(format!("ffmpeg could not be started ({e}); install ffmpeg")))?;
+        let stdin = child.stdin.take().ok_or_else(|| Error::Live("ffmpeg has no input pipe".into()))?;
+        self.child = Some((child, stdin));
+        self.size = Some((w, h));
+        Ok(())
+    }
+
+    fn failure(&mut self) -> Error {
+        let mut err = String::new();
+        if let Some((mut c, _)) = self.child.take() {
+            let _ = c.kill();
+            if let Some(mut s) = c.stderr.take() {
+                let _ = s.read_to_string(&mut err);
+            }
+            let _ = c.wait();
+        }
+        Error::Live(format!("virtual camera {}: {} ({V4L2LOOPBACK_HINT})", self.device.display(), err.trim()))
+    }
+}
+
+impl Sink for VirtualCamera {
+    fn describe(&self) -> String {
+        format!("virtual camera {}", self.device.display())
+    }
+
+    fn send(&mut self, frame: &Frame, _meta: &FrameMeta) -> Result<()> {
+        // YUYV needs an even width: drop the last column of odd frames.
+        let even;
+        let frame = if frame.width() % 2 == 1 {
+            even = frame.crop(0, 0, i64::from(frame.width() - 1), i64::from(frame.height()));
+            &even
+        } else {
+            frame
+        };
+        let (w, h) = (frame.width(), frame.height());
+        if self.size != Some((w, h)) {
+            if self.child.is_some() {
+                return Err(Error::Live(format!("the frame size changed to {w}x{h} while streaming to {}", self.device.display())));
+            }
+            self.start(w, h)?;
+        }
+        let data = rgb_to_yuyv(frame);
+        let ok = self.child.as_mut().is_some_and(|(_, stdin)| stdin.write_all(&data).is_ok());
+        if ok { Ok(()) } else { Err(self.failure()) }
+    }
+}
+
+impl Drop for VirtualCamera {
+    fn drop(&mut self) {
+        if let Some((mut c, stdin)) = self.child.take() {
+            drop(stdin);
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(2) {
+                if matches!(c.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    }
+
+    #[test]
+    fn snapshot_and_not_found_over_loopback() {
+        let server = MjpegServer::bind("127.0.0.1:0").unwrap();
+        let addr = server.addr();
+        assert!(String::from_utf8_lossy(&get(addr, "/nothing")).starts_with("HTTP/1.0 404"));
+        let frame = Frame::filled(64, 48, [10, 200, 30]).unwrap();
+        let h = std::thread::spawn(move || get(addr, "/snapshot.jpg"));
+        // Publish until the snapshot client has its frame.
+        let t = Instant::now();
+        while !h.is_finished() && t.elapsed() < Duration::from_secs(5) {
+            server.publish(&frame).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let body = h.join().unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.starts_with("HTTP/1.0 200 OK"), "{text}");
+        assert!(text.contains("compositeWithTrainedAlgorithmicMedia"));
+        let jpeg_at = body.windows(2).position(|w| w == [0xFF, 0xD8]).unwrap();
+        let img = image::load_from_memory(&body[jpeg_at..]).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (64, 48));
+        assert!(crate::provenance::find_xmp(&body[jpeg_at..]).unwrap().contains("compositeWithTrainedAlgorithmicMedia"));
+        // No client: nothing is encoded.
+        let before = server.parts_sent();
+        server.publish(&frame).unwrap();
+        assert_eq!(server.parts_sent(), before);
+    }
+
+    #[test]
+    fn a_missing_virtual_camera_says_how_to_set_it_up() {
+        let e = VirtualCamera::open(Path::new("/dev/video-not-there"), 30.0).unwrap_err().to_string();
+        if cfg!(target_os = "linux") {
+            assert!(e.contains("modprobe v4l2loopback"), "{e}");
+        }
+        let e = VirtualCamera::open(Path::new("/dev/null"), 30.0).unwrap_err().to_string();
+        assert!(e.contains("not a video device") || e.contains("macOS"), "{e}");
+    }
+}
