@@ -51,6 +51,12 @@ command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 "$PYTHON" -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+if [ "$OS" = "Linux" ]; then
+  # The live preview window (X11, loaded at run time) and its headless test display.
+  command -v Xvfb >/dev/null 2>&1 || need_apt+=(xvfb)
+  ldconfig -p 2>/dev/null | grep -q 'libX11.so.6' || need_apt+=(libx11-6)
+  ldconfig -p 2>/dev/null | grep -q 'libXcursor.so.1' || need_apt+=(libxcursor1)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$OS" = "Linux" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
     say "installing system packages: ${need_apt[*]}"

@@ -43,6 +43,29 @@ enum BenchWhat {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Live-mode latency (capture to output, p50/p95) and sustained fps from a file played as a camera
+    Live {
+        /// Source face image (the generated clip pans over it too)
+        #[arg(short, long)]
+        source: PathBuf,
+        /// Clip to play; without it a 30 fps clip is generated from the source image
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        /// Frame size: 640x480 or 1280x720
+        #[arg(long, default_value = "640x480")]
+        size: String,
+        /// Seconds to run
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// Face detector
+        #[arg(long, default_value = "centerface", value_parser = crate::engine_args::parse::<DetectorKind>)]
+        detector: DetectorKind,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Latency of each installed detector and of the safety gate on one image
     Models {
         /// Image to run on
@@ -57,6 +80,51 @@ enum BenchWhat {
         #[command(flatten)]
         engine: EngineArgs,
     },
+}
+
+#[allow(clippy::print_stdout)]
+fn bench_live(source: &std::path::Path, input: Option<&std::path::Path>, size: &str, seconds: u32, detector: DetectorKind, json: bool, engine_args: &EngineArgs) -> Result<ExitCode> {
+    use camshow_core::pipeline::{SwapEngine, SwapSettings};
+    use camshow_media::live::{LiveControl, LiveOptions, run_live, source::FileSource};
+    let (w, h) = match size {
+        "640x480" => (640u32, 480u32),
+        "1280x720" => (1280, 720),
+        other => anyhow::bail!("unknown size {other} (640x480, 1280x720)"),
+    };
+    let dir = tempfile::tempdir()?;
+    let clip = match input {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let clip = dir.path().join("live.mp4");
+            let vf = format!("scale=-2:{h},pad=max(iw\\,{w}):{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p");
+            let st = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-loop", "1", "-framerate", "30", "-i"])
+                .arg(source)
+                .args(["-t", "5", "-vf", &vf, "-c:v", "libx264", "-preset", "veryfast"])
+                .arg(&clip)
+                .status()?;
+            anyhow::ensure!(st.success(), "ffmpeg could not make the clip");
+            clip
+        }
+    };
+    let rt = engine_args.runtime()?;
+    let settings = SwapSettings { detector, ..Default::default() };
+    let engine = SwapEngine::load(&settings, &rt, &engine_args.store())?;
+    let control = LiveControl::new(engine.prepare_source(&camshow_media::image_io::read_image(source)?)?);
+    let src = Box::new(FileSource::open(&clip, true, Some((w, h)))?);
+    let opts = LiveOptions { duration: Some(std::time::Duration::from_secs(u64::from(seconds))), ..LiveOptions::default() };
+    let stats = run_live(&engine, src, &mut [], &control, &opts)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "size": size, "detector": detector.name(), "swapper": engine.swapper_name(), "stats": stats,
+        }))?);
+    } else {
+        println!("{size}, {} + {} swapper, {} s from {}", detector, engine.swapper_name(), seconds, clip.display());
+        println!("  capture     {:6.1} fps ({} frames)", stats.capture_fps, stats.captured);
+        println!("  output      {:6.1} fps ({} frames, {} dropped)", stats.output_fps, stats.processed, stats.dropped);
+        println!("  latency     p50 {:6.1} ms   p95 {:6.1} ms   max {:6.1} ms", stats.latency_p50_ms, stats.latency_p95_ms, stats.latency_max_ms);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn stats(mut ms: Vec<f64>) -> (f64, f64, f64) {
@@ -85,6 +153,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         BenchWhat::Models { input, runs, json, engine } => (input, runs, json, engine),
         BenchWhat::Video { source, input, size, seconds, detector, json, engine } => {
             return bench_video(source, input.as_deref(), size, *seconds, *detector, *json, engine);
+        }
+        BenchWhat::Live { source, input, size, seconds, detector, json, engine } => {
+            return bench_live(source, input.as_deref(), size, *seconds, *detector, *json, engine);
         }
     };
     let frame: Frame = camshow_media::image_io::read_image(input)?;

@@ -1,0 +1,234 @@
+//! The live pipeline with the real models (CenterFace, classic swapper,
+//! NudeNet gate) on the `test` and `file:` sources, over real threads,
+//! sockets and FFmpeg.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use camshow_core::Frame;
+use camshow_core::pipeline::{SwapEngine, SwapSettings, SwapperChoice};
+use camshow_core::select::SelectMode;
+use camshow_media::live::sinks::{ChannelSink, FrameMeta, MjpegServer, Sink};
+use camshow_media::live::source::{FileSource, FrameSource, TestPattern};
+use camshow_media::live::{LiveControl, LiveOptions, mirror, run_live};
+use camshow_test_utils::{exiftool, runtime, sample, store};
+
+fn engine(selector: SelectMode) -> SwapEngine {
+    let s = SwapSettings { swapper: SwapperChoice::Classic, selector, ..SwapSettings::default() };
+    SwapEngine::load(&s, &runtime(2), &store()).unwrap()
+}
+
+fn read(name: &str) -> Frame {
+    camshow_media::image_io::read_image(&sample(name)).unwrap()
+}
+
+/// A still clip of a sample photo (every frame the same), `seconds` long at `fps`.
+fn still_clip(dir: &Path, photo: &str, seconds: u32, fps: u32) -> PathBuf {
+    let out = dir.join(format!("{photo}.mp4"));
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-framerate", &fps.to_string(), "-i"])
+        .arg(sample(photo))
+        .args(["-t", &seconds.to_string(), "-vf", "scale=480:-2,format=yuv420p", "-c:v", "libx264", "-qp", "0"])
+        .arg(&out)
+        .output()
+        .expect("ffmpeg is required (scripts/setup.sh installs it)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// Collects what the pipeline hands out, with the time it arrived.
+fn collector() -> (ChannelSink, std::thread::JoinHandle<Vec<(Frame, FrameMeta, Instant)>>) {
+    let (sink, rx) = ChannelSink::new(256);
+    let h = std::thread::spawn(move || rx.iter().map(|(f, m)| (f, m, Instant::now())).collect());
+    (sink, h)
+}
+
+#[test]
+fn slower_processing_drops_frames_and_latency_stays_bounded() {
+    let engine = engine(SelectMode::Many);
+    let control = LiveControl::new(engine.prepare_source(&read("astronaut.png")).unwrap());
+    // 60 fps in, while detection alone takes tens of milliseconds here.
+    let source = Box::new(TestPattern::new(640, 480, 60.0).unwrap());
+    let (sink, out) = collector();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let opts = LiveOptions { duration: Some(Duration::from_secs(4)), ..LiveOptions::default() };
+    let stats = run_live(&engine, source, &mut sinks, &control, &opts).unwrap();
+    drop(sinks);
+    let frames = out.join().unwrap();
+    println!("{stats:?}");
+    assert!((45.0..75.0).contains(&stats.capture_fps), "capture ran at {} fps", stats.capture_fps);
+    assert!(stats.processed >= 5 && stats.processed < stats.captured, "{stats:?}");
+    assert!(stats.dropped > 0, "frames must be dropped, not queued");
+    assert!(stats.processed + stats.dropped <= stats.captured);
+    assert_eq!(frames.len() as u64, stats.processed);
+    // Latency does not grow: the last frames are as fresh as the first ones.
+    let lat: Vec<f64> = frames.iter().map(|(_, m, at)| at.duration_since(m.captured_at).as_secs_f64() * 1000.0).collect();
+    let half = lat.len() / 2;
+    let mut early = lat[..half].to_vec();
+    early.sort_by(f64::total_cmp);
+    let late_max = lat[half..].iter().copied().fold(0.0, f64::max);
+    assert!(late_max < early[early.len() / 2] * 3.0 + 150.0, "latency grew: early median {:.0} ms, late max {late_max:.0} ms", early[early.len() / 2]);
+    // Outputs keep pace with the source clock: sequence numbers advance at ~60 per second.
+    let (first, last) = (&frames[0], &frames[frames.len() - 1]);
+    let seq_rate = (last.1.seq - first.1.seq) as f64 / last.1.captured_at.duration_since(first.1.captured_at).as_secs_f64();
+    assert!((45.0..75.0).contains(&seq_rate), "output frames advance at {seq_rate:.1} source frames per second");
+    assert!(stats.safety_checks >= 3 && stats.safety_trips == 0);
+}
+
+#[test]
+fn mirror_is_exact_on_frames_without_faces() {
+    let engine = engine(SelectMode::Many);
+    let control = LiveControl::new(engine.prepare_source(&read("astronaut.png")).unwrap());
+    let pattern = TestPattern::new(320, 240, 20.0).unwrap();
+    let source = Box::new(TestPattern::new(320, 240, 20.0).unwrap());
+    let (sink, out) = collector();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let opts = LiveOptions { mirror: true, max_frames: Some(5), ..LiveOptions::default() };
+    run_live(&engine, source, &mut sinks, &control, &opts).unwrap();
+    drop(sinks);
+    let frames = out.join().unwrap();
+    assert_eq!(frames.len(), 5);
+    for (f, m, _) in &frames {
+        assert_eq!(m.faces_swapped, 0);
+        let mut want = pattern.frame(m.seq - 1).unwrap();
+        mirror(&mut want);
+        assert_eq!(f, &want, "frame {} is the mirrored input", m.seq);
+    }
+}
+
+#[test]
+fn faces_are_swapped_and_the_source_face_can_change_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = still_clip(dir.path(), "astronaut.png", 2, 10);
+    let engine = engine(SelectMode::One);
+    let control = LiveControl::new(engine.prepare_source(&read("t1.jpg")).unwrap());
+    let source: Box<dyn FrameSource> = Box::new(FileSource::open(&clip, true, None).unwrap());
+    let (sink, out) = collector();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let opts = LiveOptions { duration: Some(Duration::from_secs(5)), ..LiveOptions::default() };
+    let second = engine.prepare_source(&read("astronaut.png")).unwrap();
+    let c2 = control.clone();
+    let switch_at = Instant::now() + Duration::from_millis(2500);
+    let switcher = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2500));
+        c2.set_source(second);
+    });
+    let stats = run_live(&engine, source, &mut sinks, &control, &opts).unwrap();
+    switcher.join().unwrap();
+    drop(sinks);
+    let frames = out.join().unwrap();
+    assert_eq!(control.source_changes(), 1);
+    assert!(stats.frames_swapped as f64 >= stats.processed as f64 * 0.9, "{stats:?}");
+    let input = camshow_core::imgproc::resize_bilinear(&read("astronaut.png"), 480, 480);
+    let before: Vec<&Frame> = frames.iter().filter(|(_, m, _)| m.captured_at + Duration::from_millis(300) < switch_at).map(|(f, _, _)| f).collect();
+    let after: Vec<&Frame> = frames.iter().filter(|(_, m, _)| m.captured_at > switch_at + Duration::from_millis(300)).map(|(f, _, _)| f).collect();
+    assert!(before.len() >= 3 && after.len() >= 3, "{} before, {} after", before.len(), after.len());
+    let diff = |a: &Frame, b: &Frame| a.data().iter().zip(b.data()).map(|(x, y)| u64::from(x.abs_diff(*y))).sum::<u64>() as f64 / a.data().len() as f64;
+    let (b, a) = (before[before.len() - 1], after[after.len() - 1]);
+    let (swapped, changed, steady) = (diff(b, &input), diff(a, b), diff(before[before.len() - 2], b));
+    println!("swap vs input {swapped:.3}, after vs before {changed:.3}, within a phase {steady:.3}");
+    assert!(swapped > 0.3, "the face was swapped");
+    assert!(changed > 0.3, "the new source face is used after the change");
+    // The still clip gives near-identical outputs within one phase (tracking keeps the face steady).
+    assert!(steady < changed / 2.0);
+}
+
+/// A test pattern that fails once at frame 5 and must be re-opened.
+struct Flaky {
+    inner: TestPattern,
+    n: u32,
+    failed: bool,
+}
+
+impl FrameSource for Flaky {
+    fn describe(&self) -> String {
+        "flaky pattern".into()
+    }
+    fn nominal_fps(&self) -> f64 {
+        20.0
+    }
+    fn next(&mut self) -> camshow_media::Result<Option<Frame>> {
+        self.n += 1;
+        if self.n == 5 && !self.failed {
+            self.failed = true;
+            return Err(camshow_media::Error::Live("unplugged".into()));
+        }
+        self.inner.next()
+    }
+    fn reopen(&mut self) -> camshow_media::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn an_unplugged_source_is_reopened_and_the_stream_goes_on() {
+    let engine = engine(SelectMode::Many);
+    let control = LiveControl::new(engine.prepare_source(&read("astronaut.png")).unwrap());
+    let source = Box::new(Flaky { inner: TestPattern::new(160, 120, 20.0).unwrap(), n: 0, failed: false });
+    let (sink, out) = collector();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let opts = LiveOptions { duration: Some(Duration::from_secs(3)), ..LiveOptions::default() };
+    let stats = run_live(&engine, source, &mut sinks, &control, &opts).unwrap();
+    drop(sinks);
+    let frames = out.join().unwrap();
+    assert_eq!(stats.reconnects, 1, "{stats:?}");
+    assert!(frames.iter().any(|(_, m, _)| m.seq > 10), "frames flow again after the reconnect");
+}
+
+#[test]
+fn the_mjpeg_stream_is_read_by_ffmpeg_over_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = still_clip(dir.path(), "astronaut.png", 2, 10);
+    let engine = engine(SelectMode::One);
+    let control = LiveControl::new(engine.prepare_source(&read("t1.jpg")).unwrap());
+    let server = MjpegServer::bind("127.0.0.1:0").unwrap();
+    let url = server.url();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(server)];
+    let out_pattern = dir.path().join("got%02d.jpg");
+    let c2 = Arc::clone(&control);
+    let client = std::thread::spawn(move || {
+        let o = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i", &url, "-frames:v", "8"])
+            .arg(&out_pattern)
+            .output()
+            .unwrap();
+        c2.stop();
+        o
+    });
+    let opts = LiveOptions { duration: Some(Duration::from_secs(30)), overlay: true, ..LiveOptions::default() };
+    let stats = run_live(&engine, Box::new(FileSource::open(&clip, true, None).unwrap()), &mut sinks, &control, &opts).unwrap();
+    let o = client.join().unwrap();
+    assert!(o.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(stats.processed >= 8);
+    for i in 1..=8 {
+        let p = dir.path().join(format!("got{i:02}.jpg"));
+        let img = image::open(&p).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (480, 480));
+    }
+    // The stream's JPEGs say they are AI-generated.
+    let raw = dir.path().join("raw.jpg");
+    let server2 = MjpegServer::bind("127.0.0.1:0").unwrap();
+    let addr = server2.addr();
+    let h = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /snapshot.jpg HTTP/1.0\r\n\r\n").unwrap();
+        let mut v = Vec::new();
+        s.read_to_end(&mut v).unwrap();
+        v
+    });
+    let f = read("astronaut.png");
+    let t = Instant::now();
+    while !h.is_finished() && t.elapsed() < Duration::from_secs(5) {
+        server2.publish(&f).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let body = h.join().unwrap();
+    let at = body.windows(2).position(|w| w == [0xFF, 0xD8]).unwrap();
+    std::fs::write(&raw, &body[at..]).unwrap();
+    assert!(exiftool("XMP-iptcExt:DigitalSourceType", &raw).ends_with("compositeWithTrainedAlgorithmicMedia"));
+}
