@@ -2,7 +2,8 @@
 //!
 //! Image files (decoded to [`camshow_core::Frame`], written with provenance
 //! metadata and atomically), video files through FFmpeg (probe, decode,
-//! encode, the parallel ordered swap job), and cameras.
+//! encode, the parallel ordered swap job), and live streams (cameras in;
+//! preview, MJPEG and virtual-camera outputs).
 #![warn(missing_docs)]
 
 pub mod camera;

@@ -40,8 +40,10 @@ fn still_clip(dir: &Path, photo: &str, seconds: u32, fps: u32) -> PathBuf {
     out
 }
 
+type Received = Vec<(Frame, FrameMeta, Instant)>;
+
 /// Collects what the pipeline hands out, with the time it arrived.
-fn collector() -> (ChannelSink, std::thread::JoinHandle<Vec<(Frame, FrameMeta, Instant)>>) {
+fn collector() -> (ChannelSink, std::thread::JoinHandle<Received>) {
     let (sink, rx) = ChannelSink::new(256);
     let h = std::thread::spawn(move || rx.iter().map(|(f, m)| (f, m, Instant::now())).collect());
     (sink, h)
