@@ -263,7 +263,7 @@ pub fn cameras(args: &CamerasArgs) -> Result<ExitCode> {
         .iter()
         .map(|c| {
             let formats = if args.formats { camshow_media::camera::formats(&c.id) } else { Vec::new() };
-            serde_json::json!({"id": c.id, "name": c.name, "formats": formats})
+            serde_json::json!({"id": c.id, "node": c.node, "name": c.name, "formats": formats})
         })
         .collect();
     if args.json {
@@ -274,7 +274,11 @@ pub fn cameras(args: &CamerasArgs) -> Result<ExitCode> {
         println!("no cameras found (V4L2 devices on Linux, AVFoundation on macOS); `camshow live --camera test` or `--camera file:CLIP` work without one");
     }
     for (c, r) in cams.iter().zip(&rows) {
-        println!("{}  {}", c.id, c.name);
+        if c.id == c.node {
+            println!("{}  {}", c.id, c.name);
+        } else {
+            println!("{}  {}  ({})", c.id, c.name, c.node);
+        }
         for f in r["formats"].as_array().into_iter().flatten() {
             println!("    {}", f.as_str().unwrap_or_default());
         }

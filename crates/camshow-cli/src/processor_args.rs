@@ -34,10 +34,14 @@ pub struct ProcessorArgs {
     #[arg(long, default_value_t = 0.5, value_parser = unit, value_name = "0..1")]
     pub face_enhancer_weight: f32,
     /// Extra face masks, combined by minimum with the swapper's feather:
-    /// box (FaceFusion's blurred box) and occlusion (XSeg: keeps hands and
-    /// objects in front of the face; model xseg_1)
+    /// box (FaceFusion's blurred box), occlusion (XSeg: keeps hands and
+    /// objects in front of the face; model xseg_1) and region (BiSeNet face
+    /// parser: only --face-mask-regions are replaced; model bisenet_resnet_34)
     #[arg(long, value_name = "MASK", num_args = 1.., value_parser = parse::<FaceMaskKind>)]
     pub face_mask: Vec<FaceMaskKind>,
+    /// Regions replaced with --face-mask region: skin, left-eyebrow, right-eyebrow, left-eye, right-eye, glasses, nose, mouth, upper-lip, lower-lip (default: all)
+    #[arg(long, value_name = "REGION", num_args = 1..)]
+    pub face_mask_regions: Vec<String>,
     /// Box mask blur, 0–1
     #[arg(long, default_value_t = 0.3, value_parser = unit, value_name = "0..1")]
     pub face_mask_blur: f32,
@@ -70,6 +74,9 @@ impl ProcessorArgs {
         settings.face_enhancer_weight = self.face_enhancer_weight;
         settings.face_masks = self.face_mask.clone();
         settings.face_mask_blur = self.face_mask_blur;
+        if !self.face_mask_regions.is_empty() {
+            settings.face_mask_regions = self.face_mask_regions.clone();
+        }
         settings.colour_match = self.colour_match;
         settings.mouth_mask = self.mouth_mask;
         settings.mouth_mask_debug = self.mouth_mask_debug;

@@ -89,6 +89,8 @@ pub struct SwapSettings {
     /// Masks combined (by minimum) with the swapper's feather; the enhancer
     /// always uses the box and adds occlusion when chosen.
     pub face_masks: Vec<FaceMaskKind>,
+    /// Face regions kept by the `region` mask (FaceFusion's names).
+    pub face_mask_regions: Vec<String>,
     /// Box mask blur, 0–1 (FaceFusion's default 0.3).
     pub face_mask_blur: f32,
     /// Colour-match the swapped face to the target's skin (L*a*b*).
@@ -122,6 +124,7 @@ impl Default for SwapSettings {
             map_faces: false,
             processors: DEFAULT_CHAIN.iter().map(|s| (*s).to_string()).collect(),
             face_masks: Vec::new(),
+            face_mask_regions: crate::process::masks::FACE_REGIONS.iter().map(|r| r.0.to_string()).collect(),
             face_mask_blur: enhancer::DEFAULT_MASK_BLUR,
             colour_match: false,
             mouth_mask: None,
@@ -158,6 +161,7 @@ impl SwapSettings {
         {
             return Err(Error::InvalidInput(format!("pixel boost must be 256, 512 or 1024, got {b}")));
         }
+        crate::process::masks::region_classes(&self.face_mask_regions)?;
         if self.processors.iter().any(|p| p == "face_enhancer") {
             enhancer::spec(&self.face_enhancer)?;
         }

@@ -384,7 +384,8 @@ fn the_processor_chain_runs_from_the_command_line() {
         &["--sharpness", "9"],
         &["--mouth-mask", "101"],
         &["--face-enhancer-model", "gpen_bfr_2048", "--frame-processor", "face_enhancer"],
-        &["--face-mask", "region"],
+        &["--face-mask", "hair"],
+        &["--face-mask", "region", "--face-mask-regions", "hair"],
     ] {
         let mut args = vec!["swap", "-s", s(&astro), "-t", s(&t1), "-o", s(&bad)];
         args.extend_from_slice(extra);

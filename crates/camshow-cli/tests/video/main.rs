@@ -255,6 +255,45 @@ fn killing_ffmpeg_mid_job_ends_it_with_an_error_and_no_output() {
 
 
 #[test]
+fn ctrl_c_stops_a_video_job_cleanly() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("long.mp4");
+    ffmpeg(&["-loop", "1", "-framerate", "10", "-i", s(&sample("astronaut.png")), "-t", "30", "-pix_fmt", "yuv420p", s(&clip)]);
+    let out = dir.path().join("out.mp4");
+    let child = Command::new(env!("CARGO_BIN_EXE_camshow"))
+        .args(["swap", "-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the job is encoding (an ffmpeg reading pipe:0), then press Ctrl-C (SIGINT).
+    let pid = child.id().to_string();
+    let mut sent = false;
+    for _ in 0..300 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let ps = Command::new("ps").args(["-o", "pid=,args=", "--ppid", &pid]).output().unwrap();
+        if String::from_utf8_lossy(&ps.stdout).lines().any(|l| l.contains("pipe:0")) {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            Command::new("kill").args(["-INT", &pid]).status().unwrap();
+            sent = true;
+            break;
+        }
+    }
+    assert!(sent, "never saw the job encoding");
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("cancelled"), "{err}");
+    assert!(!out.exists(), "no output after Ctrl-C");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".camshow-")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Its FFmpeg children are gone too.
+    let ps = Command::new("ps").args(["-o", "pid=", "--ppid", &pid]).output().unwrap();
+    assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty(), "children left behind");
+}
+
+#[test]
 fn face_mapping_gives_each_person_their_own_source() {
     store();
     let dir = tempfile::tempdir().unwrap();

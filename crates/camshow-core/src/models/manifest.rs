@@ -21,6 +21,8 @@ pub enum Task {
     ContentSafety,
     /// Face occlusion mask (what covers the face).
     FaceOccluder,
+    /// Face parser (region masks).
+    FaceParser,
 }
 
 /// Where a model file is fetched from.
@@ -274,6 +276,19 @@ pub const MANIFEST: &[ModelSpec] = &[
         non_commercial: false,
         input: InputSpec { size: (256, 256), layout: "NHWC", channels: "BGR", mean: 0.0, std: 255.0, template: Template::Arcface128 },
         note: "no SHA-256 or size is published for this copy: the first download's digest is recorded and checked afterwards",
+    },
+    ModelSpec {
+        id: "bisenet_resnet_34",
+        file: "bisenet_resnet_34.onnx",
+        task: Task::FaceParser,
+        description: "BiSeNet face parser (CelebAMask-HQ classes), 512×512, for region masks",
+        source: Source::Url { urls: &["https://github.com/facefusion/facefusion-assets/releases/download/models-3.0.0/bisenet_resnet_34.onnx"] },
+        sha256: &[],
+        size: None,
+        licence: "MIT (face-parsing.PyTorch weights as converted by FaceFusion)",
+        non_commercial: false,
+        input: InputSpec { size: (512, 512), layout: "NCHW", channels: "RGB", mean: 123.675, std: 58.395, template: Template::Arcface128 },
+        note: "no SHA-256 or size is published for this copy: the first download's digest is recorded and checked afterwards; ImageNet mean/std per channel (the values shown are the red channel's)",
     },
     ModelSpec {
         id: "centerface",

@@ -28,6 +28,8 @@ pub enum FaceMaskKind {
     Box,
     /// The XSeg occlusion model: keeps whatever covers the face in front of it.
     Occlusion,
+    /// The BiSeNet face parser: only the chosen face regions are replaced.
+    Region,
 }
 
 impl FromStr for FaceMaskKind {
@@ -36,7 +38,8 @@ impl FromStr for FaceMaskKind {
         match s {
             "box" => Ok(Self::Box),
             "occlusion" => Ok(Self::Occlusion),
-            _ => Err(Error::InvalidInput(format!("unknown face mask {s:?} (box, occlusion)"))),
+            "region" => Ok(Self::Region),
+            _ => Err(Error::InvalidInput(format!("unknown face mask {s:?} (box, occlusion, region)"))),
         }
     }
 }
@@ -46,6 +49,7 @@ impl fmt::Display for FaceMaskKind {
         f.write_str(match self {
             Self::Box => "box",
             Self::Occlusion => "occlusion",
+            Self::Region => "region",
         })
     }
 }
@@ -214,6 +218,95 @@ pub fn occlusion_postprocess(raw: &[f32], s: usize, cw: usize, ch: usize) -> Vec
     blurred.into_iter().map(|v| (v.clamp(0.5, 1.0) - 0.5) * 2.0).collect()
 }
 
+/// Face regions of the BiSeNet face parser (CelebAMask-HQ classes), as
+/// FaceFusion names them.
+pub const FACE_REGIONS: [(&str, usize); 10] = [
+    ("skin", 1),
+    ("left-eyebrow", 2),
+    ("right-eyebrow", 3),
+    ("left-eye", 4),
+    ("right-eye", 5),
+    ("glasses", 6),
+    ("nose", 10),
+    ("mouth", 11),
+    ("upper-lip", 12),
+    ("lower-lip", 13),
+];
+
+/// The parser class ids of region names; an unknown name is an error.
+pub fn region_classes(names: &[String]) -> Result<Vec<usize>> {
+    names
+        .iter()
+        .map(|n| {
+            FACE_REGIONS.iter().find(|r| r.0 == n).map(|r| r.1).ok_or_else(|| {
+                Error::InvalidInput(format!("unknown face region {n:?} ({})", FACE_REGIONS.map(|r| r.0).join(", ")))
+            })
+        })
+        .collect()
+}
+
+/// The BiSeNet face parser (input 1×3×512×512 RGB with ImageNet mean and
+/// deviation; output 1×19×512×512 class scores): the pixels whose best class
+/// is one of the chosen regions, post-processed like the occlusion mask
+/// (FaceFusion's `create_region_mask`).
+#[derive(Debug, Clone)]
+pub struct RegionMasker {
+    model: Arc<Model>,
+    classes: Vec<usize>,
+}
+
+const PARSER_SIZE: usize = 512;
+
+impl RegionMasker {
+    /// Loads a parser keeping `classes` (see [`region_classes`]).
+    pub fn load(rt: &Runtime, name: &str, bytes: &[u8], classes: Vec<usize>) -> Result<Self> {
+        let model = rt.load(name, bytes)?;
+        if model.input_names().len() != 1 {
+            return Err(Error::ModelSignature { model: name.into(), reason: "a face parser has one input".into() });
+        }
+        Ok(Self { model, classes })
+    }
+
+    /// The loaded model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The region mask of an aligned crop, crop-sized, in [0, 1].
+    pub fn mask(&self, crop: &Frame) -> Result<Vec<f32>> {
+        const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+        const STD: [f32; 3] = [0.229, 0.224, 0.225];
+        let s = PARSER_SIZE;
+        let small = crate::imgproc::resize_bilinear(crop, s as u32, s as u32);
+        let plane = s * s;
+        let mut blob = vec![0f32; 3 * plane];
+        for (i, px) in small.data().chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                blob[c * plane + i] = (f32::from(px[c]) / 255.0 - MEAN[c]) / STD[c];
+            }
+        }
+        let out = self.model.run(&[(&[1, 3, s, s], &blob)])?;
+        let y = out.into_iter().next().ok_or_else(|| Error::ModelSignature { model: self.model.name().into(), reason: "no output".into() })?;
+        let classes = y.data.len() / plane;
+        if classes < 14 || classes * plane != y.data.len() {
+            return Err(Error::ModelSignature { model: self.model.name().into(), reason: format!("output shape {:?}, expected 1×19×512×512", y.shape) });
+        }
+        let keep: Vec<f32> = (0..plane)
+            .map(|i| {
+                let mut best = (f32::NEG_INFINITY, 0);
+                for k in 0..classes {
+                    let v = y.data[k * plane + i];
+                    if v > best.0 {
+                        best = (v, k);
+                    }
+                }
+                if self.classes.contains(&best.1) { 1.0 } else { 0.0 }
+            })
+            .collect();
+        Ok(occlusion_postprocess(&keep, s, crop.width() as usize, crop.height() as usize))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +330,38 @@ mod tests {
         let padded = box_mask(64, 0.0, [25.0, 0.0, 0.0, 0.0]);
         assert_eq!(padded[15 * 64 + 32], 0.0);
         assert_eq!(padded[16 * 64 + 32], 1.0);
+    }
+
+    #[test]
+    fn region_masks_keep_the_chosen_classes() {
+        use crate::onnx::{ModelBuilder, fixed};
+        // A parser stand-in: class scores are a 1×1 convolution of the
+        // normalised pixel, so red pixels are "skin" (1) and dark ones "background" (0).
+        let mut w = vec![0f32; 19 * 3];
+        w[3] = 1.0; // class 1 ← R
+        w[0] = -1.0; // class 0 ← −R
+        for k in 2..19 {
+            w[k * 3] = -5.0;
+        }
+        let bytes = ModelBuilder::new("parser", 13)
+            .input("input", &fixed(&[1, 3, 512, 512]))
+            .initializer("W", &[19, 3, 1, 1], &w)
+            .node("Conv", &["input", "W"], &["out"], &[])
+            .output("out", &fixed(&[1, 19, 512, 512]))
+            .build();
+        let rt = crate::runtime::Runtime::new(crate::runtime::RuntimeOptions::default()).unwrap();
+        let masker = RegionMasker::load(&rt, "parser", &bytes, region_classes(&["skin".into(), "nose".into()]).unwrap()).unwrap();
+        let mut crop = Frame::filled(128, 128, [10, 10, 10]).unwrap();
+        for y in 0..128 {
+            for x in 0..64 {
+                crop.put_pixel(x, y, [230, 40, 40]);
+            }
+        }
+        let m = masker.mask(&crop).unwrap();
+        assert_eq!(m.len(), 128 * 128);
+        assert!(m[64 * 128 + 10] > 0.99, "skin kept: {}", m[64 * 128 + 10]);
+        assert!(m[64 * 128 + 120] < 0.01, "background dropped: {}", m[64 * 128 + 120]);
+        assert!(region_classes(&["hair".into()]).is_err());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use self::enhancer::FaceEnhancer;
 use self::finish::{Rect, apply_opacity, colour_match_crop, mask_in_frame, paste_seamless, sharpen_masked};
-use self::masks::{FaceMaskKind, Occluder, box_mask};
+use self::masks::{FaceMaskKind, Occluder, RegionMasker, box_mask, region_classes};
 use crate::analysis::Needs;
 use crate::detect::Face;
 use crate::error::{Error, Result};
@@ -163,6 +163,17 @@ fn load_occluder(ctx: &LoadContext<'_>) -> Result<Option<Occluder>> {
     Ok(Some(Occluder::load(ctx.rt, OCCLUSION_MODEL, &ctx.store.read(OCCLUSION_MODEL)?)?))
 }
 
+/// Manifest id of the face parser.
+pub const PARSER_MODEL: &str = "bisenet_resnet_34";
+
+fn load_region(ctx: &LoadContext<'_>) -> Result<Option<RegionMasker>> {
+    if !ctx.settings.face_masks.contains(&FaceMaskKind::Region) {
+        return Ok(None);
+    }
+    let classes = region_classes(&ctx.settings.face_mask_regions)?;
+    Ok(Some(RegionMasker::load(ctx.rt, PARSER_MODEL, &ctx.store.read(PARSER_MODEL)?, classes)?))
+}
+
 /// The `face_swapper` processor.
 pub struct FaceSwapProcessor {
     swapper: Arc<dyn FaceSwapper>,
@@ -173,6 +184,7 @@ pub struct FaceSwapProcessor {
     /// The swapper's feather, combined with the box mask when chosen (0–255).
     alpha: Vec<u8>,
     occluder: Option<Occluder>,
+    region: Option<RegionMasker>,
     colour_match: bool,
     mouth_mask: Option<u8>,
     mouth_debug: bool,
@@ -203,6 +215,7 @@ fn load_swapper(ctx: &LoadContext<'_>) -> Result<Box<dyn FrameProcessor>> {
         boost,
         alpha,
         occluder: load_occluder(ctx)?,
+        region: load_region(ctx)?,
         colour_match: s.colour_match,
         mouth_mask: s.mouth_mask,
         mouth_debug: s.mouth_mask_debug,
@@ -223,13 +236,16 @@ impl FaceSwapProcessor {
         if self.colour_match {
             colour_match_crop(&mut crop, frame, &m, &self.alpha);
         }
-        let alpha = match &self.occluder {
-            Some(o) => {
-                let target = warp_affine(frame, &m, self.size, self.size, Border::Replicate);
-                let occ = o.mask(&target)?;
-                self.alpha.iter().zip(occ).map(|(&a, o)| (f32::from(a) * o).round().clamp(0.0, 255.0) as u8).collect()
+        let alpha = if self.occluder.is_some() || self.region.is_some() {
+            // Occlusion and region masks look at the target's own pixels.
+            let target = warp_affine(frame, &m, self.size, self.size, Border::Replicate);
+            let mut a: Vec<f32> = self.alpha.iter().map(|&v| f32::from(v) / 255.0).collect();
+            for extra in [self.occluder.as_ref().map(|o| o.mask(&target)), self.region.as_ref().map(|r| r.mask(&target))].into_iter().flatten() {
+                a = masks::combine_min(&[&a, &extra?])?;
             }
-            None => self.alpha.clone(),
+            a.into_iter().map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect()
+        } else {
+            self.alpha.clone()
         };
         let rect = match self.paste {
             PasteBack::Fast => paste::paste_fast(frame, &crop, &m, &alpha),
@@ -270,7 +286,7 @@ impl FrameProcessor for FaceSwapProcessor {
     }
 
     fn models(&self) -> Vec<&Model> {
-        self.occluder.as_ref().map(Occluder::model).into_iter().collect()
+        self.occluder.as_ref().map(Occluder::model).into_iter().chain(self.region.as_ref().map(RegionMasker::model)).collect()
     }
 
     fn process(&self, frame: &mut Frame, targets: &[Target<'_>]) -> Result<()> {

@@ -155,6 +155,40 @@ fn finishing_options_change_what_they_should() {
     let masked = run(&s);
     assert!(changed(&masked, &target) < plain);
 
+    // A region mask from a face parser keeps only the chosen regions: a
+    // stand-in parser (1×1 convolution) calls reddish pixels "skin".
+    let dir = tempfile::tempdir().unwrap();
+    let parser = dir.path().join("parser.onnx");
+    let mut w = vec![0f32; 19 * 3];
+    w[3] = 1.0;
+    w[0] = -1.0;
+    for k in 2..19 {
+        w[k * 3] = -5.0;
+    }
+    std::fs::write(
+        &parser,
+        camshow_core::onnx::ModelBuilder::new("parser", 13)
+            .input("input", &camshow_core::onnx::fixed(&[1, 3, 512, 512]))
+            .initializer("W", &[19, 3, 1, 1], &w)
+            .node("Conv", &["input", "W"], &["out"], &[])
+            .output("out", &camshow_core::onnx::fixed(&[1, 19, 512, 512]))
+            .build(),
+    )
+    .unwrap();
+    let parser_store = stand_ins().with_override("bisenet_resnet_34", &parser).unwrap();
+    let mut s = settings(&["face_swapper"]);
+    s.face_masks = vec![FaceMaskKind::Region];
+    s.face_mask_regions = vec!["skin".into()];
+    let engine = SwapEngine::load(&s, &rt, &parser_store).unwrap();
+    assert!(engine.models().iter().any(|m| m.name() == "bisenet_resnet_34"));
+    let src = engine.prepare_source(&source).unwrap();
+    let mut region = target.clone();
+    engine.swap(&mut region, &src, None).unwrap();
+    let kept = changed(&region, &target);
+    assert!(kept < plain && kept > plain / 20, "region mask: {kept} of {plain} pixels");
+    s.face_mask_regions = vec!["hair".into()];
+    assert!(SwapEngine::load(&s, &rt, &parser_store).is_err());
+
     // Sharpness changes pixels inside the swapped faces only.
     let mut s = settings(&["face_swapper"]);
     s.sharpness = 2.0;
