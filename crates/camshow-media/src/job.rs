@@ -241,12 +241,21 @@ pub fn run_video_job(
         .tempfile_in(&dir)
         .map_err(Error::io("cannot create a temporary file in", &dir))?;
     let fps = opts.fps.unwrap_or(if info.variable_fps { info.avg_fps } else { info.fps });
-    let total = info.frame_count.filter(|_| opts.trim == Trim::default() && !info.variable_fps && opts.fps.is_none()).or_else(|| {
+    // A variable-rate source keeps every frame and its own timestamps (unless
+    // a rate is forced or the video is trimmed: then it is resampled).
+    // (Whether the rate varies is decided from the packets' own timestamps:
+    // containers such as Matroska do not record an average rate.)
+    let exact_times = if opts.fps.is_none() && opts.trim == Trim::default() {
+        Some(crate::video::frame_times(input)?).filter(|t| crate::video::is_variable(t))
+    } else {
+        None
+    };
+    let total = exact_times.as_ref().map(|t| t.len() as u64).or_else(|| info.frame_count.filter(|_| opts.trim == Trim::default() && !info.variable_fps && opts.fps.is_none())).or_else(|| {
         let secs = opts.trim.end.unwrap_or(info.duration).min(info.duration) - opts.trim.start.unwrap_or(0.0);
         (secs > 0.0).then(|| (secs * fps.as_f64()).round() as u64)
     });
-    let mut decoder = Decoder::open(input, &info, opts.trim)?;
-    let enc_opts = EncodeOptions { encoder: opts.encoder.clone(), quality: opts.quality, keep_audio: opts.keep_audio, fps, trim: opts.trim };
+    let mut decoder = if exact_times.is_some() { Decoder::open_exact(input, &info)? } else { Decoder::open(input, &info, opts.trim)? };
+    let enc_opts = EncodeOptions { encoder: opts.encoder.clone(), quality: opts.quality, keep_audio: opts.keep_audio, fps, trim: opts.trim, timestamps: exact_times };
     let mut encoder = Encoder::start(tmp.path(), container, input, &info, info.width, info.height, &enc_opts)?;
 
     let workers = opts.workers.max(1);

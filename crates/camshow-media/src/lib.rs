@@ -11,6 +11,7 @@ mod error;
 pub mod image_io;
 pub mod job;
 pub mod live;
+pub mod mp4;
 pub mod provenance;
 pub mod tools;
 pub mod video;

@@ -192,15 +192,21 @@ impl Decoder {
     /// stream's own matrix and range. A variable-rate source is resampled to
     /// its average rate, which keeps it in sync with its audio.
     pub fn open(path: &Path, info: &VideoInfo, trim: Trim) -> Result<Self> {
-        Self::spawn(path, info, trim, None)
+        Self::spawn(path, info, trim, None, false)
+    }
+
+    /// Every frame as stored, never resampled (a variable-rate source whose
+    /// timestamps [`frame_times`] gives and the encoder puts back).
+    pub fn open_exact(path: &Path, info: &VideoInfo) -> Result<Self> {
+        Self::spawn(path, info, Trim::default(), None, true)
     }
 
     /// One frame per second, at most 640 px wide (the safety gate's samples).
     pub fn open_samples(path: &Path, info: &VideoInfo, trim: Trim) -> Result<Self> {
-        Self::spawn(path, info, trim, Some(1))
+        Self::spawn(path, info, trim, Some(1), false)
     }
 
-    fn spawn(path: &Path, info: &VideoInfo, trim: Trim, sample_fps: Option<u32>) -> Result<Self> {
+    fn spawn(path: &Path, info: &VideoInfo, trim: Trim, sample_fps: Option<u32>, exact: bool) -> Result<Self> {
         let (mut width, mut height) = (info.width, info.height);
         let mut filter = format!("scale=in_color_matrix={}:in_range={}", swscale_matrix(info), swscale_range(info));
         if let Some(fps) = sample_fps {
@@ -214,7 +220,7 @@ impl Decoder {
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-nostdin", "-v", "error"]).args(trim.args()).arg("-i").arg(path).args(["-map", "0:v:0", "-vf", &filter]);
         if sample_fps.is_none() {
-            if info.variable_fps {
+            if info.variable_fps && !exact {
                 cmd.args(["-fps_mode", "cfr", "-r", &info.avg_fps.to_string()]);
             } else {
                 cmd.args(["-fps_mode", "passthrough"]);
@@ -286,6 +292,9 @@ pub struct EncodeOptions {
     pub fps: Rational,
     /// Trim applied to the audio too.
     pub trim: Trim,
+    /// Presentation times of the frames (seconds) to keep exactly, for a
+    /// variable-rate source decoded with [`Decoder::open_exact`].
+    pub timestamps: Option<Vec<f64>>,
 }
 
 /// Encoder arguments for a 0–51 quality, per encoder family.
@@ -324,6 +333,85 @@ pub struct Encoder {
     child: Child,
     stdin: Option<ChildStdin>,
     target: PathBuf,
+    /// Exact timing: the video-only intermediate is re-timed, then muxed into the target.
+    retime: Option<Retime>,
+}
+
+struct Retime {
+    dir: tempfile::TempDir,
+    times: Vec<f64>,
+    container: String,
+    source: PathBuf,
+    info: VideoInfo,
+    opts: EncodeOptions,
+}
+
+/// Presentation times (seconds, ascending) of the first video stream's
+/// packets, read without decoding.
+pub fn frame_times(path: &Path) -> Result<Vec<f64>> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .map_err(|e| tool_err("ffprobe", format!("could not be started ({e}); install ffmpeg")))?;
+    if !out.status.success() {
+        return Err(tool_err("ffprobe", String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    let mut t: Vec<f64> = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok()).collect();
+    t.sort_by(f64::total_cmp);
+    Ok(t)
+}
+
+/// Whether frame `times` are irregular: some interval differs from the
+/// median by more than 2 ms and 5 % (container rounding of a constant rate,
+/// such as Matroska's 33/34 ms at 29.97 fps, is not).
+pub fn is_variable(times: &[f64]) -> bool {
+    let mut d: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    if d.len() < 2 {
+        return false;
+    }
+    let gaps = d.clone();
+    d.sort_by(f64::total_cmp);
+    let median = d[d.len() / 2];
+    gaps.iter().any(|g| (g - median).abs() > 0.002_f64.max(0.05 * median))
+}
+
+/// The audio input and the audio, colour, provenance and container output
+/// arguments shared by the direct encoder and the re-timing remux (the video
+/// is input 0).
+fn output_args(cmd: &mut Command, container: &str, source: &Path, info: &VideoInfo, opts: &EncodeOptions, movflags: &str) {
+    let audio = opts.keep_audio && info.audio_codec.is_some();
+    if audio {
+        cmd.args(opts.trim.args()).arg("-i").arg(source).args(["-map", "0:v:0", "-map", "1:a:0"]);
+        cmd.args(audio_args(container, info.audio_codec.as_deref().unwrap_or_default()));
+    } else {
+        cmd.args(["-map", "0:v:0"]);
+    }
+    for (flag, value) in [
+        ("-colorspace", &info.color_space),
+        ("-color_primaries", &info.color_primaries),
+        ("-color_trc", &info.color_transfer),
+        ("-color_range", &info.color_range),
+    ] {
+        if let Some(v) = value {
+            cmd.args([flag, v]);
+        }
+    }
+    let comment = format!("AI-generated: face swap made with {}", camshow_core::SOFTWARE);
+    if matches!(container, "mp4" | "mov" | "m4v") {
+        cmd.args(["-movflags", movflags]);
+        cmd.args(["-metadata", &format!("com.iptc.DigitalSourceType={DIGITAL_SOURCE_TYPE}")]);
+    } else {
+        cmd.args(["-metadata", &format!("DigitalSourceType={DIGITAL_SOURCE_TYPE}")]);
+    }
+    cmd.args(["-metadata", &format!("comment={comment}"), "-metadata", &format!("encoded_by={}", camshow_core::SOFTWARE)]);
+    cmd.args(["-f", match container { "mkv" => "matroska", "m4v" => "mp4", c => c }]);
+}
+
+fn encode_args(cmd: &mut Command, info: &VideoInfo, opts: &EncodeOptions) {
+    let out_pix = if opts.encoder.ends_with("_nvenc") || opts.encoder.ends_with("_qsv") || opts.encoder.ends_with("_vaapi") { "nv12" } else { "yuv420p" };
+    cmd.args(["-vf", &format!("scale=out_color_matrix={}:out_range={},format={out_pix}", swscale_matrix(info), swscale_range(info))]);
+    cmd.args(["-c:v", &opts.encoder]).args(quality_args(&opts.encoder, opts.quality));
 }
 
 impl Encoder {
@@ -333,39 +421,28 @@ impl Encoder {
     pub fn start(target: &Path, container: &str, source: &Path, info: &VideoInfo, width: u32, height: u32, opts: &EncodeOptions) -> Result<Self> {
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-nostdin", "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{width}x{height}"), "-r", &opts.fps.to_string(), "-i", "pipe:0"]);
-        let audio = opts.keep_audio && info.audio_codec.is_some();
-        if audio {
-            cmd.args(opts.trim.args()).arg("-i").arg(source).args(["-map", "0:v:0", "-map", "1:a:0"]);
-            cmd.args(audio_args(container, info.audio_codec.as_deref().unwrap_or_default()));
-        } else {
-            cmd.args(["-map", "0:v:0"]);
-        }
-        let out_pix = if opts.encoder.ends_with("_nvenc") || opts.encoder.ends_with("_qsv") || opts.encoder.ends_with("_vaapi") { "nv12" } else { "yuv420p" };
-        cmd.args(["-vf", &format!("scale=out_color_matrix={}:out_range={},format={out_pix}", swscale_matrix(info), swscale_range(info))]);
-        cmd.args(["-c:v", &opts.encoder]).args(quality_args(&opts.encoder, opts.quality));
-        for (flag, value) in [
-            ("-colorspace", &info.color_space),
-            ("-color_primaries", &info.color_primaries),
-            ("-color_trc", &info.color_transfer),
-            ("-color_range", &info.color_range),
-        ] {
-            if let Some(v) = value {
-                cmd.args([flag, v]);
+        let mut retime = None;
+        match &opts.timestamps {
+            Some(times) => {
+                // Video only, on a constant grid, without frame reordering, moov at the end.
+                let dir = tempfile::Builder::new().prefix(".camshow-vfr-").tempdir_in(target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+                    .map_err(|e| tool_err("ffmpeg", format!("cannot create a temporary folder: {e}")))?;
+                encode_args(&mut cmd, info, opts);
+                cmd.args(no_reorder_args(&opts.encoder));
+                cmd.args(["-map", "0:v:0", "-an", "-f", "mp4"]).arg(dir.path().join("video.mp4"));
+                retime = Some(Retime { dir, times: times.clone(), container: container.to_string(), source: source.to_path_buf(), info: info.clone(), opts: opts.clone() });
+            }
+            None => {
+                // The audio input must come before the output options.
+                output_args(&mut cmd, container, source, info, opts, "+use_metadata_tags+faststart");
+                encode_args(&mut cmd, info, opts);
+                cmd.arg(target);
             }
         }
-        let comment = format!("AI-generated: face swap made with {}", camshow_core::SOFTWARE);
-        if matches!(container, "mp4" | "mov" | "m4v") {
-            cmd.args(["-movflags", "+use_metadata_tags+faststart"]);
-            cmd.args(["-metadata", &format!("com.iptc.DigitalSourceType={DIGITAL_SOURCE_TYPE}")]);
-        } else {
-            cmd.args(["-metadata", &format!("DigitalSourceType={DIGITAL_SOURCE_TYPE}")]);
-        }
-        cmd.args(["-metadata", &format!("comment={comment}"), "-metadata", &format!("encoded_by={}", camshow_core::SOFTWARE)]);
-        cmd.args(["-f", match container { "mkv" => "matroska", "m4v" => "mp4", c => c }]).arg(target);
         cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| tool_err("ffmpeg", format!("could not be started ({e}); install ffmpeg")))?;
         let stdin = child.stdin.take();
-        Ok(Self { child, stdin, target: target.to_path_buf() })
+        Ok(Self { child, stdin, target: target.to_path_buf(), retime })
     }
 
     /// Writes one frame.
@@ -399,6 +476,47 @@ impl Encoder {
         if !status.success() {
             return Err(tool_err("ffmpeg (encode)", format!("{status} writing {}: {}", self.target.display(), err.trim())));
         }
+        if let Some(r) = self.retime.take() {
+            r.finish(&self.target)?;
+        }
+        Ok(())
+    }
+}
+
+/// Encoder options that keep frames in presentation order (no B-frames), so
+/// the track can be re-timed sample by sample.
+fn no_reorder_args(encoder: &str) -> Vec<&'static str> {
+    match encoder {
+        "libx265" => vec!["-x265-params", "bframes=0"],
+        e if e.starts_with("lib") && !e.contains("x26") => vec![],
+        _ => vec!["-bf", "0"],
+    }
+}
+
+impl Retime {
+    fn finish(self, target: &Path) -> Result<()> {
+        let video = self.dir.path().join("video.mp4");
+        let data = std::fs::read(&video).map_err(Error::io("cannot read", &video))?;
+        let timed = self.dir.path().join("timed.mp4");
+        let input = match crate::mp4::retime(&data, &self.times) {
+            Ok(bytes) => {
+                std::fs::write(&timed, bytes).map_err(Error::io("cannot write", &timed))?;
+                timed
+            }
+            Err(e) => {
+                // Keep the constant-rate timing rather than fail the job.
+                tracing::warn!("{e}; the output keeps a constant frame rate");
+                video
+            }
+        };
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-nostdin", "-y", "-v", "error", "-i"]).arg(&input);
+        output_args(&mut cmd, &self.container, &self.source, &self.info, &self.opts, "+use_metadata_tags+faststart");
+        cmd.args(["-c:v", "copy"]).arg(target);
+        let out = cmd.stdin(Stdio::null()).output().map_err(|e| tool_err("ffmpeg (mux)", format!("could not be started ({e})")))?;
+        if !out.status.success() {
+            return Err(tool_err("ffmpeg (mux)", String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        }
         Ok(())
     }
 }
@@ -427,6 +545,16 @@ pub fn container_for(path: &Path) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variable_rates_are_told_from_rounding() {
+        let cfr: Vec<f64> = (0..100).map(|i| (f64::from(i) / 29.97 * 1000.0).round() / 1000.0).collect();
+        assert!(!is_variable(&cfr), "ms rounding of 29.97 fps is constant");
+        let mut vfr: Vec<f64> = (0..30).map(|i| f64::from(i) * 0.1).collect();
+        vfr.retain(|t| ((t * 10.0).round() as i64) % 3 != 2);
+        assert!(is_variable(&vfr));
+        assert!(!is_variable(&[0.0, 0.1]));
+    }
 
     #[test]
     fn rationals_and_quality_mapping() {
