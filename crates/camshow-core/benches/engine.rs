@@ -95,6 +95,10 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("engine_{label}"));
         g.throughput(Throughput::Elements(1));
         g.bench_function("letterbox_blob_640", |b| b.iter(|| black_box(letterbox_blob(black_box(&f), 640, 640, 127.5, 128.0))));
+        let mut buf = camshow_core::imgproc::BlobBuffer::default();
+        g.bench_function("letterbox_blob_640_reused", |b| {
+            b.iter(|| black_box(camshow_core::imgproc::letterbox_blob_into(black_box(&f), 640, 640, 127.5, 128.0, &mut buf)))
+        });
         let m = estimate_norm(&face.kps, 128).unwrap();
         g.bench_function("warp_crop_128", |b| b.iter(|| black_box(warp_affine(black_box(&f), &m, 128, 128, Border::Constant(0.0)))));
         let crop = warp_affine(&f, &m, 128, 128, Border::Constant(0.0));

@@ -112,14 +112,30 @@ pub fn fit_size(src_w: u32, src_h: u32, width: u32, height: u32) -> (u32, u32) {
 /// [`letterbox_top_left`] followed by [`to_blob`] (RGB, NCHW) in one
 /// parallel pass, without the intermediate canvas: identical values.
 pub fn letterbox_blob(src: &Frame, width: u32, height: u32, mean: f32, std: f32) -> (Vec<f32>, f32) {
-    let mut out = Vec::new();
+    let mut out = BlobBuffer::default();
     let scale = letterbox_blob_into(src, width, height, mean, std, &mut out);
-    (out, scale)
+    (out.data, scale)
 }
 
-/// [`letterbox_blob`] into a caller's buffer, reused from frame to frame so
-/// the 4.9 MB blob is not allocated (and page-faulted) again each time.
-pub fn letterbox_blob_into(src: &Frame, width: u32, height: u32, mean: f32, std: f32, out: &mut Vec<f32>) -> f32 {
+/// A letterboxed blob kept from frame to frame: the 4.9 MB buffer is not
+/// allocated again, and its padding is written only when the layout changes
+/// (frames of one stream share it), so each frame writes just its pixels.
+#[derive(Debug, Default, Clone)]
+pub struct BlobBuffer {
+    data: Vec<f32>,
+    /// Canvas size, image size and padding value the padding was written for.
+    padded: Option<(u32, u32, u32, u32, u32)>,
+}
+
+impl BlobBuffer {
+    /// The blob (NCHW planes).
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+}
+
+/// [`letterbox_blob`] into a buffer reused from frame to frame.
+pub fn letterbox_blob_into(src: &Frame, width: u32, height: u32, mean: f32, std: f32, buf: &mut BlobBuffer) -> f32 {
     use rayon::prelude::*;
     let (nw, nh) = fit_size(src.width(), src.height(), width, height);
     let scale = nh as f32 / src.height() as f32;
@@ -129,13 +145,12 @@ pub fn letterbox_blob_into(src: &Frame, width: u32, height: u32, mean: f32, std:
     let pad = lut[0];
     let (cw, ch) = (width as usize, height as usize);
     let plane = cw * ch;
-    out.resize(plane * 3, pad);
-    // Padding: the columns right of the image and the rows below it.
-    for p in out.chunks_exact_mut(plane) {
-        for row in p.chunks_exact_mut(cw).take(nh as usize) {
-            row[nw as usize..].fill(pad);
-        }
-        p[nh as usize * cw..].fill(pad);
+    let layout = (width, height, nw, nh, pad.to_bits());
+    let out = &mut buf.data;
+    if buf.padded != Some(layout) || out.len() != plane * 3 {
+        out.clear();
+        out.resize(plane * 3, pad);
+        buf.padded = Some(layout);
     }
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
@@ -335,6 +350,21 @@ mod tests {
             assert_eq!(s1, s2);
             assert_eq!(one, two, "{w}x{h}");
         }
+    }
+
+    #[test]
+    fn a_reused_blob_buffer_gives_the_same_blob_as_a_fresh_one() {
+        let a = Frame::filled(128, 72, [200, 10, 90]).unwrap();
+        let b = Frame::from_rgb(128, 72, (0..128 * 72 * 3).map(|i| (i % 251) as u8).collect()).unwrap();
+        let tall = Frame::filled(40, 90, [1, 2, 3]).unwrap();
+        let mut buf = BlobBuffer::default();
+        for f in [&a, &b, &tall, &a, &b] {
+            letterbox_blob_into(f, 64, 64, 127.5, 128.0, &mut buf);
+            assert_eq!(buf.data(), letterbox_blob(f, 64, 64, 127.5, 128.0).0.as_slice());
+        }
+        // A different normalisation rewrites the padding too.
+        letterbox_blob_into(&a, 64, 64, 0.0, 1.0, &mut buf);
+        assert_eq!(buf.data(), letterbox_blob(&a, 64, 64, 0.0, 1.0).0.as_slice());
     }
 
     #[test]

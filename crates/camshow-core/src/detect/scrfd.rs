@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use super::{DetectorKind, Face, FaceDetector, nms};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::imgproc::{ChannelOrder, Layout, letterbox_blob_into, to_blob};
+use crate::imgproc::{BlobBuffer, ChannelOrder, Layout, letterbox_blob_into, to_blob};
 use crate::runtime::{Model, Runtime, TensorF32};
 
 /// Detector input size.
@@ -25,7 +25,7 @@ const ANCHORS: usize = 2;
 pub struct Scrfd {
     model: Arc<Model>,
     /// The input blob, reused between frames.
-    blob: Mutex<Vec<f32>>,
+    blob: Mutex<BlobBuffer>,
 }
 
 impl Scrfd {
@@ -38,7 +38,7 @@ impl Scrfd {
                 reason: format!("expected 9 outputs (scores, boxes, points for 3 strides), found {}", model.output_names().len()),
             });
         }
-        Ok(Self { model, blob: Mutex::new(Vec::new()) })
+        Ok(Self { model, blob: Mutex::new(BlobBuffer::default()) })
     }
 }
 
@@ -95,14 +95,14 @@ impl FaceDetector for Scrfd {
 
     fn detect(&self, frame: &Frame) -> Result<Vec<Face>> {
         // A worker that finds the buffer busy uses its own rather than wait.
-        let mut local = Vec::new();
+        let mut local = BlobBuffer::default();
         let mut guard = self.blob.try_lock();
         let buf = match guard.as_deref_mut() {
             Ok(b) => b,
             Err(_) => &mut local,
         };
         let det_scale = letterbox_blob_into(frame, INPUT_SIZE, INPUT_SIZE, 127.5, 128.0, buf);
-        self.run_blob(buf, det_scale)
+        self.run_blob(buf.data(), det_scale)
     }
 
     fn models(&self) -> Vec<&Model> {

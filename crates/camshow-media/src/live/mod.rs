@@ -357,9 +357,9 @@ pub fn run_live(engine: &SwapEngine, source: Box<dyn FrameSource>, sinks: &mut [
                     frames_swapped += 1;
                 }
                 if opts.overlay {
-                    let mut sorted: Vec<f64> = latencies.iter().rev().take(60).copied().collect();
+                    let mut sorted: Vec<f64> = latencies.iter().rev().take(100).copied().collect();
                     sorted.sort_by(f64::total_cmp);
-                    let text = format!("{:.1} fps  latency {:.0} ms", rate(&outputs), percentile(&sorted, 0.5));
+                    let text = format!("{:.1} fps  latency p50 {:.0} ms  p95 {:.0} ms", rate(&outputs), percentile(&sorted, 0.5), percentile(&sorted, 0.95));
                     let y = i64::from(frame.height()) - 24;
                     overlay::draw_text(&mut frame, 8, y, &text, 2, [255, 255, 255]);
                 }
