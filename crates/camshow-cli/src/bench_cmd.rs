@@ -22,49 +22,25 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// End-to-end video swap fps against the model-bound fps on the same frames
     Video {
-        /// Source face image
-        #[arg(short, long)]
-        source: PathBuf,
-        /// Clip to use; without it a clip is generated from the source image
-        #[arg(short, long)]
-        input: Option<PathBuf>,
         /// Size of the generated clip: 720p or 1080p
         #[arg(long, default_value = "720p")]
         size: String,
         /// Length of the generated clip in seconds (at 10 fps)
         #[arg(long, default_value_t = 5)]
         seconds: u32,
-        /// Face detector
-        #[arg(long, default_value = "centerface", value_parser = crate::engine_args::parse::<DetectorKind>)]
-        detector: DetectorKind,
-        /// Print JSON
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
-        engine: EngineArgs,
+        clip: ClipArgs,
     },
     /// Live-mode latency (capture to output, p50/p95) and sustained fps from a file played as a camera
     Live {
-        /// Source face image (the generated clip pans over it too)
-        #[arg(short, long)]
-        source: PathBuf,
-        /// Clip to play; without it a 30 fps clip is generated from the source image
-        #[arg(short, long)]
-        input: Option<PathBuf>,
         /// Frame size: 640x480 or 1280x720
         #[arg(long, default_value = "640x480")]
         size: String,
         /// Seconds to run
         #[arg(long, default_value_t = 10)]
         seconds: u32,
-        /// Face detector
-        #[arg(long, default_value = "centerface", value_parser = crate::engine_args::parse::<DetectorKind>)]
-        detector: DetectorKind,
-        /// Print JSON
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
-        engine: EngineArgs,
+        clip: ClipArgs,
     },
     /// Latency of each installed detector and of the safety gate on one image
     Models {
@@ -127,6 +103,25 @@ fn bench_live(source: &std::path::Path, input: Option<&std::path::Path>, size: &
     Ok(ExitCode::SUCCESS)
 }
 
+/// What the video and live benchmarks share: the face, the clip and the engine.
+#[derive(Debug, Args)]
+struct ClipArgs {
+    /// Source face image (a clip is generated from it when no --input is given)
+    #[arg(short, long)]
+    source: PathBuf,
+    /// Clip to use instead of a generated one
+    #[arg(short, long)]
+    input: Option<PathBuf>,
+    /// Face detector
+    #[arg(long, default_value = "centerface", value_parser = crate::engine_args::parse::<DetectorKind>)]
+    detector: DetectorKind,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
 fn stats(mut ms: Vec<f64>) -> (f64, f64, f64) {
     ms.sort_by(f64::total_cmp);
     let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
@@ -151,11 +146,11 @@ fn time(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64, f64
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let (input, runs, json, engine) = match &args.what {
         BenchWhat::Models { input, runs, json, engine } => (input, runs, json, engine),
-        BenchWhat::Video { source, input, size, seconds, detector, json, engine } => {
-            return bench_video(source, input.as_deref(), size, *seconds, *detector, *json, engine);
+        BenchWhat::Video { size, seconds, clip: c } => {
+            return bench_video(&c.source, c.input.as_deref(), size, *seconds, c.detector, c.json, &c.engine);
         }
-        BenchWhat::Live { source, input, size, seconds, detector, json, engine } => {
-            return bench_live(source, input.as_deref(), size, *seconds, *detector, *json, engine);
+        BenchWhat::Live { size, seconds, clip: c } => {
+            return bench_live(&c.source, c.input.as_deref(), size, *seconds, c.detector, c.json, &c.engine);
         }
     };
     let frame: Frame = camshow_media::image_io::read_image(input)?;

@@ -5,16 +5,14 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use camshow_core::detect::DetectorKind;
-use camshow_core::pipeline::{SwapEngine, SwapSettings, SwapperChoice};
-use camshow_core::select::{DEFAULT_SIMILARITY, SelectMode};
-use camshow_core::swap::PasteBack;
+use camshow_core::pipeline::SwapEngine;
 use camshow_media::live::sinks::{MjpegServer, Sink, VirtualCamera};
 use camshow_media::live::source::{CaptureOptions, open_source};
 use camshow_media::live::{LiveControl, LiveOptions, LiveStats, run_live};
 use clap::Args;
 
-use crate::engine_args::{EngineArgs, parse};
+use crate::engine_args::EngineArgs;
+use crate::face_args::FaceArgs;
 use crate::preview::PreviewWindow;
 use crate::processor_args::ProcessorArgs;
 
@@ -73,30 +71,8 @@ pub struct LiveArgs {
     /// Print the statistics as JSON
     #[arg(long)]
     json: bool,
-    /// Swap every face (same as --face-selector many)
-    #[arg(long)]
-    many_faces: bool,
-    /// Which faces: one (the most prominent), many, or reference (matching --reference-face)
-    #[arg(long, value_name = "MODE", value_parser = parse::<SelectMode>)]
-    face_selector: Option<SelectMode>,
-    /// Image of the person to replace (with --face-selector reference)
-    #[arg(long, value_name = "IMAGE")]
-    reference_face: Option<PathBuf>,
-    /// Minimum cosine similarity to the reference face
-    #[arg(long, default_value_t = DEFAULT_SIMILARITY, value_name = "0..1")]
-    similarity: f32,
-    /// Swapper: auto, inswapper, classic
-    #[arg(long, default_value = "auto", value_parser = parse::<SwapperChoice>)]
-    swapper: SwapperChoice,
-    /// Face detector: centerface, blazeface (fastest), scrfd
-    #[arg(long, default_value = "centerface", value_parser = parse::<DetectorKind>)]
-    detector: DetectorKind,
-    /// Paste-back: fast, reference or seamless
-    #[arg(long, default_value = "fast", value_parser = parse::<PasteBack>)]
-    paste_back: PasteBack,
-    /// Use FILE for model ID instead of the installed copy; repeatable
-    #[arg(long, value_name = "ID=FILE")]
-    model_file: Vec<String>,
+    #[command(flatten)]
+    face: FaceArgs,
     #[command(flatten)]
     processors: ProcessorArgs,
     #[command(flatten)]
@@ -112,15 +88,7 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
     if !args.preview && args.virtual_camera.is_none() && args.mjpeg.is_none() && args.duration.is_none() {
         bail!("choose at least one output: --preview, --virtual-camera DEV or --mjpeg ADDR (or --duration for a measurement without output)");
     }
-    let selector = match (args.face_selector, args.many_faces) {
-        (Some(s), false) => s,
-        (None, true) | (Some(SelectMode::Many), true) => SelectMode::Many,
-        (None, false) => SelectMode::One,
-        (Some(_), true) => bail!("--many-faces conflicts with --face-selector; use one of them"),
-    };
-    if selector == SelectMode::Reference && args.reference_face.is_none() {
-        bail!("--face-selector reference needs --reference-face IMAGE");
-    }
+    let settings = args.face.settings(&args.processors)?;
     let camera = match &args.camera {
         Some(c) => c.clone(),
         None => camshow_media::camera::list_cameras()
@@ -129,23 +97,14 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
             .map(|c| c.id)
             .context("no camera found: plug one in, or use --camera file:CLIP or --camera test")?,
     };
-    let store = crate::engine_args::with_model_files(args.engine.store(), &args.model_file)?;
-    let mut settings = SwapSettings {
-        detector: args.detector,
-        swapper: args.swapper,
-        selector,
-        similarity: args.similarity,
-        paste_back: args.paste_back,
-        ..SwapSettings::default()
-    };
-    args.processors.apply(&mut settings);
+    let store = args.face.store(&args.engine)?;
     let rt = args.engine.runtime()?;
     let engine = SwapEngine::load(&settings, &rt, &store)?;
     if let Some(n) = engine.note() {
         eprintln!("note: {n}");
     }
     let source_face = engine.prepare_source(&camshow_media::image_io::read_image(&args.source)?).with_context(|| format!("source {}", args.source.display()))?;
-    let reference = match &args.reference_face {
+    let reference = match &args.face.reference_face {
         Some(p) => Some(engine.reference_embedding(&camshow_media::image_io::read_image(p)?)?),
         None => None,
     };

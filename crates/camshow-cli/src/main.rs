@@ -4,6 +4,7 @@ mod bench_cmd;
 mod detect_cmd;
 mod doctor;
 mod engine_args;
+mod face_args;
 mod faces_cmd;
 mod live_cmd;
 mod models_cmd;

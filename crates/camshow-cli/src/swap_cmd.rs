@@ -5,13 +5,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use camshow_core::detect::DetectorKind;
-use camshow_core::pipeline::{SwapEngine, SwapSettings, SwapperChoice};
-use camshow_core::select::{DEFAULT_SIMILARITY, SelectMode};
-use camshow_core::swap::PasteBack;
+use camshow_core::pipeline::{SwapEngine, SwapSettings};
+use camshow_core::select::SelectMode;
 use clap::Args;
 
-use crate::engine_args::{EngineArgs, parse};
+use crate::engine_args::EngineArgs;
+use crate::face_args::FaceArgs;
 use crate::processor_args::ProcessorArgs;
 
 #[derive(Debug, Args)]
@@ -28,30 +27,8 @@ pub struct SwapArgs {
     /// Output file (.png/.jpg for images; .mp4/.mov/.mkv/.webm for videos), or a folder: then `<source>-<target><ext>` inside it
     #[arg(short, long, value_name = "PATH")]
     output: PathBuf,
-    /// Swap every face in the target (same as --face-selector many)
-    #[arg(long)]
-    many_faces: bool,
-    /// Which target faces: one (the most prominent), many, or reference (those matching --reference-face)
-    #[arg(long, value_name = "MODE", value_parser = parse::<SelectMode>)]
-    face_selector: Option<SelectMode>,
-    /// Image of the person to replace (with --face-selector reference)
-    #[arg(long, value_name = "IMAGE")]
-    reference_face: Option<PathBuf>,
-    /// Minimum cosine similarity to the reference face
-    #[arg(long, default_value_t = DEFAULT_SIMILARITY, value_name = "0..1")]
-    similarity: f32,
-    /// Swapper: auto (inswapper if installed, else classic), inswapper, classic
-    #[arg(long, default_value = "auto", value_parser = parse::<SwapperChoice>)]
-    swapper: SwapperChoice,
-    /// Face detector: centerface, blazeface, scrfd
-    #[arg(long, default_value = "centerface", value_parser = parse::<DetectorKind>)]
-    detector: DetectorKind,
-    /// Paste-back: fast (feathered ellipse, Deep-Live-Cam's), reference (insightface's eroded mask) or seamless (Poisson blending)
-    #[arg(long, default_value = "fast", value_parser = parse::<PasteBack>)]
-    paste_back: PasteBack,
-    /// Use FILE for model ID instead of the installed copy (e.g. inswapper_128=/path/model.onnx); repeatable
-    #[arg(long, value_name = "ID=FILE")]
-    model_file: Vec<String>,
+    #[command(flatten)]
+    face: FaceArgs,
     /// Print the summary as JSON
     #[arg(long)]
     json: bool,
@@ -106,15 +83,7 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
     if let Some(gb) = args.max_memory {
         limit_memory(gb)?;
     }
-    let selector = match (args.face_selector, args.many_faces) {
-        (Some(s), false) => s,
-        (None, true) | (Some(SelectMode::Many), true) => SelectMode::Many,
-        (None, false) => SelectMode::One,
-        (Some(_), true) => bail!("--many-faces conflicts with --face-selector; use one of them"),
-    };
-    if selector == SelectMode::Reference && args.reference_face.is_none() {
-        bail!("--face-selector reference needs --reference-face IMAGE");
-    }
+    let selector = args.face.selector()?;
     let out = output_path(&args.output, args.source.as_deref().unwrap_or(Path::new("mapped")), &args.target);
     let video = is_video(&args.target);
     if video {
@@ -129,17 +98,8 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
         camshow_media::image_io::OutputFormat::for_path(&out)?;
     }
 
-    let store = crate::engine_args::with_model_files(args.engine.store(), &args.model_file)?;
-    let mut settings = SwapSettings {
-        detector: args.detector,
-        swapper: args.swapper,
-        selector,
-        similarity: args.similarity,
-        paste_back: args.paste_back,
-        map_faces: args.map.is_some(),
-        ..SwapSettings::default()
-    };
-    args.processors.apply(&mut settings);
+    let store = args.face.store(&args.engine)?;
+    let settings = SwapSettings { map_faces: args.map.is_some(), ..args.face.settings(&args.processors)? };
     let rt = args.engine.runtime()?;
     let engine = SwapEngine::load(&settings, &rt, &store)?;
     let mut prepared = Vec::new();
@@ -166,7 +126,7 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
             None
         }
     };
-    let reference = match &args.reference_face {
+    let reference = match &args.face.reference_face {
         Some(p) if selector == SelectMode::Reference => Some(engine.reference_embedding(&camshow_media::image_io::read_image(p)?)?),
         _ => None,
     };
@@ -195,7 +155,7 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
     if args.json {
         let v = serde_json::json!({
             "output": out, "faces_found": report.faces_found, "faces_swapped": report.faces_swapped,
-            "swapper": report.swapper, "processors": report.processors, "detector": args.detector.name(), "selector": format!("{selector:?}").to_lowercase(),
+            "swapper": report.swapper, "processors": report.processors, "detector": args.face.detector.name(), "selector": format!("{selector:?}").to_lowercase(),
             "providers": providers, "note": engine.note(), "seconds": elapsed,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);

@@ -23,13 +23,7 @@ use camshow_core::{Frame, detect::DetectorKind};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 fn frame(w: u32, h: u32) -> Frame {
-    let mut d = Vec::with_capacity((w * h * 3) as usize);
-    for y in 0..h {
-        for x in 0..w {
-            d.extend_from_slice(&[(x * 7 + y) as u8, (y * 3) as u8, (x ^ y) as u8]);
-        }
-    }
-    Frame::from_rgb(w, h, d).unwrap()
+    camshow_test_utils::pattern_frame(w, h)
 }
 
 /// A face of ~200 px in the middle of a `w`×`h` frame.

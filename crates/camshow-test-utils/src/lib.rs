@@ -51,3 +51,15 @@ pub fn parity_model(name: &str) -> String {
     assert!(p.is_file(), "{} is missing", p.display());
     p.to_str().unwrap().to_string()
 }
+
+/// A deterministic textured `w`×`h` frame (benchmarks and tests that need
+/// pixels but no faces).
+pub fn pattern_frame(w: u32, h: u32) -> camshow_core::Frame {
+    let mut d = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            d.extend_from_slice(&[(x * 7 + y) as u8, (y * 3) as u8, (x ^ y) as u8]);
+        }
+    }
+    camshow_core::Frame::from_rgb(w, h, d).unwrap()
+}

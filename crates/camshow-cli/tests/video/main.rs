@@ -233,82 +233,68 @@ fn broken_inputs_and_options_fail_cleanly() {
 }
 
 #[cfg(target_os = "linux")]
-#[test]
-fn killing_ffmpeg_mid_job_ends_it_with_an_error_and_no_output() {
-    store();
-    let dir = tempfile::tempdir().unwrap();
-    // A longer clip so the job is still running when FFmpeg is killed.
-    let clip = dir.path().join("long.mp4");
+/// Starts `camshow swap` on a 30 s clip and returns once its encoder (an
+/// ffmpeg reading pipe:0) runs: the child, its output path and the ps
+/// listing of its children at that moment.
+fn long_job_encoding(dir: &Path) -> (std::process::Child, PathBuf, String) {
+    let clip = dir.join("long.mp4");
     ffmpeg(&["-loop", "1", "-framerate", "10", "-i", s(&sample("astronaut.png")), "-t", "30", "-pix_fmt", "yuv420p", s(&clip)]);
-    let out = dir.path().join("out.mp4");
-    let child = Command::new(env!("CARGO_BIN_EXE_camshow"))
+    let out = dir.join("out.mp4");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_camshow"))
         .args(["swap", "-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out)])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the encoder (an ffmpeg reading pipe:0) to appear, then kill the decoder.
     let pid = child.id().to_string();
-    let mut killed = false;
     for _ in 0..300 {
         std::thread::sleep(std::time::Duration::from_millis(50));
         let ps = Command::new("ps").args(["-o", "pid=,args=", "--ppid", &pid]).output().unwrap();
         let list = String::from_utf8_lossy(&ps.stdout).into_owned();
-        let enc = list.lines().any(|l| l.contains("pipe:0"));
-        if let Some(dec) = list.lines().find(|l| l.contains("pipe:1") && !l.contains("fps=1"))
-            && enc
-        {
-            let p = dec.split_whitespace().next().unwrap();
-            Command::new("kill").args(["-9", p]).status().unwrap();
-            killed = true;
-            break;
+        if list.lines().any(|l| l.contains("pipe:0")) && list.lines().any(|l| l.contains("pipe:1") && !l.contains("fps=1")) {
+            return (child, out, list);
         }
     }
-    assert!(killed, "never saw the job's ffmpeg processes");
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("never saw the job's ffmpeg processes");
+}
+
+fn no_leftovers(dir: &Path) {
+    let leftovers: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".camshow-")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn killing_ffmpeg_mid_job_ends_it_with_an_error_and_no_output() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let (child, out, list) = long_job_encoding(dir.path());
+    // Kill the decoder.
+    let dec = list.lines().find(|l| l.contains("pipe:1") && !l.contains("fps=1")).unwrap();
+    Command::new("kill").args(["-9", dec.split_whitespace().next().unwrap()]).status().unwrap();
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "the job succeeded although its decoder was killed");
     assert!(err.contains("ffmpeg (decode)"), "{err}");
     assert!(!out.exists());
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".camshow-")).collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    no_leftovers(dir.path());
 }
-
 
 #[test]
 fn ctrl_c_stops_a_video_job_cleanly() {
     store();
     let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("long.mp4");
-    ffmpeg(&["-loop", "1", "-framerate", "10", "-i", s(&sample("astronaut.png")), "-t", "30", "-pix_fmt", "yuv420p", s(&clip)]);
-    let out = dir.path().join("out.mp4");
-    let child = Command::new(env!("CARGO_BIN_EXE_camshow"))
-        .args(["swap", "-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the job is encoding (an ffmpeg reading pipe:0), then press Ctrl-C (SIGINT).
+    let (child, out, _) = long_job_encoding(dir.path());
     let pid = child.id().to_string();
-    let mut sent = false;
-    for _ in 0..300 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let ps = Command::new("ps").args(["-o", "pid=,args=", "--ppid", &pid]).output().unwrap();
-        if String::from_utf8_lossy(&ps.stdout).lines().any(|l| l.contains("pipe:0")) {
-            std::thread::sleep(std::time::Duration::from_millis(500));
-            Command::new("kill").args(["-INT", &pid]).status().unwrap();
-            sent = true;
-            break;
-        }
-    }
-    assert!(sent, "never saw the job encoding");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("cancelled"), "{err}");
     assert!(!out.exists(), "no output after Ctrl-C");
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".camshow-")).collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    no_leftovers(dir.path());
     // Its FFmpeg children are gone too.
     let ps = Command::new("ps").args(["-o", "pid=", "--ppid", &pid]).output().unwrap();
     assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty(), "children left behind");

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use super::masks::{Occluder, box_mask, combine_min};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::geometry::{Affine, Border, FF_ARCFACE_128, FFHQ_512, Sampler, crop_bounds, inverse_f32, invert_affine, round_even, translate, umeyama, warp_affine};
+use crate::geometry::{Affine, Border, FF_ARCFACE_128, FFHQ_512, Sampler, round_even, umeyama, warp_affine};
+use crate::swap::paste::for_each_in_footprint;
 use crate::runtime::{Input, Model, Runtime};
 
 /// The enhancer models the product knows.
@@ -166,37 +167,21 @@ impl FaceEnhancer {
 /// [0, 1]; the crop with border replicate and rounded, as `cv2.warpAffine`
 /// does for u8.
 pub fn paste_blend(frame: &mut Frame, crop: &Frame, m: &Affine, mask: &[f32], blend: f32) -> Option<(u32, u32, u32, u32)> {
-    use rayon::prelude::*;
-    let size = crop.width();
-    let inv = invert_affine(m);
-    let (x1, y1, w, h) = crop_bounds(&inv, size, 0, frame.width(), frame.height())?;
-    let local = translate(&inv, f64::from(x1), f64::from(y1));
-    let [[a, b, c], [d, e, f]] = inverse_f32(&local);
-    let s = size as usize;
+    let s = crop.width() as usize;
     let mask_s = Sampler::<f32, 1>::new(mask, s, s, Border::Constant(0.0));
     let crop_s = Sampler::<u8, 3>::new(crop.data(), s, s, Border::Replicate);
-    let stride = frame.width() as usize * 3;
-    let rows = &mut frame.data_mut()[y1 as usize * stride..(y1 + h) as usize * stride];
     let keep = 1.0 - blend;
-    rows.par_chunks_mut(stride).enumerate().for_each(|(yy, row)| {
-        let yf = yy as f32;
-        let (bx, by) = (b * yf + c, e * yf + f);
-        let row = &mut row[x1 as usize * 3..(x1 + w) as usize * 3];
-        for (xx, px) in row.chunks_exact_mut(3).enumerate() {
-            let xf = xx as f32;
-            let (sx, sy) = (a * xf + bx, d * xf + by);
-            let al = mask_s.sample(sx, sy)[0].clamp(0.0, 1.0);
-            if al == 0.0 {
-                continue;
-            }
-            let fake = crop_s.sample(sx, sy);
-            for (o, v) in px.iter_mut().zip(fake) {
-                let fv = round_even(v.clamp(0.0, 255.0));
-                let orig = f32::from(*o);
-                let pasted = (orig * (1.0 - al) + fv * al).clamp(0.0, 255.0).trunc();
-                *o = round_even((orig * keep + pasted * blend).clamp(0.0, 255.0)) as u8;
-            }
+    for_each_in_footprint(frame, m, crop.width(), 0, |px, sx, sy| {
+        let al = mask_s.sample(sx, sy)[0].clamp(0.0, 1.0);
+        if al == 0.0 {
+            return;
         }
-    });
-    Some((x1, y1, w, h))
+        let fake = crop_s.sample(sx, sy);
+        for (o, v) in px.iter_mut().zip(fake) {
+            let fv = round_even(v.clamp(0.0, 255.0));
+            let orig = f32::from(*o);
+            let pasted = (orig * (1.0 - al) + fv * al).clamp(0.0, 255.0).trunc();
+            *o = round_even((orig * keep + pasted * blend).clamp(0.0, 255.0)) as u8;
+        }
+    })
 }

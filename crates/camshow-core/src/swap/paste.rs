@@ -141,33 +141,41 @@ fn mul255(a: u8, b: u8) -> u16 {
 /// is not zero, the crop sampled (border replicate) and blended, which gives
 /// the same pixels as warping both and blending afterwards.
 pub fn paste_fast(frame: &mut Frame, crop: &Frame, m: &Affine, alpha: &[u8]) -> Option<(u32, u32, u32, u32)> {
-    use rayon::prelude::*;
-    let size = crop.width();
-    let inv = invert_affine(m);
-    let (x1, y1, w, h) = crop_bounds(&inv, size, 2, frame.width(), frame.height())?;
-    let local = translate(&inv, f64::from(x1), f64::from(y1));
-    let [[a, b, c], [d, e, f]] = inverse_f32(&local);
-    let s = size as usize;
+    let s = crop.width() as usize;
     let alpha_s = Sampler::<u8, 1>::new(alpha, s, s, Border::Constant(0.0));
     let crop_s = Sampler::<u8, 3>::new(crop.data(), s, s, Border::Replicate);
+    for_each_in_footprint(frame, m, crop.width(), 2, |px, sx, sy| {
+        let al = round_u8(alpha_s.sample(sx, sy)[0]);
+        if al == 0 {
+            return;
+        }
+        let fake = crop_s.sample(sx, sy);
+        for (o, v) in px.iter_mut().zip(fake) {
+            let v = mul255(round_u8(v), al) + mul255(*o, 255 - al);
+            *o = v.min(255) as u8;
+        }
+    })
+}
+
+/// Calls `f(pixel, sx, sy)`, rows in parallel, for every pixel of the frame
+/// rectangle that a `size`×`size` crop aligned by `m` (frame → crop) covers
+/// (floor/ceil of its corners, grown by `pad`, clamped), with the pixel's
+/// position in the crop computed as OpenCV 5's warp does. Returns the rectangle.
+pub(crate) fn for_each_in_footprint(frame: &mut Frame, m: &Affine, size: u32, pad: i64, f: impl Fn(&mut [u8], f32, f32) + Sync) -> Option<(u32, u32, u32, u32)> {
+    use rayon::prelude::*;
+    let inv = invert_affine(m);
+    let (x1, y1, w, h) = crop_bounds(&inv, size, pad, frame.width(), frame.height())?;
+    let local = translate(&inv, f64::from(x1), f64::from(y1));
+    let [[a, b, c], [d, e, g]] = inverse_f32(&local);
     let stride = frame.width() as usize * 3;
     let rows = &mut frame.data_mut()[y1 as usize * stride..(y1 + h) as usize * stride];
     rows.par_chunks_mut(stride).enumerate().for_each(|(yy, row)| {
         let yf = yy as f32;
-        let (bx, by) = (b * yf + c, e * yf + f);
+        let (bx, by) = (b * yf + c, e * yf + g);
         let row = &mut row[x1 as usize * 3..(x1 + w) as usize * 3];
         for (xx, px) in row.chunks_exact_mut(3).enumerate() {
             let xf = xx as f32;
-            let (sx, sy) = (a * xf + bx, d * xf + by);
-            let al = round_u8(alpha_s.sample(sx, sy)[0]);
-            if al == 0 {
-                continue;
-            }
-            let fake = crop_s.sample(sx, sy);
-            for (o, v) in px.iter_mut().zip(fake) {
-                let v = mul255(round_u8(v), al) + mul255(*o, 255 - al);
-                *o = v.min(255) as u8;
-            }
+            f(px, a * xf + bx, d * xf + by);
         }
     });
     Some((x1, y1, w, h))

@@ -62,7 +62,8 @@ fn slower_processing_drops_frames_and_latency_stays_bounded() {
     drop(sinks);
     let frames = out.join().unwrap();
     println!("{stats:?}");
-    assert!((45.0..75.0).contains(&stats.capture_fps), "capture ran at {} fps", stats.capture_fps);
+    // (Bounds leave room for a loaded CI machine; the point is capture ≫ output.)
+    assert!((30.0..80.0).contains(&stats.capture_fps), "capture ran at {} fps", stats.capture_fps);
     assert!(stats.processed >= 5 && stats.processed < stats.captured, "{stats:?}");
     assert!(stats.dropped > 0, "frames must be dropped, not queued");
     assert!(stats.processed + stats.dropped <= stats.captured);
@@ -73,11 +74,12 @@ fn slower_processing_drops_frames_and_latency_stays_bounded() {
     let mut early = lat[..half].to_vec();
     early.sort_by(f64::total_cmp);
     let late_max = lat[half..].iter().copied().fold(0.0, f64::max);
-    assert!(late_max < early[early.len() / 2] * 3.0 + 150.0, "latency grew: early median {:.0} ms, late max {late_max:.0} ms", early[early.len() / 2]);
+    assert!(late_max < early[early.len() / 2] * 3.0 + 400.0, "latency grew: early median {:.0} ms, late max {late_max:.0} ms", early[early.len() / 2]);
     // Outputs keep pace with the source clock: sequence numbers advance at ~60 per second.
     let (first, last) = (&frames[0], &frames[frames.len() - 1]);
     let seq_rate = (last.1.seq - first.1.seq) as f64 / last.1.captured_at.duration_since(first.1.captured_at).as_secs_f64();
-    assert!((45.0..75.0).contains(&seq_rate), "output frames advance at {seq_rate:.1} source frames per second");
+    assert!((30.0..80.0).contains(&seq_rate), "output frames advance at {seq_rate:.1} source frames per second");
+    assert!(seq_rate > stats.output_fps * 2.0, "outputs skip ahead to the newest frame");
     assert!(stats.safety_checks >= 3 && stats.safety_trips == 0);
 }
 
