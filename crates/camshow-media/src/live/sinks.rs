@@ -74,10 +74,14 @@ struct Shared {
     latest: Mutex<(u64, Option<Arc<Vec<u8>>>)>,
     cond: Condvar,
     clients: AtomicUsize,
+    connections: AtomicUsize,
     parts_sent: AtomicU64,
 }
 
 const BOUNDARY: &str = "camshowframe";
+
+/// Connections served at once; more get `503 Service Unavailable`.
+pub const MAX_CLIENTS: usize = 16;
 
 /// An MJPEG (`multipart/x-mixed-replace`) stream over HTTP: `/` or
 /// `/stream.mjpg` for the stream, `/snapshot.jpg` for one frame. Every JPEG
@@ -107,7 +111,7 @@ impl MjpegServer {
             tracing::warn!("the MJPEG stream listens on {local}, which other machines can reach");
         }
         listener.set_nonblocking(true).map_err(|e| Error::Live(e.to_string()))?;
-        let shared = Arc::new(Shared { latest: Mutex::new((0, None)), cond: Condvar::new(), clients: AtomicUsize::new(0), parts_sent: AtomicU64::new(0) });
+        let shared = Arc::new(Shared { latest: Mutex::new((0, None)), cond: Condvar::new(), clients: AtomicUsize::new(0), connections: AtomicUsize::new(0), parts_sent: AtomicU64::new(0) });
         let stop = Arc::new(AtomicBool::new(false));
         let (sh, st) = (shared.clone(), stop.clone());
         let accept = std::thread::Builder::new()
@@ -115,9 +119,20 @@ impl MjpegServer {
             .spawn(move || {
                 while !st.load(Ordering::Relaxed) {
                     match listener.accept() {
-                        Ok((stream, _)) => {
+                        Ok((mut stream, _)) => {
+                            if sh.connections.load(Ordering::Relaxed) >= MAX_CLIENTS {
+                                let _ = stream.write_all(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+                                continue;
+                            }
+                            sh.connections.fetch_add(1, Ordering::Relaxed);
                             let (sh, st) = (sh.clone(), st.clone());
-                            let _ = std::thread::Builder::new().name("mjpeg-client".into()).spawn(move || serve(stream, &sh, &st));
+                            let spawned = std::thread::Builder::new().name("mjpeg-client".into()).spawn(move || {
+                                serve(stream, &sh, &st);
+                                sh.connections.fetch_sub(1, Ordering::Relaxed);
+                            });
+                            if spawned.is_err() {
+                                tracing::warn!("MJPEG: could not start a client thread");
+                            }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
                         Err(e) => {
@@ -422,6 +437,15 @@ mod tests {
         let before = server.parts_sent();
         server.publish(&frame).unwrap();
         assert_eq!(server.parts_sent(), before);
+        // Too many connections: the extra ones are turned away, not given a thread each.
+        let idle: Vec<TcpStream> = (0..MAX_CLIENTS).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let t = Instant::now();
+        let mut refused = false;
+        while t.elapsed() < Duration::from_secs(5) && !refused {
+            refused = String::from_utf8_lossy(&get(addr, "/stream.mjpg")).starts_with("HTTP/1.0 503");
+        }
+        assert!(refused, "connection {} was served", MAX_CLIENTS + 1);
+        drop(idle);
     }
 
     #[test]
