@@ -48,7 +48,7 @@ fn bench(c: &mut Criterion) {
     let crop128 = warp_affine(&f, &m128, 128, 128, Border::Constant(0.0));
     let alpha = ellipse_template(128);
     g.bench_function("colour_match_128", |b| {
-        b.iter_batched(|| crop128.clone(), |mut cr| colour_match_crop(&mut cr, &f, &m128, &alpha), BatchSize::SmallInput)
+        b.iter_batched(|| crop128.clone(), |mut cr| colour_match_crop(&mut cr, &warp_affine(&f, &m128, 128, 128, Border::Replicate), &alpha), BatchSize::SmallInput)
     });
     let rect = crop_bounds(&invert_affine(&m128), 128, 2, 1280, 720).unwrap();
     let original = f.clone();

@@ -203,6 +203,8 @@ pub struct SwapEngine {
     analyser: FaceAnalyser,
     swapper: Arc<dyn FaceSwapper>,
     chain: Vec<Box<dyn FrameProcessor>>,
+    /// What each frame's faces must carry: the selection's needs and the chain's.
+    frame_needs: Needs,
     settings: SwapSettings,
     note: Option<String>,
 }
@@ -259,14 +261,11 @@ impl SwapEngine {
             Arc::new(ClassicSwapper::new())
         };
         let chain = Registry::builtin().build(&settings.processors, &LoadContext { rt, store, settings, swapper: &swapper })?;
-        let chain_needs = chain.iter().fold(Needs::default(), |n, p| n.union(p.needs()));
-        let needs = Needs {
-            embedding: swapper.source_need() == SourceNeed::Embedding || settings.selector == SelectMode::Reference || settings.map_faces,
-            landmarks_106: false,
-        }
-        .union(chain_needs);
-        let analyser = FaceAnalyser::load(settings.detector, needs, rt, store)?;
-        Ok(Self { gate, analyser, swapper, chain, settings: settings.clone(), note })
+        let selection = Needs { embedding: settings.selector == SelectMode::Reference || settings.map_faces, landmarks_106: false };
+        let frame_needs = chain.iter().fold(selection, |n, p| n.union(p.needs()));
+        let source_needs = Needs { embedding: swapper.source_need() == SourceNeed::Embedding, landmarks_106: false };
+        let analyser = FaceAnalyser::load(settings.detector, frame_needs.union(source_needs), rt, store)?;
+        Ok(Self { gate, analyser, swapper, chain, frame_needs, settings: settings.clone(), note })
     }
 
     /// The swapper's name.
@@ -351,9 +350,7 @@ impl SwapEngine {
     /// The faces in `frame`, with what the selection mode needs (the video
     /// path analyses in parallel, then tracks and selects in order).
     pub fn analyse(&self, frame: &Frame) -> Result<Vec<Face>> {
-        let needs = Needs { embedding: self.settings.selector == SelectMode::Reference || self.settings.map_faces, landmarks_106: false };
-        let needs = self.chain.iter().fold(needs, |n, p| n.union(p.needs()));
-        self.analyser.analyse(frame, needs)
+        self.analyser.analyse(frame, self.frame_needs)
     }
 
     /// Runs the processor chain, in order, on the target faces (analysed

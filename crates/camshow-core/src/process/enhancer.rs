@@ -11,6 +11,7 @@
 //!    blend truncated to u8, then mixed with the frame by `blend/100`
 //!    (`addWeighted`), so the face keeps some of its own texture.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::masks::{Occluder, box_mask, combine_min};
@@ -144,10 +145,10 @@ impl FaceEnhancer {
     }
 
     /// The crop mask: the box, and the occlusion mask when loaded.
-    pub fn crop_mask(&self, crop: &Frame) -> Result<Vec<f32>> {
+    pub fn crop_mask(&self, crop: &Frame) -> Result<Cow<'_, [f32]>> {
         match &self.occluder {
-            Some(o) => combine_min(&[&self.box_mask, &o.mask(crop)?]),
-            None => Ok(self.box_mask.clone()),
+            Some(o) => Ok(Cow::Owned(combine_min(&[&self.box_mask, &o.mask(crop)?])?)),
+            None => Ok(Cow::Borrowed(&self.box_mask)),
         }
     }
 

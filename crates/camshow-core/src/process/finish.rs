@@ -2,7 +2,7 @@
 //! restricted to the face mask, and Poisson (seamless) blending.
 
 use crate::frame::Frame;
-use crate::geometry::{Affine, Border, Sampler, crop_bounds, inverse_f32, invert_affine, round_even, translate, warp_affine};
+use crate::geometry::{Affine, Border, Sampler, crop_bounds, inverse_f32, invert_affine, round_even, translate};
 use crate::swap::colour;
 use crate::swap::paste::{erode, gaussian_blur};
 
@@ -10,10 +10,9 @@ use crate::swap::paste::{erode, gaussian_blur};
 pub type Rect = (u32, u32, u32, u32);
 
 /// Recolours `crop` (a swapped, aligned face) to the L*a*b* mean and
-/// standard deviation of the target's own pixels under the same matrix,
-/// measured inside `mask` (> 127).
-pub fn colour_match_crop(crop: &mut Frame, frame: &Frame, m: &Affine, mask: &[u8]) {
-    let target = warp_affine(frame, m, crop.width(), crop.height(), Border::Replicate);
+/// standard deviation of `target` (the target's own pixels aligned by the
+/// same matrix), measured inside `mask` (> 127).
+pub fn colour_match_crop(crop: &mut Frame, target: &Frame, mask: &[u8]) {
     if let (Some(s), Some(t)) = (colour::lab_stats(crop.data(), mask), colour::lab_stats(target.data(), mask)) {
         colour::transfer(crop.data_mut(), s, t);
     }
@@ -283,7 +282,7 @@ fn solve_harmonic(v: &mut [Px], fixed: &[bool], w: usize, h: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geometry::translate;
+    use crate::geometry::{translate, warp_affine};
 
     fn gradient_frame(w: u32, h: u32) -> Frame {
         let mut data = Vec::new();
@@ -421,7 +420,8 @@ mod tests {
         for (i, px) in crop.data_mut().chunks_exact_mut(3).enumerate() {
             px[0] = px[0].wrapping_add((i % 7) as u8);
         }
-        colour_match_crop(&mut crop, &frame, &m, &vec![255u8; 32 * 32]);
+        let target = warp_affine(&frame, &m, 32, 32, Border::Replicate);
+        colour_match_crop(&mut crop, &target, &vec![255u8; 32 * 32]);
         let p = crop.pixel(16, 16);
         assert!(p[0].abs_diff(180) < 12 && p[1].abs_diff(120) < 12 && p[2].abs_diff(100) < 12, "{p:?}");
     }

@@ -21,6 +21,7 @@ pub mod finish;
 pub mod masks;
 pub mod mouth;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use self::enhancer::FaceEnhancer;
@@ -233,19 +234,22 @@ impl FaceSwapProcessor {
         if crop.width() != self.size || crop.height() != self.size {
             return Err(Error::InvalidInput(format!("the swapper returned a {}×{} crop, expected {}", crop.width(), crop.height(), self.size)));
         }
-        if self.colour_match {
-            colour_match_crop(&mut crop, frame, &m, &self.alpha);
+        // The target's own pixels under the same matrix, warped once for
+        // the colour match and the masks that look at them.
+        let needs_target = self.colour_match || self.occluder.is_some() || self.region.is_some();
+        let target = needs_target.then(|| warp_affine(frame, &m, self.size, self.size, Border::Replicate));
+        if let (true, Some(t)) = (self.colour_match, &target) {
+            colour_match_crop(&mut crop, t, &self.alpha);
         }
-        let alpha = if self.occluder.is_some() || self.region.is_some() {
-            // Occlusion and region masks look at the target's own pixels.
-            let target = warp_affine(frame, &m, self.size, self.size, Border::Replicate);
-            let mut a: Vec<f32> = self.alpha.iter().map(|&v| f32::from(v) / 255.0).collect();
-            for extra in [self.occluder.as_ref().map(|o| o.mask(&target)), self.region.as_ref().map(|r| r.mask(&target))].into_iter().flatten() {
-                a = masks::combine_min(&[&a, &extra?])?;
+        let alpha: Cow<'_, [u8]> = match &target {
+            Some(t) if self.occluder.is_some() || self.region.is_some() => {
+                let mut a: Vec<f32> = self.alpha.iter().map(|&v| f32::from(v) / 255.0).collect();
+                for extra in [self.occluder.as_ref().map(|o| o.mask(t)), self.region.as_ref().map(|r| r.mask(t))].into_iter().flatten() {
+                    a = masks::combine_min(&[&a, &extra?])?;
+                }
+                Cow::Owned(a.into_iter().map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect())
             }
-            a.into_iter().map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect()
-        } else {
-            self.alpha.clone()
+            _ => Cow::Borrowed(&self.alpha),
         };
         let rect = match self.paste {
             PasteBack::Fast => paste::paste_fast(frame, &crop, &m, &alpha),
@@ -264,7 +268,7 @@ impl FaceSwapProcessor {
         {
             apply_opacity(frame, orig, rect, self.opacity);
         }
-        Ok(Some((rect, m, alpha)))
+        Ok(Some((rect, m, alpha.into_owned())))
     }
 }
 
@@ -318,7 +322,6 @@ pub struct FaceEnhanceProcessor {
 fn load_enhancer(ctx: &LoadContext<'_>) -> Result<Box<dyn FrameProcessor>> {
     let s = ctx.settings;
     let id = s.face_enhancer.as_str();
-    enhancer::spec(id)?;
     let bytes = ctx.store.read(id)?;
     let e = FaceEnhancer::load(ctx.rt, id, &bytes, f32::from(s.face_enhancer_blend) / 100.0, s.face_enhancer_weight, load_occluder(ctx)?)?;
     Ok(Box::new(FaceEnhanceProcessor { enhancer: e }))

@@ -104,16 +104,6 @@ pub trait FaceSwapper: Send + Sync {
     fn models(&self) -> Vec<&crate::runtime::Model> {
         Vec::new()
     }
-    /// Swaps `target` in place.
-    fn swap(&self, frame: &mut Frame, target: &Face, source: &SourceIdentity, paste: PasteBack) -> Result<()> {
-        let (crop, m) = self.swap_crop(frame, target, source)?;
-        match paste {
-            PasteBack::Fast => paste::paste_fast(frame, &crop, &m, self.alpha_template()),
-            PasteBack::Reference => paste::paste_reference(frame, &crop, &m),
-            PasteBack::Seamless => crate::process::finish::paste_seamless(frame, &crop, &m, self.alpha_template()),
-        };
-        Ok(())
-    }
 }
 
 impl fmt::Debug for dyn FaceSwapper {
