@@ -2,7 +2,7 @@
 //! restricted to the face mask, and Poisson (seamless) blending.
 
 use crate::frame::Frame;
-use crate::geometry::{Affine, Border, Sampler, crop_bounds, inverse_f32, invert_affine, round_even, translate};
+use crate::geometry::{Affine, Border, crop_bounds, invert_affine, round_even, translate, warp_affine, warp_affine_f32, warp_affine_gray};
 use crate::swap::colour;
 use crate::swap::paste::{erode, gaussian_blur};
 
@@ -39,19 +39,10 @@ pub fn apply_opacity(frame: &mut Frame, original: &Frame, rect: Rect, opacity: f
 /// space through `m`'s inverse over `rect`, as floats in [0, 1].
 pub fn mask_in_frame(mask: &[u8], size: u32, m: &Affine, rect: Rect) -> Vec<f32> {
     let (x1, y1, w, h) = rect;
-    let local = translate(&invert_affine(m), f64::from(x1), f64::from(y1));
-    let [[a, b, c], [d, e, f]] = inverse_f32(&local);
+    let unit: Vec<f32> = mask.iter().map(|&v| f32::from(v) / 255.0).collect();
     let s = size as usize;
-    let sampler = Sampler::<u8, 1>::new(mask, s, s, Border::Constant(0.0));
-    let mut out = Vec::with_capacity((w * h) as usize);
-    for yy in 0..h {
-        let yf = yy as f32;
-        for xx in 0..w {
-            let xf = xx as f32;
-            out.push((sampler.sample(a * xf + b * yf + c, d * xf + e * yf + f)[0] / 255.0).clamp(0.0, 1.0));
-        }
-    }
-    out
+    let to_rect = translate(&invert_affine(m), f64::from(x1), f64::from(y1));
+    warp_affine_f32(&unit, s, s, &to_rect, w as usize, h as usize, Border::Constant(0.0)).into_iter().map(|v| v.clamp(0.0, 1.0)).collect()
 }
 
 /// σ of the unsharp mask (Deep-Live-Cam's value).
@@ -113,20 +104,12 @@ pub fn paste_seamless(frame: &mut Frame, crop: &Frame, m: &Affine, alpha: &[u8])
     let rect = crop_bounds(&inv, size, 2, frame.width(), frame.height())?;
     let (x1, y1, w, h) = rect;
     let (wu, hu) = (w as usize, h as usize);
+    // The crop and its feather warped into the rectangle, as separate warps would.
     let local = translate(&inv, f64::from(x1), f64::from(y1));
-    let [[a, b, c], [d, e, f]] = inverse_f32(&local);
+    let warped = warp_affine(crop, &local, w, h, Border::Replicate);
+    let guide: Vec<[f32; 3]> = warped.data().chunks_exact(3).map(|p| [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])]).collect();
     let s = size as usize;
-    let crop_s = Sampler::<u8, 3>::new(crop.data(), s, s, Border::Replicate);
-    let alpha_s = Sampler::<u8, 1>::new(alpha, s, s, Border::Constant(0.0));
-    let mut guide = vec![[0f32; 3]; wu * hu];
-    let mut inside = vec![0f32; wu * hu];
-    for yy in 0..hu {
-        for xx in 0..wu {
-            let (sx, sy) = (a * xx as f32 + b * yy as f32 + c, d * xx as f32 + e * yy as f32 + f);
-            guide[yy * wu + xx] = crop_s.sample(sx, sy).map(|v| round_even(v.clamp(0.0, 255.0)));
-            inside[yy * wu + xx] = if alpha_s.sample(sx, sy)[0] > 127.5 { 1.0 } else { 0.0 };
-        }
-    }
+    let inside: Vec<f32> = warp_affine_gray(alpha, s, s, &local, wu, hu, Border::Constant(0.0)).into_iter().map(|v| if v >= 128 { 1.0 } else { 0.0 }).collect();
     let k = 3.max((wu.min(hu) / 20) | 1);
     let mut omega: Vec<bool> = erode(&inside, wu, hu, k).into_iter().map(|v| v > 0.5).collect();
     for yy in 0..hu {
@@ -282,7 +265,7 @@ fn solve_harmonic(v: &mut [Px], fixed: &[bool], w: usize, h: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geometry::{translate, warp_affine};
+    use crate::geometry::translate;
 
     fn gradient_frame(w: u32, h: u32) -> Frame {
         let mut data = Vec::new();

@@ -69,29 +69,21 @@ pub fn mouth_mask(polygon: &[[f32; 2]], rect: Rect) -> Vec<f32> {
     feather(&polygon_mask(&local, wu, hu), wu, hu, radius)
 }
 
-fn rect_pixels(f: &Frame, (x, y, w, h): Rect) -> Vec<u8> {
-    let mut v = Vec::with_capacity((w * h * 3) as usize);
-    let stride = f.width() as usize * 3;
-    for yy in y as usize..(y + h) as usize {
-        v.extend_from_slice(&f.data()[yy * stride + x as usize * 3..yy * stride + (x + w) as usize * 3]);
-    }
-    v
-}
-
 /// Puts the original (pre-swap) mouth back into `frame` through the mouth
 /// mask, colour-matched to the swapped face. Returns the rectangle used.
 pub fn apply_mouth_mask(frame: &mut Frame, original: &Frame, landmarks_106: &[[f32; 2]], size: u8, debug: bool) -> Option<Rect> {
     let polygon = mouth_polygon(landmarks_106, size)?;
     let rect = mouth_box(&polygon, frame.width(), frame.height())?;
     let mask = mouth_mask(&polygon, rect);
-    let mut mouth = rect_pixels(original, rect);
-    let swapped = rect_pixels(frame, rect);
+    let (x, y, w, h) = rect;
+    let pixels = |f: &Frame| f.crop(i64::from(x), i64::from(y), i64::from(w), i64::from(h)).into_data();
+    let mut mouth = pixels(original);
+    let swapped = pixels(frame);
     let m8: Vec<u8> = mask.iter().map(|v| if *v > 0.5 { 255 } else { 0 }).collect();
     if let (Some(s), Some(t)) = (colour::lab_stats(&mouth, &m8), colour::lab_stats(&swapped, &m8)) {
         // Match brightness and tint only (means), keeping the lips' own contrast.
         colour::transfer(&mut mouth, (s.0, [1.0; 3]), (t.0, [1.0; 3]));
     }
-    let (x, y, w, _) = rect;
     let stride = frame.width() as usize * 3;
     let data = frame.data_mut();
     for (i, &m) in mask.iter().enumerate() {
