@@ -73,6 +73,9 @@ impl Sink for ChannelSink {
 struct Shared {
     latest: Mutex<(u64, Option<Arc<Vec<u8>>>)>,
     cond: Condvar,
+    /// The newest frame waiting for the encoder thread (a newer one replaces it).
+    pending: Mutex<Option<Frame>>,
+    pending_cond: Condvar,
     clients: AtomicUsize,
     connections: AtomicUsize,
     parts_sent: AtomicU64,
@@ -86,14 +89,14 @@ pub const MAX_CLIENTS: usize = 16;
 /// An MJPEG (`multipart/x-mixed-replace`) stream over HTTP: `/` or
 /// `/stream.mjpg` for the stream, `/snapshot.jpg` for one frame. Every JPEG
 /// carries the XMP provenance packet. Frames are only encoded while someone
-/// is watching.
+/// is watching, on the server's own thread, so JPEG encoding never delays
+/// the live pipeline (a frame that arrives while one is being encoded
+/// replaces the waiting one).
 pub struct MjpegServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
-    xmp: String,
-    quality: u8,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for MjpegServer {
@@ -111,7 +114,15 @@ impl MjpegServer {
             tracing::warn!("the MJPEG stream listens on {local}, which other machines can reach");
         }
         listener.set_nonblocking(true).map_err(|e| Error::Live(e.to_string()))?;
-        let shared = Arc::new(Shared { latest: Mutex::new((0, None)), cond: Condvar::new(), clients: AtomicUsize::new(0), connections: AtomicUsize::new(0), parts_sent: AtomicU64::new(0) });
+        let shared = Arc::new(Shared {
+            latest: Mutex::new((0, None)),
+            cond: Condvar::new(),
+            pending: Mutex::new(None),
+            pending_cond: Condvar::new(),
+            clients: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
+            parts_sent: AtomicU64::new(0),
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let (sh, st) = (shared.clone(), stop.clone());
         let accept = std::thread::Builder::new()
@@ -144,7 +155,9 @@ impl MjpegServer {
             })
             .map_err(|e| Error::Live(e.to_string()))?;
         let xmp = crate::provenance::xmp_packet(&format!("live face swap streamed by {}", camshow_core::SOFTWARE));
-        Ok(Self { addr: local, shared, stop, accept: Some(accept), xmp, quality: 80 })
+        let (sh, st) = (shared.clone(), stop.clone());
+        let encoder = std::thread::Builder::new().name("mjpeg-encode".into()).spawn(move || encode_loop(&sh, &st, &xmp)).map_err(|e| Error::Live(e.to_string()))?;
+        Ok(Self { addr: local, shared, stop, threads: vec![accept, encoder] })
     }
 
     /// The address it listens on.
@@ -167,21 +180,43 @@ impl MjpegServer {
         self.shared.parts_sent.load(Ordering::Relaxed)
     }
 
-    /// Publishes one frame (encoded only when a client is connected).
+    /// Publishes one frame: handed to the encoder thread when a client is
+    /// connected, dropped otherwise.
     pub fn publish(&self, frame: &Frame) -> Result<()> {
         if self.clients() == 0 {
             return Ok(());
         }
-        let mut jpeg = Vec::with_capacity(frame.data().len() / 8);
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, self.quality)
-            .encode(frame.data(), frame.width(), frame.height(), image::ExtendedColorType::Rgb8)
-            .map_err(|e| Error::Live(format!("JPEG encoding failed: {e}")))?;
-        let jpeg = crate::provenance::jpeg_with_xmp(&jpeg, &self.xmp)?;
-        let mut latest = self.shared.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        latest.0 += 1;
-        latest.1 = Some(Arc::new(jpeg));
-        self.shared.cond.notify_all();
+        *self.shared.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(frame.clone());
+        self.shared.pending_cond.notify_one();
         Ok(())
+    }
+}
+
+const JPEG_QUALITY: u8 = 80;
+
+/// The encoder thread: newest pending frame → JPEG with provenance → clients.
+fn encode_loop(shared: &Shared, stop: &AtomicBool, xmp: &str) {
+    while !stop.load(Ordering::Relaxed) {
+        let frame = {
+            let guard = shared.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (mut g, _) = shared.pending_cond.wait_timeout_while(guard, Duration::from_millis(200), |p| p.is_none()).unwrap_or_else(std::sync::PoisonError::into_inner);
+            g.take()
+        };
+        let Some(frame) = frame else { continue };
+        let mut jpeg = Vec::with_capacity(frame.data().len() / 8);
+        let encoded = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
+            .encode(frame.data(), frame.width(), frame.height(), image::ExtendedColorType::Rgb8)
+            .map_err(|e| Error::Live(format!("JPEG encoding failed: {e}")))
+            .and_then(|()| crate::provenance::jpeg_with_xmp(&jpeg, xmp));
+        match encoded {
+            Ok(jpeg) => {
+                let mut latest = shared.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                latest.0 += 1;
+                latest.1 = Some(Arc::new(jpeg));
+                shared.cond.notify_all();
+            }
+            Err(e) => tracing::warn!("MJPEG: {e}"),
+        }
     }
 }
 
@@ -259,7 +294,8 @@ impl Drop for MjpegServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.shared.cond.notify_all();
-        if let Some(h) = self.accept.take() {
+        self.shared.pending_cond.notify_all();
+        for h in self.threads.drain(..) {
             let _ = h.join();
         }
     }
