@@ -59,7 +59,15 @@ enum BenchWhat {
 }
 
 #[allow(clippy::print_stdout)]
-fn bench_live(source: &std::path::Path, input: Option<&std::path::Path>, size: &str, seconds: u32, detector: DetectorKind, json: bool, engine_args: &EngineArgs) -> Result<ExitCode> {
+fn bench_live(
+    source: &std::path::Path,
+    input: Option<&std::path::Path>,
+    size: &str,
+    seconds: u32,
+    detector: DetectorKind,
+    json: bool,
+    engine_args: &EngineArgs,
+) -> Result<ExitCode> {
     use camshow_core::pipeline::{SwapEngine, SwapSettings};
     use camshow_media::live::{LiveControl, LiveOptions, run_live, source::FileSource};
     let (w, h) = match size {
@@ -72,11 +80,15 @@ fn bench_live(source: &std::path::Path, input: Option<&std::path::Path>, size: &
         Some(p) => p.to_path_buf(),
         None => {
             let clip = dir.path().join("live.mp4");
-            let vf = format!("scale=-2:{h},pad=max(iw\\,{w}):{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p");
+            let vf = format!(
+                "scale=-2:{h},pad=max(iw\\,{w}):{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p"
+            );
             let st = std::process::Command::new("ffmpeg")
                 .args(["-v", "error", "-y", "-loop", "1", "-framerate", "30", "-i"])
                 .arg(source)
-                .args(["-t", "5", "-vf", &vf, "-c:v", "libx264", "-preset", "veryfast"])
+                .args([
+                    "-t", "5", "-vf", &vf, "-c:v", "libx264", "-preset", "veryfast",
+                ])
                 .arg(&clip)
                 .status()?;
             anyhow::ensure!(st.success(), "ffmpeg could not make the clip");
@@ -84,21 +96,46 @@ fn bench_live(source: &std::path::Path, input: Option<&std::path::Path>, size: &
         }
     };
     let rt = engine_args.runtime()?;
-    let settings = SwapSettings { detector, ..Default::default() };
+    let settings = SwapSettings {
+        detector,
+        ..Default::default()
+    };
     let engine = SwapEngine::load(&settings, &rt, &engine_args.store())?;
-    let control = LiveControl::new(engine.prepare_source(&camshow_media::image_io::read_image(source)?)?);
+    let control =
+        LiveControl::new(engine.prepare_source(&camshow_media::image_io::read_image(source)?)?);
     let src = Box::new(FileSource::open(&clip, true, Some((w, h)))?);
-    let opts = LiveOptions { duration: Some(std::time::Duration::from_secs(u64::from(seconds))), ..LiveOptions::default() };
+    let opts = LiveOptions {
+        duration: Some(std::time::Duration::from_secs(u64::from(seconds))),
+        ..LiveOptions::default()
+    };
     let stats = run_live(&engine, src, &mut [], &control, &opts)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "size": size, "detector": detector.name(), "swapper": engine.swapper_name(), "stats": stats,
-        }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "size": size, "detector": detector.name(), "swapper": engine.swapper_name(), "stats": stats,
+            }))?
+        );
     } else {
-        println!("{size}, {} + {} swapper, {} s from {}", detector, engine.swapper_name(), seconds, clip.display());
-        println!("  capture     {:6.1} fps ({} frames)", stats.capture_fps, stats.captured);
-        println!("  output      {:6.1} fps ({} frames, {} dropped)", stats.output_fps, stats.processed, stats.dropped);
-        println!("  latency     p50 {:6.1} ms   p95 {:6.1} ms   max {:6.1} ms", stats.latency_p50_ms, stats.latency_p95_ms, stats.latency_max_ms);
+        println!(
+            "{size}, {} + {} swapper, {} s from {}",
+            detector,
+            engine.swapper_name(),
+            seconds,
+            clip.display()
+        );
+        println!(
+            "  capture     {:6.1} fps ({} frames)",
+            stats.capture_fps, stats.captured
+        );
+        println!(
+            "  output      {:6.1} fps ({} frames, {} dropped)",
+            stats.output_fps, stats.processed, stats.dropped
+        );
+        println!(
+            "  latency     p50 {:6.1} ms   p95 {:6.1} ms   max {:6.1} ms",
+            stats.latency_p50_ms, stats.latency_p95_ms, stats.latency_max_ms
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -141,16 +178,44 @@ fn time(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64, f64
     Ok(stats(ms))
 }
 
-
 #[allow(clippy::print_stdout)]
 pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let (input, runs, json, engine) = match &args.what {
-        BenchWhat::Models { input, runs, json, engine } => (input, runs, json, engine),
-        BenchWhat::Video { size, seconds, clip: c } => {
-            return bench_video(&c.source, c.input.as_deref(), size, *seconds, c.detector, c.json, &c.engine);
+        BenchWhat::Models {
+            input,
+            runs,
+            json,
+            engine,
+        } => (input, runs, json, engine),
+        BenchWhat::Video {
+            size,
+            seconds,
+            clip: c,
+        } => {
+            return bench_video(
+                &c.source,
+                c.input.as_deref(),
+                size,
+                *seconds,
+                c.detector,
+                c.json,
+                &c.engine,
+            );
         }
-        BenchWhat::Live { size, seconds, clip: c } => {
-            return bench_live(&c.source, c.input.as_deref(), size, *seconds, c.detector, c.json, &c.engine);
+        BenchWhat::Live {
+            size,
+            seconds,
+            clip: c,
+        } => {
+            return bench_live(
+                &c.source,
+                c.input.as_deref(),
+                size,
+                *seconds,
+                c.detector,
+                c.json,
+                &c.engine,
+            );
         }
     };
     let frame: Frame = camshow_media::image_io::read_image(input)?;
@@ -159,18 +224,39 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let mut rows = Vec::new();
     let gate = SafetyGate::load(&rt, &store)?;
     gate.ensure_safe(&frame, "input")?;
-    rows.push(("nudenet (safety gate)".to_string(), time(*runs, || Ok(gate.check(&frame).map(|_| ())?))?));
-    for kind in [DetectorKind::CenterFace, DetectorKind::BlazeFace, DetectorKind::Scrfd] {
+    rows.push((
+        "nudenet (safety gate)".to_string(),
+        time(*runs, || Ok(gate.check(&frame).map(|_| ())?))?,
+    ));
+    for kind in [
+        DetectorKind::CenterFace,
+        DetectorKind::BlazeFace,
+        DetectorKind::Scrfd,
+    ] {
         match load_detector(kind, &rt, &store) {
-            Ok(det) => rows.push((kind.to_string(), time(*runs, || Ok(det.detect(&frame).map(|_| ())?))?)),
+            Ok(det) => rows.push((
+                kind.to_string(),
+                time(*runs, || Ok(det.detect(&frame).map(|_| ())?))?,
+            )),
             Err(e) => tracing::warn!("{kind} skipped: {e}"),
         }
     }
     if *json {
         let v: Vec<_> = rows.iter().map(|(n, (p50, p95, min))| serde_json::json!({"model": n, "p50_ms": p50, "p95_ms": p95, "min_ms": min})).collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"image": input, "width": frame.width(), "height": frame.height(), "runs": runs, "threads": engine.execution_threads, "results": v}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"image": input, "width": frame.width(), "height": frame.height(), "runs": runs, "threads": engine.execution_threads, "results": v})
+            )?
+        );
     } else {
-        println!("{} ({}x{}), {runs} runs each, intra-op threads {}", input.display(), frame.width(), frame.height(), engine.execution_threads);
+        println!(
+            "{} ({}x{}), {runs} runs each, intra-op threads {}",
+            input.display(),
+            frame.width(),
+            frame.height(),
+            engine.execution_threads
+        );
         for (n, (p50, p95, min)) in rows {
             println!("  {n:<24} p50 {p50:8.2} ms   p95 {p95:8.2} ms   min {min:8.2} ms");
         }
@@ -188,8 +274,8 @@ fn bench_video(
     json: bool,
     engine_args: &EngineArgs,
 ) -> Result<ExitCode> {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use camshow_core::pipeline::{SwapEngine, SwapSettings};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let dir = tempfile::tempdir()?;
     let clip = match input {
         Some(p) => p.to_path_buf(),
@@ -200,11 +286,29 @@ fn bench_video(
                 other => anyhow::bail!("unknown size {other} (720p, 1080p)"),
             };
             let clip = dir.path().join("bench.mp4");
-            let vf = format!("scale=-2:{h},pad={w}:{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p");
+            let vf = format!(
+                "scale=-2:{h},pad={w}:{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p"
+            );
             let st = std::process::Command::new("ffmpeg")
                 .args(["-v", "error", "-y", "-loop", "1", "-framerate", "10", "-i"])
                 .arg(source)
-                .args(["-f", "lavfi", "-i", "sine=frequency=440", "-t", &seconds.to_string(), "-vf", &vf, "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-shortest"])
+                .args([
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "sine=frequency=440",
+                    "-t",
+                    &seconds.to_string(),
+                    "-vf",
+                    &vf,
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                    "-c:a",
+                    "aac",
+                    "-shortest",
+                ])
                 .arg(&clip)
                 .status()?;
             anyhow::ensure!(st.success(), "ffmpeg could not make the clip");
@@ -213,23 +317,46 @@ fn bench_video(
     };
     let rt = engine_args.runtime()?;
     let store = engine_args.store();
-    let settings = SwapSettings { detector, selector: camshow_core::select::SelectMode::Many, ..Default::default() };
+    let settings = SwapSettings {
+        detector,
+        selector: camshow_core::select::SelectMode::Many,
+        ..Default::default()
+    };
     let engine = SwapEngine::load(&settings, &rt, &store)?;
     let prepared = engine.prepare_source(&camshow_media::image_io::read_image(source)?)?;
-    let workers = if engine_args.execution_threads > 0 { engine_args.execution_threads } else { std::thread::available_parallelism().map_or(2, usize::from) };
+    let workers = if engine_args.execution_threads > 0 {
+        engine_args.execution_threads
+    } else {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    };
 
     // End to end: safety sampling, decode, swap, encode, audio.
     let out = dir.path().join("out.mp4");
-    let opts = camshow_media::job::JobOptions { workers, ..Default::default() };
+    let opts = camshow_media::job::JobOptions {
+        workers,
+        ..Default::default()
+    };
     let cancel = AtomicBool::new(false);
     let t = Instant::now();
-    let report = camshow_media::job::run_video_job(&engine, camshow_media::job::SourcePlan::One { source: &prepared, reference: None }, &clip, &out, &opts, &|_, _| {}, &cancel)?;
+    let report = camshow_media::job::run_video_job(
+        &engine,
+        camshow_media::job::SourcePlan::One {
+            source: &prepared,
+            reference: None,
+        },
+        &clip,
+        &out,
+        &opts,
+        &|_, _| {},
+        &cancel,
+    )?;
     let e2e = t.elapsed().as_secs_f64();
     let n = report.frames as usize;
 
     // Model-bound: the same frames, decoded beforehand, through the same swap with the same workers.
     let info = camshow_media::video::probe(&clip)?;
-    let mut dec = camshow_media::video::Decoder::open(&clip, &info, camshow_media::video::Trim::default())?;
+    let mut dec =
+        camshow_media::video::Decoder::open(&clip, &info, camshow_media::video::Trim::default())?;
     let mut frames = Vec::with_capacity(n);
     while let Some(f) = dec.next_frame()? {
         frames.push(std::sync::Mutex::new(f));
@@ -251,16 +378,30 @@ fn bench_video(
     let bound = t.elapsed().as_secs_f64();
     let (fps_e2e, fps_bound) = (n as f64 / e2e, frames.len() as f64 / bound);
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "clip": clip, "width": info.width, "height": info.height, "frames": n, "workers": workers,
-            "detector": detector.name(), "swapper": engine.swapper_name(),
-            "end_to_end_fps": fps_e2e, "model_bound_fps": fps_bound, "ratio": fps_e2e / fps_bound,
-        }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "clip": clip, "width": info.width, "height": info.height, "frames": n, "workers": workers,
+                "detector": detector.name(), "swapper": engine.swapper_name(),
+                "end_to_end_fps": fps_e2e, "model_bound_fps": fps_bound, "ratio": fps_e2e / fps_bound,
+            }))?
+        );
     } else {
-        println!("{}x{}, {n} frames, {workers} workers, {} + {} swapper", info.width, info.height, detector, engine.swapper_name());
+        println!(
+            "{}x{}, {n} frames, {workers} workers, {} + {} swapper",
+            info.width,
+            info.height,
+            detector,
+            engine.swapper_name()
+        );
         println!("  end to end (safety sampling, decode, swap, encode, audio)  {fps_e2e:7.2} fps");
-        println!("  model-bound (the same swap on frames already in memory)    {fps_bound:7.2} fps");
-        println!("  ratio                                                      {:7.1} %", 100.0 * fps_e2e / fps_bound);
+        println!(
+            "  model-bound (the same swap on frames already in memory)    {fps_bound:7.2} fps"
+        );
+        println!(
+            "  ratio                                                      {:7.1} %",
+            100.0 * fps_e2e / fps_bound
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -30,7 +30,6 @@ pub struct DetectArgs {
     engine: EngineArgs,
 }
 
-
 #[allow(clippy::print_stdout)]
 pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     let frame = camshow_media::image_io::read_image(&args.input)?;
@@ -42,15 +41,23 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     let start = Instant::now();
     let faces = detector.detect(&frame)?;
     let elapsed = start.elapsed();
-    let providers: Vec<String> = detector.models().iter().flat_map(|m| m.providers().iter().map(|p| format!("{}:{p}", m.name()))).collect();
+    let providers: Vec<String> = detector
+        .models()
+        .iter()
+        .flat_map(|m| m.providers().iter().map(|p| format!("{}:{p}", m.name())))
+        .collect();
 
     if let Some(out) = &args.output {
         let mut annotated = frame.clone();
         for f in &faces {
             draw_face(&mut annotated, f);
         }
-        camshow_media::image_io::write_image(out, &annotated, "face detections drawn by Camshow Deepfaker")
-            .with_context(|| format!("writing {}", out.display()))?;
+        camshow_media::image_io::write_image(
+            out,
+            &annotated,
+            "face detections drawn by Camshow Deepfaker",
+        )
+        .with_context(|| format!("writing {}", out.display()))?;
     }
 
     if args.json {
@@ -70,7 +77,11 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
             providers.join(", ")
         );
         for (i, f) in faces.iter().enumerate() {
-            let pts: Vec<String> = f.kps.iter().map(|p| format!("({:.1},{:.1})", p[0], p[1])).collect();
+            let pts: Vec<String> = f
+                .kps
+                .iter()
+                .map(|p| format!("({:.1},{:.1})", p[0], p[1]))
+                .collect();
             println!(
                 "  #{:<2} box [{:.1}, {:.1}, {:.1}, {:.1}]  score {:.3}  points {}",
                 i + 1,
@@ -102,7 +113,13 @@ fn draw_face(frame: &mut Frame, f: &Face) {
             frame.put_pixel(x2 - t, y, green);
         }
     }
-    let colours = [[255, 0, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255], [0, 255, 255]];
+    let colours = [
+        [255, 0, 0],
+        [0, 0, 255],
+        [255, 255, 0],
+        [255, 0, 255],
+        [0, 255, 255],
+    ];
     for (p, c) in f.kps.iter().zip(colours) {
         let (cx, cy) = (p[0].round() as i64, p[1].round() as i64);
         for dy in -2..=2 {

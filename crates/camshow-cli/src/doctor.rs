@@ -31,7 +31,11 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
                 .iter()
                 .map(|&p| {
                     let compiled = p.compiled_in();
-                    let usable = if compiled { rt.probe_provider(p) } else { Err("not compiled into this library".into()) };
+                    let usable = if compiled {
+                        rt.probe_provider(p)
+                    } else {
+                        Err("not compiled into this library".into())
+                    };
                     (p, compiled, usable)
                 })
                 .collect();
@@ -53,11 +57,36 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         .into_iter()
         .map(|(m, s)| serde_json::json!({"id": m.id, "status": s.to_string(), "ok": matches!(s, Status::Present | Status::PresentUnpinned), "licence": m.licence}))
         .collect();
-    let gate_ready = matches!(store.status(camshow_core::models::find("nudenet").expect("nudenet is in the manifest")), Status::Present);
+    let gate_ready = matches!(
+        store.status(camshow_core::models::find("nudenet").expect("nudenet is in the manifest")),
+        Status::Present
+    );
     ok &= gate_ready;
     let ff = camshow_media::tools::ffmpeg_info();
-    let interesting = ["libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1", "h264_nvenc", "hevc_nvenc", "av1_nvenc", "h264_videotoolbox", "hevc_videotoolbox", "h264_vaapi", "hevc_vaapi", "h264_qsv", "hevc_qsv", "h264_amf", "mpeg4", "png"];
-    let encoders: Vec<&String> = ff.video_encoders.iter().filter(|e| interesting.contains(&e.as_str())).collect();
+    let interesting = [
+        "libx264",
+        "libx265",
+        "libvpx-vp9",
+        "libaom-av1",
+        "libsvtav1",
+        "h264_nvenc",
+        "hevc_nvenc",
+        "av1_nvenc",
+        "h264_videotoolbox",
+        "hevc_videotoolbox",
+        "h264_vaapi",
+        "hevc_vaapi",
+        "h264_qsv",
+        "hevc_qsv",
+        "h264_amf",
+        "mpeg4",
+        "png",
+    ];
+    let encoders: Vec<&String> = ff
+        .video_encoders
+        .iter()
+        .filter(|e| interesting.contains(&e.as_str()))
+        .collect();
     let cams = camshow_media::camera::list_cameras();
 
     if args.json {
@@ -72,7 +101,11 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
             "dirs": {"config": camshow_core::paths::config_dir(), "models": store.dir(), "cache": camshow_core::paths::cache_dir()},
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
 
     println!("Camshow Deepfaker {}", crate::version_string());
@@ -88,7 +121,10 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
                 let name = p["name"].as_str().unwrap_or_default();
                 let state = match (p["available"].as_bool(), p["usable"].as_bool()) {
                     (Some(true), Some(true)) => "usable".to_string(),
-                    (Some(true), _) => format!("available but NOT usable: {}", p["reason"].as_str().unwrap_or_default()),
+                    (Some(true), _) => format!(
+                        "available but NOT usable: {}",
+                        p["reason"].as_str().unwrap_or_default()
+                    ),
                     _ => "not in this build".to_string(),
                 };
                 println!("  provider    {name:<9} {state}");
@@ -97,17 +133,47 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         Err(e) => println!("  NOT FOUND: {e:#}"),
     }
     println!();
-    println!("Content-safety gate: {}", if gate_ready { "ready (NudeNet 320n)" } else { "MISSING: nothing can be processed; run `camshow models fetch nudenet`" });
+    println!(
+        "Content-safety gate: {}",
+        if gate_ready {
+            "ready (NudeNet 320n)"
+        } else {
+            "MISSING: nothing can be processed; run `camshow models fetch nudenet`"
+        }
+    );
     println!();
     println!("Models in {}", store.dir().display());
     for m in &models {
-        println!("  {:<20} {}", m["id"].as_str().unwrap_or_default(), m["status"].as_str().unwrap_or_default());
+        println!(
+            "  {:<20} {}",
+            m["id"].as_str().unwrap_or_default(),
+            m["status"].as_str().unwrap_or_default()
+        );
     }
     println!();
     println!("FFmpeg");
-    println!("  ffmpeg      {}", ff.ffmpeg.as_deref().unwrap_or("NOT FOUND (install ffmpeg)"));
-    println!("  ffprobe     {}", ff.ffprobe.as_deref().unwrap_or("NOT FOUND (install ffmpeg)"));
-    println!("  encoders    {}", if encoders.is_empty() { "-".to_string() } else { encoders.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ") });
+    println!(
+        "  ffmpeg      {}",
+        ff.ffmpeg.as_deref().unwrap_or("NOT FOUND (install ffmpeg)")
+    );
+    println!(
+        "  ffprobe     {}",
+        ff.ffprobe
+            .as_deref()
+            .unwrap_or("NOT FOUND (install ffmpeg)")
+    );
+    println!(
+        "  encoders    {}",
+        if encoders.is_empty() {
+            "-".to_string()
+        } else {
+            encoders
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
     println!();
     println!("Cameras");
     if cams.is_empty() {
@@ -118,8 +184,18 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
     }
     println!();
     println!("Folders");
-    println!("  config      {}", camshow_core::paths::config_dir().display());
+    println!(
+        "  config      {}",
+        camshow_core::paths::config_dir().display()
+    );
     println!("  models      {}", store.dir().display());
-    println!("  cache       {}", camshow_core::paths::cache_dir().display());
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!(
+        "  cache       {}",
+        camshow_core::paths::cache_dir().display()
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

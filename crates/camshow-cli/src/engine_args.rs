@@ -28,7 +28,9 @@ pub struct EngineArgs {
 pub struct ProviderList(pub Vec<camshow_core::runtime::ExecutionProvider>);
 
 fn parse_providers(s: &str) -> std::result::Result<ProviderList, String> {
-    parse_provider_list(s).map(ProviderList).map_err(|e| e.to_string())
+    parse_provider_list(s)
+        .map(ProviderList)
+        .map_err(|e| e.to_string())
 }
 
 impl EngineArgs {
@@ -42,19 +44,26 @@ impl EngineArgs {
 
     /// Loads ONNX Runtime with these settings.
     pub fn runtime(&self) -> Result<Runtime> {
-        Ok(Runtime::new(RuntimeOptions { providers: self.execution_provider.clone().map(|l| l.0), intra_threads: self.execution_threads })?)
+        Ok(Runtime::new(RuntimeOptions {
+            providers: self.execution_provider.clone().map(|l| l.0),
+            intra_threads: self.execution_threads,
+        })?)
     }
 }
 
 /// clap value parser for every engine enum that implements `FromStr` (detector, swapper, selector, …).
-pub fn parse<T: std::str::FromStr<Err = camshow_core::Error>>(s: &str) -> std::result::Result<T, String> {
+pub fn parse<T: std::str::FromStr<Err = camshow_core::Error>>(
+    s: &str,
+) -> std::result::Result<T, String> {
     s.parse().map_err(|e: camshow_core::Error| e.to_string())
 }
 
 /// Applies `--model-file ID=FILE` overrides to a store.
 pub fn with_model_files(mut store: ModelStore, specs: &[String]) -> Result<ModelStore> {
     for spec in specs {
-        let (id, path) = spec.split_once('=').ok_or_else(|| anyhow::anyhow!("--model-file {spec:?} is not ID=FILE"))?;
+        let (id, path) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--model-file {spec:?} is not ID=FILE"))?;
         store = store.with_override(id, path)?;
     }
     Ok(store)

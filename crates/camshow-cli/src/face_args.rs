@@ -49,7 +49,9 @@ impl FaceArgs {
             (Some(s), false) => s,
             (None, true) | (Some(SelectMode::Many), true) => SelectMode::Many,
             (None, false) => SelectMode::One,
-            (Some(_), true) => bail!("--many-faces conflicts with --face-selector; use one of them"),
+            (Some(_), true) => {
+                bail!("--many-faces conflicts with --face-selector; use one of them")
+            }
         };
         if mode == SelectMode::Reference && self.reference_face.is_none() {
             bail!("--face-selector reference needs --reference-face IMAGE");

@@ -17,8 +17,13 @@ use crate::preview::PreviewWindow;
 use crate::processor_args::ProcessorArgs;
 
 fn resolution(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT (e.g. 1280x720)"))?;
-    let (w, h): (u32, u32) = (w.parse().map_err(|_| format!("bad width in {s:?}"))?, h.parse().map_err(|_| format!("bad height in {s:?}"))?);
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT (e.g. 1280x720)"))?;
+    let (w, h): (u32, u32) = (
+        w.parse().map_err(|_| format!("bad width in {s:?}"))?,
+        h.parse().map_err(|_| format!("bad height in {s:?}"))?,
+    );
     if !(16..=7680).contains(&w) || !(16..=4320).contains(&h) {
         return Err(format!("{s} is out of range"));
     }
@@ -27,7 +32,11 @@ fn resolution(s: &str) -> Result<(u32, u32), String> {
 
 fn positive(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if v > 0.0 && v <= 1000.0 { Ok(v) } else { Err(format!("{v} is out of range")) }
+    if v > 0.0 && v <= 1000.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is out of range"))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -85,8 +94,14 @@ fn modified(p: &Path) -> Option<SystemTime> {
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub fn run(args: &LiveArgs) -> Result<ExitCode> {
-    if !args.preview && args.virtual_camera.is_none() && args.mjpeg.is_none() && args.duration.is_none() {
-        bail!("choose at least one output: --preview, --virtual-camera DEV or --mjpeg ADDR (or --duration for a measurement without output)");
+    if !args.preview
+        && args.virtual_camera.is_none()
+        && args.mjpeg.is_none()
+        && args.duration.is_none()
+    {
+        bail!(
+            "choose at least one output: --preview, --virtual-camera DEV or --mjpeg ADDR (or --duration for a measurement without output)"
+        );
     }
     let settings = args.face.settings(&args.processors)?;
     let camera = match &args.camera {
@@ -103,14 +118,24 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
     if let Some(n) = engine.note() {
         eprintln!("note: {n}");
     }
-    let source_face = engine.prepare_source(&camshow_media::image_io::read_image(&args.source)?).with_context(|| format!("source {}", args.source.display()))?;
+    let source_face = engine
+        .prepare_source(&camshow_media::image_io::read_image(&args.source)?)
+        .with_context(|| format!("source {}", args.source.display()))?;
     let reference = match &args.face.reference_face {
         Some(p) => Some(engine.reference_embedding(&camshow_media::image_io::read_image(p)?)?),
         None => None,
     };
-    let capture = CaptureOptions { size: args.resolution, fps: args.fps };
+    let capture = CaptureOptions {
+        size: args.resolution,
+        fps: args.fps,
+    };
     let source = open_source(&camera, capture, !args.no_loop)?;
-    eprintln!("live: {} → {} ({})", source.describe(), outputs(args).join(", "), engine.processors().join(" → "));
+    eprintln!(
+        "live: {} → {} ({})",
+        source.describe(),
+        outputs(args).join(", "),
+        engine.processors().join(" → ")
+    );
 
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(addr) = &args.mjpeg {
@@ -122,7 +147,9 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
         sinks.push(Box::new(VirtualCamera::open(dev, source.nominal_fps())?));
     }
     if args.preview {
-        sinks.push(Box::new(PreviewWindow::new("Camshow Deepfaker (AI-generated)")));
+        sinks.push(Box::new(PreviewWindow::new(
+            "Camshow Deepfaker (AI-generated)",
+        )));
     }
     let control = LiveControl::new(source_face);
     {
@@ -148,7 +175,10 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
                 let now = modified(&path);
                 if now.is_some() && now != last {
                     last = now;
-                    match camshow_media::image_io::read_image(&path).map_err(anyhow::Error::from).and_then(|img| Ok(engine_ref.prepare_source(&img)?)) {
+                    match camshow_media::image_io::read_image(&path)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|img| Ok(engine_ref.prepare_source(&img)?))
+                    {
                         Ok(p) => {
                             watcher_control.set_source(p);
                             eprintln!("live: source face reloaded from {}", path.display());
@@ -169,7 +199,12 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
     } else {
         eprintln!(
             "live: {} frames out in {:.1} s ({:.1} fps), latency p50 {:.0} ms / p95 {:.0} ms, {} dropped",
-            stats.processed, stats.seconds, stats.output_fps, stats.latency_p50_ms, stats.latency_p95_ms, stats.dropped
+            stats.processed,
+            stats.seconds,
+            stats.output_fps,
+            stats.latency_p50_ms,
+            stats.latency_p95_ms,
+            stats.dropped
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -196,10 +231,19 @@ fn outputs(args: &LiveArgs) -> Vec<String> {
 fn print_stats(s: &LiveStats) {
     println!("source            {}", s.source);
     println!("duration          {:.1} s", s.seconds);
-    println!("frames            {} captured ({:.1} fps measured), {} out ({:.1} fps), {} dropped", s.captured, s.capture_fps, s.processed, s.output_fps, s.dropped);
+    println!(
+        "frames            {} captured ({:.1} fps measured), {} out ({:.1} fps), {} dropped",
+        s.captured, s.capture_fps, s.processed, s.output_fps, s.dropped
+    );
     println!("faces swapped in  {} frames", s.frames_swapped);
-    println!("latency           p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms (capture to output)", s.latency_p50_ms, s.latency_p95_ms, s.latency_max_ms);
-    println!("safety            {} checks, {} trips, {} frames held", s.safety_checks, s.safety_trips, s.safety_held_frames);
+    println!(
+        "latency           p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms (capture to output)",
+        s.latency_p50_ms, s.latency_p95_ms, s.latency_max_ms
+    );
+    println!(
+        "safety            {} checks, {} trips, {} frames held",
+        s.safety_checks, s.safety_trips, s.safety_held_frames
+    );
     if s.reconnects > 0 {
         println!("reconnects        {}", s.reconnects);
     }
@@ -221,7 +265,11 @@ pub fn cameras(args: &CamerasArgs) -> Result<ExitCode> {
     let rows: Vec<serde_json::Value> = cams
         .iter()
         .map(|c| {
-            let formats = if args.formats { camshow_media::camera::formats(&c.id) } else { Vec::new() };
+            let formats = if args.formats {
+                camshow_media::camera::formats(&c.id)
+            } else {
+                Vec::new()
+            };
             serde_json::json!({"id": c.id, "node": c.node, "name": c.name, "formats": formats})
         })
         .collect();
@@ -230,7 +278,9 @@ pub fn cameras(args: &CamerasArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if cams.is_empty() {
-        println!("no cameras found (V4L2 devices on Linux, AVFoundation on macOS); `camshow live --camera test` or `--camera file:CLIP` work without one");
+        println!(
+            "no cameras found (V4L2 devices on Linux, AVFoundation on macOS); `camshow live --camera test` or `--camera file:CLIP` work without one"
+        );
     }
     for (c, r) in cams.iter().zip(&rows) {
         if c.id == c.node {
@@ -244,4 +294,3 @@ pub fn cameras(args: &CamerasArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-

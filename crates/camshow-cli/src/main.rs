@@ -8,8 +8,8 @@ mod face_args;
 mod faces_cmd;
 mod live_cmd;
 mod models_cmd;
-mod processor_args;
 mod preview;
+mod processor_args;
 mod progress;
 mod swap_cmd;
 
@@ -56,7 +56,15 @@ static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(version_s
 
 fn version_string() -> String {
     let features = camshow_core::enabled_features();
-    format!("{} (execution-provider features: {})", env!("CARGO_PKG_VERSION"), if features.is_empty() { "none".into() } else { features.join(", ") })
+    format!(
+        "{} (execution-provider features: {})",
+        env!("CARGO_PKG_VERSION"),
+        if features.is_empty() {
+            "none".into()
+        } else {
+            features.join(", ")
+        }
+    )
 }
 
 fn init_logging(verbose: u8) {
@@ -65,11 +73,15 @@ fn init_logging(verbose: u8) {
         1 => "info,ort=warn",
         _ => "debug,ort=info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(
+            std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
         .try_init();
 }
 

@@ -63,11 +63,20 @@ pub fn run(args: &ModelsArgs) -> Result<ExitCode> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"models_dir": store.dir(), "models": v}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"models_dir": store.dir(), "models": v})
+                    )?
+                );
             } else {
                 println!("models folder: {}", store.dir().display());
                 for (m, s) in rows {
-                    let nc = if m.non_commercial { " [NON-COMMERCIAL]" } else { "" };
+                    let nc = if m.non_commercial {
+                        " [NON-COMMERCIAL]"
+                    } else {
+                        ""
+                    };
                     println!("  {:<20} {:<9} {}{nc}", m.id, short(&s), m.licence);
                     if let Status::Corrupt(r) = &s {
                         println!("  {:<20} {r}", "");
@@ -79,7 +88,9 @@ pub fn run(args: &ModelsArgs) -> Result<ExitCode> {
         ModelsCommand::Fetch { names } => {
             let mut bar = Bar::default();
             for n in names {
-                let spec = store.fetch(n, &mut bar).with_context(|| format!("fetching {n}"))?;
+                let spec = store
+                    .fetch(n, &mut bar)
+                    .with_context(|| format!("fetching {n}"))?;
                 if spec.non_commercial {
                     println!("note: {} is under \"{}\"", spec.id, spec.licence);
                 }
@@ -88,7 +99,11 @@ pub fn run(args: &ModelsArgs) -> Result<ExitCode> {
         }
         ModelsCommand::Verify { names } => {
             let ids: Vec<String> = if names.is_empty() {
-                MANIFEST.iter().filter(|m| store.path(m).exists()).map(|m| m.id.to_string()).collect()
+                MANIFEST
+                    .iter()
+                    .filter(|m| store.path(m).exists())
+                    .map(|m| m.id.to_string())
+                    .collect()
             } else {
                 names.clone()
             };
@@ -102,11 +117,17 @@ pub fn run(args: &ModelsArgs) -> Result<ExitCode> {
                     }
                 }
             }
-            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         ModelsCommand::Import { paths } => {
             for p in paths {
-                let spec = store.import(p).with_context(|| format!("importing {}", p.display()))?;
+                let spec = store
+                    .import(p)
+                    .with_context(|| format!("importing {}", p.display()))?;
                 println!("imported {} as {} ({})", p.display(), spec.id, spec.licence);
             }
             Ok(ExitCode::SUCCESS)

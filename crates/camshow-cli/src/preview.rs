@@ -19,11 +19,22 @@ pub struct PreviewWindow {
 
 impl PreviewWindow {
     pub fn new(title: &str) -> Self {
-        Self { window: None, buf: Vec::new(), title: title.into(), shown: 0, since: Instant::now(), closed: false }
+        Self {
+            window: None,
+            buf: Vec::new(),
+            title: title.into(),
+            shown: 0,
+            since: Instant::now(),
+            closed: false,
+        }
     }
 
     fn open(&mut self, w: u32, h: u32) -> camshow_media::Result<()> {
-        let opts = WindowOptions { resize: true, scale_mode: ScaleMode::AspectRatioStretch, ..WindowOptions::default() };
+        let opts = WindowOptions {
+            resize: true,
+            scale_mode: ScaleMode::AspectRatioStretch,
+            ..WindowOptions::default()
+        };
         let window = Window::new(&self.title, w as usize, h as usize, opts).map_err(|e| {
             camshow_media::Error::Live(format!("cannot open the preview window ({e}); is there a display (DISPLAY / WAYLAND_DISPLAY)?"))
         })?;
@@ -42,8 +53,15 @@ impl Sink for PreviewWindow {
             self.open(frame.width(), frame.height())?;
         }
         self.buf.clear();
-        self.buf.extend(frame.data().chunks_exact(3).map(|p| (u32::from(p[0]) << 16) | (u32::from(p[1]) << 8) | u32::from(p[2])));
-        let Some(window) = self.window.as_mut() else { return Ok(()) };
+        self.buf.extend(
+            frame
+                .data()
+                .chunks_exact(3)
+                .map(|p| (u32::from(p[0]) << 16) | (u32::from(p[1]) << 8) | u32::from(p[2])),
+        );
+        let Some(window) = self.window.as_mut() else {
+            return Ok(());
+        };
         window
             .update_with_buffer(&self.buf, frame.width() as usize, frame.height() as usize)
             .map_err(|e| camshow_media::Error::Live(format!("preview window: {e}")))?;
@@ -53,7 +71,11 @@ impl Sink for PreviewWindow {
         self.shown += 1;
         let el = self.since.elapsed().as_secs_f64();
         if el >= 1.0 {
-            window.set_title(&format!("{}: {:.1} fps", self.title, self.shown as f64 / el));
+            window.set_title(&format!(
+                "{}: {:.1} fps",
+                self.title,
+                self.shown as f64 / el
+            ));
             self.shown = 0;
             self.since = Instant::now();
         }

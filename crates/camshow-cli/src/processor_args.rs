@@ -9,12 +9,20 @@ use crate::engine_args::parse;
 
 fn unit(s: &str) -> Result<f32, String> {
     let v: f32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("{v} is not between 0 and 1")) }
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 1"))
+    }
 }
 
 fn sharpness(s: &str) -> Result<f32, String> {
     let v: f32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if (0.0..=5.0).contains(&v) { Ok(v) } else { Err(format!("{v} is not between 0 and 5")) }
+    if (0.0..=5.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 5"))
+    }
 }
 
 #[derive(Debug, Clone, Args)]

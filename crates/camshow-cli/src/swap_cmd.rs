@@ -65,12 +65,18 @@ pub struct SwapArgs {
     engine: EngineArgs,
 }
 
-
 /// Deep-Live-Cam's output naming when the output is a folder.
 fn output_path(output: &Path, source: &Path, target: &Path) -> PathBuf {
     if output.is_dir() {
-        let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let ext = target.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_else(|| ".png".into());
+        let stem = |p: &Path| {
+            p.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let ext = target
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_else(|| ".png".into());
         output.join(format!("{}-{}{ext}", stem(source), stem(target)))
     } else {
         output.to_path_buf()
@@ -84,7 +90,11 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
         limit_memory(gb)?;
     }
     let selector = args.face.selector()?;
-    let out = output_path(&args.output, args.source.as_deref().unwrap_or(Path::new("mapped")), &args.target);
+    let out = output_path(
+        &args.output,
+        args.source.as_deref().unwrap_or(Path::new("mapped")),
+        &args.target,
+    );
     let video = is_video(&args.target);
     if video {
         if camshow_media::video::container_for(&out).is_none() {
@@ -92,14 +102,21 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
         }
         let encoders = camshow_media::tools::ffmpeg_info().video_encoders;
         if !encoders.iter().any(|e| e == &args.video_encoder) {
-            bail!("video encoder {} is not offered by this FFmpeg (available: {})", args.video_encoder, encoders.join(", "));
+            bail!(
+                "video encoder {} is not offered by this FFmpeg (available: {})",
+                args.video_encoder,
+                encoders.join(", ")
+            );
         }
     } else {
         camshow_media::image_io::OutputFormat::for_path(&out)?;
     }
 
     let store = args.face.store(&args.engine)?;
-    let settings = SwapSettings { map_faces: args.map.is_some(), ..args.face.settings(&args.processors)? };
+    let settings = SwapSettings {
+        map_faces: args.map.is_some(),
+        ..args.face.settings(&args.processors)?
+    };
     let rt = args.engine.runtime()?;
     let engine = SwapEngine::load(&settings, &rt, &store)?;
     let mut prepared = Vec::new();
@@ -109,29 +126,50 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
             for person in &map.people {
                 prepared.push(match &person.source {
                     Some(src) => {
-                        let src = if src.is_relative() { path.parent().unwrap_or(Path::new(".")).join(src) } else { src.clone() };
-                        Some(engine.prepare_source(&camshow_media::image_io::read_image(&src)?).with_context(|| format!("source of person {}", person.id))?)
+                        let src = if src.is_relative() {
+                            path.parent().unwrap_or(Path::new(".")).join(src)
+                        } else {
+                            src.clone()
+                        };
+                        Some(
+                            engine
+                                .prepare_source(&camshow_media::image_io::read_image(&src)?)
+                                .with_context(|| format!("source of person {}", person.id))?,
+                        )
                     }
                     None => None,
                 });
             }
             if prepared.iter().all(Option::is_none) {
-                bail!("no person in {} has a source: set \"source\" to an image path for the people to swap", path.display());
+                bail!(
+                    "no person in {} has a source: set \"source\" to an image path for the people to swap",
+                    path.display()
+                );
             }
             Some(map)
         }
         None => {
-            let src = args.source.as_deref().context("--source is required without --map")?;
-            prepared.push(Some(engine.prepare_source(&camshow_media::image_io::read_image(src)?)?));
+            let src = args
+                .source
+                .as_deref()
+                .context("--source is required without --map")?;
+            prepared.push(Some(
+                engine.prepare_source(&camshow_media::image_io::read_image(src)?)?,
+            ));
             None
         }
     };
     let reference = match &args.face.reference_face {
-        Some(p) if selector == SelectMode::Reference => Some(engine.reference_embedding(&camshow_media::image_io::read_image(p)?)?),
+        Some(p) if selector == SelectMode::Reference => {
+            Some(engine.reference_embedding(&camshow_media::image_io::read_image(p)?)?)
+        }
         _ => None,
     };
     let plan = match &map {
-        Some(m) => camshow_media::job::SourcePlan::Mapped { map: m, sources: &prepared },
+        Some(m) => camshow_media::job::SourcePlan::Mapped {
+            map: m,
+            sources: &prepared,
+        },
         None => camshow_media::job::SourcePlan::One {
             source: prepared[0].as_ref().context("no source")?,
             reference: reference.as_deref(),
@@ -142,16 +180,43 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
     }
     let mut target = camshow_media::image_io::read_image(&args.target)?;
     let report = match plan {
-        camshow_media::job::SourcePlan::One { source, reference } => engine.swap(&mut target, source, reference)?,
-        camshow_media::job::SourcePlan::Mapped { map, sources } => engine.swap_mapped(&mut target, map, sources)?,
+        camshow_media::job::SourcePlan::One { source, reference } => {
+            engine.swap(&mut target, source, reference)?
+        }
+        camshow_media::job::SourcePlan::Mapped { map, sources } => {
+            engine.swap_mapped(&mut target, map, sources)?
+        }
     };
     if report.faces_found == 0 {
-        return Err(camshow_core::Error::NoFace { what: format!("target {}", args.target.display()) }.into());
+        return Err(camshow_core::Error::NoFace {
+            what: format!("target {}", args.target.display()),
+        }
+        .into());
     }
-    camshow_media::image_io::write_image(&out, &target, &format!("face swap made with {} ({})", camshow_core::SOFTWARE, report.swapper))
-        .with_context(|| format!("writing {}", out.display()))?;
+    camshow_media::image_io::write_image(
+        &out,
+        &target,
+        &format!(
+            "face swap made with {} ({})",
+            camshow_core::SOFTWARE,
+            report.swapper
+        ),
+    )
+    .with_context(|| format!("writing {}", out.display()))?;
     let elapsed = start.elapsed().as_secs_f64();
-    let providers: Vec<String> = engine.models().iter().map(|m| format!("{}:{}", m.name(), m.providers().first().map_or("cpu".into(), |p| p.to_string()))).collect();
+    let providers: Vec<String> = engine
+        .models()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}:{}",
+                m.name(),
+                m.providers()
+                    .first()
+                    .map_or("cpu".into(), |p| p.to_string())
+            )
+        })
+        .collect();
     if args.json {
         let v = serde_json::json!({
             "output": out, "faces_found": report.faces_found, "faces_swapped": report.faces_swapped,
@@ -160,7 +225,13 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("swapped {} of {} face(s) in {} with the {} swapper in {elapsed:.2} s", report.faces_swapped, report.faces_found, args.target.display(), report.swapper);
+        println!(
+            "swapped {} of {} face(s) in {} with the {} swapper in {elapsed:.2} s",
+            report.faces_swapped,
+            report.faces_found,
+            args.target.display(),
+            report.swapper
+        );
         println!("frame processors: {}", report.processors.join(" → "));
         println!("models: {}", providers.join(", "));
         if let Some(n) = engine.note() {
@@ -178,11 +249,19 @@ const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "webp", "tif",
 
 /// Targets that are not images by extension are treated as videos.
 pub fn is_video(p: &Path) -> bool {
-    !p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    !p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 #[allow(clippy::print_stdout)]
-fn run_video(args: &SwapArgs, engine: &SwapEngine, plan: camshow_media::job::SourcePlan<'_>, out: &Path, start: Instant) -> Result<ExitCode> {
+fn run_video(
+    args: &SwapArgs,
+    engine: &SwapEngine,
+    plan: camshow_media::job::SourcePlan<'_>,
+    out: &Path,
+    start: Instant,
+) -> Result<ExitCode> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let cancel = Arc::new(AtomicBool::new(false));
@@ -200,14 +279,31 @@ fn run_video(args: &SwapArgs, engine: &SwapEngine, plan: camshow_media::job::Sou
         encoder: args.video_encoder.clone(),
         quality: args.video_quality,
         keep_audio: !args.no_keep_audio,
-        fps: if args.no_keep_fps { Some(camshow_media::video::Rational { num: args.fps.unwrap_or(30).max(1), den: 1 }) } else { None },
-        trim: camshow_media::video::Trim { start: args.trim_start, end: args.trim_end },
+        fps: if args.no_keep_fps {
+            Some(camshow_media::video::Rational {
+                num: args.fps.unwrap_or(30).max(1),
+                den: 1,
+            })
+        } else {
+            None
+        },
+        trim: camshow_media::video::Trim {
+            start: args.trim_start,
+            end: args.trim_end,
+        },
         keep_frames: keep_frames.clone(),
-        workers: if args.engine.execution_threads > 0 { args.engine.execution_threads } else { std::thread::available_parallelism().map_or(2, usize::from) },
+        workers: if args.engine.execution_threads > 0 {
+            args.engine.execution_threads
+        } else {
+            std::thread::available_parallelism().map_or(2, usize::from)
+        },
     };
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} frames  {per_sec}  eta {eta}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} frames  {per_sec}  eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let progress = |done: u64, total: Option<u64>| {
         if let Some(t) = total {
@@ -215,7 +311,15 @@ fn run_video(args: &SwapArgs, engine: &SwapEngine, plan: camshow_media::job::Sou
         }
         bar.set_position(done);
     };
-    let report = camshow_media::job::run_video_job(engine, plan, &args.target, out, &opts, &progress, &cancel);
+    let report = camshow_media::job::run_video_job(
+        engine,
+        plan,
+        &args.target,
+        out,
+        &opts,
+        &progress,
+        &cancel,
+    );
     bar.finish_and_clear();
     let report = report?;
     let elapsed = start.elapsed().as_secs_f64();
@@ -250,7 +354,8 @@ fn limit_memory(gb: u32) -> Result<()> {
     #[cfg(unix)]
     {
         let bytes = u64::from(gb) << 30;
-        rlimit::setrlimit(rlimit::Resource::DATA, bytes, bytes).with_context(|| format!("setting --max-memory {gb}"))?;
+        rlimit::setrlimit(rlimit::Resource::DATA, bytes, bytes)
+            .with_context(|| format!("setting --max-memory {gb}"))?;
         Ok(())
     }
     #[cfg(not(unix))]

@@ -33,7 +33,13 @@ fn face_in(w: u32, h: u32) -> Face {
     Face {
         bbox: [cx - s / 2.0, cy - s / 2.0, cx + s / 2.0, cy + s / 2.0],
         score: 0.9,
-        kps: [[cx - 20.0 * k, cy - 15.0 * k], [cx + 20.0 * k, cy - 15.0 * k], [cx, cy + 5.0 * k], [cx - 15.0 * k, cy + 25.0 * k], [cx + 15.0 * k, cy + 25.0 * k]],
+        kps: [
+            [cx - 20.0 * k, cy - 15.0 * k],
+            [cx + 20.0 * k, cy - 15.0 * k],
+            [cx, cy + 5.0 * k],
+            [cx - 15.0 * k, cy + 25.0 * k],
+            [cx + 15.0 * k, cy + 25.0 * k],
+        ],
         landmarks_106: None,
         embedding: None,
     }
@@ -43,7 +49,15 @@ fn face_in(w: u32, h: u32) -> Face {
 /// in a 16:9 frame; the input is only touched through one sliced pixel.
 fn stand_in_scrfd() -> Vec<u8> {
     let mut b = ModelBuilder::new("scrfd_stand_in", 13)
-        .input("input.1", &[Dim::Fixed(1), Dim::Fixed(3), Dim::Symbolic("H".into()), Dim::Symbolic("W".into())])
+        .input(
+            "input.1",
+            &[
+                Dim::Fixed(1),
+                Dim::Fixed(3),
+                Dim::Symbolic("H".into()),
+                Dim::Symbolic("W".into()),
+            ],
+        )
         .initializer_i64("starts", &[4], &[0, 0, 0, 0])
         .initializer_i64("ends", &[4], &[1, 1, 1, 1])
         .initializer_i64("one", &[1], &[1])
@@ -62,12 +76,19 @@ fn stand_in_scrfd() -> Vec<u8> {
                 match kind {
                     "s" => v[i] = 0.95,
                     "b" => v[i * 4..i * 4 + 4].copy_from_slice(&[1.5, 1.5, 1.5, 1.5]),
-                    _ => v[i * 10..i * 10 + 10].copy_from_slice(&[-0.6, -0.45, 0.6, -0.45, 0.0, 0.15, -0.45, 0.75, 0.45, 0.75]),
+                    _ => v[i * 10..i * 10 + 10].copy_from_slice(&[
+                        -0.6, -0.45, 0.6, -0.45, 0.0, 0.15, -0.45, 0.75, 0.45, 0.75,
+                    ]),
                 }
             }
             let name = format!("{kind}{stride}");
             b = b
-                .node("Constant", &[], &[&format!("c_{name}")], &[("value", Attr::Tensor(vec![n as i64, c as i64], v))])
+                .node(
+                    "Constant",
+                    &[],
+                    &[&format!("c_{name}")],
+                    &[("value", Attr::Tensor(vec![n as i64, c as i64], v))],
+                )
                 .node("Add", &[&format!("c_{name}"), "z"], &[&name], &[]);
             outs.push((name, c, n));
         }
@@ -79,7 +100,9 @@ fn stand_in_scrfd() -> Vec<u8> {
 }
 
 fn parity(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/parity").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/parity")
+        .join(name)
 }
 
 fn bench(c: &mut Criterion) {
@@ -88,20 +111,49 @@ fn bench(c: &mut Criterion) {
         let face = face_in(w, h);
         let mut g = c.benchmark_group(format!("engine_{label}"));
         g.throughput(Throughput::Elements(1));
-        g.bench_function("letterbox_blob_640", |b| b.iter(|| black_box(letterbox_blob(black_box(&f), 640, 640, 127.5, 128.0))));
+        g.bench_function("letterbox_blob_640", |b| {
+            b.iter(|| black_box(letterbox_blob(black_box(&f), 640, 640, 127.5, 128.0)))
+        });
         let mut buf = camshow_core::imgproc::BlobBuffer::default();
         g.bench_function("letterbox_blob_640_reused", |b| {
-            b.iter(|| black_box(camshow_core::imgproc::letterbox_blob_into(black_box(&f), 640, 640, 127.5, 128.0, &mut buf)))
+            b.iter(|| {
+                black_box(camshow_core::imgproc::letterbox_blob_into(
+                    black_box(&f),
+                    640,
+                    640,
+                    127.5,
+                    128.0,
+                    &mut buf,
+                ))
+            })
         });
         let m = estimate_norm(&face.kps, 128).unwrap();
-        g.bench_function("warp_crop_128", |b| b.iter(|| black_box(warp_affine(black_box(&f), &m, 128, 128, Border::Constant(0.0)))));
+        g.bench_function("warp_crop_128", |b| {
+            b.iter(|| {
+                black_box(warp_affine(
+                    black_box(&f),
+                    &m,
+                    128,
+                    128,
+                    Border::Constant(0.0),
+                ))
+            })
+        });
         let crop = warp_affine(&f, &m, 128, 128, Border::Constant(0.0));
         let alpha = ellipse_template(128);
         g.bench_function("paste_fast", |b| {
-            b.iter_batched(|| f.clone(), |mut fr| black_box(paste_fast(&mut fr, &crop, &m, &alpha)), BatchSize::LargeInput)
+            b.iter_batched(
+                || f.clone(),
+                |mut fr| black_box(paste_fast(&mut fr, &crop, &m, &alpha)),
+                BatchSize::LargeInput,
+            )
         });
         g.bench_function("paste_reference", |b| {
-            b.iter_batched(|| f.clone(), |mut fr| black_box(paste_reference(&mut fr, &crop, &m)), BatchSize::LargeInput)
+            b.iter_batched(
+                || f.clone(),
+                |mut fr| black_box(paste_reference(&mut fr, &crop, &m)),
+                BatchSize::LargeInput,
+            )
         });
         g.finish();
     }
@@ -116,14 +168,31 @@ fn bench(c: &mut Criterion) {
     for (c, scale) in [(1usize, 1.0f32), (4, 3.0), (10, 2.0)] {
         for stride in [8usize, 16, 32] {
             let n = (640 / stride) * (640 / stride) * 2;
-            let data: Vec<f32> = (0..n * c).map(|_| if c == 1 { rnd().powi(40) * 1.2 } else { rnd() * scale }).collect();
-            outs.push(TensorF32 { shape: vec![n, c], data });
+            let data: Vec<f32> = (0..n * c)
+                .map(|_| {
+                    if c == 1 {
+                        rnd().powi(40) * 1.2
+                    } else {
+                        rnd() * scale
+                    }
+                })
+                .collect();
+            outs.push(TensorF32 {
+                shape: vec![n, c],
+                data,
+            });
         }
     }
-    c.bench_function("scrfd_decode_nms", |b| b.iter(|| black_box(scrfd::decode(black_box(&outs), 640, 0.5, 0.5).unwrap())));
+    c.bench_function("scrfd_decode_nms", |b| {
+        b.iter(|| black_box(scrfd::decode(black_box(&outs), 640, 0.5, 0.5).unwrap()))
+    });
 
     // The whole per-frame path with stand-in models (safety gate sampled elsewhere, not per frame).
-    let rt = Runtime::new(RuntimeOptions { providers: None, intra_threads: 1 }).unwrap();
+    let rt = Runtime::new(RuntimeOptions {
+        providers: None,
+        intra_threads: 1,
+    })
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let scrfd_path = dir.path().join("scrfd.onnx");
     std::fs::write(&scrfd_path, stand_in_scrfd()).unwrap();
@@ -134,11 +203,20 @@ fn bench(c: &mut Criterion) {
         .unwrap()
         .with_override("w600k_r50", parity("w600k_r50.onnx"))
         .unwrap();
-    let settings = SwapSettings { detector: DetectorKind::Scrfd, swapper: SwapperChoice::Inswapper, selector: SelectMode::One, ..Default::default() };
+    let settings = SwapSettings {
+        detector: DetectorKind::Scrfd,
+        swapper: SwapperChoice::Inswapper,
+        selector: SelectMode::One,
+        ..Default::default()
+    };
     let engine = SwapEngine::load(&settings, &rt, &store).unwrap();
     let f720 = frame(1280, 720);
     let det = Scrfd::load(&rt, &std::fs::read(&scrfd_path).unwrap()).unwrap();
-    assert_eq!(det.detect(&f720).unwrap().len(), 1, "the stand-in detector must find one face");
+    assert_eq!(
+        det.detect(&f720).unwrap().len(),
+        1,
+        "the stand-in detector must find one face"
+    );
     let source = engine.prepare_source(&astronaut()).unwrap();
     let mut g = c.benchmark_group("pipeline_720p_one_face");
     g.throughput(Throughput::Elements(1));
@@ -159,7 +237,9 @@ fn bench(c: &mut Criterion) {
 /// The astronaut photo (the source face), decoded with the `image` crate.
 fn astronaut() -> Frame {
     let p = camshow_core::paths::cache_dir().join("samples/astronaut.png");
-    let img = image::open(&p).unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", p.display())).to_rgb8();
+    let img = image::open(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh", p.display()))
+        .to_rgb8();
     let (w, h) = img.dimensions();
     Frame::from_rgb(w, h, img.into_raw()).unwrap()
 }

@@ -34,7 +34,9 @@ pub enum Error {
         source: ort::Error,
     },
     /// An execution provider the user asked for did not attach.
-    #[error("execution provider {provider} was requested but could not be used for model {model}: {reason}")]
+    #[error(
+        "execution provider {provider} was requested but could not be used for model {model}: {reason}"
+    )]
     ProviderUnavailable {
         /// The provider's name.
         provider: String,
@@ -44,7 +46,9 @@ pub enum Error {
         reason: String,
     },
     /// An execution provider name that we do not know.
-    #[error("unknown execution provider {0:?} (known: cpu, cuda, tensorrt, coreml, directml, openvino, rocm)")]
+    #[error(
+        "unknown execution provider {0:?} (known: cpu, cuda, tensorrt, coreml, directml, openvino, rocm)"
+    )]
     UnknownProvider(String),
     /// A model file is not installed.
     #[error("model {name} is not installed in {}; install it with `camshow models fetch {name}`{hint}", dir.display())]
@@ -148,14 +152,24 @@ impl Error {
     }
 
     /// Wraps an I/O error with a path.
-    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| Self::Io { context, path, source }
+        move |source| Self::Io {
+            context,
+            path,
+            source,
+        }
     }
 }
 
 impl From<ort::Error<ort::session::builder::SessionBuilder>> for Error {
     fn from(source: ort::Error<ort::session::builder::SessionBuilder>) -> Self {
-        Self::Ort { context: "configuring a session".into(), source: source.into() }
+        Self::Ort {
+            context: "configuring a session".into(),
+            source: source.into(),
+        }
     }
 }

@@ -23,7 +23,9 @@ impl Frame {
     /// Wraps RGB8 bytes; fails when the length does not match.
     pub fn from_rgb(width: u32, height: u32, data: Vec<u8>) -> Result<Self> {
         if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
-            return Err(Error::InvalidInput(format!("frame size {width}x{height} is outside 1..={MAX_DIMENSION}")));
+            return Err(Error::InvalidInput(format!(
+                "frame size {width}x{height} is outside 1..={MAX_DIMENSION}"
+            )));
         }
         if data.len() != width as usize * height as usize * 3 {
             return Err(Error::InvalidInput(format!(
@@ -31,13 +33,21 @@ impl Frame {
                 data.len()
             )));
         }
-        Ok(Self { width, height, data })
+        Ok(Self {
+            width,
+            height,
+            data,
+        })
     }
 
     /// A frame filled with one colour.
     pub fn filled(width: u32, height: u32, rgb: [u8; 3]) -> Result<Self> {
         let n = width as usize * height as usize;
-        Self::from_rgb(width, height, rgb.iter().copied().cycle().take(n * 3).collect())
+        Self::from_rgb(
+            width,
+            height,
+            rgb.iter().copied().cycle().take(n * 3).collect(),
+        )
     }
 
     /// Width in pixels.
@@ -82,7 +92,11 @@ impl Frame {
             let s = (row * self.width as usize + x0) * 3;
             data.extend_from_slice(&self.data[s..s + (x1 - x0) * 3]);
         }
-        Frame { width: (x1 - x0) as u32, height: (y1 - y0) as u32, data }
+        Frame {
+            width: (x1 - x0) as u32,
+            height: (y1 - y0) as u32,
+            data,
+        }
     }
 
     /// Sets the pixel at (x, y) if it is inside the frame.

@@ -26,12 +26,22 @@ use crate::frame::Frame;
 pub type Affine = [[f64; 3]; 2];
 
 /// insightface's `arcface_dst`: the five points of a 112×112 aligned face.
-pub const ARCFACE_112: [[f32; 2]; 5] =
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]];
+pub const ARCFACE_112: [[f32; 2]; 5] = [
+    [38.2946, 51.6963],
+    [73.5318, 51.5014],
+    [56.0252, 71.7366],
+    [41.5493, 92.3655],
+    [70.7299, 92.2041],
+];
 
 /// FFHQ 512×512 template (GFPGAN, CodeFormer).
-pub const FFHQ_512: [[f32; 2]; 5] =
-    [[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935], [201.26117, 371.41043], [313.08905, 371.15118]];
+pub const FFHQ_512: [[f32; 2]; 5] = [
+    [192.98138, 239.94708],
+    [318.90277, 240.1936],
+    [256.63416, 314.01935],
+    [201.26117, 371.41043],
+    [313.08905, 371.15118],
+];
 
 /// FaceFusion's normalised `arcface_128` template (the 128 template / 128).
 pub const FF_ARCFACE_128: [[f32; 2]; 5] = [
@@ -89,7 +99,10 @@ pub fn umeyama(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Option<Affine> {
     let norm = a.hypot(b);
     let scale = norm / var;
     let (c, s) = (a / norm * scale, b / norm * scale);
-    Some([[c, -s, dx - (c * sx - s * sy)], [s, c, dy - (s * sx + c * sy)]])
+    Some([
+        [c, -s, dx - (c * sx - s * sy)],
+        [s, c, dy - (s * sx + c * sy)],
+    ])
 }
 
 /// `cv2.invertAffineTransform`.
@@ -105,7 +118,10 @@ pub fn invert_affine(m: &Affine) -> Affine {
 /// Maps a point through `m`.
 pub fn apply(m: &Affine, p: [f32; 2]) -> [f32; 2] {
     let (x, y) = (f64::from(p[0]), f64::from(p[1]));
-    [(m[0][0] * x + m[0][1] * y + m[0][2]) as f32, (m[1][0] * x + m[1][1] * y + m[1][2]) as f32]
+    [
+        (m[0][0] * x + m[0][1] * y + m[0][2]) as f32,
+        (m[1][0] * x + m[1][1] * y + m[1][2]) as f32,
+    ]
 }
 
 /// Uniform scale of a similarity transform.
@@ -116,7 +132,10 @@ pub fn scale_of(m: &Affine) -> f64 {
 /// `m` followed by a translation of `(-dx, -dy)`: the same warp expressed
 /// in the coordinates of a sub-rectangle starting at `(dx, dy)`.
 pub fn translate(m: &Affine, dx: f64, dy: f64) -> Affine {
-    [[m[0][0], m[0][1], m[0][2] - dx], [m[1][0], m[1][1], m[1][2] - dy]]
+    [
+        [m[0][0], m[0][1], m[0][2] - dx],
+        [m[1][0], m[1][1], m[1][2] - dy],
+    ]
 }
 
 /// How samples outside the source are filled.
@@ -147,7 +166,13 @@ pub(crate) struct Sampler<'a, T, const C: usize> {
 
 impl<'a, T: Copy + Into<f32>, const C: usize> Sampler<'a, T, C> {
     pub(crate) fn new(src: &'a [T], sw: usize, sh: usize, border: Border) -> Self {
-        Self { src, sw, swi: sw as i64, shi: sh as i64, border }
+        Self {
+            src,
+            sw,
+            swi: sw as i64,
+            shi: sh as i64,
+            border,
+        }
     }
 
     #[inline]
@@ -158,7 +183,10 @@ impl<'a, T: Copy + Into<f32>, const C: usize> Sampler<'a, T, C> {
             match self.border {
                 Border::Constant(v) => v,
                 Border::Replicate => {
-                    let (cx, cy) = (x.clamp(0, self.swi - 1) as usize, y.clamp(0, self.shi - 1) as usize);
+                    let (cx, cy) = (
+                        x.clamp(0, self.swi - 1) as usize,
+                        y.clamp(0, self.shi - 1) as usize,
+                    );
                     self.src[(cy * self.sw + cx) * C + ch].into()
                 }
             }
@@ -173,7 +201,10 @@ impl<'a, T: Copy + Into<f32>, const C: usize> Sampler<'a, T, C> {
         let mut out = [0f32; C];
         if x0 >= 0 && y0 >= 0 && x0 + 1 < self.swi && y0 + 1 < self.shi {
             let i = (y0 as usize * self.sw + x0 as usize) * C;
-            let (r0, r1) = (&self.src[i..i + 2 * C], &self.src[i + self.sw * C..i + self.sw * C + 2 * C]);
+            let (r0, r1) = (
+                &self.src[i..i + 2 * C],
+                &self.src[i + self.sw * C..i + self.sw * C + 2 * C],
+            );
             for ch in 0..C {
                 let top = r0[ch].into() + (r0[ch + C].into() - r0[ch].into()) * fx;
                 let bot = r1[ch].into() + (r1[ch + C].into() - r1[ch].into()) * fx;
@@ -187,7 +218,12 @@ impl<'a, T: Copy + Into<f32>, const C: usize> Sampler<'a, T, C> {
             return [v; C];
         }
         for (ch, o) in out.iter_mut().enumerate() {
-            let (p00, p01, p10, p11) = (self.fetch(x0, y0, ch), self.fetch(x0 + 1, y0, ch), self.fetch(x0, y0 + 1, ch), self.fetch(x0 + 1, y0 + 1, ch));
+            let (p00, p01, p10, p11) = (
+                self.fetch(x0, y0, ch),
+                self.fetch(x0 + 1, y0, ch),
+                self.fetch(x0, y0 + 1, ch),
+                self.fetch(x0 + 1, y0 + 1, ch),
+            );
             let top = p00 * (1.0 - fx) + p01 * fx;
             let bot = p10 * (1.0 - fx) + p11 * fx;
             *o = top * (1.0 - fy) + bot * fy;
@@ -254,19 +290,43 @@ pub(crate) fn round_u8(v: f32) -> u8 {
 pub fn warp_affine(src: &Frame, m: &Affine, width: u32, height: u32, border: Border) -> Frame {
     let (dw, dh) = (width.max(1) as usize, height.max(1) as usize);
     let mut out = vec![0u8; dw * dh * 3];
-    warp_generic::<u8, 3>((src.data(), src.width() as usize, src.height() as usize), m, (&mut out, dw, dh), border, round_u8);
-    Frame::from_rgb(dw as u32, dh as u32, out).unwrap_or_else(|_| Frame::filled(1, 1, [0, 0, 0]).unwrap_or_else(|_| std::process::abort()))
+    warp_generic::<u8, 3>(
+        (src.data(), src.width() as usize, src.height() as usize),
+        m,
+        (&mut out, dw, dh),
+        border,
+        round_u8,
+    );
+    Frame::from_rgb(dw as u32, dh as u32, out).unwrap_or_else(|_| {
+        Frame::filled(1, 1, [0, 0, 0]).unwrap_or_else(|_| std::process::abort())
+    })
 }
 
 /// `cv2.warpAffine` of a single-channel float image (masks).
-pub fn warp_affine_f32(src: &[f32], sw: usize, sh: usize, m: &Affine, dw: usize, dh: usize, border: Border) -> Vec<f32> {
+pub fn warp_affine_f32(
+    src: &[f32],
+    sw: usize,
+    sh: usize,
+    m: &Affine,
+    dw: usize,
+    dh: usize,
+    border: Border,
+) -> Vec<f32> {
     let mut out = vec![0f32; dw * dh];
     warp_generic::<f32, 1>((src, sw, sh), m, (&mut out, dw, dh), border, |v| v);
     out
 }
 
 /// `cv2.warpAffine` of a single-channel u8 image (masks).
-pub fn warp_affine_gray(src: &[u8], sw: usize, sh: usize, m: &Affine, dw: usize, dh: usize, border: Border) -> Vec<u8> {
+pub fn warp_affine_gray(
+    src: &[u8],
+    sw: usize,
+    sh: usize,
+    m: &Affine,
+    dw: usize,
+    dh: usize,
+    border: Border,
+) -> Vec<u8> {
     let mut out = vec![0u8; dw * dh];
     warp_generic::<u8, 1>((src, sw, sh), m, (&mut out, dw, dh), border, round_u8);
     out
@@ -281,13 +341,39 @@ pub fn estimate_norm(kps: &[[f32; 2]; 5], size: u32) -> Option<Affine> {
 /// The integer rectangle `(x, y, w, h)`, clamped to `frame_w`×`frame_h`,
 /// covering a `size`×`size` crop mapped back through `inv` (floor/ceil of
 /// the corners, grown by `pad`). `None` when it misses the frame.
-pub fn crop_bounds(inv: &Affine, size: u32, pad: i64, frame_w: u32, frame_h: u32) -> Option<(u32, u32, u32, u32)> {
+pub fn crop_bounds(
+    inv: &Affine,
+    size: u32,
+    pad: i64,
+    frame_w: u32,
+    frame_h: u32,
+) -> Option<(u32, u32, u32, u32)> {
     let s = size as f32;
     let corners = [[0.0, 0.0], [s, 0.0], [0.0, s], [s, s]].map(|p| apply(inv, p));
-    let minx = corners.iter().map(|p| p[0]).fold(f32::INFINITY, f32::min).floor() as i64 - pad;
-    let miny = corners.iter().map(|p| p[1]).fold(f32::INFINITY, f32::min).floor() as i64 - pad;
-    let maxx = corners.iter().map(|p| p[0]).fold(f32::NEG_INFINITY, f32::max).ceil() as i64 + pad;
-    let maxy = corners.iter().map(|p| p[1]).fold(f32::NEG_INFINITY, f32::max).ceil() as i64 + pad;
+    let minx = corners
+        .iter()
+        .map(|p| p[0])
+        .fold(f32::INFINITY, f32::min)
+        .floor() as i64
+        - pad;
+    let miny = corners
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::INFINITY, f32::min)
+        .floor() as i64
+        - pad;
+    let maxx = corners
+        .iter()
+        .map(|p| p[0])
+        .fold(f32::NEG_INFINITY, f32::max)
+        .ceil() as i64
+        + pad;
+    let maxy = corners
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::NEG_INFINITY, f32::max)
+        .ceil() as i64
+        + pad;
     let (x1, y1) = (minx.max(0), miny.max(0));
     let (x2, y2) = (maxx.min(i64::from(frame_w)), maxy.min(i64::from(frame_h)));
     (x2 > x1 && y2 > y1).then(|| (x1 as u32, y1 as u32, (x2 - x1) as u32, (y2 - y1) as u32))
@@ -298,13 +384,19 @@ mod tests {
     use super::*;
 
     fn close(a: &Affine, b: &Affine, tol: f64) -> bool {
-        a.iter().flatten().zip(b.iter().flatten()).all(|(x, y)| (x - y).abs() < tol)
+        a.iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .all(|(x, y)| (x - y).abs() < tol)
     }
 
     #[test]
     fn umeyama_recovers_a_similarity() {
         let (s, th, tx, ty) = (1.7f64, 0.4f64, 12.5, -3.25);
-        let m: Affine = [[s * th.cos(), -s * th.sin(), tx], [s * th.sin(), s * th.cos(), ty]];
+        let m: Affine = [
+            [s * th.cos(), -s * th.sin(), tx],
+            [s * th.sin(), s * th.cos(), ty],
+        ];
         let src = ARCFACE_112;
         let dst = src.map(|p| apply(&m, p));
         let est = umeyama(&src, &dst).unwrap();
@@ -325,11 +417,25 @@ mod tests {
     #[test]
     fn skimage_golden() {
         // insightface 0.7.3 face_align.estimate_norm(src, 128) with scikit-image 0.26 (skimage's Umeyama)
-        let src = [[760.4f32, 401.7], [804.3, 399.9], [774.0, 428.5], [766.0, 448.1], [803.3, 446.0]];
+        let src = [
+            [760.4f32, 401.7],
+            [804.3, 399.9],
+            [774.0, 428.5],
+            [766.0, 448.1],
+            [803.3, 446.0],
+        ];
         let m = estimate_norm(&src, 128).unwrap();
         let golden: Affine = [
-            [8.211_547_646_356e-1, -3.586_304_686_478e-2, -5.625_523_260_989e2],
-            [3.586_304_686_478e-2, 8.211_547_646_356e-1, -3.049_891_640_305e2],
+            [
+                8.211_547_646_356e-1,
+                -3.586_304_686_478e-2,
+                -5.625_523_260_989e2,
+            ],
+            [
+                3.586_304_686_478e-2,
+                8.211_547_646_356e-1,
+                -3.049_891_640_305e2,
+            ],
         ];
         assert!(close(&m, &golden, 1e-4), "{m:?}");
     }
@@ -367,7 +473,10 @@ mod tests {
     #[test]
     fn crop_bounds_cover_and_clamp() {
         let inv: Affine = [[2.0, 0.0, 10.0], [0.0, 2.0, 20.0]];
-        assert_eq!(crop_bounds(&inv, 128, 2, 1000, 1000), Some((8, 18, 260, 260)));
+        assert_eq!(
+            crop_bounds(&inv, 128, 2, 1000, 1000),
+            Some((8, 18, 260, 260))
+        );
         assert_eq!(crop_bounds(&inv, 128, 2, 100, 100), Some((8, 18, 92, 82)));
         let off: Affine = [[1.0, 0.0, 5000.0], [0.0, 1.0, 0.0]];
         assert_eq!(crop_bounds(&off, 128, 2, 100, 100), None);

@@ -42,7 +42,10 @@ pub fn resize_bilinear(src: &Frame, width: u32, height: u32) -> Frame {
     let data = src.data();
     let mut out = vec![0u8; width as usize * height as usize * 3];
     // One horizontally-resized row per source row in use, cached for reuse.
-    let mut cache: [(usize, Vec<i32>); 2] = [(usize::MAX, vec![0; width as usize * 3]), (usize::MAX, vec![0; width as usize * 3])];
+    let mut cache: [(usize, Vec<i32>); 2] = [
+        (usize::MAX, vec![0; width as usize * 3]),
+        (usize::MAX, vec![0; width as usize * 3]),
+    ];
     let hrow = |row: usize, buf: &mut Vec<i32>| {
         let r = &data[row * sw * 3..(row + 1) * sw * 3];
         for (i, &(a, b, wa, wb)) in xs.iter().enumerate() {
@@ -94,7 +97,10 @@ pub fn letterbox_top_left(src: &Frame, width: u32, height: u32) -> (Frame, f32) 
         let s = &resized.data()[y * nw as usize * 3..(y + 1) * nw as usize * 3];
         canvas[y * width as usize * 3..y * width as usize * 3 + s.len()].copy_from_slice(s);
     }
-    (Frame::from_rgb(width, height, canvas).unwrap_or_else(|_| unreachable_frame()), scale)
+    (
+        Frame::from_rgb(width, height, canvas).unwrap_or_else(|_| unreachable_frame()),
+        scale,
+    )
 }
 
 /// The size a `src_w`×`src_h` image takes when fitted into `width`×`height`
@@ -111,7 +117,13 @@ pub fn fit_size(src_w: u32, src_h: u32, width: u32, height: u32) -> (u32, u32) {
 
 /// [`letterbox_top_left`] followed by [`to_blob`] (RGB, NCHW) in one
 /// parallel pass, without the intermediate canvas: identical values.
-pub fn letterbox_blob(src: &Frame, width: u32, height: u32, mean: f32, std: f32) -> (Vec<f32>, f32) {
+pub fn letterbox_blob(
+    src: &Frame,
+    width: u32,
+    height: u32,
+    mean: f32,
+    std: f32,
+) -> (Vec<f32>, f32) {
     let mut out = BlobBuffer::default();
     let scale = letterbox_blob_into(src, width, height, mean, std, &mut out);
     (out.data, scale)
@@ -135,7 +147,14 @@ impl BlobBuffer {
 }
 
 /// [`letterbox_blob`] into a buffer reused from frame to frame.
-pub fn letterbox_blob_into(src: &Frame, width: u32, height: u32, mean: f32, std: f32, buf: &mut BlobBuffer) -> f32 {
+pub fn letterbox_blob_into(
+    src: &Frame,
+    width: u32,
+    height: u32,
+    mean: f32,
+    std: f32,
+    buf: &mut BlobBuffer,
+) -> f32 {
     use rayon::prelude::*;
     let (nw, nh) = fit_size(src.width(), src.height(), width, height);
     let scale = nh as f32 / src.height() as f32;
@@ -162,9 +181,17 @@ pub fn letterbox_blob_into(src: &Frame, width: u32, height: u32, mean: f32, std:
     let k = src.width() / nw;
     if k >= 2 && src.width() == k * nw && src.height() == k * nh {
         let k = k as usize;
-        let off = if k.is_multiple_of(2) { k / 2 - 1 } else { (k - 1) / 2 };
-        r.par_chunks_mut(cw).zip(g.par_chunks_mut(cw)).zip(b.par_chunks_mut(cw)).take(nh as usize).enumerate().for_each(
-            |(y, ((rr, gg), bb))| {
+        let off = if k.is_multiple_of(2) {
+            k / 2 - 1
+        } else {
+            (k - 1) / 2
+        };
+        r.par_chunks_mut(cw)
+            .zip(g.par_chunks_mut(cw))
+            .zip(b.par_chunks_mut(cw))
+            .take(nh as usize)
+            .enumerate()
+            .for_each(|(y, ((rr, gg), bb))| {
                 let sy = y * k + off;
                 let row0 = &data[sy * sw3..(sy + 1) * sw3];
                 if k.is_multiple_of(2) {
@@ -172,7 +199,10 @@ pub fn letterbox_blob_into(src: &Frame, width: u32, height: u32, mean: f32, std:
                     for x in 0..nw as usize {
                         let i = (x * k + off) * 3;
                         let m = |c: usize| {
-                            let s = u16::from(row0[i + c]) + u16::from(row0[i + 3 + c]) + u16::from(row1[i + c]) + u16::from(row1[i + 3 + c]);
+                            let s = u16::from(row0[i + c])
+                                + u16::from(row0[i + 3 + c])
+                                + u16::from(row1[i + c])
+                                + u16::from(row1[i + 3 + c]);
                             lut[usize::from((s + 2) >> 2)]
                         };
                         rr[x] = m(0);
@@ -187,14 +217,20 @@ pub fn letterbox_blob_into(src: &Frame, width: u32, height: u32, mean: f32, std:
                         bb[x] = lut[usize::from(row0[i + 2])];
                     }
                 }
-            },
-        );
+            });
         return scale;
     }
-    r.par_chunks_mut(cw).zip(g.par_chunks_mut(cw)).zip(b.par_chunks_mut(cw)).take(nh as usize).enumerate().for_each(
-        |(y, ((rr, gg), bb))| {
+    r.par_chunks_mut(cw)
+        .zip(g.par_chunks_mut(cw))
+        .zip(b.par_chunks_mut(cw))
+        .take(nh as usize)
+        .enumerate()
+        .for_each(|(y, ((rr, gg), bb))| {
             let (r0, r1, w0, w1) = ys[y];
-            let (row0, row1) = (&data[r0 * sw3..(r0 + 1) * sw3], &data[r1 * sw3..(r1 + 1) * sw3]);
+            let (row0, row1) = (
+                &data[r0 * sw3..(r0 + 1) * sw3],
+                &data[r1 * sw3..(r1 + 1) * sw3],
+            );
             for (x, &(a, bx, wa, wb)) in xs.iter().enumerate() {
                 let mut px = [0usize; 3];
                 for (c, p) in px.iter_mut().enumerate() {
@@ -206,8 +242,7 @@ pub fn letterbox_blob_into(src: &Frame, width: u32, height: u32, mean: f32, std:
                 gg[x] = lut[px[1]];
                 bb[x] = lut[px[2]];
             }
-        },
-    );
+        });
     scale
 }
 
@@ -230,7 +265,13 @@ pub enum Layout {
 }
 
 /// Converts a frame to a float tensor: `(pixel - mean) / std` per channel.
-pub fn to_blob(frame: &Frame, order: ChannelOrder, layout: Layout, mean: f32, std: f32) -> Vec<f32> {
+pub fn to_blob(
+    frame: &Frame,
+    order: ChannelOrder,
+    layout: Layout,
+    mean: f32,
+    std: f32,
+) -> Vec<f32> {
     let plane = frame.width() as usize * frame.height() as usize;
     let mut out = vec![0f32; plane * 3];
     let inv = 1.0 / std;
@@ -287,14 +328,20 @@ mod tests {
     #[test]
     fn resize_matches_opencv_values() {
         // cv2.resize(np.array([[0,100,200,250]],np.uint8).reshape(1,4,1), (8,1)) == [0,13,38,88,138,188,206,250]
-        let row: Vec<u8> = [0u8, 100, 200, 250].iter().flat_map(|&v| [v, v, v]).collect();
+        let row: Vec<u8> = [0u8, 100, 200, 250]
+            .iter()
+            .flat_map(|&v| [v, v, v])
+            .collect();
         let f = Frame::from_rgb(4, 1, row).unwrap();
         let r = resize_bilinear(&f, 8, 1);
         let got: Vec<u8> = r.data().chunks(3).map(|p| p[0]).collect();
         assert_eq!(got, vec![0, 25, 75, 125, 175, 213, 238, 250]);
         // Downscale by 2 averages pairs.
         let d = resize_bilinear(&f, 2, 1);
-        assert_eq!(d.data().chunks(3).map(|p| p[0]).collect::<Vec<_>>(), vec![50, 225]);
+        assert_eq!(
+            d.data().chunks(3).map(|p| p[0]).collect::<Vec<_>>(),
+            vec![50, 225]
+        );
     }
 
     #[test]
@@ -305,18 +352,31 @@ mod tests {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
             (seed >> 16) as u8
         };
-        for (sw, sh, dw, dh) in [(7, 5, 13, 11), (13, 11, 7, 5), (1, 9, 4, 3), (9, 1, 3, 4), (5, 5, 5, 12), (40, 30, 17, 64)] {
+        for (sw, sh, dw, dh) in [
+            (7, 5, 13, 11),
+            (13, 11, 7, 5),
+            (1, 9, 4, 3),
+            (9, 1, 3, 4),
+            (5, 5, 5, 12),
+            (40, 30, 17, 64),
+        ] {
             let src = Frame::from_rgb(sw, sh, (0..sw * sh * 3).map(|_| rnd()).collect()).unwrap();
             let out = resize_bilinear(&src, dw, dh);
             let (xs, ys) = (linear_taps(sw, dw), linear_taps(sh, dh));
             for (y, &(r0, r1, w0, w1)) in ys.iter().enumerate() {
                 for (x, &(c0, c1, v0, v1)) in xs.iter().enumerate() {
                     for c in 0..3 {
-                        let p = |r: usize, col: usize| i64::from(src.data()[(r * sw as usize + col) * 3 + c]);
+                        let p = |r: usize, col: usize| {
+                            i64::from(src.data()[(r * sw as usize + col) * 3 + c])
+                        };
                         let h0 = p(r0, c0) * i64::from(v0) + p(r0, c1) * i64::from(v1);
                         let h1 = p(r1, c0) * i64::from(v0) + p(r1, c1) * i64::from(v1);
                         let v = ((h0 * i64::from(w0) + h1 * i64::from(w1) + (1 << 21)) >> 22) as u8;
-                        assert_eq!(out.data()[(y * dw as usize + x) * 3 + c], v, "{sw}x{sh}->{dw}x{dh} at {x},{y}");
+                        assert_eq!(
+                            out.data()[(y * dw as usize + x) * 3 + c],
+                            v,
+                            "{sw}x{sh}->{dw}x{dh} at {x},{y}"
+                        );
                     }
                 }
             }
@@ -336,14 +396,24 @@ mod tests {
     #[test]
     fn fused_letterbox_blob_equals_the_two_steps() {
         let mut seed = 99u32;
-        let data: Vec<u8> = (0..97 * 61 * 3).map(|_| {
-            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            (seed >> 16) as u8
-        }).collect();
+        let data: Vec<u8> = (0..97 * 61 * 3)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (seed >> 16) as u8
+            })
+            .collect();
         let f = Frame::from_rgb(97, 61, data).unwrap();
         let even = resize_bilinear(&f, 96, 60);
         let odd = resize_bilinear(&f, 96, 57);
-        for (src, w, h) in [(&f, 64, 64), (&f, 40, 80), (&f, 128, 32), (&even, 48, 48), (&even, 32, 32), (&odd, 32, 32), (&odd, 96, 96)] {
+        for (src, w, h) in [
+            (&f, 64, 64),
+            (&f, 40, 80),
+            (&f, 128, 32),
+            (&even, 48, 48),
+            (&even, 32, 32),
+            (&odd, 32, 32),
+            (&odd, 96, 96),
+        ] {
             let (canvas, s1) = letterbox_top_left(src, w, h);
             let two = to_blob(&canvas, ChannelOrder::Rgb, Layout::Nchw, 127.5, 128.0);
             let (one, s2) = letterbox_blob(src, w, h, 127.5, 128.0);
@@ -355,22 +425,39 @@ mod tests {
     #[test]
     fn a_reused_blob_buffer_gives_the_same_blob_as_a_fresh_one() {
         let a = Frame::filled(128, 72, [200, 10, 90]).unwrap();
-        let b = Frame::from_rgb(128, 72, (0..128 * 72 * 3).map(|i| (i % 251) as u8).collect()).unwrap();
+        let b = Frame::from_rgb(
+            128,
+            72,
+            (0..128 * 72 * 3).map(|i| (i % 251) as u8).collect(),
+        )
+        .unwrap();
         let tall = Frame::filled(40, 90, [1, 2, 3]).unwrap();
         let mut buf = BlobBuffer::default();
         for f in [&a, &b, &tall, &a, &b] {
             letterbox_blob_into(f, 64, 64, 127.5, 128.0, &mut buf);
-            assert_eq!(buf.data(), letterbox_blob(f, 64, 64, 127.5, 128.0).0.as_slice());
+            assert_eq!(
+                buf.data(),
+                letterbox_blob(f, 64, 64, 127.5, 128.0).0.as_slice()
+            );
         }
         // A different normalisation rewrites the padding too.
         letterbox_blob_into(&a, 64, 64, 0.0, 1.0, &mut buf);
-        assert_eq!(buf.data(), letterbox_blob(&a, 64, 64, 0.0, 1.0).0.as_slice());
+        assert_eq!(
+            buf.data(),
+            letterbox_blob(&a, 64, 64, 0.0, 1.0).0.as_slice()
+        );
     }
 
     #[test]
     fn blob_layouts() {
         let f = Frame::from_rgb(2, 1, vec![10, 20, 30, 40, 50, 60]).unwrap();
-        assert_eq!(to_blob(&f, ChannelOrder::Rgb, Layout::Nchw, 0.0, 1.0), vec![10., 40., 20., 50., 30., 60.]);
-        assert_eq!(to_blob(&f, ChannelOrder::Bgr, Layout::Nhwc, 10.0, 2.0), vec![10., 5., 0., 25., 20., 15.]);
+        assert_eq!(
+            to_blob(&f, ChannelOrder::Rgb, Layout::Nchw, 0.0, 1.0),
+            vec![10., 40., 20., 50., 30., 60.]
+        );
+        assert_eq!(
+            to_blob(&f, ChannelOrder::Bgr, Layout::Nhwc, 10.0, 2.0),
+            vec![10., 5., 0., 25., 20., 15.]
+        );
     }
 }

@@ -22,7 +22,13 @@ pub const DEFAULT_CLUSTER_DISTANCE: f32 = 0.6;
 pub fn cluster(embeddings: &[Vec<f32>], max_distance: f32) -> Vec<usize> {
     let n = embeddings.len();
     let mut members: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
-    let dist: Vec<Vec<f32>> = (0..n).map(|i| (0..n).map(|j| 1.0 - cosine(&embeddings[i], &embeddings[j])).collect()).collect();
+    let dist: Vec<Vec<f32>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| 1.0 - cosine(&embeddings[i], &embeddings[j]))
+                .collect()
+        })
+        .collect();
     loop {
         let mut best: Option<(f32, usize, usize)> = None;
         for a in 0..members.len() {
@@ -88,7 +94,12 @@ pub struct FaceMap {
 
 impl FaceMap {
     /// Builds the people from embeddings, their frame indices and thumbnails.
-    pub fn from_faces(target: PathBuf, max_distance: f32, faces: &[(u64, [f32; 4], Vec<f32>)], mut thumbnail: impl FnMut(usize, usize) -> PathBuf) -> Self {
+    pub fn from_faces(
+        target: PathBuf,
+        max_distance: f32,
+        faces: &[(u64, [f32; 4], Vec<f32>)],
+        mut thumbnail: impl FnMut(usize, usize) -> PathBuf,
+    ) -> Self {
         let embs: Vec<Vec<f32>> = faces.iter().map(|(_, _, e)| e.clone()).collect();
         let labels = cluster(&embs, max_distance);
         let count = labels.iter().copied().max().map_or(0, |m| m + 1);
@@ -103,16 +114,28 @@ impl FaceMap {
                 }
                 let mut frames: Vec<u64> = idx.iter().map(|&i| faces[i].0).collect();
                 frames.dedup();
-                Person { id: c, thumbnail: thumbnail(c, idx[0]), frames_seen: frames, first_box: faces[idx[0]].1, embedding: recognizer_normalize(mean), source: None }
+                Person {
+                    id: c,
+                    thumbnail: thumbnail(c, idx[0]),
+                    frames_seen: frames,
+                    first_box: faces[idx[0]].1,
+                    embedding: recognizer_normalize(mean),
+                    source: None,
+                }
             })
             .collect();
-        Self { target, max_distance, people }
+        Self {
+            target,
+            max_distance,
+            people,
+        }
     }
 
     /// Reads a map file.
     pub fn load(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(Error::io("cannot read", path))?;
-        serde_json::from_str(&text).map_err(|e| Error::InvalidInput(format!("{} is not a face map: {e}", path.display())))
+        serde_json::from_str(&text)
+            .map_err(|e| Error::InvalidInput(format!("{} is not a face map: {e}", path.display())))
     }
 
     /// The mapped person an embedding belongs to (closest mean, within the
@@ -140,7 +163,14 @@ mod tests {
     #[test]
     fn finds_the_real_number_of_people() {
         // Three people, several noisy views each; one person alone too.
-        let e = vec![v(1.0, 0.1, 0.0), v(0.0, 1.0, 0.1), v(0.95, 0.15, 0.05), v(0.1, 0.0, 1.0), v(0.05, 0.97, 0.1), v(1.0, 0.0, 0.1)];
+        let e = vec![
+            v(1.0, 0.1, 0.0),
+            v(0.0, 1.0, 0.1),
+            v(0.95, 0.15, 0.05),
+            v(0.1, 0.0, 1.0),
+            v(0.05, 0.97, 0.1),
+            v(1.0, 0.0, 0.1),
+        ];
         assert_eq!(cluster(&e, 0.3), vec![0, 1, 0, 2, 1, 0]);
         assert_eq!(cluster(&e[..1], 0.3), vec![0]);
         assert_eq!(cluster(&e, 2.0), vec![0; 6]);
@@ -149,8 +179,14 @@ mod tests {
 
     #[test]
     fn map_assigns_only_people_with_sources() {
-        let faces = vec![(0, [0.0; 4], v(1.0, 0.0, 0.0)), (0, [1.0; 4], v(0.0, 1.0, 0.0)), (5, [2.0; 4], v(0.98, 0.1, 0.0))];
-        let mut map = FaceMap::from_faces("t.mp4".into(), 0.3, &faces, |c, _| format!("p{c}.png").into());
+        let faces = vec![
+            (0, [0.0; 4], v(1.0, 0.0, 0.0)),
+            (0, [1.0; 4], v(0.0, 1.0, 0.0)),
+            (5, [2.0; 4], v(0.98, 0.1, 0.0)),
+        ];
+        let mut map = FaceMap::from_faces("t.mp4".into(), 0.3, &faces, |c, _| {
+            format!("p{c}.png").into()
+        });
         assert_eq!(map.people.len(), 2);
         assert_eq!(map.people[0].frames_seen, vec![0, 5]);
         assert_eq!(map.people[1].first_box, [1.0; 4]);

@@ -77,7 +77,10 @@ fn write_varint(mut v: u64, out: &mut Vec<u8>) {
 }
 
 fn take<'a>(buf: &'a [u8], pos: &mut usize, len: usize) -> Result<&'a [u8]> {
-    let end = pos.checked_add(len).filter(|&e| e <= buf.len()).ok_or_else(|| bad("truncated field"))?;
+    let end = pos
+        .checked_add(len)
+        .filter(|&e| e <= buf.len())
+        .ok_or_else(|| bad("truncated field"))?;
     let s = &buf[*pos..end];
     *pos = end;
     Ok(s)
@@ -96,12 +99,21 @@ impl<'a> Message<'a> {
             }
             let value = match key & 7 {
                 0 => Value::Varint(read_varint(buf, &mut pos)?),
-                1 => Value::Fixed64(u64::from_le_bytes(take(buf, &mut pos, 8)?.try_into().map_err(|_| bad("fixed64"))?)),
+                1 => Value::Fixed64(u64::from_le_bytes(
+                    take(buf, &mut pos, 8)?
+                        .try_into()
+                        .map_err(|_| bad("fixed64"))?,
+                )),
                 2 => {
-                    let len = usize::try_from(read_varint(buf, &mut pos)?).map_err(|_| bad("length too large"))?;
+                    let len = usize::try_from(read_varint(buf, &mut pos)?)
+                        .map_err(|_| bad("length too large"))?;
                     Value::Bytes(Cow::Borrowed(take(buf, &mut pos, len)?))
                 }
-                5 => Value::Fixed32(u32::from_le_bytes(take(buf, &mut pos, 4)?.try_into().map_err(|_| bad("fixed32"))?)),
+                5 => Value::Fixed32(u32::from_le_bytes(
+                    take(buf, &mut pos, 4)?
+                        .try_into()
+                        .map_err(|_| bad("fixed32"))?,
+                )),
                 w => return Err(bad(format!("unsupported wire type {w} (field {number})"))),
             };
             fields.push(Field { number, value });
@@ -117,10 +129,13 @@ impl<'a> Message<'a> {
     }
 
     fn encoded_len_hint(&self) -> usize {
-        self.fields.iter().map(|f| match &f.value {
-            Value::Bytes(b) => b.len() + 6,
-            _ => 11,
-        }).sum()
+        self.fields
+            .iter()
+            .map(|f| match &f.value {
+                Value::Bytes(b) => b.len() + 6,
+                _ => 11,
+            })
+            .sum()
     }
 
     fn encode_into(&self, out: &mut Vec<u8>) {
@@ -150,18 +165,25 @@ impl<'a> Message<'a> {
 
     /// Payloads of every length-delimited field with this number.
     pub fn bytes(&self, number: u32) -> impl Iterator<Item = &[u8]> + '_ {
-        self.fields.iter().filter(move |f| f.number == number).filter_map(|f| match &f.value {
-            Value::Bytes(b) => Some(b.as_ref()),
-            _ => None,
-        })
+        self.fields
+            .iter()
+            .filter(move |f| f.number == number)
+            .filter_map(|f| match &f.value {
+                Value::Bytes(b) => Some(b.as_ref()),
+                _ => None,
+            })
     }
 
     /// The last varint field with this number (protobuf's "last one wins").
     pub fn varint(&self, number: u32) -> Option<u64> {
-        self.fields.iter().rev().find(|f| f.number == number).and_then(|f| match f.value {
-            Value::Varint(v) => Some(v),
-            _ => None,
-        })
+        self.fields
+            .iter()
+            .rev()
+            .find(|f| f.number == number)
+            .and_then(|f| match f.value {
+                Value::Varint(v) => Some(v),
+                _ => None,
+            })
     }
 
     /// The last string field with this number.
@@ -191,7 +213,11 @@ impl<'a> Message<'a> {
     }
 
     /// Replaces each length-delimited field `number` by `edit(payload)`, in place.
-    fn edit_each(&mut self, number: u32, mut edit: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>>) -> Result<()> {
+    fn edit_each(
+        &mut self,
+        number: u32,
+        mut edit: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>>,
+    ) -> Result<()> {
         for f in self.fields.iter_mut().filter(|f| f.number == number) {
             if let Value::Bytes(b) = &f.value
                 && let Some(new) = edit(b)?
@@ -203,12 +229,18 @@ impl<'a> Message<'a> {
     }
 
     fn push_varint(&mut self, number: u32, v: u64) -> &mut Self {
-        self.fields.push(Field { number, value: Value::Varint(v) });
+        self.fields.push(Field {
+            number,
+            value: Value::Varint(v),
+        });
         self
     }
 
     fn push_bytes(&mut self, number: u32, b: impl Into<Vec<u8>>) -> &mut Self {
-        self.fields.push(Field { number, value: Value::Bytes(Cow::Owned(b.into())) });
+        self.fields.push(Field {
+            number,
+            value: Value::Bytes(Cow::Owned(b.into())),
+        });
         self
     }
 }
@@ -352,7 +384,11 @@ fn parse_value_info(buf: &[u8]) -> Result<ValueInfo> {
             }
         }
     }
-    Ok(ValueInfo { name, elem_type, dims })
+    Ok(ValueInfo {
+        name,
+        elem_type,
+        dims,
+    })
 }
 
 fn f16_to_f32(h: u16) -> f32 {
@@ -383,29 +419,54 @@ fn parse_initializer(buf: &[u8]) -> Result<Initializer> {
     let dims = t.int64s(tag::TENSOR_DIMS)?;
     let data_type = t.varint(tag::TENSOR_DATA_TYPE).unwrap_or(0) as i32;
     if t.varint(tag::TENSOR_DATA_LOCATION) == Some(1) {
-        return Err(bad(format!("initializer {name} uses external data, which is not supported")));
+        return Err(bad(format!(
+            "initializer {name} uses external data, which is not supported"
+        )));
     }
     let count: i64 = dims.iter().product();
     let data: Vec<f32> = if let Some(raw) = t.bytes(tag::TENSOR_RAW).last() {
         match data_type {
-            dtype::FLOAT => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            dtype::FLOAT16 => raw.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
+            dtype::FLOAT => raw
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            dtype::FLOAT16 => raw
+                .chunks_exact(2)
+                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
             dtype::DOUBLE => raw
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
                 .collect(),
-            dtype::INT64 => raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect(),
-            dtype::INT32 => raw.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32).collect(),
+            dtype::INT64 => raw
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
+                .collect(),
+            dtype::INT32 => raw
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+                .collect(),
             dtype::UINT8 => raw.iter().map(|&b| f32::from(b)).collect(),
-            other => return Err(bad(format!("initializer {name} has data type {other}, which is not read"))),
+            other => {
+                return Err(bad(format!(
+                    "initializer {name} has data type {other}, which is not read"
+                )));
+            }
         }
     } else {
         match data_type {
             dtype::FLOAT => {
                 let mut out = Vec::new();
-                for f in t.fields.iter().filter(|f| f.number == tag::TENSOR_FLOAT_DATA) {
+                for f in t
+                    .fields
+                    .iter()
+                    .filter(|f| f.number == tag::TENSOR_FLOAT_DATA)
+                {
                     match &f.value {
-                        Value::Bytes(b) => out.extend(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+                        Value::Bytes(b) => out.extend(
+                            b.chunks_exact(4)
+                                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                        ),
                         Value::Fixed32(v) => out.push(f32::from_bits(*v)),
                         _ => return Err(bad("float_data with a wrong wire type")),
                     }
@@ -415,27 +476,58 @@ fn parse_initializer(buf: &[u8]) -> Result<Initializer> {
             dtype::DOUBLE => {
                 let mut out = Vec::new();
                 for b in t.bytes(tag::TENSOR_DOUBLE_DATA) {
-                    out.extend(b.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32));
+                    out.extend(
+                        b.chunks_exact(8)
+                            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32),
+                    );
                 }
                 out
             }
-            dtype::INT64 => t.int64s(tag::TENSOR_INT64_DATA)?.into_iter().map(|v| v as f32).collect(),
-            dtype::INT32 | dtype::UINT8 => t.int64s(tag::TENSOR_INT32_DATA)?.into_iter().map(|v| v as i32 as f32).collect(),
-            other => return Err(bad(format!("initializer {name} has data type {other}, which is not read"))),
+            dtype::INT64 => t
+                .int64s(tag::TENSOR_INT64_DATA)?
+                .into_iter()
+                .map(|v| v as f32)
+                .collect(),
+            dtype::INT32 | dtype::UINT8 => t
+                .int64s(tag::TENSOR_INT32_DATA)?
+                .into_iter()
+                .map(|v| v as i32 as f32)
+                .collect(),
+            other => {
+                return Err(bad(format!(
+                    "initializer {name} has data type {other}, which is not read"
+                )));
+            }
         }
     };
     if data.len() as i64 != count {
-        return Err(bad(format!("initializer {name} holds {} values for shape {dims:?}", data.len())));
+        return Err(bad(format!(
+            "initializer {name} holds {} values for shape {dims:?}",
+            data.len()
+        )));
     }
-    Ok(Initializer { name, dims, data_type, data })
+    Ok(Initializer {
+        name,
+        dims,
+        data_type,
+        data,
+    })
 }
 
 impl<'a> OnnxModel<'a> {
     /// Parses a serialized `ModelProto`.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let model = Message::parse(bytes)?;
-        let graph_bytes = match model.fields.iter().rev().find(|f| f.number == tag::MODEL_GRAPH) {
-            Some(Field { value: Value::Bytes(Cow::Borrowed(b)), .. }) => *b,
+        let graph_bytes = match model
+            .fields
+            .iter()
+            .rev()
+            .find(|f| f.number == tag::MODEL_GRAPH)
+        {
+            Some(Field {
+                value: Value::Bytes(Cow::Borrowed(b)),
+                ..
+            }) => *b,
             _ => return Err(bad("no graph in model")),
         };
         let graph = Message::parse(graph_bytes)?;
@@ -461,7 +553,10 @@ impl<'a> OnnxModel<'a> {
             .bytes(tag::MODEL_OPSET)
             .map(|b| {
                 let m = Message::parse(b)?;
-                Ok((m.string(tag::OPSET_DOMAIN)?.unwrap_or_default(), m.varint(tag::OPSET_VERSION).unwrap_or(0) as i64))
+                Ok((
+                    m.string(tag::OPSET_DOMAIN)?.unwrap_or_default(),
+                    m.varint(tag::OPSET_VERSION).unwrap_or(0) as i64,
+                ))
             })
             .collect()
     }
@@ -469,7 +564,11 @@ impl<'a> OnnxModel<'a> {
     fn initializer_names(&self) -> Result<std::collections::HashSet<String>> {
         self.graph
             .bytes(tag::GRAPH_INITIALIZER)
-            .map(|b| Ok(Message::parse(b)?.string(tag::TENSOR_NAME)?.unwrap_or_default()))
+            .map(|b| {
+                Ok(Message::parse(b)?
+                    .string(tag::TENSOR_NAME)?
+                    .unwrap_or_default())
+            })
             .collect()
     }
 
@@ -489,7 +588,10 @@ impl<'a> OnnxModel<'a> {
 
     /// The graph outputs, in order.
     pub fn outputs(&self) -> Result<Vec<ValueInfo>> {
-        self.graph.bytes(tag::GRAPH_OUTPUT).map(parse_value_info).collect()
+        self.graph
+            .bytes(tag::GRAPH_OUTPUT)
+            .map(parse_value_info)
+            .collect()
     }
 
     /// Number of initializers.
@@ -529,8 +631,12 @@ impl<'a> OnnxModel<'a> {
         let mut seen = Vec::new();
         for number in [tag::GRAPH_INPUT, tag::GRAPH_OUTPUT] {
             graph.edit_each(number, |vi_bytes| {
-                let name = Message::parse(vi_bytes)?.string(tag::VI_NAME)?.unwrap_or_default();
-                let Some((_, dims)) = shapes.iter().find(|(n, _)| *n == name) else { return Ok(None) };
+                let name = Message::parse(vi_bytes)?
+                    .string(tag::VI_NAME)?
+                    .unwrap_or_default();
+                let Some((_, dims)) = shapes.iter().find(|(n, _)| *n == name) else {
+                    return Ok(None);
+                };
                 seen.push(name);
                 Ok(Some(rewrite_value_info_shape(vi_bytes, dims)?))
             })?;
@@ -540,7 +646,11 @@ impl<'a> OnnxModel<'a> {
         }
         let mut model = self.model.clone();
         let graph_bytes = graph.encode();
-        for f in model.fields.iter_mut().filter(|f| f.number == tag::MODEL_GRAPH) {
+        for f in model
+            .fields
+            .iter_mut()
+            .filter(|f| f.number == tag::MODEL_GRAPH)
+        {
             f.value = Value::Bytes(Cow::Owned(graph_bytes.clone()));
         }
         Ok(model.encode())
@@ -630,7 +740,12 @@ fn encode_tensor(name: &str, dims: &[i64], data: &[f32]) -> Vec<u8> {
     }
     t.push_varint(tag::TENSOR_DATA_TYPE, dtype::FLOAT as u64);
     t.push_bytes(tag::TENSOR_NAME, name.as_bytes());
-    t.push_bytes(tag::TENSOR_RAW, data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+    t.push_bytes(
+        tag::TENSOR_RAW,
+        data.iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    );
     t.encode()
 }
 
@@ -644,19 +759,26 @@ impl ModelBuilder {
 
     /// Declares a float32 graph input.
     pub fn input(mut self, name: &str, dims: &[Dim]) -> Self {
-        self.graph.push_bytes(tag::GRAPH_INPUT, encode_value_info(name, dtype::FLOAT, dims));
+        self.graph.push_bytes(
+            tag::GRAPH_INPUT,
+            encode_value_info(name, dtype::FLOAT, dims),
+        );
         self
     }
 
     /// Declares a float32 graph output.
     pub fn output(mut self, name: &str, dims: &[Dim]) -> Self {
-        self.graph.push_bytes(tag::GRAPH_OUTPUT, encode_value_info(name, dtype::FLOAT, dims));
+        self.graph.push_bytes(
+            tag::GRAPH_OUTPUT,
+            encode_value_info(name, dtype::FLOAT, dims),
+        );
         self
     }
 
     /// Adds a float32 initializer.
     pub fn initializer(mut self, name: &str, dims: &[i64], data: &[f32]) -> Self {
-        self.graph.push_bytes(tag::GRAPH_INITIALIZER, encode_tensor(name, dims, data));
+        self.graph
+            .push_bytes(tag::GRAPH_INITIALIZER, encode_tensor(name, dims, data));
         self
     }
 
@@ -668,13 +790,24 @@ impl ModelBuilder {
         }
         t.push_varint(tag::TENSOR_DATA_TYPE, dtype::INT64 as u64);
         t.push_bytes(tag::TENSOR_NAME, name.as_bytes());
-        t.push_bytes(tag::TENSOR_RAW, data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+        t.push_bytes(
+            tag::TENSOR_RAW,
+            data.iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        );
         self.graph.push_bytes(tag::GRAPH_INITIALIZER, t.encode());
         self
     }
 
     /// Adds a node.
-    pub fn node(mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: &[(&str, Attr)]) -> Self {
+    pub fn node(
+        mut self,
+        op: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: &[(&str, Attr)],
+    ) -> Self {
         let mut n = Message::default();
         for i in inputs {
             n.push_bytes(tag::NODE_INPUT, i.as_bytes());
@@ -682,17 +815,24 @@ impl ModelBuilder {
         for o in outputs {
             n.push_bytes(tag::NODE_OUTPUT, o.as_bytes());
         }
-        n.push_bytes(tag::NODE_NAME, format!("{op}_{}", self.graph.fields.len()).into_bytes());
+        n.push_bytes(
+            tag::NODE_NAME,
+            format!("{op}_{}", self.graph.fields.len()).into_bytes(),
+        );
         n.push_bytes(tag::NODE_OP, op.as_bytes());
         for (name, a) in attrs {
             let mut m = Message::default();
             m.push_bytes(tag::ATTR_NAME, name.as_bytes());
             match a {
                 Attr::Int(v) => {
-                    m.push_varint(tag::ATTR_I, *v as u64).push_varint(tag::ATTR_TYPE, 2);
+                    m.push_varint(tag::ATTR_I, *v as u64)
+                        .push_varint(tag::ATTR_TYPE, 2);
                 }
                 Attr::Float(v) => {
-                    m.fields.push(Field { number: tag::ATTR_F, value: Value::Fixed32(v.to_bits()) });
+                    m.fields.push(Field {
+                        number: tag::ATTR_F,
+                        value: Value::Fixed32(v.to_bits()),
+                    });
                     m.push_varint(tag::ATTR_TYPE, 1);
                 }
                 Attr::Ints(v) => {
@@ -703,12 +843,16 @@ impl ModelBuilder {
                 }
                 Attr::Floats(v) => {
                     for x in v {
-                        m.fields.push(Field { number: tag::ATTR_FLOATS, value: Value::Fixed32(x.to_bits()) });
+                        m.fields.push(Field {
+                            number: tag::ATTR_FLOATS,
+                            value: Value::Fixed32(x.to_bits()),
+                        });
                     }
                     m.push_varint(tag::ATTR_TYPE, 6);
                 }
                 Attr::Tensor(dims, data) => {
-                    m.push_bytes(tag::ATTR_T, encode_tensor(name, dims, data)).push_varint(tag::ATTR_TYPE, 4);
+                    m.push_bytes(tag::ATTR_T, encode_tensor(name, dims, data))
+                        .push_varint(tag::ATTR_TYPE, 4);
                 }
             }
             n.push_bytes(tag::NODE_ATTR, m.encode());
@@ -720,7 +864,9 @@ impl ModelBuilder {
     /// Serializes the model (IR version 8).
     pub fn build(&self) -> Vec<u8> {
         let mut opset = Message::default();
-        opset.push_bytes(tag::OPSET_DOMAIN, Vec::new()).push_varint(tag::OPSET_VERSION, self.opset as u64);
+        opset
+            .push_bytes(tag::OPSET_DOMAIN, Vec::new())
+            .push_varint(tag::OPSET_VERSION, self.opset as u64);
         let mut model = Message::default();
         model
             .push_varint(tag::MODEL_IR_VERSION, 8)
@@ -780,7 +926,9 @@ mod tests {
         let bytes = sample();
         let m = OnnxModel::parse(&bytes).unwrap();
         let sym = vec![Dim::Symbolic("B".into()), Dim::Fixed(4)];
-        let out = m.with_io_shapes(&[("x", sym.clone()), ("y", sym.clone())]).unwrap();
+        let out = m
+            .with_io_shapes(&[("x", sym.clone()), ("y", sym.clone())])
+            .unwrap();
         let m2 = OnnxModel::parse(&out).unwrap();
         assert_eq!(m2.inputs().unwrap()[0].dims, sym);
         assert_eq!(m2.outputs().unwrap()[0].dims, sym);
@@ -790,7 +938,13 @@ mod tests {
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        for junk in [&b""[..], b"\xff\xff\xff", b"\x0a\x7f", b"hello world", &[0x08; 64]] {
+        for junk in [
+            &b""[..],
+            b"\xff\xff\xff",
+            b"\x0a\x7f",
+            b"hello world",
+            &[0x08; 64],
+        ] {
             assert!(OnnxModel::parse(junk).is_err(), "{junk:?}");
         }
         let bytes = sample();

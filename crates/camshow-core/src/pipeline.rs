@@ -52,7 +52,9 @@ impl FromStr for SwapperChoice {
             "auto" => Ok(Self::Auto),
             "inswapper" => Ok(Self::Inswapper),
             "classic" => Ok(Self::Classic),
-            _ => Err(Error::InvalidInput(format!("unknown swapper {s:?} (auto, inswapper, classic)"))),
+            _ => Err(Error::InvalidInput(format!(
+                "unknown swapper {s:?} (auto, inswapper, classic)"
+            ))),
         }
     }
 }
@@ -124,7 +126,10 @@ impl Default for SwapSettings {
             map_faces: false,
             processors: DEFAULT_CHAIN.iter().map(|s| (*s).to_string()).collect(),
             face_masks: Vec::new(),
-            face_mask_regions: crate::process::masks::FACE_REGIONS.iter().map(|r| r.0.to_string()).collect(),
+            face_mask_regions: crate::process::masks::FACE_REGIONS
+                .iter()
+                .map(|r| r.0.to_string())
+                .collect(),
             face_mask_blur: enhancer::DEFAULT_MASK_BLUR,
             colour_match: false,
             mouth_mask: None,
@@ -143,7 +148,13 @@ impl SwapSettings {
     /// Checks ranges and the processor chain.
     pub fn validate(&self) -> Result<()> {
         let range = |name: &str, v: f32, lo: f32, hi: f32| {
-            if v.is_finite() && (lo..=hi).contains(&v) { Ok(()) } else { Err(Error::InvalidInput(format!("{name} must be between {lo} and {hi}, got {v}"))) }
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::InvalidInput(format!(
+                    "{name} must be between {lo} and {hi}, got {v}"
+                )))
+            }
         };
         range("opacity", self.opacity, 0.0, 1.0)?;
         range("sharpness", self.sharpness, 0.0, 5.0)?;
@@ -154,12 +165,16 @@ impl SwapSettings {
             return Err(Error::InvalidInput("mouth mask size must be 0–100".into()));
         }
         if self.face_enhancer_blend > 100 {
-            return Err(Error::InvalidInput("face enhancer blend must be 0–100".into()));
+            return Err(Error::InvalidInput(
+                "face enhancer blend must be 0–100".into(),
+            ));
         }
         if let Some(b) = self.pixel_boost
             && ![128, 256, 512, 1024].contains(&b)
         {
-            return Err(Error::InvalidInput(format!("pixel boost must be 256, 512 or 1024, got {b}")));
+            return Err(Error::InvalidInput(format!(
+                "pixel boost must be 256, 512 or 1024, got {b}"
+            )));
         }
         crate::process::masks::region_classes(&self.face_mask_regions)?;
         if self.processors.iter().any(|p| p == "face_enhancer") {
@@ -211,14 +226,20 @@ pub struct SwapEngine {
 
 impl fmt::Debug for SwapEngine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SwapEngine").field("swapper", &self.swapper.name()).field("chain", &self.chain).field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("SwapEngine")
+            .field("swapper", &self.swapper.name())
+            .field("chain", &self.chain)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
 const INSWAPPER_HINT: &str = "install it with `camshow models fetch inswapper_128 w600k_r50` (insightface licence: non-commercial research only) or `camshow models import FILE`";
 
 fn inswapper_id(store: &ModelStore) -> Option<&'static str> {
-    ["inswapper_128", "inswapper_128_fp16"].into_iter().find(|id| store.available(id))
+    ["inswapper_128", "inswapper_128_fp16"]
+        .into_iter()
+        .find(|id| store.available(id))
 }
 
 impl SwapEngine {
@@ -232,7 +253,11 @@ impl SwapEngine {
             SwapperChoice::Inswapper => {
                 if inswapper_id(store).is_none() || !store.available("w600k_r50") {
                     return Err(Error::ModelMissing {
-                        name: if inswapper_id(store).is_none() { "inswapper_128".into() } else { "w600k_r50".into() },
+                        name: if inswapper_id(store).is_none() {
+                            "inswapper_128".into()
+                        } else {
+                            "w600k_r50".into()
+                        },
                         dir: store.dir().to_path_buf(),
                         hint: format!("; {INSWAPPER_HINT}"),
                     });
@@ -242,7 +267,9 @@ impl SwapEngine {
             SwapperChoice::Auto => {
                 let ok = inswapper_id(store).is_some() && store.available("w600k_r50");
                 if !ok {
-                    note = Some(format!("inswapper is not installed, so the classic swapper ran; {INSWAPPER_HINT}"));
+                    note = Some(format!(
+                        "inswapper is not installed, so the classic swapper ran; {INSWAPPER_HINT}"
+                    ));
                 }
                 ok
             }
@@ -251,7 +278,9 @@ impl SwapEngine {
             let id = inswapper_id(store).unwrap_or("inswapper_128");
             Arc::new(Inswapper::load(rt, id, &store.read(id)?)?)
         } else {
-            if settings.pixel_boost.is_some_and(|b| b > 128) && settings.processors.iter().any(|p| p == "face_swapper") {
+            if settings.pixel_boost.is_some_and(|b| b > 128)
+                && settings.processors.iter().any(|p| p == "face_swapper")
+            {
                 let n = "pixel boost applies to inswapper only; the classic swapper ran at its own 256 px";
                 note = Some(match note {
                     Some(prev) => format!("{prev}; {n}"),
@@ -260,12 +289,39 @@ impl SwapEngine {
             }
             Arc::new(ClassicSwapper::new())
         };
-        let chain = Registry::builtin().build(&settings.processors, &LoadContext { rt, store, settings, swapper: &swapper })?;
-        let selection = Needs { embedding: settings.selector == SelectMode::Reference || settings.map_faces, landmarks_106: false };
+        let chain = Registry::builtin().build(
+            &settings.processors,
+            &LoadContext {
+                rt,
+                store,
+                settings,
+                swapper: &swapper,
+            },
+        )?;
+        let selection = Needs {
+            embedding: settings.selector == SelectMode::Reference || settings.map_faces,
+            landmarks_106: false,
+        };
         let frame_needs = chain.iter().fold(selection, |n, p| n.union(p.needs()));
-        let source_needs = Needs { embedding: swapper.source_need() == SourceNeed::Embedding, landmarks_106: false };
-        let analyser = FaceAnalyser::load(settings.detector, frame_needs.union(source_needs), rt, store)?;
-        Ok(Self { gate, analyser, swapper, chain, frame_needs, settings: settings.clone(), note })
+        let source_needs = Needs {
+            embedding: swapper.source_need() == SourceNeed::Embedding,
+            landmarks_106: false,
+        };
+        let analyser = FaceAnalyser::load(
+            settings.detector,
+            frame_needs.union(source_needs),
+            rt,
+            store,
+        )?;
+        Ok(Self {
+            gate,
+            analyser,
+            swapper,
+            chain,
+            frame_needs,
+            settings: settings.clone(),
+            note,
+        })
     }
 
     /// The swapper's name.
@@ -310,14 +366,19 @@ impl SwapEngine {
     }
 
     fn source_needs(&self) -> Needs {
-        Needs { embedding: self.swapper.source_need() == SourceNeed::Embedding, landmarks_106: false }
+        Needs {
+            embedding: self.swapper.source_need() == SourceNeed::Embedding,
+            landmarks_106: false,
+        }
     }
 
     /// Checks the source image and prepares its most prominent face.
     pub fn prepare_source(&self, frame: &Frame) -> Result<PreparedSource> {
         self.gate.ensure_safe(frame, "source image")?;
         let faces = self.analyser.analyse(frame, self.source_needs())?;
-        let i = most_prominent(&faces).ok_or_else(|| Error::NoFace { what: "source image".into() })?;
+        let i = most_prominent(&faces).ok_or_else(|| Error::NoFace {
+            what: "source image".into(),
+        })?;
         let face = faces[i].clone();
         let identity = self.swapper.prepare_source(frame, &face)?;
         Ok(PreparedSource { face, identity })
@@ -326,25 +387,57 @@ impl SwapEngine {
     /// The identity embedding of the most prominent face in a reference image.
     pub fn reference_embedding(&self, frame: &Frame) -> Result<Vec<f32>> {
         self.gate.ensure_safe(frame, "reference image")?;
-        let faces = self.analyser.analyse(frame, Needs { embedding: true, landmarks_106: false })?;
-        let i = most_prominent(&faces).ok_or_else(|| Error::NoFace { what: "reference image".into() })?;
-        faces[i].embedding.clone().ok_or_else(|| Error::InvalidInput("no embedding for the reference face".into()))
+        let faces = self.analyser.analyse(
+            frame,
+            Needs {
+                embedding: true,
+                landmarks_106: false,
+            },
+        )?;
+        let i = most_prominent(&faces).ok_or_else(|| Error::NoFace {
+            what: "reference image".into(),
+        })?;
+        faces[i]
+            .embedding
+            .clone()
+            .ok_or_else(|| Error::InvalidInput("no embedding for the reference face".into()))
     }
 
     /// Checks `frame` with the safety gate, then swaps the selected faces in place.
-    pub fn swap(&self, frame: &mut Frame, source: &PreparedSource, reference: Option<&[f32]>) -> Result<SwapReport> {
+    pub fn swap(
+        &self,
+        frame: &mut Frame,
+        source: &PreparedSource,
+        reference: Option<&[f32]>,
+    ) -> Result<SwapReport> {
         self.gate.ensure_safe(frame, "target")?;
         self.swap_checked(frame, source, reference)
     }
 
     /// [`SwapEngine::swap`] for a frame the gate has already passed (video
     /// and live paths sample the gate on their own schedule).
-    pub fn swap_checked(&self, frame: &mut Frame, source: &PreparedSource, reference: Option<&[f32]>) -> Result<SwapReport> {
+    pub fn swap_checked(
+        &self,
+        frame: &mut Frame,
+        source: &PreparedSource,
+        reference: Option<&[f32]>,
+    ) -> Result<SwapReport> {
         let faces = self.analyse(frame)?;
-        let chosen = select(&faces, self.settings.selector, reference, self.settings.similarity)?;
-        let targets: Vec<(&Face, &PreparedSource)> = chosen.iter().map(|&i| (&faces[i], source)).collect();
+        let chosen = select(
+            &faces,
+            self.settings.selector,
+            reference,
+            self.settings.similarity,
+        )?;
+        let targets: Vec<(&Face, &PreparedSource)> =
+            chosen.iter().map(|&i| (&faces[i], source)).collect();
         self.swap_faces(frame, &targets)?;
-        Ok(SwapReport { faces_found: faces.len(), faces_swapped: chosen.len(), swapper: self.swapper.name(), processors: self.processors() })
+        Ok(SwapReport {
+            faces_found: faces.len(),
+            faces_swapped: chosen.len(),
+            swapper: self.swapper.name(),
+            processors: self.processors(),
+        })
     }
 
     /// The faces in `frame`, with what the selection mode needs (the video
@@ -355,7 +448,11 @@ impl SwapEngine {
 
     /// Runs the processor chain, in order, on the target faces (analysed
     /// once, by the caller, and shared by every processor).
-    pub fn swap_faces(&self, frame: &mut Frame, targets: &[(&Face, &PreparedSource)]) -> Result<()> {
+    pub fn swap_faces(
+        &self,
+        frame: &mut Frame,
+        targets: &[(&Face, &PreparedSource)],
+    ) -> Result<()> {
         if targets.is_empty() {
             return Ok(());
         }
@@ -367,7 +464,12 @@ impl SwapEngine {
 
     /// Checks `frame` and swaps every face that belongs to a mapped person
     /// with that person's source (`sources[i]` for `map.people[i]`).
-    pub fn swap_mapped(&self, frame: &mut Frame, map: &crate::mapping::FaceMap, sources: &[Option<PreparedSource>]) -> Result<SwapReport> {
+    pub fn swap_mapped(
+        &self,
+        frame: &mut Frame,
+        map: &crate::mapping::FaceMap,
+        sources: &[Option<PreparedSource>],
+    ) -> Result<SwapReport> {
         self.gate.ensure_safe(frame, "target")?;
         let faces = self.analyse(frame)?;
         let targets: Vec<(&Face, &PreparedSource)> = faces
@@ -378,6 +480,11 @@ impl SwapEngine {
             })
             .collect();
         self.swap_faces(frame, &targets)?;
-        Ok(SwapReport { faces_found: faces.len(), faces_swapped: targets.len(), swapper: self.swapper.name(), processors: self.processors() })
+        Ok(SwapReport {
+            faces_found: faces.len(),
+            faces_swapped: targets.len(),
+            swapper: self.swapper.name(),
+            processors: self.processors(),
+        })
     }
 }

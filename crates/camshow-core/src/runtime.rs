@@ -53,8 +53,15 @@ pub enum ExecutionProvider {
 
 impl ExecutionProvider {
     /// Every provider, in the default preference order.
-    pub const ALL: [Self; 7] =
-        [Self::TensorRt, Self::Cuda, Self::CoreMl, Self::DirectMl, Self::OpenVino, Self::Rocm, Self::Cpu];
+    pub const ALL: [Self; 7] = [
+        Self::TensorRt,
+        Self::Cuda,
+        Self::CoreMl,
+        Self::DirectMl,
+        Self::OpenVino,
+        Self::Rocm,
+        Self::Cpu,
+    ];
 
     /// The short name used on the command line.
     pub fn name(self) -> &'static str {
@@ -123,7 +130,11 @@ impl FromStr for ExecutionProvider {
 
 /// Parses a comma-separated provider list such as `cuda,cpu`.
 pub fn parse_provider_list(s: &str) -> Result<Vec<ExecutionProvider>> {
-    let list: Vec<_> = s.split(',').filter(|p| !p.trim().is_empty()).map(str::parse).collect::<Result<_>>()?;
+    let list: Vec<_> = s
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(str::parse)
+        .collect::<Result<_>>()?;
     if list.is_empty() {
         return Err(Error::InvalidInput("empty execution-provider list".into()));
     }
@@ -168,7 +179,9 @@ pub struct RuntimeLibrary {
 
 fn lib_name_matches(name: &str) -> bool {
     if cfg!(target_os = "macos") {
-        name.starts_with("libonnxruntime.") && name.ends_with(".dylib") && !name.contains("providers")
+        name.starts_with("libonnxruntime.")
+            && name.ends_with(".dylib")
+            && !name.contains("providers")
     } else if cfg!(windows) {
         name.eq_ignore_ascii_case("onnxruntime.dll")
     } else {
@@ -193,7 +206,12 @@ fn library_in(dir: &Path) -> Option<PathBuf> {
 fn setup_cache_dirs() -> Vec<PathBuf> {
     let root = crate::paths::cache_dir().join("onnxruntime");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     dirs.sort();
     dirs.reverse();
@@ -217,10 +235,17 @@ fn python_package_dirs() -> Vec<PathBuf> {
 }
 
 fn system_dirs() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/opt/homebrew/lib", "/opt/local/lib"]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
+    let mut v: Vec<PathBuf> = [
+        "/usr/local/lib",
+        "/usr/lib",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/opt/homebrew/lib",
+        "/opt/local/lib",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
     for var in ["LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH"] {
         if let Some(paths) = std::env::var_os(var) {
             v.extend(std::env::split_paths(&paths));
@@ -242,7 +267,9 @@ pub fn locate_library() -> Result<(PathBuf, LibrarySource)> {
         {
             return Ok((lib, LibrarySource::EnvVar));
         }
-        return Err(Error::RuntimeNotFound { searched: format!("ORT_DYLIB_PATH={} does not exist", p.display()) });
+        return Err(Error::RuntimeNotFound {
+            searched: format!("ORT_DYLIB_PATH={} does not exist", p.display()),
+        });
     }
     for (dirs, source) in [
         (setup_cache_dirs(), LibrarySource::SetupCache),
@@ -256,7 +283,9 @@ pub fn locate_library() -> Result<(PathBuf, LibrarySource)> {
             searched.push(d.display().to_string());
         }
     }
-    Err(Error::RuntimeNotFound { searched: searched.join(", ") })
+    Err(Error::RuntimeNotFound {
+        searched: searched.join(", "),
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -265,7 +294,9 @@ enum LoadFailure {
     Load(PathBuf, String),
 }
 
-static LOADED: OnceLock<std::result::Result<(RuntimeLibrary, ort::environment::Environment), LoadFailure>> = OnceLock::new();
+static LOADED: OnceLock<
+    std::result::Result<(RuntimeLibrary, ort::environment::Environment), LoadFailure>,
+> = OnceLock::new();
 
 fn version_from_info(info: &str) -> Option<String> {
     // "ORT Build Info: git-branch=rel-1.32.0, git-commit-id=..."
@@ -275,7 +306,11 @@ fn version_from_info(info: &str) -> Option<String> {
 
 fn version_from_filename(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
-    let v = name.trim_start_matches("libonnxruntime").trim_start_matches(".so").trim_start_matches('.').trim_end_matches(".dylib");
+    let v = name
+        .trim_start_matches("libonnxruntime")
+        .trim_start_matches(".so")
+        .trim_start_matches('.')
+        .trim_end_matches(".dylib");
     (!v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.')).then(|| v.to_string())
 }
 
@@ -283,16 +318,27 @@ fn load_once() -> Result<&'static (RuntimeLibrary, ort::environment::Environment
     let loaded = LOADED.get_or_init(|| {
         let (path, source) = match locate_library() {
             Ok(found) => found,
-            Err(Error::RuntimeNotFound { searched }) => return Err(LoadFailure::NotFound(searched)),
+            Err(Error::RuntimeNotFound { searched }) => {
+                return Err(LoadFailure::NotFound(searched));
+            }
             Err(e) => return Err(LoadFailure::NotFound(e.to_string())),
         };
-        let builder = ort::init_from(&path).map_err(|e| LoadFailure::Load(path.clone(), e.to_string()))?;
-        let env = builder
-            .with_name("camshow")
-            .build()
-            .map_err(|e| LoadFailure::Load(path.clone(), format!("creating the environment: {e}")))?;
-        let version = version_from_info(ort::info()).or_else(|| version_from_filename(&path)).unwrap_or_else(|| "unknown".into());
-        Ok((RuntimeLibrary { path, source, version }, env))
+        let builder =
+            ort::init_from(&path).map_err(|e| LoadFailure::Load(path.clone(), e.to_string()))?;
+        let env = builder.with_name("camshow").build().map_err(|e| {
+            LoadFailure::Load(path.clone(), format!("creating the environment: {e}"))
+        })?;
+        let version = version_from_info(ort::info())
+            .or_else(|| version_from_filename(&path))
+            .unwrap_or_else(|| "unknown".into());
+        Ok((
+            RuntimeLibrary {
+                path,
+                source,
+                version,
+            },
+            env,
+        ))
     });
     loaded.as_ref().map_err(|f| match f.clone() {
         LoadFailure::NotFound(searched) => Error::RuntimeNotFound { searched },
@@ -311,7 +357,6 @@ pub struct RuntimeOptions {
     pub intra_threads: usize,
 }
 
-
 /// The process's ONNX Runtime: the loaded library plus provider settings.
 /// Cheap to clone; sessions made from it are shared by worker threads.
 #[derive(Clone)]
@@ -323,7 +368,10 @@ pub struct Runtime {
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").field("library", self.library).field("options", &self.options).finish()
+        f.debug_struct("Runtime")
+            .field("library", self.library)
+            .field("options", &self.options)
+            .finish()
     }
 }
 
@@ -348,7 +396,10 @@ pub struct Model {
 
 impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Model").field("name", &self.name).field("providers", &self.providers).finish()
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("providers", &self.providers)
+            .finish()
     }
 }
 
@@ -356,7 +407,11 @@ impl Runtime {
     /// Loads ONNX Runtime (once per process) and applies `options`.
     pub fn new(options: RuntimeOptions) -> Result<Self> {
         let (library, env) = load_once()?;
-        Ok(Self { library, env, options })
+        Ok(Self {
+            library,
+            env,
+            options,
+        })
     }
 
     /// The loaded library.
@@ -371,7 +426,10 @@ impl Runtime {
 
     /// The providers compiled into the loaded library.
     pub fn compiled_providers(&self) -> Vec<ExecutionProvider> {
-        ExecutionProvider::ALL.into_iter().filter(|p| p.compiled_in()).collect()
+        ExecutionProvider::ALL
+            .into_iter()
+            .filter(|p| p.compiled_in())
+            .collect()
     }
 
     /// Whether `provider` actually attaches to a session on this machine
@@ -385,44 +443,94 @@ impl Runtime {
             .build();
         let mut builder = Session::builder(self.env).map_err(|e| e.to_string())?;
         if provider != ExecutionProvider::Cpu {
-            provider.dispatch().error_on_failure().register(&mut builder).map_err(|e| e.to_string())?;
+            provider
+                .dispatch()
+                .error_on_failure()
+                .register(&mut builder)
+                .map_err(|e| e.to_string())?;
         }
-        let mut session = builder.commit_from_memory(&probe).map_err(|e| e.to_string())?;
+        let mut session = builder
+            .commit_from_memory(&probe)
+            .map_err(|e| e.to_string())?;
         let x = [1.0f32, -1.0, 2.0, -2.0];
         let t = TensorRef::from_array_view(([1usize, 4], &x[..])).map_err(|e| e.to_string())?;
         let out = session.run(ort::inputs![t]).map_err(|e| e.to_string())?;
-        let (_, y) = out[0].try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
-        if y == [1.0, 0.0, 2.0, 0.0] { Ok(()) } else { Err(format!("wrong result {y:?}")) }
+        let (_, y) = out[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| e.to_string())?;
+        if y == [1.0, 0.0, 2.0, 0.0] {
+            Ok(())
+        } else {
+            Err(format!("wrong result {y:?}"))
+        }
     }
 
     /// Creates a session for `name` from model bytes. Reports which
     /// providers attached; an explicitly requested one that fails is an error.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Model>> {
-        let mut builder = Session::builder(self.env).map_err(Error::ort(format!("creating a session for {name}")))?;
+        let mut builder = Session::builder(self.env)
+            .map_err(Error::ort(format!("creating a session for {name}")))?;
         let (wanted, explicit) = match &self.options.providers {
             Some(list) => (list.clone(), true),
-            None => (self.compiled_providers().into_iter().filter(|p| *p != ExecutionProvider::TensorRt).collect(), false),
+            None => (
+                self.compiled_providers()
+                    .into_iter()
+                    .filter(|p| *p != ExecutionProvider::TensorRt)
+                    .collect(),
+                false,
+            ),
         };
         let mut attached = Vec::new();
-        for p in wanted.iter().copied().filter(|p| *p != ExecutionProvider::Cpu) {
+        for p in wanted
+            .iter()
+            .copied()
+            .filter(|p| *p != ExecutionProvider::Cpu)
+        {
             match p.dispatch().error_on_failure().register(&mut builder) {
                 Ok(()) => attached.push(p),
                 Err(e) if explicit => {
-                    return Err(Error::ProviderUnavailable { provider: p.to_string(), model: name.into(), reason: e.to_string() });
+                    return Err(Error::ProviderUnavailable {
+                        provider: p.to_string(),
+                        model: name.into(),
+                        reason: e.to_string(),
+                    });
                 }
-                Err(e) => tracing::warn!(model = name, provider = %p, "execution provider did not attach: {e}"),
+                Err(e) => {
+                    tracing::warn!(model = name, provider = %p, "execution provider did not attach: {e}")
+                }
             }
         }
         attached.push(ExecutionProvider::Cpu);
         if self.options.intra_threads > 0 {
             builder = builder.with_intra_threads(self.options.intra_threads)?;
         }
-        let session = builder.commit_from_memory(bytes).map_err(Error::ort(format!("loading model {name}")))?;
-        let inputs = session.inputs().iter().map(|o| o.name().to_string()).collect();
-        let input_f64 = session.inputs().iter().map(|o| o.dtype().tensor_type() == Some(ort::value::TensorElementType::Float64)).collect();
-        let outputs = session.outputs().iter().map(|o| o.name().to_string()).collect();
+        let session = builder
+            .commit_from_memory(bytes)
+            .map_err(Error::ort(format!("loading model {name}")))?;
+        let inputs = session
+            .inputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
+        let input_f64 = session
+            .inputs()
+            .iter()
+            .map(|o| o.dtype().tensor_type() == Some(ort::value::TensorElementType::Float64))
+            .collect();
+        let outputs = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
         tracing::info!(model = name, providers = ?attached, "model loaded");
-        Ok(Arc::new(Model { name: name.into(), session: Mutex::new(session), providers: attached, inputs, input_f64, outputs }))
+        Ok(Arc::new(Model {
+            name: name.into(),
+            session: Mutex::new(session),
+            providers: attached,
+            inputs,
+            input_f64,
+            outputs,
+        }))
     }
 }
 
@@ -468,22 +576,37 @@ impl Model {
                 reason: format!("expects {} inputs, got {}", self.inputs.len(), inputs.len()),
             });
         }
-        let mut values: Vec<(&str, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+        let mut values: Vec<(&str, ort::session::SessionInputValue<'_>)> =
+            Vec::with_capacity(inputs.len());
         for (name, input) in self.inputs.iter().zip(inputs) {
             let what = || format!("preparing input {name} of {}", self.name);
             let v: ort::session::SessionInputValue<'_> = match *input {
-                Input::F32(shape, data) => TensorRef::from_array_view((shape.to_vec(), data)).map_err(Error::ort(what()))?.into(),
-                Input::F64(shape, data) => TensorRef::from_array_view((shape.to_vec(), data)).map_err(Error::ort(what()))?.into(),
+                Input::F32(shape, data) => TensorRef::from_array_view((shape.to_vec(), data))
+                    .map_err(Error::ort(what()))?
+                    .into(),
+                Input::F64(shape, data) => TensorRef::from_array_view((shape.to_vec(), data))
+                    .map_err(Error::ort(what()))?
+                    .into(),
             };
             values.push((name.as_str(), v));
         }
-        let mut session = self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let outputs = session.run(values).map_err(Error::ort(format!("running {}", self.name)))?;
+        let mut session = self
+            .session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let outputs = session
+            .run(values)
+            .map_err(Error::ort(format!("running {}", self.name)))?;
         outputs
             .values()
             .map(|v| {
-                let (shape, data) = v.try_extract_tensor::<f32>().map_err(Error::ort(format!("reading outputs of {}", self.name)))?;
-                Ok(TensorF32 { shape: shape.iter().map(|&d| d.max(0) as usize).collect(), data: data.to_vec() })
+                let (shape, data) = v
+                    .try_extract_tensor::<f32>()
+                    .map_err(Error::ort(format!("reading outputs of {}", self.name)))?;
+                Ok(TensorF32 {
+                    shape: shape.iter().map(|&d| d.max(0) as usize).collect(),
+                    data: data.to_vec(),
+                })
             })
             .collect()
     }
@@ -504,11 +627,25 @@ mod tests {
 
     #[test]
     fn provider_names_parse() {
-        assert_eq!(parse_provider_list("cuda,cpu").unwrap(), vec![ExecutionProvider::Cuda, ExecutionProvider::Cpu]);
-        assert_eq!("DmlExecutionProvider".parse::<ExecutionProvider>().unwrap(), ExecutionProvider::DirectMl);
-        assert_eq!("CUDAExecutionProvider".parse::<ExecutionProvider>().unwrap(), ExecutionProvider::Cuda);
+        assert_eq!(
+            parse_provider_list("cuda,cpu").unwrap(),
+            vec![ExecutionProvider::Cuda, ExecutionProvider::Cpu]
+        );
+        assert_eq!(
+            "DmlExecutionProvider".parse::<ExecutionProvider>().unwrap(),
+            ExecutionProvider::DirectMl
+        );
+        assert_eq!(
+            "CUDAExecutionProvider"
+                .parse::<ExecutionProvider>()
+                .unwrap(),
+            ExecutionProvider::Cuda
+        );
         assert!(parse_provider_list("").is_err());
-        assert!(matches!("tpu".parse::<ExecutionProvider>(), Err(Error::UnknownProvider(_))));
+        assert!(matches!(
+            "tpu".parse::<ExecutionProvider>(),
+            Err(Error::UnknownProvider(_))
+        ));
         for p in ExecutionProvider::ALL {
             assert_eq!(p.name().parse::<ExecutionProvider>().unwrap(), p);
         }
@@ -516,8 +653,15 @@ mod tests {
 
     #[test]
     fn versions_are_read() {
-        assert_eq!(version_from_info("ORT Build Info: git-branch=rel-1.32.0, git-commit-id=abc").as_deref(), Some("1.32.0"));
-        assert_eq!(version_from_filename(Path::new("/x/libonnxruntime.so.1.32.0")).as_deref(), Some("1.32.0"));
+        assert_eq!(
+            version_from_info("ORT Build Info: git-branch=rel-1.32.0, git-commit-id=abc")
+                .as_deref(),
+            Some("1.32.0")
+        );
+        assert_eq!(
+            version_from_filename(Path::new("/x/libonnxruntime.so.1.32.0")).as_deref(),
+            Some("1.32.0")
+        );
         assert!(lib_name_matches("libonnxruntime.so.1.32.0") || cfg!(not(target_os = "linux")));
         assert!(!lib_name_matches("libonnxruntime_providers_cuda.so"));
     }

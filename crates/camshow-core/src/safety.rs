@@ -51,8 +51,13 @@ pub const LABELS: [&str; 18] = [
 ];
 
 /// The classes that make an image unsafe.
-pub const UNSAFE_CLASSES: [&str; 5] =
-    ["FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "FEMALE_BREAST_EXPOSED", "BUTTOCKS_EXPOSED", "ANUS_EXPOSED"];
+pub const UNSAFE_CLASSES: [&str; 5] = [
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "BUTTOCKS_EXPOSED",
+    "ANUS_EXPOSED",
+];
 
 /// Score at or above which an unsafe class makes the image unsafe. NudeNet
 /// itself reports detections from 0.2; 0.4 keeps the gate strict while the
@@ -110,7 +115,10 @@ impl SafetyGate {
     fn from_model_bytes(rt: &Runtime, bytes: &[u8]) -> Result<Self> {
         let model = rt.load("nudenet", bytes)?;
         if model.input_names().len() != 1 || model.output_names().len() != 1 {
-            return Err(Error::ModelSignature { model: "nudenet".into(), reason: "expected one input and one output".into() });
+            return Err(Error::ModelSignature {
+                model: "nudenet".into(),
+                reason: "expected one input and one output".into(),
+            });
         }
         Ok(Self { model })
     }
@@ -127,17 +135,24 @@ impl SafetyGate {
         let mut square = vec![0u8; side as usize * side as usize * 3];
         let row = frame.width() as usize * 3;
         for y in 0..frame.height() as usize {
-            square[y * side as usize * 3..y * side as usize * 3 + row].copy_from_slice(&frame.data()[y * row..(y + 1) * row]);
+            square[y * side as usize * 3..y * side as usize * 3 + row]
+                .copy_from_slice(&frame.data()[y * row..(y + 1) * row]);
         }
         let square = Frame::from_rgb(side, side, square)?;
         let input = resize_bilinear(&square, INPUT, INPUT);
         let blob = to_blob(&input, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0);
-        let outs = self.model.run(&[(&[1, 3, INPUT as usize, INPUT as usize], &blob)])?;
+        let outs = self
+            .model
+            .run(&[(&[1, 3, INPUT as usize, INPUT as usize], &blob)])?;
         let out = &outs[0];
         let channels = 4 + LABELS.len();
         let anchors = out.data.len() / channels;
-        if out.shape.len() != 3 || out.shape[1] != channels || anchors * channels != out.data.len() {
-            return Err(Error::ModelSignature { model: "nudenet".into(), reason: format!("output shape {:?} is not [1, 22, N]", out.shape) });
+        if out.shape.len() != 3 || out.shape[1] != channels || anchors * channels != out.data.len()
+        {
+            return Err(Error::ModelSignature {
+                model: "nudenet".into(),
+                reason: format!("output shape {:?} is not [1, 22, N]", out.shape),
+            });
         }
         let k = side as f32 / INPUT as f32;
         let at = |c: usize, a: usize| out.data[c * anchors + a];
@@ -157,18 +172,34 @@ impl SafetyGate {
                 continue;
             }
             let (cx, cy, w, h) = (at(0, a), at(1, a), at(2, a), at(3, a));
-            let b = [(cx - w / 2.0) * k, (cy - h / 2.0) * k, (cx + w / 2.0) * k, (cy + h / 2.0) * k];
+            let b = [
+                (cx - w / 2.0) * k,
+                (cy - h / 2.0) * k,
+                (cx + w / 2.0) * k,
+                (cy + h / 2.0) * k,
+            ];
             boxes.push(b.map(|v| v.max(0.0)));
             scores.push(best);
             classes.push(cls);
         }
         let detections: Vec<Detection> = nms(&boxes, &scores, NMS_IOU, false, false)
             .into_iter()
-            .map(|i| Detection { label: LABELS[classes[i]], score: scores[i], bbox: boxes[i] })
+            .map(|i| Detection {
+                label: LABELS[classes[i]],
+                score: scores[i],
+                bbox: boxes[i],
+            })
             .collect();
-        let max_unsafe_score =
-            detections.iter().filter(|d| UNSAFE_CLASSES.contains(&d.label)).map(|d| d.score).fold(0.0, f32::max);
-        Ok(Verdict { safe: max_unsafe_score < UNSAFE_THRESHOLD, max_unsafe_score, detections })
+        let max_unsafe_score = detections
+            .iter()
+            .filter(|d| UNSAFE_CLASSES.contains(&d.label))
+            .map(|d| d.score)
+            .fold(0.0, f32::max);
+        Ok(Verdict {
+            safe: max_unsafe_score < UNSAFE_THRESHOLD,
+            max_unsafe_score,
+            detections,
+        })
     }
 
     /// Checks `frame` and turns an unsafe verdict into [`Error::Unsafe`];
@@ -178,10 +209,19 @@ impl SafetyGate {
         if v.safe {
             return Ok(v);
         }
-        let mut labels: Vec<&str> =
-            v.detections.iter().filter(|d| UNSAFE_CLASSES.contains(&d.label) && d.score >= UNSAFE_THRESHOLD).map(|d| d.label).collect();
+        let mut labels: Vec<&str> = v
+            .detections
+            .iter()
+            .filter(|d| UNSAFE_CLASSES.contains(&d.label) && d.score >= UNSAFE_THRESHOLD)
+            .map(|d| d.label)
+            .collect();
         labels.dedup();
-        Err(Error::Unsafe { what: what.into(), labels: labels.join(", "), score: v.max_unsafe_score, threshold: UNSAFE_THRESHOLD })
+        Err(Error::Unsafe {
+            what: what.into(),
+            labels: labels.join(", "),
+            score: v.max_unsafe_score,
+            threshold: UNSAFE_THRESHOLD,
+        })
     }
 }
 
@@ -195,13 +235,29 @@ pub(crate) mod tests {
     pub(crate) fn forced_model(constant: &[f32]) -> Vec<u8> {
         let sym = |s: &str| Dim::Symbolic(s.into());
         ModelBuilder::new("nudenet_stub", 17)
-            .input("images", &[sym("batch"), Dim::Fixed(3), sym("height"), sym("width")])
+            .input(
+                "images",
+                &[sym("batch"), Dim::Fixed(3), sym("height"), sym("width")],
+            )
             .initializer("zero", &[], &[0.0])
-            .node("ReduceMean", &["images"], &["m"], &[("keepdims", Attr::Int(0))])
+            .node(
+                "ReduceMean",
+                &["images"],
+                &["m"],
+                &[("keepdims", Attr::Int(0))],
+            )
             .node("Mul", &["m", "zero"], &["z"], &[])
-            .node("Constant", &[], &["c"], &[("value", Attr::Tensor(vec![1, 22, 2100], constant.to_vec()))])
+            .node(
+                "Constant",
+                &[],
+                &["c"],
+                &[("value", Attr::Tensor(vec![1, 22, 2100], constant.to_vec()))],
+            )
             .node("Add", &["c", "z"], &["output0"], &[])
-            .output("output0", &[Dim::Fixed(1), Dim::Fixed(22), Dim::Fixed(2100)])
+            .output(
+                "output0",
+                &[Dim::Fixed(1), Dim::Fixed(22), Dim::Fixed(2100)],
+            )
             .build()
     }
 
@@ -231,7 +287,10 @@ pub(crate) mod tests {
     #[test]
     fn forced_unsafe_class_is_refused() {
         let frame = Frame::filled(640, 480, [90, 90, 90]).unwrap();
-        let cls = LABELS.iter().position(|l| *l == "FEMALE_BREAST_EXPOSED").unwrap();
+        let cls = LABELS
+            .iter()
+            .position(|l| *l == "FEMALE_BREAST_EXPOSED")
+            .unwrap();
         let gate = gate_with(&one_detection(cls, 0.9));
         let v = gate.check(&frame).unwrap();
         assert!(!v.safe);
@@ -246,14 +305,35 @@ pub(crate) mod tests {
     #[test]
     fn threshold_is_inclusive_and_safe_classes_pass() {
         let frame = Frame::filled(100, 300, [1, 2, 3]).unwrap();
-        let genitalia = LABELS.iter().position(|l| *l == "MALE_GENITALIA_EXPOSED").unwrap();
-        assert!(!gate_with(&one_detection(genitalia, UNSAFE_THRESHOLD)).check(&frame).unwrap().safe);
-        assert!(gate_with(&one_detection(genitalia, UNSAFE_THRESHOLD - 0.01)).check(&frame).unwrap().safe);
+        let genitalia = LABELS
+            .iter()
+            .position(|l| *l == "MALE_GENITALIA_EXPOSED")
+            .unwrap();
+        assert!(
+            !gate_with(&one_detection(genitalia, UNSAFE_THRESHOLD))
+                .check(&frame)
+                .unwrap()
+                .safe
+        );
+        assert!(
+            gate_with(&one_detection(genitalia, UNSAFE_THRESHOLD - 0.01))
+                .check(&frame)
+                .unwrap()
+                .safe
+        );
         let face = LABELS.iter().position(|l| *l == "FACE_FEMALE").unwrap();
-        let v = gate_with(&one_detection(face, 0.99)).ensure_safe(&frame, "source").unwrap();
+        let v = gate_with(&one_detection(face, 0.99))
+            .ensure_safe(&frame, "source")
+            .unwrap();
         assert!(v.safe);
         assert_eq!(v.detections[0].label, "FACE_FEMALE");
-        assert!(gate_with(&vec![0.0; 22 * 2100]).check(&frame).unwrap().detections.is_empty());
+        assert!(
+            gate_with(&vec![0.0; 22 * 2100])
+                .check(&frame)
+                .unwrap()
+                .detections
+                .is_empty()
+        );
     }
 
     #[test]
@@ -262,7 +342,10 @@ pub(crate) mod tests {
         let store = ModelStore::new(dir.path(), dir.path());
         let err = SafetyGate::load(&runtime(), &store).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("camshow models fetch nudenet") && msg.contains("content-safety gate"), "{msg}");
+        assert!(
+            msg.contains("camshow models fetch nudenet") && msg.contains("content-safety gate"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -272,6 +355,9 @@ pub(crate) mod tests {
         let store = ModelStore::new(dir.path(), dir.path());
         let spec = crate::models::find("nudenet").unwrap();
         std::fs::write(store.path(spec), forced_model(&vec![0.0; 22 * 2100])).unwrap();
-        assert!(matches!(SafetyGate::load(&runtime(), &store), Err(Error::ModelCorrupt { .. })));
+        assert!(matches!(
+            SafetyGate::load(&runtime(), &store),
+            Err(Error::ModelCorrupt { .. })
+        ));
     }
 }

@@ -37,7 +37,13 @@ fn alpha(cutoff: f32, dt: f32) -> f32 {
 impl OneEuro {
     /// A filter with the given minimum cutoff (Hz), speed coefficient and derivative cutoff.
     pub fn new(min_cutoff: f32, beta: f32, d_cutoff: f32) -> Self {
-        Self { min_cutoff, beta, d_cutoff, x: None, dx: 0.0 }
+        Self {
+            min_cutoff,
+            beta,
+            d_cutoff,
+            x: None,
+            dx: 0.0,
+        }
     }
 
     /// Filters `value` observed `dt` seconds after the previous one.
@@ -73,7 +79,13 @@ pub struct TrackerConfig {
 
 impl Default for TrackerConfig {
     fn default() -> Self {
-        Self { fps: 30.0, min_iou: 0.3, max_gap: 3, min_cutoff: 1.5, beta: 0.05 }
+        Self {
+            fps: 30.0,
+            min_iou: 0.3,
+            max_gap: 3,
+            min_cutoff: 1.5,
+            beta: 0.05,
+        }
     }
 }
 
@@ -128,7 +140,11 @@ pub struct Tracker {
 impl Tracker {
     /// A tracker with no tracks.
     pub fn new(cfg: TrackerConfig) -> Self {
-        Self { cfg, tracks: Vec::new(), next_id: 1 }
+        Self {
+            cfg,
+            tracks: Vec::new(),
+            next_id: 1,
+        }
     }
 
     /// Associates this frame's detections with the tracks and returns the
@@ -138,7 +154,10 @@ impl Tracker {
         // Greedy association by IoU, best pairs first.
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (ti, t) in self.tracks.iter().enumerate() {
-            let predicted = with_coords(t.last.clone(), &std::array::from_fn(|k| coords(&t.last)[k] + t.velocity[k]));
+            let predicted = with_coords(
+                t.last.clone(),
+                &std::array::from_fn(|k| coords(&t.last)[k] + t.velocity[k]),
+            );
             for (fi, f) in faces.iter().enumerate() {
                 let o = iou(&predicted.bbox, &f.bbox, false);
                 if o >= self.cfg.min_iou {
@@ -163,13 +182,18 @@ impl Tracker {
                     let raw = coords(&faces[fi]);
                     let before = coords(&t.last);
                     let steps = (t.missed + 1) as f32;
-                    let smoothed: [f32; 14] = std::array::from_fn(|k| t.filters[k].filter(raw[k], dt * steps));
+                    let smoothed: [f32; 14] =
+                        std::array::from_fn(|k| t.filters[k].filter(raw[k], dt * steps));
                     t.velocity = std::array::from_fn(|k| (smoothed[k] - before[k]) / steps);
                     let mut face = faces[fi].clone();
                     face = with_coords(face, &smoothed);
                     if let Some(lm) = face.landmarks_106.as_mut() {
                         if t.lm_filters.len() != lm.len() * 2 {
-                            t.lm_filters = vec![OneEuro::new(self.cfg.min_cutoff, self.cfg.beta, 1.0); lm.len() * 2];
+                            t.lm_filters =
+                                vec![
+                                    OneEuro::new(self.cfg.min_cutoff, self.cfg.beta, 1.0);
+                                    lm.len() * 2
+                                ];
                         }
                         for (k, p) in lm.iter_mut().enumerate() {
                             p[0] = t.lm_filters[2 * k].filter(p[0], dt * steps);
@@ -178,23 +202,35 @@ impl Tracker {
                     }
                     t.last = face.clone();
                     t.missed = 0;
-                    out.push(Tracked { id: t.id, face, predicted: false });
+                    out.push(Tracked {
+                        id: t.id,
+                        face,
+                        predicted: false,
+                    });
                     keep.push(t);
                 }
                 None if t.missed < self.cfg.max_gap => {
                     t.missed += 1;
                     let c = coords(&t.last);
-                    let p: [f32; 14] = std::array::from_fn(|k| c[k] + t.velocity[k] * t.missed as f32);
+                    let p: [f32; 14] =
+                        std::array::from_fn(|k| c[k] + t.velocity[k] * t.missed as f32);
                     let mut face = with_coords(t.last.clone(), &p);
                     // Landmarks move with the box centre.
-                    let (dx, dy) = ((p[0] + p[2] - c[0] - c[2]) * 0.5, (p[1] + p[3] - c[1] - c[3]) * 0.5);
+                    let (dx, dy) = (
+                        (p[0] + p[2] - c[0] - c[2]) * 0.5,
+                        (p[1] + p[3] - c[1] - c[3]) * 0.5,
+                    );
                     if let Some(lm) = face.landmarks_106.as_mut() {
                         for q in lm.iter_mut() {
                             q[0] += dx;
                             q[1] += dy;
                         }
                     }
-                    out.push(Tracked { id: t.id, face, predicted: true });
+                    out.push(Tracked {
+                        id: t.id,
+                        face,
+                        predicted: true,
+                    });
                     keep.push(t);
                 }
                 None => {}
@@ -211,7 +247,8 @@ impl Tracker {
             }
             let mut lm_filters = Vec::new();
             if let Some(lm) = &f.landmarks_106 {
-                lm_filters = vec![OneEuro::new(self.cfg.min_cutoff, self.cfg.beta, 1.0); lm.len() * 2];
+                lm_filters =
+                    vec![OneEuro::new(self.cfg.min_cutoff, self.cfg.beta, 1.0); lm.len() * 2];
                 for (k, p) in lm.iter().enumerate() {
                     lm_filters[2 * k].filter(p[0], dt);
                     lm_filters[2 * k + 1].filter(p[1], dt);
@@ -219,8 +256,19 @@ impl Tracker {
             }
             let id = self.next_id;
             self.next_id += 1;
-            out.push(Tracked { id, face: f.clone(), predicted: false });
-            keep.push(Track { id, filters, lm_filters, last: f, velocity: [0.0; 14], missed: 0 });
+            out.push(Tracked {
+                id,
+                face: f.clone(),
+                predicted: false,
+            });
+            keep.push(Track {
+                id,
+                filters,
+                lm_filters,
+                last: f,
+                velocity: [0.0; 14],
+                missed: 0,
+            });
         }
         self.tracks = keep;
         out
@@ -239,7 +287,12 @@ pub struct TrackSelector {
 impl TrackSelector {
     /// A selector for `mode` (reference: minimum cosine `similarity`).
     pub fn new(mode: SelectMode, similarity: f32) -> Self {
-        Self { mode, similarity, decided: HashMap::new(), one: None }
+        Self {
+            mode,
+            similarity,
+            decided: HashMap::new(),
+            one: None,
+        }
     }
 
     /// Indices into `tracked` to swap in this frame.
@@ -247,9 +300,13 @@ impl TrackSelector {
         match self.mode {
             SelectMode::Many => (0..tracked.len()).collect(),
             SelectMode::One => {
-                let alive = self.one.and_then(|id| tracked.iter().position(|t| t.id == id));
+                let alive = self
+                    .one
+                    .and_then(|id| tracked.iter().position(|t| t.id == id));
                 let i = alive.or_else(|| {
-                    (0..tracked.len()).filter(|&i| !tracked[i].predicted).max_by(|&a, &b| tracked[a].face.area().total_cmp(&tracked[b].face.area()))
+                    (0..tracked.len())
+                        .filter(|&i| !tracked[i].predicted)
+                        .max_by(|&a, &b| tracked[a].face.area().total_cmp(&tracked[b].face.area()))
                 });
                 self.one = i.map(|i| tracked[i].id);
                 i.into_iter().collect()
@@ -260,7 +317,9 @@ impl TrackSelector {
                     let decision = match self.decided.get(&t.id) {
                         Some(d) => *d,
                         None => {
-                            let Some(e) = t.face.embedding.as_deref() else { continue };
+                            let Some(e) = t.face.embedding.as_deref() else {
+                                continue;
+                            };
                             let d = reference.is_some_and(|r| cosine(e, r) > self.similarity);
                             self.decided.insert(t.id, d);
                             d
@@ -284,7 +343,13 @@ mod tests {
         Face {
             bbox: [x, y, x + s, y + s],
             score: 0.9,
-            kps: [[x + 0.3 * s, y + 0.4 * s], [x + 0.7 * s, y + 0.4 * s], [x + 0.5 * s, y + 0.55 * s], [x + 0.35 * s, y + 0.75 * s], [x + 0.65 * s, y + 0.75 * s]],
+            kps: [
+                [x + 0.3 * s, y + 0.4 * s],
+                [x + 0.7 * s, y + 0.4 * s],
+                [x + 0.5 * s, y + 0.55 * s],
+                [x + 0.35 * s, y + 0.75 * s],
+                [x + 0.65 * s, y + 0.75 * s],
+            ],
             landmarks_106: None,
             embedding: None,
         }
@@ -295,7 +360,12 @@ mod tests {
         let mut t = Tracker::new(TrackerConfig::default());
         let a = t.update(vec![face(10.0, 10.0, 100.0), face(300.0, 10.0, 100.0)]);
         let b = t.update(vec![face(305.0, 12.0, 100.0), face(12.0, 11.0, 100.0)]);
-        let id_at = |v: &[Tracked], x: f32| v.iter().find(|t| (t.face.bbox[0] - x).abs() < 20.0).unwrap().id;
+        let id_at = |v: &[Tracked], x: f32| {
+            v.iter()
+                .find(|t| (t.face.bbox[0] - x).abs() < 20.0)
+                .unwrap()
+                .id
+        };
         assert_eq!(id_at(&a, 10.0), id_at(&b, 10.0));
         assert_eq!(id_at(&a, 300.0), id_at(&b, 300.0));
         let c = t.update(vec![face(600.0, 10.0, 80.0)]);
@@ -316,7 +386,10 @@ mod tests {
             raw_var += noise * noise;
             out_var += (tr[0].face.bbox[0] - 100.0).powi(2);
         }
-        assert!(out_var < raw_var * 0.3, "smoothed {out_var} vs raw {raw_var}");
+        assert!(
+            out_var < raw_var * 0.3,
+            "smoothed {out_var} vs raw {raw_var}"
+        );
     }
 
     #[test]
@@ -328,29 +401,46 @@ mod tests {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let noise = ((seed >> 16) % 5) as f32 - 2.0;
             let mut f = face(100.0, 100.0, 120.0);
-            f.landmarks_106 = Some((0..106).map(|i| [150.0 + i as f32 * 0.1 + noise, 170.0 - noise]).collect());
+            f.landmarks_106 = Some(
+                (0..106)
+                    .map(|i| [150.0 + i as f32 * 0.1 + noise, 170.0 - noise])
+                    .collect(),
+            );
             let tr = t.update(vec![f]);
             let lm = tr[0].face.landmarks_106.as_ref().unwrap();
             assert_eq!(lm.len(), 106);
             raw_var += noise * noise;
             out_var += (lm[57][0] - 155.7).powi(2);
         }
-        assert!(out_var < raw_var * 0.3, "smoothed {out_var} vs raw {raw_var}");
+        assert!(
+            out_var < raw_var * 0.3,
+            "smoothed {out_var} vs raw {raw_var}"
+        );
     }
 
     #[test]
     fn gaps_are_bridged_then_tracks_end() {
-        let mut t = Tracker::new(TrackerConfig { max_gap: 2, ..Default::default() });
+        let mut t = Tracker::new(TrackerConfig {
+            max_gap: 2,
+            ..Default::default()
+        });
         for i in 0..5 {
             t.update(vec![face(100.0 + 4.0 * i as f32, 50.0, 100.0)]);
         }
         let g1 = t.update(vec![]);
         assert_eq!(g1.len(), 1);
-        assert!(g1[0].predicted && g1[0].face.bbox[0] > 114.0, "{:?}", g1[0].face.bbox);
+        assert!(
+            g1[0].predicted && g1[0].face.bbox[0] > 114.0,
+            "{:?}",
+            g1[0].face.bbox
+        );
         assert_eq!(t.update(vec![]).len(), 1);
         assert!(t.update(vec![]).is_empty());
         // Coming back after the gap continues the same id when within the gap.
-        let mut t = Tracker::new(TrackerConfig { max_gap: 2, ..Default::default() });
+        let mut t = Tracker::new(TrackerConfig {
+            max_gap: 2,
+            ..Default::default()
+        });
         let id = t.update(vec![face(100.0, 50.0, 100.0)])[0].id;
         t.update(vec![]);
         assert_eq!(t.update(vec![face(101.0, 50.0, 100.0)])[0].id, id);
@@ -359,17 +449,30 @@ mod tests {
     #[test]
     fn selection_is_decided_per_track() {
         let mut sel = TrackSelector::new(SelectMode::One, 0.4);
-        let mk = |id, x: f32, s: f32| Tracked { id, face: face(x, 0.0, s), predicted: false };
-        assert_eq!(sel.select(&[mk(1, 0.0, 100.0), mk(2, 200.0, 50.0)], None), vec![0]);
+        let mk = |id, x: f32, s: f32| Tracked {
+            id,
+            face: face(x, 0.0, s),
+            predicted: false,
+        };
+        assert_eq!(
+            sel.select(&[mk(1, 0.0, 100.0), mk(2, 200.0, 50.0)], None),
+            vec![0]
+        );
         // Track 2 grows larger, but the chosen person stays chosen while their track lives.
-        assert_eq!(sel.select(&[mk(1, 0.0, 100.0), mk(2, 200.0, 150.0)], None), vec![0]);
+        assert_eq!(
+            sel.select(&[mk(1, 0.0, 100.0), mk(2, 200.0, 150.0)], None),
+            vec![0]
+        );
         assert_eq!(sel.select(&[mk(2, 200.0, 150.0)], None), vec![0]);
         let mut r = TrackSelector::new(SelectMode::Reference, 0.4);
         let mut a = mk(7, 0.0, 100.0);
         a.face.embedding = Some(vec![1.0, 0.0]);
         let mut b = mk(8, 200.0, 100.0);
         b.face.embedding = Some(vec![0.0, 1.0]);
-        assert_eq!(r.select(&[a.clone(), b.clone()], Some(&[1.0, 0.0])), vec![0]);
+        assert_eq!(
+            r.select(&[a.clone(), b.clone()], Some(&[1.0, 0.0])),
+            vec![0]
+        );
         // Later frames of track 7 keep the decision even if its embedding drifts.
         a.face.embedding = Some(vec![0.0, 1.0]);
         assert_eq!(r.select(&[a, b], Some(&[1.0, 0.0])), vec![0]);

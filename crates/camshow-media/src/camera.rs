@@ -22,20 +22,35 @@ pub fn list_cameras() -> Vec<CameraInfo> {
     let mut cams = Vec::new();
     if cfg!(target_os = "linux") {
         let by_id: Vec<(PathBuf, PathBuf)> = std::fs::read_dir("/dev/v4l/by-id")
-            .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| Some((e.path(), std::fs::canonicalize(e.path()).ok()?))).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| Some((e.path(), std::fs::canonicalize(e.path()).ok()?)))
+                    .collect()
+            })
             .unwrap_or_default();
         let root = PathBuf::from("/sys/class/video4linux");
         if let Ok(rd) = std::fs::read_dir(&root) {
             for e in rd.filter_map(|e| e.ok()) {
                 let node = e.file_name().to_string_lossy().into_owned();
-                let index = std::fs::read_to_string(e.path().join("index")).ok().and_then(|s| s.trim().parse::<u32>().ok());
+                let index = std::fs::read_to_string(e.path().join("index"))
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u32>().ok());
                 if index.is_some_and(|i| i != 0) {
                     continue;
                 }
                 let dev = PathBuf::from(format!("/dev/{node}"));
-                let name = std::fs::read_to_string(e.path().join("name")).map(|s| s.trim().to_string()).unwrap_or_else(|_| node.clone());
-                let id = by_id.iter().find(|(_, target)| *target == dev).map_or_else(|| dev.display().to_string(), |(link, _)| link.display().to_string());
-                cams.push(CameraInfo { id, node: dev.display().to_string(), name });
+                let name = std::fs::read_to_string(e.path().join("name"))
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_else(|_| node.clone());
+                let id = by_id.iter().find(|(_, target)| *target == dev).map_or_else(
+                    || dev.display().to_string(),
+                    |(link, _)| link.display().to_string(),
+                );
+                cams.push(CameraInfo {
+                    id,
+                    node: dev.display().to_string(),
+                    name,
+                });
             }
         }
     } else if cfg!(target_os = "macos") {
@@ -46,7 +61,18 @@ pub fn list_cameras() -> Vec<CameraInfo> {
 }
 
 fn avfoundation_devices() -> Vec<CameraInfo> {
-    let Ok(out) = std::process::Command::new("ffmpeg").args(["-hide_banner", "-f", "avfoundation", "-list_devices", "true", "-i", ""]).output() else {
+    let Ok(out) = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-f",
+            "avfoundation",
+            "-list_devices",
+            "true",
+            "-i",
+            "",
+        ])
+        .output()
+    else {
         return Vec::new();
     };
     let text = String::from_utf8_lossy(&out.stderr);
@@ -60,7 +86,11 @@ fn avfoundation_devices() -> Vec<CameraInfo> {
             && let Some((idx, name)) = rest.split_once("] ")
             && idx.chars().all(|c| c.is_ascii_digit())
         {
-            cams.push(CameraInfo { id: idx.to_string(), node: idx.to_string(), name: name.trim().to_string() });
+            cams.push(CameraInfo {
+                id: idx.to_string(),
+                node: idx.to_string(),
+                name: name.trim().to_string(),
+            });
         }
     }
     cams
@@ -72,7 +102,18 @@ pub fn formats(id: &str) -> Vec<String> {
     if !cfg!(target_os = "linux") {
         return Vec::new();
     }
-    let Ok(out) = std::process::Command::new("ffmpeg").args(["-hide_banner", "-f", "v4l2", "-list_formats", "all", "-i", id]).output() else {
+    let Ok(out) = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-f",
+            "v4l2",
+            "-list_formats",
+            "all",
+            "-i",
+            id,
+        ])
+        .output()
+    else {
         return Vec::new();
     };
     String::from_utf8_lossy(&out.stderr)

@@ -27,10 +27,14 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<Frame> {
     if reader.format().is_none() {
         return Err(Error::Decode {
             path: path.to_path_buf(),
-            source: image::ImageError::Unsupported(image::error::UnsupportedError::from_format_and_kind(
-                image::error::ImageFormatHint::Unknown,
-                image::error::UnsupportedErrorKind::Format(image::error::ImageFormatHint::Unknown),
-            )),
+            source: image::ImageError::Unsupported(
+                image::error::UnsupportedError::from_format_and_kind(
+                    image::error::ImageFormatHint::Unknown,
+                    image::error::UnsupportedErrorKind::Format(
+                        image::error::ImageFormatHint::Unknown,
+                    ),
+                ),
+            ),
         });
     }
     let mut limits = image::Limits::default();
@@ -38,7 +42,10 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<Frame> {
     limits.max_image_height = Some(MAX_DIMENSION);
     limits.max_alloc = Some(2 << 30);
     reader.limits(limits);
-    let img = reader.decode().map_err(|source| Error::Decode { path: path.to_path_buf(), source })?;
+    let img = reader.decode().map_err(|source| Error::Decode {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let rgb = img.to_rgb8();
     let (w, h) = rgb.dimensions();
     Ok(Frame::from_rgb(w, h, rgb.into_raw())?)
@@ -56,16 +63,28 @@ pub enum OutputFormat {
 impl OutputFormat {
     /// The format for a path's extension.
     pub fn for_path(path: &Path) -> Result<Self> {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("png") => Ok(Self::Png),
             Some("jpg" | "jpeg") => Ok(Self::Jpeg(95)),
-            _ => Err(Error::UnsupportedFormat { path: path.to_path_buf() }),
+            _ => Err(Error::UnsupportedFormat {
+                path: path.to_path_buf(),
+            }),
         }
     }
 }
 
 /// Encodes a frame with the provenance XMP embedded.
-pub fn encode_image(frame: &Frame, format: OutputFormat, description: &str, path: &Path) -> Result<Vec<u8>> {
+pub fn encode_image(
+    frame: &Frame,
+    format: OutputFormat,
+    description: &str,
+    path: &Path,
+) -> Result<Vec<u8>> {
     let img = image::RgbImage::from_raw(frame.width(), frame.height(), frame.data().to_vec())
         .ok_or_else(|| Error::Invalid("frame buffer does not match its size".into()))?;
     let mut buf = Vec::new();
@@ -73,13 +92,19 @@ pub fn encode_image(frame: &Frame, format: OutputFormat, description: &str, path
     match format {
         OutputFormat::Png => {
             img.write_to(&mut std::io::Cursor::new(&mut buf), ImageFormat::Png)
-                .map_err(|source| Error::Encode { path: path.to_path_buf(), source })?;
+                .map_err(|source| Error::Encode {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             provenance::png_with_xmp(&buf, &xmp)
         }
         OutputFormat::Jpeg(q) => {
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, q)
                 .encode_image(&img)
-                .map_err(|source| Error::Encode { path: path.to_path_buf(), source })?;
+                .map_err(|source| Error::Encode {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
             provenance::jpeg_with_xmp(&buf, &xmp)
         }
     }
@@ -99,10 +124,21 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
-    let mut tmp = tempfile::Builder::new().prefix(".camshow-").suffix(".part").tempfile_in(dir).map_err(Error::io("cannot create a temporary file in", dir))?;
-    tmp.write_all(bytes).map_err(Error::io("cannot write", tmp.path().to_path_buf()))?;
-    tmp.as_file().sync_all().map_err(Error::io("cannot sync", tmp.path().to_path_buf()))?;
-    tmp.persist(path).map_err(|e| Error::Io { context: "cannot move into place", path: path.to_path_buf(), source: e.error })?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".camshow-")
+        .suffix(".part")
+        .tempfile_in(dir)
+        .map_err(Error::io("cannot create a temporary file in", dir))?;
+    tmp.write_all(bytes)
+        .map_err(Error::io("cannot write", tmp.path().to_path_buf()))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(Error::io("cannot sync", tmp.path().to_path_buf()))?;
+    tmp.persist(path).map_err(|e| Error::Io {
+        context: "cannot move into place",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -143,9 +179,15 @@ mod tests {
         let p = dir.path().join("out.png");
         write_image(&p, &frame, "unit test").unwrap();
         assert_eq!(read_image(&p).unwrap(), frame);
-        assert!(matches!(write_image(&dir.path().join("out.gif"), &frame, "x"), Err(Error::UnsupportedFormat { .. })));
+        assert!(matches!(
+            write_image(&dir.path().join("out.gif"), &frame, "x"),
+            Err(Error::UnsupportedFormat { .. })
+        ));
         assert!(write_image(&dir.path().join("missing/out.png"), &frame, "x").is_err());
-        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(leftovers.len(), 1, "{leftovers:?}");
     }
 

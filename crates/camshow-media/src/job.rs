@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use camshow_core::Frame;
 use camshow_core::detect::Face;
 use camshow_core::mapping::FaceMap;
-use camshow_core::track::{TrackSelector, Tracker, TrackerConfig};
 use camshow_core::pipeline::{PreparedSource, SwapEngine};
 use camshow_core::safety::UNSAFE_THRESHOLD;
+use camshow_core::track::{TrackSelector, Tracker, TrackerConfig};
 
 use crate::error::{Error, Result};
 use crate::video::{Decoder, EncodeOptions, Encoder, Trim, VideoInfo, container_for, probe};
@@ -94,12 +94,22 @@ pub const MAX_UNSAFE_SHARE: f64 = 0.10;
 /// The video rule: refused when more than 10 % of the samples are unsafe,
 /// or any sample when there are fewer than 10.
 pub fn video_refused(samples: u64, unsafe_samples: u64) -> bool {
-    if samples < 10 { unsafe_samples > 0 } else { unsafe_samples as f64 > MAX_UNSAFE_SHARE * samples as f64 }
+    if samples < 10 {
+        unsafe_samples > 0
+    } else {
+        unsafe_samples as f64 > MAX_UNSAFE_SHARE * samples as f64
+    }
 }
 
 /// Checks about one frame per second; refuses when more than 10 % are unsafe,
 /// or any when there are fewer than 10 samples. Returns (samples, unsafe).
-pub fn check_video_safety(engine: &SwapEngine, input: &Path, info: &VideoInfo, trim: Trim, cancel: &AtomicBool) -> Result<(u64, u64)> {
+pub fn check_video_safety(
+    engine: &SwapEngine,
+    input: &Path,
+    info: &VideoInfo,
+    trim: Trim,
+    cancel: &AtomicBool,
+) -> Result<(u64, u64)> {
     let mut dec = Decoder::open_samples(input, info, trim)?;
     let (mut n, mut bad, mut worst) = (0u64, 0u64, 0f32);
     while let Some(f) = dec.next_frame()? {
@@ -134,18 +144,28 @@ struct Window {
 
 impl Window {
     fn wait_for(&self, index: u64, stop: &AtomicBool) -> bool {
-        let mut w = self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut w = self
+            .written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         while index >= *w + self.size {
             if stop.load(Ordering::Relaxed) {
                 return false;
             }
-            w = self.moved.wait_timeout(w, std::time::Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0;
+            w = self
+                .moved
+                .wait_timeout(w, std::time::Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         true
     }
 
     fn advance(&self, to: u64) {
-        *self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = to;
+        *self
+            .written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = to;
         self.moved.notify_all();
     }
 }
@@ -169,23 +189,38 @@ fn worker(
     stop: &AtomicBool,
 ) {
     let swap = |(i, mut f, targets): SwapTask| {
-        let refs: Vec<(&Face, &PreparedSource)> = targets.iter().filter_map(|(face, s)| Some((face, sources.get(*s)?.as_ref()?))).collect();
-        let r = engine.swap_faces(&mut f, &refs).map(|()| (f, !refs.is_empty())).map_err(Error::from);
+        let refs: Vec<(&Face, &PreparedSource)> = targets
+            .iter()
+            .filter_map(|(face, s)| Some((face, sources.get(*s)?.as_ref()?)))
+            .collect();
+        let r = engine
+            .swap_faces(&mut f, &refs)
+            .map(|()| (f, !refs.is_empty()))
+            .map_err(Error::from);
         tx.send(Done::Swapped(i, r)).is_ok()
     };
     let tick = Duration::from_millis(2);
     while !stop.load(Ordering::Relaxed) {
-        let task = swaps.lock().unwrap_or_else(PoisonError::into_inner).try_recv();
+        let task = swaps
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_recv();
         if let Ok(t) = task {
             if !swap(t) {
                 return;
             }
             continue;
         }
-        let next = frames.lock().unwrap_or_else(PoisonError::into_inner).recv_timeout(tick);
+        let next = frames
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv_timeout(tick);
         match next {
             Ok((i, f)) => {
-                let r = engine.analyse(&f).map(|faces| (f, faces)).map_err(Error::from);
+                let r = engine
+                    .analyse(&f)
+                    .map(|faces| (f, faces))
+                    .map_err(Error::from);
                 if tx.send(Done::Analysed(i, r)).is_err() {
                     return;
                 }
@@ -193,7 +228,10 @@ fn worker(
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 // No more frames: finish the swaps until the collector closes their channel.
-                let task = swaps.lock().unwrap_or_else(PoisonError::into_inner).recv_timeout(tick);
+                let task = swaps
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .recv_timeout(tick);
                 match task {
                     Ok(t) => {
                         if !swap(t) {
@@ -222,7 +260,9 @@ pub fn run_video_job(
     cancel: &AtomicBool,
 ) -> Result<JobReport> {
     let start = Instant::now();
-    let container = container_for(output).ok_or_else(|| Error::UnsupportedVideoFormat { path: output.to_path_buf() })?;
+    let container = container_for(output).ok_or_else(|| Error::UnsupportedVideoFormat {
+        path: output.to_path_buf(),
+    })?;
     let info = probe(input)?;
     let safety = check_video_safety(engine, input, &info, opts.trim, cancel)?;
     let dir = match output.parent() {
@@ -230,7 +270,11 @@ pub fn run_video_job(
         _ => PathBuf::from("."),
     };
     if !dir.is_dir() {
-        return Err(Error::Io { context: "output folder does not exist for", path: output.to_path_buf(), source: std::io::ErrorKind::NotFound.into() });
+        return Err(Error::Io {
+            context: "output folder does not exist for",
+            path: output.to_path_buf(),
+            source: std::io::ErrorKind::NotFound.into(),
+        });
     }
     if let Some(k) = &opts.keep_frames {
         std::fs::create_dir_all(k).map_err(Error::io("cannot create", k))?;
@@ -240,7 +284,11 @@ pub fn run_video_job(
         .suffix(&format!(".part.{container}"))
         .tempfile_in(&dir)
         .map_err(Error::io("cannot create a temporary file in", &dir))?;
-    let fps = opts.fps.unwrap_or(if info.variable_fps { info.avg_fps } else { info.fps });
+    let fps = opts.fps.unwrap_or(if info.variable_fps {
+        info.avg_fps
+    } else {
+        info.fps
+    });
     // A variable-rate source keeps every frame and its own timestamps (unless
     // a rate is forced or the video is trimmed: then it is resampled).
     // (Whether the rate varies is decided from the packets' own timestamps:
@@ -250,17 +298,49 @@ pub fn run_video_job(
     } else {
         None
     };
-    let total = exact_times.as_ref().map(|t| t.len() as u64).or_else(|| info.frame_count.filter(|_| opts.trim == Trim::default() && !info.variable_fps && opts.fps.is_none())).or_else(|| {
-        let secs = opts.trim.end.unwrap_or(info.duration).min(info.duration) - opts.trim.start.unwrap_or(0.0);
-        (secs > 0.0).then(|| (secs * fps.as_f64()).round() as u64)
-    });
-    let mut decoder = if exact_times.is_some() { Decoder::open_exact(input, &info)? } else { Decoder::open(input, &info, opts.trim)? };
-    let enc_opts = EncodeOptions { encoder: opts.encoder.clone(), quality: opts.quality, keep_audio: opts.keep_audio, fps, trim: opts.trim, timestamps: exact_times };
-    let mut encoder = Encoder::start(tmp.path(), container, input, &info, info.width, info.height, &enc_opts)?;
+    let total = exact_times
+        .as_ref()
+        .map(|t| t.len() as u64)
+        .or_else(|| {
+            info.frame_count.filter(|_| {
+                opts.trim == Trim::default() && !info.variable_fps && opts.fps.is_none()
+            })
+        })
+        .or_else(|| {
+            let secs = opts.trim.end.unwrap_or(info.duration).min(info.duration)
+                - opts.trim.start.unwrap_or(0.0);
+            (secs > 0.0).then(|| (secs * fps.as_f64()).round() as u64)
+        });
+    let mut decoder = if exact_times.is_some() {
+        Decoder::open_exact(input, &info)?
+    } else {
+        Decoder::open(input, &info, opts.trim)?
+    };
+    let enc_opts = EncodeOptions {
+        encoder: opts.encoder.clone(),
+        quality: opts.quality,
+        keep_audio: opts.keep_audio,
+        fps,
+        trim: opts.trim,
+        timestamps: exact_times,
+    };
+    let mut encoder = Encoder::start(
+        tmp.path(),
+        container,
+        input,
+        &info,
+        info.width,
+        info.height,
+        &enc_opts,
+    )?;
 
     let workers = opts.workers.max(1);
     let stop = AtomicBool::new(false);
-    let window = Window { written: Mutex::new(0), moved: Condvar::new(), size: (workers as u64) * 3 };
+    let window = Window {
+        written: Mutex::new(0),
+        moved: Condvar::new(),
+        size: (workers as u64) * 3,
+    };
     let (frame_tx, frame_rx) = sync_channel::<(u64, Frame)>(workers * 2);
     let frame_rx = Mutex::new(frame_rx);
     // Unbounded in type, bounded in practice: the window keeps at most
@@ -271,9 +351,13 @@ pub fn run_video_job(
     let decode_error: Mutex<Option<Error>> = Mutex::new(None);
     let decoded = AtomicU64::new(0);
     let decoder_done = AtomicBool::new(false);
-    let mut tracker = Tracker::new(TrackerConfig { fps: fps.as_f64() as f32, ..Default::default() });
+    let mut tracker = Tracker::new(TrackerConfig {
+        fps: fps.as_f64() as f32,
+        ..Default::default()
+    });
     let mut selector = TrackSelector::new(engine.settings().selector, engine.settings().similarity);
-    let mut person_of_track: std::collections::HashMap<u64, Option<usize>> = std::collections::HashMap::new();
+    let mut person_of_track: std::collections::HashMap<u64, Option<usize>> =
+        std::collections::HashMap::new();
     let single;
     let sources: &[Option<PreparedSource>] = match plan {
         SourcePlan::One { source, .. } => {
@@ -285,12 +369,16 @@ pub fn run_video_job(
 
     let outcome = std::thread::scope(|s| -> Result<(u64, u64)> {
         // Decoder: in order, at most `window` frames ahead of the encoder.
-        let (stop_ref, window_ref, decode_error_ref, decoded_ref, decoder_done_ref) = (&stop, &window, &decode_error, &decoded, &decoder_done);
+        let (stop_ref, window_ref, decode_error_ref, decoded_ref, decoder_done_ref) =
+            (&stop, &window, &decode_error, &decoded, &decoder_done);
         let decoder_ref = &mut decoder;
         s.spawn(move || {
             let mut i = 0u64;
             'frames: loop {
-                if stop_ref.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) || !window_ref.wait_for(i, stop_ref) {
+                if stop_ref.load(Ordering::Relaxed)
+                    || cancel.load(Ordering::Relaxed)
+                    || !window_ref.wait_for(i, stop_ref)
+                {
                     break;
                 }
                 match decoder_ref.next_frame() {
@@ -299,7 +387,9 @@ pub fn run_video_job(
                         loop {
                             match frame_tx.try_send(item) {
                                 Ok(()) => break,
-                                Err(TrySendError::Full(back)) if !stop_ref.load(Ordering::Relaxed) => {
+                                Err(TrySendError::Full(back))
+                                    if !stop_ref.load(Ordering::Relaxed) =>
+                                {
                                     item = back;
                                     std::thread::sleep(Duration::from_millis(2));
                                 }
@@ -311,7 +401,9 @@ pub fn run_video_job(
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        *decode_error_ref.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                        *decode_error_ref
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner) = Some(e);
                         break;
                     }
                 }
@@ -333,7 +425,9 @@ pub fn run_video_job(
                 if cancel.load(Ordering::Relaxed) {
                     return Err(Error::Invalid("cancelled".into()));
                 }
-                if decoder_done.load(Ordering::Acquire) && next_write == decoded.load(Ordering::Acquire) {
+                if decoder_done.load(Ordering::Acquire)
+                    && next_write == decoded.load(Ordering::Acquire)
+                {
                     return Ok(());
                 }
                 match done_rx.recv_timeout(Duration::from_millis(50)) {
@@ -342,9 +436,11 @@ pub fn run_video_job(
                         while let Some((f, faces)) = analysed.remove(&next_track) {
                             let tracked = tracker.update(faces);
                             let targets: Vec<(Face, usize)> = match plan {
-                                SourcePlan::One { reference, .. } => {
-                                    selector.select(&tracked, reference).into_iter().map(|k| (tracked[k].face.clone(), 0)).collect()
-                                }
+                                SourcePlan::One { reference, .. } => selector
+                                    .select(&tracked, reference)
+                                    .into_iter()
+                                    .map(|k| (tracked[k].face.clone(), 0))
+                                    .collect(),
                                 SourcePlan::Mapped { map, .. } => tracked
                                     .iter()
                                     .filter_map(|t| {
@@ -352,7 +448,8 @@ pub fn run_video_job(
                                         let person = match person_of_track.get(&t.id) {
                                             Some(p) => *p,
                                             None => {
-                                                let p = map.person_for(t.face.embedding.as_deref()?);
+                                                let p =
+                                                    map.person_for(t.face.embedding.as_deref()?);
                                                 person_of_track.insert(t.id, p);
                                                 p
                                             }
@@ -361,7 +458,9 @@ pub fn run_video_job(
                                     })
                                     .collect(),
                             };
-                            swap_tx.send((next_track, f, targets)).map_err(|_| Error::Invalid("frame workers stopped".into()))?;
+                            swap_tx
+                                .send((next_track, f, targets))
+                                .map_err(|_| Error::Invalid("frame workers stopped".into()))?;
                             next_track += 1;
                         }
                     }
@@ -370,7 +469,11 @@ pub fn run_video_job(
                         while let Some((f, any)) = swapped.remove(&next_write) {
                             encoder.write(&f)?;
                             if let Some(k) = &opts.keep_frames {
-                                crate::image_io::write_image(&k.join(format!("frame_{next_write:06}.png")), &f, "face swap frame made with Camshow Deepfaker")?;
+                                crate::image_io::write_image(
+                                    &k.join(format!("frame_{next_write:06}.png")),
+                                    &f,
+                                    "face swap frame made with Camshow Deepfaker",
+                                )?;
                             }
                             frames_swapped += u64::from(any);
                             next_write += 1;
@@ -379,7 +482,9 @@ pub fn run_video_job(
                         }
                     }
                     Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => return Err(Error::Invalid("frame workers stopped".into())),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        return Err(Error::Invalid("frame workers stopped".into()));
+                    }
                 }
             }
         })();
@@ -391,16 +496,32 @@ pub fn run_video_job(
     if cancel.load(Ordering::Relaxed) {
         return Err(Error::Invalid("cancelled; no output was written".into()));
     }
-    if let Some(e) = decode_error.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+    if let Some(e) = decode_error
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
         return Err(e);
     }
     let (frames, frames_swapped) = outcome?;
     if frames == 0 {
-        return Err(Error::Invalid(format!("{} has no frames to process", input.display())));
+        return Err(Error::Invalid(format!(
+            "{} has no frames to process",
+            input.display()
+        )));
     }
     encoder.finish()?;
-    tmp.persist(output).map_err(|e| Error::Io { context: "cannot move into place", path: output.to_path_buf(), source: e.error })?;
-    Ok(JobReport { info, frames, frames_swapped, safety_samples: safety, seconds: start.elapsed().as_secs_f64() })
+    tmp.persist(output).map_err(|e| Error::Io {
+        context: "cannot move into place",
+        path: output.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(JobReport {
+        info,
+        frames,
+        frames_swapped,
+        safety_samples: safety,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 #[cfg(test)]
@@ -410,7 +531,10 @@ mod tests {
     #[test]
     fn the_video_safety_rule() {
         assert!(!video_refused(0, 0));
-        assert!(video_refused(3, 1), "short videos: any unsafe sample refuses");
+        assert!(
+            video_refused(3, 1),
+            "short videos: any unsafe sample refuses"
+        );
         assert!(!video_refused(9, 0));
         assert!(!video_refused(10, 1), "10 % is allowed");
         assert!(video_refused(10, 2));

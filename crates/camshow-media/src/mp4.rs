@@ -41,9 +41,16 @@ fn boxes(data: &[u8]) -> Result<Vec<BoxRef<'_>>> {
         };
         let size = usize::try_from(size).map_err(|_| bad("box too large"))?;
         if size < header || i + size > data.len() {
-            return Err(bad(format!("box {} overruns its parent", String::from_utf8_lossy(&kind))));
+            return Err(bad(format!(
+                "box {} overruns its parent",
+                String::from_utf8_lossy(&kind)
+            )));
         }
-        out.push(BoxRef { kind, header, bytes: &data[i..i + size] });
+        out.push(BoxRef {
+            kind,
+            header,
+            bytes: &data[i..i + size],
+        });
         i += size;
     }
     Ok(out)
@@ -58,7 +65,9 @@ fn make_box(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
 }
 
 fn be32(b: &[u8], at: usize) -> Result<u32> {
-    b.get(at..at + 4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]])).ok_or_else(|| bad("short box"))
+    b.get(at..at + 4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+        .ok_or_else(|| bad("short box"))
 }
 
 fn be64(b: &[u8], at: usize) -> Result<u64> {
@@ -72,10 +81,16 @@ fn be64(b: &[u8], at: usize) -> Result<u64> {
 fn set_duration(payload: &mut [u8], v0_at: usize, v1_at: usize, value: u64) -> Result<()> {
     let version = *payload.first().ok_or_else(|| bad("empty box"))?;
     if version == 1 {
-        payload.get_mut(v1_at..v1_at + 8).ok_or_else(|| bad("short box"))?.copy_from_slice(&value.to_be_bytes());
+        payload
+            .get_mut(v1_at..v1_at + 8)
+            .ok_or_else(|| bad("short box"))?
+            .copy_from_slice(&value.to_be_bytes());
     } else {
         let v = u32::try_from(value).map_err(|_| bad("duration does not fit a version 0 box"))?;
-        payload.get_mut(v0_at..v0_at + 4).ok_or_else(|| bad("short box"))?.copy_from_slice(&v.to_be_bytes());
+        payload
+            .get_mut(v0_at..v0_at + 4)
+            .ok_or_else(|| bad("short box"))?
+            .copy_from_slice(&v.to_be_bytes());
     }
     Ok(())
 }
@@ -109,7 +124,9 @@ fn rebuild(data: &[u8], stts: &[u8], media_total: u64, movie_total: u64) -> Resu
     for b in boxes(data)? {
         let p = &b.bytes[b.header..];
         let new = match &b.kind {
-            k if CONTAINERS.contains(&k) => make_box(k, &rebuild(p, stts, media_total, movie_total)?),
+            k if CONTAINERS.contains(&k) => {
+                make_box(k, &rebuild(p, stts, media_total, movie_total)?)
+            }
             b"stts" => make_box(b"stts", stts),
             b"mvhd" => {
                 let mut q = p.to_vec();
@@ -133,13 +150,22 @@ fn rebuild(data: &[u8], stts: &[u8], media_total: u64, movie_total: u64) -> Resu
                 let entry = if v1 { 20 } else { 12 };
                 for e in 0..n {
                     let at = 8 + e * entry;
-                    let media_time = if v1 { be64(&q, at + 8)? as i64 } else { i64::from(be32(&q, at + 4)? as i32) };
+                    let media_time = if v1 {
+                        be64(&q, at + 8)? as i64
+                    } else {
+                        i64::from(be32(&q, at + 4)? as i32)
+                    };
                     if media_time >= 0 {
                         if v1 {
-                            q.get_mut(at..at + 8).ok_or_else(|| bad("short elst"))?.copy_from_slice(&movie_total.to_be_bytes());
+                            q.get_mut(at..at + 8)
+                                .ok_or_else(|| bad("short elst"))?
+                                .copy_from_slice(&movie_total.to_be_bytes());
                         } else {
-                            let v = u32::try_from(movie_total).map_err(|_| bad("duration too long"))?;
-                            q.get_mut(at..at + 4).ok_or_else(|| bad("short elst"))?.copy_from_slice(&v.to_be_bytes());
+                            let v =
+                                u32::try_from(movie_total).map_err(|_| bad("duration too long"))?;
+                            q.get_mut(at..at + 4)
+                                .ok_or_else(|| bad("short elst"))?
+                                .copy_from_slice(&v.to_be_bytes());
                         }
                     }
                 }
@@ -158,11 +184,21 @@ fn rebuild(data: &[u8], stts: &[u8], media_total: u64, movie_total: u64) -> Resu
 pub fn durations(times: &[f64], scale: u32) -> Vec<u32> {
     let s = f64::from(scale);
     let t0 = times.first().copied().unwrap_or(0.0);
-    let ticks: Vec<i64> = times.iter().map(|t| ((t - t0) * s).round() as i64).collect();
-    let mut d: Vec<u32> = ticks.windows(2).map(|w| (w[1] - w[0]).max(1) as u32).collect();
+    let ticks: Vec<i64> = times
+        .iter()
+        .map(|t| ((t - t0) * s).round() as i64)
+        .collect();
+    let mut d: Vec<u32> = ticks
+        .windows(2)
+        .map(|w| (w[1] - w[0]).max(1) as u32)
+        .collect();
     let mut sorted = d.clone();
     sorted.sort_unstable();
-    let last = sorted.get(sorted.len() / 2).copied().unwrap_or(scale / 25).max(1);
+    let last = sorted
+        .get(sorted.len() / 2)
+        .copied()
+        .unwrap_or(scale / 25)
+        .max(1);
     if !times.is_empty() {
         d.push(last);
     }
@@ -173,19 +209,38 @@ pub fn durations(times: &[f64], scale: u32) -> Vec<u32> {
 /// track re-timed to the presentation `times` of its samples.
 pub fn retime(data: &[u8], times: &[f64]) -> Result<Vec<u8>> {
     let top = boxes(data)?;
-    let moov_at = top.iter().position(|b| &b.kind == b"moov").ok_or_else(|| bad("no moov box"))?;
-    let mdat_at = top.iter().position(|b| &b.kind == b"mdat").ok_or_else(|| bad("no mdat box"))?;
+    let moov_at = top
+        .iter()
+        .position(|b| &b.kind == b"moov")
+        .ok_or_else(|| bad("no moov box"))?;
+    let mdat_at = top
+        .iter()
+        .position(|b| &b.kind == b"mdat")
+        .ok_or_else(|| bad("no mdat box"))?;
     if moov_at < mdat_at {
-        return Err(bad("moov comes before mdat (fast start): chunk offsets would move"));
+        return Err(bad(
+            "moov comes before mdat (fast start): chunk offsets would move",
+        ));
     }
     let moov = &top[moov_at];
-    let mut t = Timing { movie_scale: 0, media_scale: 0, samples: 0, has_ctts: false };
+    let mut t = Timing {
+        movie_scale: 0,
+        media_scale: 0,
+        samples: 0,
+        has_ctts: false,
+    };
     scan(&moov.bytes[moov.header..], &mut t)?;
     if t.has_ctts {
-        return Err(bad("the track reorders frames (ctts); encode without B-frames"));
+        return Err(bad(
+            "the track reorders frames (ctts); encode without B-frames",
+        ));
     }
     if t.samples as usize != times.len() {
-        return Err(bad(format!("{} samples but {} timestamps", t.samples, times.len())));
+        return Err(bad(format!(
+            "{} samples but {} timestamps",
+            t.samples,
+            times.len()
+        )));
     }
     if t.media_scale == 0 || t.movie_scale == 0 {
         return Err(bad("no timescale"));
@@ -206,7 +261,10 @@ pub fn retime(data: &[u8], times: &[f64]) -> Result<Vec<u8>> {
         stts.extend_from_slice(&n.to_be_bytes());
         stts.extend_from_slice(&v.to_be_bytes());
     }
-    let new_moov = make_box(b"moov", &rebuild(&moov.bytes[moov.header..], &stts, media_total, movie_total)?);
+    let new_moov = make_box(
+        b"moov",
+        &rebuild(&moov.bytes[moov.header..], &stts, media_total, movie_total)?,
+    );
     let mut out = Vec::with_capacity(data.len() + new_moov.len());
     for (i, b) in top.iter().enumerate() {
         if i == moov_at {
@@ -228,10 +286,15 @@ mod tests {
         let d = durations(&times, 1000);
         assert_eq!(d, vec![100, 200, 33, 167, 167]);
         // Cumulative rounding: no drift over many irregular frames.
-        let times: Vec<f64> = (0..1000).map(|i| f64::from(i) / 29.97 + if i % 3 == 0 { 0.004 } else { 0.0 }).collect();
+        let times: Vec<f64> = (0..1000)
+            .map(|i| f64::from(i) / 29.97 + if i % 3 == 0 { 0.004 } else { 0.0 })
+            .collect();
         let d = durations(&times, 15360);
         let end: u64 = d[..999].iter().map(|&x| u64::from(x)).sum();
-        assert_eq!(end as i64, ((times[999] - times[0]) * 15360.0).round() as i64);
+        assert_eq!(
+            end as i64,
+            ((times[999] - times[0]) * 15360.0).round() as i64
+        );
         assert!(d.iter().all(|&x| x >= 1));
     }
 

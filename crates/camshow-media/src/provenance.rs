@@ -10,18 +10,24 @@
 use crate::error::{Error, Result};
 
 /// The IPTC NewsCodes term for AI-composited media.
-pub const DIGITAL_SOURCE_TYPE: &str = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia";
+pub const DIGITAL_SOURCE_TYPE: &str =
+    "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia";
 
 const XMP_JPEG_SIG: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
 const XMP_PNG_KEYWORD: &[u8] = b"XML:com.adobe.xmp";
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// UTC time as ISO 8601, from the system clock.
 pub fn now_iso8601() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Howard Hinnant's civil-from-days.
@@ -34,7 +40,12 @@ pub fn now_iso8601() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// The XMP packet written into every output.
@@ -101,7 +112,9 @@ pub fn jpeg_with_xmp(jpeg: &[u8], xmp: &str) -> Result<Vec<u8>> {
     }
     let payload_len = XMP_JPEG_SIG.len() + xmp.len() + 2;
     if payload_len > 65_535 {
-        return Err(Error::Invalid("XMP packet too large for one JPEG segment".into()));
+        return Err(Error::Invalid(
+            "XMP packet too large for one JPEG segment".into(),
+        ));
     }
     let mut pos = 2;
     if jpeg.len() > 4 && jpeg[2] == 0xff && jpeg[3] == 0xe0 {
@@ -121,7 +134,11 @@ pub fn jpeg_with_xmp(jpeg: &[u8], xmp: &str) -> Result<Vec<u8>> {
 /// Finds the XMP packet in PNG or JPEG bytes, if any (for tests and `doctor`).
 pub fn find_xmp(bytes: &[u8]) -> Option<String> {
     let start = bytes.windows(10).position(|w| w == b"<x:xmpmeta")?;
-    let end = bytes[start..].windows(12).position(|w| w == b"</x:xmpmeta>")? + start + 12;
+    let end = bytes[start..]
+        .windows(12)
+        .position(|w| w == b"</x:xmpmeta>")?
+        + start
+        + 12;
     String::from_utf8(bytes[start..end].to_vec()).ok()
 }
 
@@ -140,7 +157,8 @@ mod tests {
     fn png_chunk_is_valid_and_image_still_decodes() {
         let img = image::RgbImage::from_pixel(3, 2, image::Rgb([1, 2, 3]));
         let mut png = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
         let out = png_with_xmp(&png, &xmp_packet("test")).unwrap();
         let back = image::load_from_memory(&out).unwrap().to_rgb8();
         assert_eq!(back, img);
@@ -152,7 +170,11 @@ mod tests {
     fn jpeg_segment_keeps_image() {
         let img = image::RgbImage::from_pixel(8, 8, image::Rgb([200, 10, 10]));
         let mut jpg = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut jpg), image::ImageFormat::Jpeg).unwrap();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut jpg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
         let out = jpeg_with_xmp(&jpg, &xmp_packet("a < b & c")).unwrap();
         let back = image::load_from_memory(&out).unwrap().to_rgb8();
         assert_eq!(back.dimensions(), (8, 8));

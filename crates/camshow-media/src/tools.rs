@@ -15,7 +15,13 @@ pub struct FfmpegInfo {
 
 fn first_line(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_string())
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    })
 }
 
 /// Probes the FFmpeg tools on `PATH`.
@@ -24,7 +30,9 @@ pub fn ffmpeg_info() -> FfmpegInfo {
     let ffprobe = first_line("ffprobe", &["-hide_banner", "-version"]);
     let mut video_encoders = Vec::new();
     if ffmpeg.is_some()
-        && let Ok(out) = Command::new("ffmpeg").args(["-hide_banner", "-encoders"]).output()
+        && let Ok(out) = Command::new("ffmpeg")
+            .args(["-hide_banner", "-encoders"])
+            .output()
     {
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             // " V....D libx264              libx264 H.264 ..."
@@ -38,5 +46,9 @@ pub fn ffmpeg_info() -> FfmpegInfo {
             }
         }
     }
-    FfmpegInfo { ffmpeg, ffprobe, video_encoders }
+    FfmpegInfo {
+        ffmpeg,
+        ffprobe,
+        video_encoders,
+    }
 }

@@ -17,7 +17,10 @@ use crate::error::{Error, Result};
 use crate::provenance::DIGITAL_SOURCE_TYPE;
 
 fn tool_err(tool: &str, reason: impl Into<String>) -> Error {
-    Error::Tool { tool: tool.into(), reason: reason.into() }
+    Error::Tool {
+        tool: tool.into(),
+        reason: reason.into(),
+    }
 }
 
 /// A rational number (frame rates).
@@ -82,41 +85,76 @@ pub struct VideoInfo {
 }
 
 fn json_str(v: &serde_json::Value, k: &str) -> Option<String> {
-    v.get(k).and_then(|x| x.as_str()).filter(|s| !s.is_empty() && *s != "unknown").map(str::to_string)
+    v.get(k)
+        .and_then(|x| x.as_str())
+        .filter(|s| !s.is_empty() && *s != "unknown")
+        .map(str::to_string)
 }
 
 /// Probes `path` with `ffprobe`.
 pub fn probe(path: &Path) -> Result<VideoInfo> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_streams", "-show_format"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
         .arg(path)
         .output()
-        .map_err(|e| tool_err("ffprobe", format!("could not be started ({e}); install ffmpeg")))?;
+        .map_err(|e| {
+            tool_err(
+                "ffprobe",
+                format!("could not be started ({e}); install ffmpeg"),
+            )
+        })?;
     if !out.status.success() {
-        return Err(Error::Invalid(format!("{} is not a readable video: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(Error::Invalid(format!(
+            "{} is not a readable video: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| tool_err("ffprobe", e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| tool_err("ffprobe", e.to_string()))?;
     let streams = v["streams"].as_array().cloned().unwrap_or_default();
     let video = streams
         .iter()
         .find(|s| s["codec_type"] == "video" && s["disposition"]["attached_pic"] != 1)
         .ok_or_else(|| Error::Invalid(format!("{} has no video stream", path.display())))?;
     let audio = streams.iter().find(|s| s["codec_type"] == "audio");
-    let (w, h) = (video["width"].as_u64().unwrap_or(0) as u32, video["height"].as_u64().unwrap_or(0) as u32);
+    let (w, h) = (
+        video["width"].as_u64().unwrap_or(0) as u32,
+        video["height"].as_u64().unwrap_or(0) as u32,
+    );
     if w == 0 || h == 0 {
-        return Err(Error::Invalid(format!("{} has a video stream without a size", path.display())));
+        return Err(Error::Invalid(format!(
+            "{} has a video stream without a size",
+            path.display()
+        )));
     }
-    let mut rotation = video["tags"]["rotate"].as_str().and_then(|r| r.parse::<i32>().ok()).unwrap_or(0);
+    let mut rotation = video["tags"]["rotate"]
+        .as_str()
+        .and_then(|r| r.parse::<i32>().ok())
+        .unwrap_or(0);
     for sd in video["side_data_list"].as_array().into_iter().flatten() {
         if let Some(r) = sd["rotation"].as_i64() {
             rotation = r as i32;
         }
     }
     let rotation = rotation.rem_euclid(360);
-    let (width, height) = if rotation == 90 || rotation == 270 { (h, w) } else { (w, h) };
+    let (width, height) = if rotation == 90 || rotation == 270 {
+        (h, w)
+    } else {
+        (w, h)
+    };
     let fps = json_str(video, "r_frame_rate").and_then(|s| Rational::parse(&s));
     let avg = json_str(video, "avg_frame_rate").and_then(|s| Rational::parse(&s));
-    let fps = fps.or(avg).ok_or_else(|| Error::Invalid(format!("{} has no frame rate", path.display())))?;
+    let fps = fps
+        .or(avg)
+        .ok_or_else(|| Error::Invalid(format!("{} has no frame rate", path.display())))?;
     let avg_fps = avg.unwrap_or(fps);
     let duration = json_str(video, "duration")
         .or_else(|| json_str(&v["format"], "duration"))
@@ -153,7 +191,11 @@ fn swscale_matrix(info: &VideoInfo) -> &'static str {
 }
 
 fn swscale_range(info: &VideoInfo) -> &'static str {
-    if info.color_range.as_deref() == Some("pc") { "full" } else { "limited" }
+    if info.color_range.as_deref() == Some("pc") {
+        "full"
+    } else {
+        "limited"
+    }
 }
 
 /// Optional trim of the input, in seconds.
@@ -206,19 +248,37 @@ impl Decoder {
         Self::spawn(path, info, trim, Some(1), false)
     }
 
-    fn spawn(path: &Path, info: &VideoInfo, trim: Trim, sample_fps: Option<u32>, exact: bool) -> Result<Self> {
+    fn spawn(
+        path: &Path,
+        info: &VideoInfo,
+        trim: Trim,
+        sample_fps: Option<u32>,
+        exact: bool,
+    ) -> Result<Self> {
         let (mut width, mut height) = (info.width, info.height);
-        let mut filter = format!("scale=in_color_matrix={}:in_range={}", swscale_matrix(info), swscale_range(info));
+        let mut filter = format!(
+            "scale=in_color_matrix={}:in_range={}",
+            swscale_matrix(info),
+            swscale_range(info)
+        );
         if let Some(fps) = sample_fps {
             if width > 640 {
                 height = ((u64::from(height) * 640 / u64::from(width)) as u32).max(2) & !1;
                 width = 640;
             }
-            filter = format!("fps={fps},scale={width}:{height}:in_color_matrix={}:in_range={}", swscale_matrix(info), swscale_range(info));
+            filter = format!(
+                "fps={fps},scale={width}:{height}:in_color_matrix={}:in_range={}",
+                swscale_matrix(info),
+                swscale_range(info)
+            );
         }
         filter.push_str(",format=rgb24");
         let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-nostdin", "-v", "error"]).args(trim.args()).arg("-i").arg(path).args(["-map", "0:v:0", "-vf", &filter]);
+        cmd.args(["-nostdin", "-v", "error"])
+            .args(trim.args())
+            .arg("-i")
+            .arg(path)
+            .args(["-map", "0:v:0", "-vf", &filter]);
         if sample_fps.is_none() {
             if info.variable_fps && !exact {
                 cmd.args(["-fps_mode", "cfr", "-r", &info.avg_fps.to_string()]);
@@ -226,10 +286,26 @@ impl Decoder {
                 cmd.args(["-fps_mode", "passthrough"]);
             }
         }
-        cmd.args(["-f", "rawvideo", "pipe:1"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| tool_err("ffmpeg", format!("could not be started ({e}); install ffmpeg")))?;
-        let stdout = child.stdout.take().ok_or_else(|| tool_err("ffmpeg", "no output pipe"))?;
-        Ok(Self { child, stdout: BufReader::with_capacity(1 << 20, stdout), width, height })
+        cmd.args(["-f", "rawvideo", "pipe:1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| {
+            tool_err(
+                "ffmpeg",
+                format!("could not be started ({e}); install ffmpeg"),
+            )
+        })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| tool_err("ffmpeg", "no output pipe"))?;
+        Ok(Self {
+            child,
+            stdout: BufReader::with_capacity(1 << 20, stdout),
+            width,
+            height,
+        })
     }
 
     /// The next frame, `None` at the end. A decoder that stops early with an
@@ -252,13 +328,19 @@ impl Decoder {
         }
         if got < n {
             let _ = self.child.kill();
-            return Err(tool_err("ffmpeg (decode)", format!("stream ended inside a frame ({got} of {n} bytes)")));
+            return Err(tool_err(
+                "ffmpeg (decode)",
+                format!("stream ended inside a frame ({got} of {n} bytes)"),
+            ));
         }
         Ok(Some(Frame::from_rgb(self.width, self.height, buf)?))
     }
 
     fn finish(&mut self) -> Result<()> {
-        let status = self.child.wait().map_err(|e| tool_err("ffmpeg (decode)", e.to_string()))?;
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| tool_err("ffmpeg (decode)", e.to_string()))?;
         if status.success() {
             return Ok(());
         }
@@ -266,7 +348,10 @@ impl Decoder {
         if let Some(mut s) = self.child.stderr.take() {
             let _ = s.read_to_string(&mut err);
         }
-        Err(tool_err("ffmpeg (decode)", format!("{status}: {}", err.trim())))
+        Err(tool_err(
+            "ffmpeg (decode)",
+            format!("{status}: {}", err.trim()),
+        ))
     }
 }
 
@@ -301,11 +386,26 @@ pub struct EncodeOptions {
 pub fn quality_args(encoder: &str, quality: u8) -> Vec<String> {
     let q = quality.min(51);
     match encoder {
-        "libx264" | "libx265" => vec!["-crf".into(), q.to_string(), "-preset".into(), "veryfast".into()],
-        "libvpx-vp9" => vec!["-crf".into(), (u32::from(q) * 63 / 51).to_string(), "-b:v".into(), "0".into()],
+        "libx264" | "libx265" => vec![
+            "-crf".into(),
+            q.to_string(),
+            "-preset".into(),
+            "veryfast".into(),
+        ],
+        "libvpx-vp9" => vec![
+            "-crf".into(),
+            (u32::from(q) * 63 / 51).to_string(),
+            "-b:v".into(),
+            "0".into(),
+        ],
         "libaom-av1" | "libsvtav1" => vec!["-crf".into(), (u32::from(q) * 63 / 51).to_string()],
-        e if e.ends_with("_nvenc") => vec!["-cq".into(), q.to_string(), "-preset".into(), "p4".into()],
-        e if e.ends_with("_videotoolbox") => vec!["-q:v".into(), (100 - u32::from(q) * 100 / 51).max(1).to_string()],
+        e if e.ends_with("_nvenc") => {
+            vec!["-cq".into(), q.to_string(), "-preset".into(), "p4".into()]
+        }
+        e if e.ends_with("_videotoolbox") => vec![
+            "-q:v".into(),
+            (100 - u32::from(q) * 100 / 51).max(1).to_string(),
+        ],
         e if e.ends_with("_qsv") => vec!["-global_quality".into(), q.max(1).to_string()],
         e if e.ends_with("_vaapi") => vec!["-qp".into(), q.to_string()],
         _ => vec!["-q:v".into(), (2 + u32::from(q) * 29 / 51).to_string()],
@@ -350,14 +450,34 @@ struct Retime {
 /// packets, read without decoding.
 pub fn frame_times(path: &Path) -> Result<Vec<f64>> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
-        .map_err(|e| tool_err("ffprobe", format!("could not be started ({e}); install ffmpeg")))?;
+        .map_err(|e| {
+            tool_err(
+                "ffprobe",
+                format!("could not be started ({e}); install ffmpeg"),
+            )
+        })?;
     if !out.status.success() {
-        return Err(tool_err("ffprobe", String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(tool_err(
+            "ffprobe",
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
     }
-    let mut t: Vec<f64> = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok()).collect();
+    let mut t: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse::<f64>().ok())
+        .collect();
     t.sort_by(f64::total_cmp);
     Ok(t)
 }
@@ -373,17 +493,31 @@ pub fn is_variable(times: &[f64]) -> bool {
     let gaps = d.clone();
     d.sort_by(f64::total_cmp);
     let median = d[d.len() / 2];
-    gaps.iter().any(|g| (g - median).abs() > 0.002_f64.max(0.05 * median))
+    gaps.iter()
+        .any(|g| (g - median).abs() > 0.002_f64.max(0.05 * median))
 }
 
 /// The audio input and the audio, colour, provenance and container output
 /// arguments shared by the direct encoder and the re-timing remux (the video
 /// is input 0).
-fn output_args(cmd: &mut Command, container: &str, source: &Path, info: &VideoInfo, opts: &EncodeOptions, movflags: &str) {
+fn output_args(
+    cmd: &mut Command,
+    container: &str,
+    source: &Path,
+    info: &VideoInfo,
+    opts: &EncodeOptions,
+    movflags: &str,
+) {
     let audio = opts.keep_audio && info.audio_codec.is_some();
     if audio {
-        cmd.args(opts.trim.args()).arg("-i").arg(source).args(["-map", "0:v:0", "-map", "1:a:0"]);
-        cmd.args(audio_args(container, info.audio_codec.as_deref().unwrap_or_default()));
+        cmd.args(opts.trim.args())
+            .arg("-i")
+            .arg(source)
+            .args(["-map", "0:v:0", "-map", "1:a:0"]);
+        cmd.args(audio_args(
+            container,
+            info.audio_codec.as_deref().unwrap_or_default(),
+        ));
     } else {
         cmd.args(["-map", "0:v:0"]);
     }
@@ -397,57 +531,155 @@ fn output_args(cmd: &mut Command, container: &str, source: &Path, info: &VideoIn
             cmd.args([flag, v]);
         }
     }
-    let comment = format!("AI-generated: face swap made with {}", camshow_core::SOFTWARE);
+    let comment = format!(
+        "AI-generated: face swap made with {}",
+        camshow_core::SOFTWARE
+    );
     if matches!(container, "mp4" | "mov" | "m4v") {
         cmd.args(["-movflags", movflags]);
-        cmd.args(["-metadata", &format!("com.iptc.DigitalSourceType={DIGITAL_SOURCE_TYPE}")]);
+        cmd.args([
+            "-metadata",
+            &format!("com.iptc.DigitalSourceType={DIGITAL_SOURCE_TYPE}"),
+        ]);
     } else {
-        cmd.args(["-metadata", &format!("DigitalSourceType={DIGITAL_SOURCE_TYPE}")]);
+        cmd.args([
+            "-metadata",
+            &format!("DigitalSourceType={DIGITAL_SOURCE_TYPE}"),
+        ]);
     }
-    cmd.args(["-metadata", &format!("comment={comment}"), "-metadata", &format!("encoded_by={}", camshow_core::SOFTWARE)]);
-    cmd.args(["-f", match container { "mkv" => "matroska", "m4v" => "mp4", c => c }]);
+    cmd.args([
+        "-metadata",
+        &format!("comment={comment}"),
+        "-metadata",
+        &format!("encoded_by={}", camshow_core::SOFTWARE),
+    ]);
+    cmd.args([
+        "-f",
+        match container {
+            "mkv" => "matroska",
+            "m4v" => "mp4",
+            c => c,
+        },
+    ]);
 }
 
 fn encode_args(cmd: &mut Command, info: &VideoInfo, opts: &EncodeOptions) {
-    let out_pix = if opts.encoder.ends_with("_nvenc") || opts.encoder.ends_with("_qsv") || opts.encoder.ends_with("_vaapi") { "nv12" } else { "yuv420p" };
-    cmd.args(["-vf", &format!("scale=out_color_matrix={}:out_range={},format={out_pix}", swscale_matrix(info), swscale_range(info))]);
-    cmd.args(["-c:v", &opts.encoder]).args(quality_args(&opts.encoder, opts.quality));
+    let out_pix = if opts.encoder.ends_with("_nvenc")
+        || opts.encoder.ends_with("_qsv")
+        || opts.encoder.ends_with("_vaapi")
+    {
+        "nv12"
+    } else {
+        "yuv420p"
+    };
+    cmd.args([
+        "-vf",
+        &format!(
+            "scale=out_color_matrix={}:out_range={},format={out_pix}",
+            swscale_matrix(info),
+            swscale_range(info)
+        ),
+    ]);
+    cmd.args(["-c:v", &opts.encoder])
+        .args(quality_args(&opts.encoder, opts.quality));
 }
 
 impl Encoder {
     /// Starts an encoder writing `target` (the container from its extension),
     /// muxing audio from `source` when asked, with `info`'s colour metadata and
     /// the provenance tags.
-    pub fn start(target: &Path, container: &str, source: &Path, info: &VideoInfo, width: u32, height: u32, opts: &EncodeOptions) -> Result<Self> {
+    pub fn start(
+        target: &Path,
+        container: &str,
+        source: &Path,
+        info: &VideoInfo,
+        width: u32,
+        height: u32,
+        opts: &EncodeOptions,
+    ) -> Result<Self> {
         let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-nostdin", "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{width}x{height}"), "-r", &opts.fps.to_string(), "-i", "pipe:0"]);
+        cmd.args([
+            "-nostdin",
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            &format!("{width}x{height}"),
+            "-r",
+            &opts.fps.to_string(),
+            "-i",
+            "pipe:0",
+        ]);
         let mut retime = None;
         match &opts.timestamps {
             Some(times) => {
                 // Video only, on a constant grid, without frame reordering, moov at the end.
-                let dir = tempfile::Builder::new().prefix(".camshow-vfr-").tempdir_in(target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))
-                    .map_err(|e| tool_err("ffmpeg", format!("cannot create a temporary folder: {e}")))?;
+                let dir = tempfile::Builder::new()
+                    .prefix(".camshow-vfr-")
+                    .tempdir_in(
+                        target
+                            .parent()
+                            .filter(|p| !p.as_os_str().is_empty())
+                            .unwrap_or(Path::new(".")),
+                    )
+                    .map_err(|e| {
+                        tool_err("ffmpeg", format!("cannot create a temporary folder: {e}"))
+                    })?;
                 encode_args(&mut cmd, info, opts);
                 cmd.args(no_reorder_args(&opts.encoder));
-                cmd.args(["-map", "0:v:0", "-an", "-f", "mp4"]).arg(dir.path().join("video.mp4"));
-                retime = Some(Retime { dir, times: times.clone(), container: container.to_string(), source: source.to_path_buf(), info: info.clone(), opts: opts.clone() });
+                cmd.args(["-map", "0:v:0", "-an", "-f", "mp4"])
+                    .arg(dir.path().join("video.mp4"));
+                retime = Some(Retime {
+                    dir,
+                    times: times.clone(),
+                    container: container.to_string(),
+                    source: source.to_path_buf(),
+                    info: info.clone(),
+                    opts: opts.clone(),
+                });
             }
             None => {
                 // The audio input must come before the output options.
-                output_args(&mut cmd, container, source, info, opts, "+use_metadata_tags+faststart");
+                output_args(
+                    &mut cmd,
+                    container,
+                    source,
+                    info,
+                    opts,
+                    "+use_metadata_tags+faststart",
+                );
                 encode_args(&mut cmd, info, opts);
                 cmd.arg(target);
             }
         }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| tool_err("ffmpeg", format!("could not be started ({e}); install ffmpeg")))?;
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| {
+            tool_err(
+                "ffmpeg",
+                format!("could not be started ({e}); install ffmpeg"),
+            )
+        })?;
         let stdin = child.stdin.take();
-        Ok(Self { child, stdin, target: target.to_path_buf(), retime })
+        Ok(Self {
+            child,
+            stdin,
+            target: target.to_path_buf(),
+            retime,
+        })
     }
 
     /// Writes one frame.
     pub fn write(&mut self, frame: &Frame) -> Result<()> {
-        let stdin = self.stdin.as_mut().ok_or_else(|| tool_err("ffmpeg (encode)", "input already closed"))?;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| tool_err("ffmpeg (encode)", "input already closed"))?;
         if let Err(e) = stdin.write_all(frame.data()) {
             let detail = self.stderr_text();
             return Err(tool_err("ffmpeg (encode)", format!("{e}: {detail}")));
@@ -472,9 +704,15 @@ impl Encoder {
         if let Some(mut s) = self.child.stderr.take() {
             let _ = s.read_to_string(&mut err);
         }
-        let status = self.child.wait().map_err(|e| tool_err("ffmpeg (encode)", e.to_string()))?;
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| tool_err("ffmpeg (encode)", e.to_string()))?;
         if !status.success() {
-            return Err(tool_err("ffmpeg (encode)", format!("{status} writing {}: {}", self.target.display(), err.trim())));
+            return Err(tool_err(
+                "ffmpeg (encode)",
+                format!("{status} writing {}: {}", self.target.display(), err.trim()),
+            ));
         }
         if let Some(r) = self.retime.take() {
             r.finish(&self.target)?;
@@ -510,12 +748,26 @@ impl Retime {
             }
         };
         let mut cmd = Command::new("ffmpeg");
-        cmd.args(["-nostdin", "-y", "-v", "error", "-i"]).arg(&input);
-        output_args(&mut cmd, &self.container, &self.source, &self.info, &self.opts, "+use_metadata_tags+faststart");
+        cmd.args(["-nostdin", "-y", "-v", "error", "-i"])
+            .arg(&input);
+        output_args(
+            &mut cmd,
+            &self.container,
+            &self.source,
+            &self.info,
+            &self.opts,
+            "+use_metadata_tags+faststart",
+        );
         cmd.args(["-c:v", "copy"]).arg(target);
-        let out = cmd.stdin(Stdio::null()).output().map_err(|e| tool_err("ffmpeg (mux)", format!("could not be started ({e})")))?;
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| tool_err("ffmpeg (mux)", format!("could not be started ({e})")))?;
         if !out.status.success() {
-            return Err(tool_err("ffmpeg (mux)", String::from_utf8_lossy(&out.stderr).trim().to_string()));
+            return Err(tool_err(
+                "ffmpeg (mux)",
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
         }
         Ok(())
     }
@@ -548,7 +800,9 @@ mod tests {
 
     #[test]
     fn variable_rates_are_told_from_rounding() {
-        let cfr: Vec<f64> = (0..100).map(|i| (f64::from(i) / 29.97 * 1000.0).round() / 1000.0).collect();
+        let cfr: Vec<f64> = (0..100)
+            .map(|i| (f64::from(i) / 29.97 * 1000.0).round() / 1000.0)
+            .collect();
         assert!(!is_variable(&cfr), "ms rounding of 29.97 fps is constant");
         let mut vfr: Vec<f64> = (0..30).map(|i| f64::from(i) * 0.1).collect();
         vfr.retain(|t| ((t * 10.0).round() as i64) % 3 != 2);
@@ -558,13 +812,25 @@ mod tests {
 
     #[test]
     fn rationals_and_quality_mapping() {
-        assert_eq!(Rational::parse("30000/1001"), Some(Rational { num: 30000, den: 1001 }));
+        assert_eq!(
+            Rational::parse("30000/1001"),
+            Some(Rational {
+                num: 30000,
+                den: 1001
+            })
+        );
         assert_eq!(Rational::parse("25"), Some(Rational { num: 25, den: 1 }));
         assert_eq!(Rational::parse("0/0"), None);
-        assert_eq!(quality_args("libx264", 18), vec!["-crf", "18", "-preset", "veryfast"]);
+        assert_eq!(
+            quality_args("libx264", 18),
+            vec!["-crf", "18", "-preset", "veryfast"]
+        );
         assert_eq!(quality_args("libvpx-vp9", 51)[1], "63");
         assert_eq!(quality_args("h264_nvenc", 60)[1], "51");
-        assert_eq!(audio_args("mp4", "pcm_s16le"), vec!["-c:a", "aac", "-b:a", "192k"]);
+        assert_eq!(
+            audio_args("mp4", "pcm_s16le"),
+            vec!["-c:a", "aac", "-b:a", "192k"]
+        );
         assert_eq!(audio_args("mkv", "pcm_s16le"), vec!["-c:a", "copy"]);
         assert_eq!(container_for(Path::new("a/B.MP4")), Some("mp4"));
         assert_eq!(container_for(Path::new("a.png")), None);

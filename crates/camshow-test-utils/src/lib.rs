@@ -9,7 +9,8 @@ use std::process::Command;
 use camshow_core::models::ModelStore;
 use camshow_core::runtime::{Runtime, RuntimeOptions};
 
-const FIX: &str = "run `scripts/setup.sh` (the README's test command does it) to provision test assets";
+const FIX: &str =
+    "run `scripts/setup.sh` (the README's test command does it) to provision test assets";
 
 /// A sample photo from the setup cache (`astronaut.png`, `t1.jpg`).
 pub fn sample(name: &str) -> PathBuf {
@@ -23,14 +24,22 @@ pub fn store() -> ModelStore {
     let s = ModelStore::open_default();
     for id in ["nudenet", "centerface", "blazeface_front", "blazeface_back"] {
         let spec = camshow_core::models::find(id).unwrap();
-        assert!(s.path(spec).is_file(), "model {id} is not installed in {}: {FIX}", s.dir().display());
+        assert!(
+            s.path(spec).is_file(),
+            "model {id} is not installed in {}: {FIX}",
+            s.dir().display()
+        );
     }
     s
 }
 
 /// A CPU runtime with `threads` intra-op threads.
 pub fn runtime(threads: usize) -> Runtime {
-    Runtime::new(RuntimeOptions { providers: None, intra_threads: threads }).unwrap_or_else(|e| panic!("{e}: {FIX}"))
+    Runtime::new(RuntimeOptions {
+        providers: None,
+        intra_threads: threads,
+    })
+    .unwrap_or_else(|e| panic!("{e}: {FIX}"))
 }
 
 /// Runs `exiftool -s3 -TAG file` and returns its output.
@@ -41,13 +50,19 @@ pub fn exiftool(tag: &str, file: &std::path::Path) -> String {
         .arg(file)
         .output()
         .unwrap_or_else(|e| panic!("exiftool is required for provenance tests ({e}): {FIX}"));
-    assert!(out.status.success(), "exiftool failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exiftool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A synthetic model of the parity suite (`crates/camshow-core/tests/data/parity/NAME`), as a path string.
 pub fn parity_model(name: &str) -> String {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../camshow-core/tests/data/parity").join(name);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../camshow-core/tests/data/parity")
+        .join(name);
     assert!(p.is_file(), "{} is missing", p.display());
     p.to_str().unwrap().to_string()
 }

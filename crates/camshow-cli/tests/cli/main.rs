@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 use camshow_test_utils::{exiftool, parity_model, sample, store};
 
 fn camshow(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_camshow")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_camshow"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn run(args: &[&str]) -> Output {
@@ -17,7 +20,10 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn s(p: &Path) -> &str {
@@ -29,7 +35,14 @@ fn detect_finds_six_faces_in_t1_and_writes_an_annotated_copy() {
     store();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("faces.png");
-    let o = run(&["detect", "-i", s(&sample("t1.jpg")), "--json", "-o", s(&out)]);
+    let o = run(&[
+        "detect",
+        "-i",
+        s(&sample("t1.jpg")),
+        "--json",
+        "-o",
+        s(&out),
+    ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -38,7 +51,10 @@ fn detect_finds_six_faces_in_t1_and_writes_an_annotated_copy() {
     assert!(v["providers"][0].as_str().unwrap().ends_with(":cpu"));
     assert_eq!(v["faces"][0]["kps"].as_array().unwrap().len(), 5);
     // The annotated copy is a real image with provenance, and differs from the input only by drawing.
-    assert!(exiftool("XMP-iptcExt:DigitalSourceType", &out).ends_with("compositeWithTrainedAlgorithmicMedia"));
+    assert!(
+        exiftool("XMP-iptcExt:DigitalSourceType", &out)
+            .ends_with("compositeWithTrainedAlgorithmicMedia")
+    );
     let drawn = image::open(&out).unwrap().to_rgb8();
     assert_eq!(drawn.dimensions(), (1280, 886));
 }
@@ -46,7 +62,13 @@ fn detect_finds_six_faces_in_t1_and_writes_an_annotated_copy() {
 #[test]
 fn detect_text_output_with_blazeface() {
     store();
-    let o = run(&["detect", "-i", s(&sample("astronaut.png")), "--detector", "blazeface"]);
+    let o = run(&[
+        "detect",
+        "-i",
+        s(&sample("astronaut.png")),
+        "--detector",
+        "blazeface",
+    ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");
     assert!(stdout.contains("1 face(s) found by blazeface"), "{stdout}");
@@ -57,10 +79,21 @@ fn detect_text_output_with_blazeface() {
 fn without_the_safety_model_nothing_is_processed() {
     let models = tempfile::tempdir().unwrap();
     let out = models.path().join("never.png");
-    let o = run(&["detect", "-i", s(&sample("t1.jpg")), "--models-dir", s(models.path()), "-o", s(&out)]);
+    let o = run(&[
+        "detect",
+        "-i",
+        s(&sample("t1.jpg")),
+        "--models-dir",
+        s(models.path()),
+        "-o",
+        s(&out),
+    ]);
     let (_, stderr) = text(&o);
     assert!(!o.status.success());
-    assert!(stderr.contains("camshow models fetch nudenet") && stderr.contains("content-safety gate"), "{stderr}");
+    assert!(
+        stderr.contains("camshow models fetch nudenet") && stderr.contains("content-safety gate"),
+        "{stderr}"
+    );
     assert!(!out.exists());
 }
 
@@ -69,7 +102,10 @@ fn there_is_no_way_to_switch_the_gate_off() {
     let o = run(&["detect", "--help"]);
     let help = text(&o).0.to_lowercase();
     for word in ["nsfw", "safety", "unsafe", "skip", "disable"] {
-        assert!(!help.contains(word), "detect --help mentions {word:?}: {help}");
+        assert!(
+            !help.contains(word),
+            "detect --help mentions {word:?}: {help}"
+        );
     }
     let o = run(&["detect", "-i", s(&sample("t1.jpg")), "--no-safety"]);
     assert!(!o.status.success());
@@ -84,10 +120,40 @@ fn bad_inputs_give_clear_errors() {
     for (args, expect) in [
         (vec!["detect", "-i", s(&junk)], "cannot decode image"),
         (vec!["detect", "-i", "/nonexistent/x.png"], "cannot read"),
-        (vec!["detect", "-i", s(&sample("t1.jpg")), "--detector", "yolo"], "unknown detector"),
-        (vec!["detect", "-i", s(&sample("t1.jpg")), "--execution-provider", "tpu"], "unknown execution provider"),
-        (vec!["detect", "-i", s(&sample("t1.jpg")), "-o", "/nonexistent-dir/out.png"], "output folder does not exist"),
-        (vec!["detect", "-i", s(&sample("t1.jpg")), "-o", s(&dir.path().join("out.bmp"))], "unsupported output format"),
+        (
+            vec!["detect", "-i", s(&sample("t1.jpg")), "--detector", "yolo"],
+            "unknown detector",
+        ),
+        (
+            vec![
+                "detect",
+                "-i",
+                s(&sample("t1.jpg")),
+                "--execution-provider",
+                "tpu",
+            ],
+            "unknown execution provider",
+        ),
+        (
+            vec![
+                "detect",
+                "-i",
+                s(&sample("t1.jpg")),
+                "-o",
+                "/nonexistent-dir/out.png",
+            ],
+            "output folder does not exist",
+        ),
+        (
+            vec![
+                "detect",
+                "-i",
+                s(&sample("t1.jpg")),
+                "-o",
+                s(&dir.path().join("out.bmp")),
+            ],
+            "unsupported output format",
+        ),
     ] {
         let o = run(&args);
         let (_, stderr) = text(&o);
@@ -100,10 +166,22 @@ fn bad_inputs_give_clear_errors() {
 #[test]
 fn a_requested_provider_that_does_not_attach_is_an_error_not_a_cpu_run() {
     store();
-    let o = run(&["detect", "-i", s(&sample("astronaut.png")), "--execution-provider", "cuda,cpu"]);
+    let o = run(&[
+        "detect",
+        "-i",
+        s(&sample("astronaut.png")),
+        "--execution-provider",
+        "cuda,cpu",
+    ]);
     let (_, stderr) = text(&o);
-    assert!(!o.status.success(), "ran although CUDA is not available here");
-    assert!(stderr.contains("execution provider cuda was requested"), "{stderr}");
+    assert!(
+        !o.status.success(),
+        "ran although CUDA is not available here"
+    );
+    assert!(
+        stderr.contains("execution provider cuda was requested"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -115,7 +193,10 @@ fn a_missing_runtime_library_is_reported() {
         .unwrap();
     let (_, stderr) = text(&o);
     assert!(!o.status.success());
-    assert!(stderr.contains("ORT_DYLIB_PATH") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("ORT_DYLIB_PATH") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -127,20 +208,51 @@ fn doctor_tells_the_truth() {
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["onnxruntime"]["version"], "1.32.0");
     assert_eq!(v["onnxruntime"]["found_via"], "setup-cache");
-    let cpu = v["onnxruntime"]["providers"].as_array().unwrap().iter().find(|p| p["name"] == "cpu").unwrap().clone();
+    let cpu = v["onnxruntime"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "cpu")
+        .unwrap()
+        .clone();
     assert_eq!(cpu["usable"], true);
     assert_eq!(v["safety_gate"], "ready");
-    assert!(v["ffmpeg"]["ffmpeg"].as_str().unwrap().starts_with("ffmpeg version"));
-    assert!(v["ffmpeg"]["video_encoders"].as_array().unwrap().iter().any(|e| e == "libx264"));
-    let centerface = v["models"].as_array().unwrap().iter().find(|m| m["id"] == "centerface").unwrap().clone();
+    assert!(
+        v["ffmpeg"]["ffmpeg"]
+            .as_str()
+            .unwrap()
+            .starts_with("ffmpeg version")
+    );
+    assert!(
+        v["ffmpeg"]["video_encoders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "libx264")
+    );
+    let centerface = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "centerface")
+        .unwrap()
+        .clone();
     assert_eq!(centerface["ok"], true);
     // The human-readable form too.
     let o = run(&["doctor"]);
     let (stdout, _) = text(&o);
-    assert!(stdout.contains("found via   setup cache") && stdout.contains("provider    cpu       usable"), "{stdout}");
+    assert!(
+        stdout.contains("found via   setup cache")
+            && stdout.contains("provider    cpu       usable"),
+        "{stdout}"
+    );
     // The ORT_DYLIB_PATH route is reported as such.
     let lib = v["onnxruntime"]["library"].as_str().unwrap().to_string();
-    let o = Command::new(env!("CARGO_BIN_EXE_camshow")).args(["doctor", "--json"]).env("ORT_DYLIB_PATH", &lib).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_camshow"))
+        .args(["doctor", "--json"])
+        .env("ORT_DYLIB_PATH", &lib)
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["onnxruntime"]["found_via"], "env-var");
 }
@@ -156,7 +268,10 @@ fn models_list_import_and_verify() {
     assert!(all.iter().all(|m| m["status"] == "missing"));
     let insw = all.iter().find(|m| m["id"] == "inswapper_128").unwrap();
     assert_eq!(insw["non_commercial"], true);
-    assert_eq!(insw["sha256"][0], "e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af");
+    assert_eq!(
+        insw["sha256"][0],
+        "e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af"
+    );
 
     // Import a real model under another name: recognised by its digest.
     let spec = camshow_core::models::find("blazeface_back").unwrap();
@@ -175,14 +290,26 @@ fn models_list_import_and_verify() {
     let n = bytes.len();
     bytes[n / 2] ^= 0xff;
     std::fs::write(models.join("blazeface_back_256.onnx"), &bytes).unwrap();
-    let o = run(&["models", "verify", "blazeface_back", "--models-dir", s(&models)]);
+    let o = run(&[
+        "models",
+        "verify",
+        "blazeface_back",
+        "--models-dir",
+        s(&models),
+    ]);
     assert!(!o.status.success());
     assert!(text(&o).0.contains("corrupt"), "{}", text(&o).0);
     let o = run(&["models", "list", "--models-dir", s(&models)]);
     assert!(text(&o).0.contains("CORRUPT"));
 
     // An unrelated file is refused.
-    let o = run(&["models", "import", s(&sample("astronaut.png")), "--models-dir", s(&models)]);
+    let o = run(&[
+        "models",
+        "import",
+        s(&sample("astronaut.png")),
+        "--models-dir",
+        s(&models),
+    ]);
     assert!(!o.status.success());
     assert!(text(&o).1.contains("matches no model"));
 }
@@ -193,14 +320,21 @@ fn non_utf8_paths_are_fine() {
     use std::os::unix::ffi::OsStrExt;
     store();
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join(std::ffi::OsStr::from_bytes(b"ast\xffronaut.png"));
+    let input = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"ast\xffronaut.png"));
     std::fs::copy(sample("astronaut.png"), &input).unwrap();
     let out = dir.path().join(std::ffi::OsStr::from_bytes(b"out\xfe.png"));
-    let o = camshow(&[std::ffi::OsStr::new("detect"), std::ffi::OsStr::new("-i"), input.as_os_str(), std::ffi::OsStr::new("-o"), out.as_os_str()]);
+    let o = camshow(&[
+        std::ffi::OsStr::new("detect"),
+        std::ffi::OsStr::new("-i"),
+        input.as_os_str(),
+        std::ffi::OsStr::new("-o"),
+        out.as_os_str(),
+    ]);
     assert!(o.status.success(), "{}", text(&o).1);
     assert!(out.is_file());
 }
-
 
 fn decode(p: &Path) -> image::RgbImage {
     image::open(p).unwrap().to_rgb8()
@@ -211,22 +345,53 @@ fn classic_swap_of_the_astronaut_onto_six_faces_changes_only_the_faces() {
     store();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.png");
-    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--many-faces", "--json"]);
+    let o = run(&[
+        "swap",
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&out),
+        "--many-faces",
+        "--json",
+    ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["swapper"], "classic");
-    assert_eq!((v["faces_found"].as_u64(), v["faces_swapped"].as_u64()), (Some(6), Some(6)));
-    assert!(v["note"].as_str().unwrap().contains("camshow models fetch inswapper_128"));
-    assert!(exiftool("XMP-iptcExt:DigitalSourceType", &out).ends_with("compositeWithTrainedAlgorithmicMedia"));
+    assert_eq!(
+        (v["faces_found"].as_u64(), v["faces_swapped"].as_u64()),
+        (Some(6), Some(6))
+    );
+    assert!(
+        v["note"]
+            .as_str()
+            .unwrap()
+            .contains("camshow models fetch inswapper_128")
+    );
+    assert!(
+        exiftool("XMP-iptcExt:DigitalSourceType", &out)
+            .ends_with("compositeWithTrainedAlgorithmicMedia")
+    );
 
     // Where the faces are (the same detector, run on the target).
     let o = run(&["detect", "-i", s(&sample("t1.jpg")), "--json"]);
     let det: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let boxes: Vec<[f32; 4]> = det["faces"].as_array().unwrap().iter().map(|f| {
-        let b: Vec<f32> = f["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-        [b[0], b[1], b[2], b[3]]
-    }).collect();
+    let boxes: Vec<[f32; 4]> = det["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let b: Vec<f32> = f["bbox"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            [b[0], b[1], b[2], b[3]]
+        })
+        .collect();
     assert_eq!(boxes.len(), 6);
 
     let before = decode(&sample("t1.jpg"));
@@ -249,7 +414,11 @@ fn classic_swap_of_the_astronaut_onto_six_faces_changes_only_the_faces() {
     // Every face really changed: a good part of its box.
     for (i, b) in boxes.iter().enumerate() {
         let area = ((b[2] - b[0]) * (b[3] - b[1])) as usize;
-        assert!(changed_per_face[i] > area / 3, "face {i}: only {} of {area} pixels changed", changed_per_face[i]);
+        assert!(
+            changed_per_face[i] > area / 3,
+            "face {i}: only {} of {area} pixels changed",
+            changed_per_face[i]
+        );
     }
 }
 
@@ -260,16 +429,41 @@ fn swap_takes_the_inswapper_path_when_its_model_is_present() {
     let out = dir.path().join("out.jpg");
     let insw = format!("inswapper_128={}", parity_model("inswapper_128.onnx"));
     let arc = format!("w600k_r50={}", parity_model("w600k_r50.onnx"));
-    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--many-faces", "--json", "--model-file", &insw, "--model-file", &arc, "--paste-back", "reference"]);
+    let o = run(&[
+        "swap",
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&out),
+        "--many-faces",
+        "--json",
+        "--model-file",
+        &insw,
+        "--model-file",
+        &arc,
+        "--paste-back",
+        "reference",
+    ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["swapper"], "inswapper_128", "{stdout}");
     assert_eq!(v["faces_swapped"], 6);
     assert!(v["note"].is_null());
-    assert!(v["providers"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("inswapper_128:")));
+    assert!(
+        v["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("inswapper_128:"))
+    );
     assert_eq!(decode(&out).dimensions(), (1280, 886));
-    assert!(exiftool("XMP-iptcExt:DigitalSourceType", &out).ends_with("compositeWithTrainedAlgorithmicMedia"));
+    assert!(
+        exiftool("XMP-iptcExt:DigitalSourceType", &out)
+            .ends_with("compositeWithTrainedAlgorithmicMedia")
+    );
 }
 
 #[test]
@@ -279,13 +473,44 @@ fn reference_selection_swaps_only_the_matching_person() {
     let out = dir.path().join("out.png");
     let arc = format!("w600k_r50={}", parity_model("w600k_r50.onnx"));
     // The reference is the target itself: its most prominent face matches exactly (cosine 1).
-    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--json", "--face-selector", "reference", "--reference-face", s(&sample("t1.jpg")), "--similarity", "0.99999", "--model-file", &arc]);
+    let o = run(&[
+        "swap",
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&out),
+        "--json",
+        "--face-selector",
+        "reference",
+        "--reference-face",
+        s(&sample("t1.jpg")),
+        "--similarity",
+        "0.99999",
+        "--model-file",
+        &arc,
+    ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!((v["faces_found"].as_u64(), v["faces_swapped"].as_u64()), (Some(6), Some(1)), "{stdout}");
+    assert_eq!(
+        (v["faces_found"].as_u64(), v["faces_swapped"].as_u64()),
+        (Some(6), Some(1)),
+        "{stdout}"
+    );
     // Without a reference image the mode is refused up front.
-    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--face-selector", "reference"]);
+    let o = run(&[
+        "swap",
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&out),
+        "--face-selector",
+        "reference",
+    ]);
     assert!(!o.status.success() && text(&o).1.contains("--reference-face"));
 }
 
@@ -294,14 +519,77 @@ fn swap_errors_are_clear_and_write_nothing() {
     store();
     let dir = tempfile::tempdir().unwrap();
     let blank = dir.path().join("blank.png");
-    image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128])).save(&blank).unwrap();
+    image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]))
+        .save(&blank)
+        .unwrap();
     let out = dir.path().join("out.png");
     for (args, expect) in [
-        (vec!["swap", "-s", s(&blank), "-t", s(&sample("t1.jpg")), "-o", s(&out)], "no face found in the source image"),
-        (vec!["swap", "-s", s(&sample("astronaut.png")), "-t", s(&blank), "-o", s(&out)], "no face found in the target"),
-        (vec!["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--swapper", "inswapper", "--models-dir", s(&camshow_core::paths::models_dir())], "camshow models fetch inswapper_128"),
-        (vec!["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--model-file", "nudenet=/etc/hostname"], "content-safety model cannot be replaced"),
-        (vec!["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&dir.path().join("x.mp3"))], "unsupported output format"),
+        (
+            vec![
+                "swap",
+                "-s",
+                s(&blank),
+                "-t",
+                s(&sample("t1.jpg")),
+                "-o",
+                s(&out),
+            ],
+            "no face found in the source image",
+        ),
+        (
+            vec![
+                "swap",
+                "-s",
+                s(&sample("astronaut.png")),
+                "-t",
+                s(&blank),
+                "-o",
+                s(&out),
+            ],
+            "no face found in the target",
+        ),
+        (
+            vec![
+                "swap",
+                "-s",
+                s(&sample("astronaut.png")),
+                "-t",
+                s(&sample("t1.jpg")),
+                "-o",
+                s(&out),
+                "--swapper",
+                "inswapper",
+                "--models-dir",
+                s(&camshow_core::paths::models_dir()),
+            ],
+            "camshow models fetch inswapper_128",
+        ),
+        (
+            vec![
+                "swap",
+                "-s",
+                s(&sample("astronaut.png")),
+                "-t",
+                s(&sample("t1.jpg")),
+                "-o",
+                s(&out),
+                "--model-file",
+                "nudenet=/etc/hostname",
+            ],
+            "content-safety model cannot be replaced",
+        ),
+        (
+            vec![
+                "swap",
+                "-s",
+                s(&sample("astronaut.png")),
+                "-t",
+                s(&sample("t1.jpg")),
+                "-o",
+                s(&dir.path().join("x.mp3")),
+            ],
+            "unsupported output format",
+        ),
     ] {
         let o = run(&args);
         let (_, stderr) = text(&o);
@@ -315,7 +603,15 @@ fn swap_errors_are_clear_and_write_nothing() {
 fn a_folder_output_gets_the_deep_live_cam_name() {
     store();
     let dir = tempfile::tempdir().unwrap();
-    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(dir.path())]);
+    let o = run(&[
+        "swap",
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(dir.path()),
+    ]);
     assert!(o.status.success(), "{}", text(&o).1);
     assert!(dir.path().join("astronaut-t1.jpg").is_file());
     assert!(text(&o).0.contains("swapped 1 of 6"), "{}", text(&o).0);
@@ -327,20 +623,59 @@ fn face_map_on_an_image_swaps_only_mapped_people() {
     let dir = tempfile::tempdir().unwrap();
     let map = dir.path().join("t1map.json");
     let arc = format!("w600k_r50={}", parity_model("w600k_r50.onnx"));
-    let o = run(&["faces", "scan", s(&sample("t1.jpg")), "-o", s(&map), "--cluster-distance", "0.1", "--model-file", &arc]);
+    let o = run(&[
+        "faces",
+        "scan",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&map),
+        "--cluster-distance",
+        "0.1",
+        "--model-file",
+        &arc,
+    ]);
     assert!(o.status.success(), "{}", text(&o).1);
     let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&map).unwrap()).unwrap();
-    assert_eq!(m["people"].as_array().unwrap().len(), 6, "six different people in t1.jpg");
+    assert_eq!(
+        m["people"].as_array().unwrap().len(),
+        6,
+        "six different people in t1.jpg"
+    );
     m["people"][2]["source"] = serde_json::Value::String(s(&sample("astronaut.png")).into());
     m["people"][4]["source"] = serde_json::Value::String(s(&sample("astronaut.png")).into());
     std::fs::write(&map, serde_json::to_vec(&m).unwrap()).unwrap();
     let out = dir.path().join("out.png");
-    let o = run(&["swap", "--map", s(&map), "-t", s(&sample("t1.jpg")), "-o", s(&out), "--json", "--model-file", &arc]);
+    let o = run(&[
+        "swap",
+        "--map",
+        s(&map),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&out),
+        "--json",
+        "--model-file",
+        &arc,
+    ]);
     assert!(o.status.success(), "{}", text(&o).1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((v["faces_found"].as_u64(), v["faces_swapped"].as_u64()), (Some(6), Some(2)), "{v}");
+    assert_eq!(
+        (v["faces_found"].as_u64(), v["faces_swapped"].as_u64()),
+        (Some(6), Some(2)),
+        "{v}"
+    );
     // --map and --source are exclusive.
-    let o = run(&["swap", "--map", s(&map), "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&out)]);
+    let o = run(&[
+        "swap",
+        "--map",
+        s(&map),
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&out),
+    ]);
     assert!(!o.status.success());
 }
 
@@ -350,25 +685,68 @@ fn the_processor_chain_runs_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let plain = dir.path().join("plain.png");
     let chained = dir.path().join("chained.png");
-    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&plain), "--many-faces"]);
+    let o = run(&[
+        "swap",
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&plain),
+        "--many-faces",
+    ]);
     assert!(o.status.success(), "{}", text(&o).1);
     let gfpgan = format!("gfpgan_1.4={}", parity_model("gfpgan_1.4.onnx"));
     let lm = format!("2d106det={}", parity_model("2d106det.onnx"));
     let o = run(&[
-        "swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&chained), "--many-faces", "--json",
-        "--frame-processor", "face_swapper", "face_enhancer", "--mouth-mask", "40", "--sharpness", "1", "--opacity", "0.9",
-        "--model-file", &gfpgan, "--model-file", &lm,
+        "swap",
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&chained),
+        "--many-faces",
+        "--json",
+        "--frame-processor",
+        "face_swapper",
+        "face_enhancer",
+        "--mouth-mask",
+        "40",
+        "--sharpness",
+        "1",
+        "--opacity",
+        "0.9",
+        "--model-file",
+        &gfpgan,
+        "--model-file",
+        &lm,
     ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(v["processors"], serde_json::json!(["face_swapper", "face_enhancer"]));
+    assert_eq!(
+        v["processors"],
+        serde_json::json!(["face_swapper", "face_enhancer"])
+    );
     assert_eq!(v["faces_swapped"], 6);
-    assert!(v["providers"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("gfpgan_1.4:")));
-    assert!(exiftool("XMP-iptcExt:DigitalSourceType", &chained).ends_with("compositeWithTrainedAlgorithmicMedia"));
+    assert!(
+        v["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().starts_with("gfpgan_1.4:"))
+    );
+    assert!(
+        exiftool("XMP-iptcExt:DigitalSourceType", &chained)
+            .ends_with("compositeWithTrainedAlgorithmicMedia")
+    );
     let (a, b, t) = (decode(&plain), decode(&chained), decode(&sample("t1.jpg")));
     let differ = a.pixels().zip(b.pixels()).filter(|(x, y)| x != y).count();
-    assert!(differ > 10_000, "the chain changed only {differ} pixels against the plain swap");
+    assert!(
+        differ > 10_000,
+        "the chain changed only {differ} pixels against the plain swap"
+    );
     // Pixels far from every face are untouched by the whole chain.
     for (x, y) in [(5u32, 5u32), (640, 870), (1275, 880), (5, 880)] {
         assert_eq!(b.get_pixel(x, y), t.get_pixel(x, y));
@@ -383,7 +761,12 @@ fn the_processor_chain_runs_from_the_command_line() {
         &["--opacity", "2"],
         &["--sharpness", "9"],
         &["--mouth-mask", "101"],
-        &["--face-enhancer-model", "gpen_bfr_2048", "--frame-processor", "face_enhancer"],
+        &[
+            "--face-enhancer-model",
+            "gpen_bfr_2048",
+            "--frame-processor",
+            "face_enhancer",
+        ],
         &["--face-mask", "hair"],
         &["--face-mask", "region", "--face-mask-regions", "hair"],
     ] {
@@ -394,16 +777,43 @@ fn the_processor_chain_runs_from_the_command_line() {
         assert!(!bad.exists());
     }
     // An enhancer that is not installed says how to get it.
-    let o = run(&["swap", "-s", s(&sample("astronaut.png")), "-t", s(&sample("t1.jpg")), "-o", s(&bad), "--frame-processor", "face_swapper", "face_enhancer", "--face-enhancer-model", "gpen_bfr_512"]);
+    let o = run(&[
+        "swap",
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&bad),
+        "--frame-processor",
+        "face_swapper",
+        "face_enhancer",
+        "--face-enhancer-model",
+        "gpen_bfr_512",
+    ]);
     let (_, stderr) = text(&o);
     assert!(!o.status.success());
-    assert!(stderr.contains("camshow models fetch") || stderr.contains("models fetch"), "{stderr}");
+    assert!(
+        stderr.contains("camshow models fetch") || stderr.contains("models fetch"),
+        "{stderr}"
+    );
     assert!(!bad.exists());
 
     // Every processor is documented in --help.
     let o = run(&["swap", "--help"]);
     let help = text(&o).0;
-    for word in ["--frame-processor", "face_enhancer", "--face-enhancer-blend", "--mouth-mask", "--opacity", "--sharpness", "--pixel-boost", "--face-mask", "--colour-match", "seamless"] {
+    for word in [
+        "--frame-processor",
+        "face_enhancer",
+        "--face-enhancer-blend",
+        "--mouth-mask",
+        "--opacity",
+        "--sharpness",
+        "--pixel-boost",
+        "--face-mask",
+        "--colour-match",
+        "seamless",
+    ] {
         assert!(help.contains(word), "--help lacks {word}");
     }
 }

@@ -8,8 +8,16 @@ use std::process::{Command, Output};
 use camshow_test_utils::{exiftool, parity_model, sample, store};
 
 fn ffmpeg(args: &[&str]) {
-    let o = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("ffmpeg is required (scripts/setup.sh installs it)");
-    assert!(o.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is required (scripts/setup.sh installs it)");
+    assert!(
+        o.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 fn s(p: &Path) -> &str {
@@ -24,7 +32,14 @@ fn astronaut_clip(dir: &Path, name: &str, audio: bool, extra: &[&str]) -> PathBu
     if audio {
         args.extend(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
     }
-    args.extend(["-t", "3", "-vf", "crop=448:448:'32+20*sin(t)':'32+10*t',format=yuv420p", "-c:v", "libx264"]);
+    args.extend([
+        "-t",
+        "3",
+        "-vf",
+        "crop=448:448:'32+20*sin(t)':'32+10*t',format=yuv420p",
+        "-c:v",
+        "libx264",
+    ]);
     if audio {
         args.extend(["-c:a", "aac", "-shortest"]);
     }
@@ -44,7 +59,19 @@ struct Streams {
 }
 
 fn streams(p: &Path) -> Streams {
-    let o = Command::new("ffprobe").args(["-v", "error", "-count_frames", "-print_format", "json", "-show_streams", "-show_format"]).arg(p).output().unwrap();
+    let o = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
+        .arg(p)
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let st = v["streams"].as_array().unwrap();
     let vid = st.iter().find(|x| x["codec_type"] == "video").unwrap();
@@ -52,21 +79,39 @@ fn streams(p: &Path) -> Streams {
     let num = |x: &serde_json::Value, k: &str| x[k].as_str().and_then(|s| s.parse::<f64>().ok());
     Streams {
         video_frames: vid["nb_read_frames"].as_str().unwrap().parse().unwrap(),
-        video_duration: num(vid, "duration").or_else(|| num(&v["format"], "duration")).unwrap(),
+        video_duration: num(vid, "duration")
+            .or_else(|| num(&v["format"], "duration"))
+            .unwrap(),
         width: vid["width"].as_u64().unwrap(),
         height: vid["height"].as_u64().unwrap(),
-        audio_duration: aud.map(|a| num(a, "duration").or_else(|| num(&v["format"], "duration")).unwrap()),
+        audio_duration: aud.map(|a| {
+            num(a, "duration")
+                .or_else(|| num(&v["format"], "duration"))
+                .unwrap()
+        }),
         tags: v["format"]["tags"].clone(),
     }
 }
 
 fn swap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_camshow")).arg("swap").args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_camshow"))
+        .arg("swap")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn frame_at(p: &Path, n: u32) -> image::RgbImage {
     let png = p.with_extension(format!("f{n}.png"));
-    ffmpeg(&["-i", s(p), "-vf", &format!("select=eq(n\\,{n})"), "-frames:v", "1", s(&png)]);
+    ffmpeg(&[
+        "-i",
+        s(p),
+        "-vf",
+        &format!("select=eq(n\\,{n})"),
+        "-frames:v",
+        "1",
+        s(&png),
+    ]);
     image::open(&png).unwrap().to_rgb8()
 }
 
@@ -89,7 +134,15 @@ fn swaps_every_frame_keeping_fps_audio_and_provenance() {
     let dir = tempfile::tempdir().unwrap();
     let clip = astronaut_clip(dir.path(), "clip.mp4", true, &[]);
     let out = dir.path().join("out.mp4");
-    let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out), "--json"]);
+    let o = swap(&[
+        "-s",
+        s(&sample("t1.jpg")),
+        "-t",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["frames"], 30);
@@ -97,17 +150,38 @@ fn swaps_every_frame_keeping_fps_audio_and_provenance() {
     assert_eq!(v["safety_samples"], 3);
     let (a, b) = (streams(&clip), streams(&out));
     assert_eq!(b.video_frames, a.video_frames);
-    assert!((b.video_duration - a.video_duration).abs() <= 0.1 + 1e-6, "{} vs {}", b.video_duration, a.video_duration);
-    let (aa, ba) = (a.audio_duration.unwrap(), b.audio_duration.expect("audio kept"));
+    assert!(
+        (b.video_duration - a.video_duration).abs() <= 0.1 + 1e-6,
+        "{} vs {}",
+        b.video_duration,
+        a.video_duration
+    );
+    let (aa, ba) = (
+        a.audio_duration.unwrap(),
+        b.audio_duration.expect("audio kept"),
+    );
     assert!((aa - ba).abs() < 0.05, "audio {aa} vs {ba}");
-    assert!(b.tags["com.iptc.DigitalSourceType"].as_str().unwrap().ends_with("compositeWithTrainedAlgorithmicMedia"));
-    assert!(exiftool("Keys:IptcDigitalSourceType", &out).ends_with("compositeWithTrainedAlgorithmicMedia"));
+    assert!(
+        b.tags["com.iptc.DigitalSourceType"]
+            .as_str()
+            .unwrap()
+            .ends_with("compositeWithTrainedAlgorithmicMedia")
+    );
+    assert!(
+        exiftool("Keys:IptcDigitalSourceType", &out)
+            .ends_with("compositeWithTrainedAlgorithmicMedia")
+    );
     // The face changed, the corner (flag and background) did not beyond encoding noise.
     let (fa, fb) = (frame_at(&clip, 15), frame_at(&out, 15));
     let face = mean_abs_diff(&fa, &fb, (160, 60, 80, 80));
     let corner = mean_abs_diff(&fa, &fb, (360, 0, 80, 60));
     assert!(face > 8.0 && corner < 3.0, "face {face}, corner {corner}");
-    assert!(!std::fs::read_dir(dir.path()).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".camshow-")));
+    assert!(!std::fs::read_dir(dir.path()).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".camshow-")
+    }));
 }
 
 #[test]
@@ -116,7 +190,22 @@ fn no_audio_mkv_trim_and_keep_frames() {
     let dir = tempfile::tempdir().unwrap();
     let clip = astronaut_clip(dir.path(), "silent.mp4", false, &[]);
     let out = dir.path().join("out.mkv");
-    let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out), "--trim-start", "1", "--trim-end", "2", "--keep-frames", "--max-memory", "8", "--json"]);
+    let o = swap(&[
+        "-s",
+        s(&sample("t1.jpg")),
+        "-t",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--trim-start",
+        "1",
+        "--trim-end",
+        "2",
+        "--keep-frames",
+        "--max-memory",
+        "8",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let b = streams(&out);
     assert!(b.audio_duration.is_none());
@@ -124,7 +213,13 @@ fn no_audio_mkv_trim_and_keep_frames() {
     let frames_dir = PathBuf::from(format!("{}-frames", out.display()));
     let pngs = std::fs::read_dir(&frames_dir).unwrap().count() as u64;
     assert_eq!(pngs, b.video_frames);
-    assert!(exiftool("XMP-iptcExt:DigitalSourceType", &frames_dir.join("frame_000000.png")).ends_with("compositeWithTrainedAlgorithmicMedia"));
+    assert!(
+        exiftool(
+            "XMP-iptcExt:DigitalSourceType",
+            &frames_dir.join("frame_000000.png")
+        )
+        .ends_with("compositeWithTrainedAlgorithmicMedia")
+    );
 }
 
 #[test]
@@ -132,12 +227,33 @@ fn a_video_without_faces_passes_through() {
     store();
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("noface.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=320x240:rate=12", "-t", "2", "-pix_fmt", "yuv420p", s(&clip)]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=12",
+        "-t",
+        "2",
+        "-pix_fmt",
+        "yuv420p",
+        s(&clip),
+    ]);
     let out = dir.path().join("out.mp4");
-    let o = swap(&["-s", s(&sample("astronaut.png")), "-t", s(&clip), "-o", s(&out), "--json"]);
+    let o = swap(&[
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((v["frames"].as_u64(), v["frames_swapped"].as_u64()), (Some(24), Some(0)));
+    assert_eq!(
+        (v["frames"].as_u64(), v["frames_swapped"].as_u64()),
+        (Some(24), Some(0))
+    );
     assert_eq!(streams(&out).video_frames, 24);
 }
 
@@ -145,14 +261,31 @@ fn a_video_without_faces_passes_through() {
 fn rotation_metadata_is_honoured() {
     store();
     let dir = tempfile::tempdir().unwrap();
-    let plain = astronaut_clip(dir.path(), "plain.mp4", false, &["-vf", "crop=448:320:0:40,format=yuv420p"]);
+    let plain = astronaut_clip(
+        dir.path(),
+        "plain.mp4",
+        false,
+        &["-vf", "crop=448:320:0:40,format=yuv420p"],
+    );
     let rotated = dir.path().join("rotated.mp4");
-    ffmpeg(&["-i", s(&plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", s(&rotated)]);
+    ffmpeg(&[
+        "-i",
+        s(&plain),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        s(&rotated),
+    ]);
     let out = dir.path().join("out.mp4");
     let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&rotated), "-o", s(&out)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let b = streams(&out);
-    assert_eq!((b.width, b.height), (320, 448), "the output is stored upright");
+    assert_eq!(
+        (b.width, b.height),
+        (320, 448),
+        "the output is stored upright"
+    );
     assert_eq!(b.video_frames, 30);
 }
 
@@ -163,13 +296,34 @@ fn variable_frame_rate_stays_in_sync() {
     let cfr = astronaut_clip(dir.path(), "cfr.mkv", true, &[]);
     // Drop every third frame without retiming: a variable-rate stream of the same duration.
     let vfr = dir.path().join("vfr.mkv");
-    ffmpeg(&["-i", s(&cfr), "-vf", "select='not(eq(mod(n\\,3)\\,2))'", "-fps_mode", "vfr", "-c:a", "copy", s(&vfr)]);
+    ffmpeg(&[
+        "-i",
+        s(&cfr),
+        "-vf",
+        "select='not(eq(mod(n\\,3)\\,2))'",
+        "-fps_mode",
+        "vfr",
+        "-c:a",
+        "copy",
+        s(&vfr),
+    ]);
     let src_pts = pts(&vfr);
     let gaps: Vec<f64> = src_pts.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps.iter().any(|g| *g > 0.15) && gaps.iter().any(|g| *g < 0.15), "the source is really variable: {gaps:?}");
+    assert!(
+        gaps.iter().any(|g| *g > 0.15) && gaps.iter().any(|g| *g < 0.15),
+        "the source is really variable: {gaps:?}"
+    );
     for name in ["out.mkv", "out.mp4"] {
         let out = dir.path().join(name);
-        let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&vfr), "-o", s(&out), "--json"]);
+        let o = swap(&[
+            "-s",
+            s(&sample("t1.jpg")),
+            "-t",
+            s(&vfr),
+            "-o",
+            s(&out),
+            "--json",
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let (a, b) = (streams(&vfr), streams(&out));
         // Every frame kept, each at its own time (container precision: 1 ms in Matroska).
@@ -177,19 +331,50 @@ fn variable_frame_rate_stays_in_sync() {
         let out_pts = pts(&out);
         assert_eq!(out_pts.len(), src_pts.len());
         for (i, (x, y)) in src_pts.iter().zip(&out_pts).enumerate() {
-            assert!(((x - src_pts[0]) - (y - out_pts[0])).abs() <= 0.002, "{name}: frame {i} at {y} instead of {x}");
+            assert!(
+                ((x - src_pts[0]) - (y - out_pts[0])).abs() <= 0.002,
+                "{name}: frame {i} at {y} instead of {x}"
+            );
         }
         // And in sync with the audio, which keeps its duration.
-        assert!((b.video_duration - a.video_duration).abs() <= 0.15, "{name}: {} vs {}", b.video_duration, a.video_duration);
-        assert!((b.audio_duration.unwrap() - a.audio_duration.unwrap()).abs() < 0.05, "{name}: audio");
-        assert!(exiftool("Keys:IptcDigitalSourceType", &out).contains("compositeWithTrainedAlgorithmicMedia") || name.ends_with(".mkv"));
+        assert!(
+            (b.video_duration - a.video_duration).abs() <= 0.15,
+            "{name}: {} vs {}",
+            b.video_duration,
+            a.video_duration
+        );
+        assert!(
+            (b.audio_duration.unwrap() - a.audio_duration.unwrap()).abs() < 0.05,
+            "{name}: audio"
+        );
+        assert!(
+            exiftool("Keys:IptcDigitalSourceType", &out)
+                .contains("compositeWithTrainedAlgorithmicMedia")
+                || name.ends_with(".mkv")
+        );
     }
 }
 
 /// Presentation times of the video packets, sorted.
 fn pts(p: &Path) -> Vec<f64> {
-    let o = Command::new("ffprobe").args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"]).arg(p).output().unwrap();
-    let mut v: Vec<f64> = String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).collect();
+    let o = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(p)
+        .output()
+        .unwrap();
+    let mut v: Vec<f64> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
     v.sort_by(f64::total_cmp);
     v
 }
@@ -214,10 +399,26 @@ fn broken_inputs_and_options_fail_cleanly() {
     let t1 = sample("t1.jpg");
     for (args, expect) in [
         (vec!["-t", s(&junk), "-o", s(&out)], "not a readable video"),
-        (vec!["-t", s(&truncated), "-o", s(&out)], "moov atom not found"),
+        (
+            vec!["-t", s(&truncated), "-o", s(&out)],
+            "moov atom not found",
+        ),
         (vec!["-t", s(&cut_mkv), "-o", s(&out)], "ffmpeg (decode)"),
-        (vec!["-t", s(&clip), "-o", s(&out), "--video-encoder", "no_such_encoder"], "not offered by this FFmpeg"),
-        (vec!["-t", s(&clip), "-o", s(&dir.path().join("out.avi"))], "unsupported output video format"),
+        (
+            vec![
+                "-t",
+                s(&clip),
+                "-o",
+                s(&out),
+                "--video-encoder",
+                "no_such_encoder",
+            ],
+            "not offered by this FFmpeg",
+        ),
+        (
+            vec!["-t", s(&clip), "-o", s(&dir.path().join("out.avi"))],
+            "unsupported output video format",
+        ),
     ] {
         let mut full = vec!["-s", s(&t1)];
         full.extend(args.iter().copied());
@@ -228,7 +429,11 @@ fn broken_inputs_and_options_fail_cleanly() {
         assert!(!err.contains("panicked"), "{err}");
         assert!(!out.exists());
     }
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".camshow-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".camshow-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -238,10 +443,30 @@ fn broken_inputs_and_options_fail_cleanly() {
 /// listing of its children at that moment.
 fn long_job_encoding(dir: &Path) -> (std::process::Child, PathBuf, String) {
     let clip = dir.join("long.mp4");
-    ffmpeg(&["-loop", "1", "-framerate", "10", "-i", s(&sample("astronaut.png")), "-t", "30", "-pix_fmt", "yuv420p", s(&clip)]);
+    ffmpeg(&[
+        "-loop",
+        "1",
+        "-framerate",
+        "10",
+        "-i",
+        s(&sample("astronaut.png")),
+        "-t",
+        "30",
+        "-pix_fmt",
+        "yuv420p",
+        s(&clip),
+    ]);
     let out = dir.join("out.mp4");
     let mut child = Command::new(env!("CARGO_BIN_EXE_camshow"))
-        .args(["swap", "-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out)])
+        .args([
+            "swap",
+            "-s",
+            s(&sample("t1.jpg")),
+            "-t",
+            s(&clip),
+            "-o",
+            s(&out),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -249,9 +474,16 @@ fn long_job_encoding(dir: &Path) -> (std::process::Child, PathBuf, String) {
     let pid = child.id().to_string();
     for _ in 0..300 {
         std::thread::sleep(std::time::Duration::from_millis(50));
-        let ps = Command::new("ps").args(["-o", "pid=,args=", "--ppid", &pid]).output().unwrap();
+        let ps = Command::new("ps")
+            .args(["-o", "pid=,args=", "--ppid", &pid])
+            .output()
+            .unwrap();
         let list = String::from_utf8_lossy(&ps.stdout).into_owned();
-        if list.lines().any(|l| l.contains("pipe:0")) && list.lines().any(|l| l.contains("pipe:1") && !l.contains("fps=1")) {
+        if list.lines().any(|l| l.contains("pipe:0"))
+            && list
+                .lines()
+                .any(|l| l.contains("pipe:1") && !l.contains("fps=1"))
+        {
             return (child, out, list);
         }
     }
@@ -261,7 +493,11 @@ fn long_job_encoding(dir: &Path) -> (std::process::Child, PathBuf, String) {
 }
 
 fn no_leftovers(dir: &Path) {
-    let leftovers: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(".camshow-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".camshow-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -271,11 +507,20 @@ fn killing_ffmpeg_mid_job_ends_it_with_an_error_and_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let (child, out, list) = long_job_encoding(dir.path());
     // Kill the decoder.
-    let dec = list.lines().find(|l| l.contains("pipe:1") && !l.contains("fps=1")).unwrap();
-    Command::new("kill").args(["-9", dec.split_whitespace().next().unwrap()]).status().unwrap();
+    let dec = list
+        .lines()
+        .find(|l| l.contains("pipe:1") && !l.contains("fps=1"))
+        .unwrap();
+    Command::new("kill")
+        .args(["-9", dec.split_whitespace().next().unwrap()])
+        .status()
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success(), "the job succeeded although its decoder was killed");
+    assert!(
+        !o.status.success(),
+        "the job succeeded although its decoder was killed"
+    );
     assert!(err.contains("ffmpeg (decode)"), "{err}");
     assert!(!out.exists());
     no_leftovers(dir.path());
@@ -296,8 +541,14 @@ fn ctrl_c_stops_a_video_job_cleanly() {
     assert!(!out.exists(), "no output after Ctrl-C");
     no_leftovers(dir.path());
     // Its FFmpeg children are gone too.
-    let ps = Command::new("ps").args(["-o", "pid=", "--ppid", &pid]).output().unwrap();
-    assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty(), "children left behind");
+    let ps = Command::new("ps")
+        .args(["-o", "pid=", "--ppid", &pid])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).trim().is_empty(),
+        "children left behind"
+    );
 }
 
 #[test]
@@ -309,14 +560,38 @@ fn face_mapping_gives_each_person_their_own_source() {
     let astro = sample("astronaut.png");
     let t1 = sample("t1.jpg");
     ffmpeg(&[
-        "-loop", "1", "-framerate", "10", "-i", s(&astro), "-loop", "1", "-framerate", "10", "-i", s(&t1),
-        "-filter_complex", "[0:v]crop=300:300:'80+10*sin(t)':20,scale=320:320[a];[1:v]crop=260:260:'390+10*sin(t)':210,scale=320:320[b];[a][b]hstack,format=yuv420p",
-        "-t", "3", s(&clip),
+        "-loop",
+        "1",
+        "-framerate",
+        "10",
+        "-i",
+        s(&astro),
+        "-loop",
+        "1",
+        "-framerate",
+        "10",
+        "-i",
+        s(&t1),
+        "-filter_complex",
+        "[0:v]crop=300:300:'80+10*sin(t)':20,scale=320:320[a];[1:v]crop=260:260:'390+10*sin(t)':210,scale=320:320[b];[a][b]hstack,format=yuv420p",
+        "-t",
+        "3",
+        s(&clip),
     ]);
     let arc = format!("w600k_r50={}", parity_model("w600k_r50.onnx"));
     let map = dir.path().join("map.json");
     let o = Command::new(env!("CARGO_BIN_EXE_camshow"))
-        .args(["faces", "scan", s(&clip), "-o", s(&map), "--cluster-distance", "0.1", "--model-file", &arc])
+        .args([
+            "faces",
+            "scan",
+            s(&clip),
+            "-o",
+            s(&map),
+            "--cluster-distance",
+            "0.1",
+            "--model-file",
+            &arc,
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -324,33 +599,72 @@ fn face_mapping_gives_each_person_their_own_source() {
     let people = m["people"].as_array().unwrap().clone();
     assert_eq!(people.len(), 2, "{}", String::from_utf8_lossy(&o.stdout));
     for p in &people {
-        assert_eq!(p["frames_seen"].as_array().unwrap().len(), 3, "each person is seen in every sampled frame: {p}");
+        assert_eq!(
+            p["frames_seen"].as_array().unwrap().len(),
+            3,
+            "each person is seen in every sampled frame: {p}"
+        );
         assert!(dir.path().join(p["thumbnail"].as_str().unwrap()).is_file());
         assert!(p["source"].is_null());
     }
-    let left = people.iter().position(|p| p["first_box"][0].as_f64().unwrap() < 320.0).unwrap();
+    let left = people
+        .iter()
+        .position(|p| p["first_box"][0].as_f64().unwrap() < 320.0)
+        .unwrap();
     let before = frame_at(&clip, 12);
-    for (who, region_swapped, region_kept) in [(left, (60, 40, 200, 240), (380, 40, 200, 240)), (1 - left, (380, 40, 200, 240), (60, 40, 200, 240))] {
+    for (who, region_swapped, region_kept) in [
+        (left, (60, 40, 200, 240), (380, 40, 200, 240)),
+        (1 - left, (380, 40, 200, 240), (60, 40, 200, 240)),
+    ] {
         // Only this person gets a source (the other face of t1.jpg, most prominent there).
         for (i, p) in m["people"].as_array_mut().unwrap().iter_mut().enumerate() {
-            p["source"] = if i == who { serde_json::Value::String(s(&sample("t1.jpg")).into()) } else { serde_json::Value::Null };
+            p["source"] = if i == who {
+                serde_json::Value::String(s(&sample("t1.jpg")).into())
+            } else {
+                serde_json::Value::Null
+            };
         }
         std::fs::write(&map, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
         let out = dir.path().join(format!("out{who}.mp4"));
-        let o = swap(&["--map", s(&map), "-t", s(&clip), "-o", s(&out), "--model-file", &arc, "--json"]);
+        let o = swap(&[
+            "--map",
+            s(&map),
+            "-t",
+            s(&clip),
+            "-o",
+            s(&out),
+            "--model-file",
+            &arc,
+            "--json",
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(v["frames_swapped"], 30, "{v}");
         let after = frame_at(&out, 12);
-        let (changed, kept) = (mean_abs_diff(&before, &after, region_swapped), mean_abs_diff(&before, &after, region_kept));
-        assert!(changed > 4.0 && kept < 2.5, "person {who}: swapped region {changed}, untouched region {kept}");
+        let (changed, kept) = (
+            mean_abs_diff(&before, &after, region_swapped),
+            mean_abs_diff(&before, &after, region_kept),
+        );
+        assert!(
+            changed > 4.0 && kept < 2.5,
+            "person {who}: swapped region {changed}, untouched region {kept}"
+        );
     }
     // A map with no sources is refused.
     for p in m["people"].as_array_mut().unwrap() {
         p["source"] = serde_json::Value::Null;
     }
     std::fs::write(&map, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
-    let o = swap(&["--map", s(&map), "-t", s(&clip), "-o", s(&dir.path().join("none.mp4")), "--model-file", &arc]);
+    let o = swap(&[
+        "--map",
+        s(&map),
+        "-t",
+        s(&clip),
+        "-o",
+        s(&dir.path().join("none.mp4")),
+        "--model-file",
+        &arc,
+    ]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("has a source"));
 }
 
@@ -366,16 +680,39 @@ fn the_processor_chain_runs_on_videos_too() {
     let gfpgan = format!("gfpgan_1.4={}", parity_model("gfpgan_1.4.onnx"));
     let lm = format!("2d106det={}", parity_model("2d106det.onnx"));
     let o = swap(&[
-        "-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&chained), "--json",
-        "--frame-processor", "face_swapper", "face_enhancer", "--mouth-mask", "40", "--sharpness", "1", "--opacity", "0.9",
-        "--model-file", &gfpgan, "--model-file", &lm,
+        "-s",
+        s(&sample("t1.jpg")),
+        "-t",
+        s(&clip),
+        "-o",
+        s(&chained),
+        "--json",
+        "--frame-processor",
+        "face_swapper",
+        "face_enhancer",
+        "--mouth-mask",
+        "40",
+        "--sharpness",
+        "1",
+        "--opacity",
+        "0.9",
+        "--model-file",
+        &gfpgan,
+        "--model-file",
+        &lm,
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["processors"], serde_json::json!(["face_swapper", "face_enhancer"]));
+    assert_eq!(
+        v["processors"],
+        serde_json::json!(["face_swapper", "face_enhancer"])
+    );
     let (a, b) = (streams(&plain), streams(&chained));
     assert_eq!(a.video_frames, b.video_frames);
     assert!(b.audio_duration.is_some());
     let region = (100, 50, 250, 250);
-    assert!(mean_abs_diff(&frame_at(&plain, 15), &frame_at(&chained, 15), region) > 1.0, "the chain made no difference in the video");
+    assert!(
+        mean_abs_diff(&frame_at(&plain, 15), &frame_at(&chained, 15), region) > 1.0,
+        "the chain made no difference in the video"
+    );
 }

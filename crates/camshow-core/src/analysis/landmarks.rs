@@ -22,7 +22,10 @@ pub struct Landmark106 {
 /// The crop transform for a box: scale about the box centre, then centre in the crop.
 pub fn crop_transform(bbox: &[f32; 4]) -> Affine {
     let (w, h) = (f64::from(bbox[2] - bbox[0]), f64::from(bbox[3] - bbox[1]));
-    let (cx, cy) = (f64::from(bbox[2] + bbox[0]) / 2.0, f64::from(bbox[3] + bbox[1]) / 2.0);
+    let (cx, cy) = (
+        f64::from(bbox[2] + bbox[0]) / 2.0,
+        f64::from(bbox[3] + bbox[1]) / 2.0,
+    );
     let s = f64::from(INPUT_SIZE) / (w.max(h) * 1.5);
     let half = f64::from(INPUT_SIZE / 2);
     [[s, 0.0, -cx * s + half], [0.0, s, -cy * s + half]]
@@ -31,7 +34,9 @@ pub fn crop_transform(bbox: &[f32; 4]) -> Affine {
 impl Landmark106 {
     /// Loads the model.
     pub fn load(rt: &Runtime, bytes: &[u8]) -> Result<Self> {
-        Ok(Self { model: rt.load("2d106det", bytes)? })
+        Ok(Self {
+            model: rt.load("2d106det", bytes)?,
+        })
     }
 
     /// The loaded model.
@@ -48,11 +53,17 @@ impl Landmark106 {
         let out = self.model.run(&[(&[1, 3, s, s], &blob)])?;
         let data = out.into_iter().next().map(|t| t.data).unwrap_or_default();
         if data.len() < 212 {
-            return Err(Error::ModelSignature { model: "2d106det".into(), reason: format!("output has {} values, expected 212", data.len()) });
+            return Err(Error::ModelSignature {
+                model: "2d106det".into(),
+                reason: format!("output has {} values, expected 212", data.len()),
+            });
         }
         let pts = &data[data.len() - 212..];
         let im = invert_affine(&m);
         let half = (INPUT_SIZE / 2) as f32;
-        Ok(pts.chunks_exact(2).map(|p| apply(&im, [(p[0] + 1.0) * half, (p[1] + 1.0) * half])).collect())
+        Ok(pts
+            .chunks_exact(2)
+            .map(|p| apply(&im, [(p[0] + 1.0) * half, (p[1] + 1.0) * half]))
+            .collect())
     }
 }

@@ -36,7 +36,10 @@ pub struct Needs {
 impl Needs {
     /// Both needs combined.
     pub fn union(self, other: Self) -> Self {
-        Self { embedding: self.embedding || other.embedding, landmarks_106: self.landmarks_106 || other.landmarks_106 }
+        Self {
+            embedding: self.embedding || other.embedding,
+            landmarks_106: self.landmarks_106 || other.landmarks_106,
+        }
     }
 }
 
@@ -50,22 +53,49 @@ pub struct FaceAnalyser {
 
 impl std::fmt::Debug for FaceAnalyser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FaceAnalyser").field("detector", &self.detector.kind()).finish_non_exhaustive()
+        f.debug_struct("FaceAnalyser")
+            .field("detector", &self.detector.kind())
+            .finish_non_exhaustive()
     }
 }
 
 impl FaceAnalyser {
     /// Loads the detector and the models `needs` calls for.
-    pub fn load(detector: DetectorKind, needs: Needs, rt: &Runtime, store: &ModelStore) -> Result<Self> {
+    pub fn load(
+        detector: DetectorKind,
+        needs: Needs,
+        rt: &Runtime,
+        store: &ModelStore,
+    ) -> Result<Self> {
         let detector = load_detector(detector, rt, store)?;
-        let recognizer = needs.embedding.then(|| ArcFace::load(rt, &store.read("w600k_r50")?)).transpose()?;
-        let landmarker = needs.landmarks_106.then(|| Landmark106::load(rt, &store.read("2d106det")?)).transpose()?;
-        Ok(Self { detector, recognizer, landmarker, calls: AtomicUsize::new(0) })
+        let recognizer = needs
+            .embedding
+            .then(|| ArcFace::load(rt, &store.read("w600k_r50")?))
+            .transpose()?;
+        let landmarker = needs
+            .landmarks_106
+            .then(|| Landmark106::load(rt, &store.read("2d106det")?))
+            .transpose()?;
+        Ok(Self {
+            detector,
+            recognizer,
+            landmarker,
+            calls: AtomicUsize::new(0),
+        })
     }
 
     /// Assembles an analyser from loaded parts.
-    pub fn from_parts(detector: Box<dyn FaceDetector>, recognizer: Option<ArcFace>, landmarker: Option<Landmark106>) -> Self {
-        Self { detector, recognizer, landmarker, calls: AtomicUsize::new(0) }
+    pub fn from_parts(
+        detector: Box<dyn FaceDetector>,
+        recognizer: Option<ArcFace>,
+        landmarker: Option<Landmark106>,
+    ) -> Self {
+        Self {
+            detector,
+            recognizer,
+            landmarker,
+            calls: AtomicUsize::new(0),
+        }
     }
 
     /// The detector.
@@ -96,13 +126,19 @@ impl FaceAnalyser {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let mut faces = self.detector.detect(frame)?;
         if needs.embedding {
-            let rec = self.recognizer.as_ref().ok_or_else(|| missing("w600k_r50", "identity embeddings"))?;
+            let rec = self
+                .recognizer
+                .as_ref()
+                .ok_or_else(|| missing("w600k_r50", "identity embeddings"))?;
             for f in &mut faces {
                 f.embedding = Some(rec.normed_embedding(frame, &f.kps)?);
             }
         }
         if needs.landmarks_106 {
-            let lm = self.landmarker.as_ref().ok_or_else(|| missing("2d106det", "106-point landmarks"))?;
+            let lm = self
+                .landmarker
+                .as_ref()
+                .ok_or_else(|| missing("2d106det", "106-point landmarks"))?;
             for f in &mut faces {
                 f.landmarks_106 = Some(lm.landmarks(frame, &f.bbox)?);
             }
@@ -123,5 +159,9 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         na += x * x;
         nb += y * y;
     }
-    if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na.sqrt() * nb.sqrt()) }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    }
 }

@@ -22,7 +22,9 @@ pub struct ArcFace {
 impl ArcFace {
     /// Loads the model.
     pub fn load(rt: &Runtime, bytes: &[u8]) -> Result<Self> {
-        Ok(Self { model: rt.load("w600k_r50", bytes)? })
+        Ok(Self {
+            model: rt.load("w600k_r50", bytes)?,
+        })
     }
 
     /// The loaded model.
@@ -32,8 +34,15 @@ impl ArcFace {
 
     /// The aligned 112×112 crop for five points.
     pub fn crop(frame: &Frame, kps: &[[f32; 2]; 5]) -> Result<Frame> {
-        let m = estimate_norm(kps, INPUT_SIZE).ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
-        Ok(warp_affine(frame, &m, INPUT_SIZE, INPUT_SIZE, Border::Constant(0.0)))
+        let m = estimate_norm(kps, INPUT_SIZE)
+            .ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
+        Ok(warp_affine(
+            frame,
+            &m,
+            INPUT_SIZE,
+            INPUT_SIZE,
+            Border::Constant(0.0),
+        ))
     }
 
     /// The raw embedding of an aligned crop.
@@ -57,7 +66,11 @@ impl ArcFace {
 
 /// Divides by the L2 norm (zero vectors stay zero).
 pub fn normalize(mut v: Vec<f32>) -> Vec<f32> {
-    let n = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt() as f32;
+    let n = v
+        .iter()
+        .map(|x| f64::from(*x) * f64::from(*x))
+        .sum::<f64>()
+        .sqrt() as f32;
     if n > 0.0 {
         for x in &mut v {
             *x /= n;

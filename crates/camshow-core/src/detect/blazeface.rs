@@ -47,7 +47,14 @@ impl Raw {
 }
 
 /// Decodes one head: `cells`×`cells` grid with `anchors` per cell.
-fn decode_head(scores: &TensorF32, boxes: &TensorF32, cells: usize, anchors: usize, size: f32, out: &mut Vec<Raw>) {
+fn decode_head(
+    scores: &TensorF32,
+    boxes: &TensorF32,
+    cells: usize,
+    anchors: usize,
+    size: f32,
+    out: &mut Vec<Raw>,
+) {
     let n = cells * cells * anchors;
     if scores.data.len() < n || boxes.data.len() < n * 16 {
         return;
@@ -99,7 +106,10 @@ fn weighted_merge(mut raws: Vec<Raw>) -> Vec<Raw> {
                 total += raws[j].score;
             }
         }
-        out.push(Raw { score: raws[i].score, geo: acc.map(|v| v / total) });
+        out.push(Raw {
+            score: raws[i].score,
+            geo: acc.map(|v| v / total),
+        });
     }
     out
 }
@@ -107,7 +117,10 @@ fn weighted_merge(mut raws: Vec<Raw>) -> Vec<Raw> {
 impl BlazeFace {
     /// Loads both models.
     pub fn load(rt: &Runtime, front: &[u8], back: &[u8]) -> Result<Self> {
-        Ok(Self { front: rt.load("blazeface_front", front)?, back: rt.load("blazeface_back", back)? })
+        Ok(Self {
+            front: rt.load("blazeface_front", front)?,
+            back: rt.load("blazeface_back", back)?,
+        })
     }
 
     fn run(model: &Model, size: u32, square: &Frame) -> Result<Vec<Raw>> {
@@ -116,8 +129,22 @@ impl BlazeFace {
         let s = size as usize;
         let outs = model.run(&[(&[1, s, s, 3], &blob)])?;
         let mut raws = Vec::new();
-        decode_head(output(&outs, model, "Identity:0", 0)?, output(&outs, model, "Identity_2:0", 2)?, 16, 2, size as f32, &mut raws);
-        decode_head(output(&outs, model, "Identity_1:0", 1)?, output(&outs, model, "Identity_3:0", 3)?, 8, 6, size as f32, &mut raws);
+        decode_head(
+            output(&outs, model, "Identity:0", 0)?,
+            output(&outs, model, "Identity_2:0", 2)?,
+            16,
+            2,
+            size as f32,
+            &mut raws,
+        );
+        decode_head(
+            output(&outs, model, "Identity_1:0", 1)?,
+            output(&outs, model, "Identity_3:0", 3)?,
+            8,
+            6,
+            size as f32,
+            &mut raws,
+        );
         Ok(raws)
     }
 }
@@ -142,12 +169,36 @@ impl FaceDetector for BlazeFace {
                 let p = |i: usize| [r.geo[4 + 2 * i] * k, r.geo[5 + 2 * i] * k];
                 let (eye_a, eye_b, nose, mouth) = (p(0), p(1), p(2), p(3));
                 // Image-left eye first.
-                let (left, right) = if eye_a[0] <= eye_b[0] { (eye_a, eye_b) } else { (eye_b, eye_a) };
-                let d = [(right[0] - left[0]) * MOUTH_HALF_WIDTH, (right[1] - left[1]) * MOUTH_HALF_WIDTH];
-                let kps = [left, right, nose, [mouth[0] - d[0], mouth[1] - d[1]], [mouth[0] + d[0], mouth[1] + d[1]]];
-                Face { bbox: [x1, y1, x2, y2], score: r.score, kps, landmarks_106: None, embedding: None }
+                let (left, right) = if eye_a[0] <= eye_b[0] {
+                    (eye_a, eye_b)
+                } else {
+                    (eye_b, eye_a)
+                };
+                let d = [
+                    (right[0] - left[0]) * MOUTH_HALF_WIDTH,
+                    (right[1] - left[1]) * MOUTH_HALF_WIDTH,
+                ];
+                let kps = [
+                    left,
+                    right,
+                    nose,
+                    [mouth[0] - d[0], mouth[1] - d[1]],
+                    [mouth[0] + d[0], mouth[1] + d[1]],
+                ];
+                Face {
+                    bbox: [x1, y1, x2, y2],
+                    score: r.score,
+                    kps,
+                    landmarks_106: None,
+                    embedding: None,
+                }
             })
-            .filter(|f| f.bbox[2] > 0.0 && f.bbox[3] > 0.0 && f.bbox[0] < frame.width() as f32 && f.bbox[1] < frame.height() as f32)
+            .filter(|f| {
+                f.bbox[2] > 0.0
+                    && f.bbox[3] > 0.0
+                    && f.bbox[0] < frame.width() as f32
+                    && f.bbox[1] < frame.height() as f32
+            })
             .collect();
         Ok(faces)
     }
@@ -175,9 +226,19 @@ mod tests {
         scores[i - 1] = 2.0;
         boxes[(i - 1) * 16 + 2] = 32.0;
         boxes[(i - 1) * 16 + 3] = 16.0;
-        let t = |shape: &[usize], data: Vec<f32>| TensorF32 { shape: shape.to_vec(), data };
+        let t = |shape: &[usize], data: Vec<f32>| TensorF32 {
+            shape: shape.to_vec(),
+            data,
+        };
         let mut raws = Vec::new();
-        decode_head(&t(&[1, n, 1], scores), &t(&[1, n, 16], boxes), 16, 2, 128.0, &mut raws);
+        decode_head(
+            &t(&[1, n, 1], scores),
+            &t(&[1, n, 16], boxes),
+            16,
+            2,
+            128.0,
+            &mut raws,
+        );
         assert_eq!(raws.len(), 2);
         let merged = weighted_merge(raws);
         assert_eq!(merged.len(), 1);

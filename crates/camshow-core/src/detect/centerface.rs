@@ -36,18 +36,36 @@ impl CenterFace {
         for (name, c) in OUTPUTS {
             shapes.push((name, vec![sym("B"), Dim::Fixed(c), sym("h"), sym("w")]));
         }
-        let dynamic = parsed.with_io_shapes(&shapes).map_err(|e| Error::ModelSignature { model: "centerface".into(), reason: e.to_string() })?;
-        Ok(Self { model: rt.load("centerface", &dynamic)? })
+        let dynamic = parsed
+            .with_io_shapes(&shapes)
+            .map_err(|e| Error::ModelSignature {
+                model: "centerface".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            model: rt.load("centerface", &dynamic)?,
+        })
     }
 }
 
 /// Decodes CenterFace outputs for an input of `in_w`×`in_h`; coordinates are
 /// divided by `(sx, sy)` to get back to the frame.
-pub fn decode(outs: [&TensorF32; 4], in_w: usize, in_h: usize, sx: f32, sy: f32, threshold: f32) -> Vec<Face> {
+pub fn decode(
+    outs: [&TensorF32; 4],
+    in_w: usize,
+    in_h: usize,
+    sx: f32,
+    sy: f32,
+    threshold: f32,
+) -> Vec<Face> {
     let [heat, scale, offset, lms] = outs;
     let (h, w) = (in_h / 4, in_w / 4);
     let plane = h * w;
-    if heat.data.len() < plane || scale.data.len() < 2 * plane || offset.data.len() < 2 * plane || lms.data.len() < 10 * plane {
+    if heat.data.len() < plane
+        || scale.data.len() < 2 * plane
+        || offset.data.len() < 2 * plane
+        || lms.data.len() < 10 * plane
+    {
         return Vec::new();
     }
     let mut boxes = Vec::new();
@@ -64,8 +82,12 @@ pub fn decode(outs: [&TensorF32; 4], in_w: usize, in_h: usize, sx: f32, sy: f32,
             let s1 = scale.data[plane + i].exp() * 4.0;
             let o0 = offset.data[i];
             let o1 = offset.data[plane + i];
-            let x1 = ((x as f32 + o1 + 0.5) * 4.0 - s1 / 2.0).max(0.0).min(in_w as f32);
-            let y1 = ((y as f32 + o0 + 0.5) * 4.0 - s0 / 2.0).max(0.0).min(in_h as f32);
+            let x1 = ((x as f32 + o1 + 0.5) * 4.0 - s1 / 2.0)
+                .max(0.0)
+                .min(in_w as f32);
+            let y1 = ((y as f32 + o0 + 0.5) * 4.0 - s0 / 2.0)
+                .max(0.0)
+                .min(in_h as f32);
             let x2 = (x1 + s1).min(in_w as f32);
             let y2 = (y1 + s0).min(in_h as f32);
             let mut kps = [[0f32; 2]; 5];
@@ -82,7 +104,13 @@ pub fn decode(outs: [&TensorF32; 4], in_w: usize, in_h: usize, sx: f32, sy: f32,
         .into_iter()
         .map(|k| {
             let b = boxes[k];
-            Face { bbox: [b[0] / sx, b[1] / sy, b[2] / sx, b[3] / sy], score: scores[k], kps: points[k], landmarks_106: None, embedding: None }
+            Face {
+                bbox: [b[0] / sx, b[1] / sy, b[2] / sx, b[3] / sy],
+                score: scores[k],
+                kps: points[k],
+                landmarks_106: None,
+                embedding: None,
+            }
         })
         .collect()
 }
@@ -99,10 +127,19 @@ impl FaceDetector for CenterFace {
         let (in_w, in_h) = (round32(fw), round32(fh));
         let resized = resize_bilinear(frame, in_w, in_h);
         let blob = to_blob(&resized, ChannelOrder::Rgb, Layout::Nchw, 0.0, 1.0);
-        let outs = self.model.run(&[(&[1, 3, in_h as usize, in_w as usize], &blob)])?;
+        let outs = self
+            .model
+            .run(&[(&[1, 3, in_h as usize, in_w as usize], &blob)])?;
         let get = |i: usize| output(&outs, &self.model, OUTPUTS[i].0, i);
         let (sx, sy) = (in_w as f32 / fw as f32, in_h as f32 / fh as f32);
-        Ok(decode([get(0)?, get(1)?, get(2)?, get(3)?], in_w as usize, in_h as usize, sx, sy, SCORE_THRESHOLD))
+        Ok(decode(
+            [get(0)?, get(1)?, get(2)?, get(3)?],
+            in_w as usize,
+            in_h as usize,
+            sx,
+            sy,
+            SCORE_THRESHOLD,
+        ))
     }
 
     fn models(&self) -> Vec<&Model> {
@@ -115,7 +152,10 @@ mod tests {
     use super::*;
 
     fn t(shape: &[usize], data: Vec<f32>) -> TensorF32 {
-        TensorF32 { shape: shape.to_vec(), data }
+        TensorF32 {
+            shape: shape.to_vec(),
+            data,
+        }
     }
 
     #[test]
@@ -132,7 +172,12 @@ mod tests {
         let mut lms = vec![0.0; 10 * plane];
         lms[plane + 2 * 8 + 3] = 0.5; // point 0 x offset, in units of width
         let faces = decode(
-            [&t(&[1, 1, 8, 8], heat), &t(&[1, 2, 8, 8], scale), &t(&[1, 2, 8, 8], offset), &t(&[1, 10, 8, 8], lms)],
+            [
+                &t(&[1, 1, 8, 8], heat),
+                &t(&[1, 2, 8, 8], scale),
+                &t(&[1, 2, 8, 8], offset),
+                &t(&[1, 10, 8, 8], lms),
+            ],
             32,
             32,
             1.0,

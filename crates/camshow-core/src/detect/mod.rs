@@ -92,7 +92,9 @@ impl FromStr for DetectorKind {
             "centerface" => Ok(Self::CenterFace),
             "blazeface" => Ok(Self::BlazeFace),
             "scrfd" | "det_10g" | "retinaface" => Ok(Self::Scrfd),
-            _ => Err(Error::InvalidInput(format!("unknown detector {s:?} (centerface, blazeface, scrfd)"))),
+            _ => Err(Error::InvalidInput(format!(
+                "unknown detector {s:?} (centerface, blazeface, scrfd)"
+            ))),
         }
     }
 }
@@ -108,7 +110,11 @@ pub trait FaceDetector: Send + Sync {
 }
 
 /// Loads a detector's models from the store.
-pub fn load_detector(kind: DetectorKind, rt: &Runtime, store: &ModelStore) -> Result<Box<dyn FaceDetector>> {
+pub fn load_detector(
+    kind: DetectorKind,
+    rt: &Runtime,
+    store: &ModelStore,
+) -> Result<Box<dyn FaceDetector>> {
     Ok(match kind {
         DetectorKind::CenterFace => Box::new(CenterFace::load(rt, &store.read("centerface")?)?),
         DetectorKind::BlazeFace => Box::new(BlazeFace::load(
@@ -134,7 +140,13 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4], plus_one: bool) -> f32 {
 
 /// Greedy NMS: indices kept, best score first. A box is dropped when its
 /// IoU with a kept box exceeds `threshold` (or equals it, if `inclusive`).
-pub fn nms(boxes: &[[f32; 4]], scores: &[f32], threshold: f32, plus_one: bool, inclusive: bool) -> Vec<usize> {
+pub fn nms(
+    boxes: &[[f32; 4]],
+    scores: &[f32],
+    threshold: f32,
+    plus_one: bool,
+    inclusive: bool,
+) -> Vec<usize> {
     let mut order: Vec<usize> = (0..boxes.len()).collect();
     // Stable sort, descending: ties keep their original order, as numpy's argsort()[::-1] does not,
     // but ties between distinct faces do not change which faces are kept.
@@ -143,7 +155,11 @@ pub fn nms(boxes: &[[f32; 4]], scores: &[f32], threshold: f32, plus_one: bool, i
     for i in order {
         let suppressed = keep.iter().any(|&k| {
             let o = iou(&boxes[k], &boxes[i], plus_one);
-            if inclusive { o >= threshold } else { o > threshold }
+            if inclusive {
+                o >= threshold
+            } else {
+                o > threshold
+            }
         });
         if !suppressed {
             keep.push(i);
@@ -153,9 +169,21 @@ pub fn nms(boxes: &[[f32; 4]], scores: &[f32], threshold: f32, plus_one: bool, i
 }
 
 /// Finds an output by name, else by position.
-fn output<'a>(outs: &'a [TensorF32], model: &Model, name: &str, index: usize) -> Result<&'a TensorF32> {
-    let i = model.output_names().iter().position(|n| n == name).unwrap_or(index);
-    outs.get(i).ok_or_else(|| Error::ModelSignature { model: model.name().into(), reason: format!("no output {name} (#{index})") })
+fn output<'a>(
+    outs: &'a [TensorF32],
+    model: &Model,
+    name: &str,
+    index: usize,
+) -> Result<&'a TensorF32> {
+    let i = model
+        .output_names()
+        .iter()
+        .position(|n| n == name)
+        .unwrap_or(index);
+    outs.get(i).ok_or_else(|| Error::ModelSignature {
+        model: model.name().into(),
+        reason: format!("no output {name} (#{index})"),
+    })
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -177,16 +205,27 @@ mod tests {
 
     #[test]
     fn nms_keeps_best_and_distinct() {
-        let boxes = [[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [50.0, 50.0, 60.0, 60.0]];
+        let boxes = [
+            [0.0, 0.0, 10.0, 10.0],
+            [1.0, 1.0, 11.0, 11.0],
+            [50.0, 50.0, 60.0, 60.0],
+        ];
         let keep = nms(&boxes, &[0.8, 0.9, 0.7], 0.4, true, false);
         assert_eq!(keep, vec![1, 2]);
-        assert_eq!(nms(&boxes, &[0.8, 0.9, 0.7], 0.99, false, false), vec![1, 0, 2]);
+        assert_eq!(
+            nms(&boxes, &[0.8, 0.9, 0.7], 0.99, false, false),
+            vec![1, 0, 2]
+        );
         assert!(nms(&[], &[], 0.4, false, false).is_empty());
     }
 
     #[test]
     fn detector_names() {
-        for k in [DetectorKind::CenterFace, DetectorKind::BlazeFace, DetectorKind::Scrfd] {
+        for k in [
+            DetectorKind::CenterFace,
+            DetectorKind::BlazeFace,
+            DetectorKind::Scrfd,
+        ] {
             assert_eq!(k.name().parse::<DetectorKind>().unwrap(), k);
         }
         assert!("yolo".parse::<DetectorKind>().is_err());

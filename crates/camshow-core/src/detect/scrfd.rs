@@ -35,27 +35,49 @@ impl Scrfd {
         if model.output_names().len() != 9 {
             return Err(Error::ModelSignature {
                 model: "det_10g".into(),
-                reason: format!("expected 9 outputs (scores, boxes, points for 3 strides), found {}", model.output_names().len()),
+                reason: format!(
+                    "expected 9 outputs (scores, boxes, points for 3 strides), found {}",
+                    model.output_names().len()
+                ),
             });
         }
-        Ok(Self { model, blob: Mutex::new(BlobBuffer::default()) })
+        Ok(Self {
+            model,
+            blob: Mutex::new(BlobBuffer::default()),
+        })
     }
 }
 
 /// Decodes the nine SCRFD outputs (scores ×3, distances ×3, points ×3, in
 /// graph order) for a `size`×`size` input, divides by `det_scale` and applies NMS.
-pub fn decode(outs: &[TensorF32], size: usize, det_scale: f32, threshold: f32) -> Result<Vec<Face>> {
+pub fn decode(
+    outs: &[TensorF32],
+    size: usize,
+    det_scale: f32,
+    threshold: f32,
+) -> Result<Vec<Face>> {
     let mut boxes = Vec::new();
     let mut scores = Vec::new();
     let mut points = Vec::new();
     for (level, &stride) in STRIDES.iter().enumerate() {
         let cells = size / stride;
         let n = cells * cells * ANCHORS;
-        let (s, d, k) = (&outs[level].data, &outs[level + 3].data, &outs[level + 6].data);
+        let (s, d, k) = (
+            &outs[level].data,
+            &outs[level + 3].data,
+            &outs[level + 6].data,
+        );
         if s.len() != n || d.len() != n * 4 || k.len() != n * 10 {
             return Err(Error::ModelSignature {
                 model: "det_10g".into(),
-                reason: format!("stride {stride}: outputs hold {}/{}/{} values, expected {n}/{}/{}", s.len(), d.len(), k.len(), n * 4, n * 10),
+                reason: format!(
+                    "stride {stride}: outputs hold {}/{}/{} values, expected {n}/{}/{}",
+                    s.len(),
+                    d.len(),
+                    k.len(),
+                    n * 4,
+                    n * 10
+                ),
             });
         }
         let st = stride as f32;
@@ -76,7 +98,10 @@ pub fn decode(outs: &[TensorF32], size: usize, det_scale: f32, threshold: f32) -
             let kp = &k[i * 10..i * 10 + 10];
             let mut p = [[0f32; 2]; 5];
             for (j, q) in p.iter_mut().enumerate() {
-                *q = [(cx + kp[2 * j] * st) / det_scale, (cy + kp[2 * j + 1] * st) / det_scale];
+                *q = [
+                    (cx + kp[2 * j] * st) / det_scale,
+                    (cy + kp[2 * j + 1] * st) / det_scale,
+                ];
             }
             points.push(p);
             scores.push(s[i]);
@@ -84,7 +109,13 @@ pub fn decode(outs: &[TensorF32], size: usize, det_scale: f32, threshold: f32) -
     }
     Ok(nms(&boxes, &scores, NMS_THRESHOLD, true, false)
         .into_iter()
-        .map(|i| Face { bbox: boxes[i], score: scores[i], kps: points[i], landmarks_106: None, embedding: None })
+        .map(|i| Face {
+            bbox: boxes[i],
+            score: scores[i],
+            kps: points[i],
+            landmarks_106: None,
+            embedding: None,
+        })
         .collect())
 }
 
@@ -114,9 +145,14 @@ impl Scrfd {
     /// Detection on an already letterboxed 640×640 input made with `det_scale`.
     pub fn detect_letterboxed(&self, canvas: &Frame, det_scale: f32) -> Result<Vec<Face>> {
         if (canvas.width(), canvas.height()) != (INPUT_SIZE, INPUT_SIZE) {
-            return Err(Error::InvalidInput(format!("SCRFD input must be {INPUT_SIZE}×{INPUT_SIZE}")));
+            return Err(Error::InvalidInput(format!(
+                "SCRFD input must be {INPUT_SIZE}×{INPUT_SIZE}"
+            )));
         }
-        self.run_blob(&to_blob(canvas, ChannelOrder::Rgb, Layout::Nchw, 127.5, 128.0), det_scale)
+        self.run_blob(
+            &to_blob(canvas, ChannelOrder::Rgb, Layout::Nchw, 127.5, 128.0),
+            det_scale,
+        )
     }
 
     fn run_blob(&self, blob: &[f32], det_scale: f32) -> Result<Vec<Face>> {
@@ -134,15 +170,27 @@ mod tests {
     fn decodes_anchor_grid_without_half_offset() {
         let size = 64;
         let mut outs = Vec::new();
-        let counts: Vec<usize> = STRIDES.iter().map(|s| (size / s) * (size / s) * ANCHORS).collect();
+        let counts: Vec<usize> = STRIDES
+            .iter()
+            .map(|s| (size / s) * (size / s) * ANCHORS)
+            .collect();
         for &n in &counts {
-            outs.push(TensorF32 { shape: vec![n, 1], data: vec![0.0; n] });
+            outs.push(TensorF32 {
+                shape: vec![n, 1],
+                data: vec![0.0; n],
+            });
         }
         for &n in &counts {
-            outs.push(TensorF32 { shape: vec![n, 4], data: vec![1.0; n * 4] });
+            outs.push(TensorF32 {
+                shape: vec![n, 4],
+                data: vec![1.0; n * 4],
+            });
         }
         for &n in &counts {
-            outs.push(TensorF32 { shape: vec![n, 10], data: vec![0.0; n * 10] });
+            outs.push(TensorF32 {
+                shape: vec![n, 10],
+                data: vec![0.0; n * 10],
+            });
         }
         // stride 16 (4x4 cells): cell row 1, col 2, second anchor
         let i = (4 + 2) * 2 + 1;

@@ -47,13 +47,21 @@ fn agent() -> ureq::Agent {
 }
 
 fn dl_err(name: &str, reason: impl Into<String>) -> Error {
-    Error::Download { name: name.into(), reason: reason.into() }
+    Error::Download {
+        name: name.into(),
+        reason: reason.into(),
+    }
 }
 
 /// Downloads `url` into `part`, resuming from whatever `part` already holds
 /// (HTTP Range). A dropped connection is retried from where it stopped. The
 /// caller verifies the finished file before using it.
-pub fn download(url: &str, part: &Path, expected_size: Option<u64>, progress: &mut dyn Progress) -> Result<()> {
+pub fn download(
+    url: &str,
+    part: &Path,
+    expected_size: Option<u64>,
+    progress: &mut dyn Progress,
+) -> Result<()> {
     let agent = agent();
     let name = url.rsplit('/').next().unwrap_or(url).to_string();
     if let Some(parent) = part.parent() {
@@ -80,13 +88,19 @@ pub fn download(url: &str, part: &Path, expected_size: Option<u64>, progress: &m
             Ok(r) => r,
             Err(e) => {
                 last_err = e.to_string();
-                progress.message(&format!("attempt {attempt}/{ATTEMPTS} for {name} failed: {last_err}"));
+                progress.message(&format!(
+                    "attempt {attempt}/{ATTEMPTS} for {name} failed: {last_err}"
+                ));
                 std::thread::sleep(Duration::from_millis(300 * attempt as u64));
                 continue;
             }
         };
         let status = resp.status().as_u16();
-        let content_len = resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let content_len = resp
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         let append = match status {
             206 => true,
             200 => {
@@ -103,7 +117,10 @@ pub fn download(url: &str, part: &Path, expected_size: Option<u64>, progress: &m
         if let (Some(t), Some(e)) = (total, expected_size)
             && t != e
         {
-            return Err(dl_err(&name, format!("server offers {t} bytes but {e} are expected")));
+            return Err(dl_err(
+                &name,
+                format!("server offers {t} bytes but {e} are expected"),
+            ));
         }
         let mut file = fs::OpenOptions::new()
             .create(true)
@@ -122,7 +139,11 @@ pub fn download(url: &str, part: &Path, expected_size: Option<u64>, progress: &m
                 Ok(n) => {
                     if let Err(e) = file.write_all(&buf[..n]) {
                         progress.finish();
-                        return Err(Error::Io { context: "cannot write", path: part.to_path_buf(), source: e });
+                        return Err(Error::Io {
+                            context: "cannot write",
+                            path: part.to_path_buf(),
+                            source: e,
+                        });
                     }
                     done += n as u64;
                     progress.advance(done);
@@ -135,33 +156,59 @@ pub fn download(url: &str, part: &Path, expected_size: Option<u64>, progress: &m
         progress.finish();
         match outcome {
             Ok(()) if total.is_none_or(|t| t == done) => return Ok(()),
-            Ok(()) => last_err = format!("connection closed after {done} of {} bytes", total.unwrap_or(0)),
+            Ok(()) => {
+                last_err = format!(
+                    "connection closed after {done} of {} bytes",
+                    total.unwrap_or(0)
+                )
+            }
             Err(e) => last_err = format!("connection lost after {done} bytes: {e}"),
         }
-        progress.message(&format!("attempt {attempt}/{ATTEMPTS} for {name}: {last_err}; resuming"));
+        progress.message(&format!(
+            "attempt {attempt}/{ATTEMPTS} for {name}: {last_err}; resuming"
+        ));
     }
-    Err(dl_err(&name, format!("gave up after {ATTEMPTS} attempts: {last_err}")))
+    Err(dl_err(
+        &name,
+        format!("gave up after {ATTEMPTS} attempts: {last_err}"),
+    ))
 }
 
 fn run_tool(cmd: &mut Command, tool: &str) -> Result<String> {
-    let out = cmd.output().map_err(|e| Error::Tool { tool: tool.into(), reason: format!("could not be started: {e}") })?;
+    let out = cmd.output().map_err(|e| Error::Tool {
+        tool: tool.into(),
+        reason: format!("could not be started: {e}"),
+    })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
         return Err(Error::Tool {
             tool: tool.into(),
-            reason: format!("{} ({})", tail.into_iter().rev().collect::<Vec<_>>().join(" | "), out.status),
+            reason: format!(
+                "{} ({})",
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+                out.status
+            ),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn find_file(dir: &Path, pred: impl Fn(&str) -> bool) -> Option<PathBuf> {
-    fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&pred))
+    fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&pred))
 }
 
 /// `pip download --no-deps PACKAGE==VERSION` into `dir` (cached); returns the wheel.
-pub fn pip_download(package: &str, version: &str, dir: &Path, progress: &mut dyn Progress) -> Result<PathBuf> {
+pub fn pip_download(
+    package: &str,
+    version: &str,
+    dir: &Path,
+    progress: &mut dyn Progress,
+) -> Result<PathBuf> {
     let norm = package.replace('-', "_");
     let prefix = format!("{norm}-{version}-");
     if let Some(w) = find_file(dir, |n| n.starts_with(&prefix) && n.ends_with(".whl")) {
@@ -172,18 +219,40 @@ pub fn pip_download(package: &str, version: &str, dir: &Path, progress: &mut dyn
     let py = super::python();
     run_tool(
         Command::new(&py)
-            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-q", "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+            ])
             .arg(dir)
             .arg(format!("{package}=={version}")),
         &format!("{py} -m pip download"),
     )?;
-    find_file(dir, |n| n.starts_with(&prefix) && n.ends_with(".whl"))
-        .ok_or_else(|| Error::Tool { tool: "pip".into(), reason: format!("no wheel for {package}=={version} appeared in {}", dir.display()) })
+    find_file(dir, |n| n.starts_with(&prefix) && n.ends_with(".whl")).ok_or_else(|| Error::Tool {
+        tool: "pip".into(),
+        reason: format!(
+            "no wheel for {package}=={version} appeared in {}",
+            dir.display()
+        ),
+    })
 }
 
 /// `npm pack PACKAGE@VERSION` into `dir` (cached); returns the tarball.
-pub fn npm_pack(package: &str, version: &str, dir: &Path, progress: &mut dyn Progress) -> Result<PathBuf> {
-    let name = format!("{}-{version}.tgz", package.trim_start_matches('@').replace('/', "-"));
+pub fn npm_pack(
+    package: &str,
+    version: &str,
+    dir: &Path,
+    progress: &mut dyn Progress,
+) -> Result<PathBuf> {
+    let name = format!(
+        "{}-{version}.tgz",
+        package.trim_start_matches('@').replace('/', "-")
+    );
     let path = dir.join(&name);
     if path.is_file() {
         return Ok(path);
@@ -191,22 +260,42 @@ pub fn npm_pack(package: &str, version: &str, dir: &Path, progress: &mut dyn Pro
     fs::create_dir_all(dir).map_err(Error::io("cannot create", dir))?;
     progress.message(&format!("npm pack {package}@{version}"));
     run_tool(
-        Command::new("npm").args(["pack", "--silent", &format!("{package}@{version}"), "--pack-destination"]).arg(dir),
+        Command::new("npm")
+            .args([
+                "pack",
+                "--silent",
+                &format!("{package}@{version}"),
+                "--pack-destination",
+            ])
+            .arg(dir),
         "npm pack",
     )?;
-    path.is_file()
-        .then_some(path)
-        .ok_or_else(|| Error::Tool { tool: "npm".into(), reason: format!("{name} did not appear in {}", dir.display()) })
+    path.is_file().then_some(path).ok_or_else(|| Error::Tool {
+        tool: "npm".into(),
+        reason: format!("{name} did not appear in {}", dir.display()),
+    })
 }
 
 /// Copies `member` of a zip archive (a wheel too) to `out`.
 pub fn extract_zip_member(archive: &Path, member: &str, out: &Path) -> Result<()> {
     let f = fs::File::open(archive).map_err(Error::io("cannot open", archive))?;
-    let mut zip = zip::ZipArchive::new(f).map_err(|e| Error::Verification { what: archive.display().to_string(), reason: e.to_string() })?;
+    let mut zip = zip::ZipArchive::new(f).map_err(|e| Error::Verification {
+        what: archive.display().to_string(),
+        reason: e.to_string(),
+    })?;
     let index = (0..zip.len())
-        .find(|&i| zip.name_for_index(i).is_some_and(|n| n == member || n.ends_with(&format!("/{member}"))))
-        .ok_or_else(|| Error::Verification { what: archive.display().to_string(), reason: format!("it has no {member}") })?;
-    let mut entry = zip.by_index(index).map_err(|e| Error::Verification { what: archive.display().to_string(), reason: e.to_string() })?;
+        .find(|&i| {
+            zip.name_for_index(i)
+                .is_some_and(|n| n == member || n.ends_with(&format!("/{member}")))
+        })
+        .ok_or_else(|| Error::Verification {
+            what: archive.display().to_string(),
+            reason: format!("it has no {member}"),
+        })?;
+    let mut entry = zip.by_index(index).map_err(|e| Error::Verification {
+        what: archive.display().to_string(),
+        reason: e.to_string(),
+    })?;
     let mut o = fs::File::create(out).map_err(Error::io("cannot create", out))?;
     std::io::copy(&mut entry, &mut o).map_err(Error::io("cannot extract to", out))?;
     Ok(())
@@ -219,12 +308,18 @@ pub fn extract_tgz_member(tgz: &Path, member: &str, out: &Path) -> Result<()> {
     let entries = ar.entries().map_err(Error::io("cannot read", tgz))?;
     for entry in entries {
         let mut entry = entry.map_err(Error::io("cannot read", tgz))?;
-        let is_member = entry.path().map(|p| p == Path::new(member)).unwrap_or(false);
+        let is_member = entry
+            .path()
+            .map(|p| p == Path::new(member))
+            .unwrap_or(false);
         if is_member {
             let mut o = fs::File::create(out).map_err(Error::io("cannot create", out))?;
             std::io::copy(&mut entry, &mut o).map_err(Error::io("cannot extract to", out))?;
             return Ok(());
         }
     }
-    Err(Error::Verification { what: tgz.display().to_string(), reason: format!("it has no {member}") })
+    Err(Error::Verification {
+        what: tgz.display().to_string(),
+        reason: format!("it has no {member}"),
+    })
 }

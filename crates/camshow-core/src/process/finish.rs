@@ -2,7 +2,10 @@
 //! restricted to the face mask, and Poisson (seamless) blending.
 
 use crate::frame::Frame;
-use crate::geometry::{Affine, Border, crop_bounds, invert_affine, round_even, translate, warp_affine, warp_affine_f32, warp_affine_gray};
+use crate::geometry::{
+    Affine, Border, crop_bounds, invert_affine, round_even, translate, warp_affine,
+    warp_affine_f32, warp_affine_gray,
+};
 use crate::swap::colour;
 use crate::swap::paste::{erode, gaussian_blur};
 
@@ -13,7 +16,10 @@ pub type Rect = (u32, u32, u32, u32);
 /// standard deviation of `target` (the target's own pixels aligned by the
 /// same matrix), measured inside `mask` (> 127).
 pub fn colour_match_crop(crop: &mut Frame, target: &Frame, mask: &[u8]) {
-    if let (Some(s), Some(t)) = (colour::lab_stats(crop.data(), mask), colour::lab_stats(target.data(), mask)) {
+    if let (Some(s), Some(t)) = (
+        colour::lab_stats(crop.data(), mask),
+        colour::lab_stats(target.data(), mask),
+    ) {
         colour::transfer(crop.data_mut(), s, t);
     }
 }
@@ -30,7 +36,8 @@ pub fn apply_opacity(frame: &mut Frame, original: &Frame, rect: Rect, opacity: f
         let range = yy * stride + x as usize * 3..yy * stride + (x + w) as usize * 3;
         let orig = &original.data()[range.clone()];
         for (v, &ov) in frame.data_mut()[range].iter_mut().zip(orig) {
-            *v = round_even((f32::from(ov) * (1.0 - o) + f32::from(*v) * o).clamp(0.0, 255.0)) as u8;
+            *v =
+                round_even((f32::from(ov) * (1.0 - o) + f32::from(*v) * o).clamp(0.0, 255.0)) as u8;
         }
     }
 }
@@ -42,7 +49,18 @@ pub fn mask_in_frame(mask: &[u8], size: u32, m: &Affine, rect: Rect) -> Vec<f32>
     let unit: Vec<f32> = mask.iter().map(|&v| f32::from(v) / 255.0).collect();
     let s = size as usize;
     let to_rect = translate(&invert_affine(m), f64::from(x1), f64::from(y1));
-    warp_affine_f32(&unit, s, s, &to_rect, w as usize, h as usize, Border::Constant(0.0)).into_iter().map(|v| v.clamp(0.0, 1.0)).collect()
+    warp_affine_f32(
+        &unit,
+        s,
+        s,
+        &to_rect,
+        w as usize,
+        h as usize,
+        Border::Constant(0.0),
+    )
+    .into_iter()
+    .map(|v| v.clamp(0.0, 1.0))
+    .collect()
 }
 
 /// σ of the unsharp mask (Deep-Live-Cam's value).
@@ -69,7 +87,9 @@ pub fn sharpen_masked(frame: &mut Frame, rect: Rect, mask: &[f32], amount: f32) 
         let mut plane = Vec::with_capacity(gw * gh);
         for yy in 0..gh {
             for xx in 0..gw {
-                plane.push(f32::from(frame.data()[((gy as usize + yy) * fw + gx as usize + xx) * 3 + c]));
+                plane.push(f32::from(
+                    frame.data()[((gy as usize + yy) * fw + gx as usize + xx) * 3 + c],
+                ));
             }
         }
         *out = gaussian_blur(&plane, gw, gh, ksize, SHARPEN_SIGMA);
@@ -107,11 +127,21 @@ pub fn paste_seamless(frame: &mut Frame, crop: &Frame, m: &Affine, alpha: &[u8])
     // The crop and its feather warped into the rectangle, as separate warps would.
     let local = translate(&inv, f64::from(x1), f64::from(y1));
     let warped = warp_affine(crop, &local, w, h, Border::Replicate);
-    let guide: Vec<[f32; 3]> = warped.data().chunks_exact(3).map(|p| [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])]).collect();
+    let guide: Vec<[f32; 3]> = warped
+        .data()
+        .chunks_exact(3)
+        .map(|p| [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])])
+        .collect();
     let s = size as usize;
-    let inside: Vec<f32> = warp_affine_gray(alpha, s, s, &local, wu, hu, Border::Constant(0.0)).into_iter().map(|v| if v >= 128 { 1.0 } else { 0.0 }).collect();
+    let inside: Vec<f32> = warp_affine_gray(alpha, s, s, &local, wu, hu, Border::Constant(0.0))
+        .into_iter()
+        .map(|v| if v >= 128 { 1.0 } else { 0.0 })
+        .collect();
     let k = 3.max((wu.min(hu) / 20) | 1);
-    let mut omega: Vec<bool> = erode(&inside, wu, hu, k).into_iter().map(|v| v > 0.5).collect();
+    let mut omega: Vec<bool> = erode(&inside, wu, hu, k)
+        .into_iter()
+        .map(|v| v > 0.5)
+        .collect();
     for yy in 0..hu {
         for xx in 0..wu {
             if xx == 0 || yy == 0 || xx + 1 == wu || yy + 1 == hu {
@@ -225,7 +255,12 @@ fn v_cycle(u: &mut [Px], f: &[Px], fixed: &[bool], w: usize, h: usize) {
     v_cycle(&mut ec, &rc, &cfixed, cw, ch);
     // Bilinear prolongation of the correction (zero on fixed coarse cells).
     let at = |cx: isize, cy: isize| -> Px {
-        if cx < 0 || cy < 0 || cx as usize >= cw || cy as usize >= ch || cfixed[cy as usize * cw + cx as usize] {
+        if cx < 0
+            || cy < 0
+            || cx as usize >= cw
+            || cy as usize >= ch
+            || cfixed[cy as usize * cw + cx as usize]
+        {
             [0.0; 3]
         } else {
             ec[cy as usize * cw + cx as usize]
@@ -236,7 +271,12 @@ fn v_cycle(u: &mut [Px], f: &[Px], fixed: &[bool], w: usize, h: usize) {
         let (fx, fy) = ((x as f32 + 0.5) / 2.0 - 0.5, (y as f32 + 0.5) / 2.0 - 0.5);
         let (x0, y0) = (fx.floor() as isize, fy.floor() as isize);
         let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
-        let (p00, p10, p01, p11) = (at(x0, y0), at(x0 + 1, y0), at(x0, y0 + 1), at(x0 + 1, y0 + 1));
+        let (p00, p10, p01, p11) = (
+            at(x0, y0),
+            at(x0 + 1, y0),
+            at(x0, y0 + 1),
+            at(x0 + 1, y0 + 1),
+        );
         for k in 0..3 {
             let top = p00[k] * (1.0 - tx) + p10[k] * tx;
             let bot = p01[k] * (1.0 - tx) + p11[k] * tx;
@@ -255,7 +295,11 @@ fn solve_harmonic(v: &mut [Px], fixed: &[bool], w: usize, h: usize) {
     for _ in 0..40 {
         let before = v.to_vec();
         v_cycle(v, &zero, fixed, w, h);
-        let change = v.iter().zip(&before).flat_map(|(a, b)| (0..3).map(move |k| (a[k] - b[k]).abs())).fold(0f32, f32::max);
+        let change = v
+            .iter()
+            .zip(&before)
+            .flat_map(|(a, b)| (0..3).map(move |k| (a[k] - b[k]).abs()))
+            .fold(0f32, f32::max);
         if change < 0.02 {
             break;
         }
@@ -303,14 +347,20 @@ mod tests {
         let before = f.clone();
         // Mask: only the left half of a 20×20 rectangle.
         let rect = (10, 10, 20, 20);
-        let mask: Vec<f32> = (0..400).map(|i| if i % 20 < 10 { 1.0 } else { 0.0 }).collect();
+        let mask: Vec<f32> = (0..400)
+            .map(|i| if i % 20 < 10 { 1.0 } else { 0.0 })
+            .collect();
         sharpen_masked(&mut f, rect, &mask, 1.0);
         let mut changed_inside = 0;
         for y in 0..40 {
             for x in 0..40 {
                 let inside = (10..30).contains(&x) && (10..30).contains(&y) && x < 20;
                 if !inside {
-                    assert_eq!(f.pixel(x, y), before.pixel(x, y), "({x},{y}) changed outside the mask");
+                    assert_eq!(
+                        f.pixel(x, y),
+                        before.pixel(x, y),
+                        "({x},{y}) changed outside the mask"
+                    );
                 } else if f.pixel(x, y) != before.pixel(x, y) {
                     changed_inside += 1;
                 }
@@ -318,7 +368,10 @@ mod tests {
         }
         assert!(changed_inside > 50, "{changed_inside}");
         // More contrast at an edge: the dark side darker.
-        assert!(f.pixel(15, 12)[0] <= before.pixel(15, 12)[0] || f.pixel(16, 12)[0] >= before.pixel(16, 12)[0]);
+        assert!(
+            f.pixel(15, 12)[0] <= before.pixel(15, 12)[0]
+                || f.pixel(16, 12)[0] >= before.pixel(16, 12)[0]
+        );
     }
 
     #[test]
@@ -368,7 +421,13 @@ mod tests {
         // A linear function is harmonic: given on the boundary of a disc it
         // must come back inside, on a grid big enough for three levels.
         let (w, h) = (300usize, 260usize);
-        let f = |x: usize, y: usize| [0.3 * x as f32 - 0.1 * y as f32 + 5.0, 0.05 * y as f32, -0.2 * x as f32];
+        let f = |x: usize, y: usize| {
+            [
+                0.3 * x as f32 - 0.1 * y as f32 + 5.0,
+                0.05 * y as f32,
+                -0.2 * x as f32,
+            ]
+        };
         let mut v = vec![[0f32; 3]; w * h];
         let mut fixed = vec![true; w * h];
         for y in 0..h {
@@ -406,6 +465,9 @@ mod tests {
         let target = warp_affine(&frame, &m, 32, 32, Border::Replicate);
         colour_match_crop(&mut crop, &target, &vec![255u8; 32 * 32]);
         let p = crop.pixel(16, 16);
-        assert!(p[0].abs_diff(180) < 12 && p[1].abs_diff(120) < 12 && p[2].abs_diff(100) < 12, "{p:?}");
+        assert!(
+            p[0].abs_diff(180) < 12 && p[1].abs_diff(120) < 12 && p[2].abs_diff(100) < 12,
+            "{p:?}"
+        );
     }
 }

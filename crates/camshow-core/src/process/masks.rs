@@ -39,7 +39,9 @@ impl FromStr for FaceMaskKind {
             "box" => Ok(Self::Box),
             "occlusion" => Ok(Self::Occlusion),
             "region" => Ok(Self::Region),
-            _ => Err(Error::InvalidInput(format!("unknown face mask {s:?} (box, occlusion, region)"))),
+            _ => Err(Error::InvalidInput(format!(
+                "unknown face mask {s:?} (box, occlusion, region)"
+            ))),
         }
     }
 }
@@ -68,8 +70,17 @@ pub fn box_mask(size: u32, blur: f32, padding: [f32; 4]) -> Vec<f32> {
     let s = size as usize;
     let blur_amount = (size as f32 * 0.5 * blur.max(0.0)) as usize;
     let blur_area = (blur_amount / 2).max(1);
-    let pad = |p: f32| blur_area.max((size as f32 * p.clamp(0.0, 100.0) / 100.0) as usize).min(s);
-    let (top, right, bottom, left) = (pad(padding[0]), pad(padding[1]), pad(padding[2]), pad(padding[3]));
+    let pad = |p: f32| {
+        blur_area
+            .max((size as f32 * p.clamp(0.0, 100.0) / 100.0) as usize)
+            .min(s)
+    };
+    let (top, right, bottom, left) = (
+        pad(padding[0]),
+        pad(padding[1]),
+        pad(padding[2]),
+        pad(padding[3]),
+    );
     let mut m = vec![1f32; s * s];
     for y in 0..s {
         for x in 0..s {
@@ -87,11 +98,21 @@ pub fn box_mask(size: u32, blur: f32, padding: [f32; 4]) -> Vec<f32> {
 
 /// Element-wise minimum of equally sized masks, clipped to [0, 1].
 pub fn combine_min(masks: &[&[f32]]) -> Result<Vec<f32>> {
-    let first = masks.first().ok_or_else(|| Error::InvalidInput("no masks to combine".into()))?;
+    let first = masks
+        .first()
+        .ok_or_else(|| Error::InvalidInput("no masks to combine".into()))?;
     if masks.iter().any(|m| m.len() != first.len()) {
         return Err(Error::InvalidInput("masks of different sizes".into()));
     }
-    Ok((0..first.len()).map(|i| masks.iter().map(|m| m[i]).fold(1.0f32, f32::min).clamp(0.0, 1.0)).collect())
+    Ok((0..first.len())
+        .map(|i| {
+            masks
+                .iter()
+                .map(|m| m[i])
+                .fold(1.0f32, f32::min)
+                .clamp(0.0, 1.0)
+        })
+        .collect())
 }
 
 /// Bilinear resize of a single-channel float image with `cv2.resize`
@@ -182,7 +203,10 @@ impl Occluder {
     pub fn load(rt: &Runtime, name: &str, bytes: &[u8]) -> Result<Self> {
         let model = rt.load(name, bytes)?;
         if model.input_names().len() != 1 {
-            return Err(Error::ModelSignature { model: name.into(), reason: "an occlusion model has one input".into() });
+            return Err(Error::ModelSignature {
+                model: name.into(),
+                reason: "an occlusion model has one input".into(),
+            });
         }
         Ok(Self { model, size: 256 })
     }
@@ -198,24 +222,48 @@ impl Occluder {
         let small = crate::imgproc::resize_bilinear(crop, s as u32, s as u32);
         let mut blob = Vec::with_capacity(s * s * 3);
         for px in small.data().chunks_exact(3) {
-            blob.extend([f32::from(px[2]) / 255.0, f32::from(px[1]) / 255.0, f32::from(px[0]) / 255.0]);
+            blob.extend([
+                f32::from(px[2]) / 255.0,
+                f32::from(px[1]) / 255.0,
+                f32::from(px[0]) / 255.0,
+            ]);
         }
         let out = self.model.run(&[(&[1, s, s, 3], &blob)])?;
-        let m = out.into_iter().next().ok_or_else(|| Error::ModelSignature { model: self.model.name().into(), reason: "no output".into() })?;
+        let m = out
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::ModelSignature {
+                model: self.model.name().into(),
+                reason: "no output".into(),
+            })?;
         if m.data.len() != s * s {
-            return Err(Error::ModelSignature { model: self.model.name().into(), reason: format!("output has {} values, expected 256×256", m.data.len()) });
+            return Err(Error::ModelSignature {
+                model: self.model.name().into(),
+                reason: format!("output has {} values, expected 256×256", m.data.len()),
+            });
         }
-        Ok(occlusion_postprocess(&m.data, s, crop.width() as usize, crop.height() as usize))
+        Ok(occlusion_postprocess(
+            &m.data,
+            s,
+            crop.width() as usize,
+            crop.height() as usize,
+        ))
     }
 }
 
 /// FaceFusion's occlusion post-processing of a raw `s`×`s` model output:
 /// clipped to [0, 1], resized to the crop, `(clip(blur σ5, 0.5, 1) − 0.5)·2`.
 pub fn occlusion_postprocess(raw: &[f32], s: usize, cw: usize, ch: usize) -> Vec<f32> {
-    let clipped: Vec<f32> = raw.iter().map(|v| if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) }).collect();
+    let clipped: Vec<f32> = raw
+        .iter()
+        .map(|v| if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) })
+        .collect();
     let resized = resize_f32(&clipped, s, s, cw, ch);
     let blurred = gaussian_blur(&resized, cw, ch, float_kernel_size(5.0), 5.0);
-    blurred.into_iter().map(|v| (v.clamp(0.5, 1.0) - 0.5) * 2.0).collect()
+    blurred
+        .into_iter()
+        .map(|v| (v.clamp(0.5, 1.0) - 0.5) * 2.0)
+        .collect()
 }
 
 /// Face regions of the BiSeNet face parser (CelebAMask-HQ classes), as
@@ -238,9 +286,16 @@ pub fn region_classes(names: &[String]) -> Result<Vec<usize>> {
     names
         .iter()
         .map(|n| {
-            FACE_REGIONS.iter().find(|r| r.0 == n).map(|r| r.1).ok_or_else(|| {
-                Error::InvalidInput(format!("unknown face region {n:?} ({})", FACE_REGIONS.map(|r| r.0).join(", ")))
-            })
+            FACE_REGIONS
+                .iter()
+                .find(|r| r.0 == n)
+                .map(|r| r.1)
+                .ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "unknown face region {n:?} ({})",
+                        FACE_REGIONS.map(|r| r.0).join(", ")
+                    ))
+                })
         })
         .collect()
 }
@@ -262,7 +317,10 @@ impl RegionMasker {
     pub fn load(rt: &Runtime, name: &str, bytes: &[u8], classes: Vec<usize>) -> Result<Self> {
         let model = rt.load(name, bytes)?;
         if model.input_names().len() != 1 {
-            return Err(Error::ModelSignature { model: name.into(), reason: "a face parser has one input".into() });
+            return Err(Error::ModelSignature {
+                model: name.into(),
+                reason: "a face parser has one input".into(),
+            });
         }
         Ok(Self { model, classes })
     }
@@ -286,10 +344,19 @@ impl RegionMasker {
             }
         }
         let out = self.model.run(&[(&[1, 3, s, s], &blob)])?;
-        let y = out.into_iter().next().ok_or_else(|| Error::ModelSignature { model: self.model.name().into(), reason: "no output".into() })?;
+        let y = out
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::ModelSignature {
+                model: self.model.name().into(),
+                reason: "no output".into(),
+            })?;
         let classes = y.data.len() / plane;
         if classes < 14 || classes * plane != y.data.len() {
-            return Err(Error::ModelSignature { model: self.model.name().into(), reason: format!("output shape {:?}, expected 1×19×512×512", y.shape) });
+            return Err(Error::ModelSignature {
+                model: self.model.name().into(),
+                reason: format!("output shape {:?}, expected 1×19×512×512", y.shape),
+            });
         }
         let keep: Vec<f32> = (0..plane)
             .map(|i| {
@@ -300,10 +367,19 @@ impl RegionMasker {
                         best = (v, k);
                     }
                 }
-                if self.classes.contains(&best.1) { 1.0 } else { 0.0 }
+                if self.classes.contains(&best.1) {
+                    1.0
+                } else {
+                    0.0
+                }
             })
             .collect();
-        Ok(occlusion_postprocess(&keep, s, crop.width() as usize, crop.height() as usize))
+        Ok(occlusion_postprocess(
+            &keep,
+            s,
+            crop.width() as usize,
+            crop.height() as usize,
+        ))
     }
 }
 
@@ -350,7 +426,13 @@ mod tests {
             .output("out", &fixed(&[1, 19, 512, 512]))
             .build();
         let rt = crate::runtime::Runtime::new(crate::runtime::RuntimeOptions::default()).unwrap();
-        let masker = RegionMasker::load(&rt, "parser", &bytes, region_classes(&["skin".into(), "nose".into()]).unwrap()).unwrap();
+        let masker = RegionMasker::load(
+            &rt,
+            "parser",
+            &bytes,
+            region_classes(&["skin".into(), "nose".into()]).unwrap(),
+        )
+        .unwrap();
         let mut crop = Frame::filled(128, 128, [10, 10, 10]).unwrap();
         for y in 0..128 {
             for x in 0..64 {
@@ -360,7 +442,11 @@ mod tests {
         let m = masker.mask(&crop).unwrap();
         assert_eq!(m.len(), 128 * 128);
         assert!(m[64 * 128 + 10] > 0.99, "skin kept: {}", m[64 * 128 + 10]);
-        assert!(m[64 * 128 + 120] < 0.01, "background dropped: {}", m[64 * 128 + 120]);
+        assert!(
+            m[64 * 128 + 120] < 0.01,
+            "background dropped: {}",
+            m[64 * 128 + 120]
+        );
         assert!(region_classes(&["hair".into()]).is_err());
     }
 
@@ -412,6 +498,10 @@ mod tests {
         let v: Vec<f32> = (0..16).map(|i| i as f32).collect();
         assert_eq!(resize_f32(&v, 4, 4, 4, 4), v);
         let c = vec![0.5f32; 64];
-        assert!(resize_f32(&c, 8, 8, 13, 5).iter().all(|x| (x - 0.5).abs() < 1e-6));
+        assert!(
+            resize_f32(&c, 8, 8, 13, 5)
+                .iter()
+                .all(|x| (x - 0.5).abs() < 1e-6)
+        );
     }
 }

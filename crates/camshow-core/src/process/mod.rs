@@ -25,7 +25,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use self::enhancer::FaceEnhancer;
-use self::finish::{Rect, apply_opacity, colour_match_crop, mask_in_frame, paste_seamless, sharpen_masked};
+use self::finish::{
+    Rect, apply_opacity, colour_match_crop, mask_in_frame, paste_seamless, sharpen_masked,
+};
 use self::masks::{FaceMaskKind, Occluder, RegionMasker, box_mask, region_classes};
 use crate::analysis::Needs;
 use crate::detect::Face;
@@ -81,7 +83,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.entries.iter().map(|e| e.0)).finish()
+        f.debug_list()
+            .entries(self.entries.iter().map(|e| e.0))
+            .finish()
     }
 }
 
@@ -91,15 +95,25 @@ pub const DEFAULT_CHAIN: [&str; 1] = ["face_swapper"];
 impl Registry {
     /// An empty registry.
     pub fn empty() -> Self {
-        Self { entries: Vec::new() }
+        Self {
+            entries: Vec::new(),
+        }
     }
 
     /// The built-in processors.
     pub fn builtin() -> Self {
         let mut r = Self::empty();
         let builtins: [(&'static str, &'static str, Loader); 2] = [
-            ("face_swapper", "puts the source face on each selected face (masks, colour match, mouth mask, opacity, sharpness)", load_swapper),
-            ("face_enhancer", "restores each selected face with GFPGAN 1.4, GPEN-BFR-256/512 or CodeFormer", load_enhancer),
+            (
+                "face_swapper",
+                "puts the source face on each selected face (masks, colour match, mouth mask, opacity, sharpness)",
+                load_swapper,
+            ),
+            (
+                "face_enhancer",
+                "restores each selected face with GFPGAN 1.4, GPEN-BFR-256/512 or CodeFormer",
+                load_enhancer,
+            ),
         ];
         for (id, help, loader) in builtins {
             // The built-in ids are distinct; a failure here is a programming error caught by tests.
@@ -113,7 +127,9 @@ impl Registry {
     /// Adds a processor; an id that is already registered is an error.
     pub fn register(&mut self, id: &'static str, help: &'static str, loader: Loader) -> Result<()> {
         if self.entries.iter().any(|e| e.0 == id) {
-            return Err(Error::InvalidInput(format!("a frame processor with id {id:?} is already registered")));
+            return Err(Error::InvalidInput(format!(
+                "a frame processor with id {id:?} is already registered"
+            )));
         }
         self.entries.push((id, help, loader));
         Ok(())
@@ -127,27 +143,45 @@ impl Registry {
     /// Checks a chain: known ids, none twice, not empty.
     pub fn validate(&self, chain: &[String]) -> Result<()> {
         if chain.is_empty() {
-            return Err(Error::InvalidInput("the frame processor chain is empty".into()));
+            return Err(Error::InvalidInput(
+                "the frame processor chain is empty".into(),
+            ));
         }
         for (i, id) in chain.iter().enumerate() {
             if !self.entries.iter().any(|e| e.0 == id) {
                 let known: Vec<&str> = self.entries.iter().map(|e| e.0).collect();
-                return Err(Error::InvalidInput(format!("unknown frame processor {id:?} (known: {})", known.join(", "))));
+                return Err(Error::InvalidInput(format!(
+                    "unknown frame processor {id:?} (known: {})",
+                    known.join(", ")
+                )));
             }
             if chain[..i].contains(id) {
-                return Err(Error::InvalidInput(format!("frame processor {id:?} is in the chain twice")));
+                return Err(Error::InvalidInput(format!(
+                    "frame processor {id:?} is in the chain twice"
+                )));
             }
         }
         Ok(())
     }
 
     /// Loads the chain in order.
-    pub fn build(&self, chain: &[String], ctx: &LoadContext<'_>) -> Result<Vec<Box<dyn FrameProcessor>>> {
+    pub fn build(
+        &self,
+        chain: &[String],
+        ctx: &LoadContext<'_>,
+    ) -> Result<Vec<Box<dyn FrameProcessor>>> {
         self.validate(chain)?;
         chain
             .iter()
             .map(|id| {
-                let loader = self.entries.iter().find(|e| e.0 == id).map(|e| e.2).ok_or_else(|| Error::InvalidInput(format!("unknown frame processor {id:?}")))?;
+                let loader = self
+                    .entries
+                    .iter()
+                    .find(|e| e.0 == id)
+                    .map(|e| e.2)
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!("unknown frame processor {id:?}"))
+                    })?;
                 loader(ctx)
             })
             .collect()
@@ -161,7 +195,11 @@ fn load_occluder(ctx: &LoadContext<'_>) -> Result<Option<Occluder>> {
     if !ctx.settings.face_masks.contains(&FaceMaskKind::Occlusion) {
         return Ok(None);
     }
-    Ok(Some(Occluder::load(ctx.rt, OCCLUSION_MODEL, &ctx.store.read(OCCLUSION_MODEL)?)?))
+    Ok(Some(Occluder::load(
+        ctx.rt,
+        OCCLUSION_MODEL,
+        &ctx.store.read(OCCLUSION_MODEL)?,
+    )?))
 }
 
 /// Manifest id of the face parser.
@@ -172,7 +210,12 @@ fn load_region(ctx: &LoadContext<'_>) -> Result<Option<RegionMasker>> {
         return Ok(None);
     }
     let classes = region_classes(&ctx.settings.face_mask_regions)?;
-    Ok(Some(RegionMasker::load(ctx.rt, PARSER_MODEL, &ctx.store.read(PARSER_MODEL)?, classes)?))
+    Ok(Some(RegionMasker::load(
+        ctx.rt,
+        PARSER_MODEL,
+        &ctx.store.read(PARSER_MODEL)?,
+        classes,
+    )?))
 }
 
 /// The `face_swapper` processor.
@@ -199,13 +242,24 @@ fn load_swapper(ctx: &LoadContext<'_>) -> Result<Box<dyn FrameProcessor>> {
     if let Some(b) = boost
         && (b % ctx.swapper.crop_size() != 0 || b < ctx.swapper.crop_size())
     {
-        return Err(Error::InvalidInput(format!("pixel boost {b} is not a multiple of {}", ctx.swapper.crop_size())));
+        return Err(Error::InvalidInput(format!(
+            "pixel boost {b} is not a multiple of {}",
+            ctx.swapper.crop_size()
+        )));
     }
     let size = boost.unwrap_or_else(|| ctx.swapper.crop_size());
-    let template = if size == ctx.swapper.crop_size() { ctx.swapper.alpha_template().to_vec() } else { paste::ellipse_template(size) };
+    let template = if size == ctx.swapper.crop_size() {
+        ctx.swapper.alpha_template().to_vec()
+    } else {
+        paste::ellipse_template(size)
+    };
     let alpha = if s.face_masks.contains(&FaceMaskKind::Box) {
         let b = box_mask(size, s.face_mask_blur, [0.0; 4]);
-        template.iter().zip(b).map(|(&t, m)| t.min(crate::geometry::round_even(m * 255.0).clamp(0.0, 255.0) as u8)).collect()
+        template
+            .iter()
+            .zip(b)
+            .map(|(&t, m)| t.min(crate::geometry::round_even(m * 255.0).clamp(0.0, 255.0) as u8))
+            .collect()
     } else {
         template
     };
@@ -226,28 +280,52 @@ fn load_swapper(ctx: &LoadContext<'_>) -> Result<Box<dyn FrameProcessor>> {
 }
 
 impl FaceSwapProcessor {
-    fn swap_one(&self, frame: &mut Frame, original: Option<&Frame>, face: &Face, source: &PreparedSource) -> Result<Option<(Rect, crate::geometry::Affine, Vec<u8>)>> {
+    fn swap_one(
+        &self,
+        frame: &mut Frame,
+        original: Option<&Frame>,
+        face: &Face,
+        source: &PreparedSource,
+    ) -> Result<Option<(Rect, crate::geometry::Affine, Vec<u8>)>> {
         let (mut crop, m) = match self.boost {
-            Some(b) => self.swapper.swap_crop_boosted(frame, face, source.identity(), b)?,
+            Some(b) => self
+                .swapper
+                .swap_crop_boosted(frame, face, source.identity(), b)?,
             None => self.swapper.swap_crop(frame, face, source.identity())?,
         };
         if crop.width() != self.size || crop.height() != self.size {
-            return Err(Error::InvalidInput(format!("the swapper returned a {}×{} crop, expected {}", crop.width(), crop.height(), self.size)));
+            return Err(Error::InvalidInput(format!(
+                "the swapper returned a {}×{} crop, expected {}",
+                crop.width(),
+                crop.height(),
+                self.size
+            )));
         }
         // The target's own pixels under the same matrix, warped once for
         // the colour match and the masks that look at them.
         let needs_target = self.colour_match || self.occluder.is_some() || self.region.is_some();
-        let target = needs_target.then(|| warp_affine(frame, &m, self.size, self.size, Border::Replicate));
+        let target =
+            needs_target.then(|| warp_affine(frame, &m, self.size, self.size, Border::Replicate));
         if let (true, Some(t)) = (self.colour_match, &target) {
             colour_match_crop(&mut crop, t, &self.alpha);
         }
         let alpha: Cow<'_, [u8]> = match &target {
             Some(t) if self.occluder.is_some() || self.region.is_some() => {
                 let mut a: Vec<f32> = self.alpha.iter().map(|&v| f32::from(v) / 255.0).collect();
-                for extra in [self.occluder.as_ref().map(|o| o.mask(t)), self.region.as_ref().map(|r| r.mask(t))].into_iter().flatten() {
+                for extra in [
+                    self.occluder.as_ref().map(|o| o.mask(t)),
+                    self.region.as_ref().map(|r| r.mask(t)),
+                ]
+                .into_iter()
+                .flatten()
+                {
                     a = masks::combine_min(&[&a, &extra?])?;
                 }
-                Cow::Owned(a.into_iter().map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8).collect())
+                Cow::Owned(
+                    a.into_iter()
+                        .map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
+                        .collect(),
+                )
             }
             _ => Cow::Borrowed(&self.alpha),
         };
@@ -258,7 +336,8 @@ impl FaceSwapProcessor {
         };
         let Some(rect) = rect else { return Ok(None) };
         let mut rect = rect;
-        if let (Some(size), Some(lm), Some(orig)) = (self.mouth_mask, face.landmarks_106.as_deref(), original)
+        if let (Some(size), Some(lm), Some(orig)) =
+            (self.mouth_mask, face.landmarks_106.as_deref(), original)
             && let Some(r) = mouth::apply_mouth_mask(frame, orig, lm, size, self.mouth_debug)
         {
             rect = union(rect, r);
@@ -286,11 +365,19 @@ impl FrameProcessor for FaceSwapProcessor {
     }
 
     fn needs(&self) -> Needs {
-        Needs { embedding: false, landmarks_106: self.mouth_mask.is_some() }
+        Needs {
+            embedding: false,
+            landmarks_106: self.mouth_mask.is_some(),
+        }
     }
 
     fn models(&self) -> Vec<&Model> {
-        self.occluder.as_ref().map(Occluder::model).into_iter().chain(self.region.as_ref().map(RegionMasker::model)).collect()
+        self.occluder
+            .as_ref()
+            .map(Occluder::model)
+            .into_iter()
+            .chain(self.region.as_ref().map(RegionMasker::model))
+            .collect()
     }
 
     fn process(&self, frame: &mut Frame, targets: &[Target<'_>]) -> Result<()> {
@@ -323,7 +410,14 @@ fn load_enhancer(ctx: &LoadContext<'_>) -> Result<Box<dyn FrameProcessor>> {
     let s = ctx.settings;
     let id = s.face_enhancer.as_str();
     let bytes = ctx.store.read(id)?;
-    let e = FaceEnhancer::load(ctx.rt, id, &bytes, f32::from(s.face_enhancer_blend) / 100.0, s.face_enhancer_weight, load_occluder(ctx)?)?;
+    let e = FaceEnhancer::load(
+        ctx.rt,
+        id,
+        &bytes,
+        f32::from(s.face_enhancer_blend) / 100.0,
+        s.face_enhancer_weight,
+        load_occluder(ctx)?,
+    )?;
     Ok(Box::new(FaceEnhanceProcessor { enhancer: e }))
 }
 
@@ -359,15 +453,28 @@ mod tests {
     #[test]
     fn registry_rejects_duplicates_and_unknown_ids() {
         let mut r = Registry::builtin();
-        assert_eq!(r.list().iter().map(|e| e.0).collect::<Vec<_>>(), ["face_swapper", "face_enhancer"]);
+        assert_eq!(
+            r.list().iter().map(|e| e.0).collect::<Vec<_>>(),
+            ["face_swapper", "face_enhancer"]
+        );
         assert!(r.register("face_swapper", "again", never).is_err());
         r.register("custom", "a test processor", never).unwrap();
         assert!(r.register("custom", "twice", never).is_err());
         let chain = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        r.validate(&chain(&["face_swapper", "face_enhancer"])).unwrap();
-        r.validate(&chain(&["face_enhancer", "face_swapper"])).unwrap();
-        assert!(r.validate(&chain(&["face_swapper", "face_swapper"])).is_err());
-        assert!(r.validate(&chain(&["frame_colorizer"])).unwrap_err().to_string().contains("face_enhancer"));
+        r.validate(&chain(&["face_swapper", "face_enhancer"]))
+            .unwrap();
+        r.validate(&chain(&["face_enhancer", "face_swapper"]))
+            .unwrap();
+        assert!(
+            r.validate(&chain(&["face_swapper", "face_swapper"]))
+                .is_err()
+        );
+        assert!(
+            r.validate(&chain(&["frame_colorizer"]))
+                .unwrap_err()
+                .to_string()
+                .contains("face_enhancer")
+        );
         assert!(r.validate(&[]).is_err());
     }
 

@@ -28,7 +28,10 @@ pub fn mouth_polygon(landmarks_106: &[[f32; 2]], size: u8) -> Option<Vec<[f32; 2
         return None;
     }
     let n = pts.len() as f32;
-    let c = [pts.iter().map(|p| p[0]).sum::<f32>() / n, pts.iter().map(|p| p[1]).sum::<f32>() / n];
+    let c = [
+        pts.iter().map(|p| p[0]).sum::<f32>() / n,
+        pts.iter().map(|p| p[1]).sum::<f32>() / n,
+    ];
     let s = (f32::from(size) / 100.0).clamp(0.0, 1.0);
     let expansion = 1.0 + 2.0 * s;
     let chin_bias = 1.0 + 2.0 * s;
@@ -49,21 +52,31 @@ pub fn mouth_polygon(landmarks_106: &[[f32; 2]], size: u8) -> Option<Vec<[f32; 2
 /// The polygon's box padded by 10 % of its size, clamped to the frame.
 pub fn mouth_box(polygon: &[[f32; 2]], fw: u32, fh: u32) -> Option<Rect> {
     let minx = polygon.iter().map(|p| p[0]).fold(f32::INFINITY, f32::min);
-    let maxx = polygon.iter().map(|p| p[0]).fold(f32::NEG_INFINITY, f32::max);
+    let maxx = polygon
+        .iter()
+        .map(|p| p[0])
+        .fold(f32::NEG_INFINITY, f32::max);
     let miny = polygon.iter().map(|p| p[1]).fold(f32::INFINITY, f32::min);
-    let maxy = polygon.iter().map(|p| p[1]).fold(f32::NEG_INFINITY, f32::max);
+    let maxy = polygon
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::NEG_INFINITY, f32::max);
     let (pw, ph) = ((maxx - minx) * 0.1, (maxy - miny) * 0.1);
     let x1 = ((minx - pw).floor().max(0.0) as i64).min(i64::from(fw));
     let y1 = ((miny - ph).floor().max(0.0) as i64).min(i64::from(fh));
     let x2 = ((maxx + pw).ceil().max(0.0) as i64).min(i64::from(fw));
     let y2 = ((maxy + ph).ceil().max(0.0) as i64).min(i64::from(fh));
-    (x2 - x1 >= 2 && y2 - y1 >= 2).then(|| (x1 as u32, y1 as u32, (x2 - x1) as u32, (y2 - y1) as u32))
+    (x2 - x1 >= 2 && y2 - y1 >= 2)
+        .then(|| (x1 as u32, y1 as u32, (x2 - x1) as u32, (y2 - y1) as u32))
 }
 
 /// The feathered mask of `polygon` over `rect` (row-major, rect-sized).
 pub fn mouth_mask(polygon: &[[f32; 2]], rect: Rect) -> Vec<f32> {
     let (x, y, w, h) = rect;
-    let local: Vec<[f32; 2]> = polygon.iter().map(|p| [p[0] - x as f32, p[1] - y as f32]).collect();
+    let local: Vec<[f32; 2]> = polygon
+        .iter()
+        .map(|p| [p[0] - x as f32, p[1] - y as f32])
+        .collect();
     let (wu, hu) = (w as usize, h as usize);
     let radius = (wu.min(hu) / 8).clamp(1, 30);
     feather(&polygon_mask(&local, wu, hu), wu, hu, radius)
@@ -71,16 +84,31 @@ pub fn mouth_mask(polygon: &[[f32; 2]], rect: Rect) -> Vec<f32> {
 
 /// Puts the original (pre-swap) mouth back into `frame` through the mouth
 /// mask, colour-matched to the swapped face. Returns the rectangle used.
-pub fn apply_mouth_mask(frame: &mut Frame, original: &Frame, landmarks_106: &[[f32; 2]], size: u8, debug: bool) -> Option<Rect> {
+pub fn apply_mouth_mask(
+    frame: &mut Frame,
+    original: &Frame,
+    landmarks_106: &[[f32; 2]],
+    size: u8,
+    debug: bool,
+) -> Option<Rect> {
     let polygon = mouth_polygon(landmarks_106, size)?;
     let rect = mouth_box(&polygon, frame.width(), frame.height())?;
     let mask = mouth_mask(&polygon, rect);
     let (x, y, w, h) = rect;
-    let pixels = |f: &Frame| f.crop(i64::from(x), i64::from(y), i64::from(w), i64::from(h)).into_data();
+    let pixels = |f: &Frame| {
+        f.crop(i64::from(x), i64::from(y), i64::from(w), i64::from(h))
+            .into_data()
+    };
     let mut mouth = pixels(original);
     let swapped = pixels(frame);
-    let m8: Vec<u8> = mask.iter().map(|v| if *v > 0.5 { 255 } else { 0 }).collect();
-    if let (Some(s), Some(t)) = (colour::lab_stats(&mouth, &m8), colour::lab_stats(&swapped, &m8)) {
+    let m8: Vec<u8> = mask
+        .iter()
+        .map(|v| if *v > 0.5 { 255 } else { 0 })
+        .collect();
+    if let (Some(s), Some(t)) = (
+        colour::lab_stats(&mouth, &m8),
+        colour::lab_stats(&swapped, &m8),
+    ) {
         // Match brightness and tint only (means), keeping the lips' own contrast.
         colour::transfer(&mut mouth, (s.0, [1.0; 3]), (t.0, [1.0; 3]));
     }
@@ -134,12 +162,18 @@ mod tests {
     fn polygon_grows_with_size_and_reaches_down() {
         let lm = landmarks();
         let p0 = mouth_polygon(&lm, 0).unwrap();
-        assert!((p0[0][0] - 60.0).abs() < 1e-4, "size 0 keeps the lip outline");
+        assert!(
+            (p0[0][0] - 60.0).abs() < 1e-4,
+            "size 0 keeps the lip outline"
+        );
         let p100 = mouth_polygon(&lm, 100).unwrap();
         let maxy0 = p0.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
         let maxy = p100.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
         let miny = p100.iter().map(|p| p[1]).fold(f32::MAX, f32::min);
-        assert!((maxy - 60.0 - 36.0).abs() < 1e-3, "below the centre: 3×3 = 9× the radius, got {maxy}");
+        assert!(
+            (maxy - 60.0 - 36.0).abs() < 1e-3,
+            "below the centre: 3×3 = 9× the radius, got {maxy}"
+        );
         assert!((60.0 - miny - 12.0).abs() < 1e-3, "above: 3×, got {miny}");
         assert!(maxy > maxy0);
         let mut bad = lm.clone();
@@ -175,7 +209,8 @@ mod tests {
         assert_eq!(swapped.pixel(5, 5), before.pixel(5, 5));
         for y in 0..100 {
             for x in 0..100 {
-                let inside = x >= rect.0 && x < rect.0 + rect.2 && y >= rect.1 && y < rect.1 + rect.3;
+                let inside =
+                    x >= rect.0 && x < rect.0 + rect.2 && y >= rect.1 && y < rect.1 + rect.3;
                 if !inside {
                     assert_eq!(swapped.pixel(x, y), before.pixel(x, y));
                 }
@@ -184,12 +219,18 @@ mod tests {
         // The lip line survives (darker than its surroundings) at the centre.
         let centre = swapped.pixel(50, 60);
         let above = swapped.pixel(50, 57);
-        assert!(u32::from(centre[0]) + 40 < u32::from(above[0]), "{centre:?} vs {above:?}");
+        assert!(
+            u32::from(centre[0]) + 40 < u32::from(above[0]),
+            "{centre:?} vs {above:?}"
+        );
         // Colour matched: the kept mouth is near the swapped face's colour, not the original red.
         assert!(above[1] > 120, "{above:?}");
         let mut dbg = before.clone();
         apply_mouth_mask(&mut dbg, &orig, &lm, 20, true).unwrap();
-        let green = (0..100).flat_map(|y| (0..100).map(move |x| (x, y))).filter(|&(x, y)| dbg.pixel(x, y) == [0, 255, 0]).count();
+        let green = (0..100)
+            .flat_map(|y| (0..100).map(move |x| (x, y)))
+            .filter(|&(x, y)| dbg.pixel(x, y) == [0, 255, 0])
+            .count();
         assert!(green > 20, "debug outline drawn: {green}");
     }
 }

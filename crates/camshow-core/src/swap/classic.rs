@@ -25,7 +25,13 @@ const FACE_AXES: (f64, f64) = (0.225, 0.3);
 impl Default for ClassicSwapper {
     fn default() -> Self {
         let s = f64::from(SIZE);
-        let alpha = paste::feathered_ellipse(SIZE, (FACE_CENTRE.0 * s, FACE_CENTRE.1 * s), (FACE_AXES.0 * s, FACE_AXES.1 * s), 25, 6.0);
+        let alpha = paste::feathered_ellipse(
+            SIZE,
+            (FACE_CENTRE.0 * s, FACE_CENTRE.1 * s),
+            (FACE_AXES.0 * s, FACE_AXES.1 * s),
+            25,
+            6.0,
+        );
         Self { alpha }
     }
 }
@@ -37,7 +43,8 @@ impl ClassicSwapper {
     }
 
     fn align(frame: &Frame, kps: &[[f32; 2]; 5], border: Border) -> Result<(Frame, Affine)> {
-        let m = estimate_norm(kps, SIZE).ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
+        let m = estimate_norm(kps, SIZE)
+            .ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
         Ok((warp_affine(frame, &m, SIZE, SIZE, border), m))
     }
 }
@@ -52,16 +59,28 @@ impl FaceSwapper for ClassicSwapper {
     }
 
     fn prepare_source(&self, frame: &Frame, face: &Face) -> Result<SourceIdentity> {
-        Ok(SourceIdentity::Crop(Self::align(frame, &face.kps, Border::Replicate)?.0))
+        Ok(SourceIdentity::Crop(
+            Self::align(frame, &face.kps, Border::Replicate)?.0,
+        ))
     }
 
-    fn swap_crop(&self, frame: &Frame, target: &Face, source: &SourceIdentity) -> Result<(Frame, Affine)> {
+    fn swap_crop(
+        &self,
+        frame: &Frame,
+        target: &Face,
+        source: &SourceIdentity,
+    ) -> Result<(Frame, Affine)> {
         let SourceIdentity::Crop(src) = source else {
-            return Err(Error::InvalidInput("the classic swapper needs the source face's pixels".into()));
+            return Err(Error::InvalidInput(
+                "the classic swapper needs the source face's pixels".into(),
+            ));
         };
         let (tgt, m) = Self::align(frame, &target.kps, Border::Replicate)?;
         let mut out = src.clone();
-        if let (Some(s), Some(t)) = (colour::lab_stats(src.data(), &self.alpha), colour::lab_stats(tgt.data(), &self.alpha)) {
+        if let (Some(s), Some(t)) = (
+            colour::lab_stats(src.data(), &self.alpha),
+            colour::lab_stats(tgt.data(), &self.alpha),
+        ) {
             colour::transfer(out.data_mut(), s, t);
         }
         Ok((out, m))

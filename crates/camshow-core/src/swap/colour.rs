@@ -2,33 +2,53 @@
 //! statistics to the target's, measured inside a mask (Reinhard et al.).
 
 fn srgb_to_linear(v: f32) -> f32 {
-    if v <= 0.040_45 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) }
+    if v <= 0.040_45 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
 }
 
 fn linear_to_srgb(v: f32) -> f32 {
-    if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 }
+    if v <= 0.003_130_8 {
+        v * 12.92
+    } else {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    }
 }
 
 const WHITE: [f32; 3] = [0.950_47, 1.0, 1.088_83];
 
 fn f_lab(t: f32) -> f32 {
-    if t > 0.008_856 { t.cbrt() } else { 7.787 * t + 16.0 / 116.0 }
+    if t > 0.008_856 {
+        t.cbrt()
+    } else {
+        7.787 * t + 16.0 / 116.0
+    }
 }
 
 fn f_lab_inv(t: f32) -> f32 {
     let c = t * t * t;
-    if c > 0.008_856 { c } else { (t - 16.0 / 116.0) / 7.787 }
+    if c > 0.008_856 {
+        c
+    } else {
+        (t - 16.0 / 116.0) / 7.787
+    }
 }
 
 /// `srgb_to_linear(v / 255)` for every byte (the same values, computed once).
-static LINEAR: std::sync::LazyLock<[f32; 256]> = std::sync::LazyLock::new(|| std::array::from_fn(|v| srgb_to_linear(v as f32 / 255.0)));
+static LINEAR: std::sync::LazyLock<[f32; 256]> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|v| srgb_to_linear(v as f32 / 255.0)));
 
 const SRGB_STEPS: usize = 8192;
 
 /// `linear_to_srgb` sampled on [0, 1] for linear interpolation (within 0.01
 /// of a level of the exact curve).
-static SRGB: std::sync::LazyLock<Vec<f32>> =
-    std::sync::LazyLock::new(|| (0..=SRGB_STEPS).map(|i| linear_to_srgb(i as f32 / SRGB_STEPS as f32)).collect());
+static SRGB: std::sync::LazyLock<Vec<f32>> = std::sync::LazyLock::new(|| {
+    (0..=SRGB_STEPS)
+        .map(|i| linear_to_srgb(i as f32 / SRGB_STEPS as f32))
+        .collect()
+});
 
 /// sRGB (0–255) to L*a*b* (D65).
 pub fn rgb_to_lab(p: [u8; 3]) -> [f32; 3] {
@@ -46,7 +66,11 @@ pub fn lab_to_rgb(l: [f32; 3]) -> [u8; 3] {
     let fy = (l[0] + 16.0) / 116.0;
     let fx = fy + l[1] / 500.0;
     let fz = fy - l[2] / 200.0;
-    let (x, y, z) = (f_lab_inv(fx) * WHITE[0], f_lab_inv(fy) * WHITE[1], f_lab_inv(fz) * WHITE[2]);
+    let (x, y, z) = (
+        f_lab_inv(fx) * WHITE[0],
+        f_lab_inv(fy) * WHITE[1],
+        f_lab_inv(fz) * WHITE[2],
+    );
     let r = 3.240_454_2 * x - 1.537_138_5 * y - 0.498_531_4 * z;
     let g = -0.969_266 * x + 1.876_010_8 * y + 0.041_556 * z;
     let b = 0.055_643_4 * x - 0.204_025_9 * y + 1.057_225_2 * z;
@@ -87,10 +111,20 @@ pub fn lab_stats(rgb: &[u8], mask: &[u8]) -> Option<([f32; 3], [f32; 3])> {
 }
 
 /// Recolours `rgb` in place so its masked L*a*b* statistics match `target`'s.
-pub fn transfer(rgb: &mut [u8], source_stats: ([f32; 3], [f32; 3]), target_stats: ([f32; 3], [f32; 3])) {
+pub fn transfer(
+    rgb: &mut [u8],
+    source_stats: ([f32; 3], [f32; 3]),
+    target_stats: ([f32; 3], [f32; 3]),
+) {
     let (ms, ss) = source_stats;
     let (mt, st) = target_stats;
-    let gain: [f32; 3] = std::array::from_fn(|c| if ss[c] > 1e-3 { (st[c] / ss[c]).clamp(0.25, 4.0) } else { 1.0 });
+    let gain: [f32; 3] = std::array::from_fn(|c| {
+        if ss[c] > 1e-3 {
+            (st[c] / ss[c]).clamp(0.25, 4.0)
+        } else {
+            1.0
+        }
+    });
     for px in rgb.chunks_exact_mut(3) {
         let lab = rgb_to_lab([px[0], px[1], px[2]]);
         let out: [f32; 3] = std::array::from_fn(|c| (lab[c] - ms[c]) * gain[c] + mt[c]);
@@ -104,10 +138,19 @@ mod tests {
 
     #[test]
     fn lab_round_trips() {
-        for p in [[0u8, 0, 0], [255, 255, 255], [200, 120, 90], [10, 200, 30], [90, 90, 250]] {
+        for p in [
+            [0u8, 0, 0],
+            [255, 255, 255],
+            [200, 120, 90],
+            [10, 200, 30],
+            [90, 90, 250],
+        ] {
             let back = lab_to_rgb(rgb_to_lab(p));
             for c in 0..3 {
-                assert!((i32::from(back[c]) - i32::from(p[c])).abs() <= 1, "{p:?} -> {back:?}");
+                assert!(
+                    (i32::from(back[c]) - i32::from(p[c])).abs() <= 1,
+                    "{p:?} -> {back:?}"
+                );
             }
         }
         let white = rgb_to_lab([255, 255, 255]);
@@ -116,10 +159,17 @@ mod tests {
 
     #[test]
     fn transfer_moves_the_mean() {
-        let mut src: Vec<u8> = (0..64).flat_map(|i| [100 + (i % 8) as u8, 80, 70]).collect();
-        let tgt: Vec<u8> = (0..64).flat_map(|i| [200, 150 + (i % 8) as u8, 120]).collect();
+        let mut src: Vec<u8> = (0..64)
+            .flat_map(|i| [100 + (i % 8) as u8, 80, 70])
+            .collect();
+        let tgt: Vec<u8> = (0..64)
+            .flat_map(|i| [200, 150 + (i % 8) as u8, 120])
+            .collect();
         let mask = vec![255u8; 64];
-        let (s, t) = (lab_stats(&src, &mask).unwrap(), lab_stats(&tgt, &mask).unwrap());
+        let (s, t) = (
+            lab_stats(&src, &mask).unwrap(),
+            lab_stats(&tgt, &mask).unwrap(),
+        );
         transfer(&mut src, s, t);
         let after = lab_stats(&src, &mask).unwrap();
         for c in 0..3 {

@@ -30,17 +30,34 @@ impl Inswapper {
     pub fn load(rt: &Runtime, name: &str, bytes: &[u8]) -> Result<Self> {
         let parsed = OnnxModel::parse(bytes)?;
         let n = parsed.initializer_count()?;
-        let emap = parsed.initializer(n.checked_sub(1).ok_or_else(|| sig(name, "no initializers"))?)?;
+        let emap = parsed.initializer(
+            n.checked_sub(1)
+                .ok_or_else(|| sig(name, "no initializers"))?,
+        )?;
         if emap.dims != [LATENT as i64, LATENT as i64] {
-            return Err(sig(name, &format!("last initializer {} is {:?}, expected the 512×512 emap", emap.name, emap.dims)));
+            return Err(sig(
+                name,
+                &format!(
+                    "last initializer {} is {:?}, expected the 512×512 emap",
+                    emap.name, emap.dims
+                ),
+            ));
         }
         let model = rt.load(name, bytes)?;
         let names = model.input_names();
-        let target_index = names.iter().position(|n| n == "target").ok_or_else(|| sig(name, "no input named target"))?;
+        let target_index = names
+            .iter()
+            .position(|n| n == "target")
+            .ok_or_else(|| sig(name, "no input named target"))?;
         if !names.iter().any(|n| n == "source") || names.len() != 2 {
             return Err(sig(name, "expected inputs target and source"));
         }
-        Ok(Self { model, emap: emap.data, target_index, alpha: paste::ellipse_template(SIZE) })
+        Ok(Self {
+            model,
+            emap: emap.data,
+            target_index,
+            alpha: paste::ellipse_template(SIZE),
+        })
     }
 
     /// The loaded model.
@@ -51,7 +68,10 @@ impl Inswapper {
     /// `normalize(normed_embedding · emap)`.
     pub fn latent(&self, normed_embedding: &[f32]) -> Result<Vec<f32>> {
         if normed_embedding.len() != LATENT {
-            return Err(Error::InvalidInput(format!("embedding has {} values, expected 512", normed_embedding.len())));
+            return Err(Error::InvalidInput(format!(
+                "embedding has {} values, expected 512",
+                normed_embedding.len()
+            )));
         }
         let mut out = vec![0f64; LATENT];
         for (i, &e) in normed_embedding.iter().enumerate() {
@@ -60,12 +80,15 @@ impl Inswapper {
                 *o += f64::from(e) * f64::from(w);
             }
         }
-        Ok(recognizer_normalize(out.into_iter().map(|v| v as f32).collect()))
+        Ok(recognizer_normalize(
+            out.into_iter().map(|v| v as f32).collect(),
+        ))
     }
 
     /// The aligned 128×128 crop and its matrix.
     pub fn align(frame: &Frame, kps: &[[f32; 2]; 5]) -> Result<(Frame, Affine)> {
-        let m = estimate_norm(kps, SIZE).ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
+        let m = estimate_norm(kps, SIZE)
+            .ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
         Ok((warp_affine(frame, &m, SIZE, SIZE, Border::Constant(0.0)), m))
     }
 
@@ -75,19 +98,33 @@ impl Inswapper {
         let s = SIZE as usize;
         let target = (&[1usize, 3, s, s][..], &blob[..]);
         let source = (&[1usize, LATENT][..], latent);
-        let inputs = if self.target_index == 0 { [target, source] } else { [source, target] };
+        let inputs = if self.target_index == 0 {
+            [target, source]
+        } else {
+            [source, target]
+        };
         let out = self.model.run(&inputs)?;
-        let pred = out.into_iter().next().ok_or_else(|| sig(self.model.name(), "no output"))?;
+        let pred = out
+            .into_iter()
+            .next()
+            .ok_or_else(|| sig(self.model.name(), "no output"))?;
         let plane = s * s;
         if pred.data.len() != 3 * plane {
-            return Err(sig(self.model.name(), &format!("output has {} values, expected 3×128×128", pred.data.len())));
+            return Err(sig(
+                self.model.name(),
+                &format!("output has {} values, expected 3×128×128", pred.data.len()),
+            ));
         }
         let mut rgb = vec![0u8; 3 * plane];
         for i in 0..plane {
             for c in 0..3 {
                 // np.clip(255 * x, 0, 255).astype(np.uint8): truncation; NaN (broken FP16) gives 0.
                 let v = 255.0 * pred.data[c * plane + i];
-                rgb[i * 3 + c] = if v.is_nan() { 0 } else { v.clamp(0.0, 255.0) as u8 };
+                rgb[i * 3 + c] = if v.is_nan() {
+                    0
+                } else {
+                    v.clamp(0.0, 255.0) as u8
+                };
             }
         }
         Frame::from_rgb(SIZE, SIZE, rgb)
@@ -95,7 +132,10 @@ impl Inswapper {
 }
 
 fn sig(model: &str, reason: &str) -> Error {
-    Error::ModelSignature { model: model.into(), reason: reason.into() }
+    Error::ModelSignature {
+        model: model.into(),
+        reason: reason.into(),
+    }
 }
 
 impl FaceSwapper for Inswapper {
@@ -108,13 +148,23 @@ impl FaceSwapper for Inswapper {
     }
 
     fn prepare_source(&self, _frame: &Frame, face: &Face) -> Result<SourceIdentity> {
-        let e = face.embedding.as_ref().ok_or_else(|| Error::InvalidInput("the source face has no embedding".into()))?;
+        let e = face
+            .embedding
+            .as_ref()
+            .ok_or_else(|| Error::InvalidInput("the source face has no embedding".into()))?;
         Ok(SourceIdentity::Latent(self.latent(e)?))
     }
 
-    fn swap_crop(&self, frame: &Frame, target: &Face, source: &SourceIdentity) -> Result<(Frame, Affine)> {
+    fn swap_crop(
+        &self,
+        frame: &Frame,
+        target: &Face,
+        source: &SourceIdentity,
+    ) -> Result<(Frame, Affine)> {
         let SourceIdentity::Latent(latent) = source else {
-            return Err(Error::InvalidInput("inswapper needs a latent source identity".into()));
+            return Err(Error::InvalidInput(
+                "inswapper needs a latent source identity".into(),
+            ));
         };
         let (crop, m) = Self::align(frame, &target.kps)?;
         Ok((self.run_crop(&crop, latent)?, m))
@@ -128,19 +178,31 @@ impl FaceSwapper for Inswapper {
         true
     }
 
-    fn swap_crop_boosted(&self, frame: &Frame, target: &Face, source: &SourceIdentity, boost: u32) -> Result<(Frame, Affine)> {
+    fn swap_crop_boosted(
+        &self,
+        frame: &Frame,
+        target: &Face,
+        source: &SourceIdentity,
+        boost: u32,
+    ) -> Result<(Frame, Affine)> {
         if boost == SIZE {
             return self.swap_crop(frame, target, source);
         }
         let SourceIdentity::Latent(latent) = source else {
-            return Err(Error::InvalidInput("inswapper needs a latent source identity".into()));
+            return Err(Error::InvalidInput(
+                "inswapper needs a latent source identity".into(),
+            ));
         };
         let k = boost as f32 / SIZE as f32;
         let template = crate::geometry::arcface_template(SIZE).map(|p| [p[0] * k, p[1] * k]);
-        let m = crate::geometry::umeyama(&target.kps, &template).ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
+        let m = crate::geometry::umeyama(&target.kps, &template)
+            .ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
         let crop = warp_affine(frame, &m, boost, boost, Border::Constant(0.0));
         let parts = super::pixel_boost::implode(&crop, SIZE)?;
-        let swapped = parts.iter().map(|p| self.run_crop(p, latent)).collect::<Result<Vec<_>>>()?;
+        let swapped = parts
+            .iter()
+            .map(|p| self.run_crop(p, latent))
+            .collect::<Result<Vec<_>>>()?;
         Ok((super::pixel_boost::explode(&swapped, SIZE)?, m))
     }
 

@@ -49,7 +49,9 @@ impl FromStr for PasteBack {
             "fast" => Ok(Self::Fast),
             "reference" => Ok(Self::Reference),
             "seamless" | "poisson" => Ok(Self::Seamless),
-            _ => Err(Error::InvalidInput(format!("unknown paste-back {s:?} (fast, reference, seamless)"))),
+            _ => Err(Error::InvalidInput(format!(
+                "unknown paste-back {s:?} (fast, reference, seamless)"
+            ))),
         }
     }
 }
@@ -82,7 +84,12 @@ pub trait FaceSwapper: Send + Sync {
     fn prepare_source(&self, source_frame: &Frame, source_face: &Face) -> Result<SourceIdentity>;
     /// The swapped, aligned crop for `target` in `frame`, and the matrix
     /// that aligned it (frame → crop).
-    fn swap_crop(&self, frame: &Frame, target: &Face, source: &SourceIdentity) -> Result<(Frame, Affine)>;
+    fn swap_crop(
+        &self,
+        frame: &Frame,
+        target: &Face,
+        source: &SourceIdentity,
+    ) -> Result<(Frame, Affine)>;
     /// The feathered alpha template for this swapper's crop size.
     fn alpha_template(&self) -> &[u8];
     /// The crop size.
@@ -96,7 +103,13 @@ pub trait FaceSwapper: Send + Sync {
     }
     /// [`FaceSwapper::swap_crop`] at `boost`×`boost` by pixel boost; the
     /// plain crop where the swapper has no boost.
-    fn swap_crop_boosted(&self, frame: &Frame, target: &Face, source: &SourceIdentity, boost: u32) -> Result<(Frame, Affine)> {
+    fn swap_crop_boosted(
+        &self,
+        frame: &Frame,
+        target: &Face,
+        source: &SourceIdentity,
+        boost: u32,
+    ) -> Result<(Frame, Affine)> {
         let _ = boost;
         self.swap_crop(frame, target, source)
     }

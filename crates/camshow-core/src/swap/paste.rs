@@ -10,16 +10,25 @@
 //!   rather than the whole frame, which gives the same pixels.
 
 use crate::frame::Frame;
-use crate::geometry::{Affine, Border, Sampler, crop_bounds, inverse_f32, invert_affine, round_u8, translate, warp_affine, warp_affine_f32};
+use crate::geometry::{
+    Affine, Border, Sampler, crop_bounds, inverse_f32, invert_affine, round_u8, translate,
+    warp_affine, warp_affine_f32,
+};
 
 /// `cv2.getGaussianKernel(n, sigma)` in float32 (σ ≤ 0 derives it from `n`).
 pub fn gaussian_kernel(n: usize, sigma: f64) -> Vec<f32> {
-    let sigma = if sigma > 0.0 { sigma } else { ((n as f64 - 1.0) * 0.5 - 1.0) * 0.3 + 0.8 };
+    let sigma = if sigma > 0.0 {
+        sigma
+    } else {
+        ((n as f64 - 1.0) * 0.5 - 1.0) * 0.3 + 0.8
+    };
     let scale = -0.5 / (sigma * sigma);
-    let mut k: Vec<f64> = (0..n).map(|i| {
-        let x = i as f64 - (n as f64 - 1.0) * 0.5;
-        (scale * x * x).exp()
-    }).collect();
+    let mut k: Vec<f64> = (0..n)
+        .map(|i| {
+            let x = i as f64 - (n as f64 - 1.0) * 0.5;
+            (scale * x * x).exp()
+        })
+        .collect();
     let sum: f64 = k.iter().sum();
     for v in &mut k {
         *v /= sum;
@@ -48,7 +57,9 @@ pub fn gaussian_blur(src: &[f32], w: usize, h: usize, ksize: usize, sigma: f64) 
     }
     let k = gaussian_kernel(ksize, sigma);
     let r = (ksize / 2) as i64;
-    let xs: Vec<usize> = (-r..w as i64 + r).map(|i| reflect101(i, w as i64)).collect();
+    let xs: Vec<usize> = (-r..w as i64 + r)
+        .map(|i| reflect101(i, w as i64))
+        .collect();
     let mut tmp = vec![0f32; w * h];
     tmp.par_chunks_mut(w).enumerate().for_each(|(y, out)| {
         let row = &src[y * w..(y + 1) * w];
@@ -85,7 +96,11 @@ pub fn erode(src: &[f32], w: usize, h: usize, k: usize) -> Vec<f32> {
                 for d in 0..k as i64 {
                     let j = i as i64 + d - a;
                     if j >= 0 && (j as usize) < len {
-                        let v = if horizontal { get(j as usize, o) } else { get(o, j as usize) };
+                        let v = if horizontal {
+                            get(j as usize, o)
+                        } else {
+                            get(o, j as usize)
+                        };
                         m = m.min(v);
                     }
                 }
@@ -101,18 +116,30 @@ pub fn erode(src: &[f32], w: usize, h: usize, k: usize) -> Vec<f32> {
 
 /// A filled ellipse (centre, semi-axes in pixels) on a `size`×`size` canvas,
 /// blurred by a `ksize` Gaussian of `sigma`: a feathered alpha template.
-pub fn feathered_ellipse(size: u32, centre: (f64, f64), axes: (f64, f64), ksize: usize, sigma: f64) -> Vec<u8> {
+pub fn feathered_ellipse(
+    size: u32,
+    centre: (f64, f64),
+    axes: (f64, f64),
+    ksize: usize,
+    sigma: f64,
+) -> Vec<u8> {
     let s = size as usize;
     let mut m = vec![0f32; s * s];
     for y in 0..s {
         for x in 0..s {
-            let (dx, dy) = ((x as f64 - centre.0) / axes.0, (y as f64 - centre.1) / axes.1);
+            let (dx, dy) = (
+                (x as f64 - centre.0) / axes.0,
+                (y as f64 - centre.1) / axes.1,
+            );
             if dx * dx + dy * dy <= 1.0 {
                 m[y * s + x] = 255.0;
             }
         }
     }
-    gaussian_blur(&m, s, s, ksize, sigma).into_iter().map(|v| v.round_ties_even().clamp(0.0, 255.0) as u8).collect()
+    gaussian_blur(&m, s, s, ksize, sigma)
+        .into_iter()
+        .map(|v| v.round_ties_even().clamp(0.0, 255.0) as u8)
+        .collect()
 }
 
 /// Deep-Live-Cam's alpha template for a `size`×`size` crop: a circle of
@@ -140,7 +167,12 @@ fn mul255(a: u8, b: u8) -> u16 {
 /// is computed once, the alpha template sampled (border 0) and, only where it
 /// is not zero, the crop sampled (border replicate) and blended, which gives
 /// the same pixels as warping both and blending afterwards.
-pub fn paste_fast(frame: &mut Frame, crop: &Frame, m: &Affine, alpha: &[u8]) -> Option<(u32, u32, u32, u32)> {
+pub fn paste_fast(
+    frame: &mut Frame,
+    crop: &Frame,
+    m: &Affine,
+    alpha: &[u8],
+) -> Option<(u32, u32, u32, u32)> {
     let s = crop.width() as usize;
     let alpha_s = Sampler::<u8, 1>::new(alpha, s, s, Border::Constant(0.0));
     let crop_s = Sampler::<u8, 3>::new(crop.data(), s, s, Border::Replicate);
@@ -161,7 +193,13 @@ pub fn paste_fast(frame: &mut Frame, crop: &Frame, m: &Affine, alpha: &[u8]) -> 
 /// rectangle that a `size`×`size` crop aligned by `m` (frame → crop) covers
 /// (floor/ceil of its corners, grown by `pad`, clamped), with the pixel's
 /// position in the crop computed as OpenCV 5's warp does. Returns the rectangle.
-pub(crate) fn for_each_in_footprint(frame: &mut Frame, m: &Affine, size: u32, pad: i64, f: impl Fn(&mut [u8], f32, f32) + Sync) -> Option<(u32, u32, u32, u32)> {
+pub(crate) fn for_each_in_footprint(
+    frame: &mut Frame,
+    m: &Affine,
+    size: u32,
+    pad: i64,
+    f: impl Fn(&mut [u8], f32, f32) + Sync,
+) -> Option<(u32, u32, u32, u32)> {
     use rayon::prelude::*;
     let inv = invert_affine(m);
     let (x1, y1, w, h) = crop_bounds(&inv, size, pad, frame.width(), frame.height())?;
@@ -169,22 +207,28 @@ pub(crate) fn for_each_in_footprint(frame: &mut Frame, m: &Affine, size: u32, pa
     let [[a, b, c], [d, e, g]] = inverse_f32(&local);
     let stride = frame.width() as usize * 3;
     let rows = &mut frame.data_mut()[y1 as usize * stride..(y1 + h) as usize * stride];
-    rows.par_chunks_mut(stride).enumerate().for_each(|(yy, row)| {
-        let yf = yy as f32;
-        let (bx, by) = (b * yf + c, e * yf + g);
-        let row = &mut row[x1 as usize * 3..(x1 + w) as usize * 3];
-        for (xx, px) in row.chunks_exact_mut(3).enumerate() {
-            let xf = xx as f32;
-            f(px, a * xf + bx, d * xf + by);
-        }
-    });
+    rows.par_chunks_mut(stride)
+        .enumerate()
+        .for_each(|(yy, row)| {
+            let yf = yy as f32;
+            let (bx, by) = (b * yf + c, e * yf + g);
+            let row = &mut row[x1 as usize * 3..(x1 + w) as usize * 3];
+            for (xx, px) in row.chunks_exact_mut(3).enumerate() {
+                let xf = xx as f32;
+                f(px, a * xf + bx, d * xf + by);
+            }
+        });
     Some((x1, y1, w, h))
 }
 
 /// insightface's paste-back: footprint mask thresholded, eroded by
 /// `max(size/10, 10)`, blurred by `2·max(size/20, 5) + 1`, float blend,
 /// truncated to u8. `size` is √(h·w) of the footprint's extent.
-pub fn paste_reference(frame: &mut Frame, crop: &Frame, m: &Affine) -> Option<(u32, u32, u32, u32)> {
+pub fn paste_reference(
+    frame: &mut Frame,
+    crop: &Frame,
+    m: &Affine,
+) -> Option<(u32, u32, u32, u32)> {
     let cs = crop.width();
     let inv = invert_affine(m);
     let (fw, fh) = (frame.width(), frame.height());
@@ -192,7 +236,15 @@ pub fn paste_reference(frame: &mut Frame, crop: &Frame, m: &Affine) -> Option<(u
     // Footprint extent decides the kernel sizes, so find it first on the tight box.
     let tight = translate(&inv, f64::from(bx), f64::from(by));
     let white = vec![255f32; (cs * cs) as usize];
-    let foot = warp_affine_f32(&white, cs as usize, cs as usize, &tight, bw as usize, bh as usize, Border::Constant(0.0));
+    let foot = warp_affine_f32(
+        &white,
+        cs as usize,
+        cs as usize,
+        &tight,
+        bw as usize,
+        bh as usize,
+        Border::Constant(0.0),
+    );
     let (mut rmin, mut rmax, mut cmin, mut cmax) = (usize::MAX, 0, usize::MAX, 0);
     for (i, v) in foot.iter().enumerate() {
         if *v > 20.0 {
@@ -219,7 +271,15 @@ pub fn paste_reference(frame: &mut Frame, crop: &Frame, m: &Affine) -> Option<(u
     let (w, h) = ((x2 - x1) as usize, (y2 - y1) as usize);
     let local = translate(&inv, f64::from(x1), f64::from(y1));
     let fake = warp_affine(crop, &local, w as u32, h as u32, Border::Constant(0.0));
-    let mut mask = warp_affine_f32(&white, cs as usize, cs as usize, &local, w, h, Border::Constant(0.0));
+    let mut mask = warp_affine_f32(
+        &white,
+        cs as usize,
+        cs as usize,
+        &local,
+        w,
+        h,
+        Border::Constant(0.0),
+    );
     for v in &mut mask {
         if *v > 20.0 {
             *v = 255.0;
@@ -269,7 +329,10 @@ mod tests {
         }
         let e = erode(&m, w, h, 4);
         // anchor 2: out[i] = min(in[i-2..=i+1])
-        assert_eq!(e.iter().map(|v| (*v > 0.0) as u8).collect::<Vec<_>>(), vec![0u8, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(
+            e.iter().map(|v| (*v > 0.0) as u8).collect::<Vec<_>>(),
+            vec![0u8, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0]
+        );
     }
 
     #[test]

@@ -11,7 +11,11 @@ use crate::frame::Frame;
 pub fn implode(crop: &Frame, model: u32) -> Result<Vec<Frame>> {
     let b = crop.width();
     if crop.height() != b || model == 0 || !b.is_multiple_of(model) {
-        return Err(Error::InvalidInput(format!("pixel boost needs a square crop that is a multiple of {model}, got {}×{}", b, crop.height())));
+        return Err(Error::InvalidInput(format!(
+            "pixel boost needs a square crop that is a multiple of {model}, got {}×{}",
+            b,
+            crop.height()
+        )));
     }
     let k = (b / model) as usize;
     let (m, bu) = (model as usize, b as usize);
@@ -35,8 +39,15 @@ pub fn implode(crop: &Frame, model: u32) -> Result<Vec<Frame>> {
 /// The inverse of [`implode`].
 pub fn explode(parts: &[Frame], model: u32) -> Result<Frame> {
     let k = (parts.len() as f64).sqrt().round() as usize;
-    if k == 0 || k * k != parts.len() || parts.iter().any(|p| p.width() != model || p.height() != model) {
-        return Err(Error::InvalidInput(format!("pixel boost needs k² sub-images of {model}×{model}")));
+    if k == 0
+        || k * k != parts.len()
+        || parts
+            .iter()
+            .any(|p| p.width() != model || p.height() != model)
+    {
+        return Err(Error::InvalidInput(format!(
+            "pixel boost needs k² sub-images of {model}×{model}"
+        )));
     }
     let m = model as usize;
     let bu = m * k;
@@ -62,14 +73,21 @@ mod tests {
     #[test]
     fn implode_explode_round_trips_exactly() {
         let b = 512u32;
-        let data: Vec<u8> = (0..b * b * 3).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let data: Vec<u8> = (0..b * b * 3)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         let crop = Frame::from_rgb(b, b, data).unwrap();
         let parts = implode(&crop, 128).unwrap();
         assert_eq!(parts.len(), 16);
         // Sub-image (1, 2) holds pixel (y·4+1, x·4+2).
         assert_eq!(parts[4 + 2].pixel(3, 5), crop.pixel(3 * 4 + 2, 5 * 4 + 1));
         assert_eq!(explode(&parts, 128).unwrap(), crop);
-        let c256 = Frame::from_rgb(256, 256, (0..256 * 256 * 3).map(|i| (i % 251) as u8).collect()).unwrap();
+        let c256 = Frame::from_rgb(
+            256,
+            256,
+            (0..256 * 256 * 3).map(|i| (i % 251) as u8).collect(),
+        )
+        .unwrap();
         assert_eq!(explode(&implode(&c256, 128).unwrap(), 128).unwrap(), c256);
     }
 

@@ -42,7 +42,11 @@ fn serve(body: Vec<u8>, mode: Mode) -> Server {
             handle(stream, &body, mode, n, &rg);
         }
     });
-    Server { url, requests, ranges }
+    Server {
+        url,
+        requests,
+        ranges,
+    }
 }
 
 fn handle(mut stream: TcpStream, body: &[u8], mode: Mode, n: usize, ranges: &Mutex<Vec<String>>) {
@@ -65,7 +69,10 @@ fn handle(mut stream: TcpStream, body: &[u8], mode: Mode, n: usize, ranges: &Mut
         _ => ("200 OK", 0),
     };
     let rest = &body[start..];
-    let header = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", rest.len());
+    let header = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        rest.len()
+    );
     let _ = stream.write_all(header.as_bytes());
     let send = match mode {
         Mode::CutFirstAfter(k) if n == 0 => &rest[..k],
@@ -81,7 +88,9 @@ fn handle(mut stream: TcpStream, body: &[u8], mode: Mode, n: usize, ranges: &Mut
 }
 
 fn payload() -> Vec<u8> {
-    (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+    (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
 }
 
 fn spec(url: &str, digest: &str, size: u64) -> ModelSpec {
@@ -99,7 +108,14 @@ fn spec(url: &str, digest: &str, size: u64) -> ModelSpec {
         size: Some(size),
         licence: "test",
         non_commercial: false,
-        input: InputSpec { size: (0, 0), layout: "NCHW", channels: "RGB", mean: 0.0, std: 1.0, template: Template::None },
+        input: InputSpec {
+            size: (0, 0),
+            layout: "NCHW",
+            channels: "RGB",
+            mean: 0.0,
+            std: 1.0,
+            template: Template::None,
+        },
         note: "test",
     }
 }
@@ -157,7 +173,11 @@ fn wrong_digest_is_rejected_and_nothing_is_installed() {
     assert!(!store.path(&bad).exists());
     assert_eq!(store.status(&bad), Status::Missing);
     // The bad download is not kept to be "resumed" later.
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("cache/downloads")).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().is_file()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("cache/downloads"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -168,7 +188,10 @@ fn a_server_that_always_cuts_gives_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let store = ModelStore::new(dir.path().join("models"), dir.path().join("cache"));
     let s = spec(&server.url, &sha256_bytes(&body), body.len() as u64);
-    let err = store.fetch_spec(&s, &mut NoProgress).unwrap_err().to_string();
+    let err = store
+        .fetch_spec(&s, &mut NoProgress)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("gave up after"), "{err}");
     assert!(!store.path(&s).exists());
 }
@@ -182,10 +205,18 @@ fn http_errors_are_reported() {
             let mut s = s.unwrap();
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf);
-            let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = s.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
         }
     });
     let dir = tempfile::tempdir().unwrap();
-    let err = download(&format!("http://{addr}/nope.onnx"), &dir.path().join("x.part"), None, &mut NoProgress).unwrap_err();
+    let err = download(
+        &format!("http://{addr}/nope.onnx"),
+        &dir.path().join("x.part"),
+        None,
+        &mut NoProgress,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("HTTP 404"), "{err}");
 }

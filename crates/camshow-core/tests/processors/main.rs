@@ -45,7 +45,11 @@ fn settings(chain: &[&str]) -> SwapSettings {
 }
 
 fn changed(a: &Frame, b: &Frame) -> usize {
-    a.data().chunks_exact(3).zip(b.data().chunks_exact(3)).filter(|(x, y)| x != y).count()
+    a.data()
+        .chunks_exact(3)
+        .zip(b.data().chunks_exact(3))
+        .filter(|(x, y)| x != y)
+        .count()
 }
 
 #[test]
@@ -55,7 +59,8 @@ fn the_chain_analyses_once_and_runs_in_order() {
     let source = load("astronaut.png");
     let target = load("t1.jpg");
 
-    let engine = SwapEngine::load(&settings(&["face_swapper", "face_enhancer"]), &rt, &store).unwrap();
+    let engine =
+        SwapEngine::load(&settings(&["face_swapper", "face_enhancer"]), &rt, &store).unwrap();
     assert_eq!(engine.processors(), ["face_swapper", "face_enhancer"]);
     assert!(engine.models().iter().any(|m| m.name() == "gfpgan_1.4"));
     let src = engine.prepare_source(&source).unwrap();
@@ -73,14 +78,23 @@ fn the_chain_analyses_once_and_runs_in_order() {
     let mut stepwise = target.clone();
     swap_only.swap(&mut stepwise, &src1, None).unwrap();
     let faces = swap_only.analyse(&target).unwrap();
-    let enhancer = FaceEnhancer::load(&rt, "gfpgan_1.4", &store.read("gfpgan_1.4").unwrap(), 0.8, 0.5, None).unwrap();
+    let enhancer = FaceEnhancer::load(
+        &rt,
+        "gfpgan_1.4",
+        &store.read("gfpgan_1.4").unwrap(),
+        0.8,
+        0.5,
+        None,
+    )
+    .unwrap();
     for f in &faces {
         enhancer.enhance(&mut stepwise, &f.kps).unwrap();
     }
     assert_eq!(changed(&chained, &stepwise), 0, "chain = swap then enhance");
 
     // The other order gives another picture.
-    let reversed = SwapEngine::load(&settings(&["face_enhancer", "face_swapper"]), &rt, &store).unwrap();
+    let reversed =
+        SwapEngine::load(&settings(&["face_enhancer", "face_swapper"]), &rt, &store).unwrap();
     let src2 = reversed.prepare_source(&source).unwrap();
     let mut other = target.clone();
     reversed.swap(&mut other, &src2, None).unwrap();
@@ -110,7 +124,10 @@ fn every_enhancer_model_runs_through_the_chain() {
     let mut s = settings(&["face_enhancer"]);
     s.face_enhancer = "gpen_bfr_512".into();
     let err = SwapEngine::load(&s, &rt, &store).unwrap_err().to_string();
-    assert!(err.contains("gpen_bfr_512") || err.contains("GPEN-BFR-512"), "{err}");
+    assert!(
+        err.contains("gpen_bfr_512") || err.contains("GPEN-BFR-512"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -139,15 +156,26 @@ fn finishing_options_change_what_they_should() {
         d_half += u64::from(t.abs_diff(*h));
     }
     let ratio = d_half as f64 / d_full as f64;
-    assert!((0.4..0.6).contains(&ratio), "opacity 0.5 moved {ratio} of the way");
+    assert!(
+        (0.4..0.6).contains(&ratio),
+        "opacity 0.5 moved {ratio} of the way"
+    );
 
     // The mouth mask needs 106 landmarks and puts target pixels back.
     let mut s = settings(&["face_swapper"]);
     s.mouth_mask = Some(40);
     let mouth = run(&s);
-    assert!(changed(&mouth, &base) > 200, "the mouth mask changed the mouths");
-    let err = SwapEngine::load(&s, &rt, &camshow_test_utils::store()).unwrap_err().to_string();
-    assert!(err.contains("2d106det"), "without the landmark model: {err}");
+    assert!(
+        changed(&mouth, &base) > 200,
+        "the mouth mask changed the mouths"
+    );
+    let err = SwapEngine::load(&s, &rt, &camshow_test_utils::store())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("2d106det"),
+        "without the landmark model: {err}"
+    );
 
     // Box and occlusion masks only take pixels away.
     let mut s = settings(&["face_swapper"]);
@@ -175,17 +203,27 @@ fn finishing_options_change_what_they_should() {
             .build(),
     )
     .unwrap();
-    let parser_store = stand_ins().with_override("bisenet_resnet_34", &parser).unwrap();
+    let parser_store = stand_ins()
+        .with_override("bisenet_resnet_34", &parser)
+        .unwrap();
     let mut s = settings(&["face_swapper"]);
     s.face_masks = vec![FaceMaskKind::Region];
     s.face_mask_regions = vec!["skin".into()];
     let engine = SwapEngine::load(&s, &rt, &parser_store).unwrap();
-    assert!(engine.models().iter().any(|m| m.name() == "bisenet_resnet_34"));
+    assert!(
+        engine
+            .models()
+            .iter()
+            .any(|m| m.name() == "bisenet_resnet_34")
+    );
     let src = engine.prepare_source(&source).unwrap();
     let mut region = target.clone();
     engine.swap(&mut region, &src, None).unwrap();
     let kept = changed(&region, &target);
-    assert!(kept < plain && kept > plain / 20, "region mask: {kept} of {plain} pixels");
+    assert!(
+        kept < plain && kept > plain / 20,
+        "region mask: {kept} of {plain} pixels"
+    );
     s.face_mask_regions = vec!["hair".into()];
     assert!(SwapEngine::load(&s, &rt, &parser_store).is_err());
 

@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use camshow_core::detect::{BlazeFace, CenterFace, Face, FaceDetector, load_detector, DetectorKind};
+use camshow_core::Frame;
+use camshow_core::detect::{
+    BlazeFace, CenterFace, DetectorKind, Face, FaceDetector, load_detector,
+};
 use camshow_core::onnx::{Dim, OnnxModel};
 use camshow_core::safety::SafetyGate;
-use camshow_core::Frame;
 use camshow_test_utils::{runtime, sample, store};
 
 fn load(name: &str) -> Frame {
@@ -20,8 +22,14 @@ fn centre(f: &Face) -> (f32, f32) {
 }
 
 /// Face centres in t1.jpg (1280×886), checked by eye on the annotated output.
-const T1_FACES: [(f32, f32); 6] =
-    [(794.0, 413.0), (518.0, 342.0), (1181.0, 334.0), (958.0, 132.0), (114.0, 330.0), (322.0, 208.0)];
+const T1_FACES: [(f32, f32); 6] = [
+    (794.0, 413.0),
+    (518.0, 342.0),
+    (1181.0, 334.0),
+    (958.0, 132.0),
+    (114.0, 330.0),
+    (322.0, 208.0),
+];
 
 #[test]
 fn centerface_finds_the_six_faces_of_t1() {
@@ -36,13 +44,25 @@ fn centerface_finds_the_six_faces_of_t1() {
             .unwrap_or_else(|| panic!("no face near ({x}, {y}): {faces:#?}"));
         assert!(f.score > 0.8, "{f:?}");
         let (w, h) = (f.bbox[2] - f.bbox[0], f.bbox[3] - f.bbox[1]);
-        assert!((80.0..140.0).contains(&w) && (100.0..170.0).contains(&h), "{f:?}");
+        assert!(
+            (80.0..140.0).contains(&w) && (100.0..170.0).contains(&h),
+            "{f:?}"
+        );
         // Points inside the box, eyes above the nose above the mouth.
         for p in f.kps {
-            assert!(p[0] >= f.bbox[0] && p[0] <= f.bbox[2] && p[1] >= f.bbox[1] && p[1] <= f.bbox[3], "{f:?}");
+            assert!(
+                p[0] >= f.bbox[0] && p[0] <= f.bbox[2] && p[1] >= f.bbox[1] && p[1] <= f.bbox[3],
+                "{f:?}"
+            );
         }
-        assert!(f.kps[0][0] < f.kps[1][0] && f.kps[3][0] < f.kps[4][0], "{f:?}");
-        assert!(f.kps[0][1].max(f.kps[1][1]) < f.kps[3][1].min(f.kps[4][1]), "{f:?}");
+        assert!(
+            f.kps[0][0] < f.kps[1][0] && f.kps[3][0] < f.kps[4][0],
+            "{f:?}"
+        );
+        assert!(
+            f.kps[0][1].max(f.kps[1][1]) < f.kps[3][1].min(f.kps[4][1]),
+            "{f:?}"
+        );
     }
 }
 
@@ -53,22 +73,39 @@ fn centerface_finds_the_astronaut() {
     let faces = det.detect(&load("astronaut.png")).unwrap();
     assert_eq!(faces.len(), 1, "{faces:#?}");
     let (x, y) = centre(&faces[0]);
-    assert!((x - 225.0).abs() < 15.0 && (y - 125.0).abs() < 20.0, "{faces:?}");
+    assert!(
+        (x - 225.0).abs() < 15.0 && (y - 125.0).abs() < 20.0,
+        "{faces:?}"
+    );
 }
 
 #[test]
 fn blazeface_finds_the_astronaut_with_sensible_points() {
     let rt = runtime(2);
     let s = store();
-    let det = BlazeFace::load(&rt, &s.read_verified("blazeface_front").unwrap(), &s.read_verified("blazeface_back").unwrap()).unwrap();
+    let det = BlazeFace::load(
+        &rt,
+        &s.read_verified("blazeface_front").unwrap(),
+        &s.read_verified("blazeface_back").unwrap(),
+    )
+    .unwrap();
     let faces = det.detect(&load("astronaut.png")).unwrap();
     assert_eq!(faces.len(), 1, "{faces:#?}");
     let f = &faces[0];
     let (x, y) = centre(f);
-    assert!((x - 225.0).abs() < 15.0 && (y - 127.0).abs() < 20.0, "{f:?}");
+    assert!(
+        (x - 225.0).abs() < 15.0 && (y - 127.0).abs() < 20.0,
+        "{f:?}"
+    );
     // Eyes near (203,101) and (248,106) as seen on the photo.
-    assert!((f.kps[0][0] - 203.0).abs() < 8.0 && (f.kps[0][1] - 101.0).abs() < 8.0, "{f:?}");
-    assert!((f.kps[1][0] - 248.0).abs() < 8.0 && (f.kps[1][1] - 106.0).abs() < 8.0, "{f:?}");
+    assert!(
+        (f.kps[0][0] - 203.0).abs() < 8.0 && (f.kps[0][1] - 101.0).abs() < 8.0,
+        "{f:?}"
+    );
+    assert!(
+        (f.kps[1][0] - 248.0).abs() < 8.0 && (f.kps[1][1] - 106.0).abs() < 8.0,
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -77,12 +114,26 @@ fn no_faces_in_a_blank_frame() {
     let s = store();
     let blank = Frame::filled(640, 360, [120, 120, 120]).unwrap();
     for kind in [DetectorKind::CenterFace, DetectorKind::BlazeFace] {
-        assert!(load_detector(kind, &rt, &s).unwrap().detect(&blank).unwrap().is_empty(), "{kind}");
+        assert!(
+            load_detector(kind, &rt, &s)
+                .unwrap()
+                .detect(&blank)
+                .unwrap()
+                .is_empty(),
+            "{kind}"
+        );
     }
     // Odd and tiny sizes do not break the detectors.
     let tiny = Frame::filled(7, 3, [0, 0, 0]).unwrap();
     for kind in [DetectorKind::CenterFace, DetectorKind::BlazeFace] {
-        assert!(load_detector(kind, &rt, &s).unwrap().detect(&tiny).unwrap().is_empty(), "{kind}");
+        assert!(
+            load_detector(kind, &rt, &s)
+                .unwrap()
+                .detect(&tiny)
+                .unwrap()
+                .is_empty(),
+            "{kind}"
+        );
     }
 }
 
@@ -90,7 +141,10 @@ fn no_faces_in_a_blank_frame() {
 fn scrfd_without_its_model_says_how_to_get_it() {
     let dir = tempfile::tempdir().unwrap();
     let empty = camshow_core::models::ModelStore::new(dir.path(), dir.path());
-    let err = load_detector(DetectorKind::Scrfd, &runtime(1), &empty).err().unwrap().to_string();
+    let err = load_detector(DetectorKind::Scrfd, &runtime(1), &empty)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("camshow models fetch det_10g"), "{err}");
 }
 
@@ -99,12 +153,21 @@ fn the_gate_passes_the_sample_photos() {
     let gate = SafetyGate::load(&runtime(2), &store()).unwrap();
     for name in ["astronaut.png", "t1.jpg"] {
         let v = gate.ensure_safe(&load(name), name).unwrap();
-        assert!(v.safe && v.max_unsafe_score < camshow_core::safety::UNSAFE_THRESHOLD, "{name}: {v:?}");
-        println!("{name}: max unsafe score {:.3}, detections {:?}", v.max_unsafe_score, v.detections);
+        assert!(
+            v.safe && v.max_unsafe_score < camshow_core::safety::UNSAFE_THRESHOLD,
+            "{name}: {v:?}"
+        );
+        println!(
+            "{name}: max unsafe score {:.3}, detections {:?}",
+            v.max_unsafe_score, v.detections
+        );
     }
     // NudeNet sees the people it should: faces are among its classes.
     let v = gate.check(&load("astronaut.png")).unwrap();
-    assert!(v.detections.iter().any(|d| d.label.starts_with("FACE_")), "{v:?}");
+    assert!(
+        v.detections.iter().any(|d| d.label.starts_with("FACE_")),
+        "{v:?}"
+    );
 }
 
 #[test]
@@ -114,7 +177,11 @@ fn onnx_reader_on_the_real_files() {
     let m = OnnxModel::parse(&cf).unwrap();
     assert_eq!(m.ir_version(), 4);
     let inputs = m.inputs().unwrap();
-    assert_eq!(inputs.len(), 1, "weights listed as inputs must be filtered out");
+    assert_eq!(
+        inputs.len(),
+        1,
+        "weights listed as inputs must be filtered out"
+    );
     assert_eq!(inputs[0].name, "input.1");
     assert_eq!(inputs[0].dims, camshow_core::onnx::fixed(&[10, 3, 32, 32]));
     let outs: Vec<String> = m.outputs().unwrap().into_iter().map(|o| o.name).collect();
@@ -126,7 +193,9 @@ fn onnx_reader_on_the_real_files() {
 
     // Making the input dynamic keeps every weight byte-identical.
     let sym = |s: &str| Dim::Symbolic(s.into());
-    let dynamic = m.with_io_shapes(&[("input.1", vec![sym("B"), Dim::Fixed(3), sym("H"), sym("W")])]).unwrap();
+    let dynamic = m
+        .with_io_shapes(&[("input.1", vec![sym("B"), Dim::Fixed(3), sym("H"), sym("W")])])
+        .unwrap();
     let m2 = OnnxModel::parse(&dynamic).unwrap();
     assert_eq!(m2.inputs().unwrap()[0].dims[2], sym("H"));
     assert_eq!(m2.initializer(n - 1).unwrap(), last);
@@ -135,26 +204,44 @@ fn onnx_reader_on_the_real_files() {
     let nn = s.read_verified("nudenet").unwrap();
     let m = OnnxModel::parse(&nn).unwrap();
     let i = m.inputs().unwrap();
-    assert_eq!((i[0].name.as_str(), i[0].dims[1].clone()), ("images", Dim::Fixed(3)));
+    assert_eq!(
+        (i[0].name.as_str(), i[0].dims[1].clone()),
+        ("images", Dim::Fixed(3))
+    );
     assert_eq!(m.outputs().unwrap()[0].name, "output0");
 
     let bf = s.read_verified("blazeface_front").unwrap();
     let m = OnnxModel::parse(&bf).unwrap();
-    assert_eq!(m.inputs().unwrap()[0].dims, camshow_core::onnx::fixed(&[1, 128, 128, 3]));
+    assert_eq!(
+        m.inputs().unwrap()[0].dims,
+        camshow_core::onnx::fixed(&[1, 128, 128, 3])
+    );
     assert_eq!(m.outputs().unwrap().len(), 4);
 }
 
 #[test]
 fn explicit_provider_that_cannot_attach_is_an_error() {
     use camshow_core::runtime::{ExecutionProvider, Runtime, RuntimeOptions};
-    let rt = Runtime::new(RuntimeOptions { providers: Some(vec![ExecutionProvider::Cuda, ExecutionProvider::Cpu]), intra_threads: 1 }).unwrap();
+    let rt = Runtime::new(RuntimeOptions {
+        providers: Some(vec![ExecutionProvider::Cuda, ExecutionProvider::Cpu]),
+        intra_threads: 1,
+    })
+    .unwrap();
     if ExecutionProvider::Cuda.compiled_in() && rt.probe_provider(ExecutionProvider::Cuda).is_ok() {
         return; // a GPU machine: the provider attaches, nothing to refuse
     }
-    let err = CenterFace::load(&rt, &store().read_verified("centerface").unwrap()).unwrap_err().to_string();
-    assert!(err.contains("execution provider cuda was requested"), "{err}");
+    let err = CenterFace::load(&rt, &store().read_verified("centerface").unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("execution provider cuda was requested"),
+        "{err}"
+    );
     // The automatic choice falls back to CPU and says so.
     let auto = runtime(1);
     let det = CenterFace::load(&auto, &store().read_verified("centerface").unwrap()).unwrap();
-    assert_eq!(det.models()[0].providers().last(), Some(&ExecutionProvider::Cpu));
+    assert_eq!(
+        det.models()[0].providers().last(),
+        Some(&ExecutionProvider::Cpu)
+    );
 }

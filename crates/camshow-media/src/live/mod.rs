@@ -79,14 +79,22 @@ pub struct SafetySchedule {
 impl SafetySchedule {
     /// A schedule with nothing checked yet.
     pub fn new(interval: Duration, cooldown: Duration) -> Self {
-        Self { interval, cooldown, last_check: None, hold_until: None }
+        Self {
+            interval,
+            cooldown,
+            last_check: None,
+            hold_until: None,
+        }
     }
 
     /// Whether the frame arriving at `now` must be checked.
     pub fn due(&self, now: Instant) -> bool {
         match self.last_check {
             None => true,
-            Some(t) => now.duration_since(t) >= self.interval || self.hold_until.is_some_and(|h| now >= h && t < h),
+            Some(t) => {
+                now.duration_since(t) >= self.interval
+                    || self.hold_until.is_some_and(|h| now >= h && t < h)
+            }
         }
     }
 
@@ -117,7 +125,11 @@ pub struct LiveControl {
 impl LiveControl {
     /// Control for a session that starts with `source`.
     pub fn new(source: PreparedSource) -> Arc<Self> {
-        Arc::new(Self { stop: AtomicBool::new(false), source: Mutex::new(Arc::new(source)), swaps: AtomicU64::new(0) })
+        Arc::new(Self {
+            stop: AtomicBool::new(false),
+            source: Mutex::new(Arc::new(source)),
+            swaps: AtomicU64::new(0),
+        })
     }
 
     /// Asks the session to stop (it finishes the frame in hand).
@@ -132,7 +144,10 @@ impl LiveControl {
 
     /// Replaces the source face; the next frame uses it.
     pub fn set_source(&self, source: PreparedSource) {
-        *self.source.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(source);
+        *self
+            .source
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(source);
         self.swaps.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -142,7 +157,10 @@ impl LiveControl {
     }
 
     fn current(&self) -> Arc<PreparedSource> {
-        self.source.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.source
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -207,7 +225,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 fn rate(times: &VecDeque<Instant>) -> f64 {
     match (times.front(), times.back()) {
-        (Some(a), Some(b)) if times.len() > 1 && b > a => (times.len() - 1) as f64 / b.duration_since(*a).as_secs_f64(),
+        (Some(a), Some(b)) if times.len() > 1 && b > a => {
+            (times.len() - 1) as f64 / b.duration_since(*a).as_secs_f64()
+        }
         _ => 0.0,
     }
 }
@@ -219,7 +239,10 @@ fn capture_loop(mut source: Box<dyn FrameSource>, slot: &Slot, done: &AtomicBool
             Ok(Some(frame)) => {
                 let at = Instant::now();
                 seq += 1;
-                let mut s = slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut s = slot
+                    .state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if s.frame.is_some() {
                     s.dropped += 1;
                 }
@@ -232,20 +255,29 @@ fn capture_loop(mut source: Box<dyn FrameSource>, slot: &Slot, done: &AtomicBool
                 slot.cond.notify_all();
             }
             Ok(None) => {
-                slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).ended = true;
+                slot.state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .ended = true;
                 slot.cond.notify_all();
                 return;
             }
             Err(e) => {
                 let msg = format!("{} failed ({e}); reconnecting", source.describe());
                 tracing::warn!("{msg}");
-                slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).reconnecting = Some(msg);
+                slot.state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .reconnecting = Some(msg);
                 slot.cond.notify_all();
                 while !done.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_secs(1));
                     match source.reopen() {
                         Ok(()) => {
-                            let mut s = slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                            let mut s = slot
+                                .state
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
                             s.reconnecting = None;
                             s.reconnects += 1;
                             break;
@@ -272,21 +304,37 @@ pub fn mirror(frame: &mut Frame) {
 
 /// Runs a live session until the source ends, the duration or frame count
 /// is reached, a sink is closed, or `control` is stopped.
-pub fn run_live(engine: &SwapEngine, source: Box<dyn FrameSource>, sinks: &mut [Box<dyn Sink>], control: &LiveControl, opts: &LiveOptions) -> Result<LiveStats> {
+pub fn run_live(
+    engine: &SwapEngine,
+    source: Box<dyn FrameSource>,
+    sinks: &mut [Box<dyn Sink>],
+    control: &LiveControl,
+    opts: &LiveOptions,
+) -> Result<LiveStats> {
     let describe = source.describe();
     let fps = source.nominal_fps();
-    let slot = Slot { state: Mutex::new(SlotState::default()), cond: Condvar::new() };
+    let slot = Slot {
+        state: Mutex::new(SlotState::default()),
+        cond: Condvar::new(),
+    };
     let done = AtomicBool::new(false);
     let start = Instant::now();
-    let mut tracker = Tracker::new(TrackerConfig { fps: fps as f32, ..TrackerConfig::default() });
+    let mut tracker = Tracker::new(TrackerConfig {
+        fps: fps as f32,
+        ..TrackerConfig::default()
+    });
     let mut selector = TrackSelector::new(engine.settings().selector, engine.settings().similarity);
     let mut schedule = SafetySchedule::new(opts.safety_interval, opts.safety_cooldown);
     let mut latencies: VecDeque<f64> = VecDeque::new();
     let mut outputs: VecDeque<Instant> = VecDeque::new();
-    let (mut processed, mut frames_swapped, mut checks, mut trips, mut held) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut processed, mut frames_swapped, mut checks, mut trips, mut held) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut last_out: Option<Frame> = None;
     let result: Result<()> = std::thread::scope(|s| {
-        let capture = std::thread::Builder::new().name("live-capture".into()).spawn_scoped(s, || capture_loop(source, &slot, &done)).map_err(|e| Error::Live(e.to_string()))?;
+        let capture = std::thread::Builder::new()
+            .name("live-capture".into())
+            .spawn_scoped(s, || capture_loop(source, &slot, &done))
+            .map_err(|e| Error::Live(e.to_string()))?;
         let r = (|| -> Result<()> {
             loop {
                 if control.stopped()
@@ -297,16 +345,23 @@ pub fn run_live(engine: &SwapEngine, source: Box<dyn FrameSource>, sinks: &mut [
                     return Ok(());
                 }
                 let (frame, captured_at, seq, notice) = {
-                    let guard = slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let guard = slot
+                        .state
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     let (mut g, _) = slot
                         .cond
-                        .wait_timeout_while(guard, Duration::from_millis(200), |st| st.frame.is_none() && !st.ended && st.reconnecting.is_none())
+                        .wait_timeout_while(guard, Duration::from_millis(200), |st| {
+                            st.frame.is_none() && !st.ended && st.reconnecting.is_none()
+                        })
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                     match g.frame.take() {
                         Some((f, at, seq)) => (f, at, seq, None),
                         None if g.ended => return Ok(()),
                         None => match (&g.reconnecting, &last_out) {
-                            (Some(msg), Some(last)) => (last.clone(), Instant::now(), 0, Some(msg.clone())),
+                            (Some(msg), Some(last)) => {
+                                (last.clone(), Instant::now(), 0, Some(msg.clone()))
+                            }
                             _ => continue,
                         },
                     }
@@ -314,9 +369,21 @@ pub fn run_live(engine: &SwapEngine, source: Box<dyn FrameSource>, sinks: &mut [
                 if let Some(msg) = notice {
                     // The source is gone: keep the outputs alive with the last picture and say so.
                     let mut f = frame;
-                    overlay::draw_text(&mut f, 8, 8, "camera disconnected - reconnecting", 2, [255, 80, 80]);
+                    overlay::draw_text(
+                        &mut f,
+                        8,
+                        8,
+                        "camera disconnected - reconnecting",
+                        2,
+                        [255, 80, 80],
+                    );
                     tracing::debug!("{msg}");
-                    let meta = FrameMeta { seq, captured_at, faces_swapped: 0, safety_hold: false };
+                    let meta = FrameMeta {
+                        seq,
+                        captured_at,
+                        faces_swapped: 0,
+                        safety_hold: false,
+                    };
                     for k in sinks.iter_mut() {
                         k.send(&f, &meta)?;
                     }
@@ -333,7 +400,10 @@ pub fn run_live(engine: &SwapEngine, source: Box<dyn FrameSource>, sinks: &mut [
                     let verdict = engine.safety_gate().check(&frame)?;
                     if !verdict.safe {
                         trips += 1;
-                        tracing::warn!(score = verdict.max_unsafe_score, "content-safety gate fired: swapping paused");
+                        tracing::warn!(
+                            score = verdict.max_unsafe_score,
+                            "content-safety gate fired: swapping paused"
+                        );
                     }
                     schedule.record(now, verdict.safe);
                 }
@@ -343,13 +413,21 @@ pub fn run_live(engine: &SwapEngine, source: Box<dyn FrameSource>, sinks: &mut [
                     held += 1;
                     // Faces are still tracked so tracks continue when swapping resumes.
                     tracker.update(engine.analyse(&frame)?);
-                    overlay::draw_text(&mut frame, 8, 8, "content safety: swapping paused", 2, [255, 200, 0]);
+                    overlay::draw_text(
+                        &mut frame,
+                        8,
+                        8,
+                        "content safety: swapping paused",
+                        2,
+                        [255, 200, 0],
+                    );
                 } else {
                     let faces = engine.analyse(&frame)?;
                     let tracked = tracker.update(faces);
                     let chosen = selector.select(&tracked, opts.reference.as_deref());
                     let src = control.current();
-                    let targets: Vec<(&Face, &PreparedSource)> = chosen.iter().map(|&i| (&tracked[i].face, &*src)).collect();
+                    let targets: Vec<(&Face, &PreparedSource)> =
+                        chosen.iter().map(|&i| (&tracked[i].face, &*src)).collect();
                     engine.swap_faces(&mut frame, &targets)?;
                     swapped = targets.len();
                 }
@@ -359,11 +437,21 @@ pub fn run_live(engine: &SwapEngine, source: Box<dyn FrameSource>, sinks: &mut [
                 if opts.overlay {
                     let mut sorted: Vec<f64> = latencies.iter().rev().take(100).copied().collect();
                     sorted.sort_by(f64::total_cmp);
-                    let text = format!("{:.1} fps  latency p50 {:.0} ms  p95 {:.0} ms", rate(&outputs), percentile(&sorted, 0.5), percentile(&sorted, 0.95));
+                    let text = format!(
+                        "{:.1} fps  latency p50 {:.0} ms  p95 {:.0} ms",
+                        rate(&outputs),
+                        percentile(&sorted, 0.5),
+                        percentile(&sorted, 0.95)
+                    );
                     let y = i64::from(frame.height()) - 24;
                     overlay::draw_text(&mut frame, 8, y, &text, 2, [255, 255, 255]);
                 }
-                let meta = FrameMeta { seq, captured_at, faces_swapped: swapped, safety_hold: hold };
+                let meta = FrameMeta {
+                    seq,
+                    captured_at,
+                    faces_swapped: swapped,
+                    safety_hold: hold,
+                };
                 for k in sinks.iter_mut() {
                     k.send(&frame, &meta)?;
                 }
@@ -386,7 +474,10 @@ pub fn run_live(engine: &SwapEngine, source: Box<dyn FrameSource>, sinks: &mut [
         r
     });
     result?;
-    let st = slot.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let st = slot
+        .state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut sorted: Vec<f64> = latencies.into_iter().collect();
     sorted.sort_by(f64::total_cmp);
     let seconds = start.elapsed().as_secs_f64();
@@ -398,7 +489,11 @@ pub fn run_live(engine: &SwapEngine, source: Box<dyn FrameSource>, sinks: &mut [
         // A frame still in the slot at the end was neither processed nor replaced.
         dropped: st.dropped,
         frames_swapped,
-        output_fps: if seconds > 0.0 { processed as f64 / seconds } else { 0.0 },
+        output_fps: if seconds > 0.0 {
+            processed as f64 / seconds
+        } else {
+            0.0
+        },
         capture_fps: rate(&st.arrivals),
         latency_p50_ms: percentile(&sorted, 0.5),
         latency_p95_ms: percentile(&sorted, 0.95),
@@ -443,7 +538,10 @@ mod tests {
         sch.record(after + s(1000), false);
         sch.record(after + s(3000), false);
         sch.record(after + s(7000), true);
-        assert!(sch.holding(after + s(7000)), "the second trip's cooldown ends at 8 s");
+        assert!(
+            sch.holding(after + s(7000)),
+            "the second trip's cooldown ends at 8 s"
+        );
         sch.record(after + s(8000), true);
         assert!(!sch.holding(after + s(8000)));
     }

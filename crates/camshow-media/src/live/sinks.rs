@@ -101,19 +101,26 @@ pub struct MjpegServer {
 
 impl std::fmt::Debug for MjpegServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MjpegServer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("MjpegServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
 impl MjpegServer {
     /// Listens on `addr` (`127.0.0.1:8090`; port 0 picks a free one).
     pub fn bind(addr: &str) -> Result<Self> {
-        let listener = TcpListener::bind(addr).map_err(|e| Error::Live(format!("cannot listen on {addr}: {e}")))?;
-        let local = listener.local_addr().map_err(|e| Error::Live(format!("cannot listen on {addr}: {e}")))?;
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| Error::Live(format!("cannot listen on {addr}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::Live(format!("cannot listen on {addr}: {e}")))?;
         if !local.ip().is_loopback() {
             tracing::warn!("the MJPEG stream listens on {local}, which other machines can reach");
         }
-        listener.set_nonblocking(true).map_err(|e| Error::Live(e.to_string()))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::Live(e.to_string()))?;
         let shared = Arc::new(Shared {
             latest: Mutex::new((0, None)),
             cond: Condvar::new(),
@@ -154,10 +161,21 @@ impl MjpegServer {
                 }
             })
             .map_err(|e| Error::Live(e.to_string()))?;
-        let xmp = crate::provenance::xmp_packet(&format!("live face swap streamed by {}", camshow_core::SOFTWARE));
+        let xmp = crate::provenance::xmp_packet(&format!(
+            "live face swap streamed by {}",
+            camshow_core::SOFTWARE
+        ));
         let (sh, st) = (shared.clone(), stop.clone());
-        let encoder = std::thread::Builder::new().name("mjpeg-encode".into()).spawn(move || encode_loop(&sh, &st, &xmp)).map_err(|e| Error::Live(e.to_string()))?;
-        Ok(Self { addr: local, shared, stop, threads: vec![accept, encoder] })
+        let encoder = std::thread::Builder::new()
+            .name("mjpeg-encode".into())
+            .spawn(move || encode_loop(&sh, &st, &xmp))
+            .map_err(|e| Error::Live(e.to_string()))?;
+        Ok(Self {
+            addr: local,
+            shared,
+            stop,
+            threads: vec![accept, encoder],
+        })
     }
 
     /// The address it listens on.
@@ -186,7 +204,11 @@ impl MjpegServer {
         if self.clients() == 0 {
             return Ok(());
         }
-        *self.shared.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(frame.clone());
+        *self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(frame.clone());
         self.shared.pending_cond.notify_one();
         Ok(())
     }
@@ -198,19 +220,33 @@ const JPEG_QUALITY: u8 = 80;
 fn encode_loop(shared: &Shared, stop: &AtomicBool, xmp: &str) {
     while !stop.load(Ordering::Relaxed) {
         let frame = {
-            let guard = shared.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (mut g, _) = shared.pending_cond.wait_timeout_while(guard, Duration::from_millis(200), |p| p.is_none()).unwrap_or_else(std::sync::PoisonError::into_inner);
+            let guard = shared
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (mut g, _) = shared
+                .pending_cond
+                .wait_timeout_while(guard, Duration::from_millis(200), |p| p.is_none())
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             g.take()
         };
         let Some(frame) = frame else { continue };
         let mut jpeg = Vec::with_capacity(frame.data().len() / 8);
         let encoded = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
-            .encode(frame.data(), frame.width(), frame.height(), image::ExtendedColorType::Rgb8)
+            .encode(
+                frame.data(),
+                frame.width(),
+                frame.height(),
+                image::ExtendedColorType::Rgb8,
+            )
             .map_err(|e| Error::Live(format!("JPEG encoding failed: {e}")))
             .and_then(|()| crate::provenance::jpeg_with_xmp(&jpeg, xmp));
         match encoded {
             Ok(jpeg) => {
-                let mut latest = shared.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut latest = shared
+                    .latest
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 latest.0 += 1;
                 latest.1 = Some(Arc::new(jpeg));
                 shared.cond.notify_all();
@@ -237,7 +273,9 @@ fn serve(mut stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or("");
     if method != "GET" {
-        let _ = stream.write_all(b"HTTP/1.0 405 Method Not Allowed\r\nAllow: GET\r\nContent-Length: 0\r\n\r\n");
+        let _ = stream.write_all(
+            b"HTTP/1.0 405 Method Not Allowed\r\nAllow: GET\r\nContent-Length: 0\r\n\r\n",
+        );
         return;
     }
     let snapshot = match path {
@@ -252,7 +290,9 @@ fn serve(mut stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
     let head = if snapshot {
         String::new()
     } else {
-        format!("HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary={BOUNDARY}\r\nCache-Control: no-cache, no-store\r\nPragma: no-cache\r\nConnection: close\r\n{provenance}\r\n")
+        format!(
+            "HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary={BOUNDARY}\r\nCache-Control: no-cache, no-store\r\nPragma: no-cache\r\nConnection: close\r\n{provenance}\r\n"
+        )
     };
     if !snapshot && stream.write_all(head.as_bytes()).is_err() {
         return;
@@ -264,8 +304,14 @@ fn serve(mut stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
             break;
         }
         let jpeg = {
-            let guard = shared.latest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (guard, _) = shared.cond.wait_timeout_while(guard, Duration::from_millis(500), |l| l.0 == seen).unwrap_or_else(std::sync::PoisonError::into_inner);
+            let guard = shared
+                .latest
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (guard, _) = shared
+                .cond
+                .wait_timeout_while(guard, Duration::from_millis(500), |l| l.0 == seen)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if guard.0 == seen {
                 continue;
             }
@@ -274,11 +320,24 @@ fn serve(mut stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
         };
         let Some(jpeg) = jpeg else { continue };
         let ok = if snapshot {
-            let h = format!("HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n{provenance}\r\n", jpeg.len());
-            stream.write_all(h.as_bytes()).and_then(|()| stream.write_all(&jpeg)).is_ok()
+            let h = format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n{provenance}\r\n",
+                jpeg.len()
+            );
+            stream
+                .write_all(h.as_bytes())
+                .and_then(|()| stream.write_all(&jpeg))
+                .is_ok()
         } else {
-            let h = format!("--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n", jpeg.len());
-            stream.write_all(h.as_bytes()).and_then(|()| stream.write_all(&jpeg)).and_then(|()| stream.write_all(b"\r\n")).is_ok()
+            let h = format!(
+                "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+                jpeg.len()
+            );
+            stream
+                .write_all(h.as_bytes())
+                .and_then(|()| stream.write_all(&jpeg))
+                .and_then(|()| stream.write_all(b"\r\n"))
+                .is_ok()
         };
         if ok {
             shared.parts_sent.fetch_add(1, Ordering::Relaxed);
@@ -326,7 +385,9 @@ pub struct VirtualCamera {
 
 impl std::fmt::Debug for VirtualCamera {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VirtualCamera").field("device", &self.device).finish_non_exhaustive()
+        f.debug_struct("VirtualCamera")
+            .field("device", &self.device)
+            .finish_non_exhaustive()
     }
 }
 
@@ -357,22 +418,49 @@ impl VirtualCamera {
             ));
         }
         if !is_char_device(device) {
-            return Err(Error::Live(format!("{} is not a video device: {V4L2LOOPBACK_HINT}", device.display())));
+            return Err(Error::Live(format!(
+                "{} is not a video device: {V4L2LOOPBACK_HINT}",
+                device.display()
+            )));
         }
-        Ok(Self { device: device.to_path_buf(), fps, child: None, size: None })
+        Ok(Self {
+            device: device.to_path_buf(),
+            fps,
+            child: None,
+            size: None,
+        })
     }
 
     fn start(&mut self, w: u32, h: u32) -> Result<()> {
         let mut child = Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuyv422", "-s", &format!("{w}x{h}"), "-r", &format!("{}", self.fps), "-i", "pipe:0"])
+            .args([
+                "-nostdin",
+                "-v",
+                "error",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "yuyv422",
+                "-s",
+                &format!("{w}x{h}"),
+                "-r",
+                &format!("{}", self.fps),
+                "-i",
+                "pipe:0",
+            ])
             .args(["-f", "v4l2", "-pix_fmt", "yuyv422"])
             .arg(&self.device)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::Live(format!("ffmpeg could not be started ({e}); install ffmpeg")))?;
-        let stdin = child.stdin.take().ok_or_else(|| Error::Live("ffmpeg has no input pipe".into()))?;
+            .map_err(|e| {
+                Error::Live(format!("ffmpeg could not be started ({e}); install ffmpeg"))
+            })?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| Error::Live("ffmpeg has no input pipe".into()))?;
         self.child = Some((child, stdin));
         self.size = Some((w, h));
         Ok(())
@@ -387,7 +475,11 @@ impl VirtualCamera {
             }
             let _ = c.wait();
         }
-        Error::Live(format!("virtual camera {}: {} ({V4L2LOOPBACK_HINT})", self.device.display(), err.trim()))
+        Error::Live(format!(
+            "virtual camera {}: {} ({V4L2LOOPBACK_HINT})",
+            self.device.display(),
+            err.trim()
+        ))
     }
 }
 
@@ -400,7 +492,12 @@ impl Sink for VirtualCamera {
         // YUYV needs an even width: drop the last column of odd frames.
         let even;
         let frame = if frame.width() % 2 == 1 {
-            even = frame.crop(0, 0, i64::from(frame.width() - 1), i64::from(frame.height()));
+            even = frame.crop(
+                0,
+                0,
+                i64::from(frame.width() - 1),
+                i64::from(frame.height()),
+            );
             &even
         } else {
             frame
@@ -408,12 +505,18 @@ impl Sink for VirtualCamera {
         let (w, h) = (frame.width(), frame.height());
         if self.size != Some((w, h)) {
             if self.child.is_some() {
-                return Err(Error::Live(format!("the frame size changed to {w}x{h} while streaming to {}", self.device.display())));
+                return Err(Error::Live(format!(
+                    "the frame size changed to {w}x{h} while streaming to {}",
+                    self.device.display()
+                )));
             }
             self.start(w, h)?;
         }
         let data = rgb_to_yuyv(frame);
-        let ok = self.child.as_mut().is_some_and(|(_, stdin)| stdin.write_all(&data).is_ok());
+        let ok = self
+            .child
+            .as_mut()
+            .is_some_and(|(_, stdin)| stdin.write_all(&data).is_ok());
         if ok { Ok(()) } else { Err(self.failure()) }
     }
 }
@@ -441,7 +544,8 @@ mod tests {
 
     fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
         let mut s = TcpStream::connect(addr).unwrap();
-        s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+            .unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
@@ -468,17 +572,24 @@ mod tests {
         let jpeg_at = body.windows(2).position(|w| w == [0xFF, 0xD8]).unwrap();
         let img = image::load_from_memory(&body[jpeg_at..]).unwrap().to_rgb8();
         assert_eq!(img.dimensions(), (64, 48));
-        assert!(crate::provenance::find_xmp(&body[jpeg_at..]).unwrap().contains("compositeWithTrainedAlgorithmicMedia"));
+        assert!(
+            crate::provenance::find_xmp(&body[jpeg_at..])
+                .unwrap()
+                .contains("compositeWithTrainedAlgorithmicMedia")
+        );
         // No client: nothing is encoded.
         let before = server.parts_sent();
         server.publish(&frame).unwrap();
         assert_eq!(server.parts_sent(), before);
         // Too many connections: the extra ones are turned away, not given a thread each.
-        let idle: Vec<TcpStream> = (0..MAX_CLIENTS).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let idle: Vec<TcpStream> = (0..MAX_CLIENTS)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
         let t = Instant::now();
         let mut refused = false;
         while t.elapsed() < Duration::from_secs(5) && !refused {
-            refused = String::from_utf8_lossy(&get(addr, "/stream.mjpg")).starts_with("HTTP/1.0 503");
+            refused =
+                String::from_utf8_lossy(&get(addr, "/stream.mjpg")).starts_with("HTTP/1.0 503");
         }
         assert!(refused, "connection {} was served", MAX_CLIENTS + 1);
         drop(idle);
@@ -486,11 +597,18 @@ mod tests {
 
     #[test]
     fn a_missing_virtual_camera_says_how_to_set_it_up() {
-        let e = VirtualCamera::open(Path::new("/dev/video-not-there"), 30.0).unwrap_err().to_string();
+        let e = VirtualCamera::open(Path::new("/dev/video-not-there"), 30.0)
+            .unwrap_err()
+            .to_string();
         if cfg!(target_os = "linux") {
             assert!(e.contains("modprobe v4l2loopback"), "{e}");
         }
-        let e = VirtualCamera::open(Path::new("/dev/null"), 30.0).unwrap_err().to_string();
-        assert!(e.contains("not a video device") || e.contains("macOS"), "{e}");
+        let e = VirtualCamera::open(Path::new("/dev/null"), 30.0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not a video device") || e.contains("macOS"),
+            "{e}"
+        );
     }
 }

@@ -34,7 +34,10 @@ pub trait FrameSource: Send {
     /// Re-opens the source after an error (a camera unplugged and plugged
     /// back in). The default cannot.
     fn reopen(&mut self) -> Result<()> {
-        Err(Error::Live(format!("{} cannot be re-opened", self.describe())))
+        Err(Error::Live(format!(
+            "{} cannot be re-opened",
+            self.describe()
+        )))
     }
 }
 
@@ -48,7 +51,11 @@ struct Pacer {
 
 impl Pacer {
     fn new(fps: f64) -> Self {
-        Self { start: None, n: 0, period: Duration::from_secs_f64(1.0 / fps.clamp(0.1, 1000.0)) }
+        Self {
+            start: None,
+            n: 0,
+            period: Duration::from_secs_f64(1.0 / fps.clamp(0.1, 1000.0)),
+        }
     }
 
     fn wait(&mut self) {
@@ -81,20 +88,40 @@ impl TestPattern {
     /// A pattern of `width`×`height` at `fps`.
     pub fn new(width: u32, height: u32, fps: f64) -> Result<Self> {
         if width < 16 || height < 16 || width > 7680 || height > 4320 {
-            return Err(Error::Live(format!("test pattern size {width}x{height} is out of range")));
+            return Err(Error::Live(format!(
+                "test pattern size {width}x{height} is out of range"
+            )));
         }
-        Ok(Self { width, height, fps, pacer: Pacer::new(fps), n: 0 })
+        Ok(Self {
+            width,
+            height,
+            fps,
+            pacer: Pacer::new(fps),
+            n: 0,
+        })
     }
 
     /// Frame `n` of the pattern (deterministic).
     pub fn frame(&self, n: u64) -> Result<Frame> {
-        const BARS: [[u8; 3]; 7] = [[192, 192, 192], [192, 192, 0], [0, 192, 192], [0, 192, 0], [192, 0, 192], [192, 0, 0], [0, 0, 192]];
+        const BARS: [[u8; 3]; 7] = [
+            [192, 192, 192],
+            [192, 192, 0],
+            [0, 192, 192],
+            [0, 192, 0],
+            [192, 0, 192],
+            [192, 0, 0],
+            [0, 0, 192],
+        ];
         let (w, h) = (self.width as usize, self.height as usize);
         let shift = (n as usize * 4) % w;
         let mut data = vec![0u8; w * h * 3];
         for y in 0..h {
             for x in 0..w {
-                let c = if y < h * 2 / 3 { BARS[((x + shift) % w) * 7 / w] } else { [(x * 255 / w) as u8; 3] };
+                let c = if y < h * 2 / 3 {
+                    BARS[((x + shift) % w) * 7 / w]
+                } else {
+                    [(x * 255 / w) as u8; 3]
+                };
                 data[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&c);
             }
         }
@@ -109,7 +136,14 @@ impl TestPattern {
                 f.put_pixel(x, y, [255, 255, 255]);
             }
         }
-        overlay::draw_text(&mut f, 8, (h as i64) - 20, &format!("test {n}"), 2, [255, 255, 0]);
+        overlay::draw_text(
+            &mut f,
+            8,
+            (h as i64) - 20,
+            &format!("test {n}"),
+            2,
+            [255, 255, 0],
+        );
         Ok(f)
     }
 }
@@ -121,7 +155,10 @@ fn bounce(t: i64, span: i64) -> i64 {
 
 impl FrameSource for TestPattern {
     fn describe(&self) -> String {
-        format!("test pattern {}x{} at {} fps", self.width, self.height, self.fps)
+        format!(
+            "test pattern {}x{} at {} fps",
+            self.width, self.height, self.fps
+        )
     }
 
     fn nominal_fps(&self) -> f64 {
@@ -157,8 +194,19 @@ impl FileSource {
         let info = probe(path)?;
         let decoder = Decoder::open(path, &info, Trim::default())?;
         let fps = info.avg_fps.as_f64();
-        let fps = if fps.is_finite() && fps > 0.0 { fps } else { info.fps.as_f64() };
-        Ok(Self { path: path.to_path_buf(), info, decoder, pacer: Pacer::new(fps), looping, size })
+        let fps = if fps.is_finite() && fps > 0.0 {
+            fps
+        } else {
+            info.fps.as_f64()
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            info,
+            decoder,
+            pacer: Pacer::new(fps),
+            looping,
+            size,
+        })
     }
 }
 
@@ -176,7 +224,13 @@ impl std::fmt::Debug for dyn FrameSource {
 
 impl FrameSource for FileSource {
     fn describe(&self) -> String {
-        format!("file {} ({}x{} at {} fps)", self.path.display(), self.info.width, self.info.height, self.info.avg_fps)
+        format!(
+            "file {} ({}x{} at {} fps)",
+            self.path.display(),
+            self.info.width,
+            self.info.height,
+            self.info.avg_fps
+        )
     }
 
     fn nominal_fps(&self) -> f64 {
@@ -191,7 +245,9 @@ impl FrameSource for FileSource {
             frame = self.decoder.next_frame()?;
         }
         Ok(match (frame, self.size) {
-            (Some(f), Some((w, h))) if (f.width(), f.height()) != (w, h) => Some(camshow_core::imgproc::resize_bilinear(&f, w, h)),
+            (Some(f), Some((w, h))) if (f.width(), f.height()) != (w, h) => {
+                Some(camshow_core::imgproc::resize_bilinear(&f, w, h))
+            }
             (f, _) => f,
         })
     }
@@ -223,9 +279,29 @@ fn input_args(device: &str, format: &str, (w, h): (u32, u32), fps: f64) -> Vec<S
     let size = format!("{w}x{h}");
     let rate = format!("{fps}");
     if cfg!(target_os = "macos") {
-        vec!["-f".into(), "avfoundation".into(), "-framerate".into(), rate, "-video_size".into(), size, "-i".into(), format!("{device}:none")]
+        vec![
+            "-f".into(),
+            "avfoundation".into(),
+            "-framerate".into(),
+            rate,
+            "-video_size".into(),
+            size,
+            "-i".into(),
+            format!("{device}:none"),
+        ]
     } else {
-        vec!["-f".into(), "v4l2".into(), "-input_format".into(), format.into(), "-video_size".into(), size, "-framerate".into(), rate, "-i".into(), device.into()]
+        vec![
+            "-f".into(),
+            "v4l2".into(),
+            "-input_format".into(),
+            format.into(),
+            "-video_size".into(),
+            size,
+            "-framerate".into(),
+            rate,
+            "-i".into(),
+            device.into(),
+        ]
     }
 }
 
@@ -238,14 +314,26 @@ impl CameraSource {
         let fps = opts.fps.unwrap_or(30.0);
         let mut last = String::new();
         for format in CAMERA_FORMATS {
-            let mut cam = Self { device: device.into(), width, height, fps, format: format.into(), child: None, stdout: None };
+            let mut cam = Self {
+                device: device.into(),
+                width,
+                height,
+                fps,
+                format: format.into(),
+                child: None,
+                stdout: None,
+            };
             match cam.start() {
                 Ok(()) => {
                     // A format the camera does not offer makes FFmpeg exit at once.
                     let t = Instant::now();
                     let mut exited = false;
                     while t.elapsed() < Duration::from_millis(1500) {
-                        if cam.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_)))) {
+                        if cam
+                            .child
+                            .as_mut()
+                            .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))))
+                        {
                             exited = true;
                             break;
                         }
@@ -262,22 +350,44 @@ impl CameraSource {
                 break;
             }
         }
-        Err(Error::Live(format!("camera {device} could not be opened at {width}x{height} {fps} fps in any of {}: {last}", CAMERA_FORMATS.join(", "))))
+        Err(Error::Live(format!(
+            "camera {device} could not be opened at {width}x{height} {fps} fps in any of {}: {last}",
+            CAMERA_FORMATS.join(", ")
+        )))
     }
 
     fn start(&mut self) -> Result<()> {
         if !cfg!(target_os = "macos") && !std::path::Path::new(&self.device).exists() {
-            return Err(Error::Live(format!("no camera at {} (see `camshow cameras`)", self.device)));
+            return Err(Error::Live(format!(
+                "no camera at {} (see `camshow cameras`)",
+                self.device
+            )));
         }
         let mut cmd = Command::new("ffmpeg");
         cmd.args(["-nostdin", "-v", "error"])
-            .args(input_args(&self.device, &self.format, (self.width, self.height), self.fps))
-            .args(["-vf", &format!("scale={}:{},format=rgb24", self.width, self.height), "-f", "rawvideo", "pipe:1"])
+            .args(input_args(
+                &self.device,
+                &self.format,
+                (self.width, self.height),
+                self.fps,
+            ))
+            .args([
+                "-vf",
+                &format!("scale={}:{},format=rgb24", self.width, self.height),
+                "-f",
+                "rawvideo",
+                "pipe:1",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| Error::Live(format!("ffmpeg could not be started ({e}); install ffmpeg")))?;
-        let stdout = child.stdout.take().ok_or_else(|| Error::Live("ffmpeg has no output pipe".into()))?;
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::Live(format!("ffmpeg could not be started ({e}); install ffmpeg"))
+        })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Live("ffmpeg has no output pipe".into()))?;
         self.child = Some(child);
         self.stdout = Some(BufReader::with_capacity(1 << 20, stdout));
         Ok(())
@@ -305,7 +415,10 @@ impl CameraSource {
 
 impl FrameSource for CameraSource {
     fn describe(&self) -> String {
-        format!("camera {} ({}x{} at {} fps, {})", self.device, self.width, self.height, self.fps, self.format)
+        format!(
+            "camera {} ({}x{} at {} fps, {})",
+            self.device, self.width, self.height, self.fps, self.format
+        )
     }
 
     fn nominal_fps(&self) -> f64 {
@@ -315,7 +428,9 @@ impl FrameSource for CameraSource {
     fn next(&mut self) -> Result<Option<Frame>> {
         let n = self.width as usize * self.height as usize * 3;
         let mut buf = vec![0u8; n];
-        let Some(out) = self.stdout.as_mut() else { return Err(self.failure()) };
+        let Some(out) = self.stdout.as_mut() else {
+            return Err(self.failure());
+        };
         let mut got = 0;
         while got < n {
             match out.read(&mut buf[got..]) {
@@ -345,15 +460,27 @@ impl Drop for CameraSource {
 
 /// Opens a source by its command-line name: `test`, `file:PATH` or a camera
 /// id (`/dev/video0`, a number for `/dev/videoN`, or an AVFoundation index).
-pub fn open_source(spec: &str, opts: CaptureOptions, loop_files: bool) -> Result<Box<dyn FrameSource>> {
+pub fn open_source(
+    spec: &str,
+    opts: CaptureOptions,
+    loop_files: bool,
+) -> Result<Box<dyn FrameSource>> {
     if spec == "test" {
         let (w, h) = opts.size.unwrap_or((640, 480));
         return Ok(Box::new(TestPattern::new(w, h, opts.fps.unwrap_or(30.0))?));
     }
     if let Some(path) = spec.strip_prefix("file:") {
-        return Ok(Box::new(FileSource::open(std::path::Path::new(path), loop_files, opts.size)?));
+        return Ok(Box::new(FileSource::open(
+            std::path::Path::new(path),
+            loop_files,
+            opts.size,
+        )?));
     }
-    let device = if !cfg!(target_os = "macos") && spec.chars().all(|c| c.is_ascii_digit()) { format!("/dev/video{spec}") } else { spec.to_string() };
+    let device = if !cfg!(target_os = "macos") && spec.chars().all(|c| c.is_ascii_digit()) {
+        format!("/dev/video{spec}")
+    } else {
+        spec.to_string()
+    };
     Ok(Box::new(CameraSource::open(&device, opts)?))
 }
 
@@ -373,15 +500,26 @@ mod tests {
             p.next().unwrap().unwrap();
         }
         let e = t.elapsed();
-        assert!(e >= Duration::from_millis(85), "10 frames at 100 fps took {e:?}");
+        assert!(
+            e >= Duration::from_millis(85),
+            "10 frames at 100 fps took {e:?}"
+        );
         assert!(TestPattern::new(4, 4, 30.0).is_err());
     }
 
     #[test]
     fn missing_cameras_and_files_are_clear_errors() {
-        let e = open_source("/dev/video-not-there", CaptureOptions::default(), false).unwrap_err().to_string();
+        let e = open_source("/dev/video-not-there", CaptureOptions::default(), false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/dev/video-not-there"), "{e}");
-        let e = open_source("file:/nonexistent/clip.mp4", CaptureOptions::default(), false).unwrap_err().to_string();
+        let e = open_source(
+            "file:/nonexistent/clip.mp4",
+            CaptureOptions::default(),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("clip.mp4"), "{e}");
     }
 }

@@ -35,7 +35,12 @@ pub fn rgb_to_yuyv(frame: &Frame) -> Vec<u8> {
             let (r0, g0, b0) = (i32::from(pair[0]), i32::from(pair[1]), i32::from(pair[2]));
             let (r1, g1, b1) = (i32::from(pair[3]), i32::from(pair[4]), i32::from(pair[5]));
             let (r, g, b) = ((r0 + r1 + 1) >> 1, (g0 + g1 + 1) >> 1, (b0 + b1 + 1) >> 1);
-            out.extend([y_of(r0, g0, b0), u_of(r, g, b), y_of(r1, g1, b1), v_of(r, g, b)]);
+            out.extend([
+                y_of(r0, g0, b0),
+                u_of(r, g, b),
+                y_of(r1, g1, b1),
+                v_of(r, g, b),
+            ]);
         }
     }
     out
@@ -95,7 +100,10 @@ mod tests {
                     let ue = 128.0 + (-37.797 * rf - 74.203 * gf + 112.0 * bf) / 255.0;
                     let ve = 128.0 + (112.0 * rf - 93.786 * gf - 18.214 * bf) / 255.0;
                     for (got, want) in [(y, ye), (u, ue), (v, ve)] {
-                        assert!((f64::from(got) - want).abs() <= 1.0, "({r},{g},{b}): {got} vs {want:.2}");
+                        assert!(
+                            (f64::from(got) - want).abs() <= 1.0,
+                            "({r},{g},{b}): {got} vs {want:.2}"
+                        );
                     }
                 }
             }

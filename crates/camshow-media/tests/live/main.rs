@@ -18,7 +18,11 @@ use camshow_media::live::{LiveControl, LiveOptions, mirror, run_live};
 use camshow_test_utils::{exiftool, runtime, sample, store};
 
 fn engine(selector: SelectMode) -> SwapEngine {
-    let s = SwapSettings { swapper: SwapperChoice::Classic, selector, ..SwapSettings::default() };
+    let s = SwapSettings {
+        swapper: SwapperChoice::Classic,
+        selector,
+        ..SwapSettings::default()
+    };
     SwapEngine::load(&s, &runtime(2), &store()).unwrap()
 }
 
@@ -30,9 +34,27 @@ fn read(name: &str) -> Frame {
 fn still_clip(dir: &Path, photo: &str, seconds: u32, fps: u32) -> PathBuf {
     let out = dir.join(format!("{photo}.mp4"));
     let o = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-loop", "1", "-framerate", &fps.to_string(), "-i"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-loop",
+            "1",
+            "-framerate",
+            &fps.to_string(),
+            "-i",
+        ])
         .arg(sample(photo))
-        .args(["-t", &seconds.to_string(), "-vf", "scale=480:-2,format=yuv420p", "-c:v", "libx264", "-qp", "0"])
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-vf",
+            "scale=480:-2,format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-qp",
+            "0",
+        ])
         .arg(&out)
         .output()
         .expect("ffmpeg is required (scripts/setup.sh installs it)");
@@ -57,29 +79,57 @@ fn slower_processing_drops_frames_and_latency_stays_bounded() {
     let source = Box::new(TestPattern::new(640, 480, 60.0).unwrap());
     let (sink, out) = collector();
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    let opts = LiveOptions { duration: Some(Duration::from_secs(4)), ..LiveOptions::default() };
+    let opts = LiveOptions {
+        duration: Some(Duration::from_secs(4)),
+        ..LiveOptions::default()
+    };
     let stats = run_live(&engine, source, &mut sinks, &control, &opts).unwrap();
     drop(sinks);
     let frames = out.join().unwrap();
     println!("{stats:?}");
     // (Bounds leave room for a loaded CI machine; the point is capture ≫ output.)
-    assert!((30.0..80.0).contains(&stats.capture_fps), "capture ran at {} fps", stats.capture_fps);
-    assert!(stats.processed >= 5 && stats.processed < stats.captured, "{stats:?}");
+    assert!(
+        (30.0..80.0).contains(&stats.capture_fps),
+        "capture ran at {} fps",
+        stats.capture_fps
+    );
+    assert!(
+        stats.processed >= 5 && stats.processed < stats.captured,
+        "{stats:?}"
+    );
     assert!(stats.dropped > 0, "frames must be dropped, not queued");
     assert!(stats.processed + stats.dropped <= stats.captured);
     assert_eq!(frames.len() as u64, stats.processed);
     // Latency does not grow: the last frames are as fresh as the first ones.
-    let lat: Vec<f64> = frames.iter().map(|(_, m, at)| at.duration_since(m.captured_at).as_secs_f64() * 1000.0).collect();
+    let lat: Vec<f64> = frames
+        .iter()
+        .map(|(_, m, at)| at.duration_since(m.captured_at).as_secs_f64() * 1000.0)
+        .collect();
     let half = lat.len() / 2;
     let mut early = lat[..half].to_vec();
     early.sort_by(f64::total_cmp);
     let late_max = lat[half..].iter().copied().fold(0.0, f64::max);
-    assert!(late_max < early[early.len() / 2] * 3.0 + 400.0, "latency grew: early median {:.0} ms, late max {late_max:.0} ms", early[early.len() / 2]);
+    assert!(
+        late_max < early[early.len() / 2] * 3.0 + 400.0,
+        "latency grew: early median {:.0} ms, late max {late_max:.0} ms",
+        early[early.len() / 2]
+    );
     // Outputs keep pace with the source clock: sequence numbers advance at ~60 per second.
     let (first, last) = (&frames[0], &frames[frames.len() - 1]);
-    let seq_rate = (last.1.seq - first.1.seq) as f64 / last.1.captured_at.duration_since(first.1.captured_at).as_secs_f64();
-    assert!((30.0..80.0).contains(&seq_rate), "output frames advance at {seq_rate:.1} source frames per second");
-    assert!(seq_rate > stats.output_fps * 2.0, "outputs skip ahead to the newest frame");
+    let seq_rate = (last.1.seq - first.1.seq) as f64
+        / last
+            .1
+            .captured_at
+            .duration_since(first.1.captured_at)
+            .as_secs_f64();
+    assert!(
+        (30.0..80.0).contains(&seq_rate),
+        "output frames advance at {seq_rate:.1} source frames per second"
+    );
+    assert!(
+        seq_rate > stats.output_fps * 2.0,
+        "outputs skip ahead to the newest frame"
+    );
     assert!(stats.safety_checks >= 3 && stats.safety_trips == 0);
 }
 
@@ -91,7 +141,11 @@ fn mirror_is_exact_on_frames_without_faces() {
     let source = Box::new(TestPattern::new(320, 240, 20.0).unwrap());
     let (sink, out) = collector();
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    let opts = LiveOptions { mirror: true, max_frames: Some(5), ..LiveOptions::default() };
+    let opts = LiveOptions {
+        mirror: true,
+        max_frames: Some(5),
+        ..LiveOptions::default()
+    };
     run_live(&engine, source, &mut sinks, &control, &opts).unwrap();
     drop(sinks);
     let frames = out.join().unwrap();
@@ -113,7 +167,10 @@ fn faces_are_swapped_and_the_source_face_can_change_while_running() {
     let source: Box<dyn FrameSource> = Box::new(FileSource::open(&clip, true, None).unwrap());
     let (sink, out) = collector();
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    let opts = LiveOptions { duration: Some(Duration::from_secs(5)), ..LiveOptions::default() };
+    let opts = LiveOptions {
+        duration: Some(Duration::from_secs(5)),
+        ..LiveOptions::default()
+    };
     let second = engine.prepare_source(&read("astronaut.png")).unwrap();
     let c2 = control.clone();
     let switch_at = Instant::now() + Duration::from_millis(2500);
@@ -126,17 +183,49 @@ fn faces_are_swapped_and_the_source_face_can_change_while_running() {
     drop(sinks);
     let frames = out.join().unwrap();
     assert_eq!(control.source_changes(), 1);
-    assert!(stats.frames_swapped as f64 >= stats.processed as f64 * 0.9, "{stats:?}");
+    assert!(
+        stats.frames_swapped as f64 >= stats.processed as f64 * 0.9,
+        "{stats:?}"
+    );
     let input = camshow_core::imgproc::resize_bilinear(&read("astronaut.png"), 480, 480);
-    let before: Vec<&Frame> = frames.iter().filter(|(_, m, _)| m.captured_at + Duration::from_millis(300) < switch_at).map(|(f, _, _)| f).collect();
-    let after: Vec<&Frame> = frames.iter().filter(|(_, m, _)| m.captured_at > switch_at + Duration::from_millis(300)).map(|(f, _, _)| f).collect();
-    assert!(before.len() >= 3 && after.len() >= 3, "{} before, {} after", before.len(), after.len());
-    let diff = |a: &Frame, b: &Frame| a.data().iter().zip(b.data()).map(|(x, y)| u64::from(x.abs_diff(*y))).sum::<u64>() as f64 / a.data().len() as f64;
+    let before: Vec<&Frame> = frames
+        .iter()
+        .filter(|(_, m, _)| m.captured_at + Duration::from_millis(300) < switch_at)
+        .map(|(f, _, _)| f)
+        .collect();
+    let after: Vec<&Frame> = frames
+        .iter()
+        .filter(|(_, m, _)| m.captured_at > switch_at + Duration::from_millis(300))
+        .map(|(f, _, _)| f)
+        .collect();
+    assert!(
+        before.len() >= 3 && after.len() >= 3,
+        "{} before, {} after",
+        before.len(),
+        after.len()
+    );
+    let diff = |a: &Frame, b: &Frame| {
+        a.data()
+            .iter()
+            .zip(b.data())
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum::<u64>() as f64
+            / a.data().len() as f64
+    };
     let (b, a) = (before[before.len() - 1], after[after.len() - 1]);
-    let (swapped, changed, steady) = (diff(b, &input), diff(a, b), diff(before[before.len() - 2], b));
-    println!("swap vs input {swapped:.3}, after vs before {changed:.3}, within a phase {steady:.3}");
+    let (swapped, changed, steady) = (
+        diff(b, &input),
+        diff(a, b),
+        diff(before[before.len() - 2], b),
+    );
+    println!(
+        "swap vs input {swapped:.3}, after vs before {changed:.3}, within a phase {steady:.3}"
+    );
     assert!(swapped > 0.3, "the face was swapped");
-    assert!(changed > 0.3, "the new source face is used after the change");
+    assert!(
+        changed > 0.3,
+        "the new source face is used after the change"
+    );
     // The still clip gives near-identical outputs within one phase (tracking keeps the face steady).
     assert!(steady < changed / 2.0);
 }
@@ -172,15 +261,25 @@ impl FrameSource for Flaky {
 fn an_unplugged_source_is_reopened_and_the_stream_goes_on() {
     let engine = engine(SelectMode::Many);
     let control = LiveControl::new(engine.prepare_source(&read("astronaut.png")).unwrap());
-    let source = Box::new(Flaky { inner: TestPattern::new(160, 120, 20.0).unwrap(), n: 0, failed: false });
+    let source = Box::new(Flaky {
+        inner: TestPattern::new(160, 120, 20.0).unwrap(),
+        n: 0,
+        failed: false,
+    });
     let (sink, out) = collector();
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-    let opts = LiveOptions { duration: Some(Duration::from_secs(3)), ..LiveOptions::default() };
+    let opts = LiveOptions {
+        duration: Some(Duration::from_secs(3)),
+        ..LiveOptions::default()
+    };
     let stats = run_live(&engine, source, &mut sinks, &control, &opts).unwrap();
     drop(sinks);
     let frames = out.join().unwrap();
     assert_eq!(stats.reconnects, 1, "{stats:?}");
-    assert!(frames.iter().any(|(_, m, _)| m.seq > 10), "frames flow again after the reconnect");
+    assert!(
+        frames.iter().any(|(_, m, _)| m.seq > 10),
+        "frames flow again after the reconnect"
+    );
 }
 
 #[test]
@@ -203,10 +302,25 @@ fn the_mjpeg_stream_is_read_by_ffmpeg_over_loopback() {
         c2.stop();
         o
     });
-    let opts = LiveOptions { duration: Some(Duration::from_secs(30)), overlay: true, ..LiveOptions::default() };
-    let stats = run_live(&engine, Box::new(FileSource::open(&clip, true, None).unwrap()), &mut sinks, &control, &opts).unwrap();
+    let opts = LiveOptions {
+        duration: Some(Duration::from_secs(30)),
+        overlay: true,
+        ..LiveOptions::default()
+    };
+    let stats = run_live(
+        &engine,
+        Box::new(FileSource::open(&clip, true, None).unwrap()),
+        &mut sinks,
+        &control,
+        &opts,
+    )
+    .unwrap();
     let o = client.join().unwrap();
-    assert!(o.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(stats.processed >= 8);
     for i in 1..=8 {
         let p = dir.path().join(format!("got{i:02}.jpg"));
@@ -234,5 +348,8 @@ fn the_mjpeg_stream_is_read_by_ffmpeg_over_loopback() {
     let body = h.join().unwrap();
     let at = body.windows(2).position(|w| w == [0xFF, 0xD8]).unwrap();
     std::fs::write(&raw, &body[at..]).unwrap();
-    assert!(exiftool("XMP-iptcExt:DigitalSourceType", &raw).ends_with("compositeWithTrainedAlgorithmicMedia"));
+    assert!(
+        exiftool("XMP-iptcExt:DigitalSourceType", &raw)
+            .ends_with("compositeWithTrainedAlgorithmicMedia")
+    );
 }

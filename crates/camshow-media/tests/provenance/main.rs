@@ -14,9 +14,20 @@ fn png_and_jpeg_outputs_say_they_are_ai_generated() {
     for name in ["out.png", "out.jpg", "OUT.JPEG"] {
         let p = dir.path().join(name);
         write_image(&p, &frame, "face swap test output").unwrap();
-        assert_eq!(exiftool("XMP-iptcExt:DigitalSourceType", &p), DIGITAL_SOURCE_TYPE, "{name}");
-        assert!(exiftool("XMP-xmp:CreatorTool", &p).starts_with("Camshow Deepfaker "), "{name}");
-        assert_eq!(exiftool("XMP-dc:Description", &p), "face swap test output", "{name}");
+        assert_eq!(
+            exiftool("XMP-iptcExt:DigitalSourceType", &p),
+            DIGITAL_SOURCE_TYPE,
+            "{name}"
+        );
+        assert!(
+            exiftool("XMP-xmp:CreatorTool", &p).starts_with("Camshow Deepfaker "),
+            "{name}"
+        );
+        assert_eq!(
+            exiftool("XMP-dc:Description", &p),
+            "face swap test output",
+            "{name}"
+        );
         // exiftool finds no format errors.
         let warn = exiftool("Warning", &p);
         assert!(warn.is_empty(), "{name}: {warn}");
