@@ -10,7 +10,7 @@ use camshow_core::detect::{DetectorKind, load_detector};
 use camshow_core::safety::SafetyGate;
 use clap::{Args, Subcommand};
 
-use crate::engine_args::EngineArgs;
+use crate::settings_args::EngineArgs;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -68,7 +68,8 @@ fn bench_live(
     json: bool,
     engine_args: &EngineArgs,
 ) -> Result<ExitCode> {
-    use camshow_core::pipeline::{SwapEngine, SwapSettings};
+    use camshow_core::pipeline::SwapEngine;
+    use camshow_core::session::SourcePlan;
     use camshow_media::live::{LiveControl, LiveOptions, run_live, source::FileSource};
     let (w, h) = match size {
         "640x480" => (640u32, 480u32),
@@ -83,7 +84,7 @@ fn bench_live(
             let vf = format!(
                 "scale=-2:{h},pad=max(iw\\,{w}):{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p"
             );
-            let st = std::process::Command::new("ffmpeg")
+            let st = camshow_media::tools::ffmpeg()
                 .args(["-v", "error", "-y", "-loop", "1", "-framerate", "30", "-i"])
                 .arg(source)
                 .args([
@@ -95,20 +96,19 @@ fn bench_live(
             clip
         }
     };
-    let rt = engine_args.runtime()?;
-    let settings = SwapSettings {
-        detector,
-        ..Default::default()
-    };
-    let engine = SwapEngine::load(&settings, &rt, &engine_args.store())?;
-    let control =
-        LiveControl::new(engine.prepare_source(&camshow_media::image_io::read_image(source)?)?);
+    let mut settings = engine_args.settings()?;
+    settings.engine.detector = detector;
+    let ctx = crate::settings_args::context(&settings, crate::settings_args::store(&settings))?;
+    let engine = std::sync::Arc::new(SwapEngine::load(&ctx, &settings)?);
+    let plan =
+        SourcePlan::one(engine.prepare_source(&camshow_media::image_io::read_image(source)?)?);
+    let control = LiveControl::new(std::sync::Arc::clone(&engine), plan);
     let src = Box::new(FileSource::open(&clip, true, Some((w, h)))?);
     let opts = LiveOptions {
         duration: Some(std::time::Duration::from_secs(u64::from(seconds))),
         ..LiveOptions::default()
     };
-    let stats = run_live(&engine, src, &mut [], &control, &opts)?;
+    let stats = run_live(src, &mut [], &control, &opts)?;
     if json {
         println!(
             "{}",
@@ -150,8 +150,11 @@ struct ClipArgs {
     #[arg(short, long)]
     input: Option<PathBuf>,
     /// Face detector
-    #[arg(long, default_value = "centerface", value_parser = crate::engine_args::parse::<DetectorKind>)]
+    #[arg(long, default_value = "centerface", value_parser = crate::settings_args::parse::<DetectorKind>)]
     detector: DetectorKind,
+    /// Parallel frame workers for the video benchmark, 0 = one per CPU core [settings: video.workers]
+    #[arg(long, value_name = "N")]
+    video_workers: Option<usize>,
     /// Print JSON
     #[arg(long)]
     json: bool,
@@ -200,6 +203,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
                 c.detector,
                 c.json,
                 &c.engine,
+                c.video_workers,
             );
         }
         BenchWhat::Live {
@@ -219,8 +223,10 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         }
     };
     let frame: Frame = camshow_media::image_io::read_image(input)?;
-    let rt = engine.runtime()?;
-    let store = engine.store();
+    let settings = engine.settings()?;
+    let rt = crate::settings_args::runtime(&settings)?;
+    let store = crate::settings_args::store(&settings);
+    let threads = settings.runtime.intra_threads;
     let mut rows = Vec::new();
     let gate = SafetyGate::load(&rt, &store)?;
     gate.ensure_safe(&frame, "input")?;
@@ -246,7 +252,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({"image": input, "width": frame.width(), "height": frame.height(), "runs": runs, "threads": engine.execution_threads, "results": v})
+                &serde_json::json!({"image": input, "width": frame.width(), "height": frame.height(), "runs": runs, "threads": threads, "results": v})
             )?
         );
     } else {
@@ -255,7 +261,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             input.display(),
             frame.width(),
             frame.height(),
-            engine.execution_threads
+            threads
         );
         for (n, (p50, p95, min)) in rows {
             println!("  {n:<24} p50 {p50:8.2} ms   p95 {p95:8.2} ms   min {min:8.2} ms");
@@ -273,8 +279,10 @@ fn bench_video(
     detector: DetectorKind,
     json: bool,
     engine_args: &EngineArgs,
+    video_workers: Option<usize>,
 ) -> Result<ExitCode> {
-    use camshow_core::pipeline::{SwapEngine, SwapSettings};
+    use camshow_core::pipeline::SwapEngine;
+    use camshow_core::session::SourcePlan;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let dir = tempfile::tempdir()?;
     let clip = match input {
@@ -289,7 +297,7 @@ fn bench_video(
             let vf = format!(
                 "scale=-2:{h},pad={w}:{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p"
             );
-            let st = std::process::Command::new("ffmpeg")
+            let st = camshow_media::tools::ffmpeg()
                 .args(["-v", "error", "-y", "-loop", "1", "-framerate", "10", "-i"])
                 .arg(source)
                 .args([
@@ -315,20 +323,17 @@ fn bench_video(
             clip
         }
     };
-    let rt = engine_args.runtime()?;
-    let store = engine_args.store();
-    let settings = SwapSettings {
-        detector,
-        selector: camshow_core::select::SelectMode::Many,
-        ..Default::default()
-    };
-    let engine = SwapEngine::load(&settings, &rt, &store)?;
+    let mut settings = engine_args.settings()?;
+    settings.engine.detector = detector;
+    settings.engine.selector = camshow_core::select::SelectMode::Many;
+    if let Some(w) = video_workers {
+        settings.video.workers = w;
+    }
+    settings.check()?;
+    let ctx = crate::settings_args::context(&settings, crate::settings_args::store(&settings))?;
+    let engine = SwapEngine::load(&ctx, &settings)?;
     let prepared = engine.prepare_source(&camshow_media::image_io::read_image(source)?)?;
-    let workers = if engine_args.execution_threads > 0 {
-        engine_args.execution_threads
-    } else {
-        std::thread::available_parallelism().map_or(2, usize::from)
-    };
+    let workers = settings.video.effective_workers();
 
     // End to end: safety sampling, decode, swap, encode, audio.
     let out = dir.path().join("out.mp4");
@@ -340,10 +345,7 @@ fn bench_video(
     let t = Instant::now();
     let report = camshow_media::job::run_video_job(
         &engine,
-        camshow_media::job::SourcePlan::One {
-            source: &prepared,
-            reference: None,
-        },
+        SourcePlan::one(prepared.clone()),
         &clip,
         &out,
         &opts,
@@ -366,11 +368,15 @@ fn bench_video(
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
+                let mut session = camshow_core::session::FrameSession::still(
+                    SourcePlan::one(prepared.clone()),
+                    &settings.engine,
+                );
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(f) = frames.get(i) else { break };
                     let mut f = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let _ = engine.swap_checked(&mut f, &prepared, None);
+                    let _ = session.process(&engine, &mut f);
                 }
             });
         }

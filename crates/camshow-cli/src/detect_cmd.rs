@@ -10,16 +10,16 @@ use camshow_core::detect::{DetectorKind, Face, load_detector};
 use camshow_core::safety::SafetyGate;
 use clap::Args;
 
-use crate::engine_args::EngineArgs;
+use crate::settings_args::EngineArgs;
 
 #[derive(Debug, Args)]
 pub struct DetectArgs {
     /// Image to search
     #[arg(short, long, value_name = "IMAGE")]
     input: PathBuf,
-    /// Face detector
-    #[arg(long, default_value = "centerface", value_parser = crate::engine_args::parse::<DetectorKind>)]
-    detector: DetectorKind,
+    /// Face detector: centerface, blazeface, scrfd [settings: engine.detector]
+    #[arg(long, value_parser = crate::settings_args::parse::<DetectorKind>)]
+    detector: Option<DetectorKind>,
     /// Also write a copy of the image with the faces drawn (PNG or JPEG)
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -33,11 +33,18 @@ pub struct DetectArgs {
 #[allow(clippy::print_stdout)]
 pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     let frame = camshow_media::image_io::read_image(&args.input)?;
-    let rt = args.engine.runtime()?;
-    let store = args.engine.store();
+    let mut l = crate::settings_args::load()?;
+    args.engine.overlay(&mut l);
+    l.overlay("engine.detector", "--detector", args.detector, |s, v| {
+        s.engine.detector = v
+    });
+    let settings = crate::settings_args::finish(l)?;
+    let detector_kind = settings.engine.detector;
+    let rt = crate::settings_args::runtime(&settings)?;
+    let store = crate::settings_args::store(&settings);
     let gate = SafetyGate::load(&rt, &store)?;
     gate.ensure_safe(&frame, &format!("{}", args.input.display()))?;
-    let detector = load_detector(args.detector, &rt, &store)?;
+    let detector = load_detector(detector_kind, &rt, &store)?;
     let start = Instant::now();
     let faces = detector.detect(&frame)?;
     let elapsed = start.elapsed();
@@ -63,7 +70,7 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     if args.json {
         let v = serde_json::json!({
             "image": args.input, "width": frame.width(), "height": frame.height(),
-            "detector": args.detector.name(), "providers": providers,
+            "detector": detector_kind.name(), "providers": providers,
             "elapsed_ms": elapsed.as_secs_f64() * 1000.0, "faces": faces,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -72,7 +79,7 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
             "{}: {} face(s) found by {} in {:.1} ms (providers: {})",
             args.input.display(),
             faces.len(),
-            args.detector,
+            detector_kind,
             elapsed.as_secs_f64() * 1000.0,
             providers.join(", ")
         );

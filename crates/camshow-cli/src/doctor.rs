@@ -3,11 +3,10 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use camshow_core::models::Status;
-use camshow_core::runtime::ExecutionProvider;
+use camshow_media::doctor::{Report, RuntimeReport};
 use clap::Args;
 
-use crate::engine_args::EngineArgs;
+use crate::settings_args::EngineArgs;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
@@ -20,49 +19,19 @@ pub struct DoctorArgs {
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
-    let store = args.engine.store();
-    let mut ok = true;
-
-    let rt = args.engine.runtime();
-    let runtime_json = match &rt {
-        Ok(rt) => {
-            let lib = rt.library();
-            let providers: Vec<_> = ExecutionProvider::ALL
-                .iter()
-                .map(|&p| {
-                    let compiled = p.compiled_in();
-                    let usable = if compiled {
-                        rt.probe_provider(p)
-                    } else {
-                        Err("not compiled into this library".into())
-                    };
-                    (p, compiled, usable)
-                })
-                .collect();
-            serde_json::json!({
-                "library": lib.path, "found_via": lib.source, "version": lib.version,
-                "providers": providers.iter().map(|(p, c, u)| serde_json::json!({
-                    "name": p.name(), "available": c, "usable": u.is_ok(), "reason": u.as_ref().err(),
-                })).collect::<Vec<_>>(),
-            })
-        }
-        Err(e) => {
-            ok = false;
-            serde_json::json!({ "error": format!("{e:#}") })
-        }
+    let settings = args.engine.settings()?;
+    let store = crate::settings_args::store(&settings);
+    let rt = crate::settings_args::runtime(&settings);
+    let report = Report::collect(rt.as_ref().map_err(|e| format!("{e:#}")), &store);
+    let code = if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     };
-
-    let models: Vec<_> = store
-        .statuses()
-        .into_iter()
-        .map(|(m, s)| serde_json::json!({"id": m.id, "status": s.to_string(), "ok": matches!(s, Status::Present | Status::PresentUnpinned), "licence": m.licence}))
-        .collect();
-    let gate_ready = matches!(
-        store.status(camshow_core::models::find("nudenet").expect("nudenet is in the manifest")),
-        Status::Present
-    );
-    ok &= gate_ready;
-    let ff = camshow_media::tools::ffmpeg_info();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(code);
+    }
     let interesting = [
         "libx264",
         "libx265",
@@ -82,83 +51,69 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         "mpeg4",
         "png",
     ];
-    let encoders: Vec<&String> = ff
+    let encoders: Vec<&str> = report
+        .ffmpeg
         .video_encoders
         .iter()
-        .filter(|e| interesting.contains(&e.as_str()))
+        .map(String::as_str)
+        .filter(|e| interesting.contains(e))
         .collect();
-    let cams = camshow_media::camera::list_cameras();
-
-    if args.json {
-        let v = serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "features": camshow_core::enabled_features(),
-            "onnxruntime": runtime_json,
-            "safety_gate": if gate_ready { "ready" } else { "missing: run `camshow models fetch nudenet`" },
-            "models": models,
-            "ffmpeg": ff,
-            "cameras": cams,
-            "dirs": {"config": camshow_core::paths::config_dir(), "models": store.dir(), "cache": camshow_core::paths::cache_dir()},
-        });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(if ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        });
-    }
-
-    println!("Camshow Deepfaker {}", crate::version_string());
+    println!("Camshow Deepfaker {}", crate::VERSION.as_str());
     println!();
     println!("ONNX Runtime");
-    match &rt {
-        Ok(rt) => {
-            let lib = rt.library();
-            println!("  version     {}", lib.version);
-            println!("  library     {}", lib.path.display());
-            println!("  found via   {}", lib.source);
-            for p in runtime_json["providers"].as_array().into_iter().flatten() {
-                let name = p["name"].as_str().unwrap_or_default();
-                let state = match (p["available"].as_bool(), p["usable"].as_bool()) {
-                    (Some(true), Some(true)) => "usable".to_string(),
-                    (Some(true), _) => format!(
+    match &report.onnxruntime {
+        RuntimeReport::Found {
+            library,
+            found_via,
+            version,
+            providers,
+        } => {
+            println!("  version     {version}");
+            println!("  library     {}", library.display());
+            println!("  found via   {found_via}");
+            for p in providers {
+                let state = match (p.available, p.usable) {
+                    (true, true) => "usable".to_string(),
+                    (true, false) => format!(
                         "available but NOT usable: {}",
-                        p["reason"].as_str().unwrap_or_default()
+                        p.reason.as_deref().unwrap_or_default()
                     ),
-                    _ => "not in this build".to_string(),
+                    _ => "not in this ONNX Runtime library".to_string(),
                 };
-                println!("  provider    {name:<9} {state}");
+                println!("  provider    {:<9} {state}", p.name);
             }
         }
-        Err(e) => println!("  NOT FOUND: {e:#}"),
+        RuntimeReport::Missing { error } => println!("  NOT FOUND: {error}"),
     }
     println!();
     println!(
         "Content-safety gate: {}",
-        if gate_ready {
+        if report.gate_ready {
             "ready (NudeNet 320n)"
         } else {
             "MISSING: nothing can be processed; run `camshow models fetch nudenet`"
         }
     );
     println!();
-    println!("Models in {}", store.dir().display());
-    for m in &models {
-        println!(
-            "  {:<20} {}",
-            m["id"].as_str().unwrap_or_default(),
-            m["status"].as_str().unwrap_or_default()
-        );
+    println!("Models in {}", report.dirs.models.display());
+    for m in &report.models {
+        println!("  {:<20} {}", m.id, m.status);
     }
     println!();
     println!("FFmpeg");
     println!(
         "  ffmpeg      {}",
-        ff.ffmpeg.as_deref().unwrap_or("NOT FOUND (install ffmpeg)")
+        report
+            .ffmpeg
+            .ffmpeg
+            .as_deref()
+            .unwrap_or("NOT FOUND (install ffmpeg)")
     );
     println!(
         "  ffprobe     {}",
-        ff.ffprobe
+        report
+            .ffmpeg
+            .ffprobe
             .as_deref()
             .unwrap_or("NOT FOUND (install ffmpeg)")
     );
@@ -167,35 +122,31 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         if encoders.is_empty() {
             "-".to_string()
         } else {
-            encoders
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            encoders.join(", ")
         }
     );
     println!();
     println!("Cameras");
-    if cams.is_empty() {
+    if report.cameras.is_empty() {
         println!("  none found");
     }
-    for c in &cams {
+    for c in &report.cameras {
         println!("  {}  {}", c.id, c.name);
     }
     println!();
     println!("Folders");
     println!(
-        "  config      {}",
-        camshow_core::paths::config_dir().display()
+        "  settings    {}",
+        camshow_core::settings::config_file(
+            crate::settings_args::CONFIG
+                .get()
+                .cloned()
+                .flatten()
+                .as_deref()
+        )
+        .display()
     );
-    println!("  models      {}", store.dir().display());
-    println!(
-        "  cache       {}",
-        camshow_core::paths::cache_dir().display()
-    );
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    println!("  models      {}", report.dirs.models.display());
+    println!("  cache       {}", report.dirs.cache.display());
+    Ok(code)
 }

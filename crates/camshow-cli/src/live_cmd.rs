@@ -4,35 +4,24 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
+use camshow_core::analysis::Needs;
 use camshow_core::pipeline::SwapEngine;
+use camshow_core::settings::{Settings, parse_resolution};
 use camshow_media::live::sinks::{MjpegServer, Sink, VirtualCamera};
 use camshow_media::live::source::{CaptureOptions, open_source};
 use camshow_media::live::{LiveControl, LiveOptions, LiveStats, run_live};
+use camshow_media::swap_job::source_plan;
 use clap::Args;
 
-use crate::engine_args::EngineArgs;
-use crate::face_args::FaceArgs;
 use crate::preview::PreviewWindow;
-use crate::processor_args::ProcessorArgs;
-
-fn resolution(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("{s:?} is not WIDTHxHEIGHT (e.g. 1280x720)"))?;
-    let (w, h): (u32, u32) = (
-        w.parse().map_err(|_| format!("bad width in {s:?}"))?,
-        h.parse().map_err(|_| format!("bad height in {s:?}"))?,
-    );
-    if !(16..=7680).contains(&w) || !(16..=4320).contains(&h) {
-        return Err(format!("{s} is out of range"));
-    }
-    Ok((w, h))
-}
+use crate::settings_args::{EngineArgs, FaceArgs, ProcessorArgs};
 
 fn positive(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if v > 0.0 && v <= 1000.0 {
+    if v > 0.0 && v <= 1_000_000.0 {
         Ok(v)
     } else {
         Err(format!("{v} is out of range"))
@@ -41,31 +30,40 @@ fn positive(s: &str) -> Result<f64, String> {
 
 #[derive(Debug, Args)]
 pub struct LiveArgs {
-    /// Image with the face to use; replace the file while running to change faces
-    #[arg(short, long, value_name = "IMAGE")]
-    source: PathBuf,
-    /// Camera: an id from `camshow cameras` (/dev/video0, or 0), `file:CLIP` (a video played at its own rate, looping) or `test` (a moving pattern); default: the first camera
+    /// Photo with the face to use (repeat, or a folder, for several photos of one person; or an
+    /// identity file); replace the file while running to change faces
+    #[arg(
+        short,
+        long,
+        value_name = "IMAGE|DIR|ID.json",
+        required_unless_present = "map"
+    )]
+    source: Vec<PathBuf>,
+    /// Face map from `camshow faces scan`: each mapped person gets their own source
+    #[arg(long, value_name = "MAP.json", conflicts_with_all = ["source", "many_faces", "face_selector", "reference_face"])]
+    map: Option<PathBuf>,
+    /// Camera: an id from `camshow cameras` (/dev/video0, or 0), `file:CLIP` (a video played at its own rate, looping) or `test` (a moving pattern); default: the first camera [settings: live.camera]
     #[arg(long, value_name = "ID")]
     camera: Option<String>,
-    /// Show the swapped stream in a window (Esc, Q or closing it stops)
+    /// Show the swapped stream in a window (Esc, Q or closing it stops) [settings: live.preview]
     #[arg(long)]
     preview: bool,
-    /// Send the swapped stream to a v4l2loopback device (Linux), e.g. /dev/video10
+    /// Send the swapped stream to a v4l2loopback device (Linux), e.g. /dev/video10 [settings: live.virtual_camera]
     #[arg(long, value_name = "DEV")]
     virtual_camera: Option<PathBuf>,
-    /// Serve the swapped stream as MJPEG over HTTP at ADDR (e.g. 127.0.0.1:8090): open http://ADDR/stream.mjpg in OBS or a browser
+    /// Serve the swapped stream as MJPEG over HTTP at ADDR (e.g. 127.0.0.1:8090): open http://ADDR/stream.mjpg in OBS or a browser [settings: live.mjpeg]
     #[arg(long, value_name = "ADDR")]
     mjpeg: Option<String>,
-    /// Capture size asked of the camera (and the size file/test sources are scaled to)
-    #[arg(long, value_name = "WxH", value_parser = resolution)]
-    resolution: Option<(u32, u32)>,
-    /// Capture frame rate asked of the camera
-    #[arg(long, value_name = "N", value_parser = positive)]
+    /// Capture size asked of the camera (and the size file/test sources are scaled to) [settings: live.resolution]
+    #[arg(long, value_name = "WxH")]
+    resolution: Option<String>,
+    /// Capture frame rate asked of the camera [settings: live.fps]
+    #[arg(long, value_name = "N")]
     fps: Option<f64>,
-    /// Flip the picture left–right (a mirror view)
+    /// Flip the picture left–right (a mirror view) [settings: live.mirror]
     #[arg(long)]
     live_mirror: bool,
-    /// Draw fps and latency on the stream
+    /// Draw fps and latency on the stream [settings: live.overlay]
     #[arg(long)]
     overlay: bool,
     /// Stop after this many seconds
@@ -92,19 +90,68 @@ fn modified(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
+impl LiveArgs {
+    /// The settings file < env < flags, for this command.
+    fn settings(&self) -> Result<Settings> {
+        let mut l = crate::settings_args::load()?;
+        self.engine.overlay(&mut l);
+        self.face.overlay(&mut l)?;
+        self.processors.overlay(&mut l);
+        l.overlay("live.camera", "--camera", self.camera.clone(), |s, v| {
+            s.live.camera = Some(v)
+        });
+        l.overlay(
+            "live.preview",
+            "--preview",
+            self.preview.then_some(true),
+            |s, v| s.live.preview = v,
+        );
+        l.overlay(
+            "live.virtual_camera",
+            "--virtual-camera",
+            self.virtual_camera.clone(),
+            |s, v| s.live.virtual_camera = Some(v),
+        );
+        l.overlay("live.mjpeg", "--mjpeg", self.mjpeg.clone(), |s, v| {
+            s.live.mjpeg = Some(v)
+        });
+        l.overlay(
+            "live.resolution",
+            "--resolution",
+            self.resolution.clone(),
+            |s, v| s.live.resolution = Some(v),
+        );
+        l.overlay("live.fps", "--fps", self.fps, |s, v| s.live.fps = Some(v));
+        l.overlay(
+            "live.mirror",
+            "--live-mirror",
+            self.live_mirror.then_some(true),
+            |s, v| s.live.mirror = v,
+        );
+        l.overlay(
+            "live.overlay",
+            "--overlay",
+            self.overlay.then_some(true),
+            |s, v| s.live.overlay = v,
+        );
+        crate::settings_args::finish(l)
+    }
+}
+
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub fn run(args: &LiveArgs) -> Result<ExitCode> {
-    if !args.preview
-        && args.virtual_camera.is_none()
-        && args.mjpeg.is_none()
+    let settings = args.settings()?;
+    let live = &settings.live;
+    if !live.preview
+        && live.virtual_camera.is_none()
+        && live.mjpeg.is_none()
         && args.duration.is_none()
     {
         bail!(
             "choose at least one output: --preview, --virtual-camera DEV or --mjpeg ADDR (or --duration for a measurement without output)"
         );
     }
-    let settings = args.face.settings(&args.processors)?;
-    let camera = match &args.camera {
+    let camera = match &live.camera {
         Some(c) => c.clone(),
         None => camshow_media::camera::list_cameras()
             .into_iter()
@@ -112,83 +159,119 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
             .map(|c| c.id)
             .context("no camera found: plug one in, or use --camera file:CLIP or --camera test")?,
     };
-    let store = args.face.store(&args.engine)?;
-    let rt = args.engine.runtime()?;
-    let engine = SwapEngine::load(&settings, &rt, &store)?;
+    let store = args.face.store(&settings)?;
+    let ctx = crate::settings_args::context(&settings, store)?;
+    let needs = Needs {
+        embedding: args.map.is_some(),
+        landmarks_106: false,
+    };
+    let engine = Arc::new(SwapEngine::load_with(&ctx, &settings, needs)?);
     if let Some(n) = engine.note() {
         eprintln!("note: {n}");
     }
-    let source_face = engine
-        .prepare_source(&camshow_media::image_io::read_image(&args.source)?)
-        .with_context(|| format!("source {}", args.source.display()))?;
-    let reference = match &args.face.reference_face {
-        Some(p) => Some(engine.reference_embedding(&camshow_media::image_io::read_image(p)?)?),
-        None => None,
-    };
+    let plan = source_plan(
+        &engine,
+        &args.source,
+        args.map.as_deref(),
+        args.face.reference_face.as_deref(),
+    )
+    .with_context(|| match args.source.as_slice() {
+        [one] => format!("source {}", one.display()),
+        _ => "source".to_string(),
+    })?;
     let capture = CaptureOptions {
-        size: args.resolution,
-        fps: args.fps,
+        size: live
+            .resolution
+            .as_deref()
+            .map(parse_resolution)
+            .transpose()?,
+        fps: live.fps,
     };
     let source = open_source(&camera, capture, !args.no_loop)?;
     eprintln!(
         "live: {} → {} ({})",
         source.describe(),
-        outputs(args).join(", "),
+        outputs(&settings).join(", "),
         engine.processors().join(" → ")
     );
 
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if let Some(addr) = &args.mjpeg {
+    if let Some(addr) = &live.mjpeg {
         let server = MjpegServer::bind(addr)?;
         eprintln!("MJPEG stream: {}", server.url());
         sinks.push(Box::new(server));
     }
-    if let Some(dev) = &args.virtual_camera {
+    if let Some(dev) = &live.virtual_camera {
         sinks.push(Box::new(VirtualCamera::open(dev, source.nominal_fps())?));
     }
-    if args.preview {
+    if live.preview {
         sinks.push(Box::new(PreviewWindow::new(
             "Camshow Deepfaker (AI-generated)",
         )));
     }
-    let control = LiveControl::new(source_face);
+    let control = LiveControl::new(Arc::clone(&engine), plan);
     {
         let c = control.clone();
         let _ = ctrlc::set_handler(move || c.stop());
     }
     let opts = LiveOptions {
-        mirror: args.live_mirror,
-        overlay: args.overlay,
+        mirror: live.mirror,
+        overlay: live.overlay,
         duration: args.duration.map(Duration::from_secs_f64),
-        reference,
         ..LiveOptions::default()
     };
+    let settings_file = camshow_core::settings::config_file(
+        crate::settings_args::CONFIG
+            .get()
+            .cloned()
+            .flatten()
+            .as_deref(),
+    );
     let stats = std::thread::scope(|s| -> Result<LiveStats> {
-        // Hot swap: a changed source image is prepared and used from the next frame.
+        // Hot reload: a changed source photo is prepared and used from the
+        // next frame; a changed settings file is applied from the next frame.
         let watcher_control = control.clone();
-        let engine_ref = &engine;
-        let path = args.source.clone();
+        let watched_source = match (args.map.is_none(), args.source.as_slice()) {
+            (true, [one]) if one.is_file() => Some(one.clone()),
+            _ => None,
+        };
         s.spawn(move || {
-            let mut last = modified(&path);
+            let mut last_source = watched_source.as_deref().and_then(modified);
+            let mut last_settings = modified(&settings_file);
             while !watcher_control.stopped() {
                 std::thread::sleep(Duration::from_millis(300));
-                let now = modified(&path);
-                if now.is_some() && now != last {
-                    last = now;
-                    match camshow_media::image_io::read_image(&path)
-                        .map_err(anyhow::Error::from)
-                        .and_then(|img| Ok(engine_ref.prepare_source(&img)?))
-                    {
-                        Ok(p) => {
-                            watcher_control.set_source(p);
-                            eprintln!("live: source face reloaded from {}", path.display());
+                if let Some(path) = &watched_source {
+                    let now = modified(path);
+                    if now.is_some() && now != last_source {
+                        last_source = now;
+                        match camshow_media::swap_job::prepare_source(
+                            &watcher_control.engine(),
+                            std::slice::from_ref(path),
+                        ) {
+                            Ok(p) => {
+                                watcher_control.set_source(p);
+                                eprintln!("live: source face reloaded from {}", path.display());
+                            }
+                            Err(e) => eprintln!("live: kept the previous source face: {e:#}"),
                         }
-                        Err(e) => eprintln!("live: kept the previous source face: {e:#}"),
+                    }
+                }
+                let now = modified(&settings_file);
+                if now != last_settings {
+                    last_settings = now;
+                    match args
+                        .settings()
+                        .and_then(|s| Ok(watcher_control.set_settings(&s)?))
+                    {
+                        Ok(()) => {
+                            eprintln!("live: settings reloaded from {}", settings_file.display())
+                        }
+                        Err(e) => eprintln!("live: kept the previous settings: {e:#}"),
                     }
                 }
             }
         });
-        let r = run_live(&engine, source, &mut sinks, &control, &opts);
+        let r = run_live(source, &mut sinks, &control, &opts);
         control.stop();
         Ok(r?)
     })?;
@@ -210,15 +293,16 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn outputs(args: &LiveArgs) -> Vec<String> {
+fn outputs(settings: &Settings) -> Vec<String> {
+    let live = &settings.live;
     let mut v = Vec::new();
-    if args.preview {
+    if live.preview {
         v.push("preview".to_string());
     }
-    if let Some(d) = &args.virtual_camera {
+    if let Some(d) = &live.virtual_camera {
         v.push(format!("virtual camera {}", d.display()));
     }
-    if let Some(a) = &args.mjpeg {
+    if let Some(a) = &live.mjpeg {
         v.push(format!("MJPEG {a}"));
     }
     if v.is_empty() {

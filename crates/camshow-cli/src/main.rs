@@ -1,16 +1,15 @@
 //! `camshow`: the Camshow Deepfaker command-line tool.
 
 mod bench_cmd;
+mod config_cmd;
 mod detect_cmd;
 mod doctor;
-mod engine_args;
-mod face_args;
 mod faces_cmd;
 mod live_cmd;
 mod models_cmd;
 mod preview;
-mod processor_args;
 mod progress;
+mod settings_args;
 mod swap_cmd;
 
 use std::process::ExitCode;
@@ -28,6 +27,9 @@ struct Cli {
     /// Log more (-v info, -vv debug); RUST_LOG overrides
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Settings file [default: camshow.toml in the platform config folder; CAMSHOW_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -44,6 +46,8 @@ enum Command {
     Live(Box<live_cmd::LiveArgs>),
     /// List cameras with their ids and names
     Cameras(live_cmd::CamerasArgs),
+    /// Show and change the settings file (`camshow.toml`)
+    Config(config_cmd::ConfigArgs),
     /// Find faces in an image and print (or draw) them
     Detect(detect_cmd::DetectArgs),
     /// List, fetch, verify and import model files
@@ -52,7 +56,7 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
 }
 
-static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(version_string);
+pub(crate) static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(version_string);
 
 fn version_string() -> String {
     let features = camshow_core::enabled_features();
@@ -85,11 +89,25 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
+/// Whether the error is a cancellation (Ctrl-C): exit code 130, as shells use.
+fn cancelled(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<camshow_media::Error>()
+            .is_some_and(camshow_media::Error::is_cancelled)
+            || matches!(
+                e.downcast_ref::<camshow_core::Error>(),
+                Some(camshow_core::Error::Cancelled)
+            )
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    let _ = settings_args::CONFIG.set(cli.config.clone());
     let result = match cli.command {
         Command::Doctor(a) => doctor::run(&a),
+        Command::Config(a) => config_cmd::run(&a),
         Command::Detect(a) => detect_cmd::run(&a),
         Command::Swap(a) => swap_cmd::run(&a),
         Command::Faces(a) => faces_cmd::run(&a),
@@ -105,7 +123,11 @@ fn main() -> ExitCode {
             {
                 eprintln!("error: {err:#}");
             }
-            ExitCode::FAILURE
+            if cancelled(&err) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use camshow_core::models::{MANIFEST, Status};
 use clap::{Args, Subcommand};
 
-use crate::engine_args::EngineArgs;
 use crate::progress::Bar;
+use crate::settings_args::EngineArgs;
 
 #[derive(Debug, Args)]
 pub struct ModelsArgs {
@@ -47,7 +47,7 @@ enum ModelsCommand {
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: &ModelsArgs) -> Result<ExitCode> {
-    let store = args.engine.store();
+    let store = args.engine.store()?;
     match &args.command {
         ModelsCommand::List { json } => {
             let rows = store.statuses();

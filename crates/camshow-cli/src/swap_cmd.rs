@@ -1,23 +1,29 @@
 //! `camshow swap`: put the source face on the target's faces.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, bail};
-use camshow_core::pipeline::{SwapEngine, SwapSettings};
-use camshow_core::select::SelectMode;
+use anyhow::{Context, Result};
+use camshow_core::settings::Layered;
+use camshow_media::swap_job::{SwapRequest, SwapResult, run_swap};
+use camshow_media::video::Trim;
 use clap::Args;
 
-use crate::engine_args::EngineArgs;
-use crate::face_args::FaceArgs;
-use crate::processor_args::ProcessorArgs;
+use crate::settings_args::{EngineArgs, FaceArgs, ProcessorArgs};
 
 #[derive(Debug, Args)]
 pub struct SwapArgs {
-    /// Image with the face to use (not needed with --map)
-    #[arg(short, long, value_name = "IMAGE", required_unless_present = "map")]
-    source: Option<PathBuf>,
+    /// Photo with the face to use; repeat it (or give a folder) for several photos of one person,
+    /// or give one identity file from `camshow faces identity` (not needed with --map)
+    #[arg(
+        short,
+        long,
+        value_name = "IMAGE|DIR|ID.json",
+        required_unless_present = "map"
+    )]
+    source: Vec<PathBuf>,
     /// Face map from `camshow faces scan`: each person gets the source set in the file
     #[arg(long, value_name = "MAP.json", conflicts_with_all = ["source", "many_faces", "face_selector", "reference_face"])]
     map: Option<PathBuf>,
@@ -32,272 +38,139 @@ pub struct SwapArgs {
     /// Print the summary as JSON
     #[arg(long)]
     json: bool,
-    /// Video: do not keep the source frame rate (use --fps)
-    #[arg(long)]
-    no_keep_fps: bool,
-    /// Video: output frame rate with --no-keep-fps
-    #[arg(long, value_name = "N", requires = "no_keep_fps")]
-    fps: Option<u32>,
-    /// Video: drop the audio (kept by default: copied, or re-encoded where the container needs it)
-    #[arg(long)]
-    no_keep_audio: bool,
-    /// Video: also write every processed frame as PNG into `<output>-frames/`
-    #[arg(long)]
-    keep_frames: bool,
-    /// Video encoder (only those your FFmpeg reports: see `camshow doctor`)
-    #[arg(long, default_value = "libx264", value_name = "NAME")]
-    video_encoder: String,
-    /// Video quality 0 (best) – 51, mapped per encoder (CRF for x264/x265, CQ for NVENC, …)
-    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51))]
-    video_quality: u8,
+    #[command(flatten)]
+    video: VideoArgs,
     /// Limit this process's data memory to N GB (as Deep-Live-Cam's --max-memory; Unix only)
     #[arg(long, value_name = "GB", value_parser = clap::value_parser!(u32).range(1..))]
     max_memory: Option<u32>,
-    /// Video: start at this many seconds
-    #[arg(long, value_name = "SECONDS")]
-    trim_start: Option<f64>,
-    /// Video: stop at this many seconds
-    #[arg(long, value_name = "SECONDS")]
-    trim_end: Option<f64>,
     #[command(flatten)]
     processors: ProcessorArgs,
     #[command(flatten)]
     engine: EngineArgs,
 }
 
-/// Deep-Live-Cam's output naming when the output is a folder.
-fn output_path(output: &Path, source: &Path, target: &Path) -> PathBuf {
-    if output.is_dir() {
-        let stem = |p: &Path| {
-            p.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        let ext = target
-            .extension()
-            .map(|e| format!(".{}", e.to_string_lossy()))
-            .unwrap_or_else(|| ".png".into());
-        output.join(format!("{}-{}{ext}", stem(source), stem(target)))
-    } else {
-        output.to_path_buf()
+/// Video options, as overlays on `video.*` in the settings.
+#[derive(Debug, Args)]
+pub struct VideoArgs {
+    /// Video: do not keep the source frame rate (use --fps) [settings: video.keep_fps]
+    #[arg(long)]
+    no_keep_fps: bool,
+    /// Video: keep the source frame rate (the default)
+    #[arg(long, conflicts_with = "no_keep_fps")]
+    keep_fps: bool,
+    /// Video: output frame rate with --no-keep-fps [settings: video.fps]
+    #[arg(long, value_name = "N", requires = "no_keep_fps")]
+    fps: Option<u32>,
+    /// Video: drop the audio (kept by default: copied, or re-encoded where the container needs it) [settings: video.keep_audio]
+    #[arg(long)]
+    no_keep_audio: bool,
+    /// Video: keep the audio (the default)
+    #[arg(long, conflicts_with = "no_keep_audio")]
+    keep_audio: bool,
+    /// Video: also write every processed frame as PNG into `<output>-frames/` [settings: video.keep_frames]
+    #[arg(long)]
+    keep_frames: bool,
+    /// Video encoder (only those your FFmpeg reports: see `camshow doctor`) [settings: video.encoder]
+    #[arg(long, value_name = "NAME")]
+    video_encoder: Option<String>,
+    /// Video quality 0 (best) – 51, mapped per encoder (CRF for x264/x265, CQ for NVENC, …) [settings: video.quality]
+    #[arg(long, value_name = "0..51")]
+    video_quality: Option<u8>,
+    /// Parallel frame workers, 0 = one per CPU core [settings: video.workers]
+    #[arg(long, value_name = "N")]
+    video_workers: Option<usize>,
+    /// Video: start at this many seconds
+    #[arg(long, value_name = "SECONDS")]
+    trim_start: Option<f64>,
+    /// Video: stop at this many seconds
+    #[arg(long, value_name = "SECONDS")]
+    trim_end: Option<f64>,
+}
+
+impl VideoArgs {
+    fn overlay(&self, l: &mut Layered) {
+        l.overlay(
+            "video.keep_fps",
+            "--no-keep-fps",
+            self.no_keep_fps.then_some(false),
+            |s, v| s.video.keep_fps = v,
+        );
+        l.overlay(
+            "video.keep_fps",
+            "--keep-fps",
+            self.keep_fps.then_some(true),
+            |s, v| s.video.keep_fps = v,
+        );
+        l.overlay("video.fps", "--fps", self.fps, |s, v| s.video.fps = Some(v));
+        l.overlay(
+            "video.keep_audio",
+            "--no-keep-audio",
+            self.no_keep_audio.then_some(false),
+            |s, v| s.video.keep_audio = v,
+        );
+        l.overlay(
+            "video.keep_audio",
+            "--keep-audio",
+            self.keep_audio.then_some(true),
+            |s, v| s.video.keep_audio = v,
+        );
+        l.overlay(
+            "video.keep_frames",
+            "--keep-frames",
+            self.keep_frames.then_some(true),
+            |s, v| s.video.keep_frames = v,
+        );
+        l.overlay(
+            "video.encoder",
+            "--video-encoder",
+            self.video_encoder.clone(),
+            |s, v| s.video.encoder = v,
+        );
+        l.overlay(
+            "video.quality",
+            "--video-quality",
+            self.video_quality,
+            |s, v| s.video.quality = v,
+        );
+        l.overlay(
+            "video.workers",
+            "--video-workers",
+            self.video_workers,
+            |s, v| s.video.workers = v,
+        );
     }
 }
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: &SwapArgs) -> Result<ExitCode> {
-    let start = Instant::now();
     if let Some(gb) = args.max_memory {
         limit_memory(gb)?;
     }
-    let selector = args.face.selector()?;
-    let out = output_path(
-        &args.output,
-        args.source.as_deref().unwrap_or(Path::new("mapped")),
-        &args.target,
-    );
-    let video = is_video(&args.target);
-    if video {
-        if camshow_media::video::container_for(&out).is_none() {
-            return Err(camshow_media::Error::UnsupportedVideoFormat { path: out }.into());
-        }
-        let encoders = camshow_media::tools::ffmpeg_info().video_encoders;
-        if !encoders.iter().any(|e| e == &args.video_encoder) {
-            bail!(
-                "video encoder {} is not offered by this FFmpeg (available: {})",
-                args.video_encoder,
-                encoders.join(", ")
-            );
-        }
-    } else {
-        camshow_media::image_io::OutputFormat::for_path(&out)?;
-    }
-
-    let store = args.face.store(&args.engine)?;
-    let settings = SwapSettings {
-        map_faces: args.map.is_some(),
-        ..args.face.settings(&args.processors)?
-    };
-    let rt = args.engine.runtime()?;
-    let engine = SwapEngine::load(&settings, &rt, &store)?;
-    let mut prepared = Vec::new();
-    let map = match &args.map {
-        Some(path) => {
-            let map = camshow_core::mapping::FaceMap::load(path)?;
-            for person in &map.people {
-                prepared.push(match &person.source {
-                    Some(src) => {
-                        let src = if src.is_relative() {
-                            path.parent().unwrap_or(Path::new(".")).join(src)
-                        } else {
-                            src.clone()
-                        };
-                        Some(
-                            engine
-                                .prepare_source(&camshow_media::image_io::read_image(&src)?)
-                                .with_context(|| format!("source of person {}", person.id))?,
-                        )
-                    }
-                    None => None,
-                });
-            }
-            if prepared.iter().all(Option::is_none) {
-                bail!(
-                    "no person in {} has a source: set \"source\" to an image path for the people to swap",
-                    path.display()
-                );
-            }
-            Some(map)
-        }
-        None => {
-            let src = args
-                .source
-                .as_deref()
-                .context("--source is required without --map")?;
-            prepared.push(Some(
-                engine.prepare_source(&camshow_media::image_io::read_image(src)?)?,
-            ));
-            None
-        }
-    };
-    let reference = match &args.face.reference_face {
-        Some(p) if selector == SelectMode::Reference => {
-            Some(engine.reference_embedding(&camshow_media::image_io::read_image(p)?)?)
-        }
-        _ => None,
-    };
-    let plan = match &map {
-        Some(m) => camshow_media::job::SourcePlan::Mapped {
-            map: m,
-            sources: &prepared,
-        },
-        None => camshow_media::job::SourcePlan::One {
-            source: prepared[0].as_ref().context("no source")?,
-            reference: reference.as_deref(),
+    let mut layered = crate::settings_args::load()?;
+    args.engine.overlay(&mut layered);
+    args.face.overlay(&mut layered)?;
+    args.processors.overlay(&mut layered);
+    args.video.overlay(&mut layered);
+    let settings = crate::settings_args::finish(layered)?;
+    let store = args.face.store(&settings)?;
+    let ctx = crate::settings_args::context(&settings, store)?;
+    let req = SwapRequest {
+        sources: args.source.clone(),
+        target: args.target.clone(),
+        output: args.output.clone(),
+        reference_face: args.face.reference_face.clone(),
+        map: args.map.clone(),
+        trim: Trim {
+            start: args.video.trim_start,
+            end: args.video.trim_end,
         },
     };
-    if video {
-        return run_video(args, &engine, plan, &out, start);
-    }
-    let mut target = camshow_media::image_io::read_image(&args.target)?;
-    let report = match plan {
-        camshow_media::job::SourcePlan::One { source, reference } => {
-            engine.swap(&mut target, source, reference)?
-        }
-        camshow_media::job::SourcePlan::Mapped { map, sources } => {
-            engine.swap_mapped(&mut target, map, sources)?
-        }
-    };
-    if report.faces_found == 0 {
-        return Err(camshow_core::Error::NoFace {
-            what: format!("target {}", args.target.display()),
-        }
-        .into());
-    }
-    camshow_media::image_io::write_image(
-        &out,
-        &target,
-        &format!(
-            "face swap made with {} ({})",
-            camshow_core::SOFTWARE,
-            report.swapper
-        ),
-    )
-    .with_context(|| format!("writing {}", out.display()))?;
-    let elapsed = start.elapsed().as_secs_f64();
-    let providers: Vec<String> = engine
-        .models()
-        .iter()
-        .map(|m| {
-            format!(
-                "{}:{}",
-                m.name(),
-                m.providers()
-                    .first()
-                    .map_or("cpu".into(), |p| p.to_string())
-            )
-        })
-        .collect();
-    if args.json {
-        let v = serde_json::json!({
-            "output": out, "faces_found": report.faces_found, "faces_swapped": report.faces_swapped,
-            "swapper": report.swapper, "processors": report.processors, "detector": args.face.detector.name(), "selector": format!("{selector:?}").to_lowercase(),
-            "providers": providers, "note": engine.note(), "seconds": elapsed,
-        });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        println!(
-            "swapped {} of {} face(s) in {} with the {} swapper in {elapsed:.2} s",
-            report.faces_swapped,
-            report.faces_found,
-            args.target.display(),
-            report.swapper
-        );
-        println!("frame processors: {}", report.processors.join(" → "));
-        println!("models: {}", providers.join(", "));
-        if let Some(n) = engine.note() {
-            println!("note: {n}");
-        }
-        println!("output: {}", out.display());
-    }
-    if report.faces_swapped == 0 {
-        println!("note: no target face matched the selection; the output is the target unchanged");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff"];
-
-/// Targets that are not images by extension are treated as videos.
-pub fn is_video(p: &Path) -> bool {
-    !p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
-#[allow(clippy::print_stdout)]
-fn run_video(
-    args: &SwapArgs,
-    engine: &SwapEngine,
-    plan: camshow_media::job::SourcePlan<'_>,
-    out: &Path,
-    start: Instant,
-) -> Result<ExitCode> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let c = cancel.clone();
         // A second handler cannot be installed in the same process; ignore that case.
         let _ = ctrlc::set_handler(move || c.store(true, Ordering::Relaxed));
     }
-    let keep_frames = args.keep_frames.then(|| {
-        let mut name = out.as_os_str().to_owned();
-        name.push("-frames");
-        PathBuf::from(name)
-    });
-    let opts = camshow_media::job::JobOptions {
-        encoder: args.video_encoder.clone(),
-        quality: args.video_quality,
-        keep_audio: !args.no_keep_audio,
-        fps: if args.no_keep_fps {
-            Some(camshow_media::video::Rational {
-                num: args.fps.unwrap_or(30).max(1),
-                den: 1,
-            })
-        } else {
-            None
-        },
-        trim: camshow_media::video::Trim {
-            start: args.trim_start,
-            end: args.trim_end,
-        },
-        keep_frames: keep_frames.clone(),
-        workers: if args.engine.execution_threads > 0 {
-            args.engine.execution_threads
-        } else {
-            std::thread::available_parallelism().map_or(2, usize::from)
-        },
-    };
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -311,39 +184,67 @@ fn run_video(
         }
         bar.set_position(done);
     };
-    let report = camshow_media::job::run_video_job(
-        engine,
-        plan,
-        &args.target,
-        out,
-        &opts,
-        &progress,
-        &cancel,
-    );
+    let outcome = run_swap(&ctx, &settings, &req, &progress, &cancel);
     bar.finish_and_clear();
-    let report = report?;
-    let elapsed = start.elapsed().as_secs_f64();
-    if args.json {
-        let v = serde_json::json!({
-            "output": out, "frames": report.frames, "frames_swapped": report.frames_swapped,
-            "fps_in": report.info.fps.to_string(), "processing_fps": report.frames as f64 / report.seconds,
-            "safety_samples": report.safety_samples.0, "swapper": engine.swapper_name(), "processors": engine.processors(), "note": engine.note(),
-            "keep_frames": keep_frames, "seconds": elapsed,
-        });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        println!(
-            "swapped faces in {} of {} frame(s) of {} with the {} swapper in {elapsed:.1} s ({:.1} frames/s)",
-            report.frames_swapped,
-            report.frames,
-            args.target.display(),
-            engine.swapper_name(),
-            report.frames as f64 / report.seconds
-        );
-        if let Some(n) = engine.note() {
-            println!("note: {n}");
+    let o = outcome?;
+    let out = &o.output;
+    match &o.result {
+        SwapResult::Image(report) => {
+            if args.json {
+                let v = serde_json::json!({
+                    "output": out, "faces_found": report.faces_found, "faces_swapped": report.faces_swapped,
+                    "swapper": report.swapper, "processors": report.processors, "detector": settings.engine.detector.name(),
+                    "selector": format!("{:?}", settings.engine.selector).to_lowercase(),
+                    "providers": o.models, "note": o.note, "source_photos": o.source_photos, "seconds": o.seconds,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "swapped {} of {} face(s) in {} with the {} swapper in {:.2} s",
+                    report.faces_swapped,
+                    report.faces_found,
+                    args.target.display(),
+                    report.swapper,
+                    o.seconds
+                );
+                println!("frame processors: {}", report.processors.join(" → "));
+                println!("models: {}", o.models.join(", "));
+                if let Some(n) = &o.note {
+                    println!("note: {n}");
+                }
+                println!("output: {}", out.display());
+            }
+            if report.faces_swapped == 0 {
+                println!(
+                    "note: no target face matched the selection; the output is the target unchanged"
+                );
+            }
         }
-        println!("output: {}", out.display());
+        SwapResult::Video { report, frames } => {
+            if args.json {
+                let v = serde_json::json!({
+                    "output": out, "frames": report.frames, "frames_swapped": report.frames_swapped,
+                    "fps_in": report.info.fps.to_string(), "processing_fps": report.frames as f64 / report.seconds,
+                    "safety_samples": report.safety_samples.0, "swapper": o.swapper, "processors": o.processors, "note": o.note,
+                    "keep_frames": frames, "source_photos": o.source_photos, "seconds": o.seconds,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "swapped faces in {} of {} frame(s) of {} with the {} swapper in {:.1} s ({:.1} frames/s)",
+                    report.frames_swapped,
+                    report.frames,
+                    args.target.display(),
+                    o.swapper,
+                    o.seconds,
+                    report.frames as f64 / report.seconds
+                );
+                if let Some(n) = &o.note {
+                    println!("note: {n}");
+                }
+                println!("output: {}", out.display());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -361,6 +262,6 @@ fn limit_memory(gb: u32) -> Result<()> {
     #[cfg(not(unix))]
     {
         let _ = gb;
-        bail!("--max-memory is only supported on Unix")
+        anyhow::bail!("--max-memory is only supported on Unix")
     }
 }

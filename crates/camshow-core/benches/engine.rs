@@ -10,14 +10,18 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 
+use camshow_core::context::EngineContext;
 use camshow_core::detect::{Face, FaceDetector, Scrfd, scrfd};
 use camshow_core::geometry::{Border, estimate_norm, warp_affine};
 use camshow_core::imgproc::letterbox_blob;
 use camshow_core::models::ModelStore;
 use camshow_core::onnx::{Attr, Dim, ModelBuilder};
-use camshow_core::pipeline::{SwapEngine, SwapSettings, SwapperChoice};
-use camshow_core::runtime::{Runtime, RuntimeOptions, TensorF32};
+use camshow_core::pipeline::SwapEngine;
+use camshow_core::runtime::{Runtime, RuntimeSettings, TensorF32};
 use camshow_core::select::SelectMode;
+use camshow_core::session::{FrameSession, SourcePlan};
+use camshow_core::settings::Settings;
+use camshow_core::swap::SwapperChoice;
 use camshow_core::swap::paste::{ellipse_template, paste_fast, paste_reference};
 use camshow_core::{Frame, detect::DetectorKind};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -188,11 +192,7 @@ fn bench(c: &mut Criterion) {
     });
 
     // The whole per-frame path with stand-in models (safety gate sampled elsewhere, not per frame).
-    let rt = Runtime::new(RuntimeOptions {
-        providers: None,
-        intra_threads: 1,
-    })
-    .unwrap();
+    let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let scrfd_path = dir.path().join("scrfd.onnx");
     std::fs::write(&scrfd_path, stand_in_scrfd()).unwrap();
@@ -203,13 +203,12 @@ fn bench(c: &mut Criterion) {
         .unwrap()
         .with_override("w600k_r50", parity("w600k_r50.onnx"))
         .unwrap();
-    let settings = SwapSettings {
-        detector: DetectorKind::Scrfd,
-        swapper: SwapperChoice::Inswapper,
-        selector: SelectMode::One,
-        ..Default::default()
-    };
-    let engine = SwapEngine::load(&settings, &rt, &store).unwrap();
+    let mut settings = Settings::default();
+    settings.engine.detector = DetectorKind::Scrfd;
+    settings.engine.swapper = SwapperChoice::Inswapper;
+    settings.engine.selector = SelectMode::One;
+    let ctx = EngineContext::new(rt.clone(), store.clone());
+    let engine = SwapEngine::load(&ctx, &settings).unwrap();
     let f720 = frame(1280, 720);
     let det = Scrfd::load(&rt, &std::fs::read(&scrfd_path).unwrap()).unwrap();
     assert_eq!(
@@ -218,18 +217,36 @@ fn bench(c: &mut Criterion) {
         "the stand-in detector must find one face"
     );
     let source = engine.prepare_source(&astronaut()).unwrap();
+    let mut session = FrameSession::still(SourcePlan::one(source.clone()), &settings.engine);
     let mut g = c.benchmark_group("pipeline_720p_one_face");
     g.throughput(Throughput::Elements(1));
     g.bench_function("detect_align_swap_paste", |b| {
         b.iter_batched(
             || f720.clone(),
             |mut fr| {
-                let r = engine.swap_checked(&mut fr, &source, None).unwrap();
+                let r = session.process(&engine, &mut fr).unwrap();
                 assert_eq!(r.faces_swapped, 1);
                 black_box(fr)
             },
             BatchSize::LargeInput,
         )
+    });
+    g.finish();
+
+    // An option change on a loaded engine (models from the context's cache)
+    // against loading the same engine from scratch.
+    let mut g = c.benchmark_group("settings_change");
+    let mut changed = settings.clone();
+    changed.set_key("processors[0].opacity", "0.5").unwrap();
+    changed.set_key("processors[0].sharpness", "1").unwrap();
+    g.bench_function("reconfigure_option", |b| {
+        b.iter(|| black_box(engine.reconfigure(black_box(&changed)).unwrap()))
+    });
+    g.bench_function("fresh_load", |b| {
+        b.iter(|| {
+            let ctx = EngineContext::new(rt.clone(), store.clone());
+            black_box(SwapEngine::load(&ctx, black_box(&changed)).unwrap())
+        })
     });
     g.finish();
 }

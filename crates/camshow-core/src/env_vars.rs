@@ -8,3 +8,5 @@ pub const CAMSHOW_MODELS: &str = "CAMSHOW_MODELS";
 pub const CAMSHOW_CACHE: &str = "CAMSHOW_CACHE";
 /// The Python interpreter used to fetch models that ship in Python wheels.
 pub const CAMSHOW_PYTHON: &str = "CAMSHOW_PYTHON";
+/// The settings file (default: `camshow.toml` in the platform config folder).
+pub const CAMSHOW_CONFIG: &str = "CAMSHOW_CONFIG";

@@ -123,6 +123,35 @@ pub enum Error {
     /// Bad caller input (frame size, arguments).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// Settings that break a rule; each problem names its field.
+    #[error("invalid settings: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Settings(Vec<Problem>),
+    /// A settings key that does not exist.
+    #[error("unknown setting `{key}`{hint}")]
+    UnknownSetting {
+        /// The key as given.
+        key: String,
+        /// A did-you-mean, or the known keys.
+        hint: String,
+    },
+    /// A settings file that cannot be read as settings.
+    #[error("settings file {}{}: {message}", path.display(), at(*line, *column))]
+    SettingsFile {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 when not known).
+        line: usize,
+        /// 1-based column (0 when not known).
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The caller cancelled the work.
+    #[error("cancelled")]
+    Cancelled,
+    /// A failure inside the engine (a bug or a broken model), not the caller's input.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A file-system error.
     #[error("{context} {}", path.display())]
     Io {
@@ -144,7 +173,79 @@ pub enum Error {
     },
 }
 
+/// One problem found by [`crate::settings::Settings::validate`]: the
+/// field's path and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// Key path, e.g. `processors[1].blend`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Collects [`Problem`]s while settings are checked.
+#[derive(Debug, Default)]
+pub struct Checker(Vec<Problem>);
+
+impl Checker {
+    /// Adds a problem at `path`.
+    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Adds a problem unless `v` is a finite number in `lo..=hi`.
+    pub fn range(&mut self, path: impl Into<String>, v: f64, lo: f64, hi: f64) {
+        if !(v.is_finite() && (lo..=hi).contains(&v)) {
+            self.push(path, format!("{v} is not in {lo}–{hi}"));
+        }
+    }
+
+    /// The problems found.
+    pub fn into_problems(self) -> Vec<Problem> {
+        self.0
+    }
+}
+
+/// An error's message without the variant's prefix.
+pub(crate) fn message_of(e: &Error) -> String {
+    match e {
+        Error::InvalidInput(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn at(line: usize, column: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" line {line}, column {column}")
+    }
+}
+
 impl Error {
+    /// Whether the caller can fix this by changing the input, settings or
+    /// installed models (HTTP 4xx), as opposed to an internal failure (5xx).
+    pub fn is_user_error(&self) -> bool {
+        !matches!(
+            self,
+            Self::Ort { .. }
+                | Self::Internal(_)
+                | Self::Io { .. }
+                | Self::RuntimeLoad { .. }
+                | Self::Tool { .. }
+                | Self::Cancelled
+        )
+    }
+
     /// Wraps an `ort` error with a short context.
     pub(crate) fn ort(context: impl Into<String>) -> impl FnOnce(ort::Error) -> Self {
         let context = context.into();

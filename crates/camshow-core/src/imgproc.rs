@@ -30,6 +30,32 @@ fn linear_taps(src: u32, dst: u32) -> Vec<(usize, usize, i32, i32)> {
         .collect()
 }
 
+/// Variance of the 4-neighbour Laplacian of the luma: a sharpness measure
+/// (a blurred photo scores low). 0 for frames smaller than 3×3.
+pub fn laplacian_variance(frame: &Frame) -> f64 {
+    let (w, h) = (frame.width() as usize, frame.height() as usize);
+    if w < 3 || h < 3 {
+        return 0.0;
+    }
+    let d = frame.data();
+    let luma = |x: usize, y: usize| {
+        let i = (y * w + x) * 3;
+        0.299 * f64::from(d[i]) + 0.587 * f64::from(d[i + 1]) + 0.114 * f64::from(d[i + 2])
+    };
+    let (mut sum, mut sq, mut n) = (0.0, 0.0, 0.0);
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            let l = luma(x - 1, y) + luma(x + 1, y) + luma(x, y - 1) + luma(x, y + 1)
+                - 4.0 * luma(x, y);
+            sum += l;
+            sq += l * l;
+            n += 1.0;
+        }
+    }
+    let mean = sum / n;
+    (sq / n - mean * mean).max(0.0)
+}
+
 /// Bilinear resize with OpenCV INTER_LINEAR semantics (results agree with
 /// `cv2.resize` to within one level).
 pub fn resize_bilinear(src: &Frame, width: u32, height: u32) -> Frame {
@@ -305,6 +331,23 @@ pub fn to_blob(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sharp_edges_have_a_larger_laplacian_variance_than_flat_frames() {
+        let flat = Frame::filled(16, 16, [90, 90, 90]).unwrap();
+        assert_eq!(laplacian_variance(&flat), 0.0);
+        let mut edges = flat.clone();
+        for (i, px) in edges.data_mut().chunks_exact_mut(3).enumerate() {
+            if (i % 16 + i / 16) % 2 == 0 {
+                px.copy_from_slice(&[250, 250, 250]);
+            }
+        }
+        assert!(laplacian_variance(&edges) > 1000.0);
+        assert_eq!(
+            laplacian_variance(&Frame::filled(2, 2, [0; 3]).unwrap()),
+            0.0
+        );
+    }
 
     fn gradient(w: u32, h: u32) -> Frame {
         let mut d = Vec::new();

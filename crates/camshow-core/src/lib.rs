@@ -32,6 +32,8 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod cache;
+pub mod context;
 pub mod detect;
 pub mod env_vars;
 mod error;
@@ -47,10 +49,12 @@ pub mod process;
 pub mod runtime;
 pub mod safety;
 pub mod select;
+pub mod session;
+pub mod settings;
 pub mod swap;
 pub mod track;
 
-pub use error::{Error, Result};
+pub use error::{Checker, Error, Problem, Result};
 pub use frame::Frame;
 
 /// The product name and version, as written into provenance metadata.

@@ -1,205 +1,46 @@
-//! The image swap, end to end: safety gate → analysis → selection → swap →
-//! paste back. Front ends build a [`SwapSettings`], load a [`SwapEngine`]
-//! once, prepare the source once, and call [`SwapEngine::swap`] per frame.
+//! The swap engine: safety gate → analysis → selection → the processor
+//! chain. Front ends describe a run with [`Settings`], make one
+//! [`EngineContext`] (runtime, models, cache, registry), load a
+//! [`SwapEngine`] from it, prepare the source once, and process frames
+//! through a [`crate::session::FrameSession`]. [`SwapEngine::reconfigure`]
+//! applies changed settings reusing every model already loaded.
 //!
 //! ```no_run
 //! # fn main() -> camshow_core::Result<()> {
-//! use camshow_core::{models::ModelStore, pipeline::*, runtime::*};
-//! let rt = Runtime::new(RuntimeOptions::default())?;
-//! let engine = SwapEngine::load(&SwapSettings::default(), &rt, &ModelStore::open_default())?;
+//! use camshow_core::{context::EngineContext, pipeline::SwapEngine, settings::Settings};
+//! let settings = Settings::default();
+//! let ctx = EngineContext::from_settings(&settings)?;
+//! let engine = SwapEngine::load(&ctx, &settings)?;
 //! # let (source, mut target) = (camshow_core::Frame::filled(8, 8, [0; 3])?, camshow_core::Frame::filled(8, 8, [0; 3])?);
 //! let src = engine.prepare_source(&source)?;
 //! let report = engine.swap(&mut target, &src, None)?;
 //! println!("{} of {} faces swapped by {}", report.faces_swapped, report.faces_found, report.swapper);
+//! // A changed option reuses what is loaded:
+//! let mut s = settings.clone();
+//! s.set_key("processors[0].opacity", "0.5")?;
+//! let engine = engine.reconfigure(&s)?;
 //! # Ok(()) }
 //! ```
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::analysis::{FaceAnalyser, Needs};
-use crate::detect::{DetectorKind, Face};
+use crate::context::EngineContext;
+use crate::detect::Face;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::models::ModelStore;
-use crate::process::masks::FaceMaskKind;
-use crate::process::{DEFAULT_CHAIN, FrameProcessor, LoadContext, Registry, enhancer};
-use crate::runtime::{Model, Runtime};
+use crate::imgproc::laplacian_variance;
+use crate::process::{FrameProcessor, LoadContext};
+use crate::runtime::Model;
 use crate::safety::SafetyGate;
-use crate::select::{DEFAULT_SIMILARITY, SelectMode, most_prominent, select};
-use crate::swap::{ClassicSwapper, FaceSwapper, Inswapper, PasteBack, SourceIdentity, SourceNeed};
+use crate::select::{SelectMode, most_prominent, select};
+use crate::settings::{Settings, SourceAverage};
+use crate::swap::{FaceSwapper, PreparedSource, SourceNeed, SwapperChoice};
 
-/// Which swapper to use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SwapperChoice {
-    /// inswapper when it (and the recognizer) are installed, else classic.
-    #[default]
-    Auto,
-    /// inswapper_128 (FP32, else FP16); an error when not installed.
-    Inswapper,
-    /// The model-free classic swapper.
-    Classic,
-}
-
-impl FromStr for SwapperChoice {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "inswapper" => Ok(Self::Inswapper),
-            "classic" => Ok(Self::Classic),
-            _ => Err(Error::InvalidInput(format!(
-                "unknown swapper {s:?} (auto, inswapper, classic)"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for SwapperChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Auto => "auto",
-            Self::Inswapper => "inswapper",
-            Self::Classic => "classic",
-        })
-    }
-}
-
-/// Everything that decides how an image is swapped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct SwapSettings {
-    /// Face detector.
-    pub detector: DetectorKind,
-    /// Swapper.
-    pub swapper: SwapperChoice,
-    /// Which target faces.
-    pub selector: SelectMode,
-    /// Minimum cosine similarity for `reference` selection.
-    pub similarity: f32,
-    /// Paste-back method.
-    pub paste_back: PasteBack,
-    /// Face mapping: every face gets an identity embedding so it can be
-    /// matched to a person of a [`crate::mapping::FaceMap`].
-    pub map_faces: bool,
-    /// The frame processor chain, in order (ids from [`Registry`]).
-    pub processors: Vec<String>,
-    /// Masks combined (by minimum) with the swapper's feather; the enhancer
-    /// always uses the box and adds occlusion when chosen.
-    pub face_masks: Vec<FaceMaskKind>,
-    /// Face regions kept by the `region` mask (FaceFusion's names).
-    pub face_mask_regions: Vec<String>,
-    /// Box mask blur, 0–1 (FaceFusion's default 0.3).
-    pub face_mask_blur: f32,
-    /// Colour-match the swapped face to the target's skin (L*a*b*).
-    pub colour_match: bool,
-    /// Keep the target's mouth, with the mask grown by 0–100.
-    pub mouth_mask: Option<u8>,
-    /// Draw the mouth mask's polygon (debugging).
-    pub mouth_mask_debug: bool,
-    /// Opacity of the swapped face, 0–1.
-    pub opacity: f32,
-    /// Unsharp-mask strength inside the face, 0–5.
-    pub sharpness: f32,
-    /// Pixel boost size for swappers with a small input (256 or 512 for inswapper).
-    pub pixel_boost: Option<u32>,
-    /// Face enhancer model id.
-    pub face_enhancer: String,
-    /// How much of the enhanced face is blended in, 0–100.
-    pub face_enhancer_blend: u8,
-    /// Fidelity weight for CodeFormer, 0–1.
-    pub face_enhancer_weight: f32,
-}
-
-impl Default for SwapSettings {
-    fn default() -> Self {
-        Self {
-            detector: DetectorKind::default(),
-            swapper: SwapperChoice::default(),
-            selector: SelectMode::default(),
-            similarity: DEFAULT_SIMILARITY,
-            paste_back: PasteBack::default(),
-            map_faces: false,
-            processors: DEFAULT_CHAIN.iter().map(|s| (*s).to_string()).collect(),
-            face_masks: Vec::new(),
-            face_mask_regions: crate::process::masks::FACE_REGIONS
-                .iter()
-                .map(|r| r.0.to_string())
-                .collect(),
-            face_mask_blur: enhancer::DEFAULT_MASK_BLUR,
-            colour_match: false,
-            mouth_mask: None,
-            mouth_mask_debug: false,
-            opacity: 1.0,
-            sharpness: 0.0,
-            pixel_boost: None,
-            face_enhancer: "gfpgan_1.4".into(),
-            face_enhancer_blend: 80,
-            face_enhancer_weight: 0.5,
-        }
-    }
-}
-
-impl SwapSettings {
-    /// Checks ranges and the processor chain.
-    pub fn validate(&self) -> Result<()> {
-        let range = |name: &str, v: f32, lo: f32, hi: f32| {
-            if v.is_finite() && (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(Error::InvalidInput(format!(
-                    "{name} must be between {lo} and {hi}, got {v}"
-                )))
-            }
-        };
-        range("opacity", self.opacity, 0.0, 1.0)?;
-        range("sharpness", self.sharpness, 0.0, 5.0)?;
-        range("face mask blur", self.face_mask_blur, 0.0, 1.0)?;
-        range("face enhancer weight", self.face_enhancer_weight, 0.0, 1.0)?;
-        range("similarity", self.similarity, -1.0, 1.0)?;
-        if self.mouth_mask.is_some_and(|m| m > 100) {
-            return Err(Error::InvalidInput("mouth mask size must be 0–100".into()));
-        }
-        if self.face_enhancer_blend > 100 {
-            return Err(Error::InvalidInput(
-                "face enhancer blend must be 0–100".into(),
-            ));
-        }
-        if let Some(b) = self.pixel_boost
-            && ![128, 256, 512, 1024].contains(&b)
-        {
-            return Err(Error::InvalidInput(format!(
-                "pixel boost must be 256, 512 or 1024, got {b}"
-            )));
-        }
-        crate::process::masks::region_classes(&self.face_mask_regions)?;
-        if self.processors.iter().any(|p| p == "face_enhancer") {
-            enhancer::spec(&self.face_enhancer)?;
-        }
-        Registry::builtin().validate(&self.processors)
-    }
-}
-
-/// The source identity, prepared once.
-#[derive(Debug, Clone)]
-pub struct PreparedSource {
-    /// The source face that was used.
-    pub face: Face,
-    identity: SourceIdentity,
-}
-
-impl PreparedSource {
-    /// The identity the swapper puts on target faces.
-    pub fn identity(&self) -> &SourceIdentity {
-        &self.identity
-    }
-}
-
-/// What one call of [`SwapEngine::swap`] did.
+/// What one frame's processing did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SwapReport {
     /// Faces detected in the target.
@@ -209,18 +50,22 @@ pub struct SwapReport {
     /// The swapper that ran.
     pub swapper: &'static str,
     /// The processors that ran, in order.
-    pub processors: Vec<&'static str>,
+    pub processors: Vec<String>,
 }
 
-/// A loaded swap pipeline.
+/// A loaded swap pipeline. Cheap to rebuild from the same context: every
+/// model comes from its [`crate::cache::ModelCache`].
 pub struct SwapEngine {
+    ctx: Arc<EngineContext>,
     gate: SafetyGate,
-    analyser: FaceAnalyser,
+    analyser: Arc<FaceAnalyser>,
     swapper: Arc<dyn FaceSwapper>,
     chain: Vec<Box<dyn FrameProcessor>>,
     /// What each frame's faces must carry: the selection's needs and the chain's.
     frame_needs: Needs,
-    settings: SwapSettings,
+    /// Needs of the caller's session (face maps need embeddings).
+    extra: Needs,
+    settings: Settings,
     note: Option<String>,
 }
 
@@ -234,40 +79,50 @@ impl fmt::Debug for SwapEngine {
     }
 }
 
-const INSWAPPER_HINT: &str = "install it with `camshow models fetch inswapper_128 w600k_r50` (insightface licence: non-commercial research only) or `camshow models import FILE`";
+/// How to install inswapper, for messages.
+pub const INSWAPPER_HINT: &str = "install it with `camshow models fetch inswapper_128 w600k_r50` (insightface licence: non-commercial research only) or `camshow models import FILE`";
 
-fn inswapper_id(store: &ModelStore) -> Option<&'static str> {
+fn inswapper_id(ctx: &EngineContext) -> Option<&'static str> {
     ["inswapper_128", "inswapper_128_fp16"]
         .into_iter()
-        .find(|id| store.available(id))
+        .find(|id| ctx.store().available(id))
 }
 
 impl SwapEngine {
-    /// Loads the safety gate, the analyser and the swapper `settings` ask for.
-    pub fn load(settings: &SwapSettings, rt: &Runtime, store: &ModelStore) -> Result<Self> {
-        settings.validate()?;
-        let gate = SafetyGate::load(rt, store)?;
-        let mut note = None;
-        let use_inswapper = match settings.swapper {
+    /// Loads the safety gate, the analyser, the swapper and the chain the
+    /// settings ask for (from the context's cache where already loaded).
+    pub fn load(ctx: &Arc<EngineContext>, settings: &Settings) -> Result<Self> {
+        Self::load_with(ctx, settings, Needs::default())
+    }
+
+    /// [`SwapEngine::load`] for a session that needs more face data on every
+    /// frame (a face map needs identity embeddings: `FrameSession::needs`).
+    pub fn load_with(ctx: &Arc<EngineContext>, settings: &Settings, extra: Needs) -> Result<Self> {
+        settings.check()?;
+        let ids = settings.processor_ids();
+        ctx.registry().validate(&ids)?;
+        let gate = ctx.gate()?;
+        let mut notes: Vec<String> = Vec::new();
+        let use_inswapper = match settings.engine.swapper {
             SwapperChoice::Classic => false,
             SwapperChoice::Inswapper => {
-                if inswapper_id(store).is_none() || !store.available("w600k_r50") {
+                if inswapper_id(ctx).is_none() || !ctx.store().available("w600k_r50") {
                     return Err(Error::ModelMissing {
-                        name: if inswapper_id(store).is_none() {
+                        name: if inswapper_id(ctx).is_none() {
                             "inswapper_128".into()
                         } else {
                             "w600k_r50".into()
                         },
-                        dir: store.dir().to_path_buf(),
+                        dir: ctx.store().dir().to_path_buf(),
                         hint: format!("; {INSWAPPER_HINT}"),
                     });
                 }
                 true
             }
             SwapperChoice::Auto => {
-                let ok = inswapper_id(store).is_some() && store.available("w600k_r50");
+                let ok = inswapper_id(ctx).is_some() && ctx.store().available("w600k_r50");
                 if !ok {
-                    note = Some(format!(
+                    notes.push(format!(
                         "inswapper is not installed, so the classic swapper ran; {INSWAPPER_HINT}"
                     ));
                 }
@@ -275,53 +130,60 @@ impl SwapEngine {
             }
         };
         let swapper: Arc<dyn FaceSwapper> = if use_inswapper {
-            let id = inswapper_id(store).unwrap_or("inswapper_128");
-            Arc::new(Inswapper::load(rt, id, &store.read(id)?)?)
+            let id = inswapper_id(ctx).unwrap_or("inswapper_128");
+            ctx.inswapper(id)?
         } else {
-            if settings.pixel_boost.is_some_and(|b| b > 128)
-                && settings.processors.iter().any(|p| p == "face_swapper")
+            if settings
+                .face_swapper()
+                .is_some_and(|c| c.pixel_boost.is_some_and(|b| b > 128))
             {
-                let n = "pixel boost applies to inswapper only; the classic swapper ran at its own 256 px";
-                note = Some(match note {
-                    Some(prev) => format!("{prev}; {n}"),
-                    None => n.to_string(),
-                });
+                notes.push("pixel boost applies to inswapper only; the classic swapper ran at its own 256 px".into());
             }
-            Arc::new(ClassicSwapper::new())
+            ctx.classic_swapper()?
         };
-        let chain = Registry::builtin().build(
-            &settings.processors,
-            &LoadContext {
-                rt,
-                store,
-                settings,
-                swapper: &swapper,
-            },
-        )?;
+        let load = LoadContext {
+            rt: ctx.runtime(),
+            store: ctx.store(),
+            cache: ctx.cache(),
+            paste_back: settings.engine.paste_back,
+            swapper: &swapper,
+        };
+        let chain = ctx.registry().build(&settings.processors, &load)?;
         let selection = Needs {
-            embedding: settings.selector == SelectMode::Reference || settings.map_faces,
-            landmarks_106: false,
+            embedding: settings.engine.selector == SelectMode::Reference || extra.embedding,
+            landmarks_106: extra.landmarks_106,
         };
         let frame_needs = chain.iter().fold(selection, |n, p| n.union(p.needs()));
         let source_needs = Needs {
             embedding: swapper.source_need() == SourceNeed::Embedding,
             landmarks_106: false,
         };
-        let analyser = FaceAnalyser::load(
-            settings.detector,
-            frame_needs.union(source_needs),
-            rt,
-            store,
-        )?;
+        let analyser = ctx.analyser(settings.engine.detector, frame_needs.union(source_needs))?;
         Ok(Self {
+            ctx: Arc::clone(ctx),
             gate,
             analyser,
             swapper,
             chain,
             frame_needs,
+            extra,
             settings: settings.clone(),
-            note,
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
         })
+    }
+
+    /// An engine for changed settings. Every model already loaded is reused
+    /// (an option such as opacity or the mouth mask loads nothing); only a
+    /// model the new settings add is loaded. A change of execution providers
+    /// or models folder makes a new context (and loads again).
+    pub fn reconfigure(&self, settings: &Settings) -> Result<Self> {
+        let ctx = self.ctx.for_settings(settings)?;
+        Self::load_with(&ctx, settings, self.extra)
+    }
+
+    /// The context (runtime, models, cache, registry).
+    pub fn context(&self) -> &Arc<EngineContext> {
+        &self.ctx
     }
 
     /// The swapper's name.
@@ -335,7 +197,7 @@ impl SwapEngine {
     }
 
     /// The settings in force.
-    pub fn settings(&self) -> &SwapSettings {
+    pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
@@ -351,8 +213,8 @@ impl SwapEngine {
     }
 
     /// The processor chain's ids, in order.
-    pub fn processors(&self) -> Vec<&'static str> {
-        self.chain.iter().map(|p| p.id()).collect()
+    pub fn processors(&self) -> Vec<String> {
+        self.chain.iter().map(|p| p.id().to_string()).collect()
     }
 
     /// The content-safety gate (video and live paths sample it on their own schedule).
@@ -374,33 +236,104 @@ impl SwapEngine {
 
     /// Checks the source image and prepares its most prominent face.
     pub fn prepare_source(&self, frame: &Frame) -> Result<PreparedSource> {
-        self.gate.ensure_safe(frame, "source image")?;
-        let faces = self.analyser.analyse(frame, self.source_needs())?;
-        let i = most_prominent(&faces).ok_or_else(|| Error::NoFace {
-            what: "source image".into(),
-        })?;
-        let face = faces[i].clone();
-        let identity = self.swapper.prepare_source(frame, &face)?;
-        Ok(PreparedSource { face, identity })
+        self.prepare_sources(&[("source image".to_string(), frame)])
+    }
+
+    /// Prepares one identity from several photos of one person (each checked
+    /// by the gate): the identity embedding is the mean (or median, per
+    /// `engine.source_average`) of the photos' most prominent faces, and the
+    /// photo whose face is largest and sharpest gives the pixels the classic
+    /// swapper uses. `photos` are (name for messages, frame).
+    pub fn prepare_sources(&self, photos: &[(String, &Frame)]) -> Result<PreparedSource> {
+        if photos.is_empty() {
+            return Err(Error::InvalidInput("no source photo".into()));
+        }
+        let recognizer = self.ctx.store().available("w600k_r50");
+        let needs = Needs {
+            embedding: self.source_needs().embedding || (photos.len() > 1 && recognizer),
+            landmarks_106: false,
+        };
+        let analyser = if needs.embedding && !self.analyser.has_recognizer() {
+            self.ctx.analyser(self.settings.engine.detector, needs)?
+        } else {
+            Arc::clone(&self.analyser)
+        };
+        let mut best: Option<(f64, usize, Face)> = None;
+        let mut embeddings = Vec::new();
+        for (i, (name, frame)) in photos.iter().enumerate() {
+            self.gate.ensure_safe(frame, name)?;
+            let faces = analyser.analyse(frame, needs)?;
+            let k = most_prominent(&faces).ok_or_else(|| Error::NoFace { what: name.clone() })?;
+            let face = faces[k].clone();
+            let [x1, y1, x2, y2] = face.bbox;
+            let area = f64::from((x2 - x1).max(0.0) * (y2 - y1).max(0.0));
+            let crop = frame.crop(x1 as i64, y1 as i64, (x2 - x1) as i64, (y2 - y1) as i64);
+            let score = area * laplacian_variance(&crop).max(1e-3).sqrt();
+            if let Some(e) = &face.embedding {
+                embeddings.push(e.clone());
+            }
+            if best.as_ref().is_none_or(|b| score > b.0) {
+                best = Some((score, i, face));
+            }
+        }
+        let Some((_, i, mut face)) = best else {
+            return Err(Error::InvalidInput("no source photo".into()));
+        };
+        let embedding = (embeddings.len() == photos.len())
+            .then(|| average(&embeddings, self.settings.engine.source_average));
+        if let Some(e) = &embedding {
+            face.embedding = Some(e.clone());
+        }
+        let identity = self.swapper.prepare_source(photos[i].1, &face)?;
+        Ok(PreparedSource::new(face, identity, embedding, photos.len()))
+    }
+
+    /// The source from a saved identity embedding (`camshow faces identity`):
+    /// swappers that work from an embedding only (inswapper).
+    pub fn source_from_embedding(&self, embedding: &[f32]) -> Result<PreparedSource> {
+        if self.swapper.source_need() != SourceNeed::Embedding {
+            return Err(Error::InvalidInput(format!(
+                "an identity file needs a swapper that works from an embedding (inswapper); the {} swapper needs a photo",
+                self.swapper.name()
+            )));
+        }
+        // A saved identity is already unit length: keep its exact values.
+        let e = normed(embedding)?;
+        let n = embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let e = if (n - 1.0).abs() < 1e-5 {
+            embedding.to_vec()
+        } else {
+            e
+        };
+        let face = Face {
+            embedding: Some(e.clone()),
+            ..Face::default()
+        };
+        let identity = self
+            .swapper
+            .prepare_source(&Frame::filled(1, 1, [0; 3])?, &face)?;
+        Ok(PreparedSource::new(face, identity, Some(e), 1))
     }
 
     /// The identity embedding of the most prominent face in a reference image.
     pub fn reference_embedding(&self, frame: &Frame) -> Result<Vec<f32>> {
         self.gate.ensure_safe(frame, "reference image")?;
-        let faces = self.analyser.analyse(
-            frame,
-            Needs {
-                embedding: true,
-                landmarks_106: false,
-            },
-        )?;
+        let needs = Needs {
+            embedding: true,
+            landmarks_106: false,
+        };
+        let analyser = if self.analyser.has_recognizer() {
+            Arc::clone(&self.analyser)
+        } else {
+            self.ctx.analyser(self.settings.engine.detector, needs)?
+        };
+        let faces = analyser.analyse(frame, needs)?;
         let i = most_prominent(&faces).ok_or_else(|| Error::NoFace {
             what: "reference image".into(),
         })?;
-        faces[i]
-            .embedding
-            .clone()
-            .ok_or_else(|| Error::InvalidInput("no embedding for the reference face".into()))
+        faces[i].embedding.clone().ok_or_else(|| {
+            Error::Internal("the analyser returned no embedding for the reference face".into())
+        })
     }
 
     /// Checks `frame` with the safety gate, then swaps the selected faces in place.
@@ -411,23 +344,12 @@ impl SwapEngine {
         reference: Option<&[f32]>,
     ) -> Result<SwapReport> {
         self.gate.ensure_safe(frame, "target")?;
-        self.swap_checked(frame, source, reference)
-    }
-
-    /// [`SwapEngine::swap`] for a frame the gate has already passed (video
-    /// and live paths sample the gate on their own schedule).
-    pub fn swap_checked(
-        &self,
-        frame: &mut Frame,
-        source: &PreparedSource,
-        reference: Option<&[f32]>,
-    ) -> Result<SwapReport> {
         let faces = self.analyse(frame)?;
         let chosen = select(
             &faces,
-            self.settings.selector,
+            self.settings.engine.selector,
             reference,
-            self.settings.similarity,
+            self.settings.engine.similarity,
         )?;
         let targets: Vec<(&Face, &PreparedSource)> =
             chosen.iter().map(|&i| (&faces[i], source)).collect();
@@ -440,8 +362,8 @@ impl SwapEngine {
         })
     }
 
-    /// The faces in `frame`, with what the selection mode needs (the video
-    /// path analyses in parallel, then tracks and selects in order).
+    /// The faces in `frame`, with what the selection and the chain need
+    /// (the video path analyses in parallel, then tracks and selects in order).
     pub fn analyse(&self, frame: &Frame) -> Result<Vec<Face>> {
         self.analyser.analyse(frame, self.frame_needs)
     }
@@ -461,30 +383,58 @@ impl SwapEngine {
         }
         Ok(())
     }
+}
 
-    /// Checks `frame` and swaps every face that belongs to a mapped person
-    /// with that person's source (`sources[i]` for `map.people[i]`).
-    pub fn swap_mapped(
-        &self,
-        frame: &mut Frame,
-        map: &crate::mapping::FaceMap,
-        sources: &[Option<PreparedSource>],
-    ) -> Result<SwapReport> {
-        self.gate.ensure_safe(frame, "target")?;
-        let faces = self.analyse(frame)?;
-        let targets: Vec<(&Face, &PreparedSource)> = faces
-            .iter()
-            .filter_map(|f| {
-                let p = map.person_for(f.embedding.as_deref()?)?;
-                sources.get(p)?.as_ref().map(|s| (f, s))
-            })
-            .collect();
-        self.swap_faces(frame, &targets)?;
-        Ok(SwapReport {
-            faces_found: faces.len(),
-            faces_swapped: targets.len(),
-            swapper: self.swapper.name(),
-            processors: self.processors(),
+/// Unit length; an error for a zero or non-finite vector.
+fn normed(v: &[f32]) -> Result<Vec<f32>> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if !n.is_finite() || n <= 0.0 || v.iter().any(|x| !x.is_finite()) {
+        return Err(Error::InvalidInput(
+            "the identity embedding is zero or not finite".into(),
+        ));
+    }
+    Ok(v.iter().map(|x| x / n).collect())
+}
+
+/// The mean or element-wise median of normed embeddings, normed again.
+pub fn average(embeddings: &[Vec<f32>], how: SourceAverage) -> Vec<f32> {
+    let dim = embeddings.iter().map(Vec::len).min().unwrap_or(0);
+    let v: Vec<f32> = (0..dim)
+        .map(|d| {
+            let mut col: Vec<f32> = embeddings.iter().map(|e| e[d]).collect();
+            match how {
+                SourceAverage::Mean => col.iter().sum::<f32>() / col.len() as f32,
+                SourceAverage::Median => {
+                    col.sort_by(f32::total_cmp);
+                    let m = col.len() / 2;
+                    if col.len() % 2 == 0 {
+                        0.5 * (col[m - 1] + col[m])
+                    } else {
+                        col[m]
+                    }
+                }
+            }
         })
+        .collect();
+    normed(&v).unwrap_or(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn averages_are_normed_and_robust() {
+        let a = vec![1.0, 0.0, 0.0];
+        let b = vec![0.0, 1.0, 0.0];
+        let m = average(&[a.clone(), b.clone()], SourceAverage::Mean);
+        let s = std::f32::consts::FRAC_1_SQRT_2;
+        assert!((m[0] - s).abs() < 1e-6 && (m[1] - s).abs() < 1e-6 && m[2] == 0.0);
+        // One odd photo does not move the median.
+        let odd = vec![0.0, 0.0, 1.0];
+        let med = average(&[a.clone(), a.clone(), odd], SourceAverage::Median);
+        assert_eq!(med, a);
+        assert!(normed(&[0.0, 0.0]).is_err());
+        assert!(normed(&[f32::NAN, 1.0]).is_err());
     }
 }

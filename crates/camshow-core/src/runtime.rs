@@ -8,8 +8,8 @@
 //!
 //! ```no_run
 //! # fn main() -> camshow_core::Result<()> {
-//! use camshow_core::runtime::{Runtime, RuntimeOptions};
-//! let rt = Runtime::new(RuntimeOptions::default())?;
+//! use camshow_core::{runtime::Runtime, settings::RuntimeSettings};
+//! let rt = Runtime::new(RuntimeSettings::default())?;
 //! println!("{} from {}", rt.library().version, rt.library().path.display());
 //! # Ok(()) }
 //! ```
@@ -28,7 +28,7 @@ use crate::env_vars;
 use crate::error::{Error, Result};
 
 /// An ONNX Runtime execution provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutionProvider {
     /// The default CPU provider (always present).
@@ -92,6 +92,44 @@ impl ExecutionProvider {
     }
 
     fn dispatch(self) -> ep::ExecutionProviderDispatch {
+        ProviderConfig::new(self).dispatch()
+    }
+}
+
+impl ProviderConfig {
+    /// The provider with its options, for ONNX Runtime.
+    fn dispatch(&self) -> ep::ExecutionProviderDispatch {
+        let dev = self.device_id.unwrap_or(0);
+        match self.kind {
+            ExecutionProvider::Cuda => {
+                let mut c = ep::CUDA::default().with_device_id(dev);
+                if let Some(limit) = self.memory_limit {
+                    c = c.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX));
+                }
+                c.build()
+            }
+            ExecutionProvider::TensorRt => {
+                let mut t = ep::TensorRT::default()
+                    .with_device_id(dev)
+                    .with_fp16(self.fp16);
+                if let Some(dir) = &self.engine_cache {
+                    t = t
+                        .with_engine_cache(true)
+                        .with_engine_cache_path(dir.display())
+                        .with_timing_cache(true)
+                        .with_timing_cache_path(dir.display());
+                }
+                t.build()
+            }
+            ExecutionProvider::Rocm => ep::ROCm::default().with_device_id(dev).build(),
+            ExecutionProvider::DirectMl => ep::DirectML::default().with_device_id(dev).build(),
+            other => other.dispatch_plain(),
+        }
+    }
+}
+
+impl ExecutionProvider {
+    fn dispatch_plain(self) -> ep::ExecutionProviderDispatch {
         match self {
             Self::Cpu => ep::CPU::default().build(),
             Self::Cuda => ep::CUDA::default().build(),
@@ -346,15 +384,99 @@ fn load_once() -> Result<&'static (RuntimeLibrary, ort::environment::Environment
     })
 }
 
-/// Options for [`Runtime::new`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuntimeOptions {
-    /// Ordered provider preference. `None` means automatic: every accelerator
-    /// compiled into the library is tried (a failure is reported, not fatal),
-    /// then CPU. `Some(list)` is explicit: each listed provider must attach.
-    pub providers: Option<Vec<ExecutionProvider>>,
-    /// Intra-op threads per session (0 = ONNX Runtime's default).
+/// ONNX Runtime settings.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeSettings {
+    /// Ordered execution providers. Empty: automatic (every accelerator in the
+    /// library is tried, then CPU). Listed: each must attach or loading fails.
+    /// Each entry is a provider's name (`"cuda"`) or a table with its options.
+    #[serde(deserialize_with = "providers_from")]
+    pub providers: Vec<ProviderConfig>,
+    /// Intra-op threads per model (0 = ONNX Runtime's default).
     pub intra_threads: usize,
+}
+
+impl RuntimeSettings {
+    /// Automatic providers with `intra_threads` threads.
+    pub fn auto(intra_threads: usize) -> Self {
+        Self {
+            providers: Vec::new(),
+            intra_threads,
+        }
+    }
+
+    /// Explicit providers (each must attach), default options.
+    pub fn explicit(kinds: &[ExecutionProvider]) -> Self {
+        Self {
+            providers: kinds.iter().map(|&k| ProviderConfig::new(k)).collect(),
+            intra_threads: 0,
+        }
+    }
+}
+
+/// One execution provider and its options.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// cpu, cuda, tensorrt, coreml, directml, openvino, rocm.
+    pub kind: ExecutionProvider,
+    /// GPU index (CUDA, TensorRT, ROCm, DirectML).
+    #[serde(default)]
+    pub device_id: Option<i32>,
+    /// CUDA: memory limit of the arena in bytes.
+    #[serde(default)]
+    pub memory_limit: Option<u64>,
+    /// TensorRT: folder where built engines are cached between runs.
+    #[serde(default)]
+    pub engine_cache: Option<PathBuf>,
+    /// TensorRT: allow FP16 kernels.
+    #[serde(default)]
+    pub fp16: bool,
+}
+
+impl ProviderConfig {
+    /// `kind` with default options.
+    pub fn new(kind: ExecutionProvider) -> Self {
+        Self {
+            kind,
+            device_id: None,
+            memory_limit: None,
+            engine_cache: None,
+            fp16: false,
+        }
+    }
+}
+
+/// A provider given by name only, or with options.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneProvider {
+    Name(ExecutionProvider),
+    Config(ProviderConfig),
+}
+
+fn providers_from<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<ProviderConfig>, D::Error> {
+    Ok(Vec::<OneProvider>::deserialize(d)?
+        .into_iter()
+        .map(|p| match p {
+            OneProvider::Name(k) => ProviderConfig::new(k),
+            OneProvider::Config(c) => c,
+        })
+        .collect())
+}
+
+/// Sessions created by this process (tests check that a reconfigured
+/// engine creates none).
+static SESSIONS_CREATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many ONNX Runtime sessions this process has created.
+pub fn sessions_created() -> u64 {
+    SESSIONS_CREATED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The process's ONNX Runtime: the loaded library plus provider settings.
@@ -363,7 +485,7 @@ pub struct RuntimeOptions {
 pub struct Runtime {
     library: &'static RuntimeLibrary,
     env: &'static ort::environment::Environment,
-    options: RuntimeOptions,
+    options: RuntimeSettings,
 }
 
 impl fmt::Debug for Runtime {
@@ -405,7 +527,7 @@ impl fmt::Debug for Model {
 
 impl Runtime {
     /// Loads ONNX Runtime (once per process) and applies `options`.
-    pub fn new(options: RuntimeOptions) -> Result<Self> {
+    pub fn new(options: RuntimeSettings) -> Result<Self> {
         let (library, env) = load_once()?;
         Ok(Self {
             library,
@@ -420,7 +542,7 @@ impl Runtime {
     }
 
     /// The options in force.
-    pub fn options(&self) -> &RuntimeOptions {
+    pub fn options(&self) -> &RuntimeSettings {
         &self.options
     }
 
@@ -470,23 +592,20 @@ impl Runtime {
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Model>> {
         let mut builder = Session::builder(self.env)
             .map_err(Error::ort(format!("creating a session for {name}")))?;
-        let (wanted, explicit) = match &self.options.providers {
-            Some(list) => (list.clone(), true),
-            None => (
-                self.compiled_providers()
-                    .into_iter()
-                    .filter(|p| *p != ExecutionProvider::TensorRt)
-                    .collect(),
-                false,
-            ),
+        let explicit = !self.options.providers.is_empty();
+        let wanted: Vec<ProviderConfig> = if explicit {
+            self.options.providers.clone()
+        } else {
+            self.compiled_providers()
+                .into_iter()
+                .filter(|p| *p != ExecutionProvider::TensorRt)
+                .map(ProviderConfig::new)
+                .collect()
         };
         let mut attached = Vec::new();
-        for p in wanted
-            .iter()
-            .copied()
-            .filter(|p| *p != ExecutionProvider::Cpu)
-        {
-            match p.dispatch().error_on_failure().register(&mut builder) {
+        for cfg in wanted.iter().filter(|p| p.kind != ExecutionProvider::Cpu) {
+            let p = cfg.kind;
+            match cfg.dispatch().error_on_failure().register(&mut builder) {
                 Ok(()) => attached.push(p),
                 Err(e) if explicit => {
                     return Err(Error::ProviderUnavailable {
@@ -507,6 +626,7 @@ impl Runtime {
         let session = builder
             .commit_from_memory(bytes)
             .map_err(Error::ort(format!("loading model {name}")))?;
+        SESSIONS_CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let inputs = session
             .inputs()
             .iter()
@@ -570,6 +690,16 @@ impl Model {
     /// Runs the model on inputs of their declared element types (CodeFormer's
     /// fidelity `weight` is a double), in graph-input order.
     pub fn run_typed(&self, inputs: &[Input<'_>]) -> Result<Vec<TensorF32>> {
+        let mut out = Vec::new();
+        self.run_into(inputs, &mut out)?;
+        Ok(out)
+    }
+
+    /// Runs the model, writing every output (graph order) into `outputs`,
+    /// whose buffers are reused: a caller that keeps `outputs` between frames
+    /// allocates nothing for them after the first. Every inference goes
+    /// through here (the one place for IO binding on GPU providers).
+    pub fn run_into(&self, inputs: &[Input<'_>], outputs: &mut Vec<TensorF32>) -> Result<()> {
         if inputs.len() != self.inputs.len() {
             return Err(Error::ModelSignature {
                 model: self.name.clone(),
@@ -594,21 +724,23 @@ impl Model {
             .session
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let outputs = session
+        let result = session
             .run(values)
             .map_err(Error::ort(format!("running {}", self.name)))?;
-        outputs
-            .values()
-            .map(|v| {
-                let (shape, data) = v
-                    .try_extract_tensor::<f32>()
-                    .map_err(Error::ort(format!("reading outputs of {}", self.name)))?;
-                Ok(TensorF32 {
-                    shape: shape.iter().map(|&d| d.max(0) as usize).collect(),
-                    data: data.to_vec(),
-                })
-            })
-            .collect()
+        outputs.resize_with(result.len(), || TensorF32 {
+            shape: Vec::new(),
+            data: Vec::new(),
+        });
+        for (slot, (_, v)) in outputs.iter_mut().zip(result.iter()) {
+            let (shape, data) = v
+                .try_extract_tensor::<f32>()
+                .map_err(Error::ort(format!("reading outputs of {}", self.name)))?;
+            slot.shape.clear();
+            slot.shape.extend(shape.iter().map(|&d| d.max(0) as usize));
+            slot.data.clear();
+            slot.data.extend_from_slice(data);
+        }
+        Ok(())
     }
 }
 
@@ -624,6 +756,30 @@ pub enum Input<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_into_reuses_the_output_buffers() {
+        let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
+        let bytes = crate::onnx::ModelBuilder::new("relu", 13)
+            .input("x", &crate::onnx::fixed(&[1, 4]))
+            .node("Relu", &["x"], &["y"], &[])
+            .output("y", &crate::onnx::fixed(&[1, 4]))
+            .build();
+        let before = sessions_created();
+        let m = rt.load("relu", &bytes).unwrap();
+        assert_eq!(sessions_created(), before + 1);
+        let mut out = Vec::new();
+        m.run_into(&[Input::F32(&[1, 4], &[1.0, -1.0, 2.0, -2.0])], &mut out)
+            .unwrap();
+        assert_eq!(out[0].data, [1.0, 0.0, 2.0, 0.0]);
+        let ptr = out[0].data.as_ptr();
+        m.run_into(&[Input::F32(&[1, 4], &[-3.0, 3.0, 0.5, 0.0])], &mut out)
+            .unwrap();
+        assert_eq!(out[0].data, [0.0, 3.0, 0.5, 0.0]);
+        assert_eq!(out[0].data.as_ptr(), ptr, "the output buffer was reused");
+        assert_eq!(out[0].shape, [1, 4]);
+        assert!(m.run_into(&[], &mut out).is_err());
+    }
 
     #[test]
     fn provider_names_parse() {

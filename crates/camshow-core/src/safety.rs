@@ -18,6 +18,7 @@
 //! ```
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -225,9 +226,164 @@ impl SafetyGate {
     }
 }
 
+/// A share of frames may be unsafe before a video is refused (as FaceFusion does).
+pub const MAX_UNSAFE_SHARE: f64 = 0.10;
+
+/// The video rule: refused when more than 10 % of the samples are unsafe,
+/// or any sample when there are fewer than 10.
+pub fn video_refused(samples: u64, unsafe_samples: u64) -> bool {
+    SafetyPolicy::default().video_refused(samples, unsafe_samples)
+}
+
+/// The gate's policy for each medium, in one place: how often video and
+/// live frames are checked and when a video is refused. Images are always
+/// checked whole (`SafetyGate::ensure_safe`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SafetyPolicy {
+    /// Video frames checked per second of video (at least).
+    pub video_checks_per_second: f64,
+    /// Share of unsafe video checks above which a video is refused.
+    pub max_unsafe_share: f64,
+    /// How often a live frame is checked.
+    pub live_interval: Duration,
+    /// How long live swapping stays off after the gate fires.
+    pub live_cooldown: Duration,
+}
+
+impl Default for SafetyPolicy {
+    fn default() -> Self {
+        Self {
+            video_checks_per_second: 1.0,
+            max_unsafe_share: MAX_UNSAFE_SHARE,
+            live_interval: Duration::from_secs(1),
+            live_cooldown: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SafetyPolicy {
+    /// Whether a video with `unsafe_samples` of `samples` checks is refused.
+    pub fn video_refused(&self, samples: u64, unsafe_samples: u64) -> bool {
+        if samples < 10 {
+            unsafe_samples > 0
+        } else {
+            unsafe_samples as f64 > self.max_unsafe_share * samples as f64
+        }
+    }
+
+    /// A fresh live schedule.
+    pub fn live_schedule(&self) -> SafetySchedule {
+        SafetySchedule::new(self.live_interval, self.live_cooldown)
+    }
+}
+
+/// When the content-safety gate looks at a live frame, and whether swapping
+/// is held back. The gate checks the first frame and then one frame per
+/// `interval`. When it fires, swapping stops for `cooldown` (the original
+/// frames go out with a notice), and it resumes only after a frame checked
+/// **after** the cooldown passes: alternating safe and unsafe frames cannot
+/// race it.
+#[derive(Debug, Clone)]
+pub struct SafetySchedule {
+    interval: Duration,
+    cooldown: Duration,
+    last_check: Option<Instant>,
+    hold_until: Option<Instant>,
+}
+
+impl SafetySchedule {
+    /// A schedule with nothing checked yet.
+    pub fn new(interval: Duration, cooldown: Duration) -> Self {
+        Self {
+            interval,
+            cooldown,
+            last_check: None,
+            hold_until: None,
+        }
+    }
+
+    /// Whether the frame arriving at `now` must be checked.
+    pub fn due(&self, now: Instant) -> bool {
+        match self.last_check {
+            None => true,
+            Some(t) => {
+                now.duration_since(t) >= self.interval
+                    || self.hold_until.is_some_and(|h| now >= h && t < h)
+            }
+        }
+    }
+
+    /// Records a check's verdict.
+    pub fn record(&mut self, now: Instant, safe: bool) {
+        self.last_check = Some(now);
+        if !safe {
+            self.hold_until = Some(now + self.cooldown);
+        } else if self.hold_until.is_some_and(|h| now >= h) {
+            self.hold_until = None;
+        }
+    }
+
+    /// Whether swapping is held back at `now`.
+    pub fn holding(&self, _now: Instant) -> bool {
+        self.hold_until.is_some()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn the_video_safety_rule() {
+        assert!(!video_refused(0, 0));
+        assert!(
+            video_refused(3, 1),
+            "short videos: any unsafe sample refuses"
+        );
+        assert!(!video_refused(9, 0));
+        assert!(!video_refused(10, 1), "10 % is allowed");
+        assert!(video_refused(10, 2));
+        assert!(!video_refused(100, 10));
+        assert!(video_refused(100, 11));
+    }
+
+    #[test]
+    fn the_safety_schedule_samples_once_per_interval_and_holds_after_a_trip() {
+        let t0 = Instant::now();
+        let s = Duration::from_millis;
+        let mut sch = SafetySchedule::new(s(1000), s(5000));
+        assert!(sch.due(t0), "the first frame is checked");
+        sch.record(t0, true);
+        assert!(!sch.due(t0 + s(500)));
+        assert!(sch.due(t0 + s(1000)));
+        assert!(!sch.holding(t0 + s(500)));
+        // The gate fires at 1 s: swapping holds for the whole cooldown, even
+        // though the checks in between pass (alternating frames cannot race it).
+        sch.record(t0 + s(1000), false);
+        assert!(sch.holding(t0 + s(1001)));
+        for k in 2..6 {
+            let t = t0 + s(1000 * k);
+            assert!(sch.due(t));
+            sch.record(t, true);
+            assert!(sch.holding(t), "still holding at {k} s");
+        }
+        // After the cooldown, the first frame is checked at once; a safe verdict resumes swapping.
+        let after = t0 + s(6000);
+        assert!(sch.due(after));
+        sch.record(after, true);
+        assert!(!sch.holding(after));
+        // Another trip during a new cooldown extends it.
+        sch.record(after + s(1000), false);
+        sch.record(after + s(3000), false);
+        sch.record(after + s(7000), true);
+        assert!(
+            sch.holding(after + s(7000)),
+            "the second trip's cooldown ends at 8 s"
+        );
+        sch.record(after + s(8000), true);
+        assert!(!sch.holding(after + s(8000)));
+    }
+
     use crate::onnx::{Attr, Dim, ModelBuilder};
 
     /// A stand-in with NudeNet's signature whose output is `constant`
@@ -275,7 +431,7 @@ pub(crate) mod tests {
     }
 
     fn runtime() -> Runtime {
-        Runtime::new(crate::runtime::RuntimeOptions { providers: None, intra_threads: 1 }).expect(
+        Runtime::new(crate::runtime::RuntimeSettings::auto(1)).expect(
             "ONNX Runtime is required for these tests: run scripts/setup.sh (or set ORT_DYLIB_PATH)",
         )
     }

@@ -20,7 +20,9 @@ use crate::error::{Error, Result};
 pub const DEFAULT_SIMILARITY: f32 = 0.4;
 
 /// Face selection mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SelectMode {
     /// The most prominent face.

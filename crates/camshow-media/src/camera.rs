@@ -61,7 +61,7 @@ pub fn list_cameras() -> Vec<CameraInfo> {
 }
 
 fn avfoundation_devices() -> Vec<CameraInfo> {
-    let Ok(out) = std::process::Command::new("ffmpeg")
+    let Ok(out) = crate::tools::ffmpeg()
         .args([
             "-hide_banner",
             "-f",
@@ -102,7 +102,7 @@ pub fn formats(id: &str) -> Vec<String> {
     if !cfg!(target_os = "linux") {
         return Vec::new();
     }
-    let Ok(out) = std::process::Command::new("ffmpeg")
+    let Ok(out) = crate::tools::ffmpeg()
         .args([
             "-hide_banner",
             "-f",

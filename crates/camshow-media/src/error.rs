@@ -49,6 +49,9 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The caller cancelled the work; nothing was written.
+    #[error("cancelled; no output was written")]
+    Cancelled,
     /// Bad input.
     #[error("invalid input: {0}")]
     Invalid(String),
@@ -69,6 +72,33 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is a cancellation (of this crate or of the engine).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(
+            self,
+            Self::Cancelled | Self::Core(camshow_core::Error::Cancelled)
+        )
+    }
+
+    /// Whether the caller can fix this by changing the input or settings
+    /// (HTTP 4xx), as opposed to an internal failure (5xx).
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            Self::Core(e) => e.is_user_error(),
+            Self::Decode { .. }
+            | Self::UnsupportedFormat { .. }
+            | Self::UnsupportedVideoFormat { .. }
+            | Self::Invalid(_) => true,
+            Self::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::AlreadyExists
+            ),
+            Self::Encode { .. } | Self::Live(_) | Self::Tool { .. } | Self::Cancelled => false,
+        }
+    }
+
     pub(crate) fn io(
         context: &'static str,
         path: impl Into<PathBuf>,

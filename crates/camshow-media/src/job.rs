@@ -13,32 +13,14 @@ use std::time::{Duration, Instant};
 
 use camshow_core::Frame;
 use camshow_core::detect::Face;
-use camshow_core::mapping::FaceMap;
-use camshow_core::pipeline::{PreparedSource, SwapEngine};
-use camshow_core::safety::UNSAFE_THRESHOLD;
-use camshow_core::track::{TrackSelector, Tracker, TrackerConfig};
+use camshow_core::pipeline::SwapEngine;
+use camshow_core::safety::{SafetyPolicy, UNSAFE_THRESHOLD};
+use camshow_core::session::{FrameSession, SourcePlan};
+use camshow_core::settings::VideoSettings;
+use camshow_core::swap::PreparedSource;
 
 use crate::error::{Error, Result};
 use crate::video::{Decoder, EncodeOptions, Encoder, Trim, VideoInfo, container_for, probe};
-
-/// Which source goes on which target face.
-#[derive(Debug, Clone, Copy)]
-pub enum SourcePlan<'a> {
-    /// One source on the faces the engine's selector chooses (per track).
-    One {
-        /// The source.
-        source: &'a PreparedSource,
-        /// The reference identity for `reference` selection.
-        reference: Option<&'a [f32]>,
-    },
-    /// Each mapped person gets their own source; everyone else is left alone.
-    Mapped {
-        /// The map.
-        map: &'a FaceMap,
-        /// `sources[i]` for `map.people[i]`.
-        sources: &'a [Option<PreparedSource>],
-    },
-}
 
 /// What the job does besides swapping.
 #[derive(Debug, Clone)]
@@ -59,6 +41,25 @@ pub struct JobOptions {
     pub workers: usize,
 }
 
+impl JobOptions {
+    /// The options `video` settings describe, for an input trimmed by `trim`,
+    /// with frames kept in `keep_frames` when `video.keep_frames` is on.
+    pub fn from_settings(video: &VideoSettings, trim: Trim, keep_frames: Option<PathBuf>) -> Self {
+        Self {
+            encoder: video.encoder.clone(),
+            quality: video.quality,
+            keep_audio: video.keep_audio,
+            fps: (!video.keep_fps).then(|| crate::video::Rational {
+                num: video.fps.unwrap_or(30).max(1),
+                den: 1,
+            }),
+            trim,
+            keep_frames: keep_frames.filter(|_| video.keep_frames),
+            workers: video.effective_workers(),
+        }
+    }
+}
+
 impl Default for JobOptions {
     fn default() -> Self {
         Self {
@@ -68,7 +69,7 @@ impl Default for JobOptions {
             fps: None,
             trim: Trim::default(),
             keep_frames: None,
-            workers: std::thread::available_parallelism().map_or(2, usize::from),
+            workers: VideoSettings::default().effective_workers(),
         }
     }
 }
@@ -88,19 +89,6 @@ pub struct JobReport {
     pub seconds: f64,
 }
 
-/// A share of frames may be unsafe before a video is refused (as FaceFusion does).
-pub const MAX_UNSAFE_SHARE: f64 = 0.10;
-
-/// The video rule: refused when more than 10 % of the samples are unsafe,
-/// or any sample when there are fewer than 10.
-pub fn video_refused(samples: u64, unsafe_samples: u64) -> bool {
-    if samples < 10 {
-        unsafe_samples > 0
-    } else {
-        unsafe_samples as f64 > MAX_UNSAFE_SHARE * samples as f64
-    }
-}
-
 /// Checks about one frame per second; refuses when more than 10 % are unsafe,
 /// or any when there are fewer than 10 samples. Returns (samples, unsafe).
 pub fn check_video_safety(
@@ -114,7 +102,7 @@ pub fn check_video_safety(
     let (mut n, mut bad, mut worst) = (0u64, 0u64, 0f32);
     while let Some(f) = dec.next_frame()? {
         if cancel.load(Ordering::Relaxed) {
-            return Err(Error::Invalid("cancelled".into()));
+            return Err(Error::Cancelled);
         }
         let v = engine.safety_gate().check(&f)?;
         n += 1;
@@ -123,7 +111,7 @@ pub fn check_video_safety(
             worst = worst.max(v.max_unsafe_score);
         }
     }
-    if video_refused(n, bad) {
+    if SafetyPolicy::default().video_refused(n, bad) {
         return Err(camshow_core::Error::Unsafe {
             what: format!("video {} ({bad} of {n} sampled frames)", input.display()),
             labels: "exposed nudity".into(),
@@ -182,7 +170,7 @@ type SwapTask = (u64, Frame, Vec<(Face, usize)>);
 /// A frame worker: swap tasks first (they unblock the encoder), else analysis.
 fn worker(
     engine: &SwapEngine,
-    sources: &[Option<PreparedSource>],
+    plan: &SourcePlan,
     frames: &Mutex<Receiver<(u64, Frame)>>,
     swaps: &Mutex<Receiver<SwapTask>>,
     tx: &Sender<Done>,
@@ -191,7 +179,7 @@ fn worker(
     let swap = |(i, mut f, targets): SwapTask| {
         let refs: Vec<(&Face, &PreparedSource)> = targets
             .iter()
-            .filter_map(|(face, s)| Some((face, sources.get(*s)?.as_ref()?)))
+            .filter_map(|(face, s)| Some((face, plan.source(*s)?)))
             .collect();
         let r = engine
             .swap_faces(&mut f, &refs)
@@ -252,7 +240,7 @@ fn worker(
 #[allow(clippy::too_many_arguments)]
 pub fn run_video_job(
     engine: &SwapEngine,
-    plan: SourcePlan<'_>,
+    plan: SourcePlan,
     input: &Path,
     output: &Path,
     opts: &JobOptions,
@@ -351,21 +339,8 @@ pub fn run_video_job(
     let decode_error: Mutex<Option<Error>> = Mutex::new(None);
     let decoded = AtomicU64::new(0);
     let decoder_done = AtomicBool::new(false);
-    let mut tracker = Tracker::new(TrackerConfig {
-        fps: fps.as_f64() as f32,
-        ..Default::default()
-    });
-    let mut selector = TrackSelector::new(engine.settings().selector, engine.settings().similarity);
-    let mut person_of_track: std::collections::HashMap<u64, Option<usize>> =
-        std::collections::HashMap::new();
-    let single;
-    let sources: &[Option<PreparedSource>] = match plan {
-        SourcePlan::One { source, .. } => {
-            single = [Some(source.clone())];
-            &single
-        }
-        SourcePlan::Mapped { sources, .. } => sources,
-    };
+    let mut session = FrameSession::tracked(plan.clone(), &engine.settings().engine, fps.as_f64());
+    let plan = &plan;
 
     let outcome = std::thread::scope(|s| -> Result<(u64, u64)> {
         // Decoder: in order, at most `window` frames ahead of the encoder.
@@ -413,7 +388,7 @@ pub fn run_video_job(
         // Workers: analyse frames, and swap the faces the tracker chose.
         for _ in 0..workers {
             let (frames, swaps, tx, stop_ref) = (&frame_rx, &swap_rx, done_tx.clone(), &stop);
-            s.spawn(move || worker(engine, sources, frames, swaps, &tx, stop_ref));
+            s.spawn(move || worker(engine, plan, frames, swaps, &tx, stop_ref));
         }
         drop(done_tx);
         // In order: track, select, hand back for swapping; then re-order and encode.
@@ -423,7 +398,7 @@ pub fn run_video_job(
         let result = (|| -> Result<()> {
             loop {
                 if cancel.load(Ordering::Relaxed) {
-                    return Err(Error::Invalid("cancelled".into()));
+                    return Err(Error::Cancelled);
                 }
                 if decoder_done.load(Ordering::Acquire)
                     && next_write == decoded.load(Ordering::Acquire)
@@ -434,30 +409,7 @@ pub fn run_video_job(
                     Ok(Done::Analysed(i, r)) => {
                         analysed.insert(i, r?);
                         while let Some((f, faces)) = analysed.remove(&next_track) {
-                            let tracked = tracker.update(faces);
-                            let targets: Vec<(Face, usize)> = match plan {
-                                SourcePlan::One { reference, .. } => selector
-                                    .select(&tracked, reference)
-                                    .into_iter()
-                                    .map(|k| (tracked[k].face.clone(), 0))
-                                    .collect(),
-                                SourcePlan::Mapped { map, .. } => tracked
-                                    .iter()
-                                    .filter_map(|t| {
-                                        // Decided once per track, from its first face with an embedding.
-                                        let person = match person_of_track.get(&t.id) {
-                                            Some(p) => *p,
-                                            None => {
-                                                let p =
-                                                    map.person_for(t.face.embedding.as_deref()?);
-                                                person_of_track.insert(t.id, p);
-                                                p
-                                            }
-                                        };
-                                        person.map(|p| (t.face.clone(), p))
-                                    })
-                                    .collect(),
-                            };
+                            let targets = session.targets(faces)?;
                             swap_tx
                                 .send((next_track, f, targets))
                                 .map_err(|_| Error::Invalid("frame workers stopped".into()))?;
@@ -494,7 +446,7 @@ pub fn run_video_job(
         result.map(|()| (next_write, frames_swapped))
     });
     if cancel.load(Ordering::Relaxed) {
-        return Err(Error::Invalid("cancelled; no output was written".into()));
+        return Err(Error::Cancelled);
     }
     if let Some(e) = decode_error
         .into_inner()
@@ -522,23 +474,4 @@ pub fn run_video_job(
         safety_samples: safety,
         seconds: start.elapsed().as_secs_f64(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_video_safety_rule() {
-        assert!(!video_refused(0, 0));
-        assert!(
-            video_refused(3, 1),
-            "short videos: any unsafe sample refuses"
-        );
-        assert!(!video_refused(9, 0));
-        assert!(!video_refused(10, 1), "10 % is allowed");
-        assert!(video_refused(10, 2));
-        assert!(!video_refused(100, 10));
-        assert!(video_refused(100, 11));
-    }
 }

@@ -7,12 +7,16 @@
 #![warn(missing_docs)]
 
 pub mod camera;
+pub mod doctor;
 mod error;
+pub mod faces;
 pub mod image_io;
 pub mod job;
+pub mod latest;
 pub mod live;
 pub mod mp4;
 pub mod provenance;
+pub mod swap_job;
 pub mod tools;
 pub mod video;
 

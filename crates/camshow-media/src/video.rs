@@ -93,7 +93,7 @@ fn json_str(v: &serde_json::Value, k: &str) -> Option<String> {
 
 /// Probes `path` with `ffprobe`.
 pub fn probe(path: &Path) -> Result<VideoInfo> {
-    let out = Command::new("ffprobe")
+    let out = crate::tools::ffprobe()
         .args([
             "-v",
             "error",
@@ -199,7 +199,7 @@ fn swscale_range(info: &VideoInfo) -> &'static str {
 }
 
 /// Optional trim of the input, in seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Trim {
     /// Start.
     pub start: Option<f64>,
@@ -273,7 +273,7 @@ impl Decoder {
             );
         }
         filter.push_str(",format=rgb24");
-        let mut cmd = Command::new("ffmpeg");
+        let mut cmd = crate::tools::ffmpeg();
         cmd.args(["-nostdin", "-v", "error"])
             .args(trim.args())
             .arg("-i")
@@ -449,7 +449,7 @@ struct Retime {
 /// Presentation times (seconds, ascending) of the first video stream's
 /// packets, read without decoding.
 pub fn frame_times(path: &Path) -> Result<Vec<f64>> {
-    let out = Command::new("ffprobe")
+    let out = crate::tools::ffprobe()
         .args([
             "-v",
             "error",
@@ -597,7 +597,7 @@ impl Encoder {
         height: u32,
         opts: &EncodeOptions,
     ) -> Result<Self> {
-        let mut cmd = Command::new("ffmpeg");
+        let mut cmd = crate::tools::ffmpeg();
         cmd.args([
             "-nostdin",
             "-y",
@@ -747,7 +747,7 @@ impl Retime {
                 video
             }
         };
-        let mut cmd = Command::new("ffmpeg");
+        let mut cmd = crate::tools::ffmpeg();
         cmd.args(["-nostdin", "-y", "-v", "error", "-i"])
             .arg(&input);
         output_args(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use camshow_core::models::ModelStore;
-use camshow_core::runtime::{Runtime, RuntimeOptions};
+use camshow_core::runtime::{Runtime, RuntimeSettings};
 
 const FIX: &str =
     "run `scripts/setup.sh` (the README's test command does it) to provision test assets";
@@ -35,11 +35,15 @@ pub fn store() -> ModelStore {
 
 /// A CPU runtime with `threads` intra-op threads.
 pub fn runtime(threads: usize) -> Runtime {
-    Runtime::new(RuntimeOptions {
-        providers: None,
-        intra_threads: threads,
-    })
-    .unwrap_or_else(|e| panic!("{e}: {FIX}"))
+    Runtime::new(RuntimeSettings::auto(threads)).unwrap_or_else(|e| panic!("{e}: {FIX}"))
+}
+
+/// An engine context over `store` with a CPU runtime of `threads` threads.
+pub fn context(
+    store: ModelStore,
+    threads: usize,
+) -> std::sync::Arc<camshow_core::context::EngineContext> {
+    camshow_core::context::EngineContext::new(runtime(threads), store)
 }
 
 /// Runs `exiftool -s3 -TAG file` and returns its output.

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use camshow_test_utils::{exiftool, parity_model, sample, store};
 
+mod settings;
+
 fn camshow(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_camshow"))
         .args(args)

@@ -537,7 +537,16 @@ fn ctrl_c_stops_a_video_job_cleanly() {
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "a cancelled job exits with 130: {err}"
+    );
     assert!(err.contains("cancelled"), "{err}");
+    assert!(
+        !err.contains("invalid input"),
+        "cancelling is not an input error: {err}"
+    );
     assert!(!out.exists(), "no output after Ctrl-C");
     no_leftovers(dir.path());
     // Its FFmpeg children are gone too.

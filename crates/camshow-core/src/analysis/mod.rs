@@ -14,6 +14,7 @@
 mod landmarks;
 mod recognizer;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use self::landmarks::Landmark106;
@@ -45,7 +46,7 @@ impl Needs {
 
 /// Detection plus optional recognition and landmarks.
 pub struct FaceAnalyser {
-    detector: Box<dyn FaceDetector>,
+    detector: Arc<dyn FaceDetector>,
     recognizer: Option<ArcFace>,
     landmarker: Option<Landmark106>,
     calls: AtomicUsize,
@@ -67,7 +68,7 @@ impl FaceAnalyser {
         rt: &Runtime,
         store: &ModelStore,
     ) -> Result<Self> {
-        let detector = load_detector(detector, rt, store)?;
+        let detector = Arc::from(load_detector(detector, rt, store)?);
         let recognizer = needs
             .embedding
             .then(|| ArcFace::load(rt, &store.read("w600k_r50")?))
@@ -84,9 +85,14 @@ impl FaceAnalyser {
         })
     }
 
+    /// Whether identity embeddings can be computed.
+    pub fn has_recognizer(&self) -> bool {
+        self.recognizer.is_some()
+    }
+
     /// Assembles an analyser from loaded parts.
     pub fn from_parts(
-        detector: Box<dyn FaceDetector>,
+        detector: Arc<dyn FaceDetector>,
         recognizer: Option<ArcFace>,
         landmarker: Option<Landmark106>,
     ) -> Self {

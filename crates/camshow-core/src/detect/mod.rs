@@ -32,7 +32,7 @@ use crate::models::ModelStore;
 use crate::runtime::{Model, Runtime, TensorF32};
 
 /// A detected face.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Face {
     /// `[x1, y1, x2, y2]` in frame pixels.
     pub bbox: [f32; 4],
@@ -56,7 +56,9 @@ impl Face {
 }
 
 /// Which detector to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DetectorKind {
     /// CenterFace (MIT; ships in a registry package).

@@ -149,6 +149,12 @@ impl ModelStore {
         Ok(self)
     }
 
+    /// The same store (overrides kept) at another models folder.
+    pub fn with_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = dir.into();
+        self
+    }
+
     /// Whether `id` can be read: overridden, or installed and verified.
     pub fn available(&self, id: &str) -> bool {
         self.overrides.iter().any(|(i, _)| *i == id)

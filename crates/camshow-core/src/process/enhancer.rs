@@ -65,12 +65,12 @@ pub const ENHANCERS: [&str; 4] = ["gfpgan_1.4", "gpen_bfr_256", "gpen_bfr_512", 
 pub const DEFAULT_MASK_BLUR: f32 = 0.3;
 
 /// A loaded face enhancer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FaceEnhancer {
     spec: EnhancerSpec,
     model: Arc<Model>,
     box_mask: Vec<f32>,
-    occluder: Option<Occluder>,
+    occluder: Option<Arc<Occluder>>,
     /// Fidelity weight for models that take one (CodeFormer), 0–1.
     weight: f32,
     /// How much of the enhanced face is mixed in, 0–1.
@@ -85,7 +85,7 @@ impl FaceEnhancer {
         bytes: &[u8],
         blend: f32,
         weight: f32,
-        occluder: Option<Occluder>,
+        occluder: Option<Arc<Occluder>>,
     ) -> Result<Self> {
         let spec = spec(id)?;
         let model = rt.load(id, bytes)?;
@@ -105,6 +105,16 @@ impl FaceEnhancer {
         })
     }
 
+    /// The same model with other options (no reload).
+    pub fn with_options(&self, blend: f32, weight: f32, occluder: Option<Arc<Occluder>>) -> Self {
+        Self {
+            weight: weight.clamp(0.0, 1.0),
+            blend: blend.clamp(0.0, 1.0),
+            occluder,
+            ..self.clone()
+        }
+    }
+
     /// The spec.
     pub fn spec(&self) -> EnhancerSpec {
         self.spec
@@ -113,7 +123,7 @@ impl FaceEnhancer {
     /// Models it runs.
     pub fn models(&self) -> Vec<&Model> {
         let mut v = vec![self.model.as_ref()];
-        v.extend(self.occluder.as_ref().map(Occluder::model));
+        v.extend(self.occluder.as_deref().map(Occluder::model));
         v
     }
 

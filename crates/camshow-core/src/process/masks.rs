@@ -21,7 +21,7 @@ use crate::runtime::{Model, Runtime};
 use crate::swap::paste::gaussian_blur;
 
 /// Which masks, besides the swapper's own feather, shape a pasted face.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FaceMaskKind {
     /// FaceFusion's blurred box (edges of the crop faded out).
@@ -325,6 +325,14 @@ impl RegionMasker {
         Ok(Self { model, classes })
     }
 
+    /// The same parser keeping other classes (no reload).
+    pub fn with_classes(&self, classes: Vec<usize>) -> Self {
+        Self {
+            model: Arc::clone(&self.model),
+            classes,
+        }
+    }
+
     /// The loaded model.
     pub fn model(&self) -> &Model {
         &self.model
@@ -425,7 +433,7 @@ mod tests {
             .node("Conv", &["input", "W"], &["out"], &[])
             .output("out", &fixed(&[1, 19, 512, 512]))
             .build();
-        let rt = crate::runtime::Runtime::new(crate::runtime::RuntimeOptions::default()).unwrap();
+        let rt = crate::runtime::Runtime::new(crate::runtime::RuntimeSettings::default()).unwrap();
         let masker = RegionMasker::load(
             &rt,
             "parser",

@@ -16,6 +16,7 @@
 //! * `face_enhancer` — GFPGAN 1.4, GPEN-BFR-256/512 or CodeFormer
 //!   ([`enhancer`]), blended by `--face-enhancer-blend`.
 
+pub mod config;
 pub mod enhancer;
 pub mod finish;
 pub mod masks;
@@ -24,20 +25,21 @@ pub mod mouth;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use self::config::{FaceEnhancerConfig, FaceSwapperConfig, ProcessorConfig};
 use self::enhancer::FaceEnhancer;
 use self::finish::{
     Rect, apply_opacity, colour_match_crop, mask_in_frame, paste_seamless, sharpen_masked,
 };
 use self::masks::{FaceMaskKind, Occluder, RegionMasker, box_mask, region_classes};
 use crate::analysis::Needs;
+use crate::cache::ModelCache;
 use crate::detect::Face;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::geometry::{Border, warp_affine};
 use crate::models::ModelStore;
-use crate::pipeline::{PreparedSource, SwapSettings};
 use crate::runtime::{Model, Runtime};
-use crate::swap::{FaceSwapper, PasteBack, paste};
+use crate::swap::{FaceSwapper, PasteBack, PreparedSource, paste};
 
 /// One selected face and the source it gets.
 pub type Target<'a> = (&'a Face, &'a PreparedSource);
@@ -66,31 +68,32 @@ pub struct LoadContext<'a> {
     pub rt: &'a Runtime,
     /// The model store.
     pub store: &'a ModelStore,
-    /// The settings.
-    pub settings: &'a SwapSettings,
+    /// Loaded models, shared between engines: load through it.
+    pub cache: &'a ModelCache,
+    /// How swapped crops are pasted back.
+    pub paste_back: PasteBack,
     /// The swapper the engine loaded (shared with the source preparation).
     pub swapper: &'a Arc<dyn FaceSwapper>,
 }
 
-/// Builds a processor.
-pub type Loader = fn(&LoadContext<'_>) -> Result<Box<dyn FrameProcessor>>;
+/// Builds a processor from its configuration.
+pub type Loader = Arc<
+    dyn Fn(&LoadContext<'_>, &ProcessorConfig) -> Result<Box<dyn FrameProcessor>> + Send + Sync,
+>;
 
 /// Known processors by id.
 #[derive(Clone)]
 pub struct Registry {
-    entries: Vec<(&'static str, &'static str, Loader)>,
+    entries: Vec<(String, String, Loader)>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.entries.iter().map(|e| e.0))
+            .entries(self.entries.iter().map(|e| &e.0))
             .finish()
     }
 }
-
-/// The default chain.
-pub const DEFAULT_CHAIN: [&str; 1] = ["face_swapper"];
 
 impl Registry {
     /// An empty registry.
@@ -103,21 +106,21 @@ impl Registry {
     /// The built-in processors.
     pub fn builtin() -> Self {
         let mut r = Self::empty();
-        let builtins: [(&'static str, &'static str, Loader); 2] = [
+        let builtins: [(&str, &str, Loader); 2] = [
             (
                 "face_swapper",
                 "puts the source face on each selected face (masks, colour match, mouth mask, opacity, sharpness)",
-                load_swapper,
+                Arc::new(load_swapper),
             ),
             (
                 "face_enhancer",
                 "restores each selected face with GFPGAN 1.4, GPEN-BFR-256/512 or CodeFormer",
-                load_enhancer,
+                Arc::new(load_enhancer),
             ),
         ];
         for (id, help, loader) in builtins {
             // The built-in ids are distinct; a failure here is a programming error caught by tests.
-            if let Err(e) = r.register(id, help, loader) {
+            if let Err(e) = r.register_loader(id, help, loader) {
                 tracing::error!("{e}");
             }
         }
@@ -125,31 +128,47 @@ impl Registry {
     }
 
     /// Adds a processor; an id that is already registered is an error.
-    pub fn register(&mut self, id: &'static str, help: &'static str, loader: Loader) -> Result<()> {
+    pub fn register(
+        &mut self,
+        id: &str,
+        help: &str,
+        loader: impl Fn(&LoadContext<'_>, &ProcessorConfig) -> Result<Box<dyn FrameProcessor>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Result<()> {
+        self.register_loader(id, help, Arc::new(loader))
+    }
+
+    fn register_loader(&mut self, id: &str, help: &str, loader: Loader) -> Result<()> {
         if self.entries.iter().any(|e| e.0 == id) {
             return Err(Error::InvalidInput(format!(
                 "a frame processor with id {id:?} is already registered"
             )));
         }
-        self.entries.push((id, help, loader));
+        self.entries
+            .push((id.to_string(), help.to_string(), loader));
         Ok(())
     }
 
     /// Registered ids with their one-line help, in registration order.
-    pub fn list(&self) -> Vec<(&'static str, &'static str)> {
-        self.entries.iter().map(|e| (e.0, e.1)).collect()
+    pub fn list(&self) -> Vec<(&str, &str)> {
+        self.entries
+            .iter()
+            .map(|e| (e.0.as_str(), e.1.as_str()))
+            .collect()
     }
 
     /// Checks a chain: known ids, none twice, not empty.
-    pub fn validate(&self, chain: &[String]) -> Result<()> {
+    pub fn validate(&self, chain: &[&str]) -> Result<()> {
         if chain.is_empty() {
             return Err(Error::InvalidInput(
                 "the frame processor chain is empty".into(),
             ));
         }
         for (i, id) in chain.iter().enumerate() {
-            if !self.entries.iter().any(|e| e.0 == id) {
-                let known: Vec<&str> = self.entries.iter().map(|e| e.0).collect();
+            if !self.entries.iter().any(|e| e.0 == *id) {
+                let known: Vec<&str> = self.entries.iter().map(|e| e.0.as_str()).collect();
                 return Err(Error::InvalidInput(format!(
                     "unknown frame processor {id:?} (known: {})",
                     known.join(", ")
@@ -164,25 +183,26 @@ impl Registry {
         Ok(())
     }
 
-    /// Loads the chain in order.
+    /// Loads the chain in order, each processor from its own configuration.
     pub fn build(
         &self,
-        chain: &[String],
+        chain: &[ProcessorConfig],
         ctx: &LoadContext<'_>,
     ) -> Result<Vec<Box<dyn FrameProcessor>>> {
-        self.validate(chain)?;
+        let ids: Vec<&str> = chain.iter().map(ProcessorConfig::id).collect();
+        self.validate(&ids)?;
         chain
             .iter()
-            .map(|id| {
+            .map(|cfg| {
                 let loader = self
                     .entries
                     .iter()
-                    .find(|e| e.0 == id)
-                    .map(|e| e.2)
+                    .find(|e| e.0 == cfg.id())
+                    .map(|e| Arc::clone(&e.2))
                     .ok_or_else(|| {
-                        Error::InvalidInput(format!("unknown frame processor {id:?}"))
+                        Error::InvalidInput(format!("unknown frame processor {:?}", cfg.id()))
                     })?;
-                loader(ctx)
+                loader(ctx, cfg)
             })
             .collect()
     }
@@ -191,31 +211,30 @@ impl Registry {
 /// Manifest id of the occlusion model.
 pub const OCCLUSION_MODEL: &str = "xseg_1";
 
-fn load_occluder(ctx: &LoadContext<'_>) -> Result<Option<Occluder>> {
-    if !ctx.settings.face_masks.contains(&FaceMaskKind::Occlusion) {
-        return Ok(None);
-    }
-    Ok(Some(Occluder::load(
-        ctx.rt,
-        OCCLUSION_MODEL,
-        &ctx.store.read(OCCLUSION_MODEL)?,
-    )?))
+fn load_occluder(ctx: &LoadContext<'_>) -> Result<Arc<Occluder>> {
+    ctx.cache.get_or_load("occluder:xseg_1", || {
+        Ok(Arc::new(Occluder::load(
+            ctx.rt,
+            OCCLUSION_MODEL,
+            &ctx.store.read(OCCLUSION_MODEL)?,
+        )?))
+    })
 }
 
 /// Manifest id of the face parser.
 pub const PARSER_MODEL: &str = "bisenet_resnet_34";
 
-fn load_region(ctx: &LoadContext<'_>) -> Result<Option<RegionMasker>> {
-    if !ctx.settings.face_masks.contains(&FaceMaskKind::Region) {
-        return Ok(None);
-    }
-    let classes = region_classes(&ctx.settings.face_mask_regions)?;
-    Ok(Some(RegionMasker::load(
-        ctx.rt,
-        PARSER_MODEL,
-        &ctx.store.read(PARSER_MODEL)?,
-        classes,
-    )?))
+fn load_region(ctx: &LoadContext<'_>, regions: &[String]) -> Result<RegionMasker> {
+    let classes = region_classes(regions)?;
+    let parser = ctx.cache.get_or_load("parser:bisenet_resnet_34", || {
+        RegionMasker::load(
+            ctx.rt,
+            PARSER_MODEL,
+            &ctx.store.read(PARSER_MODEL)?,
+            Vec::new(),
+        )
+    })?;
+    Ok(parser.with_classes(classes))
 }
 
 /// The `face_swapper` processor.
@@ -227,7 +246,7 @@ pub struct FaceSwapProcessor {
     boost: Option<u32>,
     /// The swapper's feather, combined with the box mask when chosen (0–255).
     alpha: Vec<u8>,
-    occluder: Option<Occluder>,
+    occluder: Option<Arc<Occluder>>,
     region: Option<RegionMasker>,
     colour_match: bool,
     mouth_mask: Option<u8>,
@@ -236,50 +255,70 @@ pub struct FaceSwapProcessor {
     sharpness: f32,
 }
 
-fn load_swapper(ctx: &LoadContext<'_>) -> Result<Box<dyn FrameProcessor>> {
-    let s = ctx.settings;
-    let boost = s.pixel_boost.filter(|_| ctx.swapper.supports_pixel_boost());
-    if let Some(b) = boost
-        && (b % ctx.swapper.crop_size() != 0 || b < ctx.swapper.crop_size())
-    {
-        return Err(Error::InvalidInput(format!(
-            "pixel boost {b} is not a multiple of {}",
-            ctx.swapper.crop_size()
+fn load_swapper(ctx: &LoadContext<'_>, cfg: &ProcessorConfig) -> Result<Box<dyn FrameProcessor>> {
+    let ProcessorConfig::FaceSwapper(s) = cfg else {
+        return Err(Error::Internal(format!(
+            "face_swapper loaded with a {} configuration",
+            cfg.id()
         )));
-    }
-    let size = boost.unwrap_or_else(|| ctx.swapper.crop_size());
-    let template = if size == ctx.swapper.crop_size() {
-        ctx.swapper.alpha_template().to_vec()
-    } else {
-        paste::ellipse_template(size)
     };
-    let alpha = if s.face_masks.contains(&FaceMaskKind::Box) {
-        let b = box_mask(size, s.face_mask_blur, [0.0; 4]);
-        template
-            .iter()
-            .zip(b)
-            .map(|(&t, m)| t.min(crate::geometry::round_even(m * 255.0).clamp(0.0, 255.0) as u8))
-            .collect()
-    } else {
-        template
-    };
-    Ok(Box::new(FaceSwapProcessor {
-        swapper: Arc::clone(ctx.swapper),
-        paste: s.paste_back,
-        size,
-        boost,
-        alpha,
-        occluder: load_occluder(ctx)?,
-        region: load_region(ctx)?,
-        colour_match: s.colour_match,
-        mouth_mask: s.mouth_mask,
-        mouth_debug: s.mouth_mask_debug,
-        opacity: s.opacity,
-        sharpness: s.sharpness,
-    }))
+    Ok(Box::new(FaceSwapProcessor::load(ctx, s)?))
 }
 
 impl FaceSwapProcessor {
+    /// The swapper step with `s`'s options (models from the context's cache).
+    pub fn load(ctx: &LoadContext<'_>, s: &FaceSwapperConfig) -> Result<Self> {
+        let boost = s.pixel_boost.filter(|_| ctx.swapper.supports_pixel_boost());
+        if let Some(b) = boost
+            && (b % ctx.swapper.crop_size() != 0 || b < ctx.swapper.crop_size())
+        {
+            return Err(Error::InvalidInput(format!(
+                "pixel boost {b} is not a multiple of {}",
+                ctx.swapper.crop_size()
+            )));
+        }
+        let size = boost.unwrap_or_else(|| ctx.swapper.crop_size());
+        let template = if size == ctx.swapper.crop_size() {
+            ctx.swapper.alpha_template().to_vec()
+        } else {
+            paste::ellipse_template(size)
+        };
+        let alpha = if s.masks.contains(&FaceMaskKind::Box) {
+            let b = box_mask(size, s.mask_blur, [0.0; 4]);
+            template
+                .iter()
+                .zip(b)
+                .map(|(&t, m)| {
+                    t.min(crate::geometry::round_even(m * 255.0).clamp(0.0, 255.0) as u8)
+                })
+                .collect()
+        } else {
+            template
+        };
+        Ok(Self {
+            swapper: Arc::clone(ctx.swapper),
+            paste: ctx.paste_back,
+            size,
+            boost,
+            alpha,
+            occluder: s
+                .masks
+                .contains(&FaceMaskKind::Occlusion)
+                .then(|| load_occluder(ctx))
+                .transpose()?,
+            region: s
+                .masks
+                .contains(&FaceMaskKind::Region)
+                .then(|| load_region(ctx, &s.mask_regions))
+                .transpose()?,
+            colour_match: s.colour_match,
+            mouth_mask: s.mouth_mask,
+            mouth_debug: s.mouth_mask_debug,
+            opacity: s.opacity,
+            sharpness: s.sharpness,
+        })
+    }
+
     fn swap_one(
         &self,
         frame: &mut Frame,
@@ -294,7 +333,7 @@ impl FaceSwapProcessor {
             None => self.swapper.swap_crop(frame, face, source.identity())?,
         };
         if crop.width() != self.size || crop.height() != self.size {
-            return Err(Error::InvalidInput(format!(
+            return Err(Error::Internal(format!(
                 "the swapper returned a {}×{} crop, expected {}",
                 crop.width(),
                 crop.height(),
@@ -373,7 +412,7 @@ impl FrameProcessor for FaceSwapProcessor {
 
     fn models(&self) -> Vec<&Model> {
         self.occluder
-            .as_ref()
+            .as_deref()
             .map(Occluder::model)
             .into_iter()
             .chain(self.region.as_ref().map(RegionMasker::model))
@@ -406,19 +445,28 @@ pub struct FaceEnhanceProcessor {
     enhancer: FaceEnhancer,
 }
 
-fn load_enhancer(ctx: &LoadContext<'_>) -> Result<Box<dyn FrameProcessor>> {
-    let s = ctx.settings;
-    let id = s.face_enhancer.as_str();
-    let bytes = ctx.store.read(id)?;
-    let e = FaceEnhancer::load(
-        ctx.rt,
-        id,
-        &bytes,
-        f32::from(s.face_enhancer_blend) / 100.0,
-        s.face_enhancer_weight,
-        load_occluder(ctx)?,
-    )?;
-    Ok(Box::new(FaceEnhanceProcessor { enhancer: e }))
+fn load_enhancer(ctx: &LoadContext<'_>, cfg: &ProcessorConfig) -> Result<Box<dyn FrameProcessor>> {
+    let ProcessorConfig::FaceEnhancer(e) = cfg else {
+        return Err(Error::Internal(format!(
+            "face_enhancer loaded with a {} configuration",
+            cfg.id()
+        )));
+    };
+    Ok(Box::new(FaceEnhanceProcessor::load(ctx, e)?))
+}
+
+impl FaceEnhanceProcessor {
+    /// The enhancer step with `e`'s options (models from the context's cache).
+    pub fn load(ctx: &LoadContext<'_>, e: &FaceEnhancerConfig) -> Result<Self> {
+        let id = e.model.as_str();
+        let base = ctx.cache.get_or_load(&format!("enhancer:{id}"), || {
+            FaceEnhancer::load(ctx.rt, id, &ctx.store.read(id)?, 1.0, 0.5, None)
+        })?;
+        let occluder = e.occlusion.then(|| load_occluder(ctx)).transpose()?;
+        Ok(Self {
+            enhancer: base.with_options(f32::from(e.blend) / 100.0, e.weight, occluder),
+        })
+    }
 }
 
 impl FrameProcessor for FaceEnhanceProcessor {
@@ -446,7 +494,7 @@ impl FrameProcessor for FaceEnhanceProcessor {
 mod tests {
     use super::*;
 
-    fn never(_: &LoadContext<'_>) -> Result<Box<dyn FrameProcessor>> {
+    fn never(_: &LoadContext<'_>, _: &ProcessorConfig) -> Result<Box<dyn FrameProcessor>> {
         Err(Error::InvalidInput("not loadable in this test".into()))
     }
 
@@ -460,7 +508,7 @@ mod tests {
         assert!(r.register("face_swapper", "again", never).is_err());
         r.register("custom", "a test processor", never).unwrap();
         assert!(r.register("custom", "twice", never).is_err());
-        let chain = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let chain = |v: &[&'static str]| v.to_vec();
         r.validate(&chain(&["face_swapper", "face_enhancer"]))
             .unwrap();
         r.validate(&chain(&["face_enhancer", "face_swapper"]))

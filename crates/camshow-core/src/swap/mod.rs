@@ -30,7 +30,9 @@ use crate::frame::Frame;
 use crate::geometry::Affine;
 
 /// How the swapped crop is pasted back.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PasteBack {
     /// Deep-Live-Cam's feathered-ellipse paste over the face's rectangle only.
@@ -53,6 +55,89 @@ impl FromStr for PasteBack {
                 "unknown paste-back {s:?} (fast, reference, seamless)"
             ))),
         }
+    }
+}
+
+/// Which swapper to use.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SwapperChoice {
+    /// inswapper when it (and the recognizer) are installed, else classic.
+    #[default]
+    Auto,
+    /// inswapper_128 (FP32, else FP16); an error when not installed.
+    Inswapper,
+    /// The model-free classic swapper.
+    Classic,
+}
+
+impl FromStr for SwapperChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "inswapper" => Ok(Self::Inswapper),
+            "classic" => Ok(Self::Classic),
+            _ => Err(Error::InvalidInput(format!(
+                "unknown swapper {s:?} (auto, inswapper, classic)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for SwapperChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Inswapper => "inswapper",
+            Self::Classic => "classic",
+        })
+    }
+}
+
+/// The source identity, prepared once (from one photo or several).
+#[derive(Debug, Clone)]
+pub struct PreparedSource {
+    /// The source face whose pixels were used (with the identity embedding
+    /// when one was computed).
+    pub face: Face,
+    identity: SourceIdentity,
+    embedding: Option<Vec<f32>>,
+    photos: usize,
+}
+
+impl PreparedSource {
+    /// A prepared source.
+    pub fn new(
+        face: Face,
+        identity: SourceIdentity,
+        embedding: Option<Vec<f32>>,
+        photos: usize,
+    ) -> Self {
+        Self {
+            face,
+            identity,
+            embedding,
+            photos,
+        }
+    }
+
+    /// The identity the swapper puts on target faces.
+    pub fn identity(&self) -> &SourceIdentity {
+        &self.identity
+    }
+
+    /// The identity embedding (normed; the mean or median of several
+    /// photos), when the recognizer was available.
+    pub fn embedding(&self) -> Option<&[f32]> {
+        self.embedding.as_deref()
+    }
+
+    /// How many photos made it.
+    pub fn photos(&self) -> usize {
+        self.photos
     }
 }
 

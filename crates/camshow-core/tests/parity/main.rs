@@ -376,10 +376,9 @@ fn enhancers_match_facefusion() {
         let frame = png(&format!("{}.png", case["photo"].as_str().unwrap()));
         let kps = kps5(&case["kps"]);
         let id = case["model"].as_str().unwrap();
-        let occluder = case["occlusion"]
-            .as_bool()
-            .unwrap()
-            .then(|| Occluder::load(&rt, "xseg_1", &model("xseg_1.onnx")).unwrap());
+        let occluder = case["occlusion"].as_bool().unwrap().then(|| {
+            std::sync::Arc::new(Occluder::load(&rt, "xseg_1", &model("xseg_1.onnx")).unwrap())
+        });
         let blend = case["blend"].as_f64().unwrap() as f32 / 100.0;
         let weight = case["weight"].as_f64().unwrap() as f32;
         let e = FaceEnhancer::load(

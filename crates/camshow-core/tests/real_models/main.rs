@@ -221,11 +221,11 @@ fn onnx_reader_on_the_real_files() {
 
 #[test]
 fn explicit_provider_that_cannot_attach_is_an_error() {
-    use camshow_core::runtime::{ExecutionProvider, Runtime, RuntimeOptions};
-    let rt = Runtime::new(RuntimeOptions {
-        providers: Some(vec![ExecutionProvider::Cuda, ExecutionProvider::Cpu]),
-        intra_threads: 1,
-    })
+    use camshow_core::runtime::{ExecutionProvider, Runtime, RuntimeSettings};
+    let rt = Runtime::new(RuntimeSettings::explicit(&[
+        ExecutionProvider::Cuda,
+        ExecutionProvider::Cpu,
+    ]))
     .unwrap();
     if ExecutionProvider::Cuda.compiled_in() && rt.probe_provider(ExecutionProvider::Cuda).is_ok() {
         return; // a GPU machine: the provider attaches, nothing to refuse

@@ -16,13 +16,15 @@ pub mod yuv;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use camshow_core::Frame;
-use camshow_core::detect::Face;
-use camshow_core::pipeline::{PreparedSource, SwapEngine};
-use camshow_core::track::{TrackSelector, Tracker, TrackerConfig};
+use camshow_core::pipeline::SwapEngine;
+use camshow_core::safety::SafetyPolicy;
+use camshow_core::session::{FrameSession, SourcePlan};
+use camshow_core::settings::Settings;
+use camshow_core::swap::PreparedSource;
 use serde::Serialize;
 
 use self::sinks::{FrameMeta, Sink};
@@ -40,12 +42,8 @@ pub struct LiveOptions {
     pub duration: Option<Duration>,
     /// Stop after this many output frames.
     pub max_frames: Option<u64>,
-    /// Identity to match with `--face-selector reference`.
-    pub reference: Option<Vec<f32>>,
-    /// How often the content-safety gate checks a frame.
-    pub safety_interval: Duration,
-    /// How long swapping stays off after the gate fires.
-    pub safety_cooldown: Duration,
+    /// When the gate checks live frames and how long a trip holds swapping.
+    pub safety: SafetyPolicy,
 }
 
 impl Default for LiveOptions {
@@ -55,80 +53,40 @@ impl Default for LiveOptions {
             overlay: false,
             duration: None,
             max_frames: None,
-            reference: None,
-            safety_interval: Duration::from_secs(1),
-            safety_cooldown: Duration::from_secs(5),
+            safety: SafetyPolicy::default(),
         }
     }
 }
 
-/// When the content-safety gate looks at a live frame, and whether swapping
-/// is held back. The gate checks the first frame and then one frame per
-/// `interval`. When it fires, swapping stops for `cooldown` (the original
-/// frames go out with a notice), and it resumes only after a frame checked
-/// **after** the cooldown passes: alternating safe and unsafe frames cannot
-/// race it.
-#[derive(Debug, Clone)]
-pub struct SafetySchedule {
-    interval: Duration,
-    cooldown: Duration,
-    last_check: Option<Instant>,
-    hold_until: Option<Instant>,
-}
-
-impl SafetySchedule {
-    /// A schedule with nothing checked yet.
-    pub fn new(interval: Duration, cooldown: Duration) -> Self {
-        Self {
-            interval,
-            cooldown,
-            last_check: None,
-            hold_until: None,
-        }
-    }
-
-    /// Whether the frame arriving at `now` must be checked.
-    pub fn due(&self, now: Instant) -> bool {
-        match self.last_check {
-            None => true,
-            Some(t) => {
-                now.duration_since(t) >= self.interval
-                    || self.hold_until.is_some_and(|h| now >= h && t < h)
-            }
-        }
-    }
-
-    /// Records a check's verdict.
-    pub fn record(&mut self, now: Instant, safe: bool) {
-        self.last_check = Some(now);
-        if !safe {
-            self.hold_until = Some(now + self.cooldown);
-        } else if self.hold_until.is_some_and(|h| now >= h) {
-            self.hold_until = None;
-        }
-    }
-
-    /// Whether swapping is held back at `now`.
-    pub fn holding(&self, _now: Instant) -> bool {
-        self.hold_until.is_some()
-    }
-}
-
-/// Shared with the running session: stop it, or change the source face.
-#[derive(Debug)]
+/// Shared with the running session: stop it, change the source face(s), or
+/// change the settings. Changes apply from the next frame.
 pub struct LiveControl {
     stop: AtomicBool,
-    source: Mutex<Arc<PreparedSource>>,
-    swaps: AtomicU64,
+    engine: Mutex<Arc<SwapEngine>>,
+    plan: Mutex<(u64, SourcePlan)>,
+    source_changes: AtomicU64,
+    settings_changes: AtomicU64,
+}
+
+impl std::fmt::Debug for LiveControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveControl")
+            .field("stopped", &self.stopped())
+            .field("source_changes", &self.source_changes())
+            .field("settings_changes", &self.settings_changes())
+            .finish_non_exhaustive()
+    }
 }
 
 impl LiveControl {
-    /// Control for a session that starts with `source`.
-    pub fn new(source: PreparedSource) -> Arc<Self> {
+    /// Control for a session that starts with `engine` and `plan`.
+    pub fn new(engine: Arc<SwapEngine>, plan: SourcePlan) -> Arc<Self> {
         Arc::new(Self {
             stop: AtomicBool::new(false),
-            source: Mutex::new(Arc::new(source)),
-            swaps: AtomicU64::new(0),
+            engine: Mutex::new(engine),
+            plan: Mutex::new((0, plan)),
+            source_changes: AtomicU64::new(0),
+            settings_changes: AtomicU64::new(0),
         })
     }
 
@@ -142,24 +100,79 @@ impl LiveControl {
         self.stop.load(Ordering::Relaxed)
     }
 
-    /// Replaces the source face; the next frame uses it.
+    /// Replaces the source face (keeping a reference identity if there was
+    /// one); the next frame uses it.
     pub fn set_source(&self, source: PreparedSource) {
-        *self
-            .source
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(source);
-        self.swaps.fetch_add(1, Ordering::Relaxed);
+        let mut g = self.plan.lock().unwrap_or_else(PoisonError::into_inner);
+        let reference = match &g.1 {
+            SourcePlan::One { reference, .. } => reference.clone(),
+            SourcePlan::Mapped { .. } => None,
+        };
+        *g = (
+            g.0 + 1,
+            SourcePlan::One {
+                source: Arc::new(source),
+                reference,
+            },
+        );
+        self.source_changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Replaces the whole source plan (e.g. a face map); the next frame uses it.
+    pub fn set_plan(&self, plan: SourcePlan) {
+        let mut g = self.plan.lock().unwrap_or_else(PoisonError::into_inner);
+        *g = (g.0 + 1, plan);
+        self.source_changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Applies new settings from the next frame: the engine is rebuilt with
+    /// [`SwapEngine::reconfigure`] (models already loaded are reused), here,
+    /// so an invalid setting is an error for the caller and the session goes
+    /// on unchanged. A different swapper needs the source prepared again:
+    /// use [`LiveControl::set_engine`] for that.
+    pub fn set_settings(&self, settings: &Settings) -> Result<()> {
+        let current = self.engine();
+        let next = current.reconfigure(settings)?;
+        if next.swapper_name() != current.swapper_name() {
+            return Err(Error::Invalid(format!(
+                "the swapper changes from {} to {}: prepare the source with the new engine and call set_engine",
+                current.swapper_name(),
+                next.swapper_name()
+            )));
+        }
+        self.set_engine(Arc::new(next), None);
+        Ok(())
+    }
+
+    /// Replaces the engine (and, when given, the source plan prepared with it).
+    pub fn set_engine(&self, engine: Arc<SwapEngine>, plan: Option<SourcePlan>) {
+        *self.engine.lock().unwrap_or_else(PoisonError::into_inner) = engine;
+        if let Some(p) = plan {
+            self.set_plan(p);
+        }
+        self.settings_changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The engine in use.
+    pub fn engine(&self) -> Arc<SwapEngine> {
+        Arc::clone(&self.engine.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// How many times the source was replaced.
     pub fn source_changes(&self) -> u64 {
-        self.swaps.load(Ordering::Relaxed)
+        self.source_changes.load(Ordering::Relaxed)
     }
 
-    fn current(&self) -> Arc<PreparedSource> {
-        self.source
+    /// How many times the settings (engine) were replaced.
+    pub fn settings_changes(&self) -> u64 {
+        self.settings_changes.load(Ordering::Relaxed)
+    }
+
+    /// The plan and its generation.
+    fn plan(&self) -> (u64, SourcePlan) {
+        self.plan
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 }
@@ -305,7 +318,6 @@ pub fn mirror(frame: &mut Frame) {
 /// Runs a live session until the source ends, the duration or frame count
 /// is reached, a sink is closed, or `control` is stopped.
 pub fn run_live(
-    engine: &SwapEngine,
     source: Box<dyn FrameSource>,
     sinks: &mut [Box<dyn Sink>],
     control: &LiveControl,
@@ -319,12 +331,9 @@ pub fn run_live(
     };
     let done = AtomicBool::new(false);
     let start = Instant::now();
-    let mut tracker = Tracker::new(TrackerConfig {
-        fps: fps as f32,
-        ..TrackerConfig::default()
-    });
-    let mut selector = TrackSelector::new(engine.settings().selector, engine.settings().similarity);
-    let mut schedule = SafetySchedule::new(opts.safety_interval, opts.safety_cooldown);
+    let (mut plan_generation, plan) = control.plan();
+    let mut session = FrameSession::tracked(plan, &control.engine().settings().engine, fps);
+    let mut schedule = opts.safety.live_schedule();
     let mut latencies: VecDeque<f64> = VecDeque::new();
     let mut outputs: VecDeque<Instant> = VecDeque::new();
     let (mut processed, mut frames_swapped, mut checks, mut trips, mut held) =
@@ -394,6 +403,14 @@ pub fn run_live(
                 if opts.mirror {
                     mirror(&mut frame);
                 }
+                // Changes asked for since the last frame apply from this one.
+                let engine = control.engine();
+                session.set_selection(&engine.settings().engine);
+                let (generation, plan) = control.plan();
+                if generation != plan_generation {
+                    plan_generation = generation;
+                    session.set_plan(plan);
+                }
                 let now = Instant::now();
                 if schedule.due(now) {
                     checks += 1;
@@ -412,7 +429,7 @@ pub fn run_live(
                 if hold {
                     held += 1;
                     // Faces are still tracked so tracks continue when swapping resumes.
-                    tracker.update(engine.analyse(&frame)?);
+                    session.observe(engine.analyse(&frame)?);
                     overlay::draw_text(
                         &mut frame,
                         8,
@@ -422,14 +439,7 @@ pub fn run_live(
                         [255, 200, 0],
                     );
                 } else {
-                    let faces = engine.analyse(&frame)?;
-                    let tracked = tracker.update(faces);
-                    let chosen = selector.select(&tracked, opts.reference.as_deref());
-                    let src = control.current();
-                    let targets: Vec<(&Face, &PreparedSource)> =
-                        chosen.iter().map(|&i| (&tracked[i].face, &*src)).collect();
-                    engine.swap_faces(&mut frame, &targets)?;
-                    swapped = targets.len();
+                    swapped = session.process(&engine, &mut frame)?.faces_swapped;
                 }
                 if swapped > 0 {
                     frames_swapped += 1;
@@ -508,43 +518,6 @@ pub fn run_live(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_safety_schedule_samples_once_per_interval_and_holds_after_a_trip() {
-        let t0 = Instant::now();
-        let s = Duration::from_millis;
-        let mut sch = SafetySchedule::new(s(1000), s(5000));
-        assert!(sch.due(t0), "the first frame is checked");
-        sch.record(t0, true);
-        assert!(!sch.due(t0 + s(500)));
-        assert!(sch.due(t0 + s(1000)));
-        assert!(!sch.holding(t0 + s(500)));
-        // The gate fires at 1 s: swapping holds for the whole cooldown, even
-        // though the checks in between pass (alternating frames cannot race it).
-        sch.record(t0 + s(1000), false);
-        assert!(sch.holding(t0 + s(1001)));
-        for k in 2..6 {
-            let t = t0 + s(1000 * k);
-            assert!(sch.due(t));
-            sch.record(t, true);
-            assert!(sch.holding(t), "still holding at {k} s");
-        }
-        // After the cooldown, the first frame is checked at once; a safe verdict resumes swapping.
-        let after = t0 + s(6000);
-        assert!(sch.due(after));
-        sch.record(after, true);
-        assert!(!sch.holding(after));
-        // Another trip during a new cooldown extends it.
-        sch.record(after + s(1000), false);
-        sch.record(after + s(3000), false);
-        sch.record(after + s(7000), true);
-        assert!(
-            sch.holding(after + s(7000)),
-            "the second trip's cooldown ends at 8 s"
-        );
-        sch.record(after + s(8000), true);
-        assert!(!sch.holding(after + s(8000)));
-    }
 
     #[test]
     fn mirror_flips_rows() {

@@ -5,9 +5,9 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use camshow_core::Frame;
 
 use super::yuv::rgb_to_yuyv;
 use crate::error::{Error, Result};
+use crate::latest::Latest;
 
 /// What the pipeline knows about an output frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,18 +43,30 @@ pub trait Sink {
     }
 }
 
-/// Frames to another thread, newest first: when the receiver is behind, the
-/// frame is dropped rather than queued.
-#[derive(Debug)]
+/// Hands frames to another thread (a WebSocket, a UI, a test) through a
+/// [`Latest`] mailbox: when the receiver falls behind, the **oldest**
+/// waiting frame is dropped, never the newest. Dropping the sink closes the
+/// mailbox, which ends the receiver's [`Latest::iter`].
 pub struct ChannelSink {
-    tx: mpsc::SyncSender<(Frame, FrameMeta)>,
+    mailbox: Arc<Latest<(Frame, FrameMeta)>>,
 }
 
 impl ChannelSink {
-    /// A sink and its receiver, holding at most `capacity` frames.
-    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<(Frame, FrameMeta)>) {
-        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-        (Self { tx }, rx)
+    /// A sink and its receiving end, holding the newest `capacity` frames.
+    pub fn new(capacity: usize) -> (Self, Arc<Latest<(Frame, FrameMeta)>>) {
+        let mailbox = Arc::new(Latest::with_capacity(capacity));
+        (
+            Self {
+                mailbox: Arc::clone(&mailbox),
+            },
+            mailbox,
+        )
+    }
+}
+
+impl Drop for ChannelSink {
+    fn drop(&mut self) {
+        self.mailbox.close();
     }
 }
 
@@ -63,10 +76,8 @@ impl Sink for ChannelSink {
     }
 
     fn send(&mut self, frame: &Frame, meta: &FrameMeta) -> Result<()> {
-        match self.tx.try_send((frame.clone(), *meta)) {
-            Ok(()) | Err(mpsc::TrySendError::Full(_)) => Ok(()),
-            Err(mpsc::TrySendError::Disconnected(_)) => Ok(()),
-        }
+        self.mailbox.put((frame.clone(), *meta));
+        Ok(())
     }
 }
 
@@ -74,8 +85,7 @@ struct Shared {
     latest: Mutex<(u64, Option<Arc<Vec<u8>>>)>,
     cond: Condvar,
     /// The newest frame waiting for the encoder thread (a newer one replaces it).
-    pending: Mutex<Option<Frame>>,
-    pending_cond: Condvar,
+    pending: Latest<Frame>,
     clients: AtomicUsize,
     connections: AtomicUsize,
     parts_sent: AtomicU64,
@@ -124,8 +134,7 @@ impl MjpegServer {
         let shared = Arc::new(Shared {
             latest: Mutex::new((0, None)),
             cond: Condvar::new(),
-            pending: Mutex::new(None),
-            pending_cond: Condvar::new(),
+            pending: Latest::new(),
             clients: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             parts_sent: AtomicU64::new(0),
@@ -204,12 +213,7 @@ impl MjpegServer {
         if self.clients() == 0 {
             return Ok(());
         }
-        *self
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(frame.clone());
-        self.shared.pending_cond.notify_one();
+        self.shared.pending.put(frame.clone());
         Ok(())
     }
 }
@@ -219,17 +223,7 @@ const JPEG_QUALITY: u8 = 80;
 /// The encoder thread: newest pending frame → JPEG with provenance → clients.
 fn encode_loop(shared: &Shared, stop: &AtomicBool, xmp: &str) {
     while !stop.load(Ordering::Relaxed) {
-        let frame = {
-            let guard = shared
-                .pending
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let (mut g, _) = shared
-                .pending_cond
-                .wait_timeout_while(guard, Duration::from_millis(200), |p| p.is_none())
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            g.take()
-        };
+        let frame = shared.pending.wait(Duration::from_millis(200));
         let Some(frame) = frame else { continue };
         let mut jpeg = Vec::with_capacity(frame.data().len() / 8);
         let encoded = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
@@ -353,7 +347,7 @@ impl Drop for MjpegServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.shared.cond.notify_all();
-        self.shared.pending_cond.notify_all();
+        self.shared.pending.close();
         for h in self.threads.drain(..) {
             let _ = h.join();
         }
@@ -432,7 +426,7 @@ impl VirtualCamera {
     }
 
     fn start(&mut self, w: u32, h: u32) -> Result<()> {
-        let mut child = Command::new("ffmpeg")
+        let mut child = crate::tools::ffmpeg()
             .args([
                 "-nostdin",
                 "-v",

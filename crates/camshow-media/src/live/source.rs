@@ -5,7 +5,7 @@
 
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use camshow_core::Frame;
@@ -363,7 +363,7 @@ impl CameraSource {
                 self.device
             )));
         }
-        let mut cmd = Command::new("ffmpeg");
+        let mut cmd = crate::tools::ffmpeg();
         cmd.args(["-nostdin", "-v", "error"])
             .args(input_args(
                 &self.device,

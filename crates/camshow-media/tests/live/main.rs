@@ -10,20 +10,35 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use camshow_core::Frame;
-use camshow_core::pipeline::{SwapEngine, SwapSettings, SwapperChoice};
+use camshow_core::context::EngineContext;
+use camshow_core::pipeline::SwapEngine;
 use camshow_core::select::SelectMode;
+use camshow_core::session::SourcePlan;
+use camshow_core::settings::Settings;
+use camshow_core::swap::SwapperChoice;
 use camshow_media::live::sinks::{ChannelSink, FrameMeta, MjpegServer, Sink};
 use camshow_media::live::source::{FileSource, FrameSource, TestPattern};
 use camshow_media::live::{LiveControl, LiveOptions, mirror, run_live};
 use camshow_test_utils::{exiftool, runtime, sample, store};
 
-fn engine(selector: SelectMode) -> SwapEngine {
-    let s = SwapSettings {
-        swapper: SwapperChoice::Classic,
-        selector,
-        ..SwapSettings::default()
-    };
-    SwapEngine::load(&s, &runtime(2), &store()).unwrap()
+fn settings(selector: SelectMode) -> Settings {
+    let mut s = Settings::default();
+    s.engine.swapper = SwapperChoice::Classic;
+    s.engine.selector = selector;
+    // The runtime of `runtime(2)`: same settings, same engine context.
+    s.runtime.intra_threads = 2;
+    s
+}
+
+fn engine(selector: SelectMode) -> Arc<SwapEngine> {
+    let ctx = EngineContext::new(runtime(2), store());
+    Arc::new(SwapEngine::load(&ctx, &settings(selector)).unwrap())
+}
+
+/// Control for `engine` with the face of sample `photo` as the source.
+fn control(engine: &Arc<SwapEngine>, photo: &str) -> Arc<LiveControl> {
+    let plan = SourcePlan::one(engine.prepare_source(&read(photo)).unwrap());
+    LiveControl::new(Arc::clone(engine), plan)
 }
 
 fn read(name: &str) -> Frame {
@@ -74,7 +89,7 @@ fn collector() -> (ChannelSink, std::thread::JoinHandle<Received>) {
 #[test]
 fn slower_processing_drops_frames_and_latency_stays_bounded() {
     let engine = engine(SelectMode::Many);
-    let control = LiveControl::new(engine.prepare_source(&read("astronaut.png")).unwrap());
+    let control = control(&engine, "astronaut.png");
     // 60 fps in, while detection alone takes tens of milliseconds here.
     let source = Box::new(TestPattern::new(640, 480, 60.0).unwrap());
     let (sink, out) = collector();
@@ -83,7 +98,7 @@ fn slower_processing_drops_frames_and_latency_stays_bounded() {
         duration: Some(Duration::from_secs(4)),
         ..LiveOptions::default()
     };
-    let stats = run_live(&engine, source, &mut sinks, &control, &opts).unwrap();
+    let stats = run_live(source, &mut sinks, &control, &opts).unwrap();
     drop(sinks);
     let frames = out.join().unwrap();
     println!("{stats:?}");
@@ -136,7 +151,7 @@ fn slower_processing_drops_frames_and_latency_stays_bounded() {
 #[test]
 fn mirror_is_exact_on_frames_without_faces() {
     let engine = engine(SelectMode::Many);
-    let control = LiveControl::new(engine.prepare_source(&read("astronaut.png")).unwrap());
+    let control = control(&engine, "astronaut.png");
     let pattern = TestPattern::new(320, 240, 20.0).unwrap();
     let source = Box::new(TestPattern::new(320, 240, 20.0).unwrap());
     let (sink, out) = collector();
@@ -146,7 +161,7 @@ fn mirror_is_exact_on_frames_without_faces() {
         max_frames: Some(5),
         ..LiveOptions::default()
     };
-    run_live(&engine, source, &mut sinks, &control, &opts).unwrap();
+    run_live(source, &mut sinks, &control, &opts).unwrap();
     drop(sinks);
     let frames = out.join().unwrap();
     assert_eq!(frames.len(), 5);
@@ -163,7 +178,7 @@ fn faces_are_swapped_and_the_source_face_can_change_while_running() {
     let dir = tempfile::tempdir().unwrap();
     let clip = still_clip(dir.path(), "astronaut.png", 2, 10);
     let engine = engine(SelectMode::One);
-    let control = LiveControl::new(engine.prepare_source(&read("t1.jpg")).unwrap());
+    let control = control(&engine, "t1.jpg");
     let source: Box<dyn FrameSource> = Box::new(FileSource::open(&clip, true, None).unwrap());
     let (sink, out) = collector();
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
@@ -178,7 +193,7 @@ fn faces_are_swapped_and_the_source_face_can_change_while_running() {
         std::thread::sleep(Duration::from_millis(2500));
         c2.set_source(second);
     });
-    let stats = run_live(&engine, source, &mut sinks, &control, &opts).unwrap();
+    let stats = run_live(source, &mut sinks, &control, &opts).unwrap();
     switcher.join().unwrap();
     drop(sinks);
     let frames = out.join().unwrap();
@@ -260,7 +275,7 @@ impl FrameSource for Flaky {
 #[test]
 fn an_unplugged_source_is_reopened_and_the_stream_goes_on() {
     let engine = engine(SelectMode::Many);
-    let control = LiveControl::new(engine.prepare_source(&read("astronaut.png")).unwrap());
+    let control = control(&engine, "astronaut.png");
     let source = Box::new(Flaky {
         inner: TestPattern::new(160, 120, 20.0).unwrap(),
         n: 0,
@@ -272,7 +287,7 @@ fn an_unplugged_source_is_reopened_and_the_stream_goes_on() {
         duration: Some(Duration::from_secs(3)),
         ..LiveOptions::default()
     };
-    let stats = run_live(&engine, source, &mut sinks, &control, &opts).unwrap();
+    let stats = run_live(source, &mut sinks, &control, &opts).unwrap();
     drop(sinks);
     let frames = out.join().unwrap();
     assert_eq!(stats.reconnects, 1, "{stats:?}");
@@ -287,7 +302,7 @@ fn the_mjpeg_stream_is_read_by_ffmpeg_over_loopback() {
     let dir = tempfile::tempdir().unwrap();
     let clip = still_clip(dir.path(), "astronaut.png", 2, 10);
     let engine = engine(SelectMode::One);
-    let control = LiveControl::new(engine.prepare_source(&read("t1.jpg")).unwrap());
+    let control = control(&engine, "t1.jpg");
     let server = MjpegServer::bind("127.0.0.1:0").unwrap();
     let url = server.url();
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(server)];
@@ -308,7 +323,6 @@ fn the_mjpeg_stream_is_read_by_ffmpeg_over_loopback() {
         ..LiveOptions::default()
     };
     let stats = run_live(
-        &engine,
         Box::new(FileSource::open(&clip, true, None).unwrap()),
         &mut sinks,
         &control,
@@ -351,5 +365,154 @@ fn the_mjpeg_stream_is_read_by_ffmpeg_over_loopback() {
     assert!(
         exiftool("XMP-iptcExt:DigitalSourceType", &raw)
             .ends_with("compositeWithTrainedAlgorithmicMedia")
+    );
+}
+
+/// The parity suite's synthetic stand-ins for models that cannot be downloaded here.
+fn stand_in_store() -> camshow_core::models::ModelStore {
+    let p = camshow_test_utils::parity_model;
+    store()
+        .with_override("2d106det", p("2d106det.onnx"))
+        .unwrap()
+        .with_override("w600k_r50", p("w600k_r50.onnx"))
+        .unwrap()
+}
+
+fn differing(a: &Frame, b: &Frame) -> usize {
+    a.data()
+        .chunks_exact(3)
+        .zip(b.data().chunks_exact(3))
+        .filter(|(x, y)| x != y)
+        .count()
+}
+
+#[test]
+fn settings_change_mid_stream_without_losing_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = still_clip(dir.path(), "astronaut.png", 2, 10);
+    let ctx = EngineContext::new(runtime(2), stand_in_store());
+    let base = settings(SelectMode::One);
+    let mut with_mouth = base.clone();
+    with_mouth
+        .set_key("processors[0].mouth_mask", "60")
+        .unwrap();
+    // Warm the cache with what the change needs, so the change itself loads nothing.
+    SwapEngine::load(&ctx, &with_mouth).unwrap();
+    let engine = Arc::new(SwapEngine::load(&ctx, &base).unwrap());
+    let control = control(&engine, "t1.jpg");
+    let (sink, out) = collector();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let opts = LiveOptions {
+        duration: Some(Duration::from_secs(5)),
+        ..LiveOptions::default()
+    };
+    let c2 = Arc::clone(&control);
+    let changer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2500));
+        let sessions = camshow_core::runtime::sessions_created();
+        c2.set_settings(&with_mouth).unwrap();
+        assert_eq!(
+            camshow_core::runtime::sessions_created(),
+            sessions,
+            "the change loaded a model"
+        );
+        Instant::now()
+    });
+    let source: Box<dyn FrameSource> = Box::new(FileSource::open(&clip, true, None).unwrap());
+    let stats = run_live(source, &mut sinks, &control, &opts).unwrap();
+    let changed_at = changer.join().unwrap();
+    drop(sinks);
+    let frames = out.join().unwrap();
+    assert_eq!(control.settings_changes(), 1);
+    assert_eq!(
+        frames.len() as u64,
+        stats.processed,
+        "every processed frame reached the output"
+    );
+    assert!(stats.frames_swapped == stats.processed, "{stats:?}");
+    let before: Vec<&Frame> = frames
+        .iter()
+        .filter(|(_, m, _)| m.captured_at + Duration::from_millis(300) < changed_at)
+        .map(|(f, _, _)| f)
+        .collect();
+    let after: Vec<&Frame> = frames
+        .iter()
+        .filter(|(_, m, _)| m.captured_at > changed_at + Duration::from_millis(300))
+        .map(|(f, _, _)| f)
+        .collect();
+    assert!(
+        before.len() >= 2 && after.len() >= 2,
+        "{} before, {} after",
+        before.len(),
+        after.len()
+    );
+    // Same input every frame: steady within a phase, different across the change.
+    let across = differing(before[before.len() - 1], after[after.len() - 1]);
+    let within = differing(after[0], after[after.len() - 1]);
+    assert!(across > 100, "the mouth mask changed only {across} pixels");
+    assert!(within < across / 4, "within {within}, across {across}");
+    // Invalid settings are refused and the session goes on.
+    let mut bad = base.clone();
+    bad.set_key("processors[0].opacity", "4").unwrap();
+    assert!(control.set_settings(&bad).is_err());
+}
+
+#[test]
+fn a_face_map_works_in_live_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = still_clip(dir.path(), "astronaut.png", 2, 10);
+    let ctx = EngineContext::new(runtime(2), stand_in_store());
+    let s = settings(SelectMode::One);
+    let needs = camshow_core::analysis::Needs {
+        embedding: true,
+        landmarks_106: false,
+    };
+    let engine = Arc::new(SwapEngine::load_with(&ctx, &s, needs).unwrap());
+    // The person in the clip, as `faces scan` would record them.
+    let astronaut = read("astronaut.png");
+    let small = camshow_core::imgproc::resize_bilinear(&astronaut, 480, 480);
+    let faces = engine.analyse(&small).unwrap();
+    let embedding = faces[0].embedding.clone().unwrap();
+    let source = engine.prepare_source(&read("t1.jpg")).unwrap();
+    let run = |person: Vec<f32>| {
+        let map = camshow_core::mapping::FaceMap {
+            target: clip.clone(),
+            max_distance: 0.3,
+            people: vec![camshow_core::mapping::Person {
+                id: 0,
+                thumbnail: "p.png".into(),
+                frames_seen: vec![0],
+                first_box: faces[0].bbox,
+                embedding: person,
+                source: Some("t1.jpg".into()),
+            }],
+        };
+        let plan = SourcePlan::Mapped {
+            map: Arc::new(map),
+            sources: Arc::new(vec![Some(source.clone())]),
+        };
+        let control = LiveControl::new(Arc::clone(&engine), plan);
+        let opts = LiveOptions {
+            duration: Some(Duration::from_secs(2)),
+            ..LiveOptions::default()
+        };
+        let src: Box<dyn FrameSource> = Box::new(FileSource::open(&clip, true, None).unwrap());
+        run_live(src, &mut [], &control, &opts).unwrap()
+    };
+    let mapped = run(embedding.clone());
+    assert!(
+        mapped.processed > 0 && mapped.frames_swapped == mapped.processed,
+        "{mapped:?}"
+    );
+    // Someone else in the map: nobody in the stream is swapped.
+    let other: Vec<f32> = embedding
+        .iter()
+        .enumerate()
+        .map(|(i, v)| if i % 2 == 0 { -v } else { *v })
+        .collect();
+    let unmapped = run(other);
+    assert!(
+        unmapped.processed > 0 && unmapped.frames_swapped == 0,
+        "{unmapped:?}"
     );
 }

@@ -1,0 +1,167 @@
+//! [`EngineContext`]: what every engine of a process shares — the ONNX
+//! Runtime with its provider settings, the model store, the model cache and
+//! the processor registry. Front ends make one and keep it; engines built
+//! from it (and rebuilt by [`crate::pipeline::SwapEngine::reconfigure`])
+//! share its loaded models.
+//!
+//! ```no_run
+//! # fn main() -> camshow_core::Result<()> {
+//! use camshow_core::{context::EngineContext, settings::Settings};
+//! let ctx = EngineContext::from_settings(&Settings::default())?;
+//! println!("ONNX Runtime {}", ctx.runtime().library().version);
+//! # Ok(()) }
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::analysis::{ArcFace, FaceAnalyser, Landmark106, Needs};
+use crate::cache::ModelCache;
+use crate::detect::{DetectorKind, FaceDetector, load_detector};
+use crate::error::Result;
+use crate::models::ModelStore;
+use crate::process::Registry;
+use crate::runtime::Runtime;
+use crate::safety::SafetyGate;
+use crate::settings::Settings;
+use crate::swap::{ClassicSwapper, FaceSwapper, Inswapper};
+
+/// Runtime, models, cache and registry, shared by the engines of a process.
+#[derive(Debug)]
+pub struct EngineContext {
+    rt: Runtime,
+    store: ModelStore,
+    cache: ModelCache,
+    registry: Registry,
+}
+
+impl EngineContext {
+    /// A context with the built-in processors.
+    pub fn new(rt: Runtime, store: ModelStore) -> Arc<Self> {
+        Self::with_registry(rt, store, Registry::builtin())
+    }
+
+    /// A context with processors registered from outside the engine too.
+    pub fn with_registry(rt: Runtime, store: ModelStore, registry: Registry) -> Arc<Self> {
+        Arc::new(Self {
+            rt,
+            store,
+            cache: ModelCache::new(),
+            registry,
+        })
+    }
+
+    /// The runtime (`settings.runtime`) and the store (`settings.models_dir`)
+    /// the settings describe.
+    pub fn from_settings(settings: &Settings) -> Result<Arc<Self>> {
+        let rt = Runtime::new(settings.runtime.clone())?;
+        Ok(Self::new(rt, store_for(settings.models_dir.as_deref())))
+    }
+
+    /// This context when `settings` use the same runtime settings and models
+    /// folder, else a new one (same store overrides and registry, empty cache).
+    pub fn for_settings(self: &Arc<Self>, settings: &Settings) -> Result<Arc<Self>> {
+        let same_dir = settings
+            .models_dir
+            .as_deref()
+            .is_none_or(|d| d == self.store.dir());
+        if *self.rt.options() == settings.runtime && same_dir {
+            return Ok(Arc::clone(self));
+        }
+        let store = match &settings.models_dir {
+            Some(d) => self.store.clone().with_dir(d),
+            None => self.store.clone(),
+        };
+        Ok(Self::with_registry(
+            Runtime::new(settings.runtime.clone())?,
+            store,
+            self.registry.clone(),
+        ))
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    /// The model store.
+    pub fn store(&self) -> &ModelStore {
+        &self.store
+    }
+
+    /// The cache of loaded models.
+    pub fn cache(&self) -> &ModelCache {
+        &self.cache
+    }
+
+    /// The processor registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The content-safety gate (loaded once).
+    pub fn gate(&self) -> Result<SafetyGate> {
+        self.cache
+            .get_or_load("gate:nudenet", || SafetyGate::load(&self.rt, &self.store))
+    }
+
+    /// inswapper under manifest id `id` (loaded once).
+    pub fn inswapper(&self, id: &str) -> Result<Arc<dyn FaceSwapper>> {
+        self.cache.get_or_load(&format!("swapper:{id}"), || {
+            let s: Arc<dyn FaceSwapper> =
+                Arc::new(Inswapper::load(&self.rt, id, &self.store.read(id)?)?);
+            Ok(s)
+        })
+    }
+
+    /// The classic swapper (built once).
+    pub fn classic_swapper(&self) -> Result<Arc<dyn FaceSwapper>> {
+        self.cache.get_or_load("swapper:classic", || {
+            let s: Arc<dyn FaceSwapper> = Arc::new(ClassicSwapper::new());
+            Ok(s)
+        })
+    }
+
+    /// An analyser with `detector` and the models `needs` call for, from
+    /// cached parts.
+    pub fn analyser(&self, detector: DetectorKind, needs: Needs) -> Result<Arc<FaceAnalyser>> {
+        let key = format!(
+            "analyser:{}:{}:{}",
+            detector.name(),
+            needs.embedding,
+            needs.landmarks_106
+        );
+        self.cache.get_or_load(&key, || {
+            let det: Arc<dyn FaceDetector> = self
+                .cache
+                .get_or_load(&format!("detector:{}", detector.name()), || {
+                    Ok(Arc::from(load_detector(detector, &self.rt, &self.store)?))
+                })?;
+            let rec = needs
+                .embedding
+                .then(|| {
+                    self.cache.get_or_load("recognizer:w600k_r50", || {
+                        ArcFace::load(&self.rt, &self.store.read("w600k_r50")?)
+                    })
+                })
+                .transpose()?;
+            let lm = needs
+                .landmarks_106
+                .then(|| {
+                    self.cache.get_or_load("landmarker:2d106det", || {
+                        Landmark106::load(&self.rt, &self.store.read("2d106det")?)
+                    })
+                })
+                .transpose()?;
+            Ok(Arc::new(FaceAnalyser::from_parts(det, rec, lm)))
+        })
+    }
+}
+
+/// The store at `dir`, or the default one (`CAMSHOW_MODELS`, else the platform data folder).
+pub fn store_for(dir: Option<&Path>) -> ModelStore {
+    match dir {
+        Some(d) => ModelStore::new(d, crate::paths::cache_dir()),
+        None => ModelStore::open_default(),
+    }
+}

@@ -1,0 +1,228 @@
+//! [`FrameSession`]: the one per-frame step — analyse → (track) → select →
+//! swap — shared by images, videos and live streams. It owns what persists
+//! between frames (tracker, per-track selection, the face map's person per
+//! track, the source plan), so a job can move it into a thread or task.
+//!
+//! The content-safety gate is not called here: each caller applies the
+//! [`crate::safety::SafetyPolicy`] for its medium (every image, sampled
+//! video frames, the live schedule) before it swaps.
+//!
+//! ```no_run
+//! # fn main() -> camshow_core::Result<()> {
+//! use std::sync::Arc;
+//! use camshow_core::{context::EngineContext, pipeline::SwapEngine, settings::Settings};
+//! use camshow_core::session::{FrameSession, SourcePlan};
+//! let settings = Settings::default();
+//! let engine = SwapEngine::load(&EngineContext::from_settings(&settings)?, &settings)?;
+//! # let (source, mut frame) = (camshow_core::Frame::filled(8, 8, [0; 3])?, camshow_core::Frame::filled(8, 8, [0; 3])?);
+//! let plan = SourcePlan::one(engine.prepare_source(&source)?);
+//! let mut session = FrameSession::tracked(plan, &settings.engine, 30.0);
+//! engine.safety_gate().ensure_safe(&frame, "frame")?;
+//! let report = session.process(&engine, &mut frame)?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::analysis::Needs;
+use crate::detect::Face;
+use crate::error::Result;
+use crate::frame::Frame;
+use crate::mapping::FaceMap;
+use crate::pipeline::{SwapEngine, SwapReport};
+use crate::select::{SelectMode, select};
+use crate::settings::EngineSettings;
+use crate::swap::PreparedSource;
+use crate::track::{TrackSelector, Tracker, TrackerConfig};
+
+/// Which source goes on which target face. Owned (cheap to clone: shared).
+#[derive(Debug, Clone)]
+pub enum SourcePlan {
+    /// One source on the faces the selector chooses.
+    One {
+        /// The source.
+        source: Arc<PreparedSource>,
+        /// The reference identity for `reference` selection.
+        reference: Option<Vec<f32>>,
+    },
+    /// Each mapped person gets their own source; everyone else is left alone.
+    Mapped {
+        /// The map.
+        map: Arc<FaceMap>,
+        /// `sources[i]` for `map.people[i]`.
+        sources: Arc<Vec<Option<PreparedSource>>>,
+    },
+}
+
+impl SourcePlan {
+    /// One source, no reference.
+    pub fn one(source: PreparedSource) -> Self {
+        Self::One {
+            source: Arc::new(source),
+            reference: None,
+        }
+    }
+
+    /// The source for index `i` (0 for [`SourcePlan::One`]).
+    pub fn source(&self, i: usize) -> Option<&PreparedSource> {
+        match self {
+            Self::One { source, .. } => (i == 0).then_some(&**source),
+            Self::Mapped { sources, .. } => sources.get(i)?.as_ref(),
+        }
+    }
+}
+
+/// Per-frame state of one image, video or live stream.
+#[derive(Debug, Clone)]
+pub struct FrameSession {
+    plan: SourcePlan,
+    mode: SelectMode,
+    similarity: f32,
+    /// `None` for still images (each picture on its own).
+    tracking: Option<(Tracker, TrackSelector)>,
+    person_of_track: HashMap<u64, Option<usize>>,
+}
+
+impl FrameSession {
+    /// A session for still images: no tracking, selection per picture.
+    pub fn still(plan: SourcePlan, engine: &EngineSettings) -> Self {
+        Self {
+            plan,
+            mode: engine.selector,
+            similarity: engine.similarity,
+            tracking: None,
+            person_of_track: HashMap::new(),
+        }
+    }
+
+    /// A session for a stream at `fps`: IoU tracks with smoothing, selection
+    /// and face-map person decided once per track.
+    pub fn tracked(plan: SourcePlan, engine: &EngineSettings, fps: f64) -> Self {
+        let tracker = Tracker::new(TrackerConfig {
+            fps: fps as f32,
+            ..TrackerConfig::default()
+        });
+        Self {
+            tracking: Some((
+                tracker,
+                TrackSelector::new(engine.selector, engine.similarity),
+            )),
+            ..Self::still(plan, engine)
+        }
+    }
+
+    /// What the engine's analysis must add for this session (face maps need
+    /// identity embeddings): pass to [`SwapEngine::load_with`].
+    pub fn needs(&self) -> Needs {
+        Needs {
+            embedding: matches!(self.plan, SourcePlan::Mapped { .. })
+                || self.mode == SelectMode::Reference,
+            landmarks_106: false,
+        }
+    }
+
+    /// The source plan.
+    pub fn plan(&self) -> &SourcePlan {
+        &self.plan
+    }
+
+    /// Replaces the source face(s), from the next frame on (tracks are kept).
+    pub fn set_plan(&mut self, plan: SourcePlan) {
+        self.plan = plan;
+        self.person_of_track.clear();
+    }
+
+    /// Applies changed selection settings; per-track decisions start over.
+    pub fn set_selection(&mut self, engine: &EngineSettings) {
+        if engine.selector != self.mode || engine.similarity != self.similarity {
+            self.mode = engine.selector;
+            self.similarity = engine.similarity;
+            if let Some((_, sel)) = &mut self.tracking {
+                *sel = TrackSelector::new(engine.selector, engine.similarity);
+            }
+        }
+    }
+
+    /// The faces to swap in this frame, each with its source index, from the
+    /// frame's analysed faces (in frame order for tracked sessions).
+    pub fn targets(&mut self, faces: Vec<Face>) -> Result<Vec<(Face, usize)>> {
+        let Some((tracker, selector)) = &mut self.tracking else {
+            return match &self.plan {
+                SourcePlan::One { reference, .. } => {
+                    Ok(
+                        select(&faces, self.mode, reference.as_deref(), self.similarity)?
+                            .into_iter()
+                            .map(|i| (faces[i].clone(), 0))
+                            .collect(),
+                    )
+                }
+                SourcePlan::Mapped { map, .. } => Ok(faces
+                    .iter()
+                    .filter_map(|f| Some((f.clone(), map.person_for(f.embedding.as_deref()?)?)))
+                    .collect()),
+            };
+        };
+        let tracked = tracker.update(faces);
+        Ok(match &self.plan {
+            SourcePlan::One { reference, .. } => selector
+                .select(&tracked, reference.as_deref())
+                .into_iter()
+                .map(|k| (tracked[k].face.clone(), 0))
+                .collect(),
+            SourcePlan::Mapped { map, .. } => tracked
+                .iter()
+                .filter_map(|t| {
+                    // Decided once per track, from its first face with an embedding.
+                    let person = match self.person_of_track.get(&t.id) {
+                        Some(p) => *p,
+                        None => {
+                            let p = map.person_for(t.face.embedding.as_deref()?);
+                            self.person_of_track.insert(t.id, p);
+                            p
+                        }
+                    };
+                    person.map(|p| (t.face.clone(), p))
+                })
+                .collect(),
+        })
+    }
+
+    /// Keeps the tracks going on a frame that is not swapped (live mode
+    /// while the gate holds), so tracks continue when swapping resumes.
+    pub fn observe(&mut self, faces: Vec<Face>) {
+        if let Some((tracker, _)) = &mut self.tracking {
+            tracker.update(faces);
+        }
+    }
+
+    /// Runs the chain on chosen targets (from [`FrameSession::targets`]).
+    pub fn swap(
+        &self,
+        engine: &SwapEngine,
+        frame: &mut Frame,
+        targets: &[(Face, usize)],
+    ) -> Result<usize> {
+        let refs: Vec<(&Face, &PreparedSource)> = targets
+            .iter()
+            .filter_map(|(f, i)| Some((f, self.plan.source(*i)?)))
+            .collect();
+        engine.swap_faces(frame, &refs)?;
+        Ok(refs.len())
+    }
+
+    /// Analyse → track → select → swap, in place. The caller has applied
+    /// its safety policy to `frame`.
+    pub fn process(&mut self, engine: &SwapEngine, frame: &mut Frame) -> Result<SwapReport> {
+        let faces = engine.analyse(frame)?;
+        let found = faces.len();
+        let targets = self.targets(faces)?;
+        let swapped = self.swap(engine, frame, &targets)?;
+        Ok(SwapReport {
+            faces_found: found,
+            faces_swapped: swapped,
+            swapper: engine.swapper_name(),
+            processors: engine.processors(),
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! The machine report behind `camshow doctor` (and the server's health
+//! endpoint): ONNX Runtime and its execution providers, the safety gate,
+//! models, FFmpeg, cameras and folders, as one typed, serialisable struct.
+
+use std::path::PathBuf;
+
+use camshow_core::models::{ModelStore, Status};
+use camshow_core::runtime::{ExecutionProvider, LibrarySource, Runtime};
+use serde::Serialize;
+
+use crate::camera::CameraInfo;
+use crate::tools::FfmpegInfo;
+
+/// Everything `doctor` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The product version.
+    pub version: String,
+    /// Execution-provider features compiled into this build.
+    pub features: Vec<&'static str>,
+    /// ONNX Runtime, or why it could not be loaded.
+    pub onnxruntime: RuntimeReport,
+    /// `ready`, or what is missing.
+    pub safety_gate: String,
+    /// Whether the gate's model is installed and verified.
+    #[serde(skip)]
+    pub gate_ready: bool,
+    /// Every manifest model and its state.
+    pub models: Vec<ModelReport>,
+    /// The FFmpeg tools.
+    pub ffmpeg: FfmpegInfo,
+    /// Cameras found.
+    pub cameras: Vec<CameraInfo>,
+    /// Folders in use.
+    pub dirs: Dirs,
+}
+
+/// The ONNX Runtime part.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum RuntimeReport {
+    /// Loaded.
+    Found {
+        /// The library.
+        library: PathBuf,
+        /// How it was found.
+        found_via: LibrarySource,
+        /// Its version.
+        version: String,
+        /// Every provider: compiled in, and usable on this machine.
+        providers: Vec<ProviderReport>,
+    },
+    /// Not loaded.
+    Missing {
+        /// Why.
+        error: String,
+    },
+}
+
+/// One execution provider.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderReport {
+    /// Short name.
+    pub name: &'static str,
+    /// Compiled into the loaded library.
+    pub available: bool,
+    /// Attached to a real session here.
+    pub usable: bool,
+    /// Why not, when not.
+    pub reason: Option<String>,
+}
+
+/// One model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelReport {
+    /// Manifest id.
+    pub id: &'static str,
+    /// State, as text.
+    pub status: String,
+    /// Installed and verified.
+    pub ok: bool,
+    /// Licence.
+    pub licence: &'static str,
+}
+
+/// Folders.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dirs {
+    /// Settings.
+    pub config: PathBuf,
+    /// Models.
+    pub models: PathBuf,
+    /// Downloads and setup cache.
+    pub cache: PathBuf,
+}
+
+impl Report {
+    /// Probes this machine: `rt` is the runtime (or why it failed to load).
+    pub fn collect(rt: Result<&Runtime, String>, store: &ModelStore) -> Self {
+        let onnxruntime = match rt {
+            Ok(rt) => {
+                let lib = rt.library();
+                RuntimeReport::Found {
+                    library: lib.path.clone(),
+                    found_via: lib.source,
+                    version: lib.version.clone(),
+                    providers: ExecutionProvider::ALL
+                        .iter()
+                        .map(|&p| {
+                            let available = p.compiled_in();
+                            let usable = if available {
+                                rt.probe_provider(p)
+                            } else {
+                                Err("not in this ONNX Runtime library".into())
+                            };
+                            ProviderReport {
+                                name: p.name(),
+                                available,
+                                usable: usable.is_ok(),
+                                reason: usable.err(),
+                            }
+                        })
+                        .collect(),
+                }
+            }
+            Err(error) => RuntimeReport::Missing { error },
+        };
+        let models: Vec<ModelReport> = store
+            .statuses()
+            .into_iter()
+            .map(|(m, s)| ModelReport {
+                id: m.id,
+                ok: matches!(s, Status::Present | Status::PresentUnpinned),
+                status: s.to_string(),
+                licence: m.licence,
+            })
+            .collect();
+        let gate_ready = models
+            .iter()
+            .any(|m| m.id == "nudenet" && m.status == Status::Present.to_string());
+        Self {
+            version: env!("CARGO_PKG_VERSION").into(),
+            features: camshow_core::enabled_features(),
+            onnxruntime,
+            safety_gate: if gate_ready {
+                "ready".into()
+            } else {
+                "missing: run `camshow models fetch nudenet`".into()
+            },
+            gate_ready,
+            models,
+            ffmpeg: crate::tools::ffmpeg_info(),
+            cameras: crate::camera::list_cameras(),
+            dirs: Dirs {
+                config: camshow_core::paths::config_dir(),
+                models: store.dir().to_path_buf(),
+                cache: camshow_core::paths::cache_dir(),
+            },
+        }
+    }
+
+    /// Whether the product can run: ONNX Runtime loads and the gate is ready.
+    pub fn ok(&self) -> bool {
+        self.gate_ready && matches!(self.onnxruntime, RuntimeReport::Found { .. })
+    }
+}
