@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, then every Rust test (nextest) and doctest.
+# The whole test suite: set up, then the house rules (rustfmt, clippy with
+# the workspace's lint set as errors), every Rust test (nextest) and doctest.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
 cd "$ROOT"
+echo "[test] cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "[test] cargo clippy (warnings are errors)" >&2
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo nextest run --workspace --locked --no-fail-fast
 cargo test --workspace --locked --doc

@@ -77,24 +77,23 @@ fn bench_live(
         other => anyhow::bail!("unknown size {other} (640x480, 1280x720)"),
     };
     let dir = tempfile::tempdir()?;
-    let clip = match input {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let clip = dir.path().join("live.mp4");
-            let vf = format!(
-                "scale=-2:{h},pad=max(iw\\,{w}):{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p"
-            );
-            let st = camshow_media::tools::ffmpeg()
-                .args(["-v", "error", "-y", "-loop", "1", "-framerate", "30", "-i"])
-                .arg(source)
-                .args([
-                    "-t", "5", "-vf", &vf, "-c:v", "libx264", "-preset", "veryfast",
-                ])
-                .arg(&clip)
-                .status()?;
-            anyhow::ensure!(st.success(), "ffmpeg could not make the clip");
-            clip
-        }
+    let clip = if let Some(p) = input {
+        p.to_path_buf()
+    } else {
+        let clip = dir.path().join("live.mp4");
+        let vf = format!(
+            "scale=-2:{h},pad=max(iw\\,{w}):{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p"
+        );
+        let st = camshow_media::tools::ffmpeg()
+            .args(["-v", "error", "-y", "-loop", "1", "-framerate", "30", "-i"])
+            .arg(source)
+            .args([
+                "-t", "5", "-vf", &vf, "-c:v", "libx264", "-preset", "veryfast",
+            ])
+            .arg(&clip)
+            .status()?;
+        anyhow::ensure!(st.success(), "ffmpeg could not make the clip");
+        clip
     };
     let mut settings = engine_args.settings()?;
     settings.engine.detector = detector;
@@ -270,7 +269,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[allow(clippy::print_stdout)]
+#[allow(clippy::print_stdout, clippy::too_many_arguments)]
 fn bench_video(
     source: &std::path::Path,
     input: Option<&std::path::Path>,
@@ -285,43 +284,42 @@ fn bench_video(
     use camshow_core::session::SourcePlan;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let dir = tempfile::tempdir()?;
-    let clip = match input {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let (w, h) = match size {
-                "720p" => (1280, 720),
-                "1080p" => (1920, 1080),
-                other => anyhow::bail!("unknown size {other} (720p, 1080p)"),
-            };
-            let clip = dir.path().join("bench.mp4");
-            let vf = format!(
-                "scale=-2:{h},pad={w}:{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p"
-            );
-            let st = camshow_media::tools::ffmpeg()
-                .args(["-v", "error", "-y", "-loop", "1", "-framerate", "10", "-i"])
-                .arg(source)
-                .args([
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "sine=frequency=440",
-                    "-t",
-                    &seconds.to_string(),
-                    "-vf",
-                    &vf,
-                    "-c:v",
-                    "libx264",
-                    "-preset",
-                    "veryfast",
-                    "-c:a",
-                    "aac",
-                    "-shortest",
-                ])
-                .arg(&clip)
-                .status()?;
-            anyhow::ensure!(st.success(), "ffmpeg could not make the clip");
-            clip
-        }
+    let clip = if let Some(p) = input {
+        p.to_path_buf()
+    } else {
+        let (w, h) = match size {
+            "720p" => (1280, 720),
+            "1080p" => (1920, 1080),
+            other => anyhow::bail!("unknown size {other} (720p, 1080p)"),
+        };
+        let clip = dir.path().join("bench.mp4");
+        let vf = format!(
+            "scale=-2:{h},pad={w}:{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p"
+        );
+        let st = camshow_media::tools::ffmpeg()
+            .args(["-v", "error", "-y", "-loop", "1", "-framerate", "10", "-i"])
+            .arg(source)
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440",
+                "-t",
+                &seconds.to_string(),
+                "-vf",
+                &vf,
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-c:a",
+                "aac",
+                "-shortest",
+            ])
+            .arg(&clip)
+            .status()?;
+        anyhow::ensure!(st.success(), "ffmpeg could not make the clip");
+        clip
     };
     let mut settings = engine_args.settings()?;
     settings.engine.detector = detector;
@@ -345,7 +343,7 @@ fn bench_video(
     let t = Instant::now();
     let report = camshow_media::job::run_video_job(
         &engine,
-        SourcePlan::one(prepared.clone()),
+        &SourcePlan::one(prepared.clone()),
         &clip,
         &out,
         &opts,

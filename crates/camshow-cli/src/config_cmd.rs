@@ -26,7 +26,7 @@ enum ConfigCommand {
     Set {
         /// Key path
         key: String,
-        /// Value (TOML syntax for lists and tables: '["box","occlusion"]', '{type = "face_enhancer"}')
+        /// Value (TOML syntax for lists and tables: `["box","occlusion"]`, `{type = "face_enhancer"}`)
         value: String,
     },
     /// Remove KEY from the settings file (back to its default), or the whole file without KEY

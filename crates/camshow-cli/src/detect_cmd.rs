@@ -36,7 +36,7 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     let mut l = crate::settings_args::load()?;
     args.engine.overlay(&mut l);
     l.overlay("engine.detector", "--detector", args.detector, |s, v| {
-        s.engine.detector = v
+        s.engine.detector = v;
     });
     let settings = crate::settings_args::finish(l)?;
     let detector_kind = settings.engine.detector;

@@ -71,7 +71,7 @@ pub fn run(args: &FacesArgs) -> Result<ExitCode> {
             let mut l = crate::settings_args::load()?;
             engine.overlay(&mut l);
             l.overlay("engine.detector", "--detector", *detector, |s, v| {
-                s.engine.detector = v
+                s.engine.detector = v;
             });
             let settings = crate::settings_args::finish(l)?;
             let store = with_model_files(crate::settings_args::store(&settings), model_file)?;

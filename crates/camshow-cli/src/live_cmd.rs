@@ -98,7 +98,7 @@ impl LiveArgs {
         self.face.overlay(&mut l)?;
         self.processors.overlay(&mut l);
         l.overlay("live.camera", "--camera", self.camera.clone(), |s, v| {
-            s.live.camera = Some(v)
+            s.live.camera = Some(v);
         });
         l.overlay(
             "live.preview",
@@ -113,7 +113,7 @@ impl LiveArgs {
             |s, v| s.live.virtual_camera = Some(v),
         );
         l.overlay("live.mjpeg", "--mjpeg", self.mjpeg.clone(), |s, v| {
-            s.live.mjpeg = Some(v)
+            s.live.mjpeg = Some(v);
         });
         l.overlay(
             "live.resolution",
@@ -264,7 +264,7 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
                         .and_then(|s| Ok(watcher_control.set_settings(&s)?))
                     {
                         Ok(()) => {
-                            eprintln!("live: settings reloaded from {}", settings_file.display())
+                            eprintln!("live: settings reloaded from {}", settings_file.display());
                         }
                         Err(e) => eprintln!("live: kept the previous settings: {e:#}"),
                     }

@@ -140,7 +140,7 @@ impl FaceArgs {
     fn selector(&self) -> Result<Option<SelectMode>> {
         let mode = match (self.face_selector, self.many_faces) {
             (Some(s), false) => Some(s),
-            (None, true) | (Some(SelectMode::Many), true) => Some(SelectMode::Many),
+            (None | Some(SelectMode::Many), true) => Some(SelectMode::Many),
             (None, false) => None,
             (Some(_), true) => {
                 bail!("--many-faces conflicts with --face-selector; use one of them")
@@ -285,7 +285,7 @@ impl ProcessorArgs {
                                 ProcessorConfig::Custom(
                                     camshow_core::settings::CustomProcessorConfig {
                                         id: id.clone(),
-                                        options: Default::default(),
+                                        options: std::collections::BTreeMap::default(),
                                     },
                                 )
                             })

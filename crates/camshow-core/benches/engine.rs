@@ -116,7 +116,7 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("engine_{label}"));
         g.throughput(Throughput::Elements(1));
         g.bench_function("letterbox_blob_640", |b| {
-            b.iter(|| black_box(letterbox_blob(black_box(&f), 640, 640, 127.5, 128.0)))
+            b.iter(|| black_box(letterbox_blob(black_box(&f), 640, 640, 127.5, 128.0)));
         });
         let mut buf = camshow_core::imgproc::BlobBuffer::default();
         g.bench_function("letterbox_blob_640_reused", |b| {
@@ -129,7 +129,7 @@ fn bench(c: &mut Criterion) {
                     128.0,
                     &mut buf,
                 ))
-            })
+            });
         });
         let m = estimate_norm(&face.kps, 128).unwrap();
         g.bench_function("warp_crop_128", |b| {
@@ -141,7 +141,7 @@ fn bench(c: &mut Criterion) {
                     128,
                     Border::Constant(0.0),
                 ))
-            })
+            });
         });
         let crop = warp_affine(&f, &m, 128, 128, Border::Constant(0.0));
         let alpha = ellipse_template(128);
@@ -150,14 +150,14 @@ fn bench(c: &mut Criterion) {
                 || f.clone(),
                 |mut fr| black_box(paste_fast(&mut fr, &crop, &m, &alpha)),
                 BatchSize::LargeInput,
-            )
+            );
         });
         g.bench_function("paste_reference", |b| {
             b.iter_batched(
                 || f.clone(),
                 |mut fr| black_box(paste_reference(&mut fr, &crop, &m)),
                 BatchSize::LargeInput,
-            )
+            );
         });
         g.finish();
     }
@@ -188,7 +188,7 @@ fn bench(c: &mut Criterion) {
         }
     }
     c.bench_function("scrfd_decode_nms", |b| {
-        b.iter(|| black_box(scrfd::decode(black_box(&outs), 640, 0.5, 0.5).unwrap()))
+        b.iter(|| black_box(scrfd::decode(black_box(&outs), 640, 0.5, 0.5).unwrap()));
     });
 
     // The whole per-frame path with stand-in models (safety gate sampled elsewhere, not per frame).
@@ -203,7 +203,11 @@ fn bench(c: &mut Criterion) {
         .unwrap()
         .with_override("w600k_r50", parity("w600k_r50.onnx"))
         .unwrap();
-    let mut settings = Settings::default();
+    // The runtime's own settings, so that engines share its context.
+    let mut settings = Settings {
+        runtime: rt.options().clone(),
+        ..Settings::default()
+    };
     settings.engine.detector = DetectorKind::Scrfd;
     settings.engine.swapper = SwapperChoice::Inswapper;
     settings.engine.selector = SelectMode::One;
@@ -229,7 +233,7 @@ fn bench(c: &mut Criterion) {
                 black_box(fr)
             },
             BatchSize::LargeInput,
-        )
+        );
     });
     g.finish();
 
@@ -240,13 +244,13 @@ fn bench(c: &mut Criterion) {
     changed.set_key("processors[0].opacity", "0.5").unwrap();
     changed.set_key("processors[0].sharpness", "1").unwrap();
     g.bench_function("reconfigure_option", |b| {
-        b.iter(|| black_box(engine.reconfigure(black_box(&changed)).unwrap()))
+        b.iter(|| black_box(engine.reconfigure(black_box(&changed)).unwrap()));
     });
     g.bench_function("fresh_load", |b| {
         b.iter(|| {
             let ctx = EngineContext::new(rt.clone(), store.clone());
             black_box(SwapEngine::load(&ctx, black_box(&changed)).unwrap())
-        })
+        });
     });
     g.finish();
 }

@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
                 512,
                 Border::Replicate,
             ))
-        })
+        });
     });
     let crop512 = warp_affine(&f, &m512, 512, 512, Border::Replicate);
     let bm = box_mask(512, 0.3, [0.0; 4]);
@@ -59,16 +59,16 @@ fn bench(c: &mut Criterion) {
             || f.clone(),
             |mut fr| black_box(paste_blend(&mut fr, &crop512, &m512, &bm, 0.8)),
             BatchSize::LargeInput,
-        )
+        );
     });
     g.bench_function("box_mask_512_at_load", |b| {
-        b.iter(|| black_box(box_mask(512, 0.3, [0.0; 4])))
+        b.iter(|| black_box(box_mask(512, 0.3, [0.0; 4])));
     });
 
     // Occlusion mask post-processing (the network's 256² output to a 128 crop).
     let raw = vec![0.7f32; 256 * 256];
     g.bench_function("occlusion_post_128", |b| {
-        b.iter(|| black_box(occlusion_postprocess(black_box(&raw), 256, 128, 128)))
+        b.iter(|| black_box(occlusion_postprocess(black_box(&raw), 256, 128, 128)));
     });
 
     // face_swapper finishing at inswapper's 128 crop.
@@ -83,10 +83,10 @@ fn bench(c: &mut Criterion) {
                     &mut cr,
                     &warp_affine(&f, &m128, 128, 128, Border::Replicate),
                     &alpha,
-                )
+                );
             },
             BatchSize::SmallInput,
-        )
+        );
     });
     let rect = crop_bounds(&invert_affine(&m128), 128, 2, 1280, 720).unwrap();
     let original = f.clone();
@@ -95,7 +95,7 @@ fn bench(c: &mut Criterion) {
             || f.clone(),
             |mut fr| apply_opacity(&mut fr, &original, rect, 0.8),
             BatchSize::LargeInput,
-        )
+        );
     });
     let mask = mask_in_frame(&alpha, 128, &m128, rect);
     g.bench_function("sharpen_masked", |b| {
@@ -103,21 +103,21 @@ fn bench(c: &mut Criterion) {
             || f.clone(),
             |mut fr| sharpen_masked(&mut fr, rect, &mask, 1.0),
             BatchSize::LargeInput,
-        )
+        );
     });
     g.bench_function("paste_fast_reference_point", |b| {
         b.iter_batched(
             || f.clone(),
             |mut fr| black_box(paste_fast(&mut fr, &crop128, &m128, &alpha)),
             BatchSize::LargeInput,
-        )
+        );
     });
     g.bench_function("paste_seamless", |b| {
         b.iter_batched(
             || f.clone(),
             |mut fr| black_box(paste_seamless(&mut fr, &crop128, &m128, &alpha)),
             BatchSize::LargeInput,
-        )
+        );
     });
     let mut lm = vec![[0f32; 2]; 106];
     for (n, i) in (52..=63).enumerate() {
@@ -130,7 +130,7 @@ fn bench(c: &mut Criterion) {
             || swapped.clone(),
             |mut fr| black_box(apply_mouth_mask(&mut fr, &original, &lm, 40, false)),
             BatchSize::LargeInput,
-        )
+        );
     });
 
     // Pixel boost 512: implode + explode (16 sub-images).
@@ -141,7 +141,7 @@ fn bench(c: &mut Criterion) {
     .unwrap();
     let boost_crop = warp_affine(&f, &m_boost, 512, 512, Border::Constant(0.0));
     g.bench_function("pixel_boost_512_interleave", |b| {
-        b.iter(|| black_box(explode(&implode(black_box(&boost_crop), 128).unwrap(), 128).unwrap()))
+        b.iter(|| black_box(explode(&implode(black_box(&boost_crop), 128).unwrap(), 128).unwrap()));
     });
     g.finish();
 }

@@ -68,6 +68,9 @@ impl EngineContext {
         if *self.rt.options() == settings.runtime && same_dir {
             return Ok(Arc::clone(self));
         }
+        tracing::info!(
+            "runtime settings or models folder changed: a new engine context loads the models again"
+        );
         let store = match &settings.models_dir {
             Some(d) => self.store.clone().with_dir(d),
             None => self.store.clone(),

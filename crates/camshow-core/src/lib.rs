@@ -30,8 +30,11 @@
 //! # Ok::<(), camshow_core::Error>(())
 //! ```
 #![warn(missing_docs)]
+// Libraries report through `tracing` and return values; only binaries print.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod analysis;
+pub mod atomic;
 pub mod cache;
 pub mod context;
 pub mod detect;

@@ -407,7 +407,7 @@ pub fn average(embeddings: &[Vec<f32>], how: SourceAverage) -> Vec<f32> {
                 SourceAverage::Median => {
                     col.sort_by(f32::total_cmp);
                     let m = col.len() / 2;
-                    if col.len() % 2 == 0 {
+                    if col.len().is_multiple_of(2) {
                         0.5 * (col[m - 1] + col[m])
                     } else {
                         col[m]

@@ -218,7 +218,9 @@ pub struct RuntimeLibrary {
 fn lib_name_matches(name: &str) -> bool {
     if cfg!(target_os = "macos") {
         name.starts_with("libonnxruntime.")
-            && name.ends_with(".dylib")
+            && Path::new(name)
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("dylib"))
             && !name.contains("providers")
     } else if cfg!(windows) {
         name.eq_ignore_ascii_case("onnxruntime.dll")
@@ -231,7 +233,7 @@ fn lib_name_matches(name: &str) -> bool {
 fn library_in(dir: &Path) -> Option<PathBuf> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.file_name().to_str().is_some_and(lib_name_matches))
         .map(|e| e.path())
         .collect();
@@ -245,7 +247,7 @@ fn setup_cache_dirs() -> Vec<PathBuf> {
     let root = crate::paths::cache_dir().join("onnxruntime");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .map(|rd| {
-            rd.filter_map(|e| e.ok())
+            rd.filter_map(std::result::Result::ok)
                 .map(|e| e.path())
                 .filter(|p| p.is_dir())
                 .collect()
@@ -493,7 +495,7 @@ impl fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("library", self.library)
             .field("options", &self.options)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -521,7 +523,7 @@ impl fmt::Debug for Model {
         f.debug_struct("Model")
             .field("name", &self.name)
             .field("providers", &self.providers)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -615,7 +617,7 @@ impl Runtime {
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(model = name, provider = %p, "execution provider did not attach: {e}")
+                    tracing::warn!(model = name, provider = %p, "execution provider did not attach: {e}");
                 }
             }
         }

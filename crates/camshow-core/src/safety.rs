@@ -11,7 +11,7 @@
 //! ```no_run
 //! # fn main() -> camshow_core::Result<()> {
 //! use camshow_core::{models::ModelStore, runtime::*, safety::SafetyGate};
-//! let gate = SafetyGate::load(&Runtime::new(RuntimeOptions::default())?, &ModelStore::open_default())?;
+//! let gate = SafetyGate::load(&Runtime::new(RuntimeSettings::default())?, &ModelStore::open_default())?;
 //! let frame = camshow_core::Frame::filled(320, 240, [128, 128, 128])?;
 //! gate.ensure_safe(&frame, "target")?; // Err(Error::Unsafe { .. }) when nudity is found
 //! # Ok(()) }

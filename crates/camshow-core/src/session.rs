@@ -174,13 +174,12 @@ impl FrameSession {
                 .iter()
                 .filter_map(|t| {
                     // Decided once per track, from its first face with an embedding.
-                    let person = match self.person_of_track.get(&t.id) {
-                        Some(p) => *p,
-                        None => {
-                            let p = map.person_for(t.face.embedding.as_deref()?);
-                            self.person_of_track.insert(t.id, p);
-                            p
-                        }
+                    let person = if let Some(p) = self.person_of_track.get(&t.id) {
+                        *p
+                    } else {
+                        let p = map.person_for(t.face.embedding.as_deref()?);
+                        self.person_of_track.insert(t.id, p);
+                        p
                     };
                     person.map(|p| (t.face.clone(), p))
                 })

@@ -426,7 +426,9 @@ fn display_path(path: &[Seg]) -> String {
                 s.push('.');
                 s.push_str(k);
             }
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+            Seg::Index(i) => {
+                let _ = std::fmt::Write::write_fmt(&mut s, format_args!("[{i}]"));
+            }
         }
     }
     s
@@ -584,14 +586,14 @@ fn set_in_tree(tree: &mut Value, path: &[Seg], v: Value) -> Result<()> {
                     .as_object_mut()
                     .ok_or_else(|| Error::InvalidInput(format!("{k:?} is not a table")))?;
                 o.entry(k.clone())
-                    .or_insert_with(|| Value::Object(Default::default()))
+                    .or_insert_with(|| Value::Object(serde_json::Map::default()))
             }
             Seg::Index(i) => {
                 let a = node
                     .as_array_mut()
                     .ok_or_else(|| Error::InvalidInput("not a list".into()))?;
                 if *i == a.len() {
-                    a.push(Value::Object(Default::default()));
+                    a.push(Value::Object(serde_json::Map::default()));
                 }
                 a.get_mut(*i)
                     .ok_or_else(|| Error::InvalidInput(format!("no entry {i}")))?
@@ -963,7 +965,7 @@ fn leaves(v: &Value, prefix: String) -> Vec<String> {
                 leaves(v, p)
             })
             .collect(),
-        Value::Array(a) if a.iter().any(|x| x.is_object()) => a
+        Value::Array(a) if a.iter().any(serde_json::Value::is_object) => a
             .iter()
             .enumerate()
             .flat_map(|(i, v)| leaves(v, format!("{prefix}[{i}]")))
@@ -1121,19 +1123,7 @@ fn write_file(path: &Path, table: &toml::Table) -> Result<()> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(Error::io("cannot create", &dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".camshow-")
-        .suffix(".toml.part")
-        .tempfile_in(&dir)
-        .map_err(Error::io("cannot create a temporary file in", &dir))?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())
-        .map_err(Error::io("cannot write", path))?;
-    tmp.persist(path).map_err(|e| Error::Io {
-        context: "cannot move into place",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    crate::atomic::write(path, text.as_bytes())
 }
 
 #[cfg(test)]
@@ -1278,10 +1268,10 @@ mod tests {
         assert_eq!(l.origin("engine.paste_back"), Origin::Default);
         let mut l = l;
         l.overlay("video.workers", "--video-workers", Some(4usize), |s, v| {
-            s.video.workers = v
+            s.video.workers = v;
         });
         l.overlay("video.quality", "--video-quality", None::<u8>, |s, v| {
-            s.video.quality = v
+            s.video.quality = v;
         });
         assert_eq!(l.settings.video.workers, 4, "flag over env");
         assert_eq!(
@@ -1382,6 +1372,34 @@ mod tests {
         assert!(!file.exists());
         let leftovers: Vec<_> = std::fs::read_dir(file.parent().unwrap()).unwrap().collect();
         assert!(leftovers.is_empty(), "no temporary files left");
+    }
+
+    #[test]
+    fn the_schema_in_docs_is_current() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/settings.schema.json");
+        let committed: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            committed,
+            Settings::json_schema(),
+            "docs/settings.schema.json is stale: run `camshow config schema > docs/settings.schema.json`"
+        );
+        // Every top-level section is described, with the processors' tagged variants.
+        for key in [
+            "engine",
+            "processors",
+            "runtime",
+            "models_dir",
+            "ffmpeg",
+            "video",
+            "live",
+        ] {
+            assert!(committed["properties"][key].is_object(), "{key} missing");
+        }
+        let text = committed.to_string();
+        for variant in ["face_swapper", "face_enhancer", "custom"] {
+            assert!(text.contains(variant), "{variant} missing");
+        }
     }
 
     #[test]

@@ -314,16 +314,15 @@ impl TrackSelector {
             SelectMode::Reference => {
                 let mut v = Vec::new();
                 for (i, t) in tracked.iter().enumerate() {
-                    let decision = match self.decided.get(&t.id) {
-                        Some(d) => *d,
-                        None => {
-                            let Some(e) = t.face.embedding.as_deref() else {
-                                continue;
-                            };
-                            let d = reference.is_some_and(|r| cosine(e, r) > self.similarity);
-                            self.decided.insert(t.id, d);
-                            d
-                        }
+                    let decision = if let Some(d) = self.decided.get(&t.id) {
+                        *d
+                    } else {
+                        let Some(e) = t.face.embedding.as_deref() else {
+                            continue;
+                        };
+                        let d = reference.is_some_and(|r| cosine(e, r) > self.similarity);
+                        self.decided.insert(t.id, d);
+                        d
                     };
                     if decision {
                         v.push(i);

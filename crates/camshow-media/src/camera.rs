@@ -23,14 +23,14 @@ pub fn list_cameras() -> Vec<CameraInfo> {
     if cfg!(target_os = "linux") {
         let by_id: Vec<(PathBuf, PathBuf)> = std::fs::read_dir("/dev/v4l/by-id")
             .map(|rd| {
-                rd.filter_map(|e| e.ok())
+                rd.filter_map(std::result::Result::ok)
                     .filter_map(|e| Some((e.path(), std::fs::canonicalize(e.path()).ok()?)))
                     .collect()
             })
             .unwrap_or_default();
         let root = PathBuf::from("/sys/class/video4linux");
         if let Ok(rd) = std::fs::read_dir(&root) {
-            for e in rd.filter_map(|e| e.ok()) {
+            for e in rd.filter_map(std::result::Result::ok) {
                 let node = e.file_name().to_string_lossy().into_owned();
                 let index = std::fs::read_to_string(e.path().join("index"))
                     .ok()
@@ -40,8 +40,7 @@ pub fn list_cameras() -> Vec<CameraInfo> {
                 }
                 let dev = PathBuf::from(format!("/dev/{node}"));
                 let name = std::fs::read_to_string(e.path().join("name"))
-                    .map(|s| s.trim().to_string())
-                    .unwrap_or_else(|_| node.clone());
+                    .map_or_else(|_| node.clone(), |s| s.trim().to_string());
                 let id = by_id.iter().find(|(_, target)| *target == dev).map_or_else(
                     || dev.display().to_string(),
                     |(link, _)| link.display().to_string(),

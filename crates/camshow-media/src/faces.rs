@@ -118,8 +118,7 @@ pub fn scan(
     };
     let stem = output
         .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "map".into());
+        .map_or_else(|| "map".into(), |s| s.to_string_lossy().into_owned());
     let mut representative = Vec::new();
     let map = FaceMap::from_faces(
         target.to_path_buf(),

@@ -2,7 +2,6 @@
 //! atomically (a temporary file in the destination folder, then a rename).
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use camshow_core::Frame;
@@ -110,36 +109,9 @@ pub fn encode_image(
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
-/// flushed and synced, then renamed over `path`. On failure nothing is left.
+/// Writes `bytes` to `path` atomically (see [`camshow_core::atomic::write`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::Io {
-            context: "output folder does not exist for",
-            path: path.to_path_buf(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        });
-    }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".camshow-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(Error::io("cannot create a temporary file in", dir))?;
-    tmp.write_all(bytes)
-        .map_err(Error::io("cannot write", tmp.path().to_path_buf()))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(Error::io("cannot sync", tmp.path().to_path_buf()))?;
-    tmp.persist(path).map_err(|e| Error::Io {
-        context: "cannot move into place",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    Ok(camshow_core::atomic::write(path, bytes)?)
 }
 
 /// Encodes `frame` in the format named by `path`'s extension, with

@@ -143,7 +143,7 @@ impl Window {
             w = self
                 .moved
                 .wait_timeout(w, std::time::Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
         }
         true
@@ -240,7 +240,7 @@ fn worker(
 #[allow(clippy::too_many_arguments)]
 pub fn run_video_job(
     engine: &SwapEngine,
-    plan: SourcePlan,
+    plan: &SourcePlan,
     input: &Path,
     output: &Path,
     opts: &JobOptions,
@@ -340,7 +340,6 @@ pub fn run_video_job(
     let decoded = AtomicU64::new(0);
     let decoder_done = AtomicBool::new(false);
     let mut session = FrameSession::tracked(plan.clone(), &engine.settings().engine, fps.as_f64());
-    let plan = &plan;
 
     let outcome = std::thread::scope(|s| -> Result<(u64, u64)> {
         // Decoder: in order, at most `window` frames ahead of the encoder.

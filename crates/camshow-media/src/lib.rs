@@ -5,6 +5,8 @@
 //! encode, the parallel ordered swap job), and live streams (cameras in;
 //! preview, MJPEG and virtual-camera outputs).
 #![warn(missing_docs)]
+// Libraries report through `tracing` and return values; only binaries print.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod camera;
 pub mod doctor;

@@ -56,10 +56,10 @@ fn boxes(data: &[u8]) -> Result<Vec<BoxRef<'_>>> {
     Ok(out)
 }
 
-fn make_box(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+fn make_box(kind: [u8; 4], payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(payload.len() + 8);
     v.extend_from_slice(&((payload.len() + 8) as u32).to_be_bytes());
-    v.extend_from_slice(kind);
+    v.extend_from_slice(&kind);
     v.extend_from_slice(payload);
     v
 }
@@ -125,23 +125,23 @@ fn rebuild(data: &[u8], stts: &[u8], media_total: u64, movie_total: u64) -> Resu
         let p = &b.bytes[b.header..];
         let new = match &b.kind {
             k if CONTAINERS.contains(&k) => {
-                make_box(k, &rebuild(p, stts, media_total, movie_total)?)
+                make_box(*k, &rebuild(p, stts, media_total, movie_total)?)
             }
-            b"stts" => make_box(b"stts", stts),
+            b"stts" => make_box(*b"stts", stts),
             b"mvhd" => {
                 let mut q = p.to_vec();
                 set_duration(&mut q, 16, 24, movie_total)?;
-                make_box(b"mvhd", &q)
+                make_box(*b"mvhd", &q)
             }
             b"tkhd" => {
                 let mut q = p.to_vec();
                 set_duration(&mut q, 20, 28, movie_total)?;
-                make_box(b"tkhd", &q)
+                make_box(*b"tkhd", &q)
             }
             b"mdhd" => {
                 let mut q = p.to_vec();
                 set_duration(&mut q, 16, 24, media_total)?;
-                make_box(b"mdhd", &q)
+                make_box(*b"mdhd", &q)
             }
             b"elst" => {
                 let mut q = p.to_vec();
@@ -169,7 +169,7 @@ fn rebuild(data: &[u8], stts: &[u8], media_total: u64, movie_total: u64) -> Resu
                         }
                     }
                 }
-                make_box(b"elst", &q)
+                make_box(*b"elst", &q)
             }
             _ => b.bytes.to_vec(),
         };
@@ -262,7 +262,7 @@ pub fn retime(data: &[u8], times: &[f64]) -> Result<Vec<u8>> {
         stts.extend_from_slice(&v.to_be_bytes());
     }
     let new_moov = make_box(
-        b"moov",
+        *b"moov",
         &rebuild(&moov.bytes[moov.header..], &stts, media_total, movie_total)?,
     );
     let mut out = Vec::with_capacity(data.len() + new_moov.len());
@@ -302,10 +302,10 @@ mod tests {
     fn broken_files_are_errors_not_panics() {
         assert!(retime(b"", &[0.0]).is_err());
         assert!(retime(&[0, 0, 0, 9, b'f', b't', b'y', b'p', 0], &[0.0]).is_err());
-        let mut huge = make_box(b"mdat", &[1, 2, 3]);
+        let mut huge = make_box(*b"mdat", &[1, 2, 3]);
         huge[3] = 200;
         assert!(retime(&huge, &[0.0]).is_err());
-        let no_moov = make_box(b"mdat", &[0; 16]);
+        let no_moov = make_box(*b"mdat", &[0; 16]);
         assert!(retime(&no_moov, &[0.0]).is_err());
     }
 }

@@ -97,7 +97,7 @@ pub enum SwapResult {
     /// A video.
     Video {
         /// The job's report.
-        report: JobReport,
+        report: Box<JobReport>,
         /// Where the frames were kept, if asked.
         frames: Option<PathBuf>,
     },
@@ -139,8 +139,7 @@ pub fn output_path(output: &Path, source: &Path, target: &Path) -> PathBuf {
         };
         let ext = target
             .extension()
-            .map(|e| format!(".{}", e.to_string_lossy()))
-            .unwrap_or_else(|| ".png".into());
+            .map_or_else(|| ".png".into(), |e| format!(".{}", e.to_string_lossy()));
         output.join(format!("{}-{}{ext}", stem(source), stem(target)))
     } else {
         output.to_path_buf()
@@ -439,8 +438,11 @@ pub fn run_swap(
                 PathBuf::from(name)
             });
             let opts = JobOptions::from_settings(&settings.video, req.trim, frames.clone());
-            let report = run_video_job(&engine, plan, &req.target, &out, &opts, progress, cancel)?;
-            SwapResult::Video { report, frames }
+            let report = run_video_job(&engine, &plan, &req.target, &out, &opts, progress, cancel)?;
+            SwapResult::Video {
+                report: Box::new(report),
+                frames,
+            }
         }
     };
     Ok(SwapOutcome {

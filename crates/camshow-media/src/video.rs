@@ -615,46 +615,43 @@ impl Encoder {
             "pipe:0",
         ]);
         let mut retime = None;
-        match &opts.timestamps {
-            Some(times) => {
-                // Video only, on a constant grid, without frame reordering, moov at the end.
-                let dir = tempfile::Builder::new()
-                    .prefix(".camshow-vfr-")
-                    .tempdir_in(
-                        target
-                            .parent()
-                            .filter(|p| !p.as_os_str().is_empty())
-                            .unwrap_or(Path::new(".")),
-                    )
-                    .map_err(|e| {
-                        tool_err("ffmpeg", format!("cannot create a temporary folder: {e}"))
-                    })?;
-                encode_args(&mut cmd, info, opts);
-                cmd.args(no_reorder_args(&opts.encoder));
-                cmd.args(["-map", "0:v:0", "-an", "-f", "mp4"])
-                    .arg(dir.path().join("video.mp4"));
-                retime = Some(Retime {
-                    dir,
-                    times: times.clone(),
-                    container: container.to_string(),
-                    source: source.to_path_buf(),
-                    info: info.clone(),
-                    opts: opts.clone(),
-                });
-            }
-            None => {
-                // The audio input must come before the output options.
-                output_args(
-                    &mut cmd,
-                    container,
-                    source,
-                    info,
-                    opts,
-                    "+use_metadata_tags+faststart",
-                );
-                encode_args(&mut cmd, info, opts);
-                cmd.arg(target);
-            }
+        if let Some(times) = &opts.timestamps {
+            // Video only, on a constant grid, without frame reordering, moov at the end.
+            let dir = tempfile::Builder::new()
+                .prefix(".camshow-vfr-")
+                .tempdir_in(
+                    target
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new(".")),
+                )
+                .map_err(|e| {
+                    tool_err("ffmpeg", format!("cannot create a temporary folder: {e}"))
+                })?;
+            encode_args(&mut cmd, info, opts);
+            cmd.args(no_reorder_args(&opts.encoder));
+            cmd.args(["-map", "0:v:0", "-an", "-f", "mp4"])
+                .arg(dir.path().join("video.mp4"));
+            retime = Some(Retime {
+                dir,
+                times: times.clone(),
+                container: container.to_string(),
+                source: source.to_path_buf(),
+                info: info.clone(),
+                opts: opts.clone(),
+            });
+        } else {
+            // The audio input must come before the output options.
+            output_args(
+                &mut cmd,
+                container,
+                source,
+                info,
+                opts,
+                "+use_metadata_tags+faststart",
+            );
+            encode_args(&mut cmd, info, opts);
+            cmd.arg(target);
         }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::null())

@@ -5,7 +5,7 @@
 //! # fn main() -> camshow_core::Result<()> {
 //! use camshow_core::analysis::{FaceAnalyser, Needs};
 //! use camshow_core::{detect::DetectorKind, models::ModelStore, runtime::*};
-//! let rt = Runtime::new(RuntimeOptions::default())?;
+//! let rt = Runtime::new(RuntimeSettings::default())?;
 //! let analyser = FaceAnalyser::load(DetectorKind::CenterFace, Needs::default(), &rt, &ModelStore::open_default())?;
 //! let faces = analyser.analyse(&camshow_core::Frame::filled(64, 64, [0, 0, 0])?, Needs::default())?;
 //! # Ok(()) }
@@ -154,7 +154,7 @@ impl FaceAnalyser {
 }
 
 fn missing(model: &str, what: &str) -> Error {
-    Error::InvalidInput(format!("{what} need model {model}, which was not loaded"))
+    Error::Internal(format!("{what} need model {model}, which was not loaded"))
 }
 
 /// Cosine similarity of two embeddings.

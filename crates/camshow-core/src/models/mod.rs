@@ -75,7 +75,12 @@ pub fn sha256_bytes(b: &[u8]) -> String {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    use std::fmt::Write as _;
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
 }
 
 /// Checks `actual` (digest, size) against a manifest entry.
@@ -355,28 +360,27 @@ impl ModelStore {
         let by_digest = MANIFEST
             .iter()
             .find(|m| m.sha256.contains(&digest.as_str()));
-        let spec = match by_digest {
-            Some(s) => s,
-            None => {
-                let name = src.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                match MANIFEST.iter().find(|m| m.file == name) {
-                    Some(s) if s.sha256.is_empty() => s,
-                    Some(s) => {
-                        return Err(Error::Verification {
-                            what: src.display().to_string(),
-                            reason: format!(
-                                "named like {} but its SHA-256 {digest} is not the expected {}",
-                                s.id,
-                                s.sha256.join(" or ")
-                            ),
-                        });
-                    }
-                    None => {
-                        return Err(Error::Verification {
-                            what: src.display().to_string(),
-                            reason: format!("SHA-256 {digest} matches no model in the manifest"),
-                        });
-                    }
+        let spec = if let Some(s) = by_digest {
+            s
+        } else {
+            let name = src.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            match MANIFEST.iter().find(|m| m.file == name) {
+                Some(s) if s.sha256.is_empty() => s,
+                Some(s) => {
+                    return Err(Error::Verification {
+                        what: src.display().to_string(),
+                        reason: format!(
+                            "named like {} but its SHA-256 {digest} is not the expected {}",
+                            s.id,
+                            s.sha256.join(" or ")
+                        ),
+                    });
+                }
+                None => {
+                    return Err(Error::Verification {
+                        what: src.display().to_string(),
+                        reason: format!("SHA-256 {digest} matches no model in the manifest"),
+                    });
                 }
             }
         };
@@ -402,7 +406,7 @@ impl ModelStore {
         match spec.source {
             Source::Url { urls } => {
                 let part = work.join(format!("{}.part", spec.file));
-                self.download_any(spec.id, urls, &part, spec.size, progress)?;
+                Self::download_any(spec.id, urls, &part, spec.size, progress)?;
                 let res = self.install(spec, &part);
                 if res.is_err() {
                     // A finished download that fails verification is useless: start over next time.
@@ -421,7 +425,7 @@ impl ModelStore {
                 let archive = work.join(name);
                 if !(archive.is_file() && sha256_file(&archive)? == archive_sha256) {
                     let part = work.join(format!("{name}.part"));
-                    self.download_any(name, urls, &part, Some(archive_size), progress)?;
+                    Self::download_any(name, urls, &part, Some(archive_size), progress)?;
                     let digest = sha256_file(&part)?;
                     if digest != archive_sha256 {
                         let _ = fs::remove_file(&part);
@@ -470,7 +474,6 @@ impl ModelStore {
     }
 
     fn download_any(
-        &self,
         name: &str,
         urls: &[&str],
         part: &Path,

@@ -187,7 +187,7 @@ impl FaceEnhancer {
             for c in 0..3 {
                 let v = y.data[c * op + i];
                 let v = if v.is_nan() { -1.0 } else { v.clamp(-1.0, 1.0) };
-                rgb[i * 3 + c] = round_even((v + 1.0) / 2.0 * 255.0).clamp(0.0, 255.0) as u8;
+                rgb[i * 3 + c] = round_even(f32::midpoint(v, 1.0) * 255.0).clamp(0.0, 255.0) as u8;
             }
         }
         let out = Frame::from_rgb(ow as u32, oh as u32, rgb)?;

@@ -268,7 +268,10 @@ fn v_cycle(u: &mut [Px], f: &[Px], fixed: &[bool], w: usize, h: usize) {
     };
     for &i in &cells {
         let (x, y) = (i % w, i / w);
-        let (fx, fy) = ((x as f32 + 0.5) / 2.0 - 0.5, (y as f32 + 0.5) / 2.0 - 0.5);
+        let (fx, fy) = (
+            f32::midpoint(x as f32, 0.5) - 0.5,
+            f32::midpoint(y as f32, 0.5) - 0.5,
+        );
         let (x0, y0) = (fx.floor() as isize, fy.floor() as isize);
         let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
         let (p00, p10, p01, p11) = (

@@ -100,9 +100,9 @@ pub fn box_mask(size: u32, blur: f32, padding: [f32; 4]) -> Vec<f32> {
 pub fn combine_min(masks: &[&[f32]]) -> Result<Vec<f32>> {
     let first = masks
         .first()
-        .ok_or_else(|| Error::InvalidInput("no masks to combine".into()))?;
+        .ok_or_else(|| Error::Internal("no masks to combine".into()))?;
     if masks.iter().any(|m| m.len() != first.len()) {
-        return Err(Error::InvalidInput("masks of different sizes".into()));
+        return Err(Error::Internal("masks of different sizes".into()));
     }
     Ok((0..first.len())
         .map(|i| {

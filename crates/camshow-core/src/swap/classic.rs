@@ -71,7 +71,7 @@ impl FaceSwapper for ClassicSwapper {
         source: &SourceIdentity,
     ) -> Result<(Frame, Affine)> {
         let SourceIdentity::Crop(src) = source else {
-            return Err(Error::InvalidInput(
+            return Err(Error::Internal(
                 "the classic swapper needs the source face's pixels".into(),
             ));
         };

@@ -68,7 +68,7 @@ impl Inswapper {
     /// `normalize(normed_embedding · emap)`.
     pub fn latent(&self, normed_embedding: &[f32]) -> Result<Vec<f32>> {
         if normed_embedding.len() != LATENT {
-            return Err(Error::InvalidInput(format!(
+            return Err(Error::Internal(format!(
                 "embedding has {} values, expected 512",
                 normed_embedding.len()
             )));
@@ -162,7 +162,7 @@ impl FaceSwapper for Inswapper {
         source: &SourceIdentity,
     ) -> Result<(Frame, Affine)> {
         let SourceIdentity::Latent(latent) = source else {
-            return Err(Error::InvalidInput(
+            return Err(Error::Internal(
                 "inswapper needs a latent source identity".into(),
             ));
         };
@@ -189,7 +189,7 @@ impl FaceSwapper for Inswapper {
             return self.swap_crop(frame, target, source);
         }
         let SourceIdentity::Latent(latent) = source else {
-            return Err(Error::InvalidInput(
+            return Err(Error::Internal(
                 "inswapper needs a latent source identity".into(),
             ));
         };

@@ -11,7 +11,7 @@ use crate::frame::Frame;
 pub fn implode(crop: &Frame, model: u32) -> Result<Vec<Frame>> {
     let b = crop.width();
     if crop.height() != b || model == 0 || !b.is_multiple_of(model) {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::Internal(format!(
             "pixel boost needs a square crop that is a multiple of {model}, got {}×{}",
             b,
             crop.height()
@@ -45,7 +45,7 @@ pub fn explode(parts: &[Frame], model: u32) -> Result<Frame> {
             .iter()
             .any(|p| p.width() != model || p.height() != model)
     {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::Internal(format!(
             "pixel boost needs k² sub-images of {model}×{model}"
         )));
     }

@@ -175,7 +175,7 @@ fn wrong_digest_is_rejected_and_nothing_is_installed() {
     // The bad download is not kept to be "resumed" later.
     let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("cache/downloads"))
         .unwrap()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.path().is_file())
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");

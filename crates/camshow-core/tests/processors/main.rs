@@ -50,7 +50,7 @@ fn settings(chain: &[&str]) -> Settings {
             ProcessorConfig::default_for(id).unwrap_or_else(|| {
                 ProcessorConfig::Custom(camshow_core::settings::CustomProcessorConfig {
                     id: (*id).to_string(),
-                    options: Default::default(),
+                    options: std::collections::BTreeMap::default(),
                 })
             })
         })

@@ -18,7 +18,10 @@ fn load(name: &str) -> Frame {
 }
 
 fn centre(f: &Face) -> (f32, f32) {
-    ((f.bbox[0] + f.bbox[2]) / 2.0, (f.bbox[1] + f.bbox[3]) / 2.0)
+    (
+        f32::midpoint(f.bbox[0], f.bbox[2]),
+        f32::midpoint(f.bbox[1], f.bbox[3]),
+    )
 }
 
 /// Face centres in t1.jpg (1280×886), checked by eye on the annotated output.

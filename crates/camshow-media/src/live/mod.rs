@@ -16,7 +16,7 @@ pub mod yuv;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use camshow_core::Frame;
@@ -30,9 +30,10 @@ use serde::Serialize;
 use self::sinks::{FrameMeta, Sink};
 use self::source::FrameSource;
 use crate::error::{Error, Result};
+use crate::latest::Latest;
 
 /// How a live session runs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LiveOptions {
     /// Flip frames left–right before processing (a mirror view).
     pub mirror: bool,
@@ -44,18 +45,6 @@ pub struct LiveOptions {
     pub max_frames: Option<u64>,
     /// When the gate checks live frames and how long a trip holds swapping.
     pub safety: SafetyPolicy,
-}
-
-impl Default for LiveOptions {
-    fn default() -> Self {
-        Self {
-            mirror: false,
-            overlay: false,
-            duration: None,
-            max_frames: None,
-            safety: SafetyPolicy::default(),
-        }
-    }
 }
 
 /// Shared with the running session: stop it, change the source face(s), or
@@ -212,20 +201,26 @@ pub struct LiveStats {
     pub reconnects: u64,
 }
 
+/// What the capture thread tells the processing thread besides frames.
 #[derive(Default)]
 struct SlotState {
-    frame: Option<(Frame, Instant, u64)>,
-    ended: bool,
     reconnecting: Option<String>,
     captured: u64,
-    dropped: u64,
     reconnects: u64,
     arrivals: VecDeque<Instant>,
 }
 
+/// The newest captured frame (an unprocessed one is replaced, never queued)
+/// and the capture's state.
 struct Slot {
+    frames: Latest<(Frame, Instant, u64)>,
     state: Mutex<SlotState>,
-    cond: Condvar,
+}
+
+impl Slot {
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -252,45 +247,29 @@ fn capture_loop(mut source: Box<dyn FrameSource>, slot: &Slot, done: &AtomicBool
             Ok(Some(frame)) => {
                 let at = Instant::now();
                 seq += 1;
-                let mut s = slot
-                    .state
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if s.frame.is_some() {
-                    s.dropped += 1;
+                {
+                    let mut s = slot.state();
+                    s.captured += 1;
+                    s.arrivals.push_back(at);
+                    if s.arrivals.len() > 60 {
+                        s.arrivals.pop_front();
+                    }
                 }
-                s.frame = Some((frame, at, seq));
-                s.captured += 1;
-                s.arrivals.push_back(at);
-                if s.arrivals.len() > 60 {
-                    s.arrivals.pop_front();
-                }
-                slot.cond.notify_all();
+                slot.frames.put((frame, at, seq));
             }
             Ok(None) => {
-                slot.state
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .ended = true;
-                slot.cond.notify_all();
+                slot.frames.close();
                 return;
             }
             Err(e) => {
                 let msg = format!("{} failed ({e}); reconnecting", source.describe());
                 tracing::warn!("{msg}");
-                slot.state
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .reconnecting = Some(msg);
-                slot.cond.notify_all();
+                slot.state().reconnecting = Some(msg);
                 while !done.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_secs(1));
                     match source.reopen() {
                         Ok(()) => {
-                            let mut s = slot
-                                .state
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                            let mut s = slot.state();
                             s.reconnecting = None;
                             s.reconnects += 1;
                             break;
@@ -326,8 +305,8 @@ pub fn run_live(
     let describe = source.describe();
     let fps = source.nominal_fps();
     let slot = Slot {
+        frames: Latest::new(),
         state: Mutex::new(SlotState::default()),
-        cond: Condvar::new(),
     };
     let done = AtomicBool::new(false);
     let start = Instant::now();
@@ -353,28 +332,18 @@ pub fn run_live(
                 {
                     return Ok(());
                 }
-                let (frame, captured_at, seq, notice) = {
-                    let guard = slot
-                        .state
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let (mut g, _) = slot
-                        .cond
-                        .wait_timeout_while(guard, Duration::from_millis(200), |st| {
-                            st.frame.is_none() && !st.ended && st.reconnecting.is_none()
-                        })
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    match g.frame.take() {
+                let (frame, captured_at, seq, notice) =
+                    match slot.frames.wait(Duration::from_millis(200)) {
                         Some((f, at, seq)) => (f, at, seq, None),
-                        None if g.ended => return Ok(()),
-                        None => match (&g.reconnecting, &last_out) {
+                        // Closed and empty: the source ended.
+                        None if slot.frames.is_closed() => return Ok(()),
+                        None => match (&slot.state().reconnecting, &last_out) {
                             (Some(msg), Some(last)) => {
                                 (last.clone(), Instant::now(), 0, Some(msg.clone()))
                             }
                             _ => continue,
                         },
-                    }
-                };
+                    };
                 if let Some(msg) = notice {
                     // The source is gone: keep the outputs alive with the last picture and say so.
                     let mut f = frame;
@@ -479,15 +448,11 @@ pub fn run_live(
             }
         })();
         done.store(true, Ordering::Relaxed);
-        slot.cond.notify_all();
         let _ = capture.join();
         r
     });
     result?;
-    let st = slot
-        .state
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let st = slot.state();
     let mut sorted: Vec<f64> = latencies.into_iter().collect();
     sorted.sort_by(f64::total_cmp);
     let seconds = start.elapsed().as_secs_f64();
@@ -497,7 +462,7 @@ pub fn run_live(
         captured: st.captured,
         processed,
         // A frame still in the slot at the end was neither processed nor replaced.
-        dropped: st.dropped,
+        dropped: slot.frames.dropped(),
         frames_swapped,
         output_fps: if seconds > 0.0 {
             processed as f64 / seconds
