@@ -64,7 +64,7 @@ fn bench_live(
     input: Option<&std::path::Path>,
     size: &str,
     seconds: u32,
-    detector: DetectorKind,
+    detector: Option<DetectorKind>,
     json: bool,
     engine_args: &EngineArgs,
 ) -> Result<ExitCode> {
@@ -96,12 +96,15 @@ fn bench_live(
         clip
     };
     let mut settings = engine_args.settings()?;
-    settings.engine.detector = detector;
+    if let Some(d) = detector {
+        settings.engine.detector = d;
+    }
+    let detector = settings.engine.detector;
     let ctx = crate::settings_args::context(&settings, crate::settings_args::store(&settings))?;
     let engine = std::sync::Arc::new(SwapEngine::load(&ctx, &settings)?);
     let plan =
         SourcePlan::one(engine.prepare_source(&camshow_media::image_io::read_image(source)?)?);
-    let control = LiveControl::new(std::sync::Arc::clone(&engine), plan);
+    let control = LiveControl::new(std::sync::Arc::clone(&engine), plan)?;
     let src = Box::new(FileSource::open(&clip, true, Some((w, h)))?);
     let opts = LiveOptions {
         duration: Some(std::time::Duration::from_secs(u64::from(seconds))),
@@ -148,9 +151,9 @@ struct ClipArgs {
     /// Clip to use instead of a generated one
     #[arg(short, long)]
     input: Option<PathBuf>,
-    /// Face detector
-    #[arg(long, default_value = "centerface", value_parser = crate::settings_args::parse::<DetectorKind>)]
-    detector: DetectorKind,
+    /// Face detector [settings: engine.detector]
+    #[arg(long, value_parser = crate::settings_args::parse::<DetectorKind>)]
+    detector: Option<DetectorKind>,
     /// Parallel frame workers for the video benchmark, 0 = one per CPU core [settings: video.workers]
     #[arg(long, value_name = "N")]
     video_workers: Option<usize>,
@@ -275,7 +278,7 @@ fn bench_video(
     input: Option<&std::path::Path>,
     size: &str,
     seconds: u32,
-    detector: DetectorKind,
+    detector: Option<DetectorKind>,
     json: bool,
     engine_args: &EngineArgs,
     video_workers: Option<usize>,
@@ -322,7 +325,10 @@ fn bench_video(
         clip
     };
     let mut settings = engine_args.settings()?;
-    settings.engine.detector = detector;
+    if let Some(d) = detector {
+        settings.engine.detector = d;
+    }
+    let detector = settings.engine.detector;
     settings.engine.selector = camshow_core::select::SelectMode::Many;
     if let Some(w) = video_workers {
         settings.video.workers = w;
@@ -335,10 +341,11 @@ fn bench_video(
 
     // End to end: safety sampling, decode, swap, encode, audio.
     let out = dir.path().join("out.mp4");
-    let opts = camshow_media::job::JobOptions {
-        workers,
-        ..Default::default()
-    };
+    let opts = camshow_media::job::JobOptions::from_settings(
+        &settings.video,
+        camshow_media::video::Trim::default(),
+        None,
+    );
     let cancel = AtomicBool::new(false);
     let t = Instant::now();
     let report = camshow_media::job::run_video_job(

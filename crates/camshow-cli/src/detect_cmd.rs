@@ -32,6 +32,10 @@ pub struct DetectArgs {
 
 #[allow(clippy::print_stdout)]
 pub fn run(args: &DetectArgs) -> Result<ExitCode> {
+    if let Some(out) = &args.output {
+        camshow_core::atomic::ensure_not_input(out, &[("input", args.input.as_path())])?;
+        camshow_media::image_io::OutputFormat::for_path(out)?;
+    }
     let frame = camshow_media::image_io::read_image(&args.input)?;
     let mut l = crate::settings_args::load()?;
     args.engine.overlay(&mut l);
@@ -43,7 +47,7 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
     let rt = crate::settings_args::runtime(&settings)?;
     let store = crate::settings_args::store(&settings);
     let gate = SafetyGate::load(&rt, &store)?;
-    gate.ensure_safe(&frame, &format!("{}", args.input.display()))?;
+    gate.ensure_safe_image(&frame, &[], &format!("{}", args.input.display()))?;
     let detector = load_detector(detector_kind, &rt, &store)?;
     let start = Instant::now();
     let faces = detector.detect(&frame)?;

@@ -117,6 +117,12 @@ pub fn run(args: &FacesArgs) -> Result<ExitCode> {
             face.overlay(&mut l)?;
             let settings = crate::settings_args::finish(l)?;
             let ctx = crate::settings_args::context(&settings, face.store(&settings)?)?;
+            let photos = camshow_media::swap_job::expand_sources(source)?;
+            let inputs: Vec<(&str, &std::path::Path)> = photos
+                .iter()
+                .map(|p| ("source photo", p.as_path()))
+                .collect();
+            camshow_core::atomic::ensure_not_input(output, &inputs)?;
             let engine = SwapEngine::load(&ctx, &settings)?;
             let id = camshow_media::swap_job::make_identity(&engine, source)?;
             id.save(output)?;

@@ -1,8 +1,8 @@
 //! `camshow live` (webcam in, swapped stream out) and `camshow cameras`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -86,10 +86,6 @@ pub struct LiveArgs {
     engine: EngineArgs,
 }
 
-fn modified(p: &Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
-}
-
 impl LiveArgs {
     /// The settings file < env < flags, for this command.
     fn settings(&self) -> Result<Settings> {
@@ -153,11 +149,7 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
     }
     let camera = match &live.camera {
         Some(c) => c.clone(),
-        None => camshow_media::camera::list_cameras()
-            .into_iter()
-            .next()
-            .map(|c| c.id)
-            .context("no camera found: plug one in, or use --camera file:CLIP or --camera test")?,
+        None => camshow_media::camera::default_camera()?,
     };
     let store = args.face.store(&settings)?;
     let ctx = crate::settings_args::context(&settings, store)?;
@@ -209,7 +201,7 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
             "Camshow Deepfaker (AI-generated)",
         )));
     }
-    let control = LiveControl::new(Arc::clone(&engine), plan);
+    let control = LiveControl::new(Arc::clone(&engine), plan)?;
     {
         let c = control.clone();
         let _ = ctrlc::set_handler(move || c.stop());
@@ -228,48 +220,21 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
             .as_deref(),
     );
     let stats = std::thread::scope(|s| -> Result<LiveStats> {
-        // Hot reload: a changed source photo is prepared and used from the
-        // next frame; a changed settings file is applied from the next frame.
+        // Hot reload: a changed source photo or settings file applies from the next frame.
         let watcher_control = control.clone();
         let watched_source = match (args.map.is_none(), args.source.as_slice()) {
             (true, [one]) if one.is_file() => Some(one.clone()),
             _ => None,
         };
+        let settings_file = &settings_file;
         s.spawn(move || {
-            let mut last_source = watched_source.as_deref().and_then(modified);
-            let mut last_settings = modified(&settings_file);
-            while !watcher_control.stopped() {
-                std::thread::sleep(Duration::from_millis(300));
-                if let Some(path) = &watched_source {
-                    let now = modified(path);
-                    if now.is_some() && now != last_source {
-                        last_source = now;
-                        match camshow_media::swap_job::prepare_source(
-                            &watcher_control.engine(),
-                            std::slice::from_ref(path),
-                        ) {
-                            Ok(p) => {
-                                watcher_control.set_source(p);
-                                eprintln!("live: source face reloaded from {}", path.display());
-                            }
-                            Err(e) => eprintln!("live: kept the previous source face: {e:#}"),
-                        }
-                    }
-                }
-                let now = modified(&settings_file);
-                if now != last_settings {
-                    last_settings = now;
-                    match args
-                        .settings()
-                        .and_then(|s| Ok(watcher_control.set_settings(&s)?))
-                    {
-                        Ok(()) => {
-                            eprintln!("live: settings reloaded from {}", settings_file.display());
-                        }
-                        Err(e) => eprintln!("live: kept the previous settings: {e:#}"),
-                    }
-                }
-            }
+            camshow_media::live::watch_changes(
+                &watcher_control,
+                watched_source.as_deref(),
+                Some(settings_file),
+                &|| args.settings().map_err(|e| format!("{e:#}")),
+                &|msg| eprintln!("live: {msg}"),
+            );
         });
         let r = run_live(source, &mut sinks, &control, &opts);
         control.stop();

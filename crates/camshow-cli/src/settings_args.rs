@@ -190,9 +190,6 @@ impl FaceArgs {
             self.source_average,
             |s, v| s.engine.source_average = v,
         );
-        if l.settings.engine.selector == SelectMode::Reference && self.reference_face.is_none() {
-            bail!("the reference selector (engine.selector) needs --reference-face IMAGE");
-        }
         Ok(())
     }
 
@@ -248,9 +245,11 @@ pub struct ProcessorArgs {
     /// face_swapper: colour-match the swapped face to the target's skin (L*a*b* mean and deviation)
     #[arg(long, visible_alias = "color-match")]
     pub colour_match: bool,
-    /// face_swapper: keep the target's own mouth (lip movement), mask grown by SIZE 0–100 (default 40); needs model 2d106det
-    #[arg(long, value_name = "SIZE", num_args = 0..=1, default_missing_value = "40")]
-    pub mouth_mask: Option<u8>,
+    /// face_swapper: keep the target's own mouth (lip movement), mask grown by SIZE 0–100 (40 when no SIZE is given); needs model 2d106det
+    #[arg(long, value_name = "SIZE", num_args = 0..=1)]
+    #[allow(clippy::option_option)]
+    // absent, `--mouth-mask` alone, `--mouth-mask 60`: clap's idiom
+    pub mouth_mask: Option<Option<u8>>,
     /// face_swapper: draw the mouth mask's outline (debugging)
     #[arg(long, requires = "mouth_mask")]
     pub mouth_mask_debug: bool,
@@ -316,7 +315,12 @@ impl ProcessorArgs {
                 ProcessorConfig::FaceSwapper(c) => {
                     c.colour_match |= self.colour_match;
                     c.mouth_mask_debug |= self.mouth_mask_debug;
-                    set(&mut c.mouth_mask, self.mouth_mask.map(Some));
+                    if let Some(size) = self.mouth_mask {
+                        c.mouth_mask = Some(
+                            size.or(c.mouth_mask)
+                                .unwrap_or(camshow_core::settings::DEFAULT_MOUTH_MASK),
+                        );
+                    }
                     set(&mut c.opacity, self.opacity);
                     set(&mut c.sharpness, self.sharpness);
                     set(&mut c.pixel_boost, self.pixel_boost.map(Some));

@@ -265,9 +265,46 @@ fn astronaut() -> Frame {
     Frame::from_rgb(w, h, img.into_raw()).unwrap()
 }
 
+/// The gate's cost on still pictures: the whole picture alone against the
+/// whole picture plus tiles, on photos with texture everywhere (no tile is
+/// skipped as flat), and one context crop.
+fn gate(c: &mut Criterion) {
+    let rt = Runtime::new(RuntimeSettings::auto(0)).unwrap();
+    let gate = camshow_core::safety::SafetyGate::load(&rt, &ModelStore::open_default())
+        .unwrap_or_else(|e| panic!("{e}; run scripts/setup.sh"));
+    let photo = astronaut();
+    let mut g = c.benchmark_group("safety_gate");
+    g.sample_size(10);
+    for (w, h) in [(1280u32, 720u32), (1920, 1080), (4000, 3000)] {
+        let big = camshow_core::imgproc::resize_bilinear(&photo, w, h);
+        let n = camshow_core::safety::tiles(w, h).len();
+        g.bench_function(format!("whole_{w}x{h}"), |b| {
+            b.iter(|| black_box(gate.check(black_box(&big)).unwrap()));
+        });
+        g.bench_function(format!("whole_and_{n}_tiles_{w}x{h}"), |b| {
+            b.iter(|| black_box(gate.check_image(black_box(&big), &[]).unwrap()));
+        });
+    }
+    g.bench_function("one_context_crop", |b| {
+        b.iter(|| {
+            black_box(
+                gate.check_context(&photo, &[180.0, 60.0, 330.0, 250.0])
+                    .unwrap(),
+            )
+        });
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = gate_benches;
+    config = Criterion::default().measurement_time(std::time::Duration::from_secs(5)).warm_up_time(std::time::Duration::from_secs(1));
+    targets = gate
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
     targets = bench
 }
-criterion_main!(benches);
+criterion_main!(benches, gate_benches);

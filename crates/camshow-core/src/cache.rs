@@ -10,11 +10,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::error::Result;
 
 type Entry = Arc<dyn Any + Send + Sync>;
+/// One key's slot: locked while its component loads, so that two threads
+/// asking for the same model load it once (other keys load in parallel).
+type Slot = Arc<Mutex<Option<Entry>>>;
 
 /// Components loaded once and shared, by key. Cheap to clone (shared).
 #[derive(Clone, Default)]
 pub struct ModelCache {
-    entries: Arc<Mutex<HashMap<String, Entry>>>,
+    entries: Arc<Mutex<HashMap<String, Slot>>>,
 }
 
 impl std::fmt::Debug for ModelCache {
@@ -31,30 +34,35 @@ impl ModelCache {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The component under `key`, loaded by `load` the first time. `T` is
-    /// cheap to clone (it holds its sessions in `Arc`s). The lock is not held
-    /// while loading, so loads of different models run in parallel.
+    /// cheap to clone (it holds its sessions in `Arc`s). Only this key's slot
+    /// is locked while it loads: the same model is never loaded twice at
+    /// once, and different models load in parallel.
     pub fn get_or_load<T: Clone + Send + Sync + 'static>(
         &self,
         key: &str,
         load: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        let found = self.lock().get(key).cloned();
-        if let Some(v) = found.and_then(|e| e.downcast_ref::<T>().cloned()) {
+        let slot = Arc::clone(self.lock().entry(key.to_string()).or_default());
+        let mut held = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(v) = held.as_ref().and_then(|e| e.downcast_ref::<T>().cloned()) {
             return Ok(v);
         }
         let v = load()?;
-        self.lock().insert(key.to_string(), Arc::new(v.clone()));
+        *held = Some(Arc::new(v.clone()));
         Ok(v)
     }
 
     /// How many components are held.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock()
+            .values()
+            .filter(|s| s.lock().unwrap_or_else(PoisonError::into_inner).is_some())
+            .count()
     }
 
     /// Whether nothing is held.
@@ -94,5 +102,26 @@ mod tests {
         assert_eq!(cache.len(), 2, "a failed load is not kept");
         cache.clear();
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn concurrent_first_requests_load_once() {
+        let cache = ModelCache::new();
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    let v: u32 = cache
+                        .get_or_load("slow", || {
+                            loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                            Ok(9)
+                        })
+                        .unwrap();
+                    assert_eq!(v, 9);
+                });
+            }
+        });
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

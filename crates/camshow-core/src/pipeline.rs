@@ -181,6 +181,11 @@ impl SwapEngine {
         Self::load_with(&ctx, settings, self.extra)
     }
 
+    /// What every frame's faces carry (a face map needs `embedding`).
+    pub fn frame_needs(&self) -> Needs {
+        self.frame_needs
+    }
+
     /// The context (runtime, models, cache, registry).
     pub fn context(&self) -> &Arc<EngineContext> {
         &self.ctx
@@ -245,12 +250,28 @@ impl SwapEngine {
     /// photo whose face is largest and sharpest gives the pixels the classic
     /// swapper uses. `photos` are (name for messages, frame).
     pub fn prepare_sources(&self, photos: &[(String, &Frame)]) -> Result<PreparedSource> {
+        self.prepare(photos, false)
+    }
+
+    /// [`SwapEngine::prepare_sources`] that always computes the identity
+    /// embedding (to save it), whichever swapper is loaded.
+    pub fn prepare_identity(&self, photos: &[(String, &Frame)]) -> Result<PreparedSource> {
+        self.prepare(photos, true)
+    }
+
+    fn prepare(
+        &self,
+        photos: &[(String, &Frame)],
+        force_embedding: bool,
+    ) -> Result<PreparedSource> {
         if photos.is_empty() {
             return Err(Error::InvalidInput("no source photo".into()));
         }
         let recognizer = self.ctx.store().available("w600k_r50");
         let needs = Needs {
-            embedding: self.source_needs().embedding || (photos.len() > 1 && recognizer),
+            embedding: self.source_needs().embedding
+                || force_embedding
+                || (photos.len() > 1 && recognizer),
             landmarks_106: false,
         };
         let analyser = if needs.embedding && !self.analyser.has_recognizer() {
@@ -261,10 +282,12 @@ impl SwapEngine {
         let mut best: Option<(f64, usize, Face)> = None;
         let mut embeddings = Vec::new();
         for (i, (name, frame)) in photos.iter().enumerate() {
-            self.gate.ensure_safe(frame, name)?;
+            self.gate.ensure_safe_image(frame, &[], name)?;
             let faces = analyser.analyse(frame, needs)?;
             let k = most_prominent(&faces).ok_or_else(|| Error::NoFace { what: name.clone() })?;
             let face = faces[k].clone();
+            // The person whose pixels or identity are used, with the body below the face.
+            self.gate.ensure_safe_regions(frame, &[face.bbox], name)?;
             let [x1, y1, x2, y2] = face.bbox;
             let area = f64::from((x2 - x1).max(0.0) * (y2 - y1).max(0.0));
             let crop = frame.crop(x1 as i64, y1 as i64, (x2 - x1) as i64, (y2 - y1) as i64);
@@ -298,6 +321,12 @@ impl SwapEngine {
             )));
         }
         // A saved identity is already unit length: keep its exact values.
+        if embedding.len() != 512 {
+            return Err(Error::InvalidInput(format!(
+                "an identity embedding has 512 values, not {}",
+                embedding.len()
+            )));
+        }
         let e = normed(embedding)?;
         let n = embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
         let e = if (n - 1.0).abs() < 1e-5 {
@@ -317,7 +346,7 @@ impl SwapEngine {
 
     /// The identity embedding of the most prominent face in a reference image.
     pub fn reference_embedding(&self, frame: &Frame) -> Result<Vec<f32>> {
-        self.gate.ensure_safe(frame, "reference image")?;
+        self.gate.ensure_safe_image(frame, &[], "reference image")?;
         let needs = Needs {
             embedding: true,
             landmarks_106: false,
@@ -343,7 +372,7 @@ impl SwapEngine {
         source: &PreparedSource,
         reference: Option<&[f32]>,
     ) -> Result<SwapReport> {
-        self.gate.ensure_safe(frame, "target")?;
+        self.gate.ensure_safe_image(frame, &[], "target")?;
         let faces = self.analyse(frame)?;
         let chosen = select(
             &faces,
@@ -351,6 +380,8 @@ impl SwapEngine {
             reference,
             self.settings.engine.similarity,
         )?;
+        let boxes: Vec<[f32; 4]> = chosen.iter().map(|&i| faces[i].bbox).collect();
+        self.gate.ensure_safe_regions(frame, &boxes, "target")?;
         let targets: Vec<(&Face, &PreparedSource)> =
             chosen.iter().map(|&i| (&faces[i], source)).collect();
         self.swap_faces(frame, &targets)?;

@@ -398,6 +398,7 @@ pub struct RuntimeSettings {
     #[serde(deserialize_with = "providers_from")]
     pub providers: Vec<ProviderConfig>,
     /// Intra-op threads per model (0 = ONNX Runtime's default).
+    #[schemars(range(max = 1024))]
     pub intra_threads: usize,
 }
 

@@ -206,24 +206,191 @@ impl SafetyGate {
     /// Checks `frame` and turns an unsafe verdict into [`Error::Unsafe`];
     /// `what` names the input in the message ("source", "target", …).
     pub fn ensure_safe(&self, frame: &Frame, what: &str) -> Result<Verdict> {
-        let v = self.check(frame)?;
-        if v.safe {
-            return Ok(v);
-        }
-        let mut labels: Vec<&str> = v
-            .detections
-            .iter()
-            .filter(|d| UNSAFE_CLASSES.contains(&d.label) && d.score >= UNSAFE_THRESHOLD)
-            .map(|d| d.label)
-            .collect();
-        labels.dedup();
-        Err(Error::Unsafe {
-            what: what.into(),
-            labels: labels.join(", "),
-            score: v.max_unsafe_score,
-            threshold: UNSAFE_THRESHOLD,
-        })
+        refuse_unsafe(self.check(frame)?, what)
     }
+
+    /// The gate's view of a still picture: the whole picture, overlapping
+    /// tiles when it is larger than twice the model's input (so a person in
+    /// a large canvas is seen near native scale), and a context crop around
+    /// each face in `faces` (`[x1, y1, x2, y2]`) — the face with the body
+    /// below it, filling the model's input. Unsafe if any check is.
+    pub fn check_image(&self, frame: &Frame, faces: &[[f32; 4]]) -> Result<Verdict> {
+        let mut v = self.check(frame)?;
+        if frame.width() > 2 * INPUT || frame.height() > 2 * INPUT {
+            merge(&mut v, self.check_tiles(frame)?);
+        }
+        for b in faces {
+            merge(&mut v, self.check_context(frame, b)?);
+        }
+        Ok(v)
+    }
+
+    /// [`SafetyGate::check_image`] as an [`Error::Unsafe`] when unsafe.
+    pub fn ensure_safe_image(
+        &self,
+        frame: &Frame,
+        faces: &[[f32; 4]],
+        what: &str,
+    ) -> Result<Verdict> {
+        refuse_unsafe(self.check_image(frame, faces)?, what)
+    }
+
+    /// Checks only the context crops around `faces` (the faces about to be
+    /// swapped, after [`SafetyGate::ensure_safe_image`] passed the picture).
+    pub fn ensure_safe_regions(
+        &self,
+        frame: &Frame,
+        faces: &[[f32; 4]],
+        what: &str,
+    ) -> Result<Verdict> {
+        let mut v = Verdict {
+            safe: true,
+            max_unsafe_score: 0.0,
+            detections: Vec::new(),
+        };
+        for b in faces {
+            merge(&mut v, self.check_context(frame, b)?);
+        }
+        refuse_unsafe(v, what)
+    }
+
+    /// Overlapping tiles of twice the model's input, half overlapping, at
+    /// most [`MAX_TILES`] (larger tiles beyond that); tiles of one flat colour
+    /// (padding, empty canvas) are skipped. Boxes are in frame pixels.
+    pub fn check_tiles(&self, frame: &Frame) -> Result<Verdict> {
+        let mut v = Verdict {
+            safe: true,
+            max_unsafe_score: 0.0,
+            detections: Vec::new(),
+        };
+        for (x, y, w, h) in tiles(frame.width(), frame.height()) {
+            let tile = frame.crop(i64::from(x), i64::from(y), i64::from(w), i64::from(h));
+            if is_flat(&tile) {
+                continue;
+            }
+            merge(&mut v, shifted(self.check(&tile)?, x, y));
+        }
+        Ok(v)
+    }
+
+    /// The context crop around one face box ([`context_region`]). Boxes are in frame pixels.
+    pub fn check_context(&self, frame: &Frame, face: &[f32; 4]) -> Result<Verdict> {
+        let (x, y, w, h) = context_region(frame.width(), frame.height(), face);
+        let crop = frame.crop(i64::from(x), i64::from(y), i64::from(w), i64::from(h));
+        Ok(shifted(self.check(&crop)?, x, y))
+    }
+}
+
+/// Most tiles one picture gets (≈ 10 s of gate time on a 2-core CPU);
+/// beyond it, tiles grow so that their number stays under the cap.
+pub const MAX_TILES: usize = 400;
+
+/// Tile rectangles `(x, y, w, h)` covering a `width`×`height` picture:
+/// squares of twice the model's input, half overlapping, grown (keeping the
+/// half overlap) until there are at most [`MAX_TILES`]; empty for pictures
+/// the whole-picture check already sees at near native scale.
+pub fn tiles(width: u32, height: u32) -> Vec<(u32, u32, u32, u32)> {
+    if width <= 2 * INPUT && height <= 2 * INPUT {
+        return Vec::new();
+    }
+    let mut side = 2 * INPUT;
+    loop {
+        let (xs, ys) = (starts(width, side), starts(height, side));
+        if xs.len() * ys.len() <= MAX_TILES {
+            return ys
+                .iter()
+                .flat_map(|&y| {
+                    xs.iter()
+                        .map(move |&x| (x, y, side.min(width), side.min(height)))
+                })
+                .collect();
+        }
+        side = side * 5 / 4;
+    }
+}
+
+/// Tile starts along one side: every half tile, the last one flush with the end.
+fn starts(len: u32, side: u32) -> Vec<u32> {
+    if len <= side {
+        return vec![0];
+    }
+    let stride = side / 2;
+    let mut v: Vec<u32> = (0..len)
+        .step_by(stride.max(1) as usize)
+        .take_while(|&p| p + side < len)
+        .collect();
+    v.push(len - side);
+    v
+}
+
+/// The region the gate looks at around a face `[x1, y1, x2, y2]`: three face
+/// widths wide, from half a face height above it to four below it (the body
+/// the face belongs to), clipped to the picture. `(x, y, w, h)`.
+pub fn context_region(width: u32, height: u32, face: &[f32; 4]) -> (u32, u32, u32, u32) {
+    let [x1, y1, x2, y2] = *face;
+    let (fw, fh) = ((x2 - x1).max(1.0), (y2 - y1).max(1.0));
+    let cx = 0.5 * (x1 + x2);
+    let clamp_x = |v: f32| v.clamp(0.0, width as f32) as u32;
+    let clamp_y = |v: f32| v.clamp(0.0, height as f32) as u32;
+    let (left, right) = (clamp_x(cx - 1.5 * fw), clamp_x(cx + 1.5 * fw));
+    let (top, bottom) = (clamp_y(y1 - 0.5 * fh), clamp_y(y2 + 4.0 * fh));
+    (left, top, (right - left).max(1), (bottom - top).max(1))
+}
+
+/// Whether a picture is one flat colour (checked on every 4th pixel).
+fn is_flat(frame: &Frame) -> bool {
+    let w = frame.width() as usize;
+    let d = frame.data();
+    let (mut lo, mut hi) = ([255u8; 3], [0u8; 3]);
+    for y in (0..frame.height() as usize).step_by(4) {
+        for x in (0..w).step_by(4) {
+            let i = (y * w + x) * 3;
+            for c in 0..3 {
+                lo[c] = lo[c].min(d[i + c]);
+                hi[c] = hi[c].max(d[i + c]);
+            }
+        }
+    }
+    (0..3).all(|c| hi[c].saturating_sub(lo[c]) <= 6)
+}
+
+fn shifted(mut v: Verdict, x: u32, y: u32) -> Verdict {
+    let (dx, dy) = (x as f32, y as f32);
+    for d in &mut v.detections {
+        d.bbox = [
+            d.bbox[0] + dx,
+            d.bbox[1] + dy,
+            d.bbox[2] + dx,
+            d.bbox[3] + dy,
+        ];
+    }
+    v
+}
+
+fn merge(into: &mut Verdict, other: Verdict) {
+    into.safe &= other.safe;
+    into.max_unsafe_score = into.max_unsafe_score.max(other.max_unsafe_score);
+    into.detections.extend(other.detections);
+}
+
+fn refuse_unsafe(v: Verdict, what: &str) -> Result<Verdict> {
+    if v.safe {
+        return Ok(v);
+    }
+    let mut labels: Vec<&str> = v
+        .detections
+        .iter()
+        .filter(|d| UNSAFE_CLASSES.contains(&d.label) && d.score >= UNSAFE_THRESHOLD)
+        .map(|d| d.label)
+        .collect();
+    labels.sort_unstable();
+    labels.dedup();
+    Err(Error::Unsafe {
+        what: what.into(),
+        labels: labels.join(", "),
+        score: v.max_unsafe_score,
+        threshold: UNSAFE_THRESHOLD,
+    })
 }
 
 /// A share of frames may be unsafe before a video is refused (as FaceFusion does).
@@ -237,7 +404,8 @@ pub fn video_refused(samples: u64, unsafe_samples: u64) -> bool {
 
 /// The gate's policy for each medium, in one place: how often video and
 /// live frames are checked and when a video is refused. Images are always
-/// checked whole (`SafetyGate::ensure_safe`).
+/// checked whole, in tiles and around every face about to be swapped
+/// (`SafetyGate::ensure_safe_image`, `SafetyGate::ensure_safe_regions`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SafetyPolicy {
     /// Video frames checked per second of video (at least).
@@ -332,6 +500,60 @@ impl SafetySchedule {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn tiles_cover_large_pictures_with_overlap_and_a_cap() {
+        assert!(tiles(640, 480).is_empty(), "small pictures are seen whole");
+        let t = tiles(1000, 700);
+        assert!(t.iter().all(|&(_, _, w, h)| w == 640 && h <= 700));
+        // Every pixel is in a tile, and any 320-px square lies wholly inside one.
+        for (px, py) in [(0, 0), (999, 699), (500, 350)] {
+            assert!(
+                t.iter()
+                    .any(|&(x, y, w, h)| px >= x && px < x + w && py >= y && py < y + h)
+            );
+        }
+        for (sx, sy) in [(0u32, 0u32), (340, 190), (679, 379)] {
+            assert!(
+                t.iter().any(|&(x, y, w, h)| sx >= x
+                    && sx + 320 <= x + w
+                    && sy >= y
+                    && sy + 320 <= y + h),
+                "square at {sx},{sy}"
+            );
+        }
+        assert_eq!(tiles(6000, 6000).len(), 18 * 18);
+        let huge = tiles(30000, 30000);
+        assert!(
+            huge.len() <= MAX_TILES && huge.len() > MAX_TILES / 3,
+            "{}",
+            huge.len()
+        );
+        let (x, y, w, h) = *huge.last().unwrap();
+        assert_eq!(
+            (x + w, y + h),
+            (30000, 30000),
+            "the last tile reaches the corner"
+        );
+    }
+
+    #[test]
+    fn the_context_region_takes_in_the_body_below_the_face() {
+        let (x, y, w, h) = context_region(1000, 1000, &[400.0, 100.0, 500.0, 220.0]);
+        assert_eq!((x, y, w, h), (300, 40, 300, 660));
+        // Clipped at the picture's edges.
+        let (x, y, w, h) = context_region(300, 200, &[0.0, 0.0, 100.0, 100.0]);
+        assert_eq!((x, y), (0, 0));
+        assert!(x + w <= 300 && y + h <= 200);
+    }
+
+    #[test]
+    fn flat_tiles_are_skipped_and_textured_ones_are_not() {
+        assert!(is_flat(&Frame::filled(64, 64, [10, 200, 30]).unwrap()));
+        let mut f = Frame::filled(64, 64, [10, 200, 30]).unwrap();
+        f.data_mut()[(32 * 64 + 32) * 3] = 250;
+        assert!(!is_flat(&f));
+    }
 
     #[test]
     fn the_video_safety_rule() {

@@ -41,7 +41,8 @@ use crate::env_vars;
 pub use crate::error::Problem;
 use crate::error::{Checker, Error, Result, message_of};
 pub use crate::process::config::{
-    CustomProcessorConfig, FaceEnhancerConfig, FaceSwapperConfig, ProcessorConfig,
+    CustomProcessorConfig, DEFAULT_MOUTH_MASK, FaceEnhancerConfig, FaceSwapperConfig,
+    ProcessorConfig,
 };
 pub use crate::runtime::{ProviderConfig, RuntimeSettings};
 use crate::select::{DEFAULT_SIMILARITY, SelectMode};
@@ -122,6 +123,7 @@ pub struct EngineSettings {
     /// Which target faces: one (the most prominent), many, or reference.
     pub selector: SelectMode,
     /// Minimum cosine similarity to the reference face (−1–1).
+    #[schemars(range(min = -1.0, max = 1.0))]
     pub similarity: f32,
     /// Paste-back: fast, reference (insightface's) or seamless (Poisson).
     pub paste_back: PasteBack,
@@ -156,14 +158,17 @@ pub struct FfmpegSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct VideoSettings {
     /// Parallel frame workers (0 = one per CPU core).
+    #[schemars(range(max = 1024))]
     pub workers: usize,
     /// Video encoder (only those your FFmpeg reports).
     pub encoder: String,
     /// Quality 0 (best) – 51, mapped per encoder.
+    #[schemars(range(max = 51))]
     pub quality: u8,
     /// Keep the source frame rate (else `fps`).
     pub keep_fps: bool,
     /// Output frame rate when `keep_fps` is off.
+    #[schemars(range(min = 1, max = 1000))]
     pub fps: Option<u32>,
     /// Keep the source audio.
     pub keep_audio: bool,
@@ -185,7 +190,15 @@ impl Default for VideoSettings {
     }
 }
 
+/// The output frame rate when `keep_fps` is off and `fps` is not set.
+pub const DEFAULT_FPS: u32 = 30;
+
 impl VideoSettings {
+    /// The output frame rate: `None` keeps the source's.
+    pub fn output_fps(&self) -> Option<u32> {
+        (!self.keep_fps).then(|| self.fps.unwrap_or(DEFAULT_FPS))
+    }
+
     /// The number of frame workers in force (`workers`, or one per core).
     pub fn effective_workers(&self) -> usize {
         if self.workers > 0 {
@@ -205,6 +218,7 @@ pub struct LiveSettings {
     /// Capture size asked of the camera, `WIDTHxHEIGHT`.
     pub resolution: Option<String>,
     /// Capture frame rate asked of the camera.
+    #[schemars(range(min = 0.1, max = 1000.0))]
     pub fps: Option<f64>,
     /// Flip the picture left–right.
     pub mirror: bool,
@@ -357,8 +371,7 @@ impl Settings {
         let path = parse_key(key)?;
         let mut tree = to_tree(self)?;
         check_known(&tree, &path, key)?;
-        let v = text_value(raw, lookup(&tree, &path));
-        set_in_tree(&mut tree, &path, v)?;
+        set_text(&mut tree, &path, raw)?;
         *self = from_tree(tree)?;
         Ok(())
     }
@@ -574,6 +587,23 @@ fn text_value(raw: &str, current: Option<&Value>) -> Value {
     }
 }
 
+/// Sets `path` to the text `raw`, typed by [`text_value`]; a text that reads
+/// as a number or boolean but belongs in a string setting (`live.camera = 0`)
+/// stays a string.
+fn set_text(tree: &mut Value, path: &[Seg], raw: &str) -> Result<()> {
+    let v = text_value(raw, lookup(tree, path));
+    let typed = !v.is_string();
+    set_in_tree(tree, path, v)?;
+    if typed && from_tree(tree.clone()).is_err() {
+        let mut as_text = tree.clone();
+        set_in_tree(&mut as_text, path, Value::String(raw.to_string()))?;
+        if from_tree(as_text.clone()).is_ok() {
+            *tree = as_text;
+        }
+    }
+    Ok(())
+}
+
 fn set_in_tree(tree: &mut Value, path: &[Seg], v: Value) -> Result<()> {
     let Some((last, parent)) = path.split_last() else {
         return Ok(());
@@ -698,6 +728,7 @@ impl Layered {
             let layer = serde_json::to_value(&table)
                 .map_err(|e| Error::Internal(format!("settings file to JSON: {e}")))?;
             check_file_keys(&tree, &layer, &mut Vec::new(), file)?;
+            check_file_types(file)?;
             merge(&mut tree, layer.clone());
             for leaf in leaves(&layer, String::new()) {
                 origins.insert(leaf, Origin::File(file.to_path_buf()));
@@ -742,8 +773,7 @@ impl Layered {
                         other => other,
                     }
                 })?;
-            let current = lookup(&tree, &path).cloned();
-            set_in_tree(&mut tree, &path, text_value(v, current.as_ref()))?;
+            set_text(&mut tree, &path, v)?;
             origins.insert(display_path(&path), Origin::Env(k.clone()));
         }
         let settings = from_tree(tree)?;
@@ -847,6 +877,21 @@ pub fn read_file(path: &Path) -> Result<toml::Table> {
         }
     }
     Ok(table)
+}
+
+/// A value of the wrong type in the file is an error at its line and column.
+fn check_file_types(path: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).map_err(Error::io("cannot read settings file", path))?;
+    toml::from_str::<Settings>(&text).map(|_| ()).map_err(|e| {
+        let (line, column) = e.span().map_or((0, 0), |s| line_col(&text, s.start));
+        Error::SettingsFile {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().to_string(),
+        }
+    })
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -1032,8 +1077,9 @@ pub fn set_in_file(path: &Path, key: &str, raw: &str) -> Result<Settings> {
     let mut layer = serde_json::to_value(&table).map_err(|e| Error::Internal(e.to_string()))?;
     merge(&mut merged, layer.clone());
     check_known(&merged, &keys, key)?;
-    let current = lookup(&merged, &keys).cloned();
-    let v = text_value(raw, current.as_ref());
+    let mut probe = merged.clone();
+    set_text(&mut probe, &keys, raw)?;
+    let v = lookup(&probe, &keys).cloned().unwrap_or(Value::Null);
     // Lists of tables (the chain) are written whole so that the file stays complete.
     if let Some(Seg::Key(top)) = keys.first()
         && top == "processors"
@@ -1202,6 +1248,11 @@ mod tests {
         s.set_key("runtime.providers", r#"[{kind = "cpu"}]"#)
             .unwrap();
         s.set_key("models_dir", "/tmp/m").unwrap();
+        // Text that reads as a number stays text where a string belongs.
+        s.set_key("live.camera", "0").unwrap();
+        assert_eq!(s.live.camera.as_deref(), Some("0"));
+        s.set_key("live.fps", "25").unwrap();
+        assert_eq!(s.live.fps, Some(25.0));
         assert_eq!(s.video.workers, 3);
         assert_eq!(s.engine.swapper, SwapperChoice::Classic);
         assert_eq!(
@@ -1248,10 +1299,16 @@ mod tests {
             &vars(&[
                 ("CAMSHOW_VIDEO_WORKERS", "3"),
                 ("CAMSHOW_ENGINE_SIMILARITY", "0.6"),
+                ("CAMSHOW_LIVE_CAMERA", "0"),
                 ("PATH", "/bin"),
             ]),
         )
         .unwrap();
+        assert_eq!(
+            l.settings.live.camera.as_deref(),
+            Some("0"),
+            "a camera index stays text"
+        );
         assert_eq!(
             l.settings.engine.detector,
             DetectorKind::BlazeFace,
@@ -1319,6 +1376,12 @@ mod tests {
         std::fs::write(&file, "[engine]\ndetector = \"scrfd\"\nsimilarity = = 3\n").unwrap();
         let e = Layered::load_from(&file, &[]).unwrap_err().to_string();
         assert!(e.contains("line 3, column"), "{e}");
+        std::fs::write(&file, "[video]\nquality = \"high\"\n").unwrap();
+        let e = Layered::load_from(&file, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("line 2, column"),
+            "a wrong type names its place: {e}"
+        );
         std::fs::write(&file, "version = 7\n").unwrap();
         assert!(
             Layered::load_from(&file, &[])
@@ -1379,9 +1442,8 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/settings.schema.json");
         let committed: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(
-            committed,
-            Settings::json_schema(),
+        assert!(
+            committed == Settings::json_schema(),
             "docs/settings.schema.json is stale: run `camshow config schema > docs/settings.schema.json`"
         );
         // Every top-level section is described, with the processors' tagged variants.

@@ -15,6 +15,19 @@ pub struct CameraInfo {
     pub name: String,
 }
 
+/// The camera a live session uses when none is named: the first one listed.
+pub fn default_camera() -> crate::Result<String> {
+    list_cameras()
+        .into_iter()
+        .next()
+        .map(|c| c.id)
+        .ok_or_else(|| {
+            crate::Error::Live(
+                "no camera found: plug one in, or use --camera file:CLIP or --camera test".into(),
+            )
+        })
+}
+
 /// Lists video-capture devices. On Linux this reads V4L2's sysfs entries
 /// (no device is opened), skipping a camera's extra metadata nodes; on macOS
 /// it asks FFmpeg's AVFoundation input.

@@ -52,6 +52,18 @@ pub enum Error {
     /// The caller cancelled the work; nothing was written.
     #[error("cancelled; no output was written")]
     Cancelled,
+    /// A failure inside the product (a bug or a broken tool), not the caller's input.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// A face map's person whose source could not be prepared.
+    #[error("source of person {person}")]
+    Person {
+        /// The person's id in the map.
+        person: usize,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
     /// Bad input.
     #[error("invalid input: {0}")]
     Invalid(String),
@@ -74,10 +86,13 @@ pub enum Error {
 impl Error {
     /// Whether this is a cancellation (of this crate or of the engine).
     pub fn is_cancelled(&self) -> bool {
-        matches!(
-            self,
-            Self::Cancelled | Self::Core(camshow_core::Error::Cancelled)
-        )
+        match self {
+            Self::Person { source, .. } => source.is_cancelled(),
+            other => matches!(
+                other,
+                Self::Cancelled | Self::Core(camshow_core::Error::Cancelled)
+            ),
+        }
     }
 
     /// Whether the caller can fix this by changing the input or settings
@@ -95,7 +110,12 @@ impl Error {
                     | std::io::ErrorKind::PermissionDenied
                     | std::io::ErrorKind::AlreadyExists
             ),
-            Self::Encode { .. } | Self::Live(_) | Self::Tool { .. } | Self::Cancelled => false,
+            Self::Encode { .. }
+            | Self::Live(_)
+            | Self::Tool { .. }
+            | Self::Cancelled
+            | Self::Internal(_) => false,
+            Self::Person { source, .. } => source.is_user_error(),
         }
     }
 

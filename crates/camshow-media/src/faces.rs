@@ -42,6 +42,7 @@ pub fn scan(
     cluster_distance: f32,
     cancel: &AtomicBool,
 ) -> Result<ScanOutcome> {
+    camshow_core::atomic::ensure_not_input(output, &[("target", target)])?;
     let gate = ctx.gate()?;
     let needs = Needs {
         embedding: true,
@@ -64,12 +65,18 @@ pub fn scan(
     } else {
         frames.push((0, read_image(target)?));
     }
+    let still = frames.len() == 1 && media_kind(target)? == MediaKind::Image;
     let (mut bad, mut worst) = (0u64, 0f32);
     for (_, f) in &frames {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
-        let v = gate.check(f)?;
+        // A still picture also gets its tiles checked, as every image does.
+        let v = if still {
+            gate.check_image(f, &[])?
+        } else {
+            gate.check(f)?
+        };
         if !v.safe {
             bad += 1;
             worst = worst.max(v.max_unsafe_score);
@@ -137,7 +144,7 @@ pub fn scan(
             "face thumbnail from a Camshow Deepfaker face map",
         )?;
     }
-    let json = serde_json::to_string_pretty(&map).map_err(|e| Error::Invalid(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&map).map_err(|e| Error::Internal(e.to_string()))?;
     write_atomic(output, json.as_bytes())?;
     Ok(ScanOutcome {
         map,

@@ -85,7 +85,7 @@ pub fn encode_image(
     path: &Path,
 ) -> Result<Vec<u8>> {
     let img = image::RgbImage::from_raw(frame.width(), frame.height(), frame.data().to_vec())
-        .ok_or_else(|| Error::Invalid("frame buffer does not match its size".into()))?;
+        .ok_or_else(|| Error::Internal("frame buffer does not match its size".into()))?;
     let mut buf = Vec::new();
     let xmp = provenance::xmp_packet(description);
     match format {

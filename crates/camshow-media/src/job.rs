@@ -49,10 +49,9 @@ impl JobOptions {
             encoder: video.encoder.clone(),
             quality: video.quality,
             keep_audio: video.keep_audio,
-            fps: (!video.keep_fps).then(|| crate::video::Rational {
-                num: video.fps.unwrap_or(30).max(1),
-                den: 1,
-            }),
+            fps: video
+                .output_fps()
+                .map(|num| crate::video::Rational { num, den: 1 }),
             trim,
             keep_frames: keep_frames.filter(|_| video.keep_frames),
             workers: video.effective_workers(),
@@ -62,15 +61,7 @@ impl JobOptions {
 
 impl Default for JobOptions {
     fn default() -> Self {
-        Self {
-            encoder: "libx264".into(),
-            quality: 18,
-            keep_audio: true,
-            fps: None,
-            trim: Trim::default(),
-            keep_frames: None,
-            workers: VideoSettings::default().effective_workers(),
-        }
+        Self::from_settings(&VideoSettings::default(), Trim::default(), None)
     }
 }
 
@@ -121,6 +112,28 @@ pub fn check_video_safety(
         .into());
     }
     Ok((n, bad))
+}
+
+/// A temporary folder beside `k` for the frames, after checking that `k` is
+/// not a non-empty folder (or a file) an earlier run left.
+fn fresh_frames_dir(k: &Path) -> Result<tempfile::TempDir> {
+    if k.exists() {
+        let empty = std::fs::read_dir(k).is_ok_and(|mut d| d.next().is_none());
+        if !k.is_dir() || !empty {
+            return Err(Error::Invalid(format!(
+                "the frames folder {} already exists and is not empty: remove it or choose another output",
+                k.display()
+            )));
+        }
+    }
+    let parent = match k.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".camshow-frames-")
+        .tempdir_in(&parent)
+        .map_err(Error::io("cannot create a temporary folder in", &parent))
 }
 
 /// A window that keeps the decoder at most `size` frames ahead of the encoder.
@@ -264,14 +277,13 @@ pub fn run_video_job(
             source: std::io::ErrorKind::NotFound.into(),
         });
     }
-    if let Some(k) = &opts.keep_frames {
-        std::fs::create_dir_all(k).map_err(Error::io("cannot create", k))?;
-    }
-    let tmp = tempfile::Builder::new()
-        .prefix(".camshow-")
-        .suffix(&format!(".part.{container}"))
-        .tempfile_in(&dir)
-        .map_err(Error::io("cannot create a temporary file in", &dir))?;
+    // Kept frames go to a fresh temporary folder, renamed into place only
+    // when the job succeeds: never mixed with an earlier run's frames.
+    let frames_dir = match &opts.keep_frames {
+        Some(k) => Some(fresh_frames_dir(k)?),
+        None => None,
+    };
+    let tmp = camshow_core::atomic::temp_file_in(&dir, &format!(".part.{container}"))?;
     let fps = opts.fps.unwrap_or(if info.variable_fps {
         info.avg_fps
     } else {
@@ -333,8 +345,11 @@ pub fn run_video_job(
     let frame_rx = Mutex::new(frame_rx);
     // Unbounded in type, bounded in practice: the window keeps at most
     // `window.size` frames between the decoder and the encoder.
+    #[allow(clippy::disallowed_methods)] // bounded by the window, see above
     let (swap_tx, swap_rx) = channel::<SwapTask>();
     let swap_rx = Mutex::new(swap_rx);
+    // Each frame in the window sends at most two results (analysed, swapped).
+    #[allow(clippy::disallowed_methods)]
     let (done_tx, done_rx) = channel::<Done>();
     let decode_error: Mutex<Option<Error>> = Mutex::new(None);
     let decoded = AtomicU64::new(0);
@@ -411,7 +426,7 @@ pub fn run_video_job(
                             let targets = session.targets(faces)?;
                             swap_tx
                                 .send((next_track, f, targets))
-                                .map_err(|_| Error::Invalid("frame workers stopped".into()))?;
+                                .map_err(|_| Error::Internal("frame workers stopped".into()))?;
                             next_track += 1;
                         }
                     }
@@ -419,7 +434,7 @@ pub fn run_video_job(
                         swapped.insert(i, r?);
                         while let Some((f, any)) = swapped.remove(&next_write) {
                             encoder.write(&f)?;
-                            if let Some(k) = &opts.keep_frames {
+                            if let Some(k) = frames_dir.as_ref().map(tempfile::TempDir::path) {
                                 crate::image_io::write_image(
                                     &k.join(format!("frame_{next_write:06}.png")),
                                     &f,
@@ -434,7 +449,7 @@ pub fn run_video_job(
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => {
-                        return Err(Error::Invalid("frame workers stopped".into()));
+                        return Err(Error::Internal("frame workers stopped".into()));
                     }
                 }
             }
@@ -466,6 +481,14 @@ pub fn run_video_job(
         path: output.to_path_buf(),
         source: e.error,
     })?;
+    if let (Some(k), Some(d)) = (&opts.keep_frames, frames_dir) {
+        if k.is_dir() {
+            // Checked empty when the job started.
+            std::fs::remove_dir(k).map_err(Error::io("cannot replace the empty folder", k))?;
+        }
+        let d = d.keep();
+        std::fs::rename(&d, k).map_err(Error::io("cannot move the frames into place at", k))?;
+    }
     Ok(JobReport {
         info,
         frames,

@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 
 fn bad(msg: impl Into<String>) -> Error {
-    Error::Invalid(format!("MP4 re-timing: {}", msg.into()))
+    Error::Internal(format!("MP4 re-timing: {}", msg.into()))
 }
 
 /// One box: type, header length, and its whole bytes.

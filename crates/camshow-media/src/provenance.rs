@@ -80,7 +80,7 @@ pub fn xmp_packet(description: &str) -> String {
 pub fn png_with_xmp(png: &[u8], xmp: &str) -> Result<Vec<u8>> {
     const SIG: &[u8] = b"\x89PNG\r\n\x1a\n";
     if !png.starts_with(SIG) || png.len() < 33 || &png[12..16] != b"IHDR" {
-        return Err(Error::Invalid("not a PNG stream".into()));
+        return Err(Error::Internal("not a PNG stream".into()));
     }
     let ihdr_len = u32::from_be_bytes([png[8], png[9], png[10], png[11]]) as usize;
     let after_ihdr = 8 + 12 + ihdr_len;
@@ -108,7 +108,7 @@ pub fn png_with_xmp(png: &[u8], xmp: &str) -> Result<Vec<u8>> {
 /// Inserts an XMP `APP1` segment after the JPEG's `SOI` and any `APP0` (JFIF).
 pub fn jpeg_with_xmp(jpeg: &[u8], xmp: &str) -> Result<Vec<u8>> {
     if !jpeg.starts_with(&[0xff, 0xd8]) {
-        return Err(Error::Invalid("not a JPEG stream".into()));
+        return Err(Error::Internal("not a JPEG stream".into()));
     }
     let payload_len = XMP_JPEG_SIG.len() + xmp.len() + 2;
     if payload_len > 65_535 {

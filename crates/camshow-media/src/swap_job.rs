@@ -224,7 +224,8 @@ impl IdentityFile {
 
     /// Writes the file atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).map_err(|e| Error::Invalid(e.to_string()))?;
+        let json =
+            serde_json::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
         crate::image_io::write_atomic(path, json.as_bytes())
     }
 }
@@ -262,7 +263,13 @@ pub fn prepare_source(engine: &SwapEngine, sources: &[PathBuf]) -> Result<Prepar
 /// The identity file for `photos` (saved by `camshow faces identity`).
 pub fn make_identity(engine: &SwapEngine, photos: &[PathBuf]) -> Result<IdentityFile> {
     let expanded = expand_sources(photos)?;
-    let source = prepare_source(engine, &expanded)?;
+    let frames: Vec<(String, camshow_core::Frame)> = expanded
+        .iter()
+        .map(|p| Ok((format!("source image {}", p.display()), read_image(p)?)))
+        .collect::<Result<_>>()?;
+    let refs: Vec<(String, &camshow_core::Frame)> =
+        frames.iter().map(|(n, f)| (n.clone(), f)).collect();
+    let source = engine.prepare_identity(&refs)?;
     let embedding = source.embedding().map(<[f32]>::to_vec).ok_or_else(|| {
         Error::Invalid(
             "an identity needs model w600k_r50 (install it with `camshow models fetch w600k_r50`)"
@@ -289,11 +296,10 @@ fn load_map_plan(engine: &SwapEngine, path: &Path) -> Result<SourcePlan> {
                 } else {
                     src.clone()
                 };
-                Some(
-                    prepare_source(engine, &[src]).map_err(|e| {
-                        Error::Invalid(format!("source of person {}: {e}", person.id))
-                    })?,
-                )
+                Some(prepare_source(engine, &[src]).map_err(|e| Error::Person {
+                    person: person.id,
+                    source: Box::new(e),
+                })?)
             }
             None => None,
         });
@@ -321,6 +327,11 @@ pub fn source_plan(
     if let Some(path) = map {
         return load_map_plan(engine, path);
     }
+    if engine.settings().engine.selector == SelectMode::Reference && reference_face.is_none() {
+        return Err(Error::Invalid(
+            "the reference selector (engine.selector) needs a reference face image".into(),
+        ));
+    }
     let source = prepare_source(engine, sources)?;
     let reference = match reference_face {
         Some(p) if engine.settings().engine.selector == SelectMode::Reference => {
@@ -346,6 +357,9 @@ pub fn run_swap(
     cancel: &AtomicBool,
 ) -> Result<SwapOutcome> {
     let start = Instant::now();
+    // The request's own runtime and models folder (a new context only if they differ).
+    let ctx = &ctx.for_settings(settings)?;
+    crate::tools::set_ffmpeg_path(settings.ffmpeg.path.as_deref());
     if req.map.is_none() && req.sources.is_empty() {
         return Err(Error::Invalid(
             "a source photo (or a face map) is needed".into(),
@@ -385,6 +399,26 @@ pub fn run_swap(
     } else {
         OutputFormat::for_path(&out)?;
     }
+    // Never overwrite what the user gave us.
+    let photos = if req.sources.is_empty() {
+        Vec::new()
+    } else {
+        expand_sources(&req.sources)?
+    };
+    let mut inputs: Vec<(&str, &Path)> = vec![("target", req.target.as_path())];
+    inputs.extend(
+        req.sources
+            .iter()
+            .chain(&photos)
+            .map(|p| ("source", p.as_path())),
+    );
+    inputs.extend(
+        req.reference_face
+            .iter()
+            .map(|p| ("reference face", p.as_path())),
+    );
+    inputs.extend(req.map.iter().map(|p| ("face map", p.as_path())));
+    camshow_core::atomic::ensure_not_input(&out, &inputs)?;
     let needs = camshow_core::analysis::Needs {
         embedding: req.map.is_some(),
         landmarks_106: false,
@@ -411,9 +445,22 @@ pub fn run_swap(
     let result = match kind {
         MediaKind::Image => {
             let mut target = read_image(&req.target)?;
-            engine.safety_gate().ensure_safe(&target, "target")?;
-            let report =
-                FrameSession::still(plan, &settings.engine).process(&engine, &mut target)?;
+            let gate = engine.safety_gate();
+            gate.ensure_safe_image(&target, &[], "target")?;
+            let mut session = FrameSession::still(plan, &settings.engine);
+            let faces = engine.analyse(&target)?;
+            let faces_found = faces.len();
+            let targets = session.targets(faces)?;
+            // The region around every face about to be swapped, seen near native scale.
+            let boxes: Vec<[f32; 4]> = targets.iter().map(|(f, _)| f.bbox).collect();
+            gate.ensure_safe_regions(&target, &boxes, "target")?;
+            let faces_swapped = session.swap(&engine, &mut target, &targets)?;
+            let report = SwapReport {
+                faces_found,
+                faces_swapped,
+                swapper: engine.swapper_name(),
+                processors: engine.processors(),
+            };
             if report.faces_found == 0 {
                 return Err(camshow_core::Error::NoFace {
                     what: format!("target {}", req.target.display()),

@@ -243,9 +243,16 @@ impl Decoder {
         Self::spawn(path, info, Trim::default(), None, true)
     }
 
-    /// One frame per second, at most 640 px wide (the safety gate's samples).
+    /// The safety gate's samples: [`SafetyPolicy::video_checks_per_second`]
+    /// frames per second (at least one), at most 640 px wide.
+    ///
+    /// [`SafetyPolicy::video_checks_per_second`]: camshow_core::safety::SafetyPolicy
     pub fn open_samples(path: &Path, info: &VideoInfo, trim: Trim) -> Result<Self> {
-        Self::spawn(path, info, trim, Some(1), false)
+        let rate = camshow_core::safety::SafetyPolicy::default()
+            .video_checks_per_second
+            .ceil()
+            .max(1.0) as u32;
+        Self::spawn(path, info, trim, Some(rate), false)
     }
 
     fn spawn(

@@ -282,3 +282,80 @@ fn an_identity_from_three_photos_is_saved_and_swaps_like_the_photos() {
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(decode(&d), pa);
 }
+
+#[test]
+fn no_command_writes_over_one_of_its_inputs() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("none.toml");
+    let target = dir.path().join("target.jpg");
+    let source = dir.path().join("source.png");
+    std::fs::copy(sample("t1.jpg"), &target).unwrap();
+    std::fs::copy(sample("astronaut.png"), &source).unwrap();
+    let link = dir.path().join("link.jpg");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let before = (
+        std::fs::read(&target).unwrap(),
+        std::fs::read(&source).unwrap(),
+    );
+    let spelled = dir.path().join(".").join("target.jpg");
+    for (args, expect) in [
+        (
+            vec!["swap", "-s", s(&source), "-t", s(&target), "-o", s(&target)],
+            "is the target",
+        ),
+        (
+            vec![
+                "swap",
+                "-s",
+                s(&source),
+                "-t",
+                s(&target),
+                "-o",
+                s(&spelled),
+            ],
+            "is the target",
+        ),
+        (
+            vec!["swap", "-s", s(&source), "-t", s(&target), "-o", s(&link)],
+            "is the target",
+        ),
+        (
+            vec![
+                "swap",
+                "-s",
+                s(&source),
+                "-t",
+                s(&target),
+                "-o",
+                s(&dir.path().join("source.png")),
+            ],
+            "is the source",
+        ),
+        (
+            vec!["detect", "-i", s(&target), "-o", s(&target)],
+            "is the input",
+        ),
+        (
+            vec!["faces", "scan", s(&target), "-o", s(&target)],
+            "is the target",
+        ),
+        (
+            vec!["faces", "identity", "-s", s(&source), "-o", s(&source)],
+            "is the source photo",
+        ),
+    ] {
+        let o = with_env(&args, &config, &[]);
+        let (_, stderr) = text(&o);
+        assert!(!o.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        (
+            std::fs::read(&target).unwrap(),
+            std::fs::read(&source).unwrap()
+        ),
+        before
+    );
+}

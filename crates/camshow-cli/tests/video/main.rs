@@ -725,3 +725,52 @@ fn the_processor_chain_runs_on_videos_too() {
         "the chain made no difference in the video"
     );
 }
+
+#[test]
+fn kept_frames_never_mix_with_an_earlier_run_and_outputs_get_the_umask() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = astronaut_clip(dir.path(), "k.mp4", false, &[]);
+    let t1 = sample("t1.jpg");
+    let out = dir.path().join("out.mp4");
+    let frames = dir.path().join("out.mp4-frames");
+    // A folder an earlier run left, with a stale frame: refused before any work.
+    std::fs::create_dir(&frames).unwrap();
+    std::fs::write(frames.join("frame_000000.png"), b"stale").unwrap();
+    let o = swap(&["-s", s(&t1), "-t", s(&clip), "-o", s(&out), "--keep-frames"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("already exists and is not empty"), "{err}");
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read(frames.join("frame_000000.png")).unwrap(),
+        b"stale",
+        "the user's folder is untouched"
+    );
+    // An empty folder is fine, and gets exactly this run's frames.
+    std::fs::remove_file(frames.join("frame_000000.png")).unwrap();
+    let o = swap(&["-s", s(&t1), "-t", s(&clip), "-o", s(&out), "--keep-frames"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let n = std::fs::read_dir(&frames).unwrap().count();
+    assert!(n >= 10, "{n} frames kept");
+    // No temporary frames folder is left beside it.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with(".camshow"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The output has the permissions the umask gives a new file (not 0600).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        let umask = Command::new("sh").args(["-c", "umask"]).output().unwrap();
+        let umask = u32::from_str_radix(String::from_utf8_lossy(&umask.stdout).trim(), 8).unwrap();
+        assert_eq!(mode, 0o666 & !umask);
+    }
+    // The output cannot be the input.
+    let o = swap(&["-s", s(&t1), "-t", s(&clip), "-o", s(&clip)]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is the target"));
+}

@@ -43,6 +43,9 @@ impl ProcessorConfig {
     }
 }
 
+/// The mouth mask size when it is switched on without a size.
+pub const DEFAULT_MOUTH_MASK: u8 = 40;
+
 /// Options of the `face_swapper` processor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -50,12 +53,15 @@ pub struct FaceSwapperConfig {
     /// Colour-match the swapped face to the target's skin (L*a*b*).
     pub colour_match: bool,
     /// Keep the target's mouth, the mask grown by 0–100 (needs 2d106det).
+    #[schemars(range(max = 100))]
     pub mouth_mask: Option<u8>,
     /// Draw the mouth mask's outline (debugging).
     pub mouth_mask_debug: bool,
     /// Opacity of the swapped face, 0–1.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub opacity: f32,
     /// Unsharp mask inside the face, 0–5.
+    #[schemars(range(min = 0.0, max = 5.0))]
     pub sharpness: f32,
     /// Run inswapper at 256, 512 or 1024 px by pixel boost.
     pub pixel_boost: Option<u32>,
@@ -64,6 +70,7 @@ pub struct FaceSwapperConfig {
     /// Face regions replaced with the `region` mask.
     pub mask_regions: Vec<String>,
     /// Box mask blur, 0–1.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub mask_blur: f32,
 }
 
@@ -93,8 +100,10 @@ pub struct FaceEnhancerConfig {
     /// Model: gfpgan_1.4, gpen_bfr_256, gpen_bfr_512, codeformer.
     pub model: String,
     /// How much of the enhanced face is blended in, 0–100.
+    #[schemars(range(max = 100))]
     pub blend: u8,
     /// CodeFormer's fidelity weight, 0 (quality) – 1 (fidelity).
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub weight: f32,
     /// Keep what covers the face (XSeg occlusion model xseg_1).
     pub occlusion: bool,

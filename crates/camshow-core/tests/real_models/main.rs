@@ -248,3 +248,88 @@ fn explicit_provider_that_cannot_attach_is_an_error() {
         Some(&ExecutionProvider::Cpu)
     );
 }
+
+/// `photo` placed at (`x`, `y`) on a flat grey canvas of `w`×`h`.
+fn in_canvas(photo: &Frame, w: u32, h: u32, x: u32, y: u32) -> Frame {
+    let mut c = Frame::filled(w, h, [118, 118, 118]).unwrap();
+    let (pw, ph) = (photo.width() as usize, photo.height() as usize);
+    let row = pw * 3;
+    for r in 0..ph {
+        let dst = ((y as usize + r) * w as usize + x as usize) * 3;
+        c.data_mut()[dst..dst + row].copy_from_slice(&photo.data()[r * row..(r + 1) * row]);
+    }
+    c
+}
+
+/// NudeNet's best score for the astronaut's face class: the harmless stand-in
+/// for what the gate must see (no unsafe picture is ever shipped).
+fn face_score(v: &camshow_core::safety::Verdict) -> f32 {
+    v.detections
+        .iter()
+        .filter(|d| d.label == "FACE_FEMALE")
+        .map(|d| d.score)
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn the_gate_sees_a_person_in_a_large_canvas() {
+    let rt = runtime(2);
+    let gate = SafetyGate::load(&rt, &store()).unwrap();
+    let astronaut = load("astronaut.png");
+    let reference = face_score(&gate.check(&astronaut).unwrap());
+    assert!(
+        reference > 0.5,
+        "the portrait's face class scores {reference}"
+    );
+    let det = CenterFace::load(&rt, &store().read_verified("centerface").unwrap()).unwrap();
+    let face = det.detect(&astronaut).unwrap()[0].bbox;
+    for (w, h, x, y) in [
+        (6000u32, 6000u32, 2717u32, 3131u32),
+        (16000, 1000, 9001, 301),
+    ] {
+        let canvas = in_canvas(&astronaut, w, h, x, y);
+        // Seen whole, the portrait shrinks to a few pixels: the old gate missed it.
+        let whole = face_score(&gate.check(&canvas).unwrap());
+        assert!(
+            whole < reference - 0.3,
+            "{w}×{h}: the whole picture scored {whole}"
+        );
+        // The tiles see it near native scale.
+        let tiled = gate.check_tiles(&canvas).unwrap();
+        let t = face_score(&tiled);
+        assert!(
+            (t - reference).abs() <= 0.1,
+            "{w}×{h}: tiles {t} vs {reference}"
+        );
+        // So does the context crop around the face about to be swapped.
+        let b = [
+            face[0] + x as f32,
+            face[1] + y as f32,
+            face[2] + x as f32,
+            face[3] + y as f32,
+        ];
+        let c = face_score(&gate.check_context(&canvas, &b).unwrap());
+        assert!(
+            (c - reference).abs() <= 0.1,
+            "{w}×{h}: context crop {c} vs {reference}"
+        );
+        // Both report the face where it is in the canvas.
+        let found = tiled
+            .detections
+            .iter()
+            .find(|d| d.label == "FACE_FEMALE")
+            .unwrap();
+        assert!(
+            found.bbox[0] >= x as f32 && found.bbox[2] <= (x + 512) as f32,
+            "{:?}",
+            found.bbox
+        );
+        println!(
+            "{w}×{h}: portrait {reference:.3}, whole {whole:.3}, tiles {t:.3}, context {c:.3}"
+        );
+        // The full image check includes both.
+        let all = gate.check_image(&canvas, &[b]).unwrap();
+        assert!(face_score(&all) >= t.max(c) - 1e-6);
+        assert!(all.safe);
+    }
+}

@@ -51,10 +51,17 @@ pub struct LiveOptions {
 /// change the settings. Changes apply from the next frame.
 pub struct LiveControl {
     stop: AtomicBool,
-    engine: Mutex<Arc<SwapEngine>>,
-    plan: Mutex<(u64, SourcePlan)>,
+    /// The engine and the source plan prepared with it, changed together
+    /// (a plan prepared by another swapper must never meet this engine).
+    current: Mutex<Current>,
     source_changes: AtomicU64,
     settings_changes: AtomicU64,
+}
+
+struct Current {
+    generation: u64,
+    engine: Arc<SwapEngine>,
+    plan: SourcePlan,
 }
 
 impl std::fmt::Debug for LiveControl {
@@ -67,16 +74,35 @@ impl std::fmt::Debug for LiveControl {
     }
 }
 
+/// A face map needs identity embeddings on every frame.
+fn check_plan(engine: &SwapEngine, plan: &SourcePlan) -> Result<()> {
+    if matches!(plan, SourcePlan::Mapped { .. }) && !engine.frame_needs().embedding {
+        return Err(Error::Invalid(
+            "a face map needs an engine that computes identity embeddings (SwapEngine::load_with with Needs { embedding: true, .. })"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 impl LiveControl {
     /// Control for a session that starts with `engine` and `plan`.
-    pub fn new(engine: Arc<SwapEngine>, plan: SourcePlan) -> Arc<Self> {
-        Arc::new(Self {
+    pub fn new(engine: Arc<SwapEngine>, plan: SourcePlan) -> Result<Arc<Self>> {
+        check_plan(&engine, &plan)?;
+        Ok(Arc::new(Self {
             stop: AtomicBool::new(false),
-            engine: Mutex::new(engine),
-            plan: Mutex::new((0, plan)),
+            current: Mutex::new(Current {
+                generation: 0,
+                engine,
+                plan,
+            }),
             source_changes: AtomicU64::new(0),
             settings_changes: AtomicU64::new(0),
-        })
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Asks the session to stop (it finishes the frame in hand).
@@ -92,33 +118,36 @@ impl LiveControl {
     /// Replaces the source face (keeping a reference identity if there was
     /// one); the next frame uses it.
     pub fn set_source(&self, source: PreparedSource) {
-        let mut g = self.plan.lock().unwrap_or_else(PoisonError::into_inner);
-        let reference = match &g.1 {
+        let mut g = self.lock();
+        let reference = match &g.plan {
             SourcePlan::One { reference, .. } => reference.clone(),
             SourcePlan::Mapped { .. } => None,
         };
-        *g = (
-            g.0 + 1,
-            SourcePlan::One {
-                source: Arc::new(source),
-                reference,
-            },
-        );
+        g.plan = SourcePlan::One {
+            source: Arc::new(source),
+            reference,
+        };
+        g.generation += 1;
         self.source_changes.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Replaces the whole source plan (e.g. a face map); the next frame uses it.
-    pub fn set_plan(&self, plan: SourcePlan) {
-        let mut g = self.plan.lock().unwrap_or_else(PoisonError::into_inner);
-        *g = (g.0 + 1, plan);
+    pub fn set_plan(&self, plan: SourcePlan) -> Result<()> {
+        let mut g = self.lock();
+        check_plan(&g.engine, &plan)?;
+        g.plan = plan;
+        g.generation += 1;
         self.source_changes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Applies new settings from the next frame: the engine is rebuilt with
-    /// [`SwapEngine::reconfigure`] (models already loaded are reused), here,
-    /// so an invalid setting is an error for the caller and the session goes
-    /// on unchanged. A different swapper needs the source prepared again:
-    /// use [`LiveControl::set_engine`] for that.
+    /// [`SwapEngine::reconfigure`] (models already loaded are reused, a model
+    /// the new settings add is loaded here), so an invalid setting is an
+    /// error for the caller and the session goes on unchanged. A different
+    /// swapper needs the source prepared again: use
+    /// [`LiveControl::set_engine`] with the new plan for that. The `live.*`
+    /// settings (camera, outputs, mirror) apply to the next session.
     pub fn set_settings(&self, settings: &Settings) -> Result<()> {
         let current = self.engine();
         let next = current.reconfigure(settings)?;
@@ -129,22 +158,33 @@ impl LiveControl {
                 next.swapper_name()
             )));
         }
-        self.set_engine(Arc::new(next), None);
+        let mut g = self.lock();
+        check_plan(&next, &g.plan)?;
+        g.engine = Arc::new(next);
+        drop(g);
+        self.settings_changes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Replaces the engine (and, when given, the source plan prepared with it).
-    pub fn set_engine(&self, engine: Arc<SwapEngine>, plan: Option<SourcePlan>) {
-        *self.engine.lock().unwrap_or_else(PoisonError::into_inner) = engine;
+    /// Replaces the engine and, when given, the source plan prepared with it
+    /// — both at once, so no frame sees one without the other.
+    pub fn set_engine(&self, engine: Arc<SwapEngine>, plan: Option<SourcePlan>) -> Result<()> {
+        let mut g = self.lock();
+        check_plan(&engine, plan.as_ref().unwrap_or(&g.plan))?;
+        g.engine = engine;
         if let Some(p) = plan {
-            self.set_plan(p);
+            g.plan = p;
+            g.generation += 1;
+            self.source_changes.fetch_add(1, Ordering::Relaxed);
         }
+        drop(g);
         self.settings_changes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The engine in use.
     pub fn engine(&self) -> Arc<SwapEngine> {
-        Arc::clone(&self.engine.lock().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(&self.lock().engine)
     }
 
     /// How many times the source was replaced.
@@ -157,12 +197,10 @@ impl LiveControl {
         self.settings_changes.load(Ordering::Relaxed)
     }
 
-    /// The plan and its generation.
-    fn plan(&self) -> (u64, SourcePlan) {
-        self.plan
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The engine, the plan and the plan's generation, read together.
+    fn snapshot(&self) -> (Arc<SwapEngine>, u64, SourcePlan) {
+        let g = self.lock();
+        (Arc::clone(&g.engine), g.generation, g.plan.clone())
     }
 }
 
@@ -282,6 +320,54 @@ fn capture_loop(mut source: Box<dyn FrameSource>, slot: &Slot, done: &AtomicBool
     }
 }
 
+fn modified(p: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// Hot reload for a running session, until `control` is stopped (run it on
+/// its own thread): when the `source` photo changes, it is prepared with the
+/// current engine and used from the next frame; when `settings_file`
+/// changes, `settings()` (the front end's layers: file, environment, its own
+/// overrides) is applied with [`LiveControl::set_settings`]. `report` hears
+/// each reload and each change that was refused (the session then goes on
+/// as it was).
+pub fn watch_changes(
+    control: &LiveControl,
+    source: Option<&std::path::Path>,
+    settings_file: Option<&std::path::Path>,
+    settings: &dyn Fn() -> std::result::Result<Settings, String>,
+    report: &dyn Fn(&str),
+) {
+    let mut last_source = source.and_then(modified);
+    let mut last_settings = settings_file.and_then(modified);
+    while !control.stopped() {
+        std::thread::sleep(Duration::from_millis(300));
+        if let Some(path) = source {
+            let now = modified(path);
+            if now.is_some() && now != last_source {
+                last_source = now;
+                match crate::swap_job::prepare_source(&control.engine(), &[path.to_path_buf()]) {
+                    Ok(p) => {
+                        control.set_source(p);
+                        report(&format!("source face reloaded from {}", path.display()));
+                    }
+                    Err(e) => report(&format!("kept the previous source face: {e}")),
+                }
+            }
+        }
+        if let Some(file) = settings_file {
+            let now = modified(file);
+            if now != last_settings {
+                last_settings = now;
+                match settings().and_then(|s| control.set_settings(&s).map_err(|e| e.to_string())) {
+                    Ok(()) => report(&format!("settings reloaded from {}", file.display())),
+                    Err(e) => report(&format!("kept the previous settings: {e}")),
+                }
+            }
+        }
+    }
+}
+
 /// Mirrors a frame left–right in place.
 pub fn mirror(frame: &mut Frame) {
     let w = frame.width() as usize;
@@ -310,8 +396,9 @@ pub fn run_live(
     };
     let done = AtomicBool::new(false);
     let start = Instant::now();
-    let (mut plan_generation, plan) = control.plan();
-    let mut session = FrameSession::tracked(plan, &control.engine().settings().engine, fps);
+    let (engine, mut plan_generation, plan) = control.snapshot();
+    let mut session = FrameSession::tracked(plan, &engine.settings().engine, fps);
+    drop(engine);
     let mut schedule = opts.safety.live_schedule();
     let mut latencies: VecDeque<f64> = VecDeque::new();
     let mut outputs: VecDeque<Instant> = VecDeque::new();
@@ -373,9 +460,8 @@ pub fn run_live(
                     mirror(&mut frame);
                 }
                 // Changes asked for since the last frame apply from this one.
-                let engine = control.engine();
+                let (engine, generation, plan) = control.snapshot();
                 session.set_selection(&engine.settings().engine);
-                let (generation, plan) = control.plan();
                 if generation != plan_generation {
                     plan_generation = generation;
                     session.set_plan(plan);

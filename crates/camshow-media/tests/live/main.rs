@@ -38,7 +38,7 @@ fn engine(selector: SelectMode) -> Arc<SwapEngine> {
 /// Control for `engine` with the face of sample `photo` as the source.
 fn control(engine: &Arc<SwapEngine>, photo: &str) -> Arc<LiveControl> {
     let plan = SourcePlan::one(engine.prepare_source(&read(photo)).unwrap());
-    LiveControl::new(Arc::clone(engine), plan)
+    LiveControl::new(Arc::clone(engine), plan).unwrap()
 }
 
 fn read(name: &str) -> Frame {
@@ -491,7 +491,7 @@ fn a_face_map_works_in_live_mode() {
             map: Arc::new(map),
             sources: Arc::new(vec![Some(source.clone())]),
         };
-        let control = LiveControl::new(Arc::clone(&engine), plan);
+        let control = LiveControl::new(Arc::clone(&engine), plan).unwrap();
         let opts = LiveOptions {
             duration: Some(Duration::from_secs(2)),
             ..LiveOptions::default()
