@@ -5,7 +5,8 @@
 //! the analyser computes only that, once per frame, for the whole chain),
 //! loads its models once, and processes a frame with the faces found. A
 //! [`Registry`] maps ids to loaders and rejects duplicates; the chain is part
-//! of the typed, serialisable [`crate::pipeline::SwapSettings`].
+//! of the typed, serialisable `Settings` (`crate::settings`), each entry a
+//! [`config::ProcessorConfig`] with that processor's own options.
 //!
 //! Built in:
 //!
