@@ -72,10 +72,12 @@ fn version_string() -> String {
 }
 
 fn init_logging(verbose: u8) {
+    // The product's own logs from -v; ONNX Runtime's internal ones only at -vvv.
     let default = match verbose {
         0 => "warn,ort=error",
-        1 => "info,ort=warn",
-        _ => "debug,ort=info",
+        1 => "info,ort=error",
+        2 => "debug,ort=error",
+        _ => "trace,ort=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -87,6 +89,28 @@ fn init_logging(verbose: u8) {
                 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         )
         .try_init();
+}
+
+/// Deep-Live-Cam is run as `run.py -s face.jpg -t target.mp4 -o out.mp4`: the
+/// same arguments without a command get the command they meant.
+fn deep_live_cam_habit(args: impl Iterator<Item = std::ffi::OsString>) -> Option<String> {
+    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    let first = args.first()?;
+    let swap_like = first.starts_with('-')
+        && !matches!(
+            first.as_str(),
+            "-h" | "--help" | "-V" | "--version" | "-v" | "--verbose" | "--config"
+        )
+        && args.iter().any(|a| matches!(a.as_str(), "-s" | "--source"))
+        && args
+            .iter()
+            .any(|a| matches!(a.as_str(), "-t" | "--target" | "-o" | "--output"));
+    swap_like.then(|| {
+        format!(
+            "camshow needs a command first: did you mean `camshow swap {}`? (see `camshow --help`)",
+            args.join(" ")
+        )
+    })
 }
 
 /// Whether the error is a cancellation (Ctrl-C): exit code 130, as shells use.
@@ -102,6 +126,13 @@ fn cancelled(err: &anyhow::Error) -> bool {
 }
 
 fn main() -> ExitCode {
+    if let Some(hint) = deep_live_cam_habit(std::env::args_os().skip(1)) {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("error: {hint}");
+        }
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let _ = settings_args::CONFIG.set(cli.config.clone());

@@ -476,6 +476,20 @@ pub fn run_video_job(
         )));
     }
     encoder.finish()?;
+    if matches!(container, "mp4" | "m4v" | "mov") {
+        // XMP too, so that every reader (exiftool -XMP:DigitalSourceType)
+        // finds the provenance, not only those that read QuickTime keys.
+        let xmp = crate::provenance::xmp_packet(&format!(
+            "face swap video made with {}",
+            camshow_core::SOFTWARE
+        ));
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(tmp.path())
+            .map_err(Error::io("cannot open", tmp.path().to_path_buf()))?;
+        std::io::Write::write_all(&mut f, &crate::provenance::mp4_xmp_box(&xmp))
+            .map_err(Error::io("cannot write", tmp.path().to_path_buf()))?;
+    }
     tmp.persist(output).map_err(|e| Error::Io {
         context: "cannot move into place",
         path: output.to_path_buf(),

@@ -76,6 +76,23 @@ pub fn xmp_packet(description: &str) -> String {
     )
 }
 
+/// The UUID of an ISO-BMFF (MP4/MOV) box that holds an XMP packet.
+pub const XMP_UUID: [u8; 16] = [
+    0xBE, 0x7A, 0xCF, 0xCB, 0x97, 0xA9, 0x42, 0xE8, 0x9C, 0x71, 0x99, 0x94, 0x91, 0xE3, 0xAF, 0xAC,
+];
+
+/// A top-level `uuid` box carrying `xmp`, for the end of an MP4/MOV file
+/// (appending it moves no other box, so no offset changes).
+pub fn mp4_xmp_box(xmp: &str) -> Vec<u8> {
+    let size = 8 + 16 + xmp.len();
+    let mut b = Vec::with_capacity(size);
+    b.extend_from_slice(&u32::try_from(size).unwrap_or(u32::MAX).to_be_bytes());
+    b.extend_from_slice(b"uuid");
+    b.extend_from_slice(&XMP_UUID);
+    b.extend_from_slice(xmp.as_bytes());
+    b
+}
+
 /// Inserts an XMP `iTXt` chunk right after `IHDR` of a PNG file.
 pub fn png_with_xmp(png: &[u8], xmp: &str) -> Result<Vec<u8>> {
     const SIG: &[u8] = b"\x89PNG\r\n\x1a\n";

@@ -385,6 +385,9 @@ pub fn run_swap(
         .map_or(Path::new("mapped"), PathBuf::as_path);
     let out = output_path(&req.output, named, &req.target);
     if kind == MediaKind::Video {
+        // Checked before any model loads.
+        req.trim
+            .validate(crate::video::probe(&req.target)?.duration)?;
         if container_for(&out).is_none() {
             return Err(Error::UnsupportedVideoFormat { path: out });
         }

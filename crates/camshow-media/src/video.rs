@@ -208,6 +208,33 @@ pub struct Trim {
 }
 
 impl Trim {
+    /// Checks the trim against a video of `duration` seconds: finite, not
+    /// negative, the end after the start, the start before the end of the video.
+    pub fn validate(&self, duration: f64) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(m));
+        for (name, v) in [("--trim-start", self.start), ("--trim-end", self.end)] {
+            if let Some(v) = v
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return bad(format!("{name} {v} is not a time in seconds"));
+            }
+        }
+        if let (Some(s), Some(e)) = (self.start, self.end)
+            && e <= s
+        {
+            return bad(format!("--trim-end {e} is not after --trim-start {s}"));
+        }
+        if let Some(s) = self.start
+            && duration > 0.0
+            && s >= duration
+        {
+            return bad(format!(
+                "--trim-start {s} is past the end of the video ({duration:.2} s)"
+            ));
+        }
+        Ok(())
+    }
+
     fn args(&self) -> Vec<String> {
         let mut a = Vec::new();
         if let Some(s) = self.start {
@@ -801,6 +828,23 @@ pub fn container_for(path: &Path) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trims_are_checked() {
+        let t = |start, end| Trim { start, end };
+        assert!(t(None, None).validate(10.0).is_ok());
+        assert!(t(Some(1.0), Some(2.0)).validate(10.0).is_ok());
+        for (bad, expect) in [
+            (t(Some(-1.0), None), "not a time"),
+            (t(Some(f64::NAN), None), "not a time"),
+            (t(None, Some(f64::INFINITY)), "not a time"),
+            (t(Some(3.0), Some(2.0)), "not after"),
+            (t(Some(12.0), None), "past the end"),
+        ] {
+            let e = bad.validate(10.0).unwrap_err().to_string();
+            assert!(e.contains(expect), "{bad:?}: {e}");
+        }
+    }
 
     #[test]
     fn variable_rates_are_told_from_rounding() {

@@ -359,3 +359,25 @@ fn no_command_writes_over_one_of_its_inputs() {
         before
     );
 }
+
+#[test]
+fn deep_live_cam_habits_get_the_command_they_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("none.toml");
+    let o = with_env(&["-s", "a.jpg", "-t", "b.mp4", "-o", "c.mp4"], &config, &[]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr.contains("did you mean `camshow swap -s a.jpg -t b.mp4 -o c.mp4`"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    // `--keep-fps` and `--keep-audio` are accepted as the defaults they are.
+    let o = with_env(&["swap", "--help"], &config, &[]);
+    let help = text(&o).0;
+    assert!(
+        help.contains("--keep-fps") && help.contains("--keep-audio"),
+        "{help}"
+    );
+    assert!(help.contains("--video-workers"), "{help}");
+}

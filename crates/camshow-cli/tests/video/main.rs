@@ -171,6 +171,11 @@ fn swaps_every_frame_keeping_fps_audio_and_provenance() {
         exiftool("Keys:IptcDigitalSourceType", &out)
             .ends_with("compositeWithTrainedAlgorithmicMedia")
     );
+    // XMP too, which every reader finds.
+    assert!(
+        exiftool("XMP:DigitalSourceType", &out).ends_with("compositeWithTrainedAlgorithmicMedia"),
+        "no XMP in the MP4"
+    );
     // The face changed, the corner (flag and background) did not beyond encoding noise.
     let (fa, fb) = (frame_at(&clip, 15), frame_at(&out, 15));
     let face = mean_abs_diff(&fa, &fb, (160, 60, 80, 80));
@@ -352,6 +357,16 @@ fn variable_frame_rate_stays_in_sync() {
                 .contains("compositeWithTrainedAlgorithmicMedia")
                 || Path::new(name).extension().is_some_and(|e| e == "mkv")
         );
+        if Path::new(name)
+            .extension()
+            .is_some_and(|e| e == "mp4" || e == "mov")
+        {
+            assert!(
+                exiftool("XMP:DigitalSourceType", &out)
+                    .ends_with("compositeWithTrainedAlgorithmicMedia"),
+                "{name}: no XMP"
+            );
+        }
     }
 }
 
@@ -418,6 +433,27 @@ fn broken_inputs_and_options_fail_cleanly() {
         (
             vec!["-t", s(&clip), "-o", s(&dir.path().join("out.avi"))],
             "unsupported output video format",
+        ),
+        (
+            vec!["-t", s(&clip), "-o", s(&out), "--trim-start=-1"],
+            "not a time",
+        ),
+        (
+            vec![
+                "-t",
+                s(&clip),
+                "-o",
+                s(&out),
+                "--trim-start",
+                "1.5",
+                "--trim-end",
+                "1",
+            ],
+            "not after",
+        ),
+        (
+            vec!["-t", s(&clip), "-o", s(&out), "--trim-start", "99"],
+            "past the end",
         ),
     ] {
         let mut full = vec!["-s", s(&t1)];

@@ -94,7 +94,18 @@ struct Shared {
 const BOUNDARY: &str = "camshowframe";
 
 /// Connections served at once; more get `503 Service Unavailable`.
-pub const MAX_CLIENTS: usize = 16;
+pub const MAX_CLIENTS: usize = 64;
+
+/// A client must send its whole request within this time, however slowly it trickles.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(3);
+
+/// A part the client does not take within this time ends its connection.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The kernel's send buffer per client: small, so that a client that stops
+/// reading is noticed (its writes time out) within a frame or two instead of
+/// after megabytes.
+const SEND_BUFFER: usize = 128 * 1024;
 
 /// An MJPEG (`multipart/x-mixed-replace`) stream over HTTP: `/` or
 /// `/stream.mjpg` for the stream, `/snapshot.jpg` for one frame. Every JPEG
@@ -250,18 +261,33 @@ fn encode_loop(shared: &Shared, stop: &AtomicBool, xmp: &str) {
     }
 }
 
-fn serve(mut stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.set_nodelay(true);
+/// Reads a request head (up to the blank line, at most 16 KiB) before
+/// `deadline`; `None` for a client that is too slow, too long or gone.
+fn read_request(stream: &mut TcpStream, deadline: Instant) -> Option<Vec<u8>> {
     let mut req = Vec::new();
     let mut buf = [0u8; 1024];
-    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16 * 1024 {
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        if left.is_zero() || req.len() >= 16 * 1024 {
+            return None;
+        }
+        stream.set_read_timeout(Some(left)).ok()?;
         match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => req.extend_from_slice(&buf[..n]),
         }
     }
+    Some(req)
+}
+
+fn serve(mut stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
+    let Some(req) = read_request(&mut stream, Instant::now() + REQUEST_DEADLINE) else {
+        return;
+    };
     let line = String::from_utf8_lossy(&req);
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -586,6 +612,75 @@ mod tests {
                 String::from_utf8_lossy(&get(addr, "/stream.mjpg")).starts_with("HTTP/1.0 503");
         }
         assert!(refused, "connection {} was served", MAX_CLIENTS + 1);
+        drop(idle);
+    }
+
+    #[test]
+    fn slow_clients_cannot_lock_viewers_out() {
+        let server = MjpegServer::bind("127.0.0.1:0").unwrap();
+        let addr = server.addr();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut slow = Vec::new();
+        // 16 clients that trickle their request a byte at a time…
+        for _ in 0..16 {
+            let stop = stop.clone();
+            slow.push(std::thread::spawn(move || {
+                let Ok(mut s) = TcpStream::connect(addr) else {
+                    return false;
+                };
+                let started = Instant::now();
+                for b in b"GET /stream.mjpg HTTP/1.0\r\nX-Slow: yes\r\n\r\n"
+                    .iter()
+                    .cycle()
+                    .take(400)
+                {
+                    if stop.load(Ordering::Relaxed) || s.write_all(&[*b]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                // Cut off by the request deadline, long before the bytes ran out.
+                started.elapsed() < Duration::from_secs(15)
+            }));
+        }
+        // …and 16 that ask for the stream and never read it.
+        let idle: Vec<TcpStream> = (0..16)
+            .map(|_| {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(b"GET /stream.mjpg HTTP/1.0\r\n\r\n").unwrap();
+                s
+            })
+            .collect();
+        // A real viewer, meanwhile, gets its frames.
+        let frame = Frame::filled(640, 480, [90, 60, 30]).unwrap();
+        let viewer = std::thread::spawn(move || get(addr, "/snapshot.jpg"));
+        let t = Instant::now();
+        while !viewer.is_finished() && t.elapsed() < Duration::from_secs(10) {
+            server.publish(&frame).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        let body = viewer.join().unwrap();
+        assert!(
+            String::from_utf8_lossy(&body).starts_with("HTTP/1.0 200 OK"),
+            "the viewer was not served"
+        );
+        // Trickling clients are cut off by the request deadline.
+        let cut = t.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        for h in slow {
+            assert!(h.join().unwrap(), "a trickling client kept its connection");
+        }
+        // Clients that never read are dropped once their writes time out.
+        let t = Instant::now();
+        while server.clients() > 0 && t.elapsed() < Duration::from_secs(15) {
+            server.publish(&frame).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        assert_eq!(
+            server.clients(),
+            0,
+            "stalled readers still hold slots after {cut:?}"
+        );
         drop(idle);
     }
 
