@@ -134,8 +134,30 @@ impl FaceMap {
     /// Reads a map file.
     pub fn load(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(Error::io("cannot read", path))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::InvalidInput(format!("{} is not a face map: {e}", path.display())))
+        let map: Self = serde_json::from_str(&text).map_err(|e| {
+            Error::InvalidInput(format!("{} is not a face map: {e}", path.display()))
+        })?;
+        map.check()
+            .map_err(|m| Error::InvalidInput(format!("{}: {m}", path.display())))?;
+        Ok(map)
+    }
+
+    /// Checks what a hand-edited map may get wrong: every embedding has 512
+    /// finite values, the distance is a number in 0–2.
+    fn check(&self) -> std::result::Result<(), String> {
+        if !(self.max_distance.is_finite() && (0.0..=2.0).contains(&self.max_distance)) {
+            return Err(format!("max_distance {} is not in 0–2", self.max_distance));
+        }
+        for p in &self.people {
+            if p.embedding.len() != 512 || p.embedding.iter().any(|v| !v.is_finite()) {
+                return Err(format!(
+                    "person {}: the embedding must be 512 finite numbers (has {})",
+                    p.id,
+                    p.embedding.len()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The mapped person an embedding belongs to (closest mean, within the
@@ -155,6 +177,59 @@ impl FaceMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_edited_maps_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("map.json");
+        let person = |e: Vec<f32>| Person {
+            id: 0,
+            thumbnail: "t.png".into(),
+            frames_seen: vec![0],
+            first_box: [0.0; 4],
+            embedding: e,
+            source: None,
+        };
+        let write = |m: &FaceMap| std::fs::write(&p, serde_json::to_string(m).unwrap()).unwrap();
+        let good = FaceMap {
+            target: "x.mp4".into(),
+            max_distance: 0.6,
+            people: vec![person(vec![0.1; 512])],
+        };
+        write(&good);
+        assert_eq!(FaceMap::load(&p).unwrap(), good);
+        write(&FaceMap {
+            people: vec![person(vec![0.1; 3])],
+            ..good.clone()
+        });
+        assert!(
+            FaceMap::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("512 finite numbers")
+        );
+        write(&FaceMap {
+            max_distance: 9.0,
+            ..good.clone()
+        });
+        assert!(
+            FaceMap::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("max_distance")
+        );
+        std::fs::write(
+            &p,
+            r#"{"target": "x", "max_distance": 0.5, "people": [{"id": 0}]}"#,
+        )
+        .unwrap();
+        assert!(
+            FaceMap::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("is not a face map")
+        );
+    }
 
     fn v(a: f32, b: f32, c: f32) -> Vec<f32> {
         recognizer_normalize(vec![a, b, c])

@@ -32,7 +32,7 @@ use camshow_core::swap::PreparedSource;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::image_io::{OutputFormat, read_image, write_image};
+use crate::image_io::{OutputFormat, read_image};
 use crate::job::{JobOptions, JobReport, run_video_job};
 use crate::video::{Trim, container_for};
 
@@ -123,8 +123,25 @@ pub fn media_kind(path: &Path) -> Result<MediaKind> {
     if n == 0 {
         return Err(Error::Invalid(format!("{} is empty", path.display())));
     }
+    if crate::image_io::is_heif(&head[..n]) {
+        // A still photo this build cannot decode: reading it says so.
+        return Ok(MediaKind::Image);
+    }
     Ok(match image::guess_format(&head[..n]) {
-        Ok(image::ImageFormat::Gif) | Err(_) => MediaKind::Video,
+        // An animated GIF is a video; a still one is a picture.
+        Ok(image::ImageFormat::Gif) => {
+            let file = std::fs::File::open(path).map_err(Error::io("cannot read", path))?;
+            let frames = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(file))
+                .map_or(2, |d| {
+                    image::AnimationDecoder::into_frames(d).take(2).count()
+                });
+            if frames > 1 {
+                MediaKind::Video
+            } else {
+                MediaKind::Image
+            }
+        }
+        Err(_) => MediaKind::Video,
         Ok(_) => MediaKind::Image,
     })
 }
@@ -447,7 +464,7 @@ pub fn run_swap(
     }
     let result = match kind {
         MediaKind::Image => {
-            let mut target = read_image(&req.target)?;
+            let (mut target, alpha) = crate::image_io::read_image_alpha(&req.target)?;
             let gate = engine.safety_gate();
             gate.ensure_safe_image(&target, &[], "target")?;
             let mut session = FrameSession::still(plan, &settings.engine);
@@ -470,9 +487,10 @@ pub fn run_swap(
                 }
                 .into());
             }
-            write_image(
+            crate::image_io::write_image_alpha(
                 &out,
                 &target,
+                alpha.as_deref(),
                 &format!(
                     "face swap made with {} ({})",
                     camshow_core::SOFTWARE,
