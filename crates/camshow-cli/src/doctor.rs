@@ -133,6 +133,13 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
     for c in &report.cameras {
         println!("  {}  {}", c.id, c.name);
     }
+    if !report.hints.is_empty() {
+        println!();
+        println!("Next steps");
+        for h in &report.hints {
+            println!("  - {h}");
+        }
+    }
     println!();
     println!("Folders");
     println!(

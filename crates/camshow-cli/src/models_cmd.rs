@@ -82,6 +82,9 @@ pub fn run(args: &ModelsArgs) -> Result<ExitCode> {
                         println!("  {:<20} {r}", "");
                     }
                 }
+                if let Some(h) = camshow_media::doctor::inswapper_hint(&store) {
+                    println!("note: {h}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -70,7 +70,7 @@ pub struct VideoArgs {
     /// Video: also write every processed frame as PNG into `<output>-frames/` [settings: video.keep_frames]
     #[arg(long)]
     keep_frames: bool,
-    /// Video encoder (only those your FFmpeg reports: see `camshow doctor`) [settings: video.encoder]
+    /// Video encoder: auto (VP9 for .webm, H.264 otherwise), or one your FFmpeg reports (see `camshow doctor`) [settings: video.encoder]
     #[arg(long, value_name = "NAME")]
     video_encoder: Option<String>,
     /// Video quality 0 (best) – 51, mapped per encoder (CRF for x264/x265, CQ for NVENC, …) [settings: video.quality]

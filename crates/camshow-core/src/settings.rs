@@ -160,7 +160,7 @@ pub struct VideoSettings {
     /// Parallel frame workers (0 = one per CPU core).
     #[schemars(range(max = 1024))]
     pub workers: usize,
-    /// Video encoder (only those your FFmpeg reports).
+    /// Video encoder: `auto` (VP9 for .webm, H.264 otherwise), or one your FFmpeg reports.
     pub encoder: String,
     /// Quality 0 (best) – 51, mapped per encoder.
     #[schemars(range(max = 51))]
@@ -180,7 +180,7 @@ impl Default for VideoSettings {
     fn default() -> Self {
         Self {
             workers: 0,
-            encoder: "libx264".into(),
+            encoder: "auto".into(),
             quality: 18,
             keep_fps: true,
             fps: None,

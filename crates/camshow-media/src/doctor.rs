@@ -33,6 +33,21 @@ pub struct Report {
     pub cameras: Vec<CameraInfo>,
     /// Folders in use.
     pub dirs: Dirs,
+    /// What to do next: how to get inswapper, how to get the GPU runtime.
+    pub hints: Vec<String>,
+}
+
+/// How to get inswapper, when it is not installed (empty when it is).
+pub fn inswapper_hint(store: &ModelStore) -> Option<String> {
+    let have = ["inswapper_128", "inswapper_128_fp16"]
+        .iter()
+        .any(|id| store.available(id))
+        && store.available("w600k_r50");
+    (!have).then(|| {
+        "inswapper (the best swapper) is not installed: `camshow models fetch inswapper_128 w600k_r50` \
+         (insightface licence: non-commercial research only), or `camshow models import FILE` for a copy you already have"
+            .to_string()
+    })
 }
 
 /// The ONNX Runtime part.
@@ -135,6 +150,17 @@ impl Report {
                 licence: m.licence,
             })
             .collect();
+        let mut hints: Vec<String> = inswapper_hint(store).into_iter().collect();
+        if let RuntimeReport::Found { providers, .. } = &onnxruntime
+            && !providers.iter().any(|p| p.name != "cpu" && p.available)
+        {
+            hints.push(
+                "only the CPU ONNX Runtime is present: for an NVIDIA GPU, `pip install onnxruntime-gpu[cuda,cudnn]` \
+                 (camshow finds it, or set ORT_DYLIB_PATH to its onnxruntime/capi folder) and run with \
+                 `--execution-provider cuda,cpu`"
+                    .to_string(),
+            );
+        }
         let gate_ready = models
             .iter()
             .any(|m| m.id == "nudenet" && m.status == Status::Present.to_string());
@@ -151,6 +177,7 @@ impl Report {
             models,
             ffmpeg: crate::tools::ffmpeg_info(),
             cameras: crate::camera::list_cameras(),
+            hints,
             dirs: Dirs {
                 config: camshow_core::paths::config_dir(),
                 models: store.dir().to_path_buf(),

@@ -314,10 +314,13 @@ pub fn run_video_job(
     let mut decoder = if exact_times.is_some() {
         Decoder::open_exact(input, &info)?
     } else {
-        Decoder::open(input, &info, opts.trim)?
+        match opts.fps {
+            Some(r) => Decoder::open_resampled(input, &info, opts.trim, r)?,
+            None => Decoder::open(input, &info, opts.trim)?,
+        }
     };
     let enc_opts = EncodeOptions {
-        encoder: opts.encoder.clone(),
+        encoder: crate::video::choose_encoder(&opts.encoder, container)?,
         quality: opts.quality,
         keep_audio: opts.keep_audio,
         fps,

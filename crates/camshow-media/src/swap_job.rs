@@ -408,11 +408,12 @@ pub fn run_swap(
         if container_for(&out).is_none() {
             return Err(Error::UnsupportedVideoFormat { path: out });
         }
+        let container = container_for(&out).unwrap_or_default();
+        let encoder = crate::video::choose_encoder(&settings.video.encoder, container)?;
         let encoders = crate::tools::ffmpeg_info().video_encoders;
-        if !encoders.iter().any(|e| e == &settings.video.encoder) {
+        if !encoders.iter().any(|e| e == &encoder) {
             return Err(Error::Invalid(format!(
-                "video encoder {} is not offered by this FFmpeg (available: {})",
-                settings.video.encoder,
+                "video encoder {encoder} is not offered by this FFmpeg (available: {})",
                 encoders.join(", ")
             )));
         }

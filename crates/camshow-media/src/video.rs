@@ -261,13 +261,25 @@ impl Decoder {
     /// stream's own matrix and range. A variable-rate source is resampled to
     /// its average rate, which keeps it in sync with its audio.
     pub fn open(path: &Path, info: &VideoInfo, trim: Trim) -> Result<Self> {
-        Self::spawn(path, info, trim, None, false)
+        Self::spawn(path, info, trim, None, false, None)
+    }
+
+    /// Decodes `path` resampled to `rate`: frames are dropped or repeated
+    /// so that the video lasts as long as the source (and stays in sync
+    /// with its audio) at the new rate.
+    pub fn open_resampled(
+        path: &Path,
+        info: &VideoInfo,
+        trim: Trim,
+        rate: Rational,
+    ) -> Result<Self> {
+        Self::spawn(path, info, trim, None, false, Some(rate))
     }
 
     /// Every frame as stored, never resampled (a variable-rate source whose
     /// timestamps [`frame_times`] gives and the encoder puts back).
     pub fn open_exact(path: &Path, info: &VideoInfo) -> Result<Self> {
-        Self::spawn(path, info, Trim::default(), None, true)
+        Self::spawn(path, info, Trim::default(), None, true, None)
     }
 
     /// The safety gate's samples: [`SafetyPolicy::video_checks_per_second`]
@@ -279,7 +291,7 @@ impl Decoder {
             .video_checks_per_second
             .ceil()
             .max(1.0) as u32;
-        Self::spawn(path, info, trim, Some(rate), false)
+        Self::spawn(path, info, trim, Some(rate), false, None)
     }
 
     fn spawn(
@@ -288,6 +300,7 @@ impl Decoder {
         trim: Trim,
         sample_fps: Option<u32>,
         exact: bool,
+        rate: Option<Rational>,
     ) -> Result<Self> {
         let (mut width, mut height) = (info.width, info.height);
         let mut filter = format!(
@@ -306,6 +319,10 @@ impl Decoder {
                 swscale_range(info)
             );
         }
+        if let Some(r) = rate {
+            // Drop or repeat frames to the new rate over the same duration.
+            filter = format!("fps={r},{filter}");
+        }
         filter.push_str(",format=rgb24");
         let mut cmd = crate::tools::ffmpeg();
         cmd.args(["-nostdin", "-v", "error"])
@@ -314,7 +331,10 @@ impl Decoder {
             .arg(path)
             .args(["-map", "0:v:0", "-vf", &filter]);
         if sample_fps.is_none() {
-            if info.variable_fps && !exact {
+            if rate.is_some() {
+                // The `fps` filter (in the graph) already resampled.
+                cmd.args(["-fps_mode", "passthrough"]);
+            } else if info.variable_fps && !exact {
                 cmd.args(["-fps_mode", "cfr", "-r", &info.avg_fps.to_string()]);
             } else {
                 cmd.args(["-fps_mode", "passthrough"]);
@@ -414,6 +434,47 @@ pub struct EncodeOptions {
     /// Presentation times of the frames (seconds) to keep exactly, for a
     /// variable-rate source decoded with [`Decoder::open_exact`].
     pub timestamps: Option<Vec<f64>>,
+}
+
+/// The encoder for `setting` (`auto`, or a name) and a container: `auto`
+/// is VP9 for WebM and H.264 elsewhere; a named encoder the container cannot
+/// hold is refused with the list of those it can.
+pub fn choose_encoder(setting: &str, container: &str) -> Result<String> {
+    const WEBM: [&str; 8] = [
+        "libvpx-vp9",
+        "libvpx",
+        "libaom-av1",
+        "libsvtav1",
+        "av1_nvenc",
+        "av1_qsv",
+        "av1_vaapi",
+        "av1_amf",
+    ];
+    const NOT_IN_MP4: [&str; 2] = ["libvpx", "libtheora"];
+    if setting == "auto" {
+        return Ok(if container == "webm" {
+            "libvpx-vp9"
+        } else {
+            "libx264"
+        }
+        .to_string());
+    }
+    let refused = match container {
+        "webm" => !WEBM.contains(&setting),
+        "mp4" | "m4v" | "mov" => NOT_IN_MP4.contains(&setting),
+        _ => false,
+    };
+    if refused {
+        let can = if container == "webm" {
+            WEBM.join(", ")
+        } else {
+            "H.264, HEVC, AV1 or VP9 encoders such as libx264, libx265, libaom-av1, libvpx-vp9, h264_nvenc".into()
+        };
+        return Err(Error::Invalid(format!(
+            "a .{container} file cannot hold video from the {setting} encoder; it can hold: {can}"
+        )));
+    }
+    Ok(setting.to_string())
 }
 
 /// Encoder arguments for a 0–51 quality, per encoder family.

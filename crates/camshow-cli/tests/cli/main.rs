@@ -248,6 +248,36 @@ fn doctor_tells_the_truth() {
             && stdout.contains("provider    cpu       usable"),
         "{stdout}"
     );
+    // What to do next: inswapper (not installed here), and the GPU runtime
+    // when the library has no accelerator (the CPU wheel's case).
+    assert!(
+        stdout.contains("camshow models fetch inswapper_128 w600k_r50"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("camshow models import FILE"), "{stdout}");
+    let accelerated = v["onnxruntime"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] != "cpu" && p["available"] == true);
+    assert_eq!(
+        stdout.contains("pip install onnxruntime-gpu"),
+        !accelerated,
+        "{stdout}"
+    );
+    assert!(
+        v["hints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h.as_str().unwrap().contains("inswapper"))
+    );
+    let o = run(&["models", "list"]);
+    assert!(
+        text(&o).0.contains("camshow models import FILE"),
+        "{}",
+        text(&o).0
+    );
     // The ORT_DYLIB_PATH route is reported as such.
     let lib = v["onnxruntime"]["library"].as_str().unwrap().to_string();
     let o = Command::new(env!("CARGO_BIN_EXE_camshow"))

@@ -810,3 +810,102 @@ fn kept_frames_never_mix_with_an_earlier_run_and_outputs_get_the_umask() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("is the target"));
 }
+
+#[test]
+fn a_new_frame_rate_resamples_and_keeps_the_duration_and_the_audio() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = astronaut_clip(dir.path(), "r.mp4", true, &[]);
+    let t1 = sample("t1.jpg");
+    let src = streams(&clip);
+    let out = dir.path().join("five.mp4");
+    let o = swap(&[
+        "-s",
+        s(&t1),
+        "-t",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--no-keep-fps",
+        "--fps",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let b = streams(&out);
+    // 3 s at 10 fps → 3 s at 5 fps: half the frames, the same length, audio in step.
+    assert!(
+        (b.video_duration - src.video_duration).abs() < 0.25,
+        "{} s vs {} s",
+        b.video_duration,
+        src.video_duration
+    );
+    assert!(
+        (14..=16).contains(&b.video_frames),
+        "{} frames",
+        b.video_frames
+    );
+    assert!((b.audio_duration.unwrap() - b.video_duration).abs() < 0.25);
+    // A rate of 0 is refused, not turned into 1 fps.
+    let o = swap(&[
+        "-s",
+        s(&t1),
+        "-t",
+        s(&clip),
+        "-o",
+        s(&dir.path().join("zero.mp4")),
+        "--no-keep-fps",
+        "--fps",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("video.fps: 0 is not in 1–1000"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn the_encoder_follows_the_container() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = astronaut_clip(dir.path(), "w.mp4", true, &["-t", "1"]);
+    let t1 = sample("t1.jpg");
+    let out = dir.path().join("out.webm");
+    let o = swap(&["-s", s(&t1), "-t", s(&clip), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "vp9");
+    // An encoder the container cannot hold is refused up front, with those it can.
+    let bad = dir.path().join("bad.webm");
+    let o = swap(&[
+        "-s",
+        s(&t1),
+        "-t",
+        s(&clip),
+        "-o",
+        s(&bad),
+        "--video-encoder",
+        "libx264",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("cannot hold") && err.contains("libvpx-vp9"),
+        "{err}"
+    );
+    assert!(!bad.exists());
+}

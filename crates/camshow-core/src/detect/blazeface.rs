@@ -199,6 +199,11 @@ impl FaceDetector for BlazeFace {
                     && f.bbox[0] < frame.width() as f32
                     && f.bbox[1] < frame.height() as f32
             })
+            .map(|mut f| {
+                // Boxes of faces at the edge reach past it: clamp them to the picture.
+                f.bbox = clamp_box(f.bbox, frame.width(), frame.height());
+                f
+            })
             .collect();
         Ok(faces)
     }
@@ -208,9 +213,32 @@ impl FaceDetector for BlazeFace {
     }
 }
 
+/// `[x1, y1, x2, y2]` clamped to a `width`×`height` picture.
+fn clamp_box(b: [f32; 4], width: u32, height: u32) -> [f32; 4] {
+    let (w, h) = (width as f32, height as f32);
+    [
+        b[0].clamp(0.0, w),
+        b[1].clamp(0.0, h),
+        b[2].clamp(0.0, w),
+        b[3].clamp(0.0, h),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boxes_are_clamped_to_the_picture() {
+        assert_eq!(
+            clamp_box([-5.0, -2.0, 120.0, 90.0], 100, 80),
+            [0.0, 0.0, 100.0, 80.0]
+        );
+        assert_eq!(
+            clamp_box([5.0, 6.0, 50.0, 60.0], 100, 80),
+            [5.0, 6.0, 50.0, 60.0]
+        );
+    }
 
     #[test]
     fn head_decoding_and_merge() {
