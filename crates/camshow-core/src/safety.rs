@@ -225,6 +225,17 @@ impl SafetyGate {
         Ok(v)
     }
 
+    /// A video or live frame: the whole frame and the context crop around
+    /// each face about to be swapped (no tiles: frames are checked several
+    /// times a second).
+    pub fn check_frame(&self, frame: &Frame, faces: &[[f32; 4]]) -> Result<Verdict> {
+        let mut v = self.check(frame)?;
+        for b in faces {
+            merge(&mut v, self.check_context(frame, b)?);
+        }
+        Ok(v)
+    }
+
     /// [`SafetyGate::check_image`] as an [`Error::Unsafe`] when unsafe.
     pub fn ensure_safe_image(
         &self,
@@ -408,7 +419,12 @@ pub fn video_refused(samples: u64, unsafe_samples: u64) -> bool {
 /// (`SafetyGate::ensure_safe_image`, `SafetyGate::ensure_safe_regions`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SafetyPolicy {
-    /// Video frames checked per second of video (at least).
+    /// Whole frames sampled per second of video before a job starts (an
+    /// early refusal of videos that are unsafe throughout).
+    pub video_samples_per_second: f64,
+    /// Checks per second of video while swapping (the frame and the context
+    /// crops of the faces about to be swapped): no frame is swapped before
+    /// a check after it has passed.
     pub video_checks_per_second: f64,
     /// Share of unsafe video checks above which a video is refused.
     pub max_unsafe_share: f64,
@@ -421,7 +437,8 @@ pub struct SafetyPolicy {
 impl Default for SafetyPolicy {
     fn default() -> Self {
         Self {
-            video_checks_per_second: 1.0,
+            video_samples_per_second: 1.0,
+            video_checks_per_second: 4.0,
             max_unsafe_share: MAX_UNSAFE_SHARE,
             live_interval: Duration::from_secs(1),
             live_cooldown: Duration::from_secs(5),
@@ -439,9 +456,88 @@ impl SafetyPolicy {
         }
     }
 
+    /// Frames between two checks for a video at `fps`.
+    pub fn video_check_interval(&self, fps: f64) -> u64 {
+        let per_check = fps / self.video_checks_per_second.max(0.1);
+        (per_check.floor() as u64).max(1)
+    }
+
     /// A fresh live schedule.
     pub fn live_schedule(&self) -> SafetySchedule {
         SafetySchedule::new(self.live_interval, self.live_cooldown)
+    }
+}
+
+/// Which video frames may be swapped, decided in frame order as the gate's
+/// checks come in: frames wait until the next check; when it passes, the
+/// frames since the previous check are released to be swapped; when it
+/// fails, they — and the frames up to the next check — are released
+/// unswapped (the range is reported). A frame is never swapped before a
+/// check at or after it has passed.
+#[derive(Debug, Clone, Default)]
+pub struct VideoClearance {
+    waiting: Vec<u64>,
+    /// The last check failed: the frames up to the next check stay unswapped.
+    after_unsafe: bool,
+    checks: u64,
+    unsafe_checks: u64,
+    unswapped: Vec<(u64, u64)>,
+}
+
+impl VideoClearance {
+    /// Nothing seen yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Frame `index` (in order) with, when it was a check frame, the
+    /// verdict. Returns the frames released now, each with whether it may
+    /// be swapped.
+    pub fn frame(&mut self, index: u64, verdict: Option<bool>) -> Vec<(u64, bool)> {
+        self.waiting.push(index);
+        let Some(safe) = verdict else {
+            return Vec::new();
+        };
+        self.checks += 1;
+        let swap = safe && !self.after_unsafe;
+        if !safe {
+            self.unsafe_checks += 1;
+        }
+        self.after_unsafe = !safe;
+        let released: Vec<(u64, bool)> = self.waiting.drain(..).map(|i| (i, swap)).collect();
+        if !swap && let (Some(first), Some(last)) = (released.first(), released.last()) {
+            match self.unswapped.last_mut() {
+                Some(r) if r.1 + 1 == first.0 => r.1 = last.0,
+                _ => self.unswapped.push((first.0, last.0)),
+            }
+        }
+        released
+    }
+
+    /// The end of the video: frames still waiting get one last verdict (the
+    /// caller checks the last frame).
+    pub fn finish(&mut self, last_verdict: bool) -> Vec<(u64, bool)> {
+        if self.waiting.is_empty() {
+            return Vec::new();
+        }
+        let last = *self.waiting.last().unwrap_or(&0);
+        self.waiting.pop();
+        self.frame(last, Some(last_verdict))
+    }
+
+    /// Frames are waiting for a check.
+    pub fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Checks made and how many were unsafe.
+    pub fn checks(&self) -> (u64, u64) {
+        (self.checks, self.unsafe_checks)
+    }
+
+    /// Inclusive frame ranges left unswapped because of the gate.
+    pub fn unswapped(&self) -> &[(u64, u64)] {
+        &self.unswapped
     }
 }
 
@@ -500,6 +596,44 @@ impl SafetySchedule {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn video_frames_wait_for_a_passing_check_after_them() {
+        let mut c = VideoClearance::new();
+        // Checks every 4 frames: 0, 4, 8, 12.
+        let check = |i: u64, bad: &[u64]| i.is_multiple_of(4).then_some(!bad.contains(&i));
+        let mut released = Vec::new();
+        for i in 0..14 {
+            let r = c.frame(i, check(i, &[8]));
+            if !i.is_multiple_of(4) {
+                assert!(r.is_empty(), "frame {i} released before a check after it");
+            }
+            released.extend(r);
+        }
+        released.extend(c.finish(true));
+        let swapped: Vec<u64> = released.iter().filter(|r| r.1).map(|r| r.0).collect();
+        let kept: Vec<u64> = released.iter().filter(|r| !r.1).map(|r| r.0).collect();
+        // Every frame once, in order.
+        assert_eq!(
+            released.iter().map(|r| r.0).collect::<Vec<_>>(),
+            (0..14).collect::<Vec<_>>()
+        );
+        // The unsafe check at 8 leaves 5–12 unswapped: since the check before
+        // it, and up to the check after it.
+        assert_eq!(kept, (5..=12).collect::<Vec<_>>());
+        assert_eq!(swapped, [0, 1, 2, 3, 4, 13]);
+        assert_eq!(c.unswapped(), &[(5, 12)]);
+        assert_eq!(c.checks(), (5, 1));
+    }
+
+    #[test]
+    fn the_check_interval_gives_at_least_the_policys_rate() {
+        let p = SafetyPolicy::default();
+        assert_eq!(p.video_check_interval(30.0), 7);
+        assert_eq!(p.video_check_interval(10.0), 2);
+        assert_eq!(p.video_check_interval(2.0), 1);
+        assert!(!p.video_refused(20, 2) && p.video_refused(20, 3));
+    }
 
     #[test]
     fn tiles_cover_large_pictures_with_overlap_and_a_cap() {

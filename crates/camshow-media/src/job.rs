@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use camshow_core::Frame;
 use camshow_core::detect::Face;
 use camshow_core::pipeline::SwapEngine;
-use camshow_core::safety::{SafetyPolicy, UNSAFE_THRESHOLD};
+use camshow_core::safety::{SafetyPolicy, UNSAFE_THRESHOLD, VideoClearance};
 use camshow_core::session::{FrameSession, SourcePlan};
 use camshow_core::settings::VideoSettings;
 use camshow_core::swap::PreparedSource;
@@ -76,6 +76,11 @@ pub struct JobReport {
     pub frames_swapped: u64,
     /// Safety samples checked and how many were unsafe.
     pub safety_samples: (u64, u64),
+    /// Checks while swapping (frame + context crops of the faces to swap,
+    /// several per second of video) and how many were unsafe.
+    pub safety_checks: (u64, u64),
+    /// Inclusive frame ranges left unswapped because a check around them failed.
+    pub unswapped_ranges: Vec<(u64, u64)>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -134,6 +139,26 @@ fn fresh_frames_dir(k: &Path) -> Result<tempfile::TempDir> {
         .prefix(".camshow-frames-")
         .tempdir_in(&parent)
         .map_err(Error::io("cannot create a temporary folder in", &parent))
+}
+
+/// Frames waiting for a check, with the faces to swap in them.
+type Held = BTreeMap<u64, (Frame, Vec<(Face, usize)>)>;
+
+/// The boxes of the faces about to be swapped.
+fn boxes(targets: &[(Face, usize)]) -> Vec<[f32; 4]> {
+    targets.iter().map(|(f, _)| f.bbox).collect()
+}
+
+/// Hands a held frame to the workers: with its faces when the gate cleared
+/// it, with none (passed through unswapped) when it did not.
+fn release(held: &mut Held, swap_tx: &Sender<SwapTask>, i: u64, swap: bool) -> Result<()> {
+    let (f, targets) = held
+        .remove(&i)
+        .ok_or_else(|| Error::Internal(format!("frame {i} was released twice")))?;
+    let targets = if swap { targets } else { Vec::new() };
+    swap_tx
+        .send((i, f, targets))
+        .map_err(|_| Error::Internal("frame workers stopped".into()))
 }
 
 /// A window that keeps the decoder at most `size` frames ahead of the encoder.
@@ -339,11 +364,18 @@ pub fn run_video_job(
 
     let workers = opts.workers.max(1);
     let stop = AtomicBool::new(false);
+    let policy = SafetyPolicy::default();
+    let interval = policy.video_check_interval(fps.as_f64());
+    // Frames wait for the next check before they are swapped: the window
+    // holds those and the ones in flight.
     let window = Window {
         written: Mutex::new(0),
         moved: Condvar::new(),
-        size: (workers as u64) * 3,
+        size: ((workers as u64) * 3).max(interval + workers as u64 * 2 + 2),
     };
+    let gate = engine.safety_gate();
+    let mut clearance = VideoClearance::new();
+    let mut held: Held = BTreeMap::new();
     let (frame_tx, frame_rx) = sync_channel::<(u64, Frame)>(workers * 2);
     let frame_rx = Mutex::new(frame_rx);
     // Unbounded in type, bounded in practice: the window keeps at most
@@ -417,19 +449,37 @@ pub fn run_video_job(
                 if cancel.load(Ordering::Relaxed) {
                     return Err(Error::Cancelled);
                 }
-                if decoder_done.load(Ordering::Acquire)
-                    && next_write == decoded.load(Ordering::Acquire)
-                {
+                let all_decoded = decoder_done.load(Ordering::Acquire);
+                if all_decoded && next_write == decoded.load(Ordering::Acquire) {
                     return Ok(());
+                }
+                // The last frames after the last check: check the last one.
+                if all_decoded
+                    && next_track == decoded.load(Ordering::Acquire)
+                    && clearance.has_waiting()
+                {
+                    let verdict = match held.iter().next_back() {
+                        Some((_, (f, t))) => gate.check_frame(f, &boxes(t))?.safe,
+                        None => true,
+                    };
+                    for (i, swap) in clearance.finish(verdict) {
+                        release(&mut held, &swap_tx, i, swap)?;
+                    }
                 }
                 match done_rx.recv_timeout(Duration::from_millis(50)) {
                     Ok(Done::Analysed(i, r)) => {
                         analysed.insert(i, r?);
                         while let Some((f, faces)) = analysed.remove(&next_track) {
                             let targets = session.targets(faces)?;
-                            swap_tx
-                                .send((next_track, f, targets))
-                                .map_err(|_| Error::Internal("frame workers stopped".into()))?;
+                            // No face is swapped before a check at or after its frame passed.
+                            let verdict = next_track
+                                .is_multiple_of(interval)
+                                .then(|| gate.check_frame(&f, &boxes(&targets)).map(|v| v.safe))
+                                .transpose()?;
+                            held.insert(next_track, (f, targets));
+                            for (i, swap) in clearance.frame(next_track, verdict) {
+                                release(&mut held, &swap_tx, i, swap)?;
+                            }
                             next_track += 1;
                         }
                     }
@@ -472,6 +522,19 @@ pub fn run_video_job(
         return Err(e);
     }
     let (frames, frames_swapped) = outcome?;
+    let (checks, unsafe_checks) = clearance.checks();
+    if policy.video_refused(checks, unsafe_checks) {
+        return Err(camshow_core::Error::Unsafe {
+            what: format!(
+                "video {} ({unsafe_checks} of {checks} checks while swapping)",
+                input.display()
+            ),
+            labels: "exposed nudity".into(),
+            score: UNSAFE_THRESHOLD,
+            threshold: UNSAFE_THRESHOLD,
+        }
+        .into());
+    }
     if frames == 0 {
         return Err(Error::Invalid(format!(
             "{} has no frames to process",
@@ -511,6 +574,8 @@ pub fn run_video_job(
         frames,
         frames_swapped,
         safety_samples: safety,
+        safety_checks: clearance.checks(),
+        unswapped_ranges: clearance.unswapped().to_vec(),
         seconds: start.elapsed().as_secs_f64(),
     })
 }

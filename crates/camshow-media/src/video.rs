@@ -282,13 +282,13 @@ impl Decoder {
         Self::spawn(path, info, Trim::default(), None, true, None)
     }
 
-    /// The safety gate's samples: [`SafetyPolicy::video_checks_per_second`]
+    /// The safety gate's up-front samples: [`SafetyPolicy::video_samples_per_second`]
     /// frames per second (at least one), at most 640 px wide.
     ///
-    /// [`SafetyPolicy::video_checks_per_second`]: camshow_core::safety::SafetyPolicy
+    /// [`SafetyPolicy::video_samples_per_second`]: camshow_core::safety::SafetyPolicy
     pub fn open_samples(path: &Path, info: &VideoInfo, trim: Trim) -> Result<Self> {
         let rate = camshow_core::safety::SafetyPolicy::default()
-            .video_checks_per_second
+            .video_samples_per_second
             .ceil()
             .max(1.0) as u32;
         Self::spawn(path, info, trim, Some(rate), false, None)

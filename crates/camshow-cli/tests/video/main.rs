@@ -829,8 +829,13 @@ fn a_new_frame_rate_resamples_and_keeps_the_duration_and_the_audio() {
         "--no-keep-fps",
         "--fps",
         "5",
+        "--json",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The gate checked the frames and the faces to swap at least four times per second of video.
+    assert!(v["safety_checks"].as_u64().unwrap() >= 12, "{v}");
+    assert_eq!(v["unswapped_ranges"], serde_json::json!([]));
     let b = streams(&out);
     // 3 s at 10 fps → 3 s at 5 fps: half the frames, the same length, audio in step.
     assert!(
