@@ -724,16 +724,16 @@ impl Layered {
         let mut origins = BTreeMap::new();
         let file_found = file.is_file();
         if file_found {
-            let table = read_file(file)?;
+            let (text, table) = read_file_text(file)?;
             let layer = serde_json::to_value(&table)
                 .map_err(|e| Error::Internal(format!("settings file to JSON: {e}")))?;
+            // Unknown keys first (with a did-you-mean), then types (at their line).
             check_file_keys(&tree, &layer, &mut Vec::new(), file)?;
-            check_file_types(file)?;
+            toml::from_str::<Settings>(&text).map_err(|e| file_error(file, &text, &e))?;
             merge(&mut tree, layer.clone());
             for leaf in leaves(&layer, String::new()) {
                 origins.insert(leaf, Origin::File(file.to_path_buf()));
             }
-            from_tree(tree.clone()).map_err(|e| in_file(e, file))?;
         }
         let mut env: Vec<&(String, String)> = vars
             .iter()
@@ -830,24 +830,13 @@ impl Layered {
     }
 }
 
-fn in_file(e: Error, file: &Path) -> Error {
-    match e {
-        Error::Settings(p) => Error::SettingsFile {
-            path: file.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: p
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        },
-        other => other,
-    }
-}
-
 /// Reads and parses a settings file: a parse error names its line and column.
 pub fn read_file(path: &Path) -> Result<toml::Table> {
+    Ok(read_file_text(path)?.1)
+}
+
+/// The file's text and its table.
+fn read_file_text(path: &Path) -> Result<(String, toml::Table)> {
     let bytes = std::fs::read(path).map_err(Error::io("cannot read settings file", path))?;
     let text = String::from_utf8(bytes).map_err(|e| Error::SettingsFile {
         path: path.to_path_buf(),
@@ -855,15 +844,7 @@ pub fn read_file(path: &Path) -> Result<toml::Table> {
         column: 0,
         message: format!("not UTF-8 text ({e})"),
     })?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| {
-        let (line, column) = e.span().map_or((0, 0), |s| line_col(&text, s.start));
-        Error::SettingsFile {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message: e.message().to_string(),
-        }
-    })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| file_error(path, &text, &e))?;
     match table.get("version") {
         None => {}
         Some(toml::Value::Integer(v)) if *v == i64::from(VERSION) => {}
@@ -876,22 +857,18 @@ pub fn read_file(path: &Path) -> Result<toml::Table> {
             });
         }
     }
-    Ok(table)
+    Ok((text, table))
 }
 
-/// A value of the wrong type in the file is an error at its line and column.
-fn check_file_types(path: &Path) -> Result<()> {
-    let text =
-        std::fs::read_to_string(path).map_err(Error::io("cannot read settings file", path))?;
-    toml::from_str::<Settings>(&text).map(|_| ()).map_err(|e| {
-        let (line, column) = e.span().map_or((0, 0), |s| line_col(&text, s.start));
-        Error::SettingsFile {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message: e.message().to_string(),
-        }
-    })
+/// A TOML error in `text` (from `path`), at its line and column.
+fn file_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
+    let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+    Error::SettingsFile {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: e.message().to_string(),
+    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -909,12 +886,7 @@ fn check_file_keys(
 ) -> Result<()> {
     match layer {
         Value::Object(o) => {
-            if path.len() >= 2 && lookup(defaults, path).is_none() {
-                // A processor entry beyond the default chain: check against its type.
-                if let Some(kind) = o.get("type").and_then(Value::as_str) {
-                    return check_processor(kind, o, path, file);
-                }
-            }
+            // A chain entry is checked against its own type's keys.
             if let [Seg::Key(p), Seg::Index(_)] = path.as_slice()
                 && p == "processors"
                 && let Some(kind) = o.get("type").and_then(Value::as_str)
