@@ -198,9 +198,12 @@ impl LiveControl {
     }
 
     /// The engine, the plan and the plan's generation, read together.
-    fn snapshot(&self) -> (Arc<SwapEngine>, u64, SourcePlan) {
+    /// The engine, and the plan when its generation differs from `seen`
+    /// (read together; the plan is cloned only when it changed).
+    fn snapshot(&self, seen: Option<u64>) -> (Arc<SwapEngine>, u64, Option<SourcePlan>) {
         let g = self.lock();
-        (Arc::clone(&g.engine), g.generation, g.plan.clone())
+        let plan = (seen != Some(g.generation)).then(|| g.plan.clone());
+        (Arc::clone(&g.engine), g.generation, plan)
     }
 }
 
@@ -396,7 +399,8 @@ pub fn run_live(
     };
     let done = AtomicBool::new(false);
     let start = Instant::now();
-    let (engine, mut plan_generation, plan) = control.snapshot();
+    let (engine, mut plan_generation, plan) = control.snapshot(None);
+    let plan = plan.ok_or_else(|| Error::Live("no source plan".into()))?;
     let mut session = FrameSession::tracked(plan, &engine.settings().engine, fps);
     drop(engine);
     let mut schedule = opts.safety.live_schedule();
@@ -460,9 +464,9 @@ pub fn run_live(
                     mirror(&mut frame);
                 }
                 // Changes asked for since the last frame apply from this one.
-                let (engine, generation, plan) = control.snapshot();
+                let (engine, generation, plan) = control.snapshot(Some(plan_generation));
                 session.set_selection(&engine.settings().engine);
-                if generation != plan_generation {
+                if let Some(plan) = plan {
                     plan_generation = generation;
                     session.set_plan(plan);
                 }
