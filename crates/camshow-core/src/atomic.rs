@@ -125,11 +125,6 @@ mod tests {
         let p = dir.path().join("out.bin");
         write(&p, b"data").unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-        let umask = std::process::Command::new("sh")
-            .args(["-c", "umask"])
-            .output()
-            .unwrap();
-        let umask = u32::from_str_radix(String::from_utf8_lossy(&umask.stdout).trim(), 8).unwrap();
-        assert_eq!(mode, 0o666 & !umask);
+        assert_eq!(mode, camshow_test_utils::new_file_mode());
     }
 }

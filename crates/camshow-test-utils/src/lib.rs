@@ -82,3 +82,10 @@ pub fn pattern_frame(w: u32, h: u32) -> camshow_core::Frame {
     }
     camshow_core::Frame::from_rgb(w, h, d).unwrap()
 }
+
+/// The permission bits a new file gets under this process's umask (`0o666 & !umask`).
+pub fn new_file_mode() -> u32 {
+    let out = Command::new("sh").args(["-c", "umask"]).output().unwrap();
+    let umask = u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 8).unwrap();
+    0o666 & !umask
+}
