@@ -9,5 +9,5 @@ echo "[test] cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "[test] cargo clippy (warnings are errors)" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo nextest run --workspace --locked --no-fail-fast
+cargo nextest run --workspace --locked --profile ci
 cargo test --workspace --locked --doc

@@ -428,8 +428,12 @@ pub struct SafetyPolicy {
     pub video_checks_per_second: f64,
     /// Share of unsafe video checks above which a video is refused.
     pub max_unsafe_share: f64,
-    /// How often a live frame is checked.
+    /// The live gate checks the newest frame back to back, but starts checks
+    /// at most this often (leaving the CPU to the swap on small machines).
     pub live_interval: Duration,
+    /// A live frame is swapped only when a check passed on a frame captured
+    /// at most this long before it: at least 1 / this many checks per second.
+    pub live_max_staleness: Duration,
     /// How long live swapping stays off after the gate fires.
     pub live_cooldown: Duration,
 }
@@ -440,7 +444,8 @@ impl Default for SafetyPolicy {
             video_samples_per_second: 1.0,
             video_checks_per_second: 4.0,
             max_unsafe_share: MAX_UNSAFE_SHARE,
-            live_interval: Duration::from_secs(1),
+            live_interval: Duration::from_millis(200),
+            live_max_staleness: Duration::from_millis(500),
             live_cooldown: Duration::from_secs(5),
         }
     }
@@ -462,9 +467,9 @@ impl SafetyPolicy {
         (per_check.floor() as u64).max(1)
     }
 
-    /// A fresh live schedule.
-    pub fn live_schedule(&self) -> SafetySchedule {
-        SafetySchedule::new(self.live_interval, self.live_cooldown)
+    /// A fresh live clearance: nothing swapped before the first check passes.
+    pub fn live_clearance(&self) -> LiveClearance {
+        LiveClearance::new(self.live_max_staleness, self.live_cooldown)
     }
 }
 
@@ -541,55 +546,180 @@ impl VideoClearance {
     }
 }
 
-/// When the content-safety gate looks at a live frame, and whether swapping
-/// is held back. The gate checks the first frame and then one frame per
-/// `interval`. When it fires, swapping stops for `cooldown` (the original
-/// frames go out with a notice), and it resumes only after a frame checked
-/// **after** the cooldown passes: alternating safe and unsafe frames cannot
-/// race it.
-#[derive(Debug, Clone)]
-pub struct SafetySchedule {
-    interval: Duration,
-    cooldown: Duration,
-    last_check: Option<Instant>,
-    hold_until: Option<Instant>,
+/// Finds hard scene cuts in a frame sequence, so the video gate checks the
+/// first frame of every new scene as well as its regular checks. Each frame
+/// is reduced to a 32×18 grid of mean luma; a cut is a frame whose mean
+/// absolute difference from the previous one is large (over 8 % of the
+/// range) and well above the recent frame-to-frame differences (2.5×), so
+/// fast motion inside a scene is not taken for a cut.
+#[derive(Debug, Clone, Default)]
+pub struct SceneCuts {
+    previous: Option<Vec<f32>>,
+    /// Running mean of recent differences.
+    recent: f32,
+    /// Differences seen since the start or the last cut.
+    history: u32,
+    cuts: u64,
 }
 
-impl SafetySchedule {
-    /// A schedule with nothing checked yet.
-    pub fn new(interval: Duration, cooldown: Duration) -> Self {
-        Self {
-            interval,
-            cooldown,
-            last_check: None,
-            hold_until: None,
-        }
+const CUT_GRID: (usize, usize) = (32, 18);
+const CUT_MIN_DIFF: f32 = 0.08;
+const CUT_OVER_RECENT: f32 = 2.5;
+/// Until a scene has a few frames of history, only a large change is a cut.
+const CUT_NO_HISTORY_DIFF: f32 = 0.2;
+
+impl SceneCuts {
+    /// Nothing seen yet.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Whether the frame arriving at `now` must be checked.
-    pub fn due(&self, now: Instant) -> bool {
-        match self.last_check {
-            None => true,
-            Some(t) => {
-                now.duration_since(t) >= self.interval
-                    || self.hold_until.is_some_and(|h| now >= h && t < h)
+    /// The grid of mean luma (0–1), each cell sampled on a 4×4 lattice.
+    fn signature(frame: &Frame) -> Vec<f32> {
+        let (w, h) = (frame.width() as usize, frame.height() as usize);
+        let (gw, gh) = CUT_GRID;
+        let data = frame.data();
+        let mut out = Vec::with_capacity(gw * gh);
+        for cy in 0..gh {
+            for cx in 0..gw {
+                let mut sum = 0f32;
+                for sy in 0..4 {
+                    let y = ((cy * 4 + sy) * 2 + 1) * h / (gh * 8);
+                    for sx in 0..4 {
+                        let x = ((cx * 4 + sx) * 2 + 1) * w / (gw * 8);
+                        let i = (y.min(h - 1) * w + x.min(w - 1)) * 3;
+                        sum += 0.299 * f32::from(data[i])
+                            + 0.587 * f32::from(data[i + 1])
+                            + 0.114 * f32::from(data[i + 2]);
+                    }
+                }
+                out.push(sum / (16.0 * 255.0));
             }
         }
+        out
     }
 
-    /// Records a check's verdict.
-    pub fn record(&mut self, now: Instant, safe: bool) {
-        self.last_check = Some(now);
-        if !safe {
-            self.hold_until = Some(now + self.cooldown);
-        } else if self.hold_until.is_some_and(|h| now >= h) {
-            self.hold_until = None;
+    /// Whether `frame` (the next in order) starts a new scene. The first
+    /// frame does not.
+    pub fn is_cut(&mut self, frame: &Frame) -> bool {
+        if frame.width() == 0 || frame.height() == 0 {
+            return false;
+        }
+        let sig = Self::signature(frame);
+        let Some(prev) = self.previous.replace(sig) else {
+            return false;
+        };
+        let cur = self.previous.as_deref().unwrap_or_default();
+        let diff = prev
+            .iter()
+            .zip(cur)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / prev.len() as f32;
+        let cut = if self.history < 3 {
+            diff > CUT_NO_HISTORY_DIFF
+        } else {
+            diff > CUT_MIN_DIFF && diff > CUT_OVER_RECENT * self.recent
+        };
+        if cut {
+            self.cuts += 1;
+            // A new scene starts its own history.
+            self.recent = 0.0;
+            self.history = 0;
+        } else {
+            self.recent = if self.history == 0 {
+                diff
+            } else {
+                0.8 * self.recent + 0.2 * diff
+            };
+            self.history += 1;
+        }
+        cut
+    }
+
+    /// Cuts found so far.
+    pub fn cuts(&self) -> u64 {
+        self.cuts
+    }
+}
+
+/// Which live frames may be swapped, from the verdicts of a gate that runs
+/// on its own thread over the newest frame and the context crops of the
+/// faces about to be swapped.
+///
+/// A frame may be swapped only when a check has passed on a frame captured
+/// at most `max_staleness` before it (so a gate that falls behind, or has
+/// not answered yet, holds swapping: the floor is one check per
+/// `max_staleness`). An unsafe check stops swapping at once, for
+/// `cooldown`; it resumes only after a check on a frame captured **after**
+/// the cool-down passes, so alternating safe and unsafe frames cannot race
+/// it, and an unsafe check during the cool-down extends it.
+#[derive(Debug, Clone)]
+pub struct LiveClearance {
+    max_staleness: Duration,
+    cooldown: Duration,
+    /// Capture time of the newest frame that passed (outside a hold).
+    last_pass: Option<Instant>,
+    hold_until: Option<Instant>,
+    checks: u64,
+    trips: u64,
+}
+
+impl LiveClearance {
+    /// Nothing checked yet: nothing may be swapped.
+    pub fn new(max_staleness: Duration, cooldown: Duration) -> Self {
+        Self {
+            max_staleness,
+            cooldown,
+            last_pass: None,
+            hold_until: None,
+            checks: 0,
+            trips: 0,
         }
     }
 
-    /// Whether swapping is held back at `now`.
-    pub fn holding(&self, _now: Instant) -> bool {
+    /// Records a verdict on the frame captured at `captured`, known at
+    /// `checked_at`. Returns true when this check tripped the gate (it was
+    /// unsafe and swapping was not already held).
+    pub fn record(&mut self, captured: Instant, checked_at: Instant, safe: bool) -> bool {
+        self.checks += 1;
+        if !safe {
+            let tripped = self.hold_until.is_none();
+            if tripped {
+                self.trips += 1;
+            }
+            let until = checked_at.max(captured) + self.cooldown;
+            self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
+            self.last_pass = None;
+            return tripped;
+        }
+        match self.hold_until {
+            Some(h) if captured >= h => {
+                self.hold_until = None;
+                self.last_pass = Some(captured);
+            }
+            Some(_) => {}
+            None => self.last_pass = Some(self.last_pass.map_or(captured, |p| p.max(captured))),
+        }
+        false
+    }
+
+    /// Whether the frame captured at `captured` may be swapped.
+    pub fn may_swap(&self, captured: Instant) -> bool {
+        self.hold_until.is_none()
+            && self
+                .last_pass
+                .is_some_and(|p| captured.saturating_duration_since(p) <= self.max_staleness)
+    }
+
+    /// Whether swapping is held back by an unsafe check.
+    pub fn tripped(&self) -> bool {
         self.hold_until.is_some()
+    }
+
+    /// Checks recorded and how many times the gate tripped.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.checks, self.trips)
     }
 }
 
@@ -704,40 +834,93 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_safety_schedule_samples_once_per_interval_and_holds_after_a_trip() {
+    fn scene_cuts_are_found_and_motion_is_not_a_cut() {
+        // A gradient panning across the frame (motion), then a cut to another picture.
+        let pan = |shift: u32| {
+            let (w, h) = (160u32, 90u32);
+            let mut d = Vec::with_capacity((w * h * 3) as usize);
+            for y in 0..h {
+                for x in 0..w {
+                    let v = (((x + shift) * 255 / w) % 256) as u8;
+                    d.extend_from_slice(&[v, v, (y * 2) as u8]);
+                }
+            }
+            Frame::from_rgb(w, h, d).unwrap()
+        };
+        let other = |k: u8| {
+            let mut d = vec![0u8; 160 * 90 * 3];
+            for (i, p) in d.chunks_exact_mut(3).enumerate() {
+                let v = if (i / 160 / 10 + i % 160 / 10) % 2 == 0 {
+                    230
+                } else {
+                    20
+                };
+                p.copy_from_slice(&[v, k, 255 - v]);
+            }
+            Frame::from_rgb(160, 90, d).unwrap()
+        };
+        let mut c = SceneCuts::new();
+        let mut cuts = Vec::new();
+        for i in 0..30u32 {
+            let f = if i < 12 {
+                pan(i * 6)
+            } else if i < 20 {
+                other(i as u8)
+            } else {
+                pan(i * 6)
+            };
+            if c.is_cut(&f) {
+                cuts.push(i);
+            }
+        }
+        assert_eq!(cuts, vec![12, 20]);
+        assert_eq!(c.cuts(), 2);
+        // Fast motion throughout is not a cut.
+        let mut c = SceneCuts::new();
+        assert!((0..20).all(|i| !c.is_cut(&pan(i * 15))));
+    }
+
+    #[test]
+    fn live_frames_are_swapped_only_after_a_recent_passing_check() {
         let t0 = Instant::now();
         let s = Duration::from_millis;
-        let mut sch = SafetySchedule::new(s(1000), s(5000));
-        assert!(sch.due(t0), "the first frame is checked");
-        sch.record(t0, true);
-        assert!(!sch.due(t0 + s(500)));
-        assert!(sch.due(t0 + s(1000)));
-        assert!(!sch.holding(t0 + s(500)));
-        // The gate fires at 1 s: swapping holds for the whole cooldown, even
-        // though the checks in between pass (alternating frames cannot race it).
-        sch.record(t0 + s(1000), false);
-        assert!(sch.holding(t0 + s(1001)));
+        let mut c = LiveClearance::new(s(500), s(5000));
+        assert!(!c.may_swap(t0), "nothing is swapped before the first check");
+        assert!(!c.record(t0, t0 + s(40), true));
+        assert!(c.may_swap(t0 + s(100)));
+        assert!(c.may_swap(t0 + s(500)));
+        assert!(
+            !c.may_swap(t0 + s(501)),
+            "a gate that falls behind holds swapping: at least two checks per second"
+        );
+        // Frames older than the last check are fine.
+        c.record(t0 + s(400), t0 + s(440), true);
+        assert!(c.may_swap(t0 + s(300)) && c.may_swap(t0 + s(900)));
+        // An unsafe check stops swapping at once, for frames before and after it.
+        assert!(c.record(t0 + s(1000), t0 + s(1050), false));
+        assert!(!c.may_swap(t0 + s(950)) && !c.may_swap(t0 + s(1100)));
+        // Safe checks during the cool-down (from the check: 6.05 s) do not resume it.
         for k in 2..6 {
             let t = t0 + s(1000 * k);
-            assert!(sch.due(t));
-            sch.record(t, true);
-            assert!(sch.holding(t), "still holding at {k} s");
+            assert!(!c.record(t, t + s(40), true));
+            assert!(!c.may_swap(t + s(10)), "still holding at {k} s");
         }
-        // After the cooldown, the first frame is checked at once; a safe verdict resumes swapping.
-        let after = t0 + s(6000);
-        assert!(sch.due(after));
-        sch.record(after, true);
-        assert!(!sch.holding(after));
-        // Another trip during a new cooldown extends it.
-        sch.record(after + s(1000), false);
-        sch.record(after + s(3000), false);
-        sch.record(after + s(7000), true);
+        assert!(c.tripped());
+        // A safe check on a frame captured after the cool-down resumes swapping.
+        let after = t0 + s(6100);
+        c.record(after, after + s(40), true);
+        assert!(!c.tripped() && c.may_swap(after + s(100)));
+        // A second unsafe check during a cool-down extends it and trips once.
+        assert!(c.record(after + s(1000), after + s(1000), false));
+        assert!(!c.record(after + s(3000), after + s(3000), false));
+        c.record(after + s(7000), after + s(7000), true);
         assert!(
-            sch.holding(after + s(7000)),
-            "the second trip's cooldown ends at 8 s"
+            c.tripped(),
+            "the second unsafe check's cool-down ends at 8 s"
         );
-        sch.record(after + s(8000), true);
-        assert!(!sch.holding(after + s(8000)));
+        c.record(after + s(8000), after + s(8000), true);
+        assert!(c.may_swap(after + s(8100)));
+        assert_eq!(c.counts(), (12, 2));
     }
 
     use crate::onnx::{Attr, Dim, ModelBuilder};

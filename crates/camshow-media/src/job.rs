@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use camshow_core::Frame;
 use camshow_core::detect::Face;
 use camshow_core::pipeline::SwapEngine;
-use camshow_core::safety::{SafetyPolicy, UNSAFE_THRESHOLD, VideoClearance};
+use camshow_core::safety::{SafetyPolicy, SceneCuts, UNSAFE_THRESHOLD, VideoClearance};
 use camshow_core::session::{FrameSession, SourcePlan};
 use camshow_core::settings::VideoSettings;
 use camshow_core::swap::PreparedSource;
@@ -81,6 +81,8 @@ pub struct JobReport {
     pub safety_checks: (u64, u64),
     /// Inclusive frame ranges left unswapped because a check around them failed.
     pub unswapped_ranges: Vec<(u64, u64)>,
+    /// Scene cuts found (each one's first frame was checked as well).
+    pub scene_cuts: u64,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -375,6 +377,7 @@ pub fn run_video_job(
     };
     let gate = engine.safety_gate();
     let mut clearance = VideoClearance::new();
+    let mut cuts = SceneCuts::new();
     let mut held: Held = BTreeMap::new();
     let (frame_tx, frame_rx) = sync_channel::<(u64, Frame)>(workers * 2);
     let frame_rx = Mutex::new(frame_rx);
@@ -471,9 +474,10 @@ pub fn run_video_job(
                         analysed.insert(i, r?);
                         while let Some((f, faces)) = analysed.remove(&next_track) {
                             let targets = session.targets(faces)?;
-                            // No face is swapped before a check at or after its frame passed.
-                            let verdict = next_track
-                                .is_multiple_of(interval)
+                            // No face is swapped before a check at or after its frame passed;
+                            // the first frame of every scene is checked too.
+                            let cut = cuts.is_cut(&f);
+                            let verdict = (next_track.is_multiple_of(interval) || cut)
                                 .then(|| gate.check_frame(&f, &boxes(&targets)).map(|v| v.safe))
                                 .transpose()?;
                             held.insert(next_track, (f, targets));
@@ -576,6 +580,7 @@ pub fn run_video_job(
         safety_samples: safety,
         safety_checks: clearance.checks(),
         unswapped_ranges: clearance.unswapped().to_vec(),
+        scene_cuts: cuts.cuts(),
         seconds: start.elapsed().as_secs_f64(),
     })
 }

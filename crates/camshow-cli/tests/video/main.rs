@@ -810,6 +810,63 @@ fn kept_frames_never_mix_with_an_earlier_run_and_outputs_get_the_umask() {
 }
 
 #[test]
+fn the_gate_checks_the_first_frame_of_every_scene() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let t1 = sample("t1.jpg");
+    // 3 s at 10 fps: the moving astronaut, cut at 1.3 s (frame 13, between two
+    // regular checks) to the group photo.
+    let cut = dir.path().join("cut.mp4");
+    ffmpeg(&[
+        "-loop",
+        "1",
+        "-framerate",
+        "10",
+        "-i",
+        s(&sample("astronaut.png")),
+        "-loop",
+        "1",
+        "-framerate",
+        "10",
+        "-i",
+        s(&t1),
+        "-filter_complex",
+        "[0]crop=448:448:'32+20*sin(t)':'32+10*t'[a];[1]scale=448:448[b];[a][b]overlay=enable='gte(t,1.3)',format=yuv420p",
+        "-t",
+        "3",
+        "-c:v",
+        "libx264",
+        s(&cut),
+    ]);
+    let plain = astronaut_clip(dir.path(), "plain.mp4", false, &[]);
+    let run = |clip: &Path, name: &str| {
+        let o = swap(&[
+            "-s",
+            s(&t1),
+            "-t",
+            s(clip),
+            "-o",
+            s(&dir.path().join(name)),
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let (with_cut, without) = (run(&cut, "a.mp4"), run(&plain, "b.mp4"));
+    assert_eq!(with_cut["frames"], without["frames"]);
+    assert_eq!(with_cut["scene_cuts"], 1, "{with_cut}");
+    assert_eq!(
+        without["scene_cuts"], 0,
+        "moving within a scene is not a cut: {without}"
+    );
+    assert_eq!(
+        with_cut["safety_checks"].as_u64().unwrap(),
+        without["safety_checks"].as_u64().unwrap() + 1,
+        "one more check, on the cut"
+    );
+}
+
+#[test]
 fn a_new_frame_rate_resamples_and_keeps_the_duration_and_the_audio() {
     store();
     let dir = tempfile::tempdir().unwrap();

@@ -2,12 +2,18 @@
 //! preview window, a virtual camera and/or an MJPEG stream, with low and
 //! steady latency.
 //!
-//! Two threads: capture puts each new frame into a one-frame slot (an
+//! Three threads: capture puts each new frame into a one-frame slot (an
 //! unprocessed frame is replaced, never queued: newest-frame policy, so the
-//! latency cannot grow), and processing takes the newest frame, runs the
-//! safety schedule, detects on every frame, tracks and smooths, runs the
-//! processor chain and hands the result to every output. Glass-to-glass
-//! latency (capture timestamp to hand-off) is measured per frame.
+//! latency cannot grow); processing takes the newest frame, detects on every
+//! frame, tracks and smooths, hands the frame and the faces about to be
+//! swapped to the safety gate, runs the processor chain when the gate allows
+//! it and hands the result to every output; the gate checks the newest
+//! frame and the context crops of those faces back to back on its own thread
+//! ([`LiveClearance`]: a frame is swapped only when a check passed on a
+//! frame captured at most 0.5 s before it — a frame waits up to 0.5 s for
+//! that verdict, then goes out unswapped; an unsafe check stops swapping for
+//! the cool-down). Glass-to-glass latency (capture timestamp to hand-off) is
+//! measured per frame.
 
 pub mod overlay;
 pub mod sinks;
@@ -16,12 +22,12 @@ pub mod yuv;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use camshow_core::Frame;
 use camshow_core::pipeline::SwapEngine;
-use camshow_core::safety::SafetyPolicy;
+use camshow_core::safety::{LiveClearance, SafetyPolicy};
 use camshow_core::session::{FrameSession, SourcePlan};
 use camshow_core::settings::Settings;
 use camshow_core::swap::PreparedSource;
@@ -43,7 +49,8 @@ pub struct LiveOptions {
     pub duration: Option<Duration>,
     /// Stop after this many output frames.
     pub max_frames: Option<u64>,
-    /// When the gate checks live frames and how long a trip holds swapping.
+    /// How often the gate checks live frames, how fresh a passing check must
+    /// be, and how long a trip holds swapping.
     pub safety: SafetyPolicy,
 }
 
@@ -281,6 +288,89 @@ fn rate(times: &VecDeque<Instant>) -> f64 {
     }
 }
 
+/// What the processing thread and the gate thread share: the newest frame
+/// to check (with the boxes of the faces about to be swapped in it) and the
+/// verdicts so far.
+struct LiveGate {
+    pending: Latest<(Frame, Vec<[f32; 4]>, Instant)>,
+    clearance: Mutex<LiveClearance>,
+    /// Signalled on every verdict.
+    verdicts: Condvar,
+    error: Mutex<Option<Error>>,
+}
+
+/// How long a frame may wait for the gate's verdict on it (or on a newer
+/// frame) before it goes out unswapped.
+const GATE_WAIT: Duration = Duration::from_millis(500);
+
+impl LiveGate {
+    fn clearance(&self) -> std::sync::MutexGuard<'_, LiveClearance> {
+        self.clearance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the frame captured at `captured` (already handed to the gate)
+    /// may be swapped, and whether the gate has tripped. When no check is
+    /// recent enough yet (the first frame, or a gate slowed down by a loaded
+    /// machine), waits up to [`GATE_WAIT`] for the verdict on it.
+    fn clear(&self, captured: Instant) -> (bool, bool) {
+        let deadline = Instant::now() + GATE_WAIT;
+        let mut c = self.clearance();
+        loop {
+            if c.may_swap(captured) || c.tripped() {
+                return (c.may_swap(captured), c.tripped());
+            }
+            let now = Instant::now();
+            if now >= deadline || self.pending.is_closed() {
+                return (false, false);
+            }
+            c = self
+                .verdicts
+                .wait_timeout(c, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// The live gate: checks the newest frame and the context crops of the
+/// faces about to be swapped in it, back to back (starting a check at most
+/// once per `interval`), until the session ends. A failing check is an
+/// error of the session.
+fn gate_loop(control: &LiveControl, gate: &LiveGate, done: &AtomicBool, interval: Duration) {
+    while !done.load(Ordering::Relaxed) {
+        let Some((frame, faces, captured)) = gate.pending.wait(Duration::from_millis(100)) else {
+            if gate.pending.is_closed() {
+                return;
+            }
+            continue;
+        };
+        let started = Instant::now();
+        match control.engine().safety_gate().check_frame(&frame, &faces) {
+            Ok(v) => {
+                let tripped = gate.clearance().record(captured, Instant::now(), v.safe);
+                gate.verdicts.notify_all();
+                if tripped {
+                    tracing::warn!(
+                        score = v.max_unsafe_score,
+                        "content-safety gate fired: swapping paused"
+                    );
+                }
+            }
+            Err(e) => {
+                *gate.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.into());
+                gate.pending.close();
+                gate.verdicts.notify_all();
+                return;
+            }
+        }
+        if let Some(rest) = interval.checked_sub(started.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+}
+
 fn capture_loop(mut source: Box<dyn FrameSource>, slot: &Slot, done: &AtomicBool) {
     let mut seq = 0u64;
     while !done.load(Ordering::Relaxed) {
@@ -403,16 +493,26 @@ pub fn run_live(
     let plan = plan.ok_or_else(|| Error::Live("no source plan".into()))?;
     let mut session = FrameSession::tracked(plan, &engine.settings().engine, fps);
     drop(engine);
-    let mut schedule = opts.safety.live_schedule();
+    let gate = LiveGate {
+        pending: Latest::new(),
+        clearance: Mutex::new(opts.safety.live_clearance()),
+        verdicts: Condvar::new(),
+        error: Mutex::new(None),
+    };
     let mut latencies: VecDeque<f64> = VecDeque::new();
     let mut outputs: VecDeque<Instant> = VecDeque::new();
-    let (mut processed, mut frames_swapped, mut checks, mut trips, mut held) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut processed, mut frames_swapped, mut held) = (0u64, 0u64, 0u64);
     let mut last_out: Option<Frame> = None;
     let result: Result<()> = std::thread::scope(|s| {
         let capture = std::thread::Builder::new()
             .name("live-capture".into())
             .spawn_scoped(s, || capture_loop(source, &slot, &done))
+            .map_err(|e| Error::Live(e.to_string()))?;
+        let checker = std::thread::Builder::new()
+            .name("live-safety".into())
+            .spawn_scoped(s, || {
+                gate_loop(control, &gate, &done, opts.safety.live_interval);
+            })
             .map_err(|e| Error::Live(e.to_string()))?;
         let r = (|| -> Result<()> {
             loop {
@@ -470,35 +570,39 @@ pub fn run_live(
                     plan_generation = generation;
                     session.set_plan(plan);
                 }
-                let now = Instant::now();
-                if schedule.due(now) {
-                    checks += 1;
-                    let verdict = engine.safety_gate().check(&frame)?;
-                    if !verdict.safe {
-                        trips += 1;
-                        tracing::warn!(
-                            score = verdict.max_unsafe_score,
-                            "content-safety gate fired: swapping paused"
-                        );
-                    }
-                    schedule.record(now, verdict.safe);
+                let faces = engine.analyse(&frame)?;
+                let targets = session.targets(faces)?;
+                // The gate thread checks the newest frame with the faces about to be swapped.
+                gate.pending.put((
+                    frame.clone(),
+                    targets.iter().map(|(f, _)| f.bbox).collect(),
+                    captured_at,
+                ));
+                if let Some(e) = gate
+                    .error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take()
+                {
+                    return Err(e);
                 }
-                let hold = schedule.holding(now);
+                let (may_swap, tripped) = gate.clear(captured_at);
+                let hold = !may_swap;
                 let mut swapped = 0;
                 if hold {
                     held += 1;
-                    // Faces are still tracked so tracks continue when swapping resumes.
-                    session.observe(engine.analyse(&frame)?);
-                    overlay::draw_text(
-                        &mut frame,
-                        8,
-                        8,
-                        "content safety: swapping paused",
-                        2,
-                        [255, 200, 0],
-                    );
+                    if tripped {
+                        overlay::draw_text(
+                            &mut frame,
+                            8,
+                            8,
+                            "content safety: swapping paused",
+                            2,
+                            [255, 200, 0],
+                        );
+                    }
                 } else {
-                    swapped = session.process(&engine, &mut frame)?.faces_swapped;
+                    swapped = session.swap(&engine, &mut frame, &targets)?;
                 }
                 if swapped > 0 {
                     frames_swapped += 1;
@@ -538,11 +642,14 @@ pub fn run_live(
             }
         })();
         done.store(true, Ordering::Relaxed);
+        gate.pending.close();
         let _ = capture.join();
+        let _ = checker.join();
         r
     });
     result?;
     let st = slot.state();
+    let (checks, trips) = gate.clearance().counts();
     let mut sorted: Vec<f64> = latencies.into_iter().collect();
     sorted.sort_by(f64::total_cmp);
     let seconds = start.elapsed().as_secs_f64();
