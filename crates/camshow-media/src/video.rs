@@ -179,8 +179,20 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
     })
 }
 
+/// Whether the source stores RGB (FFV1, PNG or QuickTime Animation in RGB,
+/// …): its output gets the BT.601 matrix in limited range, tagged so.
+fn is_rgb_source(info: &VideoInfo) -> bool {
+    info.color_space.as_deref() == Some("gbr")
+        || ["rgb", "bgr", "gbr", "argb", "abgr", "pal8"]
+            .iter()
+            .any(|p| info.pix_fmt.starts_with(p))
+}
+
 /// swscale's name for the RGB↔YUV matrix of a stream's `color_space`.
 fn swscale_matrix(info: &VideoInfo) -> &'static str {
+    if is_rgb_source(info) {
+        return "bt601";
+    }
     match info.color_space.as_deref() {
         Some("bt709") => "bt709",
         Some("bt2020nc" | "bt2020c") => "bt2020",
@@ -191,7 +203,7 @@ fn swscale_matrix(info: &VideoInfo) -> &'static str {
 }
 
 fn swscale_range(info: &VideoInfo) -> &'static str {
-    if info.color_range.as_deref() == Some("pc") {
+    if info.color_range.as_deref() == Some("pc") && !is_rgb_source(info) {
         "full"
     } else {
         "limited"
@@ -616,11 +628,18 @@ fn output_args(
     } else {
         cmd.args(["-map", "0:v:0"]);
     }
+    // The source's colour tags, but for an RGB source the matrix and range
+    // its YUV output was made with.
+    let (space, range) = if is_rgb_source(info) {
+        (Some("smpte170m".to_string()), Some("tv".to_string()))
+    } else {
+        (info.color_space.clone(), info.color_range.clone())
+    };
     for (flag, value) in [
-        ("-colorspace", &info.color_space),
+        ("-colorspace", &space),
         ("-color_primaries", &info.color_primaries),
         ("-color_trc", &info.color_transfer),
-        ("-color_range", &info.color_range),
+        ("-color_range", &range),
     ] {
         if let Some(v) = value {
             cmd.args([flag, v]);
@@ -658,15 +677,29 @@ fn output_args(
     ]);
 }
 
-fn encode_args(cmd: &mut Command, info: &VideoInfo, opts: &EncodeOptions) {
-    let out_pix = if opts.encoder.ends_with("_nvenc")
-        || opts.encoder.ends_with("_qsv")
-        || opts.encoder.ends_with("_vaapi")
-    {
+/// Whether `encoder` is a hardware encoder (these take NV12 frames).
+fn is_hardware(encoder: &str) -> bool {
+    encoder.ends_with("_nvenc") || encoder.ends_with("_qsv") || encoder.ends_with("_vaapi")
+}
+
+/// The pixel format `encoder` gets for a `width`×`height` video: 4:2:0, the
+/// one every player takes; for H.264/H.265 with an odd width or height —
+/// which 4:2:0 cannot hold in those codecs — 4:4:4, which keeps the exact
+/// size (High 4:4:4 profile: plays in FFmpeg-based players such as VLC, mpv
+/// and Chromium; hardware decoders need even sizes).
+pub fn output_pixel_format(encoder: &str, width: u32, height: u32) -> &'static str {
+    let odd = width % 2 == 1 || height % 2 == 1;
+    if is_hardware(encoder) {
         "nv12"
+    } else if odd && matches!(encoder, "libx264" | "libx265") {
+        "yuv444p"
     } else {
         "yuv420p"
-    };
+    }
+}
+
+fn encode_args(cmd: &mut Command, info: &VideoInfo, opts: &EncodeOptions) {
+    let out_pix = output_pixel_format(&opts.encoder, info.width, info.height);
     cmd.args([
         "-vf",
         &format!(
@@ -692,6 +725,12 @@ impl Encoder {
         height: u32,
         opts: &EncodeOptions,
     ) -> Result<Self> {
+        if is_hardware(&opts.encoder) && (width % 2 == 1 || height % 2 == 1) {
+            return Err(Error::Invalid(format!(
+                "the hardware encoder {} needs an even frame size, and this video is {width}x{height}: use the default encoder (libx264 keeps odd sizes)",
+                opts.encoder
+            )));
+        }
         let mut cmd = crate::tools::ffmpeg();
         cmd.args([
             "-nostdin",

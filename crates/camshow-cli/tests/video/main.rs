@@ -810,6 +810,75 @@ fn kept_frames_never_mix_with_an_earlier_run_and_outputs_get_the_umask() {
 }
 
 #[test]
+fn odd_frame_sizes_keep_their_size_with_the_default_encoder() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    // 641×479 (4:2:0 H.264 cannot hold it), stored losslessly.
+    let clip = dir.path().join("odd.mkv");
+    ffmpeg(&[
+        "-loop",
+        "1",
+        "-framerate",
+        "10",
+        "-i",
+        s(&sample("astronaut.png")),
+        "-t",
+        "1",
+        "-vf",
+        "scale=641:479",
+        "-c:v",
+        "ffv1",
+        s(&clip),
+    ]);
+    let out = dir.path().join("odd.mp4");
+    let o = swap(&[
+        "-s",
+        s(&sample("t1.jpg")),
+        "-t",
+        s(&clip),
+        "-o",
+        s(&out),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["frames"], 10, "{v}");
+    assert!(v["frames_swapped"].as_u64().unwrap() >= 9, "{v}");
+    let b = streams(&out);
+    assert_eq!((b.width, b.height), (641, 479));
+    assert_eq!(b.video_frames, 10);
+    // H.264 (4:4:4) that decodes from end to end without an error.
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,pix_fmt",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        "h264,yuv444p"
+    );
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&out)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        decode.status.success() && decode.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&decode.stderr)
+    );
+}
+
+#[test]
 fn the_gate_checks_the_first_frame_of_every_scene() {
     store();
     let dir = tempfile::tempdir().unwrap();
