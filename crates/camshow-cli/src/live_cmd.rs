@@ -42,7 +42,7 @@ pub struct LiveArgs {
     /// Face map from `camshow faces scan`: each mapped person gets their own source
     #[arg(long, value_name = "MAP.json", conflicts_with_all = ["source", "many_faces", "face_selector", "reference_face"])]
     map: Option<PathBuf>,
-    /// Camera: an id from `camshow cameras` (/dev/video0, or 0), `file:CLIP` (a video played at its own rate, looping) or `test` (a moving pattern); default: the first camera [settings: live.camera]
+    /// Camera: an id from `camshow cameras` (/dev/video0, or 0), `file:CLIP` (a video played at its own rate, looping) `test` (the sample face moving over a test pattern) or `test:PHOTO` (that photo moving); default: the first camera [settings: live.camera]
     #[arg(long, value_name = "ID")]
     camera: Option<String>,
     /// Show the swapped stream in a window (Esc, Q or closing it stops) [settings: live.preview]

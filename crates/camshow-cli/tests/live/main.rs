@@ -276,7 +276,7 @@ fn live_options_and_errors() {
     let o = run(&[
         "live",
         "-s",
-        s(&astro),
+        s(&sample("t1.jpg")),
         "--camera",
         "test",
         "--resolution",
@@ -295,6 +295,14 @@ fn live_options_and_errors() {
         text.contains("latency") && text.contains("p95") && text.contains("dropped"),
         "{text}"
     );
+    // `--camera test` shows the sample face moving: a new user sees a swap.
+    assert!(text.contains("astronaut.png moving"), "{text}");
+    let swapped: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("faces swapped in"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    assert!(swapped >= 5, "{text}");
     // Bad values.
     for bad in [
         &["--resolution", "big"][..],

@@ -4,7 +4,7 @@
 //! a moving test pattern (`test`).
 
 use std::io::{BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
@@ -82,6 +82,8 @@ pub struct TestPattern {
     fps: f64,
     pacer: Pacer,
     n: u64,
+    /// A photo moving over the pattern (scaled to two thirds of the height).
+    photo: Option<(Frame, String)>,
 }
 
 impl TestPattern {
@@ -98,7 +100,28 @@ impl TestPattern {
             fps,
             pacer: Pacer::new(fps),
             n: 0,
+            photo: None,
         })
+    }
+
+    /// The pattern with `photo` (a face, so a new user sees a swap) moving
+    /// over it: scaled to two thirds of the height, gliding left and right.
+    pub fn with_photo(width: u32, height: u32, fps: f64, photo: &Path) -> Result<Self> {
+        let mut p = Self::new(width, height, fps)?;
+        let img = crate::image_io::read_image(photo)?;
+        let side = f64::from(height) * 2.0 / 3.0;
+        let scale =
+            (side / f64::from(img.height())).min(f64::from(width) * 0.8 / f64::from(img.width()));
+        let (w, h) = (
+            ((f64::from(img.width()) * scale).round() as u32).max(1),
+            ((f64::from(img.height()) * scale).round() as u32).max(1),
+        );
+        let name = photo.file_name().map_or_else(
+            || photo.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        p.photo = Some((camshow_core::imgproc::resize_bilinear(&img, w, h), name));
+        Ok(p)
     }
 
     /// Frame `n` of the pattern (deterministic).
@@ -126,6 +149,28 @@ impl TestPattern {
             }
         }
         let mut f = Frame::from_rgb(self.width, self.height, data)?;
+        if let Some((photo, _)) = &self.photo {
+            // Glides left and right, a little up and down (about 3 s a sweep at 30 fps).
+            let (pw, ph) = (i64::from(photo.width()), i64::from(photo.height()));
+            let x0 = bounce(n as i64 * 4, (w as i64 - pw).max(1));
+            let y0 = bounce(n as i64, (h as i64 - ph).max(1) / 2 + 1);
+            let src = photo.data();
+            for y in 0..ph {
+                for x in 0..pw {
+                    let i = ((y * pw + x) * 3) as usize;
+                    f.put_pixel(x0 + x, y0 + y, [src[i], src[i + 1], src[i + 2]]);
+                }
+            }
+            overlay::draw_text(
+                &mut f,
+                8,
+                (h as i64) - 20,
+                &format!("test {n}"),
+                2,
+                [255, 255, 0],
+            );
+            return Ok(f);
+        }
         let side = (h / 6).max(4) as i64;
         let span_x = (w as i64 - side).max(1);
         let span_y = (h as i64 * 2 / 3 - side).max(1);
@@ -155,8 +200,13 @@ fn bounce(t: i64, span: i64) -> i64 {
 
 impl FrameSource for TestPattern {
     fn describe(&self) -> String {
+        let with = self
+            .photo
+            .as_ref()
+            .map(|(_, name)| format!(" with {name} moving"))
+            .unwrap_or_default();
         format!(
-            "test pattern {}x{} at {} fps",
+            "test pattern {}x{} at {} fps{with}",
             self.width, self.height, self.fps
         )
     }
@@ -458,16 +508,43 @@ impl Drop for CameraSource {
     }
 }
 
-/// Opens a source by its command-line name: `test`, `file:PATH` or a camera
-/// id (`/dev/video0`, a number for `/dev/videoN`, or an AVFoundation index).
+/// The photo `--camera test` moves over its pattern: the astronaut from the
+/// sample assets that `scripts/setup.sh` fetches.
+pub fn test_photo() -> PathBuf {
+    camshow_core::paths::cache_dir()
+        .join("samples")
+        .join("astronaut.png")
+}
+
+/// Opens a source by its command-line name: `test` (the sample face moving
+/// over a test pattern, or the pattern alone when the samples are not
+/// installed), `test:PHOTO` (that photo moving), `file:PATH` or a camera id
+/// (`/dev/video0`, a number for `/dev/videoN`, or an AVFoundation index).
 pub fn open_source(
     spec: &str,
     opts: CaptureOptions,
     loop_files: bool,
 ) -> Result<Box<dyn FrameSource>> {
+    let (w, h) = opts.size.unwrap_or((640, 480));
+    let fps = opts.fps.unwrap_or(30.0);
+    if let Some(photo) = spec.strip_prefix("test:") {
+        return Ok(Box::new(TestPattern::with_photo(
+            w,
+            h,
+            fps,
+            Path::new(photo),
+        )?));
+    }
     if spec == "test" {
-        let (w, h) = opts.size.unwrap_or((640, 480));
-        return Ok(Box::new(TestPattern::new(w, h, opts.fps.unwrap_or(30.0))?));
+        let photo = test_photo();
+        if photo.is_file() {
+            return Ok(Box::new(TestPattern::with_photo(w, h, fps, &photo)?));
+        }
+        tracing::warn!(
+            "the sample face {} is not installed (scripts/setup.sh fetches it): showing the pattern alone",
+            photo.display()
+        );
+        return Ok(Box::new(TestPattern::new(w, h, fps)?));
     }
     if let Some(path) = spec.strip_prefix("file:") {
         return Ok(Box::new(FileSource::open(

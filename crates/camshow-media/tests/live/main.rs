@@ -184,6 +184,37 @@ fn the_live_gate_checks_at_least_twice_a_second_and_frames_wait_for_it() {
 }
 
 #[test]
+fn the_test_camera_shows_a_moving_face_that_gets_swapped() {
+    let engine = engine(SelectMode::One);
+    let pattern = TestPattern::with_photo(640, 480, 30.0, &sample("astronaut.png")).unwrap();
+    // A face is found in every frame, and it moves.
+    let centre = |n: u64| {
+        let faces = engine.analyse(&pattern.frame(n).unwrap()).unwrap();
+        assert_eq!(faces.len(), 1, "frame {n}: {} faces", faces.len());
+        let b = faces[0].bbox;
+        ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
+    };
+    let (a, b) = (centre(0), centre(30));
+    assert!(
+        (b.0 - a.0).abs() > 60.0,
+        "the face moved from {a:?} to {b:?}"
+    );
+    // In a live session the face is swapped.
+    let control = control(&engine, "t1.jpg");
+    let source =
+        Box::new(TestPattern::with_photo(640, 480, 30.0, &sample("astronaut.png")).unwrap());
+    let opts = LiveOptions {
+        duration: Some(Duration::from_secs(2)),
+        ..LiveOptions::default()
+    };
+    let stats = run_live(source, &mut [], &control, &opts).unwrap();
+    assert!(
+        stats.processed > 0 && stats.frames_swapped + 3 >= stats.processed,
+        "{stats:?}"
+    );
+}
+
+#[test]
 fn mirror_is_exact_on_frames_without_faces() {
     let engine = engine(SelectMode::Many);
     let control = control(&engine, "astronaut.png");
