@@ -192,7 +192,7 @@ fn the_test_camera_shows_a_moving_face_that_gets_swapped() {
         let faces = engine.analyse(&pattern.frame(n).unwrap()).unwrap();
         assert_eq!(faces.len(), 1, "frame {n}: {} faces", faces.len());
         let b = faces[0].bbox;
-        ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
+        (f32::midpoint(b[0], b[2]), f32::midpoint(b[1], b[3]))
     };
     let (a, b) = (centre(0), centre(30));
     assert!(
