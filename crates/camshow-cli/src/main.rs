@@ -113,6 +113,25 @@ fn deep_live_cam_habit(args: impl Iterator<Item = std::ffi::OsString>) -> Option
     })
 }
 
+/// The error and its causes on one line, each cause once: a cause whose
+/// text its parent already shows (decoders repeat theirs) is not repeated.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = text.trim_start_matches(": ").trim();
+        if text.is_empty() || out.contains(text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(text);
+    }
+    out
+}
+
 /// Whether the error is a cancellation (Ctrl-C): exit code 130, as shells use.
 fn cancelled(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
@@ -152,7 +171,7 @@ fn main() -> ExitCode {
         Err(err) => {
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("error: {err:#}");
+                eprintln!("error: {}", one_line(&err));
             }
             if cancelled(&err) {
                 ExitCode::from(130)
@@ -160,5 +179,44 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug)]
+    struct Inner;
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("decoding failed: not enough bytes\n")
+        }
+    }
+    impl std::error::Error for Inner {}
+
+    /// Shows its cause in its own text, as the image decoders do.
+    #[derive(Debug)]
+    struct Repeats(Inner);
+    impl std::fmt::Display for Repeats {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Format error: {}", self.0)
+        }
+    }
+    impl std::error::Error for Repeats {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn errors_print_on_one_line_with_each_cause_once() {
+        let e = anyhow::Error::new(Repeats(Inner)).context("cannot decode image a.jpg");
+        assert_eq!(
+            one_line(&e),
+            "cannot decode image a.jpg: Format error: decoding failed: not enough bytes"
+        );
+        let e = anyhow::anyhow!("plain");
+        assert_eq!(one_line(&e), "plain");
     }
 }

@@ -42,6 +42,16 @@ pub fn is_heif(bytes: &[u8]) -> bool {
         )
 }
 
+/// Whether a JPEG ends before its picture does: no end-of-image marker after
+/// its last start-of-scan (scan data escapes 0xFF, so an end marker cannot
+/// hide inside it; bytes after the marker are allowed).
+fn jpeg_truncated(bytes: &[u8]) -> bool {
+    let Some(sos) = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) else {
+        return true;
+    };
+    !bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
 fn decode_image_alpha(bytes: &[u8], path: &Path) -> Result<(Frame, Option<Vec<u8>>)> {
     if is_heif(bytes) {
         return Err(Error::Invalid(format!(
@@ -64,6 +74,12 @@ fn decode_image_alpha(bytes: &[u8], path: &Path) -> Result<(Frame, Option<Vec<u8
                 ),
             ),
         });
+    }
+    if reader.format() == Some(ImageFormat::Jpeg) && jpeg_truncated(bytes) {
+        return Err(Error::Invalid(format!(
+            "{} is a truncated JPEG (the file ends before the picture does): copy or download it again",
+            path.display()
+        )));
     }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);

@@ -166,6 +166,52 @@ fn bad_inputs_give_clear_errors() {
 }
 
 #[test]
+fn truncated_and_corrupt_pictures_are_one_line_errors() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let t1 = std::fs::read(sample("t1.jpg")).unwrap();
+    let astro = sample("astronaut.png");
+    // Cut inside the header, and inside the picture (a decoder would fill the rest grey).
+    for (name, len) in [("head.jpg", 300), ("half.jpg", t1.len() / 2)] {
+        let cut = dir.path().join(name);
+        std::fs::write(&cut, &t1[..len]).unwrap();
+        let out = dir.path().join("out.png");
+        for args in [
+            vec!["swap", "-s", s(&astro), "-t", s(&cut), "-o", s(&out)],
+            vec!["swap", "-s", s(&cut), "-t", s(&astro), "-o", s(&out)],
+            vec!["detect", "-i", s(&cut)],
+        ] {
+            let o = run(&args);
+            let (_, stderr) = text(&o);
+            assert!(!o.status.success(), "{args:?}");
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("{} is a truncated JPEG", cut.display())),
+                "{stderr}"
+            );
+            assert!(!out.exists());
+        }
+    }
+    // A broken PNG: one line, the cause said once.
+    let png = std::fs::read(&astro).unwrap();
+    let broken = dir.path().join("broken.png");
+    let mut b = png[..200].to_vec();
+    b.extend(std::iter::repeat_n(0u8, 500));
+    std::fs::write(&broken, &b).unwrap();
+    let o = run(&["detect", "-i", s(&broken)]);
+    let (_, stderr) = text(&o);
+    assert!(!o.status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: cannot decode image"), "{stderr}");
+    let cause = stderr.trim_end().rsplit(": ").next().unwrap();
+    assert_eq!(
+        stderr.matches(cause).count(),
+        1,
+        "a cause repeated: {stderr}"
+    );
+}
+
+#[test]
 fn a_requested_provider_that_does_not_attach_is_an_error_not_a_cpu_run() {
     store();
     let o = run(&[
