@@ -66,7 +66,10 @@ pub fn run(args: &DetectArgs) -> Result<ExitCode> {
         camshow_media::image_io::write_image(
             out,
             &annotated,
-            "face detections drawn by Camshow Deepfaker",
+            (
+                camshow_media::provenance::Operation::DetectionAnnotation,
+                &format!("{} faces by {detector_kind}", faces.len()),
+            ),
         )
         .with_context(|| format!("writing {}", out.display()))?;
     }

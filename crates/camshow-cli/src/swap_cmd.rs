@@ -215,9 +215,13 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
                 println!("output: {}", out.display());
             }
             if report.faces_swapped == 0 {
-                println!(
-                    "note: no target face matched the selection; the output is the target unchanged"
-                );
+                // On stderr, so that `--json` output stays one JSON document.
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!(
+                        "note: no target face matched the selection; the output is the target unchanged (labelled \"no face swapped\")"
+                    );
+                }
             }
         }
         SwapResult::Video { report, frames } => {

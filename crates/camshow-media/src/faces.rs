@@ -141,7 +141,10 @@ pub fn scan(
         write_image(
             &p,
             &crops[face],
-            "face thumbnail from a Camshow Deepfaker face map",
+            (
+                crate::provenance::Operation::FaceThumbnail,
+                "a person in a face map",
+            ),
         )?;
     }
     let json = serde_json::to_string_pretty(&map).map_err(|e| Error::Internal(e.to_string()))?;

@@ -9,7 +9,7 @@ use camshow_core::frame::MAX_DIMENSION;
 use image::ImageFormat;
 
 use crate::error::{Error, Result};
-use crate::provenance;
+use crate::provenance::{self, Operation};
 
 /// Decodes an image file (PNG, JPEG, WebP, BMP, TIFF, the first frame of a
 /// GIF) into an RGB frame, upright (EXIF orientation applied). Alpha is
@@ -136,10 +136,10 @@ impl OutputFormat {
 pub fn encode_image(
     frame: &Frame,
     format: OutputFormat,
-    description: &str,
+    label: (Operation, &str),
     path: &Path,
 ) -> Result<Vec<u8>> {
-    encode_image_alpha(frame, None, format, description, path)
+    encode_image_alpha(frame, None, format, label, path)
 }
 
 /// [`encode_image`] with an alpha channel put back (PNG keeps it; JPEG has none).
@@ -147,13 +147,13 @@ pub fn encode_image_alpha(
     frame: &Frame,
     alpha: Option<&[u8]>,
     format: OutputFormat,
-    description: &str,
+    label: (Operation, &str),
     path: &Path,
 ) -> Result<Vec<u8>> {
     let img = image::RgbImage::from_raw(frame.width(), frame.height(), frame.data().to_vec())
         .ok_or_else(|| Error::Internal("frame buffer does not match its size".into()))?;
     let mut buf = Vec::new();
-    let xmp = provenance::xmp_packet(description);
+    let xmp = provenance::xmp_packet(label.0, label.1);
     match format {
         OutputFormat::Png => {
             let dynamic = match alpha {
@@ -192,9 +192,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Encodes `frame` in the format named by `path`'s extension, with
-/// provenance, and writes it atomically.
-pub fn write_image(path: &Path, frame: &Frame, description: &str) -> Result<()> {
-    write_image_alpha(path, frame, None, description)
+/// provenance (`label`: what was done, and a detail for its description),
+/// and writes it atomically.
+pub fn write_image(path: &Path, frame: &Frame, label: (Operation, &str)) -> Result<()> {
+    write_image_alpha(path, frame, None, label)
 }
 
 /// [`write_image`] with the alpha channel of the input put back.
@@ -202,10 +203,10 @@ pub fn write_image_alpha(
     path: &Path,
     frame: &Frame,
     alpha: Option<&[u8]>,
-    description: &str,
+    label: (Operation, &str),
 ) -> Result<()> {
     let format = OutputFormat::for_path(path)?;
-    let bytes = encode_image_alpha(frame, alpha, format, description, path)?;
+    let bytes = encode_image_alpha(frame, alpha, format, label, path)?;
     write_atomic(path, &bytes)
 }
 
@@ -227,7 +228,7 @@ mod tests {
     fn the_exif_orientation_is_applied() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("phone.jpg");
-        write_image(&p, &asymmetric(64, 32), "t").unwrap();
+        write_image(&p, &asymmetric(64, 32), (Operation::FaceSwap, "t")).unwrap();
         // Orientation 6: stored sideways, to be turned 90° clockwise.
         let o = std::process::Command::new("exiftool")
             .args(["-q", "-overwrite_original", "-Orientation#=6"])
@@ -257,7 +258,7 @@ mod tests {
         let (frame, alpha) = read_image_alpha(&src).unwrap();
         let alpha = alpha.expect("an RGBA PNG has alpha");
         let out = dir.path().join("out.png");
-        write_image_alpha(&out, &frame, Some(&alpha), "t").unwrap();
+        write_image_alpha(&out, &frame, Some(&alpha), (Operation::FaceSwap, "t")).unwrap();
         let back = image::open(&out).unwrap();
         assert!(back.color().has_alpha());
         assert_eq!(back.to_rgba8(), rgba, "pixels and alpha unchanged");
@@ -290,7 +291,7 @@ mod tests {
         assert!(matches!(read_image(&p), Err(Error::Decode { .. })));
         // truncated PNG
         let frame = Frame::filled(40, 30, [9, 8, 7]).unwrap();
-        let good = encode_image(&frame, OutputFormat::Png, "t", &p).unwrap();
+        let good = encode_image(&frame, OutputFormat::Png, (Operation::FaceSwap, "t"), &p).unwrap();
         fs::write(&p, &good[..good.len() / 2]).unwrap();
         assert!(read_image(&p).is_err());
         // a header claiming a huge image
@@ -304,13 +305,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let frame = Frame::from_rgb(2, 1, vec![1, 2, 3, 250, 251, 252]).unwrap();
         let p = dir.path().join("out.png");
-        write_image(&p, &frame, "unit test").unwrap();
+        write_image(&p, &frame, (Operation::FaceSwap, "unit test")).unwrap();
         assert_eq!(read_image(&p).unwrap(), frame);
         assert!(matches!(
-            write_image(&dir.path().join("out.gif"), &frame, "x"),
+            write_image(
+                &dir.path().join("out.gif"),
+                &frame,
+                (Operation::FaceSwap, "x")
+            ),
             Err(Error::UnsupportedFormat { .. })
         ));
-        assert!(write_image(&dir.path().join("missing/out.png"), &frame, "x").is_err());
+        assert!(
+            write_image(
+                &dir.path().join("missing/out.png"),
+                &frame,
+                (Operation::FaceSwap, "x")
+            )
+            .is_err()
+        );
         let leftovers: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -325,7 +337,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9.jpg"));
         let frame = Frame::filled(16, 16, [10, 200, 30]).unwrap();
-        write_image(&p, &frame, "x").unwrap();
+        write_image(&p, &frame, (Operation::FaceSwap, "x")).unwrap();
         assert_eq!(read_image(&p).unwrap().width(), 16);
     }
 }

@@ -20,6 +20,7 @@ use camshow_core::settings::VideoSettings;
 use camshow_core::swap::PreparedSource;
 
 use crate::error::{Error, Result};
+use crate::provenance::Operation;
 use crate::video::{Decoder, EncodeOptions, Encoder, Trim, VideoInfo, container_for, probe};
 
 /// What the job does besides swapping.
@@ -495,7 +496,14 @@ pub fn run_video_job(
                                 crate::image_io::write_image(
                                     &k.join(format!("frame_{next_write:06}.png")),
                                     &f,
-                                    "face swap frame made with Camshow Deepfaker",
+                                    (
+                                        if any {
+                                            Operation::FaceSwap
+                                        } else {
+                                            Operation::NoFaceSwapped
+                                        },
+                                        "a video frame",
+                                    ),
                                 )?;
                             }
                             frames_swapped += u64::from(any);
@@ -549,10 +557,15 @@ pub fn run_video_job(
     if matches!(container, "mp4" | "m4v" | "mov") {
         // XMP too, so that every reader (exiftool -XMP:DigitalSourceType)
         // finds the provenance, not only those that read QuickTime keys.
-        let xmp = crate::provenance::xmp_packet(&format!(
-            "face swap video made with {}",
-            camshow_core::SOFTWARE
-        ));
+        let op = if frames_swapped > 0 {
+            Operation::FaceSwap
+        } else {
+            Operation::NoFaceSwapped
+        };
+        let xmp = crate::provenance::xmp_packet(
+            op,
+            &format!("video, faces swapped in {frames_swapped} of {frames} frames"),
+        );
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(tmp.path())

@@ -48,8 +48,58 @@ pub fn now_iso8601() -> String {
     )
 }
 
-/// The XMP packet written into every output.
-pub fn xmp_packet(description: &str) -> String {
+/// What an output is: every output carries the IPTC `DigitalSourceType`
+/// (the product's rule: everything it writes is labelled AI-generated), and
+/// this says what was done, so a picture where no face was swapped, a
+/// detection drawing or a thumbnail is not taken for a face swap. Written as
+/// `camshow:Operation` (namespace [`CAMSHOW_NS`]) and in the description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// At least one face was swapped.
+    FaceSwap,
+    /// Processed by the face swapper, but no face was swapped in it.
+    NoFaceSwapped,
+    /// The input with the detected faces drawn on it.
+    DetectionAnnotation,
+    /// A face cropped from the input (face-map thumbnails).
+    FaceThumbnail,
+}
+
+impl Operation {
+    /// The value of `camshow:Operation`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FaceSwap => "face-swap",
+            Self::NoFaceSwapped => "no-face-swapped",
+            Self::DetectionAnnotation => "face-detection-annotation",
+            Self::FaceThumbnail => "face-thumbnail",
+        }
+    }
+
+    /// The human-readable description, with `detail` (e.g. the swapper).
+    pub fn describe(self, detail: &str) -> String {
+        let what = match self {
+            Self::FaceSwap => "face swap",
+            Self::NoFaceSwapped => "no face swapped",
+            Self::DetectionAnnotation => "face detections drawn on the input",
+            Self::FaceThumbnail => "face thumbnail cropped from the input",
+        };
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({detail})")
+        };
+        format!("{what}{detail}, made with {}", camshow_core::SOFTWARE)
+    }
+}
+
+/// The XMP namespace of `camshow:Operation`.
+pub const CAMSHOW_NS: &str = "urn:camshow-deepfaker:xmp:1.0";
+
+/// The XMP packet written into every output: the IPTC `DigitalSourceType`,
+/// what was done (`camshow:Operation`) and a description of it.
+pub fn xmp_packet(op: Operation, detail: &str) -> String {
+    let description = op.describe(detail);
     format!(
         r#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/">
@@ -58,7 +108,9 @@ pub fn xmp_packet(description: &str) -> String {
     xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
     xmlns:xmp="http://ns.adobe.com/xap/1.0/"
     xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:camshow="{CAMSHOW_NS}"
     Iptc4xmpExt:DigitalSourceType="{DIGITAL_SOURCE_TYPE}"
+    camshow:Operation="{op}"
     xmp:CreatorTool="{tool}"
     xmp:CreateDate="{date}">
    <dc:description>
@@ -72,7 +124,8 @@ pub fn xmp_packet(description: &str) -> String {
 <?xpacket end="w"?>"#,
         tool = xml_escape(camshow_core::SOFTWARE),
         date = now_iso8601(),
-        desc = xml_escape(description),
+        desc = xml_escape(&description),
+        op = op.as_str(),
     )
 }
 
@@ -176,7 +229,7 @@ mod tests {
         let mut png = Vec::new();
         img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .unwrap();
-        let out = png_with_xmp(&png, &xmp_packet("test")).unwrap();
+        let out = png_with_xmp(&png, &xmp_packet(Operation::FaceSwap, "test")).unwrap();
         let back = image::load_from_memory(&out).unwrap().to_rgb8();
         assert_eq!(back, img);
         assert!(find_xmp(&out).unwrap().contains(DIGITAL_SOURCE_TYPE));
@@ -192,7 +245,7 @@ mod tests {
             image::ImageFormat::Jpeg,
         )
         .unwrap();
-        let out = jpeg_with_xmp(&jpg, &xmp_packet("a < b & c")).unwrap();
+        let out = jpeg_with_xmp(&jpg, &xmp_packet(Operation::FaceSwap, "a < b & c")).unwrap();
         let back = image::load_from_memory(&out).unwrap().to_rgb8();
         assert_eq!(back.dimensions(), (8, 8));
         let xmp = find_xmp(&out).unwrap();

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::image_io::{OutputFormat, read_image};
 use crate::job::{JobOptions, JobReport, run_video_job};
+use crate::provenance::Operation;
 use crate::video::{Trim, container_for};
 
 /// What to swap: owned, so a job can move into a thread or task.
@@ -488,15 +489,17 @@ pub fn run_swap(
                 }
                 .into());
             }
+            // Labelled with what was done: a swap, or none (no face matched).
+            let op = if report.faces_swapped > 0 {
+                Operation::FaceSwap
+            } else {
+                Operation::NoFaceSwapped
+            };
             crate::image_io::write_image_alpha(
                 &out,
                 &target,
                 alpha.as_deref(),
-                &format!(
-                    "face swap made with {} ({})",
-                    camshow_core::SOFTWARE,
-                    report.swapper
-                ),
+                (op, &format!("{} swapper", report.swapper)),
             )?;
             SwapResult::Image(report)
         }
@@ -549,7 +552,13 @@ mod tests {
         let frame = camshow_core::Frame::filled(4, 4, [1, 2, 3]).unwrap();
         std::fs::write(
             &png,
-            crate::image_io::encode_image(&frame, OutputFormat::Png, "t", &png).unwrap(),
+            crate::image_io::encode_image(
+                &frame,
+                OutputFormat::Png,
+                (crate::provenance::Operation::FaceSwap, "t"),
+                &png,
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(media_kind(&png).unwrap(), MediaKind::Image);

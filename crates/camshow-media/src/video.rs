@@ -646,7 +646,7 @@ fn output_args(
         }
     }
     let comment = format!(
-        "AI-generated: face swap made with {}",
+        "AI-generated: processed by the face swapper {}",
         camshow_core::SOFTWARE
     );
     if matches!(container, "mp4" | "mov" | "m4v") {

@@ -57,6 +57,12 @@ fn detect_finds_six_faces_in_t1_and_writes_an_annotated_copy() {
         exiftool("XMP-iptcExt:DigitalSourceType", &out)
             .ends_with("compositeWithTrainedAlgorithmicMedia")
     );
+    // It says it is a detection drawing, not a face swap.
+    assert_eq!(
+        exiftool("XMP-camshow:Operation", &out),
+        "face-detection-annotation"
+    );
+    assert!(exiftool("XMP-dc:Description", &out).starts_with("face detections drawn"));
     let drawn = image::open(&out).unwrap().to_rgb8();
     assert_eq!(drawn.dimensions(), (1280, 886));
 }
@@ -452,6 +458,7 @@ fn classic_swap_of_the_astronaut_onto_six_faces_changes_only_the_faces() {
         exiftool("XMP-iptcExt:DigitalSourceType", &out)
             .ends_with("compositeWithTrainedAlgorithmicMedia")
     );
+    assert_eq!(exiftool("XMP-camshow:Operation", &out), "face-swap");
 
     // Where the faces are (the same detector, run on the target).
     let o = run(&["detect", "-i", s(&sample("t1.jpg")), "--json"]);
@@ -577,6 +584,34 @@ fn reference_selection_swaps_only_the_matching_person() {
         (Some(6), Some(1)),
         "{stdout}"
     );
+    assert_eq!(exiftool("XMP-camshow:Operation", &out), "face-swap");
+    // A reference that matches nobody: the picture is written, labelled as
+    // having no face swapped.
+    let none = dir.path().join("none.png");
+    let o = run(&[
+        "swap",
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&none),
+        "--json",
+        "--face-selector",
+        "reference",
+        "--reference-face",
+        s(&sample("astronaut.png")),
+        "--similarity",
+        "0.99999",
+        "--model-file",
+        &arc,
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["faces_swapped"], 0, "{stdout}");
+    assert_eq!(exiftool("XMP-camshow:Operation", &none), "no-face-swapped");
+    assert!(exiftool("XMP-dc:Description", &none).starts_with("no face swapped"));
     // Without a reference image the mode is refused up front.
     let o = run(&[
         "swap",

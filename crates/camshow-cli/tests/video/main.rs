@@ -176,6 +176,7 @@ fn swaps_every_frame_keeping_fps_audio_and_provenance() {
         exiftool("XMP:DigitalSourceType", &out).ends_with("compositeWithTrainedAlgorithmicMedia"),
         "no XMP in the MP4"
     );
+    assert_eq!(exiftool("XMP:Operation", &out), "face-swap");
     // The face changed, the corner (flag and background) did not beyond encoding noise.
     let (fa, fb) = (frame_at(&clip, 15), frame_at(&out, 15));
     let face = mean_abs_diff(&fa, &fb, (160, 60, 80, 80));
@@ -649,7 +650,10 @@ fn face_mapping_gives_each_person_their_own_source() {
             3,
             "each person is seen in every sampled frame: {p}"
         );
-        assert!(dir.path().join(p["thumbnail"].as_str().unwrap()).is_file());
+        let thumb = dir.path().join(p["thumbnail"].as_str().unwrap());
+        assert!(thumb.is_file());
+        // A thumbnail says what it is, not a face swap.
+        assert_eq!(exiftool("XMP-camshow:Operation", &thumb), "face-thumbnail");
         assert!(p["source"].is_null());
     }
     let left = people

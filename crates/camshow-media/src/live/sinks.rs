@@ -16,6 +16,7 @@ use camshow_core::Frame;
 use super::yuv::rgb_to_yuyv;
 use crate::error::{Error, Result};
 use crate::latest::Latest;
+use crate::provenance::Operation;
 
 /// What the pipeline knows about an output frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,7 +86,7 @@ struct Shared {
     latest: Mutex<(u64, Option<Arc<Vec<u8>>>)>,
     cond: Condvar,
     /// The newest frame waiting for the encoder thread (a newer one replaces it).
-    pending: Latest<Frame>,
+    pending: Latest<(Frame, bool)>,
     clients: AtomicUsize,
     connections: AtomicUsize,
     parts_sent: AtomicU64,
@@ -181,10 +182,11 @@ impl MjpegServer {
                 }
             })
             .map_err(|e| Error::Live(e.to_string()))?;
-        let xmp = crate::provenance::xmp_packet(&format!(
-            "live face swap streamed by {}",
-            camshow_core::SOFTWARE
-        ));
+        // Each frame says whether a face was swapped in it.
+        let xmp = [
+            crate::provenance::xmp_packet(Operation::NoFaceSwapped, "a live stream frame"),
+            crate::provenance::xmp_packet(Operation::FaceSwap, "a live stream frame"),
+        ];
         let (sh, st) = (shared.clone(), stop.clone());
         let encoder = std::thread::Builder::new()
             .name("mjpeg-encode".into())
@@ -218,13 +220,14 @@ impl MjpegServer {
         self.shared.parts_sent.load(Ordering::Relaxed)
     }
 
-    /// Publishes one frame: handed to the encoder thread when a client is
+    /// Publishes one frame (`swapped`: whether a face was swapped in it, for
+    /// its provenance): handed to the encoder thread when a client is
     /// connected, dropped otherwise.
-    pub fn publish(&self, frame: &Frame) -> Result<()> {
+    pub fn publish(&self, frame: &Frame, swapped: bool) -> Result<()> {
         if self.clients() == 0 {
             return Ok(());
         }
-        self.shared.pending.put(frame.clone());
+        self.shared.pending.put((frame.clone(), swapped));
         Ok(())
     }
 }
@@ -232,10 +235,13 @@ impl MjpegServer {
 const JPEG_QUALITY: u8 = 80;
 
 /// The encoder thread: newest pending frame → JPEG with provenance → clients.
-fn encode_loop(shared: &Shared, stop: &AtomicBool, xmp: &str) {
+fn encode_loop(shared: &Shared, stop: &AtomicBool, xmp: &[String; 2]) {
     while !stop.load(Ordering::Relaxed) {
         let frame = shared.pending.wait(Duration::from_millis(200));
-        let Some(frame) = frame else { continue };
+        let Some((frame, swapped)) = frame else {
+            continue;
+        };
+        let xmp = &xmp[usize::from(swapped)];
         let mut jpeg = Vec::with_capacity(frame.data().len() / 8);
         let encoded = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
             .encode(
@@ -385,8 +391,8 @@ impl Sink for MjpegServer {
         format!("MJPEG stream {}", self.url())
     }
 
-    fn send(&mut self, frame: &Frame, _meta: &FrameMeta) -> Result<()> {
-        self.publish(frame)
+    fn send(&mut self, frame: &Frame, meta: &FrameMeta) -> Result<()> {
+        self.publish(frame, meta.faces_swapped > 0)
     }
 }
 
@@ -582,7 +588,7 @@ mod tests {
         // Publish until the snapshot client has its frame.
         let t = Instant::now();
         while !h.is_finished() && t.elapsed() < Duration::from_secs(5) {
-            server.publish(&frame).unwrap();
+            server.publish(&frame, true).unwrap();
             std::thread::sleep(Duration::from_millis(20));
         }
         let body = h.join().unwrap();
@@ -599,7 +605,7 @@ mod tests {
         );
         // No client: nothing is encoded.
         let before = server.parts_sent();
-        server.publish(&frame).unwrap();
+        server.publish(&frame, true).unwrap();
         assert_eq!(server.parts_sent(), before);
         // Too many connections: the extra ones are turned away, not given a thread each.
         let idle: Vec<TcpStream> = (0..MAX_CLIENTS)
@@ -656,7 +662,7 @@ mod tests {
         let viewer = std::thread::spawn(move || get(addr, "/snapshot.jpg"));
         let t = Instant::now();
         while !viewer.is_finished() && t.elapsed() < Duration::from_secs(10) {
-            server.publish(&frame).unwrap();
+            server.publish(&frame, true).unwrap();
             std::thread::sleep(Duration::from_millis(30));
         }
         let body = viewer.join().unwrap();
@@ -673,7 +679,7 @@ mod tests {
         // Clients that never read are dropped once their writes time out.
         let t = Instant::now();
         while server.clients() > 0 && t.elapsed() < Duration::from_secs(15) {
-            server.publish(&frame).unwrap();
+            server.publish(&frame, true).unwrap();
             std::thread::sleep(Duration::from_millis(30));
         }
         assert_eq!(

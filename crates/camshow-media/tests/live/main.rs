@@ -425,7 +425,7 @@ fn the_mjpeg_stream_is_read_by_ffmpeg_over_loopback() {
     let f = read("astronaut.png");
     let t = Instant::now();
     while !h.is_finished() && t.elapsed() < Duration::from_secs(5) {
-        server2.publish(&f).unwrap();
+        server2.publish(&f, true).unwrap();
         std::thread::sleep(Duration::from_millis(30));
     }
     let body = h.join().unwrap();
