@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite: set up, then the house rules (rustfmt, clippy with
-# the workspace's lint set as errors), every Rust test (nextest) and doctest.
+# the workspace's lint set as errors), every Rust test (nextest) and doctest,
+# and a short run of every fuzz target.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 echo "[test] cargo fmt --check" >&2
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "[test] cargo clippy (warnings are errors)" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo nextest run --workspace --locked --profile ci
 cargo test --workspace --locked --doc
+echo "[test] fuzz smoke run (libFuzzer, every target)" >&2
+scripts/fuzz.sh smoke

@@ -41,6 +41,8 @@ pub mod detect;
 pub mod env_vars;
 mod error;
 pub mod frame;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod geometry;
 pub mod imgproc;
 pub mod mapping;

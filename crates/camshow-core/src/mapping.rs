@@ -134,7 +134,12 @@ impl FaceMap {
     /// Reads a map file.
     pub fn load(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(Error::io("cannot read", path))?;
-        let map: Self = serde_json::from_str(&text).map_err(|e| {
+        Self::from_json(&text, path)
+    }
+
+    /// Parses and checks a map's JSON text (`path` names it in errors).
+    pub fn from_json(text: &str, path: &std::path::Path) -> Result<Self> {
+        let map: Self = serde_json::from_str(text).map_err(|e| {
             Error::InvalidInput(format!("{} is not a face map: {e}", path.display()))
         })?;
         map.check()

@@ -423,7 +423,18 @@ fn parse_initializer(buf: &[u8]) -> Result<Initializer> {
             "initializer {name} uses external data, which is not supported"
         )));
     }
-    let count: i64 = dims.iter().product();
+    // A shape with negative or overflowing dimensions names no real tensor.
+    let count = dims
+        .iter()
+        .try_fold(
+            1i64,
+            |acc, &d| if d < 0 { None } else { acc.checked_mul(d) },
+        )
+        .ok_or_else(|| {
+            bad(format!(
+                "initializer {name} has an impossible shape {dims:?}"
+            ))
+        })?;
     let data: Vec<f32> = if let Some(raw) = t.bytes(tag::TENSOR_RAW).last() {
         match data_type {
             dtype::FLOAT => raw
@@ -885,6 +896,25 @@ pub fn fixed(dims: &[i64]) -> Vec<Dim> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz harness: dimensions whose product overflows were
+    /// multiplied unchecked.
+    #[test]
+    fn an_initializer_with_an_impossible_shape_is_an_error() {
+        let max = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F];
+        let mut t = vec![0x08];
+        t.extend(max);
+        t.push(0x08);
+        t.extend(max);
+        t.extend([0x10, 0x01]);
+        let e = parse_initializer(&t).unwrap_err().to_string();
+        assert!(e.contains("impossible shape"), "{e}");
+        // A negative dimension too.
+        let neg = [
+            0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0x10, 0x01,
+        ];
+        assert!(parse_initializer(&neg).is_err());
+    }
 
     fn sample() -> Vec<u8> {
         ModelBuilder::new("g", 17)

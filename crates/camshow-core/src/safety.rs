@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::imgproc::{ChannelOrder, Layout, resize_bilinear, to_blob};
 use crate::models::ModelStore;
-use crate::runtime::{Model, Runtime};
+use crate::runtime::{Model, Runtime, TensorF32};
 
 /// NudeNet's class names, in output order.
 pub const LABELS: [&str; 18] = [
@@ -145,62 +145,7 @@ impl SafetyGate {
         let outs = self
             .model
             .run(&[(&[1, 3, INPUT as usize, INPUT as usize], &blob)])?;
-        let out = &outs[0];
-        let channels = 4 + LABELS.len();
-        let anchors = out.data.len() / channels;
-        if out.shape.len() != 3 || out.shape[1] != channels || anchors * channels != out.data.len()
-        {
-            return Err(Error::ModelSignature {
-                model: "nudenet".into(),
-                reason: format!("output shape {:?} is not [1, 22, N]", out.shape),
-            });
-        }
-        let k = side as f32 / INPUT as f32;
-        let at = |c: usize, a: usize| out.data[c * anchors + a];
-        let mut boxes = Vec::new();
-        let mut scores = Vec::new();
-        let mut classes = Vec::new();
-        for a in 0..anchors {
-            let (mut best, mut cls) = (f32::MIN, 0);
-            for c in 0..LABELS.len() {
-                let s = at(4 + c, a);
-                if s > best {
-                    best = s;
-                    cls = c;
-                }
-            }
-            if best.is_nan() || best < MIN_SCORE {
-                continue;
-            }
-            let (cx, cy, w, h) = (at(0, a), at(1, a), at(2, a), at(3, a));
-            let b = [
-                (cx - w / 2.0) * k,
-                (cy - h / 2.0) * k,
-                (cx + w / 2.0) * k,
-                (cy + h / 2.0) * k,
-            ];
-            boxes.push(b.map(|v| v.max(0.0)));
-            scores.push(best);
-            classes.push(cls);
-        }
-        let detections: Vec<Detection> = nms(&boxes, &scores, NMS_IOU, false, false)
-            .into_iter()
-            .map(|i| Detection {
-                label: LABELS[classes[i]],
-                score: scores[i],
-                bbox: boxes[i],
-            })
-            .collect();
-        let max_unsafe_score = detections
-            .iter()
-            .filter(|d| UNSAFE_CLASSES.contains(&d.label))
-            .map(|d| d.score)
-            .fold(0.0, f32::max);
-        Ok(Verdict {
-            safe: max_unsafe_score < UNSAFE_THRESHOLD,
-            max_unsafe_score,
-            detections,
-        })
+        decode(&outs[0], side)
     }
 
     /// Checks `frame` and turns an unsafe verdict into [`Error::Unsafe`];
@@ -401,6 +346,66 @@ fn refuse_unsafe(v: Verdict, what: &str) -> Result<Verdict> {
         labels: labels.join(", "),
         score: v.max_unsafe_score,
         threshold: UNSAFE_THRESHOLD,
+    })
+}
+
+/// Decodes NudeNet's `[1, 22, N]` output for a picture padded to a
+/// `side`×`side` square: the best class per anchor, boxes back in picture
+/// pixels, NMS, and the verdict.
+pub fn decode(out: &TensorF32, side: u32) -> Result<Verdict> {
+    let channels = 4 + LABELS.len();
+    let anchors = out.data.len() / channels;
+    if out.shape.len() != 3 || out.shape[1] != channels || anchors * channels != out.data.len() {
+        return Err(Error::ModelSignature {
+            model: "nudenet".into(),
+            reason: format!("output shape {:?} is not [1, 22, N]", out.shape),
+        });
+    }
+    let k = side as f32 / INPUT as f32;
+    let at = |c: usize, a: usize| out.data[c * anchors + a];
+    let mut boxes = Vec::new();
+    let mut scores = Vec::new();
+    let mut classes = Vec::new();
+    for a in 0..anchors {
+        let (mut best, mut cls) = (f32::MIN, 0);
+        for c in 0..LABELS.len() {
+            let s = at(4 + c, a);
+            if s > best {
+                best = s;
+                cls = c;
+            }
+        }
+        if best.is_nan() || best < MIN_SCORE {
+            continue;
+        }
+        let (cx, cy, w, h) = (at(0, a), at(1, a), at(2, a), at(3, a));
+        let b = [
+            (cx - w / 2.0) * k,
+            (cy - h / 2.0) * k,
+            (cx + w / 2.0) * k,
+            (cy + h / 2.0) * k,
+        ];
+        boxes.push(b.map(|v| v.max(0.0)));
+        scores.push(best);
+        classes.push(cls);
+    }
+    let detections: Vec<Detection> = nms(&boxes, &scores, NMS_IOU, false, false)
+        .into_iter()
+        .map(|i| Detection {
+            label: LABELS[classes[i]],
+            score: scores[i],
+            bbox: boxes[i],
+        })
+        .collect();
+    let max_unsafe_score = detections
+        .iter()
+        .filter(|d| UNSAFE_CLASSES.contains(&d.label))
+        .map(|d| d.score)
+        .fold(0.0, f32::max);
+    Ok(Verdict {
+        safe: max_unsafe_score < UNSAFE_THRESHOLD,
+        max_unsafe_score,
+        detections,
     })
 }
 

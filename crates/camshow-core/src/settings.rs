@@ -724,12 +724,9 @@ impl Layered {
         let mut origins = BTreeMap::new();
         let file_found = file.is_file();
         if file_found {
-            let (text, table) = read_file_text(file)?;
-            let layer = serde_json::to_value(&table)
-                .map_err(|e| Error::Internal(format!("settings file to JSON: {e}")))?;
-            // Unknown keys first (with a did-you-mean), then types (at their line).
-            check_file_keys(&tree, &layer, &mut Vec::new(), file)?;
-            toml::from_str::<Settings>(&text).map_err(|e| file_error(file, &text, &e))?;
+            let bytes =
+                std::fs::read(file).map_err(Error::io("cannot read settings file", file))?;
+            let layer = file_layer(&tree, &bytes, file)?;
             merge(&mut tree, layer.clone());
             for leaf in leaves(&layer, String::new()) {
                 origins.insert(leaf, Origin::File(file.to_path_buf()));
@@ -830,14 +827,37 @@ impl Layered {
     }
 }
 
+/// A settings file's contents (`bytes`, named `file` in errors) as a layer
+/// over `tree` (the defaults): parsed, its version checked, unknown keys
+/// refused (with a did-you-mean), then wrong types (at their line).
+pub fn file_layer(tree: &Value, bytes: &[u8], file: &Path) -> Result<Value> {
+    let (text, table) = parse_file_text(bytes, file)?;
+    let layer = serde_json::to_value(&table)
+        .map_err(|e| Error::Internal(format!("settings file to JSON: {e}")))?;
+    check_file_keys(tree, &layer, &mut Vec::new(), file)?;
+    toml::from_str::<Settings>(&text).map_err(|e| file_error(file, &text, &e))?;
+    Ok(layer)
+}
+
+/// Merges a layer (from [`file_layer`]) into a tree.
+pub fn merge_layer(tree: &mut Value, layer: Value) {
+    merge(tree, layer);
+}
+
+/// The defaults as the tree that layers are merged into.
+pub fn default_tree() -> Result<Value> {
+    to_tree(&Settings::default())
+}
+
 /// Reads and parses a settings file: a parse error names its line and column.
 pub fn read_file(path: &Path) -> Result<toml::Table> {
-    Ok(read_file_text(path)?.1)
+    let bytes = std::fs::read(path).map_err(Error::io("cannot read settings file", path))?;
+    Ok(parse_file_text(&bytes, path)?.1)
 }
 
 /// The file's text and its table.
-fn read_file_text(path: &Path) -> Result<(String, toml::Table)> {
-    let bytes = std::fs::read(path).map_err(Error::io("cannot read settings file", path))?;
+fn parse_file_text(bytes: &[u8], path: &Path) -> Result<(String, toml::Table)> {
+    let bytes = bytes.to_vec();
     let text = String::from_utf8(bytes).map_err(|e| Error::SettingsFile {
         path: path.to_path_buf(),
         line: 0,

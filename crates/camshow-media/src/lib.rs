@@ -12,6 +12,8 @@ pub mod camera;
 pub mod doctor;
 mod error;
 pub mod faces;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod image_io;
 pub mod job;
 pub mod latest;

@@ -40,7 +40,8 @@ fn boxes(data: &[u8]) -> Result<Vec<BoxRef<'_>>> {
             s => (s, 8),
         };
         let size = usize::try_from(size).map_err(|_| bad("box too large"))?;
-        if size < header || i + size > data.len() {
+        // (Compared without adding: a 64-bit size must not wrap.)
+        if size < header || size > data.len() - i {
             return Err(bad(format!(
                 "box {} overruns its parent",
                 String::from_utf8_lossy(&kind)
@@ -190,7 +191,7 @@ pub fn durations(times: &[f64], scale: u32) -> Vec<u32> {
         .collect();
     let mut d: Vec<u32> = ticks
         .windows(2)
-        .map(|w| (w[1] - w[0]).max(1) as u32)
+        .map(|w| w[1].saturating_sub(w[0]).clamp(1, i64::from(u32::MAX)) as u32)
         .collect();
     let mut sorted = d.clone();
     sorted.sort_unstable();
@@ -203,6 +204,24 @@ pub fn durations(times: &[f64], scale: u32) -> Vec<u32> {
         d.push(last);
     }
     d
+}
+
+/// The number of samples of the video track of `data` (a whole MP4).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn sample_count(data: &[u8]) -> Result<u32> {
+    let top = boxes(data)?;
+    let moov = top
+        .iter()
+        .find(|b| &b.kind == b"moov")
+        .ok_or_else(|| bad("no moov box"))?;
+    let mut t = Timing {
+        movie_scale: 0,
+        media_scale: 0,
+        samples: 0,
+        has_ctts: false,
+    };
+    scan(&moov.bytes[moov.header..], &mut t)?;
+    Ok(t.samples)
 }
 
 /// `data` (a whole MP4 with one video track, `moov` after `mdat`) with the
@@ -247,7 +266,10 @@ pub fn retime(data: &[u8], times: &[f64]) -> Result<Vec<u8>> {
     }
     let d = durations(times, t.media_scale);
     let media_total: u64 = d.iter().map(|&x| u64::from(x)).sum();
-    let movie_total = media_total * u64::from(t.movie_scale) / u64::from(t.media_scale);
+    let movie_total = u64::try_from(
+        u128::from(media_total) * u128::from(t.movie_scale) / u128::from(t.media_scale),
+    )
+    .map_err(|_| bad("the re-timed duration does not fit the movie's time scale"))?;
     let mut runs: Vec<(u32, u32)> = Vec::new();
     for &x in &d {
         match runs.last_mut() {
@@ -279,6 +301,15 @@ pub fn retime(data: &[u8], times: &[f64]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz harness: a gap longer than the 32-bit duration field
+    /// wrapped; now it saturates.
+    #[test]
+    fn huge_gaps_saturate_instead_of_wrapping() {
+        let d = durations(&[0.0, 1e12, 1e12 + 1.0], 90_000);
+        assert_eq!(d[0], u32::MAX);
+        assert_eq!(d[1], 90_000);
+    }
 
     #[test]
     fn durations_follow_the_timestamps_exactly() {

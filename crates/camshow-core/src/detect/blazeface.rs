@@ -33,7 +33,7 @@ pub struct BlazeFace {
 
 /// One raw detection in normalised input coordinates.
 #[derive(Debug, Clone, Copy)]
-struct Raw {
+pub(crate) struct Raw {
     score: f32,
     // cx, cy, w, h, then 6 key points (x, y)
     geo: [f32; 16],
@@ -47,7 +47,7 @@ impl Raw {
 }
 
 /// Decodes one head: `cells`×`cells` grid with `anchors` per cell.
-fn decode_head(
+pub(crate) fn decode_head(
     scores: &TensorF32,
     boxes: &TensorF32,
     cells: usize,
@@ -86,7 +86,7 @@ fn decode_head(
 }
 
 /// MediaPipe's weighted NMS: overlapping detections are averaged, weighted by score.
-fn weighted_merge(mut raws: Vec<Raw>) -> Vec<Raw> {
+pub(crate) fn weighted_merge(mut raws: Vec<Raw>) -> Vec<Raw> {
     raws.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut used = vec![false; raws.len()];
     let mut out = Vec::new();

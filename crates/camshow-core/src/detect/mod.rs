@@ -14,8 +14,8 @@
 //! # Ok(()) }
 //! ```
 
-mod blazeface;
-mod centerface;
+pub(crate) mod blazeface;
+pub(crate) mod centerface;
 pub mod scrfd;
 
 use std::fmt;

@@ -286,6 +286,35 @@ fn read_request(stream: &mut TcpStream, deadline: Instant) -> Option<Vec<u8>> {
     Some(req)
 }
 
+/// What a request head asks the MJPEG server for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `GET /` or `GET /stream.mjpg`.
+    Stream,
+    /// `GET /snapshot.jpg`.
+    Snapshot,
+    /// Another method.
+    NotAllowed,
+    /// Another path.
+    NotFound,
+}
+
+/// Routes a request head (its first line; the query is ignored).
+pub(crate) fn route(req: &[u8]) -> Route {
+    let line = req.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if method != "GET" {
+        return Route::NotAllowed;
+    }
+    match target.split('?').next().unwrap_or("") {
+        "/" | "/stream.mjpg" => Route::Stream,
+        "/snapshot.jpg" => Route::Snapshot,
+        _ => Route::NotFound,
+    }
+}
+
 fn serve(mut stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_nodelay(true);
@@ -294,20 +323,16 @@ fn serve(mut stream: TcpStream, shared: &Shared, stop: &AtomicBool) {
     let Some(req) = read_request(&mut stream, Instant::now() + REQUEST_DEADLINE) else {
         return;
     };
-    let line = String::from_utf8_lossy(&req);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
-    if method != "GET" {
-        let _ = stream.write_all(
-            b"HTTP/1.0 405 Method Not Allowed\r\nAllow: GET\r\nContent-Length: 0\r\n\r\n",
-        );
-        return;
-    }
-    let snapshot = match path {
-        "/" | "/stream.mjpg" => false,
-        "/snapshot.jpg" => true,
-        _ => {
+    let snapshot = match route(&req) {
+        Route::Stream => false,
+        Route::Snapshot => true,
+        Route::NotAllowed => {
+            let _ = stream.write_all(
+                b"HTTP/1.0 405 Method Not Allowed\r\nAllow: GET\r\nContent-Length: 0\r\n\r\n",
+            );
+            return;
+        }
+        Route::NotFound => {
             let _ = stream.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 40\r\n\r\nuse /stream.mjpg or /snapshot.jpg here\r\n");
             return;
         }
