@@ -12,6 +12,9 @@ cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "[test] cargo clippy (warnings are errors)" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo nextest run --workspace --locked --profile ci
+# What was skipped, and why (nextest counts them as skipped above).
+grep -rn -A1 '#\[ignore = ' crates --include='*.rs' | paste - - - 2>/dev/null \
+  | sed -E 's/^([^:]+):[0-9]+:#\[ignore = "(.*)"\].*fn ([a-z0-9_]+).*/[test] skipped: \3 (\1): \2/' >&2 || true
 cargo test --workspace --locked --doc
 echo "[test] fuzz smoke run (libFuzzer, every target)" >&2
 scripts/fuzz.sh smoke

@@ -231,7 +231,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     let threads = settings.runtime.intra_threads;
     let mut rows = Vec::new();
     let gate = SafetyGate::load(&rt, &store)?;
-    gate.ensure_safe(&frame, "input")?;
+    gate.ensure_safe_image(&frame, &[], &format!("input {}", input.display()))?;
     rows.push((
         "nudenet (safety gate)".to_string(),
         time(*runs, || Ok(gate.check(&frame).map(|_| ())?))?,

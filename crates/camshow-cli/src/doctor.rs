@@ -89,9 +89,9 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
     println!(
         "Content-safety gate: {}",
         if report.gate_ready {
-            "ready (NudeNet 320n)"
+            format!("NudeNet 320n, {}", report.safety_gate)
         } else {
-            "MISSING: nothing can be processed; run `camshow models fetch nudenet`"
+            "MISSING: nothing can be processed; run `camshow models fetch nudenet`".into()
         }
     );
     println!();

@@ -80,10 +80,19 @@ pub struct Person {
     pub source: Option<PathBuf>,
 }
 
+fn lossy_path<S: serde::Serializer>(
+    p: &std::path::Path,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
 /// The mapping file written by `camshow faces scan`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaceMap {
-    /// The scanned target.
+    /// The scanned target (informational; written as text, lossily when
+    /// its name is not UTF-8, which JSON cannot hold).
+    #[serde(serialize_with = "lossy_path")]
     pub target: PathBuf,
     /// Cosine distance used to group faces; also the largest distance at
     /// which a face is recognised as a mapped person when swapping.

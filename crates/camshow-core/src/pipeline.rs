@@ -344,9 +344,10 @@ impl SwapEngine {
         Ok(PreparedSource::new(face, identity, Some(e), 1))
     }
 
-    /// The identity embedding of the most prominent face in a reference image.
-    pub fn reference_embedding(&self, frame: &Frame) -> Result<Vec<f32>> {
-        self.gate.ensure_safe_image(frame, &[], "reference image")?;
+    /// The identity embedding of the most prominent face in a reference
+    /// image (`name` names it in errors).
+    pub fn reference_embedding(&self, frame: &Frame, name: &str) -> Result<Vec<f32>> {
+        self.gate.ensure_safe_image(frame, &[], name)?;
         let needs = Needs {
             embedding: true,
             landmarks_106: false,
@@ -357,9 +358,7 @@ impl SwapEngine {
             self.ctx.analyser(self.settings.engine.detector, needs)?
         };
         let faces = analyser.analyse(frame, needs)?;
-        let i = most_prominent(&faces).ok_or_else(|| Error::NoFace {
-            what: "reference image".into(),
-        })?;
+        let i = most_prominent(&faces).ok_or_else(|| Error::NoFace { what: name.into() })?;
         faces[i].embedding.clone().ok_or_else(|| {
             Error::Internal("the analyser returned no embedding for the reference face".into())
         })

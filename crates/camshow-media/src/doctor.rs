@@ -168,7 +168,9 @@ impl Report {
             version: env!("CARGO_PKG_VERSION").into(),
             features: camshow_core::enabled_features(),
             onnxruntime,
-            safety_gate: if gate_ready {
+            safety_gate: if gate_ready && camshow_core::safety::TEST_MARKER_BUILD {
+                "ready (TEST BUILD: pictures carrying the test marker are refused too)".into()
+            } else if gate_ready {
                 "ready".into()
             } else {
                 "missing: run `camshow models fetch nudenet`".into()

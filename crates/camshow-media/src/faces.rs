@@ -67,6 +67,7 @@ pub fn scan(
     }
     let still = frames.len() == 1 && media_kind(target)? == MediaKind::Image;
     let (mut bad, mut worst) = (0u64, 0f32);
+    let mut labels = std::collections::BTreeSet::new();
     for (_, f) in &frames {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
@@ -80,13 +81,14 @@ pub fn scan(
         if !v.safe {
             bad += 1;
             worst = worst.max(v.max_unsafe_score);
+            labels.extend(camshow_core::safety::unsafe_labels(&v));
         }
     }
     let n = frames.len();
     if SafetyPolicy::default().video_refused(n as u64, bad) {
         return Err(camshow_core::Error::Unsafe {
             what: format!("{} ({bad} of {n} sampled frames)", target.display()),
-            labels: "exposed nudity".into(),
+            labels: labels.into_iter().collect::<Vec<_>>().join(", "),
             score: worst,
             threshold: UNSAFE_THRESHOLD,
         }

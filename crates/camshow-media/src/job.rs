@@ -99,6 +99,7 @@ pub fn check_video_safety(
 ) -> Result<(u64, u64)> {
     let mut dec = Decoder::open_samples(input, info, trim)?;
     let (mut n, mut bad, mut worst) = (0u64, 0u64, 0f32);
+    let mut labels = std::collections::BTreeSet::new();
     while let Some(f) = dec.next_frame()? {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
@@ -108,12 +109,13 @@ pub fn check_video_safety(
         if !v.safe {
             bad += 1;
             worst = worst.max(v.max_unsafe_score);
+            labels.extend(camshow_core::safety::unsafe_labels(&v));
         }
     }
     if SafetyPolicy::default().video_refused(n, bad) {
         return Err(camshow_core::Error::Unsafe {
             what: format!("video {} ({bad} of {n} sampled frames)", input.display()),
-            labels: "exposed nudity".into(),
+            labels: labels.into_iter().collect::<Vec<_>>().join(", "),
             score: worst,
             threshold: UNSAFE_THRESHOLD,
         }
@@ -378,6 +380,7 @@ pub fn run_video_job(
     };
     let gate = engine.safety_gate();
     let mut clearance = VideoClearance::new();
+    let mut unsafe_found = std::collections::BTreeSet::new();
     let mut cuts = SceneCuts::new();
     let mut held: Held = BTreeMap::new();
     let (frame_tx, frame_rx) = sync_channel::<(u64, Frame)>(workers * 2);
@@ -463,7 +466,11 @@ pub fn run_video_job(
                     && clearance.has_waiting()
                 {
                     let verdict = match held.iter().next_back() {
-                        Some((_, (f, t))) => gate.check_frame(f, &boxes(t))?.safe,
+                        Some((_, (f, t))) => {
+                            let v = gate.check_frame(f, &boxes(t))?;
+                            unsafe_found.extend(camshow_core::safety::unsafe_labels(&v));
+                            v.safe
+                        }
                         None => true,
                     };
                     for (i, swap) in clearance.finish(verdict) {
@@ -479,7 +486,13 @@ pub fn run_video_job(
                             // the first frame of every scene is checked too.
                             let cut = cuts.is_cut(&f);
                             let verdict = (next_track.is_multiple_of(interval) || cut)
-                                .then(|| gate.check_frame(&f, &boxes(&targets)).map(|v| v.safe))
+                                .then(|| {
+                                    gate.check_frame(&f, &boxes(&targets)).map(|v| {
+                                        unsafe_found
+                                            .extend(camshow_core::safety::unsafe_labels(&v));
+                                        v.safe
+                                    })
+                                })
                                 .transpose()?;
                             held.insert(next_track, (f, targets));
                             for (i, swap) in clearance.frame(next_track, verdict) {
@@ -541,7 +554,7 @@ pub fn run_video_job(
                 "video {} ({unsafe_checks} of {checks} checks while swapping)",
                 input.display()
             ),
-            labels: "exposed nudity".into(),
+            labels: unsafe_found.into_iter().collect::<Vec<_>>().join(", "),
             score: UNSAFE_THRESHOLD,
             threshold: UNSAFE_THRESHOLD,
         }

@@ -150,15 +150,14 @@ pub fn media_kind(path: &Path) -> Result<MediaKind> {
 /// Deep-Live-Cam's naming when the output is a folder: `<source>-<target><ext>`.
 pub fn output_path(output: &Path, source: &Path, target: &Path) -> PathBuf {
     if output.is_dir() {
-        let stem = |p: &Path| {
-            p.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        let ext = target
-            .extension()
-            .map_or_else(|| ".png".into(), |e| format!(".{}", e.to_string_lossy()));
-        output.join(format!("{}-{}{ext}", stem(source), stem(target)))
+        // Built from the names as the OS has them: a name that is not UTF-8
+        // keeps its bytes (no lossy renaming).
+        let mut name = source.file_stem().unwrap_or_default().to_os_string();
+        name.push("-");
+        name.push(target.file_stem().unwrap_or_default());
+        name.push(".");
+        name.push(target.extension().unwrap_or(std::ffi::OsStr::new("png")));
+        output.join(name)
     } else {
         output.to_path_buf()
     }
@@ -353,7 +352,10 @@ pub fn source_plan(
     let source = prepare_source(engine, sources)?;
     let reference = match reference_face {
         Some(p) if engine.settings().engine.selector == SelectMode::Reference => {
-            Some(engine.reference_embedding(&read_image(p)?)?)
+            Some(engine.reference_embedding(
+                &read_image(p)?,
+                &format!("reference image {}", p.display()),
+            )?)
         }
         _ => None,
     };
@@ -468,14 +470,15 @@ pub fn run_swap(
         MediaKind::Image => {
             let (mut target, alpha) = crate::image_io::read_image_alpha(&req.target)?;
             let gate = engine.safety_gate();
-            gate.ensure_safe_image(&target, &[], "target")?;
+            let what = format!("target {}", req.target.display());
+            gate.ensure_safe_image(&target, &[], &what)?;
             let mut session = FrameSession::still(plan, &settings.engine);
             let faces = engine.analyse(&target)?;
             let faces_found = faces.len();
             let targets = session.targets(faces)?;
             // The region around every face about to be swapped, seen near native scale.
             let boxes: Vec<[f32; 4]> = targets.iter().map(|(f, _)| f.bbox).collect();
-            gate.ensure_safe_regions(&target, &boxes, "target")?;
+            gate.ensure_safe_regions(&target, &boxes, &what)?;
             let faces_swapped = session.swap(&engine, &mut target, &targets)?;
             let report = SwapReport {
                 faces_found,

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use camshow_test_utils::{exiftool, parity_model, sample, store};
 
+mod gate;
 mod settings;
 
 fn camshow(args: &[&std::ffi::OsStr]) -> Output {
@@ -65,6 +66,50 @@ fn detect_finds_six_faces_in_t1_and_writes_an_annotated_copy() {
     assert!(exiftool("XMP-dc:Description", &out).starts_with("face detections drawn"));
     let drawn = image::open(&out).unwrap().to_rgb8();
     assert_eq!(drawn.dimensions(), (1280, 886));
+    // Each face's box is drawn in green along its edges; every pixel away
+    // from the boxes is the input's.
+    let input = image::open(sample("t1.jpg")).unwrap().to_rgb8();
+    let boxes: Vec<[f64; 4]> = v["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let b = f["bbox"].as_array().unwrap();
+            [0, 1, 2, 3].map(|i| b[i].as_f64().unwrap())
+        })
+        .collect();
+    for b in &boxes {
+        let (x1, y1, x2) = (
+            b[0].round() as u32,
+            b[1].round() as u32,
+            b[2].round() as u32,
+        );
+        let green = (x1 + 3..x2 - 3)
+            .filter(|&x| drawn.get_pixel(x, y1).0 == [0, 255, 0])
+            .count();
+        assert!(
+            green as u32 >= (x2 - x1 - 6) * 9 / 10,
+            "box {b:?}: {green} green pixels on its top edge"
+        );
+    }
+    let near = |x: u32, y: u32| {
+        boxes.iter().any(|b| {
+            let (x, y) = (f64::from(x), f64::from(y));
+            x >= b[0] - 4.0 && x <= b[2] + 4.0 && y >= b[1] - 4.0 && y <= b[3] + 4.0
+        })
+    };
+    let mut checked = 0;
+    for (x, y, p) in drawn.enumerate_pixels() {
+        if !near(x, y) {
+            assert_eq!(
+                p,
+                input.get_pixel(x, y),
+                "({x},{y}) changed away from the boxes"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 1_000_000, "{checked}");
 }
 
 #[test]
@@ -107,16 +152,63 @@ fn without_the_safety_model_nothing_is_processed() {
 
 #[test]
 fn there_is_no_way_to_switch_the_gate_off() {
-    let o = run(&["detect", "--help"]);
-    let help = text(&o).0.to_lowercase();
-    for word in ["nsfw", "safety", "unsafe", "skip", "disable"] {
+    // No option of any command names the gate, NSFW filtering or skipping a
+    // check (the option lines of every help, sub-commands included).
+    let commands: &[&[&str]] = &[
+        &[],
+        &["swap"],
+        &["live"],
+        &["detect"],
+        &["faces", "scan"],
+        &["faces", "identity"],
+        &["config"],
+        &["config", "set"],
+        &["models"],
+        &["models", "fetch"],
+        &["models", "import"],
+        &["bench"],
+        &["doctor"],
+        &["cameras"],
+    ];
+    for cmd in commands {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let o = run(&args);
+        let (help, stderr) = text(&o);
+        assert!(o.status.success(), "{args:?}: {stderr}");
+        let options: Vec<&str> = help
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| l.starts_with('-'))
+            .map(|l| l.split("  ").next().unwrap_or(l))
+            .collect();
         assert!(
-            !help.contains(word),
-            "detect --help mentions {word:?}: {help}"
+            !options.is_empty() || cmd.is_empty(),
+            "{args:?}: no options in {help}"
+        );
+        for opt in options {
+            let o = opt.to_lowercase();
+            for word in [
+                "nsfw", "safety", "unsafe", "gate", "nudity", "skip", "disable", "no-check",
+                "filter",
+            ] {
+                assert!(
+                    !o.contains(word),
+                    "`camshow {}` has the option {opt:?}",
+                    cmd.join(" ")
+                );
+            }
+        }
+    }
+    // Nor does the settings schema have such a key.
+    let o = run(&["config", "schema"]);
+    let schema = text(&o).0.to_lowercase();
+    for word in ["nsfw", "safety", "unsafe", "nudity"] {
+        assert!(
+            !schema.contains(&format!("\"{word}")),
+            "the settings have a {word} key"
         );
     }
-    let o = run(&["detect", "-i", s(&sample("t1.jpg")), "--no-safety"]);
-    assert!(!o.status.success());
 }
 
 #[test]
@@ -270,7 +362,11 @@ fn doctor_tells_the_truth() {
         .unwrap()
         .clone();
     assert_eq!(cpu["usable"], true);
-    assert_eq!(v["safety_gate"], "ready");
+    // (Test builds say so: the gate's test marker is on in them.)
+    assert!(
+        v["safety_gate"].as_str().unwrap().starts_with("ready"),
+        "{v}"
+    );
     assert!(
         v["ffmpeg"]["ffmpeg"]
             .as_str()
@@ -418,6 +514,87 @@ fn non_utf8_paths_are_fine() {
     ]);
     assert!(o.status.success(), "{}", text(&o).1);
     assert!(out.is_file());
+    let os = std::ffi::OsStr::new;
+    let b = |bytes: &[u8]| dir.path().join(std::ffi::OsStr::from_bytes(bytes));
+    // swap, image: source and target with non-UTF-8 names.
+    let target = b(b"t\xff1.jpg");
+    std::fs::copy(sample("t1.jpg"), &target).unwrap();
+    let swapped = b(b"sw\xfeap.png");
+    let o = camshow(&[
+        os("swap"),
+        os("-s"),
+        input.as_os_str(),
+        os("-t"),
+        target.as_os_str(),
+        os("-o"),
+        swapped.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(swapped.is_file());
+    // An output folder: the name made from the inputs keeps their bytes (no lossy renaming).
+    let folder = b(b"outs\xfd");
+    std::fs::create_dir(&folder).unwrap();
+    let o = camshow(&[
+        os("swap"),
+        os("-s"),
+        input.as_os_str(),
+        os("-t"),
+        target.as_os_str(),
+        os("-o"),
+        folder.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let made: Vec<Vec<u8>> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().as_bytes().to_vec())
+        .collect();
+    assert_eq!(made, vec![b"ast\xffronaut-t\xff1.jpg".to_vec()], "{made:?}");
+    // swap, video, and faces scan of that video.
+    let clip = b(b"cl\xffip.mp4");
+    let tmp = dir.path().join("clip.mp4");
+    let st = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-loop",
+            "1",
+            "-framerate",
+            "10",
+            "-i",
+            s(&sample("astronaut.png")),
+            "-t",
+            "1",
+        ])
+        .args(["-vf", "format=yuv420p", "-c:v", "libx264", s(&tmp)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::rename(&tmp, &clip).unwrap();
+    let vout = b(b"v\xfeout.mp4");
+    let o = camshow(&[
+        os("swap"),
+        os("-s"),
+        target.as_os_str(),
+        os("-t"),
+        clip.as_os_str(),
+        os("-o"),
+        vout.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(vout.is_file());
+    let map = b(b"m\xfeap.json");
+    let arc = format!("w600k_r50={}", parity_model("w600k_r50.onnx"));
+    let o = camshow(&[
+        os("faces"),
+        os("scan"),
+        clip.as_os_str(),
+        os("-o"),
+        map.as_os_str(),
+        os("--model-file"),
+        os(&arc),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(map.is_file());
 }
 
 fn decode(p: &Path) -> image::RgbImage {
@@ -585,6 +762,39 @@ fn reference_selection_swaps_only_the_matching_person() {
         "{stdout}"
     );
     assert_eq!(exiftool("XMP-camshow:Operation", &out), "face-swap");
+    // Which face: exactly one of the six regions changed — the most
+    // prominent one (the largest, highest-scoring face, which the reference
+    // `t1.jpg` picks) — and the other five are the input's, pixel for pixel.
+    let o = run(&["detect", "-i", s(&sample("t1.jpg")), "--json"]);
+    let faces: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    let input = image::open(sample("t1.jpg")).unwrap().to_rgb8();
+    let output = image::open(&out).unwrap().to_rgb8();
+    let diffs: Vec<f64> = faces["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let b: Vec<u32> = (0..4)
+                .map(|i| f["bbox"][i].as_f64().unwrap().max(0.0) as u32)
+                .collect();
+            let mut sum = 0u64;
+            for y in b[1]..b[3] {
+                for x in b[0]..b[2] {
+                    for c in 0..3 {
+                        sum +=
+                            u64::from(input.get_pixel(x, y)[c].abs_diff(output.get_pixel(x, y)[c]));
+                    }
+                }
+            }
+            sum as f64 / f64::from((b[2] - b[0]) * (b[3] - b[1]) * 3)
+        })
+        .collect();
+    let changed: Vec<usize> = (0..diffs.len()).filter(|&i| diffs[i] > 3.0).collect();
+    assert_eq!(changed.len(), 1, "{diffs:?}");
+    assert!(
+        diffs.iter().filter(|d| **d == 0.0).count() == 5,
+        "{diffs:?}"
+    );
     // A reference that matches nobody: the picture is written, labelled as
     // having no face swapped.
     let none = dir.path().join("none.png");

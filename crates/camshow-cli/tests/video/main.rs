@@ -354,9 +354,8 @@ fn variable_frame_rate_stays_in_sync() {
             "{name}: audio"
         );
         assert!(
-            exiftool("Keys:IptcDigitalSourceType", &out)
-                .contains("compositeWithTrainedAlgorithmicMedia")
-                || Path::new(name).extension().is_some_and(|e| e == "mkv")
+            provenance_of(&out).ends_with("compositeWithTrainedAlgorithmicMedia"),
+            "{name}: no provenance"
         );
         if Path::new(name)
             .extension()
@@ -529,6 +528,7 @@ fn long_job_encoding(dir: &Path) -> (std::process::Child, PathBuf, String) {
     panic!("never saw the job's ffmpeg processes");
 }
 
+#[cfg(target_os = "linux")]
 fn no_leftovers(dir: &Path) {
     let leftovers: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -539,6 +539,7 @@ fn no_leftovers(dir: &Path) {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // ps --ppid, /proc
 fn killing_ffmpeg_mid_job_ends_it_with_an_error_and_no_output() {
     store();
     let dir = tempfile::tempdir().unwrap();
@@ -564,12 +565,23 @@ fn killing_ffmpeg_mid_job_ends_it_with_an_error_and_no_output() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // ps --ppid, /proc
 fn ctrl_c_stops_a_video_job_cleanly() {
     store();
     let dir = tempfile::tempdir().unwrap();
     let (child, out, _) = long_job_encoding(dir.path());
     let pid = child.id().to_string();
     std::thread::sleep(std::time::Duration::from_millis(500));
+    // Its FFmpeg children, while it runs (the decoder and the encoder at least).
+    let ps = Command::new("ps")
+        .args(["-o", "pid=", "--ppid", &pid])
+        .output()
+        .unwrap();
+    let children: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert!(children.len() >= 2, "no FFmpeg children seen: {children:?}");
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -586,15 +598,20 @@ fn ctrl_c_stops_a_video_job_cleanly() {
     );
     assert!(!out.exists(), "no output after Ctrl-C");
     no_leftovers(dir.path());
-    // Its FFmpeg children are gone too.
-    let ps = Command::new("ps")
-        .args(["-o", "pid=", "--ppid", &pid])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&ps.stdout).trim().is_empty(),
-        "children left behind"
-    );
+    // Those children are gone too (not left running, re-parented, once it exited).
+    let alive = |p: &String| {
+        std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|st| {
+            st.rsplit(')')
+                .next()
+                .is_some_and(|r| !r.trim_start().starts_with('Z'))
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while children.iter().any(alive) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let left: Vec<&String> = children.iter().filter(|p| alive(p)).collect();
+    assert!(left.is_empty(), "FFmpeg children left running: {left:?}");
 }
 
 #[test]
@@ -1041,4 +1058,127 @@ fn the_encoder_follows_the_container() {
         "{err}"
     );
     assert!(!bad.exists());
+}
+
+/// The moving astronaut clip (3 s at 10 fps) with the gate's test marker
+/// (`camshow-core/test-marker`: unsafe in test builds) overlaid `when` (an
+/// FFmpeg expression of `n`, the frame number).
+fn marked_clip(dir: &Path, name: &str, when: &str) -> PathBuf {
+    let marker = dir.join("marker.png");
+    let mut f = camshow_core::Frame::filled(128, 128, [0, 0, 0]).unwrap();
+    camshow_core::safety::test_marker::paint(&mut f, 0, 0, 128, 128);
+    image::RgbImage::from_raw(128, 128, f.data().to_vec())
+        .unwrap()
+        .save(&marker)
+        .unwrap();
+    let out = dir.join(name);
+    ffmpeg(&[
+        "-loop",
+        "1",
+        "-framerate",
+        "10",
+        "-i",
+        s(&sample("astronaut.png")),
+        "-i",
+        s(&marker),
+        "-t",
+        "3",
+        "-filter_complex",
+        &format!(
+            "[0]crop=448:448:'32+20*sin(t)':'32+10*t'[a];[a][1]overlay=0:304:enable='{when}',format=yuv420p"
+        ),
+        "-c:v",
+        "libx264",
+        s(&out),
+    ]);
+    out
+}
+
+#[test]
+fn the_gate_refuses_a_marked_video_and_leaves_marked_moments_unswapped() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let t1 = sample("t1.jpg");
+    // Marked throughout: refused by the sampling rule before any frame is
+    // swapped, nothing written.
+    let all = marked_clip(dir.path(), "all.mp4", "1");
+    let out = dir.path().join("out.mp4");
+    let o = swap(&["-s", s(&t1), "-t", s(&all), "-o", s(&out)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("refused by the content-safety gate") && err.contains("all.mp4"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    assert!(!std::fs::read_dir(dir.path()).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".camshow-")
+    }));
+    // Marked on frames 17 and 18 only (1.7–1.8 s, away from the frames the
+    // once-a-second sampling takes: 4, 14, 24): the check on frame 18 fails
+    // (checks every 2 frames), so frames 17–20 stay unswapped, the rest is
+    // swapped, and one unsafe check of 16 does not refuse the video.
+    let brief = marked_clip(dir.path(), "brief.mp4", "between(n,17,18)");
+    let o = swap(&["-s", s(&t1), "-t", s(&brief), "-o", s(&out), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["unswapped_ranges"], serde_json::json!([[17, 20]]), "{v}");
+    assert_eq!(v["frames_swapped"], 26, "{v}");
+    let face = (160, 60, 80, 80);
+    for n in [17, 18, 20] {
+        let d = mean_abs_diff(&frame_at(&brief, n), &frame_at(&out, n), face);
+        assert!(d < 3.0, "frame {n} was swapped (face differs by {d})");
+    }
+    for n in [5, 25] {
+        let d = mean_abs_diff(&frame_at(&brief, n), &frame_at(&out, n), face);
+        assert!(d > 8.0, "frame {n} was not swapped (face differs by {d})");
+    }
+}
+
+/// The IPTC digital source type a video carries, where its container keeps
+/// it: the QuickTime key (MP4/MOV) or the Matroska tag (MKV/WebM).
+fn provenance_of(p: &Path) -> String {
+    match p.extension().and_then(|e| e.to_str()) {
+        Some("mp4" | "mov" | "m4v") => exiftool("Keys:IptcDigitalSourceType", p),
+        // Matroska tag names are stored upper case.
+        _ => streams(p).tags["DIGITALSOURCETYPE"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+#[test]
+fn every_advertised_container_carries_provenance() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = astronaut_clip(dir.path(), "c.mp4", true, &["-t", "1"]);
+    for name in ["out.mp4", "out.mov", "out.mkv", "out.webm"] {
+        let out = dir.path().join(name);
+        let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(&clip), "-o", s(&out)]);
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            provenance_of(&out).ends_with("compositeWithTrainedAlgorithmicMedia"),
+            "{name}: {}",
+            provenance_of(&out)
+        );
+        if matches!(
+            out.extension().and_then(|e| e.to_str()),
+            Some("mp4" | "mov")
+        ) {
+            assert!(
+                exiftool("XMP:DigitalSourceType", &out)
+                    .ends_with("compositeWithTrainedAlgorithmicMedia")
+            );
+            assert_eq!(exiftool("XMP:Operation", &out), "face-swap", "{name}");
+        }
+        assert_eq!(streams(&out).video_frames, 10, "{name}");
+    }
 }

@@ -370,11 +370,18 @@ mod tests {
             }
         }
         assert!(changed_inside > 50, "{changed_inside}");
-        // More contrast at an edge: the dark side darker.
-        assert!(
-            f.pixel(15, 12)[0] <= before.pixel(15, 12)[0]
-                || f.pixel(16, 12)[0] >= before.pixel(16, 12)[0]
+        // More contrast at an edge (x 15 | 16, inside the mask): the dark side
+        // darker and the bright side brighter, both.
+        assert_eq!(
+            (before.pixel(15, 12)[0], before.pixel(16, 12)[0]),
+            (60, 180)
         );
+        assert!(f.pixel(15, 12)[0] < 50, "{:?}", f.pixel(15, 12));
+        assert!(f.pixel(16, 12)[0] > 190, "{:?}", f.pixel(16, 12));
+        // An amount of 0 changes nothing.
+        let mut g = before.clone();
+        sharpen_masked(&mut g, rect, &mask, 0.0);
+        assert_eq!(g, before);
     }
 
     #[test]

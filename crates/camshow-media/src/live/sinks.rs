@@ -90,6 +90,8 @@ struct Shared {
     clients: AtomicUsize,
     connections: AtomicUsize,
     parts_sent: AtomicU64,
+    /// Frames encoded to JPEG.
+    encoded: AtomicU64,
 }
 
 const BOUNDARY: &str = "camshowframe";
@@ -150,6 +152,7 @@ impl MjpegServer {
             clients: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             parts_sent: AtomicU64::new(0),
+            encoded: AtomicU64::new(0),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (sh, st) = (shared.clone(), stop.clone());
@@ -215,6 +218,11 @@ impl MjpegServer {
         self.shared.clients.load(Ordering::Relaxed)
     }
 
+    /// Frames encoded to JPEG so far (only while a client is connected).
+    pub fn frames_encoded(&self) -> u64 {
+        self.shared.encoded.load(Ordering::Relaxed)
+    }
+
     /// JPEG parts written to clients so far.
     pub fn parts_sent(&self) -> u64 {
         self.shared.parts_sent.load(Ordering::Relaxed)
@@ -254,6 +262,7 @@ fn encode_loop(shared: &Shared, stop: &AtomicBool, xmp: &[String; 2]) {
             .and_then(|()| crate::provenance::jpeg_with_xmp(&jpeg, xmp));
         match encoded {
             Ok(jpeg) => {
+                shared.encoded.fetch_add(1, Ordering::Relaxed);
                 let mut latest = shared
                     .latest
                     .lock()
@@ -629,9 +638,24 @@ mod tests {
                 .contains("compositeWithTrainedAlgorithmicMedia")
         );
         // No client: nothing is encoded.
-        let before = server.parts_sent();
-        server.publish(&frame, true).unwrap();
-        assert_eq!(server.parts_sent(), before);
+        let encoded = server.frames_encoded();
+        assert!(encoded >= 1, "the snapshot was encoded");
+        let t = Instant::now();
+        while server.clients() > 0 && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (encoded, sent) = (server.frames_encoded(), server.parts_sent());
+        for _ in 0..5 {
+            server.publish(&frame, true).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            server.frames_encoded(),
+            encoded,
+            "frames encoded with no client"
+        );
+        assert_eq!(server.parts_sent(), sent);
         // Too many connections: the extra ones are turned away, not given a thread each.
         let idle: Vec<TcpStream> = (0..MAX_CLIENTS)
             .map(|_| TcpStream::connect(addr).unwrap())

@@ -86,14 +86,32 @@ fn collector() -> (ChannelSink, std::thread::JoinHandle<Received>) {
     (sink, h)
 }
 
+/// An output with a fixed cost per frame (a slow display or encoder).
+struct SlowSink {
+    inner: ChannelSink,
+    cost: Duration,
+}
+
+impl Sink for SlowSink {
+    fn describe(&self) -> String {
+        "slow".into()
+    }
+    fn send(&mut self, frame: &Frame, meta: &FrameMeta) -> camshow_media::Result<()> {
+        std::thread::sleep(self.cost);
+        self.inner.send(frame, meta)
+    }
+}
+
 #[test]
 fn slower_processing_drops_frames_and_latency_stays_bounded() {
     let engine = engine(SelectMode::Many);
     let control = control(&engine, "astronaut.png");
-    // 60 fps in, while detection alone takes tens of milliseconds here.
+    // 60 fps in, and an output that takes 50 ms a frame: at most 20 frames a
+    // second go out however fast the CPU, so frames must be dropped.
     let source = Box::new(TestPattern::new(640, 480, 60.0).unwrap());
     let (sink, out) = collector();
-    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let cost = Duration::from_millis(50);
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(SlowSink { inner: sink, cost })];
     let opts = LiveOptions {
         duration: Some(Duration::from_secs(4)),
         ..LiveOptions::default()
@@ -109,7 +127,12 @@ fn slower_processing_drops_frames_and_latency_stays_bounded() {
         stats.capture_fps
     );
     assert!(
-        stats.processed >= 5 && stats.processed < stats.captured,
+        stats.processed >= 5 && stats.processed as f64 <= stats.seconds / cost.as_secs_f64() + 1.0,
+        "{stats:?}"
+    );
+    // Each frame is output, dropped, or still in the slot at the end.
+    assert!(
+        stats.captured - stats.processed - stats.dropped <= 1,
         "{stats:?}"
     );
     assert!(stats.dropped > 0, "frames must be dropped, not queued");
@@ -592,4 +615,107 @@ fn a_face_map_works_in_live_mode() {
         unmapped.processed > 0 && unmapped.frames_swapped == 0,
         "{unmapped:?}"
     );
+}
+
+/// The moving sample face, with the gate's test marker (a checkerboard:
+/// unsafe in test builds, `camshow-core/test-marker`) on the frames made
+/// between `window.0` and `window.1` after the first one.
+struct Marked {
+    inner: TestPattern,
+    start: Option<Instant>,
+    window: (Duration, Duration),
+    times: Arc<std::sync::Mutex<Vec<Instant>>>,
+}
+
+impl FrameSource for Marked {
+    fn describe(&self) -> String {
+        "marked pattern".into()
+    }
+    fn nominal_fps(&self) -> f64 {
+        self.inner.nominal_fps()
+    }
+    fn next(&mut self) -> camshow_media::Result<Option<Frame>> {
+        let Some(mut f) = self.inner.next()? else {
+            return Ok(None);
+        };
+        let now = Instant::now();
+        let since = now.duration_since(*self.start.get_or_insert(now));
+        if since >= self.window.0 && since < self.window.1 {
+            camshow_core::safety::test_marker::paint(&mut f, 0, 270, 96, 90);
+            self.times.lock().unwrap().push(now);
+        }
+        Ok(Some(f))
+    }
+    fn reopen(&mut self) -> camshow_media::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn live_swapping_stops_at_an_unsafe_check_and_resumes_after_the_cool_down() {
+    let engine = engine(SelectMode::One);
+    let control = control(&engine, "t1.jpg");
+    let marked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let source = Box::new(Marked {
+        inner: TestPattern::with_photo(480, 360, 15.0, &sample("astronaut.png")).unwrap(),
+        start: None,
+        window: (Duration::from_secs(1), Duration::from_millis(1600)),
+        times: Arc::clone(&marked),
+    });
+    let (sink, out) = collector();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+    let opts = LiveOptions {
+        duration: Some(Duration::from_secs(5)),
+        safety: camshow_core::safety::SafetyPolicy {
+            live_cooldown: Duration::from_secs(1),
+            ..Default::default()
+        },
+        ..LiveOptions::default()
+    };
+    let stats = run_live(source, &mut sinks, &control, &opts).unwrap();
+    drop(sinks);
+    let frames = out.join().unwrap();
+    println!("{stats:?}");
+    let marked = marked.lock().unwrap().clone();
+    let (t0, t1) = (marked[0], *marked.last().unwrap());
+    assert_eq!(stats.safety_trips, 1, "{stats:?}");
+    let at = |from: Instant, ms: u64| from + Duration::from_millis(ms);
+    let phase = |lo: Instant, hi: Instant| -> Vec<&FrameMeta> {
+        frames
+            .iter()
+            .filter(|(_, m, _)| m.captured_at >= lo && m.captured_at < hi)
+            .map(|(_, m, _)| m)
+            .collect()
+    };
+    // Before the marker: swapped.
+    let before = phase(t0.checked_sub(Duration::from_millis(700)).unwrap(), t0);
+    assert!(
+        !before.is_empty() && before.iter().all(|m| m.faces_swapped == 1),
+        "{before:?}"
+    );
+    // From shortly after the marker appeared until the cool-down after its
+    // last unsafe check: held, the original frame with the notice, no face swapped.
+    let held = phase(at(t0, 600), at(t1, 1000));
+    assert!(held.len() >= 3, "{held:?}");
+    assert!(
+        held.iter().all(|m| m.safety_hold && m.faces_swapped == 0),
+        "{held:?}"
+    );
+    // Well after the cool-down, a safe check resumed swapping.
+    let after = phase(at(t1, 2400), at(t1, 10_000));
+    assert!(
+        !after.is_empty() && after.iter().all(|m| m.faces_swapped == 1),
+        "{after:?}"
+    );
+    // The held frames carry the notice: their top rows differ from the input's.
+    let held_frame = frames
+        .iter()
+        .find(|(_, m, _)| m.captured_at >= at(t0, 600) && m.safety_hold)
+        .map(|(f, _, _)| f)
+        .unwrap();
+    let notice = (0..24u32)
+        .flat_map(|y| (8..300u32).map(move |x| (x, y)))
+        .filter(|&(x, y)| held_frame.pixel(x, y) == [255, 200, 0])
+        .count();
+    assert!(notice > 50, "no notice drawn ({notice} px)");
 }

@@ -244,3 +244,84 @@ fn the_cycle_finder_finds_cycles() {
     g.entry("c".into()).or_default().insert("a".into());
     assert_eq!(find_cycle(&g).unwrap(), ["a", "b", "c", "a"]);
 }
+
+/// The gate's test marker (`camshow-core/test-marker`, which makes marked
+/// pictures unsafe too) exists for tests only: the build of every shipped
+/// binary — each front end with its normal dependencies, as `cargo build
+/// --release` resolves it — must not have it, and only camshow-test-utils (a
+/// dev-dependency everywhere, checked above) may turn it on.
+#[test]
+fn the_test_marker_never_reaches_a_shipped_binary() {
+    let meta = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap();
+    let mut front_ends = 0;
+    for pkg in meta["packages"].as_array().unwrap() {
+        let name = pkg["name"].as_str().unwrap();
+        // No feature list of any crate (defaults included) turns it on.
+        for (feature, enables) in pkg["features"].as_object().unwrap() {
+            assert!(
+                !enables
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e.as_str().unwrap().contains("test-marker")),
+                "{name}'s feature {feature} enables the test marker"
+            );
+        }
+        for dep in pkg["dependencies"].as_array().unwrap() {
+            let marker = dep["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "test-marker");
+            assert!(
+                !marker || name == "camshow-test-utils",
+                "{name} turns on the test marker through {}",
+                dep["name"]
+            );
+        }
+        if layer(name) != Some(2) {
+            continue;
+        }
+        front_ends += 1;
+        let tree = Command::new(env!("CARGO"))
+            .args([
+                "tree",
+                "--offline",
+                "-p",
+                name,
+                "-e",
+                "normal,features",
+                "--prefix",
+                "none",
+            ])
+            .current_dir(workspace())
+            .output()
+            .unwrap();
+        assert!(
+            tree.status.success(),
+            "{}",
+            String::from_utf8_lossy(&tree.stderr)
+        );
+        let tree = String::from_utf8_lossy(&tree.stdout);
+        assert!(tree.contains("camshow-core"), "{tree}");
+        assert!(
+            !tree.contains("\"test-marker\""),
+            "the shipped build of {name} has the test marker"
+        );
+    }
+    assert!(front_ends >= 1);
+    // The fuzz harness builds the library too.
+    let fuzz = std::fs::read_to_string(workspace().join("fuzz/Cargo.toml")).unwrap();
+    assert!(!fuzz.contains("test-marker"));
+}

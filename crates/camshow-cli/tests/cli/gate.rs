@@ -1,0 +1,203 @@
+//! The content-safety gate refusing end to end, on every entry point that
+//! touches pixels, driven by the test marker (`camshow-core/test-marker`,
+//! on in test builds only: a picture carrying its pink and lime checkerboard
+//! is unsafe too; no unsafe asset is ever shipped).
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use camshow_test_utils::{parity_model, sample, store};
+
+use super::{run, s, text};
+
+/// A copy of `src` with the test marker over `(x, y, w, h)`, as PNG.
+fn marked(src: &Path, out: PathBuf, rect: (u32, u32, u32, u32)) -> PathBuf {
+    let img = image::open(src).unwrap().to_rgb8();
+    let (w, h) = img.dimensions();
+    let mut f = camshow_core::Frame::from_rgb(w, h, img.into_raw()).unwrap();
+    camshow_core::safety::test_marker::paint(&mut f, rect.0, rect.1, rect.2, rect.3);
+    image::RgbImage::from_raw(w, h, f.data().to_vec())
+        .unwrap()
+        .save(&out)
+        .unwrap();
+    out
+}
+
+/// Refused by the gate, on one line, naming `file`, with nothing written.
+fn refused(o: &Output, file: &Path, outputs: &[&Path]) {
+    let (_, stderr) = text(o);
+    assert!(!o.status.success(), "not refused: {stderr}");
+    assert!(
+        stderr.contains("refused by the content-safety gate") && stderr.contains("TEST_MARKER"),
+        "{stderr}"
+    );
+    let name = file.file_name().unwrap().to_string_lossy();
+    assert!(
+        stderr.contains(name.as_ref()),
+        "{stderr} does not name {name}"
+    );
+    // One line of error (a warning about a stand-in model file may precede it).
+    let errors: Vec<&str> = stderr.lines().filter(|l| !l.contains(" WARN ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for out in outputs {
+        assert!(!out.exists(), "{} written", out.display());
+    }
+}
+
+#[test]
+fn every_image_entry_point_refuses_a_marked_picture() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (astro, t1) = (sample("astronaut.png"), sample("t1.jpg"));
+    let arc = format!("w600k_r50={}", parity_model("w600k_r50.onnx"));
+    let m_astro = marked(&astro, d.join("m-astro.png"), (0, 0, 80, 80));
+    let m_t1 = marked(&t1, d.join("m-t1.png"), (0, 0, 120, 120));
+    let out = d.join("out.png");
+    // The doctor says this is a test build.
+    let (doctor, _) = text(&run(&["doctor"]));
+    assert!(doctor.contains("TEST BUILD"), "{doctor}");
+    // Unmarked, the same runs pass: the refusals below are the marker's doing.
+    assert!(
+        run(&["swap", "-s", s(&astro), "-t", s(&t1), "-o", s(&out)])
+            .status
+            .success()
+    );
+    std::fs::remove_file(&out).unwrap();
+
+    let o = run(&["swap", "-s", s(&m_astro), "-t", s(&t1), "-o", s(&out)]);
+    refused(&o, &m_astro, &[&out]);
+    let o = run(&["swap", "-s", s(&astro), "-t", s(&m_t1), "-o", s(&out)]);
+    refused(&o, &m_t1, &[&out]);
+    let o = run(&[
+        "swap",
+        "-s",
+        s(&astro),
+        "-t",
+        s(&t1),
+        "-o",
+        s(&out),
+        "--face-selector",
+        "reference",
+        "--reference-face",
+        s(&m_astro),
+        "--model-file",
+        &arc,
+    ]);
+    refused(&o, &m_astro, &[&out]);
+    let annotated = d.join("annotated.png");
+    let o = run(&["detect", "-i", s(&m_t1), "-o", s(&annotated)]);
+    refused(&o, &m_t1, &[&annotated]);
+    let map = d.join("map.json");
+    let o = run(&[
+        "faces",
+        "scan",
+        s(&m_t1),
+        "-o",
+        s(&map),
+        "--model-file",
+        &arc,
+    ]);
+    refused(&o, &m_t1, &[&map]);
+    let identity = d.join("person.json");
+    let o = run(&[
+        "faces",
+        "identity",
+        "-s",
+        s(&m_astro),
+        "-o",
+        s(&identity),
+        "--model-file",
+        &arc,
+    ]);
+    refused(&o, &m_astro, &[&identity]);
+    // A face map whose source photo is marked.
+    let o = run(&["faces", "scan", s(&t1), "-o", s(&map), "--model-file", &arc]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&map).unwrap()).unwrap();
+    v["people"][0]["source"] = serde_json::json!(s(&m_astro));
+    std::fs::write(&map, v.to_string()).unwrap();
+    let o = run(&[
+        "swap",
+        "--map",
+        s(&map),
+        "-t",
+        s(&t1),
+        "-o",
+        s(&out),
+        "--model-file",
+        &arc,
+    ]);
+    refused(&o, &m_astro, &[&out]);
+}
+
+#[test]
+fn a_marker_on_the_body_below_a_face_is_found_by_the_context_crop() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let t1 = sample("t1.jpg");
+    // 40×40 just below the face at [272, 154, 373, 267]: 0.14 % of the
+    // picture and 0.39 % of a 640 px tile (under the marker's 0.5 %), about
+    // 1 % of that face's context crop.
+    let m = marked(&t1, dir.path().join("body.png"), (300, 300, 40, 40));
+    let out = dir.path().join("out.png");
+    // Detection alone checks the whole picture and its tiles: it passes.
+    assert!(run(&["detect", "-i", s(&m)]).status.success());
+    // Swapping that face checks the region around it first: refused.
+    let o = run(&[
+        "swap",
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&m),
+        "-o",
+        s(&out),
+        "--many-faces",
+    ]);
+    refused(&o, &m, &[&out]);
+}
+
+/// Every command that reads pictures is gated (each has a refusal test: the
+/// image ones above, `live` and videos in their own suites, `bench` here);
+/// the others read none. A new command must be placed in one list.
+#[test]
+fn every_command_that_reads_pictures_goes_through_the_gate() {
+    store();
+    let (help, _) = text(&run(&["--help"]));
+    let commands: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect();
+    assert!(commands.len() >= 8, "{help}");
+    // Refusals: swap, detect, faces (tests above), live
+    // (camshow-media's live_swapping_stops_at_an_unsafe_check…, and the
+    // source photo through the engine), bench (below, and the engine).
+    let gated = ["swap", "detect", "faces", "live", "bench"];
+    let no_pictures = ["doctor", "config", "models", "cameras", "help"];
+    for c in &commands {
+        assert!(
+            gated.contains(&c.as_str()) || no_pictures.contains(&c.as_str()),
+            "the new command {c} must be gated (with a test here) or read no pictures"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let m = marked(
+        &sample("astronaut.png"),
+        dir.path().join("m.png"),
+        (0, 0, 80, 80),
+    );
+    let o = run(&["bench", "models", "-i", s(&m), "--runs", "1"]);
+    refused(&o, &m, &[]);
+    let o = run(&["bench", "live", "-s", s(&m), "--seconds", "1"]);
+    let (_, stderr) = text(&o);
+    assert!(
+        !o.status.success() && stderr.contains("TEST_MARKER"),
+        "{stderr}"
+    );
+}
