@@ -50,25 +50,9 @@ pub const TARGETS: [Target; 2] = [("mp4", mp4), ("mjpeg_request", mjpeg_request)
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     /// The committed corpus (and inputs that once crashed) replayed.
     #[test]
     fn the_fuzz_corpus_replays_cleanly() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-        for (name, target) in super::TARGETS {
-            let dir = root.join("corpus").join(name);
-            let regressions = root.join("regressions").join(name);
-            let mut n = 0;
-            let extra = std::fs::read_dir(&regressions).into_iter().flatten();
-            for entry in std::fs::read_dir(&dir)
-                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-                .chain(extra)
-            {
-                target(&std::fs::read(entry.unwrap().path()).unwrap());
-                n += 1;
-            }
-            assert!(n > 0, "no corpus for {name}");
-        }
+        camshow_test_utils::replay_fuzz_corpus(&super::TARGETS);
     }
 }

@@ -206,6 +206,18 @@ pub fn durations(times: &[f64], scale: u32) -> Vec<u32> {
     d
 }
 
+/// The timing boxes of a `moov` box.
+fn timing(moov: &BoxRef<'_>) -> Result<Timing> {
+    let mut t = Timing {
+        movie_scale: 0,
+        media_scale: 0,
+        samples: 0,
+        has_ctts: false,
+    };
+    scan(&moov.bytes[moov.header..], &mut t)?;
+    Ok(t)
+}
+
 /// The number of samples of the video track of `data` (a whole MP4).
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn sample_count(data: &[u8]) -> Result<u32> {
@@ -214,14 +226,7 @@ pub(crate) fn sample_count(data: &[u8]) -> Result<u32> {
         .iter()
         .find(|b| &b.kind == b"moov")
         .ok_or_else(|| bad("no moov box"))?;
-    let mut t = Timing {
-        movie_scale: 0,
-        media_scale: 0,
-        samples: 0,
-        has_ctts: false,
-    };
-    scan(&moov.bytes[moov.header..], &mut t)?;
-    Ok(t.samples)
+    Ok(timing(moov)?.samples)
 }
 
 /// `data` (a whole MP4 with one video track, `moov` after `mdat`) with the
@@ -242,13 +247,7 @@ pub fn retime(data: &[u8], times: &[f64]) -> Result<Vec<u8>> {
         ));
     }
     let moov = &top[moov_at];
-    let mut t = Timing {
-        movie_scale: 0,
-        media_scale: 0,
-        samples: 0,
-        has_ctts: false,
-    };
-    scan(&moov.bytes[moov.header..], &mut t)?;
+    let t = timing(moov)?;
     if t.has_ctts {
         return Err(bad(
             "the track reorders frames (ctts); encode without B-frames",

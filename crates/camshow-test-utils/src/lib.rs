@@ -89,3 +89,28 @@ pub fn new_file_mode() -> u32 {
     let umask = u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 8).unwrap();
     0o666 & !umask
 }
+
+/// A fuzz target: its name and its entry point.
+pub type FuzzTarget = (&'static str, fn(&[u8]));
+
+/// Replays the committed fuzz corpus and the inputs that once crashed
+/// (`fuzz/corpus/<target>`, `fuzz/regressions/<target>`) through each
+/// target: the harness's findings stay fixed. Panics on an empty corpus.
+pub fn replay_fuzz_corpus(targets: &[FuzzTarget]) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    for (name, target) in targets {
+        let dir = root.join("corpus").join(name);
+        let regressions = root.join("regressions").join(name);
+        let mut n = 0;
+        let extra = std::fs::read_dir(&regressions).into_iter().flatten();
+        for entry in std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .chain(extra)
+        {
+            let path = entry.unwrap().path();
+            target(&std::fs::read(&path).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "no corpus for {name}");
+    }
+}
