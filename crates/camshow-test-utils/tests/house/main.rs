@@ -22,8 +22,8 @@ fn layer(name: &str) -> Option<u32> {
     }
 }
 
-#[test]
-fn crates_depend_one_way_only() {
+/// `cargo metadata` of the workspace's own packages.
+fn metadata() -> serde_json::Value {
     let out = Command::new(env!("CARGO"))
         .args([
             "metadata",
@@ -40,7 +40,12 @@ fn crates_depend_one_way_only() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn crates_depend_one_way_only() {
+    let meta = metadata();
     let mut checked = 0;
     for pkg in meta["packages"].as_array().unwrap() {
         let name = pkg["name"].as_str().unwrap();
@@ -252,18 +257,7 @@ fn the_cycle_finder_finds_cycles() {
 /// dev-dependency everywhere, checked above) may turn it on.
 #[test]
 fn the_test_marker_never_reaches_a_shipped_binary() {
-    let meta = Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .current_dir(workspace())
-        .output()
-        .unwrap();
-    let meta: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap();
+    let meta = metadata();
     let mut front_ends = 0;
     for pkg in meta["packages"].as_array().unwrap() {
         let name = pkg["name"].as_str().unwrap();
