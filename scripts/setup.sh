@@ -51,6 +51,8 @@ command -v unzip >/dev/null 2>&1 || need_apt+=(unzip)
 "$PYTHON" -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+# The fuzz harness builds libFuzzer (C++).
+command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 if [ "$OS" = "Linux" ]; then
   # The live preview window (X11, loaded at run time) and its headless test display.
   command -v Xvfb >/dev/null 2>&1 || need_apt+=(xvfb)
