@@ -89,7 +89,7 @@ pub fn run(args: &ModelsArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ModelsCommand::Fetch { names } => {
-            let mut bar = Bar::default();
+            let mut bar = Bar::stopped_by_ctrl_c();
             for n in names {
                 let spec = store
                     .fetch(n, &mut bar)

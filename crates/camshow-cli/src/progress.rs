@@ -1,12 +1,28 @@
 //! A terminal progress bar for downloads.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use camshow_core::models::Progress;
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Draws one bar per transfer on stderr (hidden when stderr is not a terminal).
+/// Draws one bar per transfer on stderr (hidden when stderr is not a terminal);
+/// Ctrl-C stops the transfer, keeping what arrived for the next fetch.
 #[derive(Default)]
 pub struct Bar {
     bar: Option<ProgressBar>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Bar {
+    /// A bar whose transfers stop at Ctrl-C.
+    pub fn stopped_by_ctrl_c() -> Self {
+        let bar = Self::default();
+        let c = bar.cancel.clone();
+        // A second handler cannot be installed in the same process; ignore that case.
+        let _ = ctrlc::set_handler(move || c.store(true, Ordering::Relaxed));
+        bar
+    }
 }
 
 impl Progress for Bar {
@@ -44,5 +60,9 @@ impl Progress for Bar {
             Some(b) => b.println(text),
             None => eprintln!("{text}"),
         }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
     }
 }

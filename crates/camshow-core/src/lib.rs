@@ -36,6 +36,7 @@
 pub mod analysis;
 pub mod atomic;
 pub mod cache;
+pub mod child;
 pub mod context;
 pub mod detect;
 pub mod env_vars;

@@ -566,7 +566,7 @@ pub fn run_video_job(
             input.display()
         )));
     }
-    encoder.finish()?;
+    encoder.finish(cancel)?;
     if matches!(container, "mp4" | "m4v" | "mov") {
         // XMP too, so that every reader (exiftool -XMP:DigitalSourceType)
         // finds the provenance, not only those that read QuickTime keys.

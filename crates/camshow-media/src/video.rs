@@ -10,6 +10,7 @@
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use camshow_core::Frame;
 
@@ -828,8 +829,9 @@ impl Encoder {
         err.trim().to_string()
     }
 
-    /// Closes the input and waits for the file to be complete.
-    pub fn finish(mut self) -> Result<()> {
+    /// Closes the input and waits for the file to be complete; `cancel`
+    /// stops the re-timing step (nothing is left at the target).
+    pub fn finish(mut self, cancel: &AtomicBool) -> Result<()> {
         drop(self.stdin.take());
         let mut err = String::new();
         if let Some(mut s) = self.child.stderr.take() {
@@ -846,7 +848,7 @@ impl Encoder {
             ));
         }
         if let Some(r) = self.retime.take() {
-            r.finish(&self.target)?;
+            r.finish(&self.target, cancel)?;
         }
         Ok(())
     }
@@ -863,7 +865,11 @@ fn no_reorder_args(encoder: &str) -> Vec<&'static str> {
 }
 
 impl Retime {
-    fn finish(self, target: &Path) -> Result<()> {
+    fn finish(self, target: &Path, cancel: &AtomicBool) -> Result<()> {
+        let stopped = || cancel.load(Ordering::Relaxed);
+        if stopped() {
+            return Err(Error::Cancelled);
+        }
         let video = self.dir.path().join("video.mp4");
         let data = std::fs::read(&video).map_err(Error::io("cannot read", &video))?;
         let timed = self.dir.path().join("timed.mp4");
@@ -890,10 +896,12 @@ impl Retime {
             "+use_metadata_tags+faststart",
         );
         cmd.args(["-c:v", "copy"]).arg(target);
-        let out = cmd
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| tool_err("ffmpeg (mux)", format!("could not be started ({e})")))?;
+        let Some(out) = camshow_core::child::output_until(&mut cmd, &stopped)
+            .map_err(|e| tool_err("ffmpeg (mux)", format!("could not be started ({e})")))?
+        else {
+            let _ = std::fs::remove_file(target);
+            return Err(Error::Cancelled);
+        };
         if !out.status.success() {
             return Err(tool_err(
                 "ffmpeg (mux)",

@@ -128,7 +128,7 @@ fn unknown_keys_bad_values_and_corrupt_files_are_errors() {
     // A corrupt file is never silently reset.
     std::fs::write(&file, "[engine\n").unwrap();
     let o = with_env(&["config", "set", "video.workers", "2"], &file, &[]);
-    assert!(!o.status.success());
+    super::refused(&o, "line 1, column 8: unclosed table, expected `]`");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "[engine\n");
 }
 

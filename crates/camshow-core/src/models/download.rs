@@ -19,6 +19,12 @@ pub trait Progress {
     fn finish(&mut self);
     /// A line for the user.
     fn message(&mut self, text: &str);
+    /// Whether the user asked to stop (Ctrl-C, a cancelled job): a transfer
+    /// stops at the next chunk with [`Error::Cancelled`] and keeps what it
+    /// has, so the next fetch resumes from there.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Progress that goes nowhere.
@@ -69,6 +75,9 @@ pub fn download(
     }
     let mut last_err = String::new();
     for attempt in 1..=ATTEMPTS {
+        if progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
         let mut have = fs::metadata(part).map_or(0, |m| m.len());
         if let Some(size) = expected_size {
             if have == size {
@@ -147,6 +156,9 @@ pub fn download(
                     }
                     done += n as u64;
                     progress.advance(done);
+                    if progress.cancelled() {
+                        break Ok(());
+                    }
                 }
                 Err(e) => break Err(e.to_string()),
             }
@@ -154,6 +166,12 @@ pub fn download(
         file.flush().map_err(Error::io("cannot write", part))?;
         drop(file);
         progress.finish();
+        if progress.cancelled() {
+            progress.message(&format!(
+                "{name}: stopped after {done} bytes; the next fetch resumes from there"
+            ));
+            return Err(Error::Cancelled);
+        }
         match outcome {
             Ok(()) if total.is_none_or(|t| t == done) => return Ok(()),
             Ok(()) => {
@@ -174,11 +192,14 @@ pub fn download(
     ))
 }
 
-fn run_tool(cmd: &mut Command, tool: &str) -> Result<String> {
-    let out = cmd.output().map_err(|e| Error::Tool {
-        tool: tool.into(),
-        reason: format!("could not be started: {e}"),
-    })?;
+/// Runs a packaging tool, stopping it when the user cancels.
+fn run_tool(cmd: &mut Command, tool: &str, progress: &dyn Progress) -> Result<String> {
+    let out = crate::child::output_until(cmd, &|| progress.cancelled())
+        .map_err(|e| Error::Tool {
+            tool: tool.into(),
+            reason: format!("could not be started: {e}"),
+        })?
+        .ok_or(Error::Cancelled)?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
@@ -232,6 +253,7 @@ pub fn pip_download(
             .arg(dir)
             .arg(format!("{package}=={version}")),
         &format!("{py} -m pip download"),
+        progress,
     )?;
     find_file(dir, |n| n.starts_with(&prefix) && has_ext(n, "whl")).ok_or_else(|| Error::Tool {
         tool: "pip".into(),
@@ -269,6 +291,7 @@ pub fn npm_pack(
             ])
             .arg(dir),
         "npm pack",
+        progress,
     )?;
     path.is_file().then_some(path).ok_or_else(|| Error::Tool {
         tool: "npm".into(),

@@ -484,6 +484,8 @@ impl ModelStore {
         for url in urls {
             match download(url, part, size, progress) {
                 Ok(()) => return Ok(()),
+                // A stop is not a broken mirror: no other address is tried.
+                Err(Error::Cancelled) => return Err(Error::Cancelled),
                 Err(e) => {
                     progress.message(&format!("{url}: {e}"));
                     last = Some(e);

@@ -123,8 +123,17 @@ fn the_chain_analyses_once_and_runs_in_order() {
     assert!(changed(&other, &chained) > 1000);
 
     // Duplicate or unknown processors are refused at load.
-    assert!(load_engine(&settings(&["face_swapper", "face_swapper"]), &rt, &store).is_err());
-    assert!(load_engine(&settings(&["lip_syncer"]), &rt, &store).is_err());
+    let refusal = |s: &Settings| load_engine(s, &rt, &store).unwrap_err().to_string();
+    let e = refusal(&settings(&["face_swapper", "face_swapper"]));
+    assert!(
+        e.contains("processors[1]: face_swapper is in the chain twice"),
+        "{e}"
+    );
+    let e = refusal(&settings(&["lip_syncer"]));
+    assert!(
+        e.contains("unknown frame processor \"lip_syncer\" (known: face_swapper, face_enhancer)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -251,7 +260,13 @@ fn finishing_options_change_what_they_should() {
     );
     let mut bad = s.clone();
     assert!(bad.set_key("processors[0].mask_regions", "hair").is_ok());
-    assert!(load_engine(&bad, &rt, &parser_store).is_err());
+    let e = load_engine(&bad, &rt, &parser_store)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("processors[0].mask_regions: unknown face region \"hair\""),
+        "{e}"
+    );
 
     // Sharpness changes pixels inside the swapped faces only.
     let sharp = run(&with(
@@ -287,7 +302,11 @@ fn finishing_options_change_what_they_should() {
         "processors[0].pixel_boost",
         "300",
     );
-    assert!(load_engine(&s, &rt, &store).is_err());
+    let e = load_engine(&s, &rt, &store).unwrap_err().to_string();
+    assert!(
+        e.contains("processors[0].pixel_boost: 300 is not 256, 512 or 1024"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -404,7 +423,8 @@ fn several_photos_make_one_identity() {
     let m = median.prepare_sources(&photos).unwrap();
     assert_ne!(m.embedding().unwrap(), e3);
     let classic = SwapEngine::load(&ctx, &settings(&["face_swapper"])).unwrap();
-    assert!(classic.source_from_embedding(e3).is_err());
+    let e = classic.source_from_embedding(e3).unwrap_err().to_string();
+    assert!(e.contains("the classic swapper needs a photo"), "{e}");
     // A photo without a face is named.
     let blank = Frame::filled(64, 64, [128, 128, 128]).unwrap();
     let e = engine

@@ -1,0 +1,191 @@
+//! Stopping work part-way: the safety sampling of a video, the re-timing of
+//! a variable-rate output and a face scan each end with `Cancelled`, kill
+//! their FFmpeg children and leave nothing behind.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+
+use camshow_core::analysis::Needs;
+use camshow_core::detect::DetectorKind;
+use camshow_core::pipeline::SwapEngine;
+use camshow_core::settings::Settings;
+use camshow_media::Error;
+use camshow_media::video::{Decoder, EncodeOptions, Encoder, Rational, Trim, container_for, probe};
+use camshow_test_utils::{context, parity_model, sample, store};
+
+/// A 3 s, 10 fps clip of the astronaut.
+fn clip(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("clip.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-loop", "1", "-framerate", "10", "-i"])
+        .arg(sample("astronaut.png"))
+        .args([
+            "-t",
+            "3",
+            "-vf",
+            "scale=256:256,format=yuv420p",
+            "-c:v",
+            "libx264",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out
+}
+
+/// This test process's live (not zombie) children.
+#[cfg(target_os = "linux")]
+fn live_children() -> Vec<String> {
+    let out = Command::new("ps")
+        .args([
+            "-o",
+            "pid=,stat=",
+            "--ppid",
+            &std::process::id().to_string(),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.split_whitespace().nth(1).unwrap_or("").starts_with('Z'))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|p| {
+            // Not `ps` itself.
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() != "ps")
+        })
+        .collect()
+}
+
+fn cancelled(e: &Error) -> bool {
+    e.is_cancelled()
+}
+
+#[test]
+fn stopping_the_safety_sampling_ends_its_decoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let ctx = context(store(), 1);
+    let engine = SwapEngine::load_with(&ctx, &Settings::default(), Needs::default()).unwrap();
+    let info = probe(&input).unwrap();
+    // Sampling runs to the end when nobody stops it...
+    let go = AtomicBool::new(false);
+    let (n, bad) =
+        camshow_media::job::check_video_safety(&engine, &input, &info, Trim::default(), &go)
+            .unwrap();
+    assert!(n >= 3 && bad == 0, "{n} samples, {bad} unsafe");
+    // ...and stops at its first sample when asked.
+    let stop = AtomicBool::new(true);
+    let err =
+        camshow_media::job::check_video_safety(&engine, &input, &info, Trim::default(), &stop)
+            .unwrap_err();
+    assert!(cancelled(&err), "{err}");
+    #[cfg(target_os = "linux")]
+    assert!(live_children().is_empty(), "{:?}", live_children());
+}
+
+#[test]
+fn stopping_the_retiming_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let info = probe(&input).unwrap();
+    let target = dir.path().join("out.mp4");
+    let opts = |times: Vec<f64>| EncodeOptions {
+        encoder: "libx264".into(),
+        quality: 23,
+        keep_audio: false,
+        fps: Rational { num: 10, den: 1 },
+        trim: Trim::default(),
+        timestamps: Some(times),
+    };
+    let encode = |stop: bool| {
+        let mut dec = Decoder::open_exact(&input, &info).unwrap();
+        let mut times = Vec::new();
+        let mut frames = Vec::new();
+        while let Some(f) = dec.next_frame().unwrap() {
+            // Variable spacing: every other frame twice as long.
+            times.push(
+                times
+                    .last()
+                    .map_or(0.0, |t: &f64| t + 0.1 * (1.0 + (frames.len() % 2) as f64)),
+            );
+            frames.push(f);
+        }
+        let mut enc = Encoder::start(
+            &target,
+            container_for(&target).unwrap(),
+            &input,
+            &info,
+            info.width,
+            info.height,
+            &opts(times),
+        )
+        .unwrap();
+        for f in &frames {
+            enc.write(f).unwrap();
+        }
+        enc.finish(&AtomicBool::new(stop))
+    };
+    // Stopped: nothing at the target, no temporary folder left, no FFmpeg running.
+    let err = encode(true).unwrap_err();
+    assert!(cancelled(&err), "{err}");
+    assert!(!target.exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "clip.mp4")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    #[cfg(target_os = "linux")]
+    assert!(live_children().is_empty(), "{:?}", live_children());
+    // Not stopped: the re-timed file, 30 frames over 4.5 s (0.1 s and 0.2 s in turn).
+    encode(false).unwrap();
+    let out = probe(&target).unwrap();
+    assert_eq!(out.frame_count, Some(30));
+    assert!((out.duration - 4.5).abs() < 0.2, "{}", out.duration);
+}
+
+#[test]
+fn stopping_a_face_scan_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = clip(dir.path());
+    let store = store()
+        .with_override("w600k_r50", parity_model("w600k_r50.onnx"))
+        .unwrap();
+    let ctx = context(store, 1);
+    let map = dir.path().join("map.json");
+    let err = camshow_media::faces::scan(
+        &ctx,
+        DetectorKind::CenterFace,
+        &input,
+        &map,
+        0.6,
+        &AtomicBool::new(true),
+    )
+    .unwrap_err();
+    assert!(cancelled(&err), "{err}");
+    assert!(!map.exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "clip.mp4")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    #[cfg(target_os = "linux")]
+    assert!(live_children().is_empty(), "{:?}", live_children());
+    // The same scan, not stopped, finds the astronaut.
+    let found = camshow_media::faces::scan(
+        &ctx,
+        DetectorKind::CenterFace,
+        &input,
+        &map,
+        0.6,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(found.map.people.len(), 1);
+    assert!(map.is_file());
+}
