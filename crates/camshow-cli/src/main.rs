@@ -9,6 +9,7 @@ mod live_cmd;
 mod models_cmd;
 mod preview;
 mod progress;
+mod serve_cmd;
 mod settings_args;
 mod swap_cmd;
 
@@ -54,6 +55,8 @@ enum Command {
     Models(models_cmd::ModelsArgs),
     /// Measure latencies on this machine
     Bench(bench_cmd::BenchArgs),
+    /// HTTP API over the engine: sources, image swaps, video jobs with progress events
+    Serve(serve_cmd::ServeArgs),
 }
 
 pub(crate) static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(version_string);
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
     let _ = settings_args::CONFIG.set(cli.config.clone());
     let result = match cli.command {
         Command::Doctor(a) => doctor::run(&a),
+        Command::Serve(a) => serve_cmd::run(&a),
         Command::Config(a) => config_cmd::run(&a),
         Command::Detect(a) => detect_cmd::run(&a),
         Command::Swap(a) => swap_cmd::run(&a),

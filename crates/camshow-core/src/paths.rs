@@ -31,6 +31,15 @@ pub fn cache_dir() -> PathBuf {
     })
 }
 
+/// The server's folder (uploads, sources, results, its token):
+/// `<platform data dir>/camshow-deepfaker/server`.
+pub fn server_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join(APP)
+        .join("server")
+}
+
 /// The configuration directory: `<platform config dir>/camshow-deepfaker`.
 pub fn config_dir() -> PathBuf {
     dirs::config_dir()

@@ -389,6 +389,150 @@ impl Settings {
     }
 }
 
+/// One option of the settings, as a form needs it (from the JSON schema,
+/// so it is never declared twice): `camshow config schema`, the server's
+/// `/v1/capabilities`, the desktop's forms.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OptionInfo {
+    /// Key as `config set` takes it (`video.quality`; processor options as
+    /// `processors[].opacity`, with `processor` saying whose).
+    pub key: String,
+    /// The processor the option belongs to (`face_swapper`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processor: Option<String>,
+    /// JSON type: `boolean`, `integer`, `number`, `string`, `array`, `object`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Whether `null` (unset) is allowed.
+    pub nullable: bool,
+    /// Default value.
+    pub default: Value,
+    /// Smallest value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    /// Largest value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+    /// The values allowed, for a choice.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub choices: Vec<Value>,
+    /// What it does.
+    pub description: String,
+}
+
+impl Settings {
+    /// Every option with its type, default, range and choices, in key order.
+    pub fn options() -> Vec<OptionInfo> {
+        let schema = Self::json_schema();
+        let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
+        let mut out = Vec::new();
+        collect_options(&schema, &defs, "", None, &mut out);
+        out.sort_by(|a, b| (&a.key, &a.processor).cmp(&(&b.key, &b.processor)));
+        out
+    }
+}
+
+/// Follows a `$ref` into `defs`.
+fn resolve<'a>(node: &'a Value, defs: &'a Value) -> &'a Value {
+    node.get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+        .and_then(|name| defs.get(name))
+        .unwrap_or(node)
+}
+
+fn collect_options(
+    node: &Value,
+    defs: &Value,
+    prefix: &str,
+    processor: Option<&str>,
+    out: &mut Vec<OptionInfo>,
+) {
+    let Some(props) = resolve(node, defs)
+        .get("properties")
+        .and_then(Value::as_object)
+    else {
+        return;
+    };
+    for (name, prop) in props {
+        if name == "version" && prefix.is_empty() {
+            continue;
+        }
+        let key = format!("{prefix}{name}");
+        let target = resolve(prop, defs);
+        // The processor chain: each kind's options.
+        let variants = prop
+            .get("items")
+            .map(|i| resolve(i, defs))
+            .and_then(|i| i.get("oneOf"))
+            .and_then(Value::as_array)
+            .filter(|vs| vs.iter().all(|v| v.get("properties").is_some()));
+        if let Some(variants) = variants {
+            for v in variants {
+                let kind = v
+                    .pointer("/properties/type/const")
+                    .and_then(Value::as_str)
+                    .unwrap_or("custom");
+                collect_options(v, defs, &format!("{key}[]."), Some(kind), out);
+            }
+            continue;
+        }
+        if target.get("properties").is_some() {
+            collect_options(target, defs, &format!("{key}."), processor, out);
+            continue;
+        }
+        if name == "type" && processor.is_some() {
+            continue;
+        }
+        let types: Vec<&str> = match prop.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let choices: Vec<Value> = target
+            .get("oneOf")
+            .or_else(|| target.get("anyOf"))
+            .and_then(Value::as_array)
+            .map(|vs| vs.iter().filter_map(|v| v.get("const").cloned()).collect())
+            .or_else(|| target.get("enum").and_then(Value::as_array).cloned())
+            .unwrap_or_default();
+        let fallback = if choices.is_empty() {
+            "object"
+        } else {
+            "string"
+        };
+        let kind = types
+            .iter()
+            .find(|t| **t != "null")
+            .copied()
+            .unwrap_or(fallback)
+            .to_string();
+        out.push(OptionInfo {
+            key,
+            processor: processor.map(str::to_string),
+            kind,
+            nullable: types.contains(&"null")
+                || prop
+                    .get("anyOf")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| {
+                        a.iter()
+                            .any(|v| v.get("type") == Some(&Value::from("null")))
+                    }),
+            default: prop.get("default").cloned().unwrap_or(Value::Null),
+            minimum: prop.get("minimum").and_then(Value::as_f64),
+            maximum: prop.get("maximum").and_then(Value::as_f64),
+            choices,
+            description: prop
+                .get("description")
+                .or_else(|| target.get("description"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+}
+
 /// One part of a key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Seg {
@@ -1055,46 +1199,100 @@ fn env_path(tree: &Value, rest: &str) -> Option<Vec<Seg>> {
     walk(tree, rest, &mut path).then_some(path)
 }
 
+/// A new value for one setting, as text (`config set`, typed like the
+/// settings file) or as a JSON value (the HTTP API, the UI, Python).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewValue {
+    /// Text, typed by the setting it replaces (`0.5`, `true`, `cuda,cpu`).
+    Text(String),
+    /// A JSON value, taken as it is.
+    Json(Value),
+}
+
+fn set_new(tree: &mut Value, path: &[Seg], v: &NewValue) -> Result<()> {
+    match v {
+        NewValue::Text(raw) => set_text(tree, path, raw),
+        NewValue::Json(v) => set_in_tree(tree, path, v.clone()),
+    }
+}
+
+impl Settings {
+    /// These settings with `changes` (`(key, value)`, keys as in
+    /// `config set`: `processors[0].opacity`) applied and checked; unknown
+    /// keys, wrong types and values out of range are errors naming the key.
+    pub fn patched(&self, changes: &[(String, NewValue)]) -> Result<Self> {
+        let mut tree = to_tree(self)?;
+        for (key, v) in changes {
+            let keys = parse_key(key)?;
+            check_known(&tree, &keys, key)?;
+            set_new(&mut tree, &keys, v)?;
+        }
+        let settings = from_tree(tree)?;
+        settings.check()?;
+        Ok(settings)
+    }
+}
+
 /// Sets `key` to `raw` in the settings file at `path` (created if missing),
 /// after checking that the result is valid; written atomically.
 pub fn set_in_file(path: &Path, key: &str, raw: &str) -> Result<Settings> {
-    let mut table = if path.is_file() {
+    patch_file(path, &[(key.to_string(), NewValue::Text(raw.to_string()))])
+}
+
+/// Applies `changes` to the settings file at `path` (created if missing):
+/// all of them or, when one is invalid, none; written atomically. Returns
+/// the settings the file now gives.
+pub fn patch_file(path: &Path, changes: &[(String, NewValue)]) -> Result<Settings> {
+    let table = if path.is_file() {
         read_file(path)?
     } else {
         toml::Table::new()
     };
-    let keys = parse_key(key)?;
-    // Check the key and the value on the settings the file would give.
-    let mut merged = to_tree(&Settings::default())?;
     let mut layer = serde_json::to_value(&table).map_err(|e| Error::Internal(e.to_string()))?;
-    merge(&mut merged, layer.clone());
-    check_known(&merged, &keys, key)?;
-    let mut probe = merged.clone();
-    set_text(&mut probe, &keys, raw)?;
-    let v = lookup(&probe, &keys).cloned().unwrap_or(Value::Null);
-    // Lists of tables (the chain) are written whole so that the file stays complete.
-    if let Some(Seg::Key(top)) = keys.first()
-        && top == "processors"
-        && keys.len() > 1
-    {
-        let mut chain = merged
-            .get("processors")
-            .cloned()
-            .unwrap_or(Value::Array(Vec::new()));
-        set_in_tree(&mut chain, &keys[1..], v)?;
-        layer["processors"] = chain;
-    } else {
-        set_in_tree(&mut layer, &keys, v)?;
+    for (key, new) in changes {
+        let keys = parse_key(key)?;
+        // Check the key and the value on the settings the file would give.
+        let mut merged = to_tree(&Settings::default())?;
+        merge(&mut merged, layer.clone());
+        check_known(&merged, &keys, key)?;
+        let mut probe = merged.clone();
+        set_new(&mut probe, &keys, new)?;
+        let v = lookup(&probe, &keys).cloned().unwrap_or(Value::Null);
+        // Lists of tables (the chain) are written whole so that the file stays complete.
+        if let Some(Seg::Key(top)) = keys.first()
+            && top == "processors"
+            && keys.len() > 1
+        {
+            let mut chain = merged
+                .get("processors")
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new()));
+            set_in_tree(&mut chain, &keys[1..], v)?;
+            layer["processors"] = chain;
+        } else {
+            set_in_tree(&mut layer, &keys, v)?;
+        }
     }
     layer["version"] = Value::from(VERSION);
     let mut full = to_tree(&Settings::default())?;
     merge(&mut full, layer.clone());
     let settings = from_tree(full)?;
     settings.check()?;
-    table = serde_json::from_value(strip_nulls(layer))
+    let table: toml::Table = serde_json::from_value(strip_nulls(layer))
         .map_err(|e| Error::Internal(format!("settings to TOML: {e}")))?;
     write_file(path, &table)?;
     Ok(settings)
+}
+
+/// Replaces the settings file at `path` with `settings` (checked first);
+/// written atomically.
+pub fn save_file(path: &Path, settings: &Settings) -> Result<()> {
+    settings.check()?;
+    let mut tree = to_tree(settings)?;
+    tree["version"] = Value::from(VERSION);
+    let table: toml::Table = serde_json::from_value(strip_nulls(tree))
+        .map_err(|e| Error::Internal(format!("settings to TOML: {e}")))?;
+    write_file(path, &table)
 }
 
 /// Removes `key` from the settings file (back to its default), or the whole
@@ -1461,5 +1659,116 @@ mod tests {
         assert_eq!(levenshtein("detecter", "detector"), 1);
         assert_eq!(levenshtein("", "abc"), 3);
         assert_eq!(levenshtein("same", "same"), 0);
+    }
+
+    #[test]
+    fn patches_apply_all_or_nothing() {
+        let base = Settings::default();
+        let changes = [
+            ("video.quality".to_string(), NewValue::Json(Value::from(30))),
+            (
+                "processors[0].opacity".to_string(),
+                NewValue::Text("0.5".into()),
+            ),
+        ];
+        let s = base.patched(&changes).unwrap();
+        assert_eq!(s.video.quality, 30);
+        assert!((s.face_swapper().unwrap().opacity - 0.5).abs() < 1e-6);
+        // A wrong type, a value out of range and an unknown key each name their key.
+        for (key, v, expect) in [
+            ("video.quality", Value::from("high"), "video.quality"),
+            (
+                "video.quality",
+                Value::from(99),
+                "video.quality: 99 is not in",
+            ),
+            ("video.qualty", Value::from(9), "did you mean `quality`"),
+        ] {
+            let e = base
+                .patched(&[(key.to_string(), NewValue::Json(v))])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(expect), "{key}: {e}");
+        }
+        // In the file: one bad change and nothing is written.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("camshow.toml");
+        let s = patch_file(&file, &changes).unwrap();
+        assert_eq!(s.video.quality, 30);
+        let bad = [
+            ("video.quality".to_string(), NewValue::Json(Value::from(10))),
+            ("video.quality".to_string(), NewValue::Json(Value::from(99))),
+        ];
+        let before = std::fs::read(&file).unwrap();
+        assert!(patch_file(&file, &bad).is_err());
+        assert_eq!(std::fs::read(&file).unwrap(), before);
+        let loaded = Layered::load_from(&file, &[]).unwrap().settings;
+        assert_eq!(loaded, s);
+        // The whole settings saved, then read back the same.
+        let mut whole = Settings::default();
+        whole.video.quality = 12;
+        save_file(&file, &whole).unwrap();
+        assert_eq!(Layered::load_from(&file, &[]).unwrap().settings, whole);
+        whole.video.quality = 99;
+        assert!(save_file(&file, &whole).is_err());
+        assert_eq!(
+            Layered::load_from(&file, &[])
+                .unwrap()
+                .settings
+                .video
+                .quality,
+            12
+        );
+    }
+
+    #[test]
+    fn options_come_from_the_schema_with_ranges_and_choices() {
+        let opts = Settings::options();
+        let get = |k: &str, p: Option<&str>| {
+            opts.iter()
+                .find(|o| o.key == k && o.processor.as_deref() == p)
+                .unwrap_or_else(|| panic!("{k} missing"))
+        };
+        let q = get("video.quality", None);
+        assert_eq!(
+            (q.kind.as_str(), q.minimum, q.maximum),
+            ("integer", Some(0.0), Some(51.0))
+        );
+        assert_eq!(q.default, Value::from(18));
+        let d = get("engine.detector", None);
+        assert_eq!(d.kind, "string");
+        assert_eq!(
+            d.choices,
+            vec![
+                Value::from("centerface"),
+                Value::from("blazeface"),
+                Value::from("scrfd")
+            ]
+        );
+        let o = get("processors[].opacity", Some("face_swapper"));
+        assert_eq!((o.minimum, o.maximum), (Some(0.0), Some(1.0)));
+        let b = get("processors[].blend", Some("face_enhancer"));
+        assert_eq!(b.kind, "integer");
+        let f = get("video.fps", None);
+        assert!(f.nullable);
+        assert!(
+            !opts
+                .iter()
+                .any(|o| o.key == "version" || o.key.rsplit('.').next() == Some("type"))
+        );
+        // Every option of the file is there: each key `config show` lists.
+        let tree = to_tree(&Settings::default()).unwrap();
+        for leaf in leaves(&tree, String::new()) {
+            let generic = leaf.replace("processors[0]", "processors[]");
+            let top = generic.split('[').next().unwrap_or_default().to_string();
+            assert!(
+                leaf == "version"
+                    || generic.rsplit('.').next() == Some("type")
+                    || opts.iter().any(
+                        |o| o.key == generic || (top != generic && o.key.starts_with(&generic))
+                    ),
+                "{leaf} has no option"
+            );
+        }
     }
 }

@@ -104,14 +104,7 @@ pub fn scan(
             let Some(e) = face.embedding.clone() else {
                 continue;
             };
-            let [x1, y1, x2, y2] = face.bbox;
-            let (w, h) = (x2 - x1, y2 - y1);
-            crops.push(f.crop(
-                (x1 - 0.25 * w) as i64,
-                (y1 - 0.25 * h) as i64,
-                (1.5 * w) as i64,
-                (1.5 * h) as i64,
-            ));
+            crops.push(thumbnail(f, face.bbox));
             found.push((*i, face.bbox, e));
         }
     }
@@ -157,4 +150,49 @@ pub fn scan(
         frames: n,
         folder,
     })
+}
+
+/// A face's thumbnail: its box grown by a quarter of its size on each side.
+pub fn thumbnail(frame: &Frame, bbox: [f32; 4]) -> Frame {
+    let [x1, y1, x2, y2] = bbox;
+    let (w, h) = (x2 - x1, y2 - y1);
+    frame.crop(
+        (x1 - 0.25 * w) as i64,
+        (y1 - 0.25 * h) as i64,
+        (1.5 * w) as i64,
+        (1.5 * h) as i64,
+    )
+}
+
+/// A face found in a source photo.
+#[derive(Debug, Clone)]
+pub struct SourceFace {
+    /// Which photo (index into the photos given).
+    pub photo: usize,
+    /// The face.
+    pub face: camshow_core::detect::Face,
+    /// Its thumbnail.
+    pub thumbnail: Frame,
+}
+
+/// Prepares the identity in `photos` (each passes the safety gate; a photo
+/// without a face is an error) and lists every face found in them, with
+/// thumbnails — what a front end shows after an upload.
+pub fn analyse_sources(
+    engine: &camshow_core::pipeline::SwapEngine,
+    photos: &[PathBuf],
+) -> Result<(camshow_core::swap::PreparedSource, Vec<SourceFace>)> {
+    let source = crate::swap_job::prepare_source(engine, photos)?;
+    let mut faces = Vec::new();
+    for (i, p) in photos.iter().enumerate() {
+        let frame = read_image(p)?;
+        for face in engine.analyse(&frame)? {
+            faces.push(SourceFace {
+                photo: i,
+                thumbnail: thumbnail(&frame, face.bbox),
+                face,
+            });
+        }
+    }
+    Ok((source, faces))
 }

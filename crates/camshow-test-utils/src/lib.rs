@@ -83,6 +83,21 @@ pub fn pattern_frame(w: u32, h: u32) -> camshow_core::Frame {
     camshow_core::Frame::from_rgb(w, h, d).unwrap()
 }
 
+/// A copy of the picture `src` with the gate's test marker over
+/// `(x, y, w, h)`, written to `out` as PNG (the marked picture is unsafe to
+/// the gate of a test build).
+pub fn marked(src: &std::path::Path, out: PathBuf, rect: (u32, u32, u32, u32)) -> PathBuf {
+    let img = image::open(src).unwrap().to_rgb8();
+    let (w, h) = img.dimensions();
+    let mut f = camshow_core::Frame::from_rgb(w, h, img.into_raw()).unwrap();
+    camshow_core::safety::test_marker::paint(&mut f, rect.0, rect.1, rect.2, rect.3);
+    image::RgbImage::from_raw(w, h, f.data().to_vec())
+        .unwrap()
+        .save(&out)
+        .unwrap();
+    out
+}
+
 /// The permission bits a new file gets under this process's umask (`0o666 & !umask`).
 pub fn new_file_mode() -> u32 {
     let out = Command::new("sh").args(["-c", "umask"]).output().unwrap();

@@ -3,25 +3,12 @@
 //! on in test builds only: a picture carrying its pink and lime checkerboard
 //! is unsafe too; no unsafe asset is ever shipped).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use camshow_test_utils::{parity_model, sample, store};
+use camshow_test_utils::{marked, parity_model, sample, store};
 
 use super::{run, s, text};
-
-/// A copy of `src` with the test marker over `(x, y, w, h)`, as PNG.
-fn marked(src: &Path, out: PathBuf, rect: (u32, u32, u32, u32)) -> PathBuf {
-    let img = image::open(src).unwrap().to_rgb8();
-    let (w, h) = img.dimensions();
-    let mut f = camshow_core::Frame::from_rgb(w, h, img.into_raw()).unwrap();
-    camshow_core::safety::test_marker::paint(&mut f, rect.0, rect.1, rect.2, rect.3);
-    image::RgbImage::from_raw(w, h, f.data().to_vec())
-        .unwrap()
-        .save(&out)
-        .unwrap();
-    out
-}
 
 /// Refused by the gate, on one line, naming `file`, with nothing written.
 fn refused(o: &Output, file: &Path, outputs: &[&Path]) {
@@ -178,7 +165,9 @@ fn every_command_that_reads_pictures_goes_through_the_gate() {
     // Refusals: swap, detect, faces (tests above), live
     // (camshow-media's live_swapping_stops_at_an_unsafe_check…, and the
     // source photo through the engine), bench (below, and the engine).
-    let gated = ["swap", "detect", "faces", "live", "bench"];
+    // serve: every upload (camshow-server's the_gate_sees_every_upload, and
+    // serve_answers_over_http_and_refuses_a_marked_upload below).
+    let gated = ["swap", "detect", "faces", "live", "bench", "serve"];
     let no_pictures = ["doctor", "config", "models", "cameras", "help"];
     for c in &commands {
         assert!(
@@ -200,4 +189,70 @@ fn every_command_that_reads_pictures_goes_through_the_gate() {
         !o.status.success() && stderr.contains("TEST_MARKER"),
         "{stderr}"
     );
+}
+
+/// `camshow serve` as a user starts it: it says where it listens, answers,
+/// refuses a marked upload with the gate's reason, and stops on Ctrl-C.
+#[test]
+#[cfg(unix)]
+fn serve_answers_over_http_and_refuses_a_marked_upload() {
+    use std::io::{BufRead, BufReader};
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_camshow"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("CAMSHOW_CONFIG", dir.path().join("camshow.toml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("camshow serve: listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let health = agent.get(format!("{base}/v1/health")).call().unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let m = marked(
+        &sample("astronaut.png"),
+        dir.path().join("m.png"),
+        (0, 0, 80, 80),
+    );
+    let mut body =
+        b"--b0\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"m.png\"\r\n\r\n"
+            .to_vec();
+    body.extend_from_slice(&std::fs::read(&m).unwrap());
+    body.extend_from_slice(b"\r\n--b0--\r\n");
+    let r = agent
+        .post(format!("{base}/v1/sources"))
+        .header("Content-Type", "multipart/form-data; boundary=b0")
+        .send(&body[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let v: serde_json::Value =
+        serde_json::from_str(&r.into_body().read_to_string().unwrap()).unwrap();
+    assert_eq!(v["error"]["code"], "unsafe_content", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("TEST_MARKER"),
+        "{v}"
+    );
+    // Ctrl-C stops it cleanly.
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
 }

@@ -1,0 +1,283 @@
+//! `camshow serve`: the engine over HTTP. Uploads go through the same
+//! library calls as the CLI ([`camshow_media::swap_job::run_swap`], the
+//! safety gate inside it); the server holds no engine logic of its own.
+//!
+//! Safe by default: it binds to loopback; on any other address every
+//! request needs `Authorization: Bearer TOKEN` (the token is generated on
+//! first start and kept in the data folder with mode 0600). Uploads are
+//! stored under generated names, sniffed by content and limited in size.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer, web};
+use camshow_core::context::EngineContext;
+use camshow_core::models::ModelStore;
+
+pub mod error;
+pub mod jobs;
+mod routes;
+pub mod upload;
+
+use error::ApiError;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0: any free port).
+    pub bind: SocketAddr,
+    /// Where uploads, sources and results live.
+    pub data_dir: PathBuf,
+    /// The settings file (the CLI's, so both see the same settings).
+    pub config_file: PathBuf,
+    /// The models.
+    pub store: ModelStore,
+    /// Most bytes one request may upload.
+    pub max_upload_bytes: u64,
+    /// Jobs and synchronous swaps run at once.
+    pub workers: usize,
+    /// Jobs that may wait in the queue.
+    pub queue: usize,
+    /// The bearer token every request needs (none on loopback).
+    pub token: Option<String>,
+}
+
+impl ServerConfig {
+    /// Defaults for `bind`, `data_dir` and the settings file at `config_file`.
+    pub fn new(
+        bind: SocketAddr,
+        data_dir: PathBuf,
+        config_file: PathBuf,
+        store: ModelStore,
+    ) -> Self {
+        Self {
+            bind,
+            data_dir,
+            config_file,
+            store,
+            max_upload_bytes: 512 * 1_000_000,
+            workers: 1,
+            queue: 64,
+            token: None,
+        }
+    }
+}
+
+/// The token for a server on `bind`: none on loopback; else the one kept in
+/// `data_dir/token`, made (and stored with mode 0600) on first use. The
+/// boolean says whether it was just made (print it once).
+///
+/// # Errors
+/// The token file cannot be read or written.
+pub fn token_for(bind: SocketAddr, data_dir: &Path) -> std::io::Result<Option<(String, bool)>> {
+    if bind.ip().is_loopback() {
+        return Ok(None);
+    }
+    let file = data_dir.join("token");
+    if let Ok(t) = std::fs::read_to_string(&file) {
+        let t = t.trim().to_string();
+        if t.len() >= 32 {
+            return Ok(Some((t, false)));
+        }
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let token = random_hex(32)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(data_dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::io::Write::write_all(&mut tmp, token.as_bytes())?;
+    tmp.persist(&file).map_err(|e| e.error)?;
+    Ok(Some((token, true)))
+}
+
+/// `n` random bytes from the system's generator, as hex.
+pub(crate) fn random_hex(n: usize) -> std::io::Result<String> {
+    let mut bytes = vec![0u8; n];
+    getrandom::getrandom(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(bytes.iter().fold(String::with_capacity(2 * n), |mut s, b| {
+        let _ = std::fmt::Write::write_fmt(&mut s, format_args!("{b:02x}"));
+        s
+    }))
+}
+
+/// Shared by every handler.
+pub(crate) struct State {
+    pub cfg: ServerConfig,
+    pub ctx: Arc<EngineContext>,
+    pub jobs: Arc<jobs::Jobs>,
+    pub sources: Mutex<Vec<routes::SourceRecord>>,
+    /// Synchronous engine work at once (the rest wait).
+    pub slots: tokio::sync::Semaphore,
+}
+
+/// A running server.
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    jobs: Arc<jobs::Jobs>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Stops a running server from another thread (a Ctrl-C handler).
+#[derive(Clone)]
+pub struct Stopper {
+    handle: ServerHandle,
+    jobs: Arc<jobs::Jobs>,
+}
+
+impl Stopper {
+    /// Running jobs are cancelled and the server stops accepting requests.
+    pub fn stop(&self) {
+        jobs::shutdown(&self.jobs);
+        // The command is sent when `stop` is called; awaiting it waits for the end.
+        drop(self.handle.stop(true));
+    }
+}
+
+impl Running {
+    /// A handle that stops this server.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            handle: self.handle.clone(),
+            jobs: self.jobs.clone(),
+        }
+    }
+
+    /// Stops it: no new connections, running jobs cancelled, then waits.
+    pub fn stop(mut self) {
+        jobs::shutdown(&self.jobs);
+        actix_web::rt::System::new().block_on(self.handle.stop(true));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Waits until the server ends (Ctrl-C).
+    ///
+    /// # Errors
+    /// The server failed.
+    pub fn wait(mut self) -> std::io::Result<()> {
+        let result = match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the server thread panicked"))),
+            None => Ok(()),
+        };
+        jobs::shutdown(&self.jobs);
+        result
+    }
+}
+
+/// Starts the server on its own thread and returns once it listens.
+///
+/// # Errors
+/// The models' runtime cannot start, the data folder cannot be made, or the
+/// address cannot be bound.
+pub fn start(cfg: ServerConfig, ctx: Arc<EngineContext>) -> std::io::Result<Running> {
+    std::fs::create_dir_all(cfg.data_dir.join("jobs"))?;
+    std::fs::create_dir_all(cfg.data_dir.join("sources"))?;
+    std::fs::create_dir_all(cfg.data_dir.join("tmp"))?;
+    let jobs = jobs::Jobs::start(&ctx, cfg.workers, cfg.queue);
+    let state = web::Data::new(State {
+        slots: tokio::sync::Semaphore::new(cfg.workers.max(1)),
+        cfg,
+        ctx,
+        jobs: jobs.clone(),
+        sources: Mutex::new(Vec::new()),
+    });
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let thread = std::thread::Builder::new()
+        .name("camshow-http".into())
+        .spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let bind = state.cfg.bind;
+                let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+                let data = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(
+                            |e, _| ApiError::field("body", format!("bad JSON: {e}")).into(),
+                        ))
+                        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                            ApiError::field("query", format!("bad query: {e}")).into()
+                        }))
+                        .wrap(from_fn(authorise))
+                        .configure(routes::configure)
+                })
+                .workers(workers)
+                .client_request_timeout(Duration::from_secs(10))
+                .client_disconnect_timeout(Duration::from_secs(2))
+                .keep_alive(Duration::from_secs(30))
+                .disable_signals();
+                let server = match server.bind(bind) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                let addr = server.addrs().first().copied().unwrap_or(bind);
+                let running = server.run();
+                let _ = tx.send(Ok((addr, running.handle())));
+                running.await
+            })
+        })?;
+    let (addr, handle) = rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the server thread ended before listening"))??;
+    Ok(Running {
+        addr,
+        handle,
+        jobs,
+        thread: Some(thread),
+    })
+}
+
+/// Every request needs the token when one is set (header, or `?token=` for
+/// browsers' EventSource and WebSocket, which cannot set headers).
+async fn authorise(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let expected = req
+        .app_data::<web::Data<State>>()
+        .and_then(|s| s.cfg.token.clone());
+    if let Some(expected) = expected {
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string);
+        let query = req
+            .query_string()
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("token=").map(str::to_string));
+        let given = header.or(query).unwrap_or_default();
+        if !same(given.as_bytes(), expected.as_bytes()) {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this server needs `Authorization: Bearer TOKEN` (the token was printed when it first started; it is in the data folder's `token` file)",
+            )
+            .into());
+        }
+    }
+    next.call(req).await
+}
+
+/// Compares in time that does not depend on where the texts differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,605 @@
+//! The `/v1` handlers: parse, call the library, answer. Engine work runs
+//! on the blocking pool, at most `workers` at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use camshow_core::analysis::Needs;
+use camshow_core::pipeline::SwapEngine;
+use camshow_core::settings::{Layered, NewValue, Settings};
+use camshow_media::provenance::Operation;
+use camshow_media::swap_job::{MediaKind, SwapRequest, media_kind};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::State;
+use crate::error::{ApiError, ApiResult};
+use crate::jobs::{Job, JobState, JobView, now};
+use crate::upload::{Form, read_form};
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/v1")
+            .route("/health", web::get().to(health))
+            .route("/capabilities", web::get().to(capabilities))
+            .route("/settings", web::get().to(get_settings))
+            .route("/settings", web::put().to(put_settings))
+            .route("/settings", web::patch().to(patch_settings))
+            .route("/sources", web::post().to(post_sources))
+            .route("/sources/{id}", web::get().to(get_source))
+            .route("/sources/{id}/faces/{n}", web::get().to(get_thumbnail))
+            .route("/swap", web::post().to(post_swap))
+            .route("/jobs", web::post().to(post_job))
+            .route("/jobs", web::get().to(list_jobs))
+            .route("/jobs/{id}", web::get().to(get_job))
+            .route("/jobs/{id}", web::delete().to(delete_job))
+            .route("/jobs/{id}/events", web::get().to(job_events))
+            .route("/jobs/{id}/result", web::get().to(job_result)),
+    )
+    .default_service(web::to(not_found));
+}
+
+type Data = web::Data<State>;
+
+async fn not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
+    Err(ApiError::not_found(format!(
+        "no such endpoint: {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Runs engine work on the blocking pool, at most `workers` at once.
+async fn blocking<T: Send + 'static>(
+    state: &Data,
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let _permit = state
+        .slots
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal("the server is stopping"))?;
+    web::block(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("engine task failed: {e}")))?
+}
+
+/// The error without the server's own folder in it (uploads are named by
+/// their field: `source-0.png`, `target.jpg`).
+pub(crate) fn scrub(mut e: ApiError, dir: &Path) -> ApiError {
+    e.message = e.message.replace(&format!("{}/", dir.display()), "");
+    e
+}
+
+/// A random id (hex).
+fn new_id() -> ApiResult<String> {
+    crate::random_hex(12).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Ids are ours: anything else is not found (and never a path).
+fn checked_id(id: &str) -> ApiResult<&str> {
+    if id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(id)
+    } else {
+        Err(ApiError::not_found(format!("no such id {id:?}")))
+    }
+}
+
+/// The settings the CLI would use now (defaults < file < environment).
+fn settings_now(state: &State) -> ApiResult<Settings> {
+    Ok(Layered::load(Some(&state.cfg.config_file))?.settings)
+}
+
+/// A JSON object of `key: value` changes, as in `config set`.
+fn changes(v: &Value, field: &str) -> ApiResult<Vec<(String, NewValue)>> {
+    let obj = v.as_object().ok_or_else(|| {
+        ApiError::field(
+            field,
+            "expected an object of settings keys and values, e.g. {\"video.quality\": 20}",
+        )
+    })?;
+    Ok(obj
+        .iter()
+        .map(|(k, v)| (k.clone(), NewValue::Json(v.clone())))
+        .collect())
+}
+
+/// The current settings with the request's `settings` field applied.
+fn request_settings(state: &State, form: &Form) -> ApiResult<Settings> {
+    let base = settings_now(state)?;
+    match form.text("settings") {
+        None => Ok(base),
+        Some(text) => {
+            let v: Value = serde_json::from_str(text)
+                .map_err(|e| ApiError::field("settings", format!("bad JSON: {e}")))?;
+            let mut err: ApiError = match base.patched(&changes(&v, "settings")?) {
+                Ok(s) => return Ok(s),
+                Err(e) => e.into(),
+            };
+            err.field = Some("settings".into());
+            Err(err)
+        }
+    }
+}
+
+async fn health(state: Data) -> ApiResult<HttpResponse> {
+    let s = state.clone();
+    let report = blocking(&state, move || {
+        Ok(camshow_media::doctor::Report::collect(
+            Ok(s.ctx.runtime()),
+            s.ctx.store(),
+        ))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "ok": report.ok(), "report": report })))
+}
+
+async fn capabilities() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "settings_version": camshow_core::settings::VERSION,
+        "options": Settings::options(),
+        "schema": Settings::json_schema(),
+        "image_formats": ["png", "jpg", "webp"],
+        "video_formats": ["mp4", "mov", "mkv", "webm"],
+    }))
+}
+
+fn settings_body(state: &State, settings: &Settings) -> Value {
+    json!({ "file": state.cfg.config_file, "settings": settings })
+}
+
+async fn get_settings(state: Data) -> ApiResult<HttpResponse> {
+    let s = settings_now(&state)?;
+    Ok(HttpResponse::Ok().json(settings_body(&state, &s)))
+}
+
+async fn put_settings(state: Data, body: web::Json<Value>) -> ApiResult<HttpResponse> {
+    let settings: Settings = serde_json::from_value(body.into_inner())
+        .map_err(|e| ApiError::field("settings", format!("not valid settings: {e}")))?;
+    camshow_core::settings::save_file(&state.cfg.config_file, &settings)?;
+    get_settings(state).await
+}
+
+async fn patch_settings(state: Data, body: web::Json<Value>) -> ApiResult<HttpResponse> {
+    let changes = changes(&body, "body")?;
+    camshow_core::settings::patch_file(&state.cfg.config_file, &changes)?;
+    get_settings(state).await
+}
+
+/// An uploaded source identity.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SourceRecord {
+    id: String,
+    photos: usize,
+    faces: Vec<FaceInfo>,
+    #[serde(skip)]
+    dir: PathBuf,
+    #[serde(skip)]
+    paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct FaceInfo {
+    photo: usize,
+    bbox: [f32; 4],
+    score: f32,
+    thumbnail: String,
+}
+
+/// A request folder under `data/tmp`, removed unless kept.
+fn request_dir(state: &State) -> ApiResult<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("req-")
+        .tempdir_in(state.cfg.data_dir.join("tmp"))
+        .map_err(|e| ApiError::internal(format!("cannot make a request folder: {e}")))
+}
+
+/// Gives `upload` an extension from its content (images only) at `dir/name`.
+fn place(upload: &Path, dir: &Path, name: &str, field: &str) -> ApiResult<(PathBuf, MediaKind)> {
+    let kind = media_kind(upload).map_err(|e| ApiError::field(field, e.to_string()))?;
+    let ext = if kind == MediaKind::Image {
+        let mut head = [0u8; 64];
+        let n = std::io::Read::read(
+            &mut std::fs::File::open(upload).map_err(|e| ApiError::internal(e.to_string()))?,
+            &mut head,
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        image::guess_format(&head[..n])
+            .ok()
+            .and_then(|f| f.extensions_str().first().copied())
+            .unwrap_or("img")
+    } else {
+        // Anything that is not a picture must be a video FFmpeg reads.
+        camshow_media::video::probe(upload).map_err(|_| {
+            ApiError::field(
+                field,
+                "the file is neither a picture this server reads nor a video FFmpeg can open",
+            )
+        })?;
+        "video"
+    };
+    let to = dir.join(format!("{name}.{ext}"));
+    std::fs::rename(upload, &to).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((to, kind))
+}
+
+async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
+    let tmp = request_dir(&state)?;
+    let form = read_form(payload, tmp.path(), state.cfg.max_upload_bytes).await?;
+    let uploads: Vec<PathBuf> = form.files.iter().map(|f| f.path.clone()).collect();
+    if uploads.is_empty() {
+        return Err(ApiError::field(
+            "photo",
+            "send one or more photos of one face as files",
+        ));
+    }
+    let mut photos = Vec::new();
+    for (i, u) in uploads.iter().enumerate() {
+        let (p, kind) = place(u, tmp.path(), &format!("photo-{i}"), "photo")?;
+        if kind != MediaKind::Image {
+            return Err(ApiError::field(
+                "photo",
+                "a source must be a photo, not a video",
+            ));
+        }
+        photos.push(p);
+    }
+    let settings = request_settings(&state, &form)?;
+    let id = new_id()?;
+    let s = state.clone();
+    let dir = tmp.path().to_path_buf();
+    let ph = photos.clone();
+    let faces = blocking(&state, move || {
+        let ctx = s.ctx.for_settings(&settings)?;
+        let engine = SwapEngine::load_with(&ctx, &settings, Needs::default())?;
+        let (_, faces) = camshow_media::faces::analyse_sources(&engine, &ph)?;
+        let mut out = Vec::new();
+        for (k, f) in faces.iter().enumerate() {
+            camshow_media::image_io::write_image(
+                &dir.join(format!("face-{k}.jpg")),
+                &f.thumbnail,
+                (
+                    Operation::FaceThumbnail,
+                    "a face found in an uploaded source photo",
+                ),
+            )?;
+            out.push((f.photo, f.face.bbox, f.face.score));
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| scrub(e, tmp.path()))?;
+    // Accepted: the folder is kept under the source's id.
+    let dir = state.cfg.data_dir.join("sources").join(&id);
+    let kept = tmp.keep();
+    std::fs::rename(&kept, &dir).map_err(|e| ApiError::internal(e.to_string()))?;
+    let record = SourceRecord {
+        faces: faces
+            .into_iter()
+            .enumerate()
+            .map(|(k, (photo, bbox, score))| FaceInfo {
+                photo,
+                bbox,
+                score,
+                thumbnail: format!("/v1/sources/{id}/faces/{k}"),
+            })
+            .collect(),
+        photos: photos.len(),
+        paths: photos
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| dir.join(n)))
+            .collect(),
+        dir,
+        id,
+    };
+    state
+        .sources
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(record.clone());
+    Ok(HttpResponse::Created().json(record))
+}
+
+fn source(state: &State, id: &str) -> ApiResult<SourceRecord> {
+    let id = checked_id(id)?;
+    state
+        .sources
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .find(|s| s.id == id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no source {id}")))
+}
+
+async fn get_source(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(source(&state, &id)?))
+}
+
+async fn get_thumbnail(
+    state: Data,
+    path: web::Path<(String, usize)>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let (id, n) = path.into_inner();
+    let s = source(&state, &id)?;
+    if n >= s.faces.len() {
+        return Err(ApiError::not_found(format!("source {id} has no face {n}")));
+    }
+    let file = actix_files::NamedFile::open(s.dir.join(format!("face-{n}.jpg")))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(file.into_response(&req))
+}
+
+/// The sources of a swap: uploaded `source` photos (kept in `dir`) or a `source_id`.
+fn swap_sources(state: &State, form: &Form, dir: &Path) -> ApiResult<Vec<PathBuf>> {
+    let uploads = form.files("source");
+    match (form.text("source_id"), uploads.is_empty()) {
+        (Some(_), false) => Err(ApiError::field(
+            "source_id",
+            "give either source photos or a source_id, not both",
+        )),
+        (Some(id), true) => Ok(source(state, id)?.paths),
+        (None, true) => Err(ApiError::field(
+            "source",
+            "a source is needed: photos of the face as `source` files, or a `source_id` from POST /v1/sources",
+        )),
+        (None, false) => uploads
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let (p, kind) = place(&u.path, dir, &format!("source-{i}"), "source")?;
+                if kind == MediaKind::Image {
+                    Ok(p)
+                } else {
+                    Err(ApiError::field(
+                        "source",
+                        "a source must be a photo, not a video",
+                    ))
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The target upload, placed in `dir`, and the output path for `format`.
+fn swap_target(form: &Form, dir: &Path) -> ApiResult<(PathBuf, MediaKind, PathBuf)> {
+    let targets = form.files("target");
+    let [target] = targets.as_slice() else {
+        return Err(ApiError::field(
+            "target",
+            "send exactly one `target` file (an image or a video)",
+        ));
+    };
+    let (target, kind) = place(&target.path, dir, "target", "target")?;
+    let format = match (form.text("format"), kind) {
+        (Some(f), _) => f.to_ascii_lowercase(),
+        (None, MediaKind::Image) => {
+            let ext = target.extension().and_then(|e| e.to_str()).unwrap_or("png");
+            if matches!(ext, "jpg" | "jpeg" | "webp") {
+                ext.to_string()
+            } else {
+                "png".into()
+            }
+        }
+        (None, MediaKind::Video) => "mp4".into(),
+    };
+    let allowed: &[&str] = match kind {
+        MediaKind::Image => &["png", "jpg", "jpeg", "webp"],
+        MediaKind::Video => &["mp4", "mov", "mkv", "webm"],
+    };
+    if !allowed.contains(&format.as_str()) {
+        return Err(ApiError::field(
+            "format",
+            format!(
+                "{format} is not an output format for this target (one of {})",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    let output = dir.join(format!("result.{format}"));
+    Ok((target, kind, output))
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+    {
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "png" => "image/png",
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "mkv" => "video/x-matroska",
+        "webm" => "video/webm",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
+    let tmp = request_dir(&state)?;
+    let form = read_form(payload, tmp.path(), state.cfg.max_upload_bytes).await?;
+    let sources = swap_sources(&state, &form, tmp.path())?;
+    let (target, kind, output) = swap_target(&form, tmp.path())?;
+    if kind == MediaKind::Video {
+        return Err(ApiError::field(
+            "target",
+            "this target is a video: submit it as a job (POST /v1/jobs)",
+        ));
+    }
+    let settings = request_settings(&state, &form)?;
+    let s = state.clone();
+    let req = SwapRequest::new(sources, target, output.clone());
+    let outcome = blocking(&state, move || {
+        Ok(camshow_media::swap_job::run_swap(
+            &s.ctx,
+            &settings,
+            &req,
+            &|_, _| {},
+            &AtomicBool::new(false),
+        )?)
+    })
+    .await
+    .map_err(|e| scrub(e, tmp.path()))?;
+    let bytes = std::fs::read(&output).map_err(|e| ApiError::internal(e.to_string()))?;
+    let swapped = match &outcome.result {
+        camshow_media::swap_job::SwapResult::Image(r) => r.faces_swapped,
+        camshow_media::swap_job::SwapResult::Video { .. } => 0,
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type(&output))
+        .insert_header(("X-Camshow-Faces-Swapped", swapped.to_string()))
+        .insert_header(("X-Camshow-Swapper", outcome.swapper))
+        .body(bytes))
+}
+
+async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
+    let id = new_id()?;
+    let dir = state.cfg.data_dir.join("jobs").join(&id);
+    std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(e.to_string()))?;
+    let made = async {
+        let form = read_form(payload, &dir, state.cfg.max_upload_bytes).await?;
+        let sources = swap_sources(&state, &form, &dir)?;
+        let (target, kind, output) = swap_target(&form, &dir)?;
+        let settings = request_settings(&state, &form)?;
+        Ok::<_, ApiError>((sources, target, kind, output, settings))
+    }
+    .await;
+    let (sources, target, kind, output, settings) = match made {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
+    let view = JobView {
+        id: id.clone(),
+        state: JobState::Queued,
+        kind,
+        created: now(),
+        finished: None,
+        progress: crate::jobs::Progress::default(),
+        fps: None,
+        eta_seconds: None,
+        swapped: None,
+        unswapped_ranges: Vec::new(),
+        error: None,
+        result: None,
+    };
+    let job = Arc::new(Job {
+        id: id.clone(),
+        dir: dir.clone(),
+        request: SwapRequest::new(sources, target, output),
+        settings,
+        cancel: AtomicBool::new(false),
+        status: tokio::sync::watch::channel(view.clone()).0,
+    });
+    if let Err(e) = state.jobs.submit(job) {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(e);
+    }
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/v1/jobs/{id}")))
+        .json(view))
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    #[serde(default)]
+    offset: usize,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    20
+}
+
+async fn list_jobs(state: Data, page: web::Query<Page>) -> ApiResult<HttpResponse> {
+    if page.limit == 0 || page.limit > 100 {
+        return Err(ApiError::field("limit", "limit is 1–100"));
+    }
+    let (jobs, total) = state.jobs.page(page.offset, page.limit);
+    Ok(HttpResponse::Ok().json(json!({
+        "jobs": jobs, "total": total, "offset": page.offset, "limit": page.limit
+    })))
+}
+
+async fn get_job(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let job = state.jobs.get(checked_id(&id)?)?;
+    Ok(HttpResponse::Ok().json(job.view()))
+}
+
+async fn delete_job(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let after = state.jobs.cancel_or_remove(checked_id(&id)?)?;
+    Ok(if after.is_final() {
+        HttpResponse::NoContent().finish()
+    } else {
+        // Running: it stops at the next frame and its files are removed then.
+        HttpResponse::Accepted().json(json!({ "id": id.as_str(), "state": "cancelling" }))
+    })
+}
+
+/// Server-Sent Events: the job's status at once, then at every change, until it ends.
+async fn job_events(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let job = state.jobs.get(checked_id(&id)?)?;
+    let rx = job.status.subscribe();
+    let stream =
+        futures_util::stream::unfold((rx, false, true), |(mut rx, ended, first)| async move {
+            if ended {
+                return None;
+            }
+            if !first && rx.changed().await.is_err() {
+                return None;
+            }
+            let view = rx.borrow_and_update().clone();
+            let ended = view.state.is_final();
+            let event = if ended { "end" } else { "status" };
+            let data = serde_json::to_string(&view).unwrap_or_default();
+            let chunk = web::Bytes::from(format!("event: {event}\ndata: {data}\n\n"));
+            Some((Ok::<_, actix_web::Error>(chunk), (rx, ended, false)))
+        });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .streaming(stream))
+}
+
+async fn job_result(
+    state: Data,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let job = state.jobs.get(checked_id(&id)?)?;
+    let view = job.view();
+    if view.state != JobState::Done {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_ready",
+            format!("job {} is {:?}: no result", job.id, view.state).to_lowercase(),
+        ));
+    }
+    let path = &job.request.output;
+    let file = actix_files::NamedFile::open(path)
+        .map_err(|e| ApiError::internal(format!("the result is gone: {e}")))?
+        .set_content_type(content_type(path).parse().unwrap_or(mime_octet()))
+        .set_content_disposition(actix_web::http::header::ContentDisposition {
+            disposition: actix_web::http::header::DispositionType::Attachment,
+            parameters: vec![actix_web::http::header::DispositionParam::Filename(
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            )],
+        });
+    Ok(file.into_response(&req))
+}
+
+fn mime_octet() -> actix_web::mime::Mime {
+    actix_web::mime::APPLICATION_OCTET_STREAM
+}

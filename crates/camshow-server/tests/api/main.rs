@@ -1,0 +1,726 @@
+//! `camshow serve` over loopback with a real HTTP client and the real
+//! models: sources, synchronous swaps, video jobs followed through their
+//! events to the result, cancellation, settings, the gate on every upload,
+//! bad requests and the token off loopback.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use camshow_core::settings::{Layered, Settings};
+use camshow_server::{Running, ServerConfig};
+use camshow_test_utils::{context, exiftool, marked, sample, store};
+use serde_json::Value;
+
+struct Server {
+    running: Option<Running>,
+    base: String,
+    dir: tempfile::TempDir,
+    token: Option<String>,
+}
+
+impl Server {
+    fn start(configure: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::on("127.0.0.1:0".parse().unwrap(), configure)
+    }
+
+    fn on(bind: SocketAddr, configure: impl FnOnce(&mut ServerConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store();
+        let mut cfg = ServerConfig::new(
+            bind,
+            dir.path().join("data"),
+            dir.path().join("camshow.toml"),
+            store.clone(),
+        );
+        cfg.token = camshow_server::token_for(bind, &cfg.data_dir)
+            .unwrap()
+            .map(|(t, _)| t);
+        configure(&mut cfg);
+        let token = cfg.token.clone();
+        let running = camshow_server::start(cfg, context(store, 1)).unwrap();
+        let base = format!("http://127.0.0.1:{}", running.addr.port());
+        Self {
+            running: Some(running),
+            base,
+            dir,
+            token,
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop();
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_mins(2)))
+        .build()
+        .into()
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A refusal: this status, this code, a message saying `expect`.
+    fn refused(&self, status: u16, code: &str, expect: &str) {
+        let v = self.json();
+        assert_eq!(self.status, status, "{v}");
+        assert_eq!(v["error"]["code"], code, "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expect), "{message:?} lacks {expect:?}");
+    }
+}
+
+fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let r = r.unwrap();
+    let status = r.status().as_u16();
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let body = r
+        .into_body()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn get(s: &Server, path: &str) -> Reply {
+    let mut req = agent().get(&s.url(path));
+    if let Some(t) = &s.token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    reply(req.call())
+}
+
+fn send_json(s: &Server, method: &str, path: &str, body: &str) -> Reply {
+    let a = agent();
+    let req = match method {
+        "PUT" => a.put(&s.url(path)),
+        "PATCH" => a.patch(&s.url(path)),
+        _ => a.post(&s.url(path)),
+    };
+    reply(
+        req.header("Content-Type", "application/json")
+            .send(body.as_bytes()),
+    )
+}
+
+/// A multipart form: `(field, Some(file name), bytes)` for files, `(field, None, text)` for text.
+fn post_form(s: &Server, path: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Reply {
+    const B: &str = "camshow-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (field, file, bytes) in parts {
+        body.extend_from_slice(format!("--{B}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{field}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{field}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{B}--\r\n").as_bytes());
+    let mut req = agent()
+        .post(&s.url(path))
+        .header("Content-Type", format!("multipart/form-data; boundary={B}"));
+    if let Some(t) = &s.token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    reply(req.send(&body[..]))
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
+
+/// A `seconds` long 10 fps clip of the astronaut, with a tone.
+fn clip(dir: &Path, seconds: u32) -> PathBuf {
+    let out = dir.join(format!("clip{seconds}.mp4"));
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-framerate", "10", "-i"])
+        .arg(sample("astronaut.png"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:duration={seconds}"))
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-vf",
+            "scale=256:256,format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out
+}
+
+fn ffprobe_streams(p: &Path) -> String {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries"])
+        .args(["stream=codec_type,nb_read_frames", "-of", "csv=p=0"])
+        .arg(p)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Files left anywhere under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn health_capabilities_and_settings() {
+    let s = Server::start(|_| {});
+    let h = get(&s, "/v1/health");
+    assert_eq!(h.status, 200);
+    let v = h.json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["report"]["models"].as_array().unwrap().len() > 5);
+    // Every option, from the same schema the CLI's settings use.
+    let c = get(&s, "/v1/capabilities").json();
+    assert_eq!(
+        c["options"],
+        serde_json::to_value(Settings::options()).unwrap()
+    );
+    let quality = c["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == "video.quality")
+        .unwrap();
+    assert_eq!(
+        (quality["minimum"].as_f64(), quality["maximum"].as_f64()),
+        (Some(0.0), Some(51.0))
+    );
+    // Settings: read, changed, and the change is in the file the CLI reads.
+    let file = s.dir.path().join("camshow.toml");
+    let before = get(&s, "/v1/settings").json();
+    assert_eq!(before["settings"]["video"]["quality"], 18);
+    let r = send_json(
+        &s,
+        "PATCH",
+        "/v1/settings",
+        r#"{"video.quality": 20, "processors[0].opacity": 0.5}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.json());
+    assert_eq!(r.json()["settings"]["video"]["quality"], 20);
+    let cli = Layered::load_from(&file, &[]).unwrap().settings;
+    assert_eq!(cli.video.quality, 20);
+    assert!((cli.face_swapper().unwrap().opacity - 0.5).abs() < 1e-6);
+    // Refusals name the problem, and change nothing.
+    send_json(&s, "PATCH", "/v1/settings", r#"{"video.quality": 99}"#).refused(
+        400,
+        "invalid_settings",
+        "video.quality: 99 is not in 0–51",
+    );
+    send_json(&s, "PATCH", "/v1/settings", r#"{"video.qualty": 9}"#).refused(
+        400,
+        "invalid_settings",
+        "did you mean `quality`",
+    );
+    send_json(&s, "PATCH", "/v1/settings", r#"{"video.quality": "#).refused(
+        400,
+        "invalid_input",
+        "bad JSON",
+    );
+    send_json(&s, "PATCH", "/v1/settings", "[1, 2]").refused(
+        400,
+        "invalid_input",
+        "expected an object",
+    );
+    assert_eq!(
+        Layered::load_from(&file, &[])
+            .unwrap()
+            .settings
+            .video
+            .quality,
+        20
+    );
+    // PUT replaces the whole settings.
+    let mut whole = Settings::default();
+    whole.video.quality = 7;
+    let r = send_json(
+        &s,
+        "PUT",
+        "/v1/settings",
+        &serde_json::to_string(&whole).unwrap(),
+    );
+    assert_eq!(r.status, 200, "{}", r.json());
+    assert_eq!(Layered::load_from(&file, &[]).unwrap().settings, whole);
+    send_json(
+        &s,
+        "PUT",
+        "/v1/settings",
+        r#"{"video": {"quality": "best"}}"#,
+    )
+    .refused(400, "invalid_input", "not valid settings");
+    // Unknown endpoints and ids are 404s with the error shape.
+    get(&s, "/v1/nothing").refused(404, "not_found", "no such endpoint");
+    get(&s, "/v1/jobs/..%2F..%2Fetc%2Fpasswd").refused(404, "not_found", "no such id");
+    get(&s, "/v1/jobs/0123456789abcdef01234567").refused(404, "not_found", "no job");
+    get(&s, "/v1/jobs?limit=0").refused(400, "invalid_input", "limit is 1–100");
+}
+
+#[test]
+fn a_source_is_uploaded_then_swapped_onto_a_picture() {
+    let s = Server::start(|_| {});
+    let r = post_form(
+        &s,
+        "/v1/sources",
+        &[("photo", Some("me.png"), &read(&sample("astronaut.png")))],
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let src = r.json();
+    let faces = src["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 1, "{src}");
+    assert!(faces[0]["score"].as_f64().unwrap() > 0.5);
+    // Its thumbnail: a JPEG labelled as a thumbnail of AI-processed media.
+    let thumb = get(&s, faces[0]["thumbnail"].as_str().unwrap());
+    assert_eq!(thumb.status, 200);
+    let t = s.dir.path().join("thumb.jpg");
+    std::fs::write(&t, &thumb.body).unwrap();
+    assert_eq!(exiftool("XMP-camshow:Operation", &t), "face-thumbnail");
+    // A synchronous swap with that source onto the six faces of t1.
+    let id = src["id"].as_str().unwrap();
+    let r = post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source_id", None, id.as_bytes()),
+            ("target", Some("t1.jpg"), &read(&sample("t1.jpg"))),
+            ("settings", None, br#"{"engine.selector": "many"}"#),
+            ("format", None, b"png"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert_eq!(r.header("x-camshow-faces-swapped"), Some("6"));
+    let out = s.dir.path().join("out.png");
+    std::fs::write(&out, &r.body).unwrap();
+    assert_eq!(
+        exiftool("XMP-iptcExt:DigitalSourceType", &out),
+        camshow_media::provenance::DIGITAL_SOURCE_TYPE
+    );
+    assert_eq!(exiftool("XMP-camshow:Operation", &out), "face-swap");
+    let (a, b) = (
+        image::open(&out).unwrap().to_rgb8(),
+        image::open(sample("t1.jpg")).unwrap().to_rgb8(),
+    );
+    assert_eq!(a.dimensions(), b.dimensions());
+    let changed = a.pixels().zip(b.pixels()).filter(|(x, y)| x != y).count();
+    assert!(changed > 10_000 && changed < (a.len() / 3) / 4, "{changed}");
+    // The same with the photo uploaded in the request, as JPEG.
+    let r = post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source", Some("a.png"), &read(&sample("astronaut.png"))),
+            ("target", Some("t1.jpg"), &read(&sample("t1.jpg"))),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("image/jpeg"));
+    assert_eq!(r.header("x-camshow-faces-swapped"), Some("1"));
+    // Nothing of either request is left in the server's temporary folder.
+    assert!(files_under(&s.data().join("tmp")).is_empty());
+}
+
+/// Reads Server-Sent Events until the `end` event; returns every event's data.
+fn events(s: &Server, id: &str) -> Vec<(String, Value)> {
+    let r = agent()
+        .get(&s.url(&format!("/v1/jobs/{id}/events")))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut lines = BufReader::new(r.into_body().into_reader()).lines();
+    let mut out = Vec::new();
+    let mut event = String::new();
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(e) = line.strip_prefix("event: ") {
+            event = e.to_string();
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            out.push((event.clone(), serde_json::from_str(d).unwrap()));
+            if event == "end" {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_video_job_is_followed_to_its_result() {
+    let s = Server::start(|_| {});
+    let clip = clip(s.dir.path(), 2);
+    let r = post_form(
+        &s,
+        "/v1/jobs",
+        &[
+            ("source", Some("t1.jpg"), &read(&sample("t1.jpg"))),
+            ("target", Some("clip.mp4"), &read(&clip)),
+        ],
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let job = r.json();
+    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/v1/jobs/{id}").as_str())
+    );
+    assert_eq!(job["kind"], "video");
+    let evs = events(&s, &id);
+    let (last_kind, last) = evs.last().unwrap();
+    assert_eq!(last_kind, "end");
+    assert_eq!(last["state"], "done", "{last}");
+    assert_eq!(last["progress"]["done"], 20);
+    assert_eq!(last["swapped"], 20);
+    assert!(last["fps"].as_f64().unwrap() > 0.0);
+    // Progress went up through the events.
+    let dones: Vec<u64> = evs
+        .iter()
+        .map(|(_, v)| v["progress"]["done"].as_u64().unwrap())
+        .collect();
+    assert!(dones.windows(2).all(|w| w[0] <= w[1]), "{dones:?}");
+    // The result: a byte range, then all of it, with audio and provenance.
+    let url = last["result"].as_str().unwrap();
+    let part = reply(
+        agent()
+            .get(&s.url(url))
+            .header("Range", "bytes=0-99")
+            .call(),
+    );
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body.len(), 100);
+    assert!(
+        part.header("content-range")
+            .unwrap()
+            .starts_with("bytes 0-99/")
+    );
+    let whole = get(&s, url);
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("content-type"), Some("video/mp4"));
+    let out = s.dir.path().join("result.mp4");
+    std::fs::write(&out, &whole.body).unwrap();
+    let streams = ffprobe_streams(&out);
+    assert!(streams.contains("video,20"), "{streams}");
+    assert!(streams.contains("audio"), "{streams}");
+    assert!(
+        exiftool("XMP:DigitalSourceType", &out).ends_with("compositeWithTrainedAlgorithmicMedia")
+    );
+    // Listed; then removed with its files.
+    let list = get(&s, "/v1/jobs?limit=5").json();
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["jobs"][0]["id"], id.as_str());
+    let job_dir = s.data().join("jobs").join(&id);
+    assert!(job_dir.is_dir());
+    let r = reply(agent().delete(&s.url(&format!("/v1/jobs/{id}"))).call());
+    assert_eq!(r.status, 204);
+    assert!(!job_dir.exists());
+    get(&s, &format!("/v1/jobs/{id}")).refused(404, "not_found", "no job");
+}
+
+#[test]
+fn cancelling_a_running_job_leaves_no_files() {
+    let s = Server::start(|_| {});
+    let clip = clip(s.dir.path(), 30);
+    let r = post_form(
+        &s,
+        "/v1/jobs",
+        &[
+            ("source", Some("t1.jpg"), &read(&sample("t1.jpg"))),
+            ("target", Some("clip.mp4"), &read(&clip)),
+        ],
+    );
+    assert_eq!(r.status, 202);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // Wait until frames are being written.
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        let v = get(&s, &format!("/v1/jobs/{id}")).json();
+        if v["progress"]["done"].as_u64().unwrap_or(0) > 0 {
+            assert_eq!(v["state"], "running");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job never started: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r = reply(agent().delete(&s.url(&format!("/v1/jobs/{id}"))).call());
+    assert_eq!(r.status, 202);
+    assert_eq!(r.json()["state"], "cancelling");
+    let evs = events(&s, &id);
+    assert_eq!(evs.last().unwrap().1["state"], "cancelled");
+    // Its folder is gone (uploads, partial output), and nothing else is left.
+    assert!(!s.data().join("jobs").join(&id).exists());
+    assert!(files_under(&s.data().join("jobs")).is_empty());
+    assert!(files_under(&s.data().join("tmp")).is_empty());
+    get(&s, &format!("/v1/jobs/{id}/result")).refused(409, "not_ready", "no result");
+}
+
+#[test]
+fn the_gate_sees_every_upload() {
+    let s = Server::start(|_| {});
+    let d = s.dir.path();
+    let m_astro = read(&marked(
+        &sample("astronaut.png"),
+        d.join("ma.png"),
+        (0, 0, 80, 80),
+    ));
+    let m_t1 = read(&marked(
+        &sample("t1.jpg"),
+        d.join("mt.png"),
+        (0, 0, 120, 120),
+    ));
+    let (astro, t1) = (read(&sample("astronaut.png")), read(&sample("t1.jpg")));
+    // A marked source photo, uploaded as a source or with a swap.
+    post_form(&s, "/v1/sources", &[("photo", Some("a.png"), &m_astro)]).refused(
+        422,
+        "unsafe_content",
+        "TEST_MARKER",
+    );
+    for (source, target) in [(&m_astro, &t1), (&astro, &m_t1)] {
+        post_form(
+            &s,
+            "/v1/swap",
+            &[
+                ("source", Some("s.png"), source),
+                ("target", Some("t.png"), target),
+            ],
+        )
+        .refused(422, "unsafe_content", "refused by the content-safety gate");
+    }
+    // A job whose target is marked fails with the gate's reason, and keeps nothing.
+    let r = post_form(
+        &s,
+        "/v1/jobs",
+        &[
+            ("source", Some("s.png"), &astro),
+            ("target", Some("t.png"), &m_t1),
+        ],
+    );
+    assert_eq!(r.status, 202);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let last = events(&s, &id).pop().unwrap().1;
+    assert_eq!(last["state"], "failed");
+    assert_eq!(last["error"]["code"], "unsafe_content", "{last}");
+    assert!(!s.data().join("jobs").join(&id).exists());
+    assert!(files_under(&s.data().join("sources")).is_empty());
+    assert!(files_under(&s.data().join("tmp")).is_empty());
+}
+
+#[test]
+fn bad_uploads_get_their_4xx_and_the_server_goes_on() {
+    let s = Server::start(|c| c.max_upload_bytes = 2_000_000);
+    let (astro, t1) = (read(&sample("astronaut.png")), read(&sample("t1.jpg")));
+    // Not a picture (a client's name and type are not trusted).
+    post_form(
+        &s,
+        "/v1/sources",
+        &[("photo", Some("face.png"), b"just some text, not a picture")],
+    )
+    .refused(400, "invalid_input", "");
+    // A truncated JPEG.
+    post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source", Some("a.png"), &astro),
+            ("target", Some("t.jpg"), &t1[..t1.len() / 2]),
+        ],
+    )
+    .refused(400, "invalid_input", "truncated JPEG");
+    // Too large.
+    let big = vec![7u8; 2_500_000];
+    post_form(&s, "/v1/sources", &[("photo", Some("big.png"), &big)]).refused(
+        413,
+        "too_large",
+        "over the limit",
+    );
+    // Missing fields, both kinds of source, a video where a photo belongs.
+    post_form(&s, "/v1/swap", &[("target", Some("t.jpg"), &t1)]).refused(
+        400,
+        "invalid_input",
+        "a source is needed",
+    );
+    post_form(&s, "/v1/swap", &[("source", Some("a.png"), &astro)]).refused(
+        400,
+        "invalid_input",
+        "exactly one `target`",
+    );
+    post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source", Some("a.png"), &astro),
+            ("source_id", None, b"0123456789abcdef01234567"),
+            ("target", Some("t.jpg"), &t1),
+        ],
+    )
+    .refused(400, "invalid_input", "not both");
+    post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source_id", None, b"../../etc/passwd"),
+            ("target", Some("t.jpg"), &t1),
+        ],
+    )
+    .refused(404, "not_found", "no such id");
+    post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source", Some("a.png"), &astro),
+            ("target", Some("t.jpg"), &t1),
+            ("format", None, b"exe"),
+        ],
+    )
+    .refused(400, "invalid_input", "exe is not an output format");
+    post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source", Some("a.png"), &astro),
+            ("target", Some("t.jpg"), &t1),
+            ("settings", None, br#"{"processors[0].opacity": 3}"#),
+        ],
+    )
+    .refused(
+        400,
+        "invalid_settings",
+        "processors[0].opacity: 3 is not in 0–1",
+    );
+    // A picture without a face as a source.
+    let blank = s.dir.path().join("blank.png");
+    image::RgbImage::from_pixel(64, 64, image::Rgb([128, 128, 128]))
+        .save(&blank)
+        .unwrap();
+    post_form(
+        &s,
+        "/v1/sources",
+        &[("photo", Some("b.png"), &read(&blank))],
+    )
+    .refused(422, "no_face", "");
+    // Not multipart at all.
+    send_json(&s, "POST", "/v1/swap", "{}").refused(400, "invalid_input", "multipart");
+    // The refused job left no folder behind.
+    assert!(files_under(&s.data().join("jobs")).is_empty());
+    // After all that, a good request is served, and nothing was left behind.
+    let r = post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source", Some("a.png"), &astro),
+            ("target", Some("t.jpg"), &t1),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert!(files_under(&s.data().join("tmp")).is_empty());
+    assert!(files_under(&s.data().join("sources")).is_empty());
+}
+
+#[test]
+fn off_loopback_every_request_needs_the_token() {
+    let s = Server::on("0.0.0.0:0".parse().unwrap(), |_| {});
+    let token = s.token.clone().unwrap();
+    assert_eq!(token.len(), 64);
+    // Kept for the next start, readable by its owner only.
+    let file = s.data().join("token");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), token);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let again = camshow_server::token_for("0.0.0.0:1".parse().unwrap(), &s.data()).unwrap();
+    assert_eq!(again, Some((token.clone(), false)));
+    let url = s.url("/v1/settings");
+    for req in [
+        agent().get(&url),
+        agent().get(&url).header("Authorization", "Bearer wrong"),
+        agent().get(&format!("{url}?token=wrong")),
+    ] {
+        reply(req.call()).refused(401, "unauthorized", "Authorization: Bearer");
+    }
+    // Uploads too, before anything is read.
+    let bare = Server {
+        running: None,
+        base: s.base.clone(),
+        dir: tempfile::tempdir().unwrap(),
+        token: None,
+    };
+    post_form(&bare, "/v1/sources", &[("photo", Some("a.png"), b"x")]).refused(
+        401,
+        "unauthorized",
+        "",
+    );
+    assert_eq!(get(&s, "/v1/settings").status, 200);
+    let r = reply(agent().get(&format!("{url}?token={token}")).call());
+    assert_eq!(r.status, 200);
+    // On loopback no token is made or needed.
+    assert_eq!(
+        camshow_server::token_for("127.0.0.1:8686".parse().unwrap(), &s.data()).unwrap(),
+        None
+    );
+}
