@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use camshow_server::ServerConfig;
@@ -25,6 +26,12 @@ pub struct ServeArgs {
     /// Largest upload per request, in MB
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_upload_mb: u64,
+    /// How long finished jobs and their results are kept: `90s`, `30m`, `24h`, `7d`
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_duration)]
+    keep_results: Duration,
+    /// Disk the finished jobs may hold, in GB; past it the oldest are removed first
+    #[arg(long, default_value_t = 20.0, value_name = "GB")]
+    quota_gb: f64,
     /// Use FILE for model ID instead of the installed copy; repeatable
     #[arg(long, value_name = "ID=FILE")]
     model_file: Vec<String>,
@@ -50,6 +57,11 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     cfg.workers = usize::from(args.workers);
     cfg.max_upload_bytes = args.max_upload_mb * 1_000_000;
     cfg.token = token.as_ref().map(|(t, _)| t.clone());
+    if !(args.quota_gb.is_finite() && args.quota_gb > 0.0) {
+        anyhow::bail!("--quota-gb must be more than 0");
+    }
+    cfg.retention.keep = args.keep_results;
+    cfg.retention.quota = (args.quota_gb * 1e9) as u64;
     let running = camshow_server::start(cfg, ctx)
         .with_context(|| format!("cannot serve on {}", args.bind))?;
     println!("camshow serve: listening on http://{}", running.addr);
@@ -64,4 +76,41 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     let _ = ctrlc::set_handler(move || stop.stop());
     running.wait()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `90s`, `30m`, `24h`, `7d` (a number and a unit).
+fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 30m, 24h or 7d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is s, m, h or d")),
+    };
+    n.checked_mul(secs)
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is not a positive duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_users_write_them() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_mins(30)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_hours(24)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_hours(168)));
+        for bad in ["", "h", "5", "5w", "0s", "-1h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

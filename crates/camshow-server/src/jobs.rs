@@ -2,8 +2,16 @@
 //! running [`camshow_media::swap_job::run_swap`], and each job's status
 //! published on a watch channel (read by `GET /v1/jobs/{id}` and its
 //! Server-Sent Events).
+//!
+//! Jobs survive restarts: each job's folder holds its record (`job.json`,
+//! written atomically at every change of state) beside its files. At start
+//! the records are read back: finished jobs are listed with their results;
+//! a job that was queued or running when the server stopped is marked
+//! failed (`interrupted`: submit it again) and its files are removed.
+//! Finished jobs are forgotten after `keep` and, past the disk quota,
+//! oldest first (the newest is always kept).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,13 +20,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use camshow_core::context::EngineContext;
 use camshow_core::settings::Settings;
 use camshow_media::swap_job::{MediaKind, SwapRequest, SwapResult, run_swap};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
 
 /// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     /// Waiting for a worker.
@@ -41,16 +50,16 @@ impl JobState {
 }
 
 /// An error a job ended with.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobError {
     /// Machine-readable code (as the API's errors).
-    pub code: &'static str,
+    pub code: String,
     /// One line for people.
     pub message: String,
 }
 
 /// Frames (video) done so far.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Progress {
     /// Frames written.
     pub done: u64,
@@ -59,7 +68,7 @@ pub struct Progress {
 }
 
 /// A job as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobView {
     /// Its id.
     pub id: String,
@@ -103,7 +112,50 @@ pub struct Job {
     pub status: watch::Sender<JobView>,
 }
 
+/// What a job's folder keeps about it.
+#[derive(Serialize, Deserialize)]
+struct Record {
+    view: JobView,
+    request: SwapRequest,
+    settings: Settings,
+}
+
+/// The record's file name in a job's folder.
+const RECORD: &str = "job.json";
+
 impl Job {
+    /// A queued job.
+    pub fn new(
+        id: String,
+        dir: PathBuf,
+        kind: MediaKind,
+        request: SwapRequest,
+        settings: Settings,
+    ) -> Self {
+        let view = JobView {
+            id: id.clone(),
+            state: JobState::Queued,
+            kind,
+            created: now(),
+            finished: None,
+            progress: Progress::default(),
+            fps: None,
+            eta_seconds: None,
+            swapped: None,
+            unswapped_ranges: Vec::new(),
+            error: None,
+            result: None,
+        };
+        Self {
+            id,
+            dir,
+            request,
+            settings,
+            cancel: AtomicBool::new(false),
+            status: watch::channel(view).0,
+        }
+    }
+
     /// Its status now.
     pub fn view(&self) -> JobView {
         self.status.borrow().clone()
@@ -111,6 +163,117 @@ impl Job {
 
     fn update(&self, f: impl FnOnce(&mut JobView)) {
         self.status.send_modify(f);
+    }
+
+    /// A change of state: written to the job's record, then published (so
+    /// a client that sees it finds the record complete).
+    fn change(&self, f: impl FnOnce(&mut JobView)) {
+        let mut view = self.view();
+        f(&mut view);
+        self.save_view(&view);
+        self.status.send_replace(view);
+    }
+
+    fn save(&self) {
+        self.save_view(&self.view());
+    }
+
+    fn save_view(&self, view: &JobView) {
+        let record = Record {
+            view: view.clone(),
+            request: self.request.clone(),
+            settings: self.settings.clone(),
+        };
+        let written = serde_json::to_vec_pretty(&record)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                camshow_core::atomic::write(&self.dir.join(RECORD), &bytes)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            tracing::error!("cannot record job {}: {e}", self.id);
+        }
+    }
+
+    /// Ends it without a result: `state`, and `error` when there is one;
+    /// its files are removed, its record kept.
+    fn end_without_result(&self, state: JobState, error: Option<JobError>) {
+        clear_files(&self.dir);
+        self.change(|v| {
+            v.state = state;
+            v.finished = Some(now());
+            v.eta_seconds = None;
+            v.error = error;
+        });
+    }
+
+    /// Reads a job back from its folder (after a restart).
+    fn restore(dir: &Path) -> Option<Self> {
+        let bytes = std::fs::read(dir.join(RECORD)).ok()?;
+        let r: Record = serde_json::from_slice(&bytes)
+            .map_err(|e| tracing::warn!("{}: {e}", dir.display()))
+            .ok()?;
+        let job = Self {
+            id: r.view.id.clone(),
+            dir: dir.to_path_buf(),
+            request: r.request,
+            settings: r.settings,
+            cancel: AtomicBool::new(false),
+            status: watch::channel(r.view).0,
+        };
+        let state = job.view().state;
+        if !state.is_final() {
+            job.end_without_result(JobState::Failed, Some(interrupted()));
+        } else if state == JobState::Done && !job.request.output.is_file() {
+            job.end_without_result(
+                JobState::Failed,
+                Some(JobError {
+                    code: "result_missing".into(),
+                    message: "the result was removed from the server's folder".into(),
+                }),
+            );
+        }
+        Some(job)
+    }
+
+    /// Bytes its folder holds.
+    fn size(&self) -> u64 {
+        std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .filter_map(std::result::Result::ok)
+            .filter_map(|e| e.metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    }
+}
+
+fn interrupted() -> JobError {
+    JobError {
+        code: "interrupted".into(),
+        message: "the server stopped while this job ran; submit it again".into(),
+    }
+}
+
+/// Removes every file of a job's folder but its record.
+fn clear_files(dir: &Path) {
+    for e in std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(std::result::Result::ok)
+    {
+        let p = e.path();
+        if p.file_name().is_some_and(|n| n == RECORD) {
+            continue;
+        }
+        let removed = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        if let Err(e) = removed {
+            tracing::warn!("cannot remove {}: {e}", p.display());
+        }
     }
 }
 
@@ -121,6 +284,27 @@ pub fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// How long finished jobs are kept, and how much disk they may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Finished jobs (and their results) are forgotten this long after they end.
+    pub keep: Duration,
+    /// Bytes finished jobs may hold; past it the oldest go first (the newest stays).
+    pub quota: u64,
+    /// How often the rule is applied.
+    pub every: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            keep: Duration::from_hours(24),
+            quota: 20_000_000_000,
+            every: Duration::from_mins(1),
+        }
+    }
+}
+
 /// Every job, and the queue to the workers.
 pub struct Jobs {
     all: Mutex<Vec<Arc<Job>>>,
@@ -128,30 +312,107 @@ pub struct Jobs {
     shutdown: Arc<AtomicBool>,
 }
 
+/// What the workers share.
+struct WorkerCtx {
+    ctx: Arc<EngineContext>,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+}
+
 impl Jobs {
-    /// A queue of `capacity` jobs served by `workers` threads over `ctx`.
-    pub fn start(ctx: &Arc<EngineContext>, workers: usize, capacity: usize) -> Arc<Self> {
+    /// A queue of `capacity` jobs served by `workers` threads over `ctx`,
+    /// with the jobs recorded in `dir` read back and `retention` applied.
+    pub fn start(
+        ctx: &Arc<EngineContext>,
+        metrics: &Arc<Metrics>,
+        dir: &Path,
+        workers: usize,
+        capacity: usize,
+        retention: Retention,
+    ) -> Arc<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Job>>(capacity);
         let rx = Arc::new(Mutex::new(rx));
         let shutdown = Arc::new(AtomicBool::new(false));
+        let jobs = Arc::new(Self {
+            all: Mutex::new(restore_all(dir)),
+            queue: tx,
+            shutdown: shutdown.clone(),
+        });
         for i in 0..workers.max(1) {
-            let (rx, ctx, stop) = (rx.clone(), ctx.clone(), shutdown.clone());
+            let rx = rx.clone();
+            let w = WorkerCtx {
+                ctx: ctx.clone(),
+                metrics: metrics.clone(),
+                stop: shutdown.clone(),
+            };
             let spawned = std::thread::Builder::new()
                 .name(format!("camshow-job-{i}"))
-                .spawn(move || worker(&rx, &ctx, &stop));
+                .spawn(move || worker(&rx, &w));
             if let Err(e) = spawned {
                 tracing::error!("cannot start a job worker: {e}");
             }
         }
-        Arc::new(Self {
-            all: Mutex::new(Vec::new()),
-            queue: tx,
-            shutdown,
-        })
+        let weak = Arc::downgrade(&jobs);
+        let spawned = std::thread::Builder::new()
+            .name("camshow-job-retention".into())
+            .spawn(move || {
+                while let Some(jobs) = weak.upgrade() {
+                    if jobs.shutdown.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    jobs.apply(retention);
+                    drop(jobs);
+                    std::thread::sleep(retention.every);
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the retention thread: {e}");
+        }
+        jobs
+    }
+
+    /// Forgets finished jobs past `r.keep`, then the oldest finished ones
+    /// while they hold more than `r.quota` (never the newest).
+    pub fn apply(&self, r: Retention) {
+        let now = now();
+        let mut finished: Vec<(f64, Arc<Job>)> = self
+            .lock()
+            .iter()
+            .filter_map(|j| {
+                let v = j.view();
+                v.state
+                    .is_final()
+                    .then(|| (v.finished.unwrap_or(v.created), j.clone()))
+            })
+            .collect();
+        finished.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut drop_ids = Vec::new();
+        let mut kept = Vec::new();
+        for (at, j) in finished {
+            if now - at > r.keep.as_secs_f64() {
+                drop_ids.push(j);
+            } else {
+                kept.push(j);
+            }
+        }
+        let mut total: u64 = kept.iter().map(|j| j.size()).sum();
+        let mut kept = kept.into_iter();
+        while total > r.quota && kept.len() > 1 {
+            if let Some(j) = kept.next() {
+                total = total.saturating_sub(j.size());
+                drop_ids.push(j);
+            }
+        }
+        for j in drop_ids {
+            tracing::info!("forgetting job {} (retention)", j.id);
+            self.lock().retain(|k| k.id != j.id);
+            remove_dir(&j.dir);
+        }
     }
 
     /// Queues `job`; refused with 503 when the queue is full.
     pub fn submit(&self, job: Arc<Job>) -> ApiResult<()> {
+        job.save();
         match self.queue.try_send(job.clone()) {
             Ok(()) => {
                 self.lock().push(job);
@@ -207,22 +468,33 @@ impl Jobs {
         job.cancel.store(true, Ordering::Relaxed);
         if state == JobState::Queued {
             // The worker skips it; say so now.
-            job.update(|v| {
-                v.state = JobState::Cancelled;
-                v.finished = Some(now());
-            });
-            remove_dir(&job.dir);
+            job.end_without_result(JobState::Cancelled, None);
             return Ok(JobState::Cancelled);
         }
         Ok(state)
     }
 
-    /// Jobs waiting or running.
-    pub fn active(&self) -> usize {
+    /// How many jobs are in each state.
+    pub fn count_by_state(&self) -> Vec<(JobState, usize)> {
+        let mut out: Vec<(JobState, usize)> = Vec::new();
+        for j in self.lock().iter() {
+            let s = j.view().state;
+            match out.iter_mut().find(|(k, _)| *k == s) {
+                Some((_, n)) => *n += 1,
+                None => out.push((s, 1)),
+            }
+        }
+        out
+    }
+
+    /// Each running job's frames per second.
+    pub fn running_fps(&self) -> Vec<(String, f64)> {
         self.lock()
             .iter()
-            .filter(|j| !j.view().state.is_final())
-            .count()
+            .map(|j| j.view())
+            .filter(|v| v.state == JobState::Running)
+            .map(|v| (v.id, v.fps.unwrap_or(0.0)))
+            .collect()
     }
 }
 
@@ -240,6 +512,30 @@ pub fn shutdown(jobs: &Jobs) {
     }
 }
 
+/// The jobs recorded under `dir`, oldest first; folders without a readable
+/// record (a crash in the middle of an upload) are removed.
+fn restore_all(dir: &Path) -> Vec<Arc<Job>> {
+    let mut jobs: Vec<Arc<Job>> = Vec::new();
+    for e in std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(std::result::Result::ok)
+    {
+        let p = e.path();
+        if !p.is_dir() {
+            continue;
+        }
+        if let Some(j) = Job::restore(&p) {
+            jobs.push(Arc::new(j));
+        } else {
+            tracing::warn!("{} has no job record: removed", p.display());
+            remove_dir(&p);
+        }
+    }
+    jobs.sort_by(|a, b| a.view().created.total_cmp(&b.view().created));
+    jobs
+}
+
 fn remove_dir(dir: &std::path::Path) {
     if let Err(e) = std::fs::remove_dir_all(dir)
         && e.kind() != std::io::ErrorKind::NotFound
@@ -248,27 +544,33 @@ fn remove_dir(dir: &std::path::Path) {
     }
 }
 
-fn worker(rx: &Mutex<Receiver<Arc<Job>>>, ctx: &Arc<EngineContext>, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
+fn worker(rx: &Mutex<Receiver<Arc<Job>>>, w: &WorkerCtx) {
+    while !w.stop.load(Ordering::Relaxed) {
         let next = rx
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .recv_timeout(Duration::from_millis(200));
         match next {
-            Ok(job) => run(&job, ctx),
+            Ok(job) => run(&job, w),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }
 
-fn run(job: &Job, ctx: &Arc<EngineContext>) {
+fn run(job: &Job, w: &WorkerCtx) {
+    let (ctx, stopping) = (&w.ctx, &w.stop);
     if job.cancel.load(Ordering::Relaxed) {
         return;
     }
-    job.update(|v| v.state = JobState::Running);
+    job.change(|v| v.state = JobState::Running);
     let started = Instant::now();
+    let written = std::sync::atomic::AtomicU64::new(0);
     let progress = |done: u64, total: Option<u64>| {
+        let before = written.swap(done, Ordering::Relaxed);
+        w.metrics
+            .frames
+            .fetch_add(done.saturating_sub(before), Ordering::Relaxed);
         let secs = started.elapsed().as_secs_f64();
         job.update(|v| {
             v.progress = Progress { done, total };
@@ -280,6 +582,9 @@ fn run(job: &Job, ctx: &Arc<EngineContext>) {
         });
     };
     let outcome = run_swap(ctx, &job.settings, &job.request, &progress, &job.cancel);
+    w.metrics
+        .job_seconds
+        .observe(started.elapsed().as_secs_f64());
     match outcome {
         Ok(out) => {
             let (swapped, ranges) = match out.result {
@@ -293,7 +598,7 @@ fn run(job: &Job, ctx: &Arc<EngineContext>) {
                         .collect(),
                 ),
             };
-            job.update(|v| {
+            job.change(|v| {
                 v.state = JobState::Done;
                 v.finished = Some(now());
                 v.swapped = Some(swapped);
@@ -302,25 +607,24 @@ fn run(job: &Job, ctx: &Arc<EngineContext>) {
                 v.result = Some(format!("/v1/jobs/{}/result", job.id));
             });
         }
-        Err(e) if e.is_cancelled() => {
-            remove_dir(&job.dir);
-            job.update(|v| {
-                v.state = JobState::Cancelled;
-                v.finished = Some(now());
-            });
+        // Stopped with the server: it did not finish, and says so after the restart.
+        Err(e) if e.is_cancelled() && stopping.load(Ordering::Relaxed) => {
+            job.end_without_result(JobState::Failed, Some(interrupted()));
         }
+        Err(e) if e.is_cancelled() => job.end_without_result(JobState::Cancelled, None),
         Err(e) => {
             let api = crate::routes::scrub(ApiError::from(e), &job.dir);
+            if api.code == "unsafe_content" {
+                w.metrics.refused_unsafe.fetch_add(1, Ordering::Relaxed);
+            }
             // Inputs are not kept for a failed job.
-            remove_dir(&job.dir);
-            job.update(|v| {
-                v.state = JobState::Failed;
-                v.finished = Some(now());
-                v.error = Some(JobError {
-                    code: api.code,
+            job.end_without_result(
+                JobState::Failed,
+                Some(JobError {
+                    code: api.code.into(),
                     message: api.message,
-                });
-            });
+                }),
+            );
         }
     }
 }

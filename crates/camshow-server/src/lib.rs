@@ -21,6 +21,7 @@ use camshow_core::models::ModelStore;
 
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 mod routes;
 pub mod upload;
 
@@ -45,6 +46,13 @@ pub struct ServerConfig {
     pub queue: usize,
     /// The bearer token every request needs (none on loopback).
     pub token: Option<String>,
+    /// How long finished jobs are kept, and the disk they may hold.
+    pub retention: jobs::Retention,
+    /// A client that sends nothing for this long (headers or upload) is
+    /// dropped; request headers must have arrived within it.
+    pub idle_timeout: Duration,
+    /// The longest an upload may take.
+    pub upload_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -64,6 +72,9 @@ impl ServerConfig {
             workers: 1,
             queue: 64,
             token: None,
+            retention: jobs::Retention::default(),
+            idle_timeout: Duration::from_secs(15),
+            upload_timeout: Duration::from_mins(10),
         }
     }
 }
@@ -117,6 +128,8 @@ pub(crate) struct State {
     pub sources: Mutex<Vec<routes::SourceRecord>>,
     /// Synchronous engine work at once (the rest wait).
     pub slots: tokio::sync::Semaphore,
+    /// What `/v1/metrics` reports.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// A running server.
@@ -186,21 +199,36 @@ impl Running {
 pub fn start(cfg: ServerConfig, ctx: Arc<EngineContext>) -> std::io::Result<Running> {
     std::fs::create_dir_all(cfg.data_dir.join("jobs"))?;
     std::fs::create_dir_all(cfg.data_dir.join("sources"))?;
-    std::fs::create_dir_all(cfg.data_dir.join("tmp"))?;
-    let jobs = jobs::Jobs::start(&ctx, cfg.workers, cfg.queue);
+    // Request folders left by a crash.
+    let tmp = cfg.data_dir.join("tmp");
+    if tmp.is_dir() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    std::fs::create_dir_all(&tmp)?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let jobs = jobs::Jobs::start(
+        &ctx,
+        &metrics,
+        &cfg.data_dir.join("jobs"),
+        cfg.workers,
+        cfg.queue,
+        cfg.retention,
+    );
+    let sources = routes::restore_sources(&cfg.data_dir.join("sources"));
     let state = web::Data::new(State {
         slots: tokio::sync::Semaphore::new(cfg.workers.max(1)),
         cfg,
         ctx,
         jobs: jobs.clone(),
-        sources: Mutex::new(Vec::new()),
+        sources: Mutex::new(sources),
+        metrics,
     });
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name("camshow-http".into())
         .spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let bind = state.cfg.bind;
+                let (bind, idle) = (state.cfg.bind, state.cfg.idle_timeout);
                 let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
                 let data = state.clone();
                 let server = HttpServer::new(move || {
@@ -216,9 +244,11 @@ pub fn start(cfg: ServerConfig, ctx: Arc<EngineContext>) -> std::io::Result<Runn
                         .configure(routes::configure)
                 })
                 .workers(workers)
-                .client_request_timeout(Duration::from_secs(10))
+                .client_request_timeout(idle)
                 .client_disconnect_timeout(Duration::from_secs(2))
                 .keep_alive(Duration::from_secs(30))
+                // Event streams end when the server stops; do not wait long for them.
+                .shutdown_timeout(3)
                 .disable_signals();
                 let server = match server.bind(bind) {
                     Ok(s) => s,

@@ -18,13 +18,14 @@ use serde_json::{Value, json};
 
 use crate::State;
 use crate::error::{ApiError, ApiResult};
-use crate::jobs::{Job, JobState, JobView, now};
+use crate::jobs::{Job, JobState};
 use crate::upload::{Form, read_form};
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
             .route("/health", web::get().to(health))
+            .route("/metrics", web::get().to(metrics))
             .route("/capabilities", web::get().to(capabilities))
             .route("/settings", web::get().to(get_settings))
             .route("/settings", web::put().to(put_settings))
@@ -138,6 +139,23 @@ async fn health(state: Data) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(json!({ "ok": report.ok(), "report": report })))
 }
 
+async fn metrics(state: Data) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(&state.jobs))
+}
+
+/// Counts a refusal by the gate, and passes the error on.
+fn counted(state: &State, e: ApiError) -> ApiError {
+    if e.code == "unsafe_content" {
+        state
+            .metrics
+            .refused_unsafe
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    e
+}
+
 async fn capabilities() -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "settings_version": camshow_core::settings::VERSION,
@@ -171,7 +189,7 @@ async fn patch_settings(state: Data, body: web::Json<Value>) -> ApiResult<HttpRe
 }
 
 /// An uploaded source identity.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SourceRecord {
     id: String,
     photos: usize,
@@ -182,12 +200,56 @@ pub(crate) struct SourceRecord {
     paths: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// What a source's folder keeps about it (`source.json`).
+#[derive(Serialize, Deserialize)]
+struct StoredSource {
+    record: SourceRecord,
+    /// The photos' file names in the folder.
+    photos: Vec<String>,
+}
+
+const SOURCE_RECORD: &str = "source.json";
+
+/// The sources recorded under `dir` (after a restart).
+pub(crate) fn restore_sources(dir: &Path) -> Vec<SourceRecord> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+    {
+        let d = e.path();
+        let stored = std::fs::read(d.join(SOURCE_RECORD))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<StoredSource>(&b).ok());
+        if let Some(s) = stored {
+            out.push(SourceRecord {
+                paths: s.photos.iter().map(|n| d.join(n)).collect(),
+                dir: d,
+                ..s.record
+            });
+        } else {
+            tracing::warn!("{} has no source record: removed", d.display());
+            let _ = std::fs::remove_dir_all(&d);
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct FaceInfo {
     photo: usize,
     bbox: [f32; 4],
     score: f32,
     thumbnail: String,
+}
+
+/// How long this request's upload may take.
+fn patience(state: &State) -> crate::upload::Patience {
+    crate::upload::Patience {
+        idle: state.cfg.idle_timeout,
+        deadline: std::time::Instant::now() + state.cfg.upload_timeout,
+    }
 }
 
 /// A request folder under `data/tmp`, removed unless kept.
@@ -229,7 +291,13 @@ fn place(upload: &Path, dir: &Path, name: &str, field: &str) -> ApiResult<(PathB
 
 async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let tmp = request_dir(&state)?;
-    let form = read_form(payload, tmp.path(), state.cfg.max_upload_bytes).await?;
+    let form = read_form(
+        payload,
+        tmp.path(),
+        state.cfg.max_upload_bytes,
+        patience(&state),
+    )
+    .await?;
     let uploads: Vec<PathBuf> = form.files.iter().map(|f| f.path.clone()).collect();
     if uploads.is_empty() {
         return Err(ApiError::field(
@@ -252,6 +320,7 @@ async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse
     let id = new_id()?;
     let s = state.clone();
     let dir = tmp.path().to_path_buf();
+    let started = std::time::Instant::now();
     let ph = photos.clone();
     let faces = blocking(&state, move || {
         let ctx = s.ctx.for_settings(&settings)?;
@@ -272,7 +341,11 @@ async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse
         Ok(out)
     })
     .await
-    .map_err(|e| scrub(e, tmp.path()))?;
+    .map_err(|e| counted(&state, scrub(e, tmp.path())))?;
+    state
+        .metrics
+        .source_seconds
+        .observe(started.elapsed().as_secs_f64());
     // Accepted: the folder is kept under the source's id.
     let dir = state.cfg.data_dir.join("sources").join(&id);
     let kept = tmp.keep();
@@ -296,6 +369,17 @@ async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse
         dir,
         id,
     };
+    let stored = StoredSource {
+        record: record.clone(),
+        photos: record
+            .paths
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect(),
+    };
+    let bytes =
+        serde_json::to_vec_pretty(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
+    camshow_core::atomic::write(&record.dir.join(SOURCE_RECORD), &bytes)?;
     state
         .sources
         .lock()
@@ -424,7 +508,13 @@ fn content_type(path: &Path) -> &'static str {
 
 async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let tmp = request_dir(&state)?;
-    let form = read_form(payload, tmp.path(), state.cfg.max_upload_bytes).await?;
+    let form = read_form(
+        payload,
+        tmp.path(),
+        state.cfg.max_upload_bytes,
+        patience(&state),
+    )
+    .await?;
     let sources = swap_sources(&state, &form, tmp.path())?;
     let (target, kind, output) = swap_target(&form, tmp.path())?;
     if kind == MediaKind::Video {
@@ -436,6 +526,7 @@ async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let settings = request_settings(&state, &form)?;
     let s = state.clone();
     let req = SwapRequest::new(sources, target, output.clone());
+    let started = std::time::Instant::now();
     let outcome = blocking(&state, move || {
         Ok(camshow_media::swap_job::run_swap(
             &s.ctx,
@@ -446,7 +537,11 @@ async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
         )?)
     })
     .await
-    .map_err(|e| scrub(e, tmp.path()))?;
+    .map_err(|e| counted(&state, scrub(e, tmp.path())))?;
+    state
+        .metrics
+        .swap_seconds
+        .observe(started.elapsed().as_secs_f64());
     let bytes = std::fs::read(&output).map_err(|e| ApiError::internal(e.to_string()))?;
     let swapped = match &outcome.result {
         camshow_media::swap_job::SwapResult::Image(r) => r.faces_swapped,
@@ -464,7 +559,7 @@ async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let dir = state.cfg.data_dir.join("jobs").join(&id);
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(e.to_string()))?;
     let made = async {
-        let form = read_form(payload, &dir, state.cfg.max_upload_bytes).await?;
+        let form = read_form(payload, &dir, state.cfg.max_upload_bytes, patience(&state)).await?;
         let sources = swap_sources(&state, &form, &dir)?;
         let (target, kind, output) = swap_target(&form, &dir)?;
         let settings = request_settings(&state, &form)?;
@@ -478,28 +573,14 @@ async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
             return Err(e);
         }
     };
-    let view = JobView {
-        id: id.clone(),
-        state: JobState::Queued,
+    let job = Arc::new(Job::new(
+        id.clone(),
+        dir.clone(),
         kind,
-        created: now(),
-        finished: None,
-        progress: crate::jobs::Progress::default(),
-        fps: None,
-        eta_seconds: None,
-        swapped: None,
-        unswapped_ranges: Vec::new(),
-        error: None,
-        result: None,
-    };
-    let job = Arc::new(Job {
-        id: id.clone(),
-        dir: dir.clone(),
-        request: SwapRequest::new(sources, target, output),
+        SwapRequest::new(sources, target, output),
         settings,
-        cancel: AtomicBool::new(false),
-        status: tokio::sync::watch::channel(view.clone()).0,
-    });
+    ));
+    let view = job.view();
     if let Err(e) = state.jobs.submit(job) {
         let _ = std::fs::remove_dir_all(&dir);
         return Err(e);

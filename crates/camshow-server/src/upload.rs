@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use actix_multipart::Multipart;
 use futures_util::StreamExt;
@@ -50,13 +51,52 @@ const TEXT_LIMIT: usize = 64 * 1024;
 /// Most fields a form may have.
 const FIELD_LIMIT: usize = 64;
 
+/// How long a client may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    /// Longest silence.
+    pub idle: Duration,
+    /// When the whole upload must have arrived.
+    pub deadline: Instant,
+}
+
+/// The next item of a stream, or 408 when the client is silent for too long
+/// or the upload goes past its deadline (a slow drip cannot hold a worker).
+async fn next_within<S: futures_util::Stream + Unpin>(
+    s: &mut S,
+    p: Patience,
+) -> ApiResult<Option<S::Item>> {
+    let left = p.deadline.saturating_duration_since(Instant::now());
+    tokio::time::timeout(left.min(p.idle), s.next())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                if Instant::now() >= p.deadline {
+                    "the upload took too long".to_string()
+                } else {
+                    format!(
+                        "the upload stalled: nothing arrived for {} s",
+                        p.idle.as_secs_f32()
+                    )
+                },
+            )
+        })
+}
+
 /// Reads `payload` into `dir`: files under generated names, at most
-/// `max_bytes` in all.
-pub async fn read_form(mut payload: Multipart, dir: &Path, max_bytes: u64) -> ApiResult<Form> {
+/// `max_bytes` in all, within `patience`.
+pub async fn read_form(
+    mut payload: Multipart,
+    dir: &Path,
+    max_bytes: u64,
+    patience: Patience,
+) -> ApiResult<Form> {
     let mut form = Form::default();
     let mut total = 0u64;
     let mut fields = 0usize;
-    while let Some(field) = payload.next().await {
+    while let Some(field) = next_within(&mut payload, patience).await? {
         let mut field =
             field.map_err(|e| ApiError::field("body", format!("bad multipart body: {e}")))?;
         fields += 1;
@@ -75,7 +115,7 @@ pub async fn read_form(mut payload: Multipart, dir: &Path, max_bytes: u64) -> Ap
             let mut file = std::fs::File::create(&path)
                 .map_err(|e| ApiError::internal(format!("cannot store an upload: {e}")))?;
             let mut size = 0u64;
-            while let Some(chunk) = field.next().await {
+            while let Some(chunk) = next_within(&mut field, patience).await? {
                 let chunk = chunk
                     .map_err(|e| ApiError::field(&name, format!("upload interrupted: {e}")))?;
                 size += chunk.len() as u64;
@@ -96,7 +136,7 @@ pub async fn read_form(mut payload: Multipart, dir: &Path, max_bytes: u64) -> Ap
             });
         } else {
             let mut text = Vec::new();
-            while let Some(chunk) = field.next().await {
+            while let Some(chunk) = next_within(&mut field, patience).await? {
                 let chunk =
                     chunk.map_err(|e| ApiError::field(&name, format!("field interrupted: {e}")))?;
                 text.extend_from_slice(&chunk);

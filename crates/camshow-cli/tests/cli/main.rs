@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use camshow_test_utils::{exiftool, parity_model, sample, store};
 
 mod gate;
+mod serve;
 mod settings;
 
 fn camshow(args: &[&std::ffi::OsStr]) -> Output {

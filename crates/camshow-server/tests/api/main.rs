@@ -52,6 +52,29 @@ impl Server {
         }
     }
 
+    /// Stops it (running jobs end as interrupted) and starts it again on the
+    /// same folder and settings.
+    fn restart(mut self, configure: impl FnOnce(&mut ServerConfig)) -> Self {
+        let addr = self.running.take().map(|r| {
+            let a = r.addr;
+            r.stop();
+            a
+        });
+        let store = store();
+        let mut cfg = ServerConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            self.dir.path().join("data"),
+            self.dir.path().join("camshow.toml"),
+            store.clone(),
+        );
+        configure(&mut cfg);
+        let running = camshow_server::start(cfg, context(store, 1)).unwrap();
+        assert_ne!(addr, None);
+        self.base = format!("http://127.0.0.1:{}", running.addr.port());
+        self.running = Some(running);
+        self
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -466,6 +489,43 @@ fn a_video_job_is_followed_to_its_result() {
     assert!(
         exiftool("XMP:DigitalSourceType", &out).ends_with("compositeWithTrainedAlgorithmicMedia")
     );
+    // The metrics count it, in the Prometheus text format.
+    let m = get(&s, "/v1/metrics");
+    assert_eq!(m.status, 200);
+    assert!(
+        m.header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = String::from_utf8(m.body).unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("camshow_jobs{state=\"done\"}"), 1.0);
+    assert_eq!(value("camshow_jobs{state=\"running\"}"), 0.0);
+    assert_eq!(value("camshow_queue_depth"), 0.0);
+    assert_eq!(value("camshow_frames_processed_total"), 20.0);
+    assert_eq!(value("camshow_job_seconds_count"), 1.0);
+    assert!(value("camshow_job_seconds_sum") > 0.0);
+    // Every sample line is `name{labels} number`, every family typed.
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, v) = l.rsplit_once(' ').unwrap();
+        assert!(v.parse::<f64>().is_ok(), "{l}");
+        let family = name.split('{').next().unwrap();
+        let base = family
+            .trim_end_matches("_bucket")
+            .trim_end_matches("_sum")
+            .trim_end_matches("_count");
+        assert!(
+            text.contains(&format!("# TYPE {family} "))
+                || text.contains(&format!("# TYPE {base} histogram")),
+            "{l} has no TYPE"
+        );
+    }
     // Listed; then removed with its files.
     let list = get(&s, "/v1/jobs?limit=5").json();
     assert_eq!(list["total"], 1);
@@ -492,25 +552,19 @@ fn cancelling_a_running_job_leaves_no_files() {
     );
     assert_eq!(r.status, 202);
     let id = r.json()["id"].as_str().unwrap().to_string();
-    // Wait until frames are being written.
-    let deadline = Instant::now() + Duration::from_mins(1);
-    loop {
-        let v = get(&s, &format!("/v1/jobs/{id}")).json();
-        if v["progress"]["done"].as_u64().unwrap_or(0) > 0 {
-            assert_eq!(v["state"], "running");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the job never started: {v}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_running(&s, &id);
+    assert_eq!(
+        get(&s, &format!("/v1/jobs/{id}")).json()["state"],
+        "running"
+    );
     let r = reply(agent().delete(&s.url(&format!("/v1/jobs/{id}"))).call());
     assert_eq!(r.status, 202);
     assert_eq!(r.json()["state"], "cancelling");
     let evs = events(&s, &id);
     assert_eq!(evs.last().unwrap().1["state"], "cancelled");
-    // Its folder is gone (uploads, partial output), and nothing else is left.
-    assert!(!s.data().join("jobs").join(&id).exists());
-    assert!(files_under(&s.data().join("jobs")).is_empty());
+    // Its files are gone (uploads, partial output): only its record is left.
+    let left = files_under(&s.data().join("jobs"));
+    assert_eq!(left, vec![s.data().join("jobs").join(&id).join("job.json")]);
     assert!(files_under(&s.data().join("tmp")).is_empty());
     get(&s, &format!("/v1/jobs/{id}/result")).refused(409, "not_ready", "no result");
 }
@@ -561,7 +615,14 @@ fn the_gate_sees_every_upload() {
     let last = events(&s, &id).pop().unwrap().1;
     assert_eq!(last["state"], "failed");
     assert_eq!(last["error"]["code"], "unsafe_content", "{last}");
-    assert!(!s.data().join("jobs").join(&id).exists());
+    // Four refusals, counted.
+    let m = String::from_utf8(get(&s, "/v1/metrics").body).unwrap();
+    assert!(m.contains("\ncamshow_refused_unsafe_total 4\n"), "{m}");
+    // Its uploads are gone; its record says why it failed.
+    assert_eq!(
+        files_under(&s.data().join("jobs")),
+        vec![s.data().join("jobs").join(&id).join("job.json")]
+    );
     assert!(files_under(&s.data().join("sources")).is_empty());
     assert!(files_under(&s.data().join("tmp")).is_empty());
 }
@@ -576,7 +637,20 @@ fn bad_uploads_get_their_4xx_and_the_server_goes_on() {
         "/v1/sources",
         &[("photo", Some("face.png"), b"just some text, not a picture")],
     )
-    .refused(400, "invalid_input", "");
+    .refused(
+        400,
+        "invalid_input",
+        "neither a picture this server reads nor a video",
+    );
+    post_form(
+        &s,
+        "/v1/jobs",
+        &[
+            ("source", Some("a.png"), &astro),
+            ("target", Some("t.mp4"), b"not a video either"),
+        ],
+    )
+    .refused(400, "invalid_input", "neither a picture");
     // A truncated JPEG.
     post_form(
         &s,
@@ -658,7 +732,11 @@ fn bad_uploads_get_their_4xx_and_the_server_goes_on() {
         "/v1/sources",
         &[("photo", Some("b.png"), &read(&blank))],
     )
-    .refused(422, "no_face", "");
+    .refused(
+        422,
+        "no_face",
+        "no face found in the source image photo-0.png",
+    );
     // Not multipart at all.
     send_json(&s, "POST", "/v1/swap", "{}").refused(400, "invalid_input", "multipart");
     // The refused job left no folder behind.
@@ -723,4 +801,212 @@ fn off_loopback_every_request_needs_the_token() {
         camshow_server::token_for("127.0.0.1:8686".parse().unwrap(), &s.data()).unwrap(),
         None
     );
+}
+
+/// Submits a job of `clip` with t1's face; returns its id.
+fn submit(s: &Server, clip: &Path) -> String {
+    let r = post_form(
+        s,
+        "/v1/jobs",
+        &[
+            ("source", Some("t1.jpg"), &read(&sample("t1.jpg"))),
+            ("target", Some("clip.mp4"), &read(clip)),
+        ],
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["id"].as_str().unwrap().to_string()
+}
+
+/// Waits until job `id` has written a frame.
+fn wait_running(s: &Server, id: &str) {
+    let deadline = Instant::now() + Duration::from_mins(1);
+    loop {
+        let v = get(s, &format!("/v1/jobs/{id}")).json();
+        if v["progress"]["done"].as_u64().unwrap_or(0) > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the job never started: {v}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn jobs_and_sources_survive_a_restart() {
+    let s = Server::start(|_| {});
+    let short = clip(s.dir.path(), 2);
+    let long = clip(s.dir.path(), 30);
+    let src = post_form(
+        &s,
+        "/v1/sources",
+        &[("photo", Some("a.png"), &read(&sample("astronaut.png")))],
+    )
+    .json();
+    let source_id = src["id"].as_str().unwrap().to_string();
+    let done = submit(&s, &short);
+    assert_eq!(events(&s, &done).last().unwrap().1["state"], "done");
+    let running = submit(&s, &long);
+    wait_running(&s, &running);
+    let s = s.restart(|_| {});
+    // The finished job and its result are still there.
+    let list = get(&s, "/v1/jobs").json();
+    assert_eq!(list["total"], 2, "{list}");
+    let v = get(&s, &format!("/v1/jobs/{done}")).json();
+    assert_eq!(v["state"], "done", "{v}");
+    let r = get(&s, v["result"].as_str().unwrap());
+    assert_eq!(r.status, 200);
+    let out = s.dir.path().join("after-restart.mp4");
+    std::fs::write(&out, &r.body).unwrap();
+    assert!(ffprobe_streams(&out).contains("video,20"));
+    // The one that was running says why it did not finish; only its record is left.
+    let v = get(&s, &format!("/v1/jobs/{running}")).json();
+    assert_eq!(v["state"], "failed", "{v}");
+    assert_eq!(v["error"]["code"], "interrupted", "{v}");
+    let left: Vec<PathBuf> = files_under(&s.data().join("jobs").join(&running));
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].ends_with("job.json"));
+    // The source is still usable by its id.
+    assert_eq!(
+        get(&s, &format!("/v1/sources/{source_id}")).json()["photos"],
+        1
+    );
+    let r = post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source_id", None, source_id.as_bytes()),
+            ("target", Some("t1.jpg"), &read(&sample("t1.jpg"))),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    // A folder without a record (a crash in the middle of an upload) is cleared at start.
+    let stray = s.data().join("jobs").join("0123456789abcdef01234567");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("upload-0"), b"half an upload").unwrap();
+    let s = s.restart(|_| {});
+    assert!(!stray.exists());
+    assert_eq!(get(&s, "/v1/jobs").json()["total"], 2);
+}
+
+#[test]
+fn finished_jobs_expire_and_the_quota_keeps_the_newest() {
+    let quick = camshow_server::jobs::Retention {
+        keep: Duration::from_secs(2),
+        quota: u64::MAX,
+        every: Duration::from_millis(100),
+    };
+    let s = Server::start(|c| c.retention = quick);
+    let short = clip(s.dir.path(), 2);
+    let id = submit(&s, &short);
+    assert_eq!(events(&s, &id).last().unwrap().1["state"], "done");
+    assert_eq!(get(&s, &format!("/v1/jobs/{id}")).status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&s, &format!("/v1/jobs/{id}")).status == 200 {
+        assert!(Instant::now() < deadline, "job {id} was never forgotten");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!s.data().join("jobs").join(&id).exists());
+    // A quota smaller than one result: the older result goes, the newest stays.
+    let s = s.restart(|c| {
+        c.retention = camshow_server::jobs::Retention {
+            keep: Duration::from_hours(1),
+            quota: 1,
+            every: Duration::from_millis(100),
+        };
+    });
+    let first = submit(&s, &short);
+    assert_eq!(events(&s, &first).last().unwrap().1["state"], "done");
+    let second = submit(&s, &short);
+    assert_eq!(events(&s, &second).last().unwrap().1["state"], "done");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&s, &format!("/v1/jobs/{first}")).status == 200 {
+        assert!(Instant::now() < deadline, "the quota was not applied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        get(&s, &format!("/v1/jobs/{second}")).json()["state"],
+        "done"
+    );
+    assert!(
+        s.data()
+            .join("jobs")
+            .join(&second)
+            .join("result.mp4")
+            .is_file()
+    );
+}
+
+#[test]
+fn slow_clients_are_dropped_and_the_others_served() {
+    use std::io::{Read, Write};
+    let s = Server::start(|c| {
+        c.idle_timeout = Duration::from_secs(1);
+        c.upload_timeout = Duration::from_secs(3);
+    });
+    let addr = s.base.trim_start_matches("http://").to_string();
+    // 10 clients drip their headers, 10 drip an upload's body, a byte every 200 ms.
+    let mut slow = Vec::new();
+    for i in 0..20 {
+        let addr = addr.clone();
+        slow.push(std::thread::spawn(move || {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            let head = "POST /v1/sources HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b0\r\nContent-Length: 100000\r\n\r\n";
+            let drip: Vec<u8> = if i < 10 {
+                head.as_bytes().to_vec()
+            } else {
+                c.write_all(head.as_bytes()).unwrap();
+                b"--b0\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a\"\r\n\r\n"
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(b'x', 1000))
+                    .collect()
+            };
+            let started = Instant::now();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            for b in drip {
+                if c.write_all(&[b]).is_err() || started.elapsed() > Duration::from_secs(20) {
+                    break;
+                }
+                // Stop dripping once the server has answered (or closed).
+                match c.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        answer.extend_from_slice(&buf[..n]);
+                        break;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => break,
+                }
+            }
+            c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            while let Ok(n) = c.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                answer.extend_from_slice(&buf[..n]);
+            }
+            (started.elapsed(), String::from_utf8_lossy(&answer).into_owned())
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Meanwhile the server answers others.
+    for _ in 0..3 {
+        let t = Instant::now();
+        assert_eq!(get(&s, "/v1/health").status, 200);
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+    for (i, h) in slow.into_iter().enumerate() {
+        let (took, answer) = h.join().unwrap();
+        assert!(
+            took < Duration::from_secs(15),
+            "client {i} held on for {took:?}"
+        );
+        if i >= 10 {
+            assert!(answer.starts_with("HTTP/1.1 408"), "client {i}: {answer:?}");
+            assert!(answer.contains("\"timeout\""), "client {i}: {answer:?}");
+        }
+    }
+    assert_eq!(get(&s, "/v1/health").status, 200);
+    assert!(files_under(&s.data().join("tmp")).is_empty());
 }
