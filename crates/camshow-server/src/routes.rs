@@ -34,6 +34,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sources/{id}", web::get().to(get_source))
             .route("/sources/{id}/faces/{n}", web::get().to(get_thumbnail))
             .route("/swap", web::post().to(post_swap))
+            .route("/faces/scan", web::post().to(post_scan))
+            .route("/scans/{id}", web::get().to(get_scan))
+            .route("/scans/{id}/people/{n}", web::get().to(get_person))
             .route("/jobs", web::post().to(post_job))
             .route("/jobs", web::get().to(list_jobs))
             .route("/jobs/{id}", web::get().to(get_job))
@@ -560,13 +563,24 @@ async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(e.to_string()))?;
     let made = async {
         let form = read_form(payload, &dir, state.cfg.max_upload_bytes, patience(&state)).await?;
-        let sources = swap_sources(&state, &form, &dir)?;
+        let map = mapped(&state, &form, &dir)?;
+        let sources = if map.is_some() {
+            if !form.files("source").is_empty() || form.text("source_id").is_some() {
+                return Err(ApiError::field(
+                    "scan_id",
+                    "a face-mapped job takes its sources from `people`, not `source`",
+                ));
+            }
+            Vec::new()
+        } else {
+            swap_sources(&state, &form, &dir)?
+        };
         let (target, kind, output) = swap_target(&form, &dir)?;
         let settings = request_settings(&state, &form)?;
-        Ok::<_, ApiError>((sources, target, kind, output, settings))
+        Ok::<_, ApiError>((sources, target, kind, output, settings, map))
     }
     .await;
-    let (sources, target, kind, output, settings) = match made {
+    let (sources, target, kind, output, settings, map) = match made {
         Ok(m) => m,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&dir);
@@ -577,7 +591,10 @@ async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
         id.clone(),
         dir.clone(),
         kind,
-        SwapRequest::new(sources, target, output),
+        SwapRequest {
+            map,
+            ..SwapRequest::new(sources, target, output)
+        },
         settings,
     ));
     let view = job.view();
@@ -683,4 +700,173 @@ async fn job_result(
 
 fn mime_octet() -> actix_web::mime::Mime {
     actix_web::mime::APPLICATION_OCTET_STREAM
+}
+
+/// A scan's answer: the people found, with thumbnail addresses.
+fn scan_view(id: &str, map: &camshow_core::mapping::FaceMap) -> Value {
+    json!({
+        "id": id,
+        "max_distance": map.max_distance,
+        "people": map.people.iter().enumerate().map(|(n, p)| json!({
+            "person": p.id,
+            "frames_seen": p.frames_seen,
+            "first_box": p.first_box,
+            "thumbnail": format!("/v1/scans/{id}/people/{n}"),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The map a scan wrote.
+fn scan_map(state: &State, id: &str) -> ApiResult<(PathBuf, camshow_core::mapping::FaceMap)> {
+    let dir = state.cfg.data_dir.join("scans").join(checked_id(id)?);
+    let file = dir.join("map.json");
+    if !file.is_file() {
+        return Err(ApiError::not_found(format!("no scan {id}")));
+    }
+    Ok((dir, camshow_core::mapping::FaceMap::load(&file)?))
+}
+
+/// `POST /v1/faces/scan`: the people in an uploaded picture or video (one
+/// frame a second), for a face-mapped job.
+async fn post_scan(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
+    let tmp = request_dir(&state)?;
+    let form = read_form(
+        payload,
+        tmp.path(),
+        state.cfg.max_upload_bytes,
+        patience(&state),
+    )
+    .await?;
+    let targets = form.files("target");
+    let [target] = targets.as_slice() else {
+        return Err(ApiError::field(
+            "target",
+            "send exactly one `target` file (an image or a video)",
+        ));
+    };
+    let (target, _) = place(&target.path, tmp.path(), "target", "target")?;
+    let upload = target.clone();
+    let settings = request_settings(&state, &form)?;
+    let cluster = match form.text("cluster_distance") {
+        None => camshow_core::mapping::DEFAULT_CLUSTER_DISTANCE,
+        Some(t) => t
+            .trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|d| (0.0..=2.0).contains(d))
+            .ok_or_else(|| ApiError::field("cluster_distance", "a cosine distance 0–2"))?,
+    };
+    let id = new_id()?;
+    let s = state.clone();
+    let out = tmp.path().join("map.json");
+    let outcome = blocking(&state, move || {
+        let ctx = s.ctx.for_settings(&settings)?;
+        Ok(camshow_media::faces::scan(
+            &ctx,
+            settings.engine.detector,
+            &target,
+            &out,
+            cluster,
+            &AtomicBool::new(false),
+        )?)
+    })
+    .await
+    .map_err(|e| counted(&state, scrub(e, tmp.path())))?;
+    // Kept under the scan's id, without the upload.
+    let dir = state.cfg.data_dir.join("scans").join(&id);
+    std::fs::create_dir_all(state.cfg.data_dir.join("scans"))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    std::fs::remove_file(&upload).map_err(|e| ApiError::internal(e.to_string()))?;
+    let kept = tmp.keep();
+    std::fs::rename(&kept, &dir).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut view = scan_view(&id, &outcome.map);
+    view["faces"] = json!(outcome.faces);
+    view["frames"] = json!(outcome.frames);
+    Ok(HttpResponse::Created().json(view))
+}
+
+async fn get_scan(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let (_, map) = scan_map(&state, &id)?;
+    Ok(HttpResponse::Ok().json(scan_view(&id, &map)))
+}
+
+async fn get_person(
+    state: Data,
+    path: web::Path<(String, usize)>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let (id, n) = path.into_inner();
+    let (dir, map) = scan_map(&state, &id)?;
+    let person = map
+        .people
+        .get(n)
+        .ok_or_else(|| ApiError::not_found(format!("scan {id} has no person {n}")))?;
+    let name = person
+        .thumbnail
+        .file_name()
+        .ok_or_else(|| ApiError::internal("a person without a thumbnail"))?;
+    let file = actix_files::NamedFile::open(dir.join(name))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(file.into_response(&req))
+}
+
+/// A face map for a job: the scan `scan_id` with `people` (JSON
+/// `{"0": "SOURCE_ID", "1": null}`) choosing a source for each person;
+/// written into the job's folder.
+fn mapped(state: &State, form: &Form, dir: &Path) -> ApiResult<Option<PathBuf>> {
+    let Some(scan_id) = form.text("scan_id") else {
+        if form.text("people").is_some() {
+            return Err(ApiError::field(
+                "scan_id",
+                "`people` needs the `scan_id` of a face scan",
+            ));
+        }
+        return Ok(None);
+    };
+    let (_, mut map) = scan_map(state, scan_id).map_err(|mut e| {
+        e.field = Some("scan_id".into());
+        e
+    })?;
+    let people: serde_json::Map<String, Value> = form
+        .text("people")
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| ApiError::field("people", format!("bad JSON: {e}")))?
+        .ok_or_else(|| {
+            ApiError::field(
+                "people",
+                "say who gets which source: {\"0\": \"SOURCE_ID\"}",
+            )
+        })?;
+    for (k, v) in &people {
+        let n: usize = k
+            .parse()
+            .ok()
+            .filter(|n| *n < map.people.len())
+            .ok_or_else(|| ApiError::field("people", format!("the scan has no person {k:?}")))?;
+        map.people[n].source = match v {
+            Value::Null => None,
+            Value::String(id) => Some(
+                source(state, id)
+                    .map_err(|mut e| {
+                        e.field = Some("people".into());
+                        e
+                    })?
+                    .paths
+                    .first()
+                    .cloned()
+                    .ok_or_else(|| ApiError::internal("a source without photos"))?,
+            ),
+            _ => {
+                return Err(ApiError::field(
+                    "people",
+                    "each person gets a source id or null",
+                ));
+            }
+        };
+    }
+    let file = dir.join("map.json");
+    let bytes = serde_json::to_vec_pretty(&map).map_err(|e| ApiError::internal(e.to_string()))?;
+    camshow_core::atomic::write(&file, &bytes)?;
+    Ok(Some(file))
 }

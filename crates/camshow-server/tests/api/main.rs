@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use camshow_core::settings::{Layered, Settings};
 use camshow_server::{Running, ServerConfig};
-use camshow_test_utils::{context, exiftool, marked, sample, store};
+use camshow_test_utils::{context, exiftool, marked, parity_model, sample, store};
 use serde_json::Value;
 
 struct Server {
@@ -30,19 +30,19 @@ impl Server {
 
     fn on(bind: SocketAddr, configure: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = store();
         let mut cfg = ServerConfig::new(
             bind,
             dir.path().join("data"),
             dir.path().join("camshow.toml"),
-            store.clone(),
+            store(),
         );
         cfg.token = camshow_server::token_for(bind, &cfg.data_dir)
             .unwrap()
             .map(|(t, _)| t);
         configure(&mut cfg);
         let token = cfg.token.clone();
-        let running = camshow_server::start(cfg, context(store, 1)).unwrap();
+        let ctx = context(cfg.store.clone(), 1);
+        let running = camshow_server::start(cfg, ctx).unwrap();
         let base = format!("http://127.0.0.1:{}", running.addr.port());
         Self {
             running: Some(running),
@@ -1009,4 +1009,109 @@ fn slow_clients_are_dropped_and_the_others_served() {
     }
     assert_eq!(get(&s, "/v1/health").status, 200);
     assert!(files_under(&s.data().join("tmp")).is_empty());
+}
+
+#[test]
+fn a_face_scan_maps_each_person_to_their_own_source() {
+    // The recognizer's stand-in (random weights, the real signature) tells
+    // t1's six faces apart at a small distance.
+    let s = Server::start(|c| {
+        c.store = store()
+            .with_override("w600k_r50", parity_model("w600k_r50.onnx"))
+            .unwrap();
+    });
+    let t1 = read(&sample("t1.jpg"));
+    let r = post_form(
+        &s,
+        "/v1/faces/scan",
+        &[
+            ("target", Some("t1.jpg"), &t1),
+            ("cluster_distance", None, b"0.1"),
+        ],
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let scan = r.json();
+    let people = scan["people"].as_array().unwrap();
+    assert_eq!(people.len(), 6, "{scan}");
+    assert_eq!(scan["faces"], 6);
+    let thumb = get(&s, people[2]["thumbnail"].as_str().unwrap());
+    assert_eq!(thumb.status, 200);
+    let t = s.dir.path().join("person.png");
+    std::fs::write(&t, &thumb.body).unwrap();
+    assert_eq!(exiftool("XMP-camshow:Operation", &t), "face-thumbnail");
+    // The upload itself is not kept.
+    let scan_id = scan["id"].as_str().unwrap();
+    let kept = files_under(&s.data().join("scans").join(scan_id));
+    assert!(
+        kept.iter().all(|p| !p.file_stem().unwrap().eq("target")),
+        "{kept:?}"
+    );
+    assert_eq!(
+        get(&s, &format!("/v1/scans/{scan_id}")).json()["people"],
+        scan["people"]
+    );
+    // Persons 2 and 4 get the astronaut; the others are left alone.
+    let src = post_form(
+        &s,
+        "/v1/sources",
+        &[("photo", Some("a.png"), &read(&sample("astronaut.png")))],
+    )
+    .json();
+    let source_id = src["id"].as_str().unwrap();
+    let people_json = format!(r#"{{"2": "{source_id}", "4": "{source_id}", "0": null}}"#);
+    let r = post_form(
+        &s,
+        "/v1/jobs",
+        &[
+            ("scan_id", None, scan_id.as_bytes()),
+            ("people", None, people_json.as_bytes()),
+            ("target", Some("t1.jpg"), &t1),
+            ("format", None, b"png"),
+        ],
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let last = events(&s, &id).pop().unwrap().1;
+    assert_eq!(last["state"], "done", "{last}");
+    assert_eq!(last["swapped"], 2, "{last}");
+    // Refusals name the field.
+    for (parts, expect) in [
+        (
+            vec![
+                ("scan_id", None, scan_id.as_bytes()),
+                ("people", None, br#"{"9": null}"#.as_slice()),
+            ],
+            "the scan has no person \"9\"",
+        ),
+        (
+            vec![
+                ("scan_id", None, b"0123456789abcdef01234567".as_slice()),
+                ("people", None, b"{}".as_slice()),
+            ],
+            "no scan",
+        ),
+        (
+            vec![("people", None, b"{}".as_slice())],
+            "needs the `scan_id`",
+        ),
+    ] {
+        let mut all = parts.clone();
+        all.push(("target", Some("t1.jpg"), &t1));
+        let r = post_form(&s, "/v1/jobs", &all);
+        let v = r.json();
+        assert!(r.status == 400 || r.status == 404, "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(expect),
+            "{v}"
+        );
+    }
+    post_form(
+        &s,
+        "/v1/faces/scan",
+        &[
+            ("target", Some("t1.jpg"), &t1),
+            ("cluster_distance", None, b"7"),
+        ],
+    )
+    .refused(400, "invalid_input", "a cosine distance 0–2");
 }
