@@ -54,6 +54,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     let token = camshow_server::token_for(args.bind, &data_dir)
         .with_context(|| format!("the token in {}", data_dir.display()))?;
     let mut cfg = ServerConfig::new(args.bind, data_dir, config_file, store);
+    cfg.engine = settings.clone();
     cfg.workers = usize::from(args.workers);
     cfg.max_upload_bytes = args.max_upload_mb * 1_000_000;
     cfg.token = token.as_ref().map(|(t, _)| t.clone());

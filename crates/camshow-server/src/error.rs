@@ -89,22 +89,33 @@ impl From<camshow_core::Error> for ApiError {
     }
 }
 
+/// The status and code for a library error: 4xx only for what the request
+/// got wrong; anything else is ours.
+fn classify(e: &camshow_media::Error) -> (StatusCode, &'static str) {
+    use camshow_core::Error as C;
+    use camshow_media::Error as M;
+    match e {
+        M::Core(C::Unsafe { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "unsafe_content"),
+        M::Core(C::NoFace { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "no_face"),
+        M::Core(C::Settings(_) | C::UnknownSetting { .. }) => {
+            (StatusCode::BAD_REQUEST, "invalid_settings")
+        }
+        M::Core(C::ModelMissing { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "model_missing"),
+        M::Core(C::InvalidInput(_))
+        | M::Decode { .. }
+        | M::UnsupportedFormat { .. }
+        | M::UnsupportedVideoFormat { .. }
+        | M::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+        M::Person { source, .. } => classify(source),
+        e if e.is_cancelled() => (StatusCode::CONFLICT, "cancelled"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    }
+}
+
 impl From<camshow_media::Error> for ApiError {
     fn from(e: camshow_media::Error) -> Self {
-        use camshow_core::Error as C;
-        use camshow_media::Error as M;
         let message = e.to_string();
-        let (status, code) = match &e {
-            M::Core(C::Unsafe { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "unsafe_content"),
-            M::Core(C::NoFace { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "no_face"),
-            M::Core(C::Settings(_) | C::UnknownSetting { .. }) => {
-                (StatusCode::BAD_REQUEST, "invalid_settings")
-            }
-            M::Core(C::ModelMissing { .. }) => (StatusCode::SERVICE_UNAVAILABLE, "model_missing"),
-            e if e.is_cancelled() => (StatusCode::CONFLICT, "cancelled"),
-            e if e.is_user_error() => (StatusCode::BAD_REQUEST, "invalid_input"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
+        let (status, code) = classify(&e);
         if status.is_server_error() {
             tracing::error!("{message}");
         }

@@ -195,6 +195,29 @@ impl Job {
         }
     }
 
+    /// Moves it from `Queued` to `to` if it is still queued (one of the
+    /// worker and a cancelling client wins); recorded when it did.
+    fn leave_queue(&self, to: JobState) -> bool {
+        let won = self.status.send_if_modified(|v| {
+            if v.state == JobState::Queued {
+                v.state = to;
+                if to.is_final() {
+                    v.finished = Some(now());
+                }
+                true
+            } else {
+                false
+            }
+        });
+        if won {
+            if to.is_final() {
+                clear_files(&self.dir);
+            }
+            self.save();
+        }
+        won
+    }
+
     /// Ends it without a result: `state`, and `error` when there is one;
     /// its files are removed, its record kept.
     fn end_without_result(&self, state: JobState, error: Option<JobError>) {
@@ -310,6 +333,7 @@ pub struct Jobs {
     all: Mutex<Vec<Arc<Job>>>,
     queue: SyncSender<Arc<Job>>,
     shutdown: Arc<AtomicBool>,
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 /// What the workers share.
@@ -337,6 +361,7 @@ impl Jobs {
             all: Mutex::new(restore_all(dir)),
             queue: tx,
             shutdown: shutdown.clone(),
+            workers: Mutex::new(Vec::new()),
         });
         for i in 0..workers.max(1) {
             let rx = rx.clone();
@@ -348,8 +373,13 @@ impl Jobs {
             let spawned = std::thread::Builder::new()
                 .name(format!("camshow-job-{i}"))
                 .spawn(move || worker(&rx, &w));
-            if let Err(e) = spawned {
-                tracing::error!("cannot start a job worker: {e}");
+            match spawned {
+                Ok(h) => jobs
+                    .workers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(h),
+                Err(e) => tracing::error!("cannot start a job worker: {e}"),
             }
         }
         let weak = Arc::downgrade(&jobs);
@@ -405,8 +435,9 @@ impl Jobs {
         }
         for j in drop_ids {
             tracing::info!("forgetting job {} (retention)", j.id);
-            self.lock().retain(|k| k.id != j.id);
+            // Files first: once the job is not listed, nothing of it is left.
             remove_dir(&j.dir);
+            self.lock().retain(|k| k.id != j.id);
         }
     }
 
@@ -461,17 +492,17 @@ impl Jobs {
         let job = self.get(id)?;
         let state = job.view().state;
         if state.is_final() {
-            self.lock().retain(|j| j.id != id);
             remove_dir(&job.dir);
+            self.lock().retain(|j| j.id != id);
             return Ok(state);
         }
         job.cancel.store(true, Ordering::Relaxed);
-        if state == JobState::Queued {
-            // The worker skips it; say so now.
-            job.end_without_result(JobState::Cancelled, None);
+        // Still waiting: cancelled now, and the worker will skip it.
+        if job.leave_queue(JobState::Cancelled) {
             return Ok(JobState::Cancelled);
         }
-        Ok(state)
+        // Running: it stops at the next frame.
+        Ok(JobState::Running)
     }
 
     /// How many jobs are in each state.
@@ -504,11 +535,25 @@ impl Drop for Jobs {
     }
 }
 
-/// Stops the workers (they finish the job at hand).
+/// Stops the workers: running jobs are cancelled (recorded as interrupted).
 pub fn shutdown(jobs: &Jobs) {
     jobs.shutdown.store(true, Ordering::Relaxed);
     for j in jobs.lock().iter() {
         j.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+/// [`shutdown`], then waits for the workers to have recorded their jobs.
+pub fn shutdown_and_wait(jobs: &Jobs) {
+    shutdown(jobs);
+    let handles: Vec<_> = jobs
+        .workers
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .drain(..)
+        .collect();
+    for h in handles {
+        let _ = h.join();
     }
 }
 
@@ -560,10 +605,10 @@ fn worker(rx: &Mutex<Receiver<Arc<Job>>>, w: &WorkerCtx) {
 
 fn run(job: &Job, w: &WorkerCtx) {
     let (ctx, stopping) = (&w.ctx, &w.stop);
-    if job.cancel.load(Ordering::Relaxed) {
+    // A job cancelled while it waited is not started.
+    if !job.leave_queue(JobState::Running) {
         return;
     }
-    job.change(|v| v.state = JobState::Running);
     let started = Instant::now();
     let written = std::sync::atomic::AtomicU64::new(0);
     let progress = |done: u64, total: Option<u64>| {
@@ -613,7 +658,10 @@ fn run(job: &Job, w: &WorkerCtx) {
         }
         Err(e) if e.is_cancelled() => job.end_without_result(JobState::Cancelled, None),
         Err(e) => {
-            let api = crate::routes::scrub(ApiError::from(e), &job.dir);
+            let mut api = crate::routes::scrub(ApiError::from(e), &job.dir);
+            if let Some(data) = job.dir.parent().and_then(Path::parent) {
+                api = crate::routes::scrub(api, data);
+            }
             if api.code == "unsafe_content" {
                 w.metrics.refused_unsafe.fetch_add(1, Ordering::Relaxed);
             }

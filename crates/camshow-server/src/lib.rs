@@ -38,6 +38,9 @@ pub struct ServerConfig {
     pub config_file: PathBuf,
     /// The models.
     pub store: ModelStore,
+    /// The settings the server started with (its runtime, models folder
+    /// and FFmpeg serve every request; the rest comes from the file).
+    pub engine: camshow_core::settings::Settings,
     /// Most bytes one request may upload.
     pub max_upload_bytes: u64,
     /// Jobs and synchronous swaps run at once.
@@ -53,6 +56,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// The longest an upload may take.
     pub upload_timeout: Duration,
+    /// Uploads received at once; more are refused (503) before they are read.
+    pub max_uploads: usize,
 }
 
 impl ServerConfig {
@@ -68,6 +73,7 @@ impl ServerConfig {
             data_dir,
             config_file,
             store,
+            engine: camshow_core::settings::Settings::default(),
             max_upload_bytes: 512 * 1_000_000,
             workers: 1,
             queue: 64,
@@ -75,6 +81,7 @@ impl ServerConfig {
             retention: jobs::Retention::default(),
             idle_timeout: Duration::from_secs(15),
             upload_timeout: Duration::from_mins(10),
+            max_uploads: 16,
         }
     }
 }
@@ -130,6 +137,8 @@ pub(crate) struct State {
     pub slots: tokio::sync::Semaphore,
     /// What `/v1/metrics` reports.
     pub metrics: Arc<metrics::Metrics>,
+    /// Uploads being received now.
+    pub uploads: std::sync::atomic::AtomicUsize,
 }
 
 /// A running server.
@@ -166,9 +175,10 @@ impl Running {
         }
     }
 
-    /// Stops it: no new connections, running jobs cancelled, then waits.
+    /// Stops it: no new connections, running jobs cancelled (recorded as
+    /// interrupted), then waits for both.
     pub fn stop(mut self) {
-        jobs::shutdown(&self.jobs);
+        jobs::shutdown_and_wait(&self.jobs);
         actix_web::rt::System::new().block_on(self.handle.stop(true));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -186,7 +196,7 @@ impl Running {
                 .unwrap_or_else(|_| Err(std::io::Error::other("the server thread panicked"))),
             None => Ok(()),
         };
-        jobs::shutdown(&self.jobs);
+        jobs::shutdown_and_wait(&self.jobs);
         result
     }
 }
@@ -222,6 +232,7 @@ pub fn start(cfg: ServerConfig, ctx: Arc<EngineContext>) -> std::io::Result<Runn
         jobs: jobs.clone(),
         sources: Mutex::new(sources),
         metrics,
+        uploads: std::sync::atomic::AtomicUsize::new(0),
     });
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
@@ -280,9 +291,20 @@ async fn authorise(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let expected = req
-        .app_data::<web::Data<State>>()
-        .and_then(|s| s.cfg.token.clone());
+    let Some(state) = req.app_data::<web::Data<State>>() else {
+        return Err(ApiError::internal("the server has no state").into());
+    };
+    let expected = state.cfg.token.clone();
+    if expected.is_none() && !from_this_machine(&req) {
+        // A loopback server without a token: only this machine's own pages
+        // and programs (another site's page, or a DNS-rebound name, is refused).
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "a server on loopback answers only requests to localhost from this machine's own pages; bind another address to use the token",
+        )
+        .into());
+    }
     if let Some(expected) = expected {
         let header = req
             .headers()
@@ -305,6 +327,33 @@ async fn authorise(
         }
     }
     next.call(req).await
+}
+
+/// Whether the request names this machine as its host and, from a browser,
+/// comes from a page of this machine.
+fn from_this_machine(req: &ServiceRequest) -> bool {
+    let local = |host: &str| {
+        let name = host
+            .rsplit_once(':')
+            .filter(|(h, port)| {
+                !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':')
+            })
+            .map_or(host, |(h, _)| h);
+        matches!(name, "localhost" | "127.0.0.1" | "[::1]")
+    };
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+    };
+    let host_ok = header(actix_web::http::header::HOST).is_some_and(|h| local(&h));
+    let origin_ok = header(actix_web::http::header::ORIGIN).is_none_or(|o| {
+        o.strip_prefix("http://")
+            .or_else(|| o.strip_prefix("https://"))
+            .is_some_and(local)
+    });
+    host_ok && origin_ok
 }
 
 /// Compares in time that does not depend on where the texts differ.

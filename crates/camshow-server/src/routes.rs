@@ -32,6 +32,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/settings", web::patch().to(patch_settings))
             .route("/sources", web::post().to(post_sources))
             .route("/sources/{id}", web::get().to(get_source))
+            .route("/sources/{id}", web::delete().to(delete_source))
             .route("/sources/{id}/faces/{n}", web::get().to(get_thumbnail))
             .route("/swap", web::post().to(post_swap))
             .route("/faces/scan", web::post().to(post_scan))
@@ -93,23 +94,61 @@ fn checked_id(id: &str) -> ApiResult<&str> {
     }
 }
 
-/// The settings the CLI would use now (defaults < file < environment).
+/// The settings the CLI would use now (defaults < file < environment), with
+/// the server's own runtime, models folder and FFmpeg (from its start: a
+/// request never loads another runtime or names a program or folder).
 fn settings_now(state: &State) -> ApiResult<Settings> {
-    Ok(Layered::load(Some(&state.cfg.config_file))?.settings)
+    let mut s = Layered::load(Some(&state.cfg.config_file))?.settings;
+    s.runtime = state.cfg.engine.runtime.clone();
+    s.models_dir.clone_from(&state.cfg.engine.models_dir);
+    s.ffmpeg = state.cfg.engine.ffmpeg.clone();
+    Ok(s)
+}
+
+/// Who may change a key over HTTP: a request changes what its run does
+/// (`engine`, `processors`, `video`); the settings file also takes `runtime`
+/// and `live`; programs and folders on the server (`ffmpeg.path`,
+/// `models_dir`) only the machine's owner sets, with `camshow config set`.
+fn check_key(key: &str, in_file: bool, field: &str) -> ApiResult<()> {
+    let top = key.split(['.', '[']).next().unwrap_or(key);
+    let ok = match top {
+        "engine" | "processors" | "video" => true,
+        "runtime" | "live" => in_file,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else if in_file || matches!(top, "ffmpeg" | "models_dir" | "version") {
+        Err(ApiError::field(
+            field,
+            format!(
+                "{key} cannot be changed over HTTP (it names a program or folder on the server): use `camshow config set` on the server"
+            ),
+        ))
+    } else {
+        Err(ApiError::field(
+            field,
+            format!(
+                "{key} is a setting of the server, not of one request: change it with PATCH /v1/settings"
+            ),
+        ))
+    }
 }
 
 /// A JSON object of `key: value` changes, as in `config set`.
-fn changes(v: &Value, field: &str) -> ApiResult<Vec<(String, NewValue)>> {
+fn changes(v: &Value, field: &str, in_file: bool) -> ApiResult<Vec<(String, NewValue)>> {
     let obj = v.as_object().ok_or_else(|| {
         ApiError::field(
             field,
             "expected an object of settings keys and values, e.g. {\"video.quality\": 20}",
         )
     })?;
-    Ok(obj
-        .iter()
-        .map(|(k, v)| (k.clone(), NewValue::Json(v.clone())))
-        .collect())
+    obj.iter()
+        .map(|(k, v)| {
+            check_key(k, in_file, field)?;
+            Ok((k.clone(), NewValue::Json(v.clone())))
+        })
+        .collect()
 }
 
 /// The current settings with the request's `settings` field applied.
@@ -120,7 +159,7 @@ fn request_settings(state: &State, form: &Form) -> ApiResult<Settings> {
         Some(text) => {
             let v: Value = serde_json::from_str(text)
                 .map_err(|e| ApiError::field("settings", format!("bad JSON: {e}")))?;
-            let mut err: ApiError = match base.patched(&changes(&v, "settings")?) {
+            let mut err: ApiError = match base.patched(&changes(&v, "settings", false)?) {
                 Ok(s) => return Ok(s),
                 Err(e) => e.into(),
             };
@@ -148,8 +187,10 @@ async fn metrics(state: Data) -> HttpResponse {
         .body(state.metrics.render(&state.jobs))
 }
 
-/// Counts a refusal by the gate, and passes the error on.
+/// Counts a refusal by the gate, and passes the error on without the
+/// server's folders in it.
 fn counted(state: &State, e: ApiError) -> ApiError {
+    let e = scrub(e, &state.cfg.data_dir);
     if e.code == "unsafe_content" {
         state
             .metrics
@@ -164,29 +205,36 @@ async fn capabilities() -> HttpResponse {
         "settings_version": camshow_core::settings::VERSION,
         "options": Settings::options(),
         "schema": Settings::json_schema(),
-        "image_formats": ["png", "jpg", "webp"],
+        "image_formats": ["png", "jpg"],
         "video_formats": ["mp4", "mov", "mkv", "webm"],
     }))
 }
 
-fn settings_body(state: &State, settings: &Settings) -> Value {
-    json!({ "file": state.cfg.config_file, "settings": settings })
+/// The settings file's settings (as `camshow config show` reads them).
+fn file_settings(state: &State) -> ApiResult<Settings> {
+    Ok(Layered::load(Some(&state.cfg.config_file))?.settings)
 }
 
 async fn get_settings(state: Data) -> ApiResult<HttpResponse> {
-    let s = settings_now(&state)?;
-    Ok(HttpResponse::Ok().json(settings_body(&state, &s)))
+    Ok(HttpResponse::Ok().json(json!({ "settings": file_settings(&state)? })))
 }
 
 async fn put_settings(state: Data, body: web::Json<Value>) -> ApiResult<HttpResponse> {
     let settings: Settings = serde_json::from_value(body.into_inner())
         .map_err(|e| ApiError::field("settings", format!("not valid settings: {e}")))?;
+    let now = file_settings(&state)?;
+    if settings.ffmpeg != now.ffmpeg || settings.models_dir != now.models_dir {
+        return Err(ApiError::field(
+            "settings",
+            "ffmpeg.path and models_dir cannot be changed over HTTP (they name a program or folder on the server): use `camshow config set` on the server",
+        ));
+    }
     camshow_core::settings::save_file(&state.cfg.config_file, &settings)?;
     get_settings(state).await
 }
 
 async fn patch_settings(state: Data, body: web::Json<Value>) -> ApiResult<HttpResponse> {
-    let changes = changes(&body, "body")?;
+    let changes = changes(&body, "body", true)?;
     camshow_core::settings::patch_file(&state.cfg.config_file, &changes)?;
     get_settings(state).await
 }
@@ -247,6 +295,34 @@ struct FaceInfo {
     thumbnail: String,
 }
 
+/// An upload being received; the count drops when it ends.
+pub(crate) struct UploadSlot<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for UploadSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A slot for one more upload, or 503 when `max_uploads` are being received.
+fn upload_slot(state: &State) -> ApiResult<UploadSlot<'_>> {
+    let n = state
+        .uploads
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let slot = UploadSlot(&state.uploads);
+    if n >= state.cfg.max_uploads {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "{} uploads are being received; try again shortly",
+                state.cfg.max_uploads
+            ),
+        ));
+    }
+    Ok(slot)
+}
+
 /// How long this request's upload may take.
 fn patience(state: &State) -> crate::upload::Patience {
     crate::upload::Patience {
@@ -293,6 +369,7 @@ fn place(upload: &Path, dir: &Path, name: &str, field: &str) -> ApiResult<(PathB
 }
 
 async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
+    let _slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
     let form = read_form(
         payload,
@@ -407,6 +484,17 @@ async fn get_source(state: Data, id: web::Path<String>) -> ApiResult<HttpRespons
     Ok(HttpResponse::Ok().json(source(&state, &id)?))
 }
 
+async fn delete_source(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let record = source(&state, &id)?;
+    state
+        .sources
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|s| s.id != record.id);
+    std::fs::remove_dir_all(&record.dir).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 async fn get_thumbnail(
     state: Data,
     path: web::Path<(String, usize)>,
@@ -467,7 +555,7 @@ fn swap_target(form: &Form, dir: &Path) -> ApiResult<(PathBuf, MediaKind, PathBu
         (Some(f), _) => f.to_ascii_lowercase(),
         (None, MediaKind::Image) => {
             let ext = target.extension().and_then(|e| e.to_str()).unwrap_or("png");
-            if matches!(ext, "jpg" | "jpeg" | "webp") {
+            if matches!(ext, "jpg" | "jpeg") {
                 ext.to_string()
             } else {
                 "png".into()
@@ -476,7 +564,7 @@ fn swap_target(form: &Form, dir: &Path) -> ApiResult<(PathBuf, MediaKind, PathBu
         (None, MediaKind::Video) => "mp4".into(),
     };
     let allowed: &[&str] = match kind {
-        MediaKind::Image => &["png", "jpg", "jpeg", "webp"],
+        MediaKind::Image => &["png", "jpg", "jpeg"],
         MediaKind::Video => &["mp4", "mov", "mkv", "webm"],
     };
     if !allowed.contains(&format.as_str()) {
@@ -510,6 +598,7 @@ fn content_type(path: &Path) -> &'static str {
 }
 
 async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
+    let _slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
     let form = read_form(
         payload,
@@ -558,6 +647,7 @@ async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
 }
 
 async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
+    let _slot = upload_slot(&state)?;
     let id = new_id()?;
     let dir = state.cfg.data_dir.join("jobs").join(&id);
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -685,7 +775,14 @@ async fn job_result(
     }
     let path = &job.request.output;
     let file = actix_files::NamedFile::open(path)
-        .map_err(|e| ApiError::internal(format!("the result is gone: {e}")))?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ApiError::new(
+                StatusCode::GONE,
+                "gone",
+                format!("the result of job {} was removed", job.id),
+            ),
+            _ => ApiError::internal(format!("cannot read the result: {e}")),
+        })?
         .set_content_type(content_type(path).parse().unwrap_or(mime_octet()))
         .set_content_disposition(actix_web::http::header::ContentDisposition {
             disposition: actix_web::http::header::DispositionType::Attachment,
@@ -729,6 +826,7 @@ fn scan_map(state: &State, id: &str) -> ApiResult<(PathBuf, camshow_core::mappin
 /// `POST /v1/faces/scan`: the people in an uploaded picture or video (one
 /// frame a second), for a face-mapped job.
 async fn post_scan(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
+    let _slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
     let form = read_form(
         payload,

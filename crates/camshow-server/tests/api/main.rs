@@ -69,7 +69,7 @@ impl Server {
         );
         configure(&mut cfg);
         let running = camshow_server::start(cfg, context(store, 1)).unwrap();
-        assert_ne!(addr, None);
+        assert!(addr.is_some(), "restarted a stopped server");
         self.base = format!("http://127.0.0.1:{}", running.addr.port());
         self.running = Some(running);
         self
@@ -336,6 +336,63 @@ fn health_capabilities_and_settings() {
         r#"{"video": {"quality": "best"}}"#,
     )
     .refused(400, "invalid_input", "not valid settings");
+    // Programs and folders on the server are not changed over HTTP.
+    for body in [r#"{"ffmpeg.path": "/bin/sh"}"#, r#"{"models_dir": "/tmp"}"#] {
+        send_json(&s, "PATCH", "/v1/settings", body).refused(
+            400,
+            "invalid_input",
+            "cannot be changed over HTTP",
+        );
+    }
+    let mut moved = whole.clone();
+    moved.models_dir = Some("/tmp/elsewhere".into());
+    send_json(
+        &s,
+        "PUT",
+        "/v1/settings",
+        &serde_json::to_string(&moved).unwrap(),
+    )
+    .refused(400, "invalid_input", "cannot be changed over HTTP");
+    assert_eq!(Layered::load_from(&file, &[]).unwrap().settings, whole);
+    // The runtime is the server's: set in its file, not per request.
+    let r = send_json(
+        &s,
+        "PATCH",
+        "/v1/settings",
+        r#"{"runtime.intra_threads": 1}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.json());
+    post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source", Some("a.png"), &read(&sample("astronaut.png"))),
+            ("target", Some("t1.jpg"), &read(&sample("t1.jpg"))),
+            ("settings", None, br#"{"runtime.intra_threads": 2}"#),
+        ],
+    )
+    .refused(
+        400,
+        "invalid_input",
+        "a setting of the server, not of one request",
+    );
+    // Without a token, only this machine's own pages and names are answered.
+    for (header, value) in [("Origin", "http://evil.example"), ("Host", "evil.example")] {
+        reply(
+            agent()
+                .get(&s.url("/v1/settings"))
+                .header(header, value)
+                .call(),
+        )
+        .refused(403, "forbidden", "answers only requests to localhost");
+    }
+    let ok = reply(
+        agent()
+            .get(&s.url("/v1/settings"))
+            .header("Origin", &s.base)
+            .call(),
+    );
+    assert_eq!(ok.status, 200);
     // Unknown endpoints and ids are 404s with the error shape.
     get(&s, "/v1/nothing").refused(404, "not_found", "no such endpoint");
     get(&s, "/v1/jobs/..%2F..%2Fetc%2Fpasswd").refused(404, "not_found", "no such id");
@@ -403,6 +460,42 @@ fn a_source_is_uploaded_then_swapped_onto_a_picture() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("image/jpeg"));
     assert_eq!(r.header("x-camshow-faces-swapped"), Some("1"));
+    // A WebP target: the result is PNG (this build writes PNG and JPEG).
+    let webp = s.dir.path().join("t1.webp");
+    image::open(sample("t1.jpg")).unwrap().save(&webp).unwrap();
+    let r = post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source_id", None, id.as_bytes()),
+            ("target", Some("t1.webp"), &read(&webp)),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    // Errors never show the server's folders.
+    let blank = s.dir.path().join("blank.png");
+    image::RgbImage::from_pixel(64, 64, image::Rgb([128, 128, 128]))
+        .save(&blank)
+        .unwrap();
+    let r = post_form(
+        &s,
+        "/v1/swap",
+        &[
+            ("source_id", None, id.as_bytes()),
+            ("target", Some("b.png"), &read(&blank)),
+        ],
+    );
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(!text.contains(&*s.data().to_string_lossy()), "{text}");
+    // A source is removed with its files.
+    let r = reply(agent().delete(&s.url(&format!("/v1/sources/{id}"))).call());
+    assert_eq!(r.status, 204);
+    get(&s, &format!("/v1/sources/{id}")).refused(404, "not_found", "no source");
+    assert_eq!(
+        std::fs::read_dir(s.data().join("sources")).unwrap().count(),
+        0
+    );
     // Nothing of either request is left in the server's temporary folder.
     assert!(files_under(&s.data().join("tmp")).is_empty());
 }
@@ -557,14 +650,36 @@ fn cancelling_a_running_job_leaves_no_files() {
         get(&s, &format!("/v1/jobs/{id}")).json()["state"],
         "running"
     );
+    // A second job waits (one worker); cancelled while queued, it never runs.
+    let queued = submit(&s, &clip);
+    assert_eq!(
+        get(&s, &format!("/v1/jobs/{queued}")).json()["state"],
+        "queued"
+    );
+    let r = reply(agent().delete(&s.url(&format!("/v1/jobs/{queued}"))).call());
+    assert_eq!(r.status, 204);
+    let v = get(&s, &format!("/v1/jobs/{queued}")).json();
+    assert_eq!(v["state"], "cancelled", "{v}");
+    assert_eq!(
+        files_under(&s.data().join("jobs").join(&queued)),
+        vec![s.data().join("jobs").join(&queued).join("job.json")]
+    );
     let r = reply(agent().delete(&s.url(&format!("/v1/jobs/{id}"))).call());
     assert_eq!(r.status, 202);
     assert_eq!(r.json()["state"], "cancelling");
     let evs = events(&s, &id);
     assert_eq!(evs.last().unwrap().1["state"], "cancelled");
     // Its files are gone (uploads, partial output): only its record is left.
-    let left = files_under(&s.data().join("jobs"));
-    assert_eq!(left, vec![s.data().join("jobs").join(&id).join("job.json")]);
+    assert_eq!(
+        files_under(&s.data().join("jobs").join(&id)),
+        vec![s.data().join("jobs").join(&id).join("job.json")]
+    );
+    // The queued one never ran.
+    let v = get(&s, &format!("/v1/jobs/{queued}")).json();
+    assert_eq!(
+        (v["state"].as_str(), v["progress"]["done"].as_u64()),
+        (Some("cancelled"), Some(0))
+    );
     assert!(files_under(&s.data().join("tmp")).is_empty());
     get(&s, &format!("/v1/jobs/{id}/result")).refused(409, "not_ready", "no result");
 }
@@ -630,6 +745,14 @@ fn the_gate_sees_every_upload() {
 #[test]
 fn bad_uploads_get_their_4xx_and_the_server_goes_on() {
     let s = Server::start(|c| c.max_upload_bytes = 2_000_000);
+    // No upload slots at all: refused before anything is read.
+    let none = Server::start(|c| c.max_uploads = 0);
+    post_form(&none, "/v1/sources", &[("photo", Some("a.png"), b"x")]).refused(
+        503,
+        "busy",
+        "uploads are being received",
+    );
+    assert_eq!(get(&none, "/v1/health").status, 200);
     let (astro, t1) = (read(&sample("astronaut.png")), read(&sample("t1.jpg")));
     // Not a picture (a client's name and type are not trusted).
     post_form(
@@ -740,7 +863,7 @@ fn bad_uploads_get_their_4xx_and_the_server_goes_on() {
     // Not multipart at all.
     send_json(&s, "POST", "/v1/swap", "{}").refused(400, "invalid_input", "multipart");
     // The refused job left no folder behind.
-    assert!(files_under(&s.data().join("jobs")).is_empty());
+    assert_eq!(std::fs::read_dir(s.data().join("jobs")).unwrap().count(), 0);
     // After all that, a good request is served, and nothing was left behind.
     let r = post_form(
         &s,
@@ -791,7 +914,7 @@ fn off_loopback_every_request_needs_the_token() {
     post_form(&bare, "/v1/sources", &[("photo", Some("a.png"), b"x")]).refused(
         401,
         "unauthorized",
-        "",
+        "Authorization: Bearer",
     );
     assert_eq!(get(&s, "/v1/settings").status, 200);
     let r = reply(agent().get(&format!("{url}?token={token}")).call());
@@ -949,7 +1072,7 @@ fn slow_clients_are_dropped_and_the_others_served() {
         let addr = addr.clone();
         slow.push(std::thread::spawn(move || {
             let mut c = std::net::TcpStream::connect(&addr).unwrap();
-            let head = "POST /v1/sources HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b0\r\nContent-Length: 100000\r\n\r\n";
+            let head = "POST /v1/sources HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b0\r\nContent-Length: 100000\r\n\r\n";
             let drip: Vec<u8> = if i < 10 {
                 head.as_bytes().to_vec()
             } else {
