@@ -331,6 +331,11 @@ fn patience(state: &State) -> crate::upload::Patience {
     }
 }
 
+/// Reads the request's form into `dir`, within the server's limits.
+async fn receive(state: &State, payload: Multipart, dir: &Path) -> ApiResult<Form> {
+    read_form(payload, dir, state.cfg.max_upload_bytes, patience(state)).await
+}
+
 /// A request folder under `data/tmp`, removed unless kept.
 fn request_dir(state: &State) -> ApiResult<tempfile::TempDir> {
     tempfile::Builder::new()
@@ -371,13 +376,7 @@ fn place(upload: &Path, dir: &Path, name: &str, field: &str) -> ApiResult<(PathB
 async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let _slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
-    let form = read_form(
-        payload,
-        tmp.path(),
-        state.cfg.max_upload_bytes,
-        patience(&state),
-    )
-    .await?;
+    let form = receive(&state, payload, tmp.path()).await?;
     let uploads: Vec<PathBuf> = form.files.iter().map(|f| f.path.clone()).collect();
     if uploads.is_empty() {
         return Err(ApiError::field(
@@ -600,13 +599,7 @@ fn content_type(path: &Path) -> &'static str {
 async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let _slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
-    let form = read_form(
-        payload,
-        tmp.path(),
-        state.cfg.max_upload_bytes,
-        patience(&state),
-    )
-    .await?;
+    let form = receive(&state, payload, tmp.path()).await?;
     let sources = swap_sources(&state, &form, tmp.path())?;
     let (target, kind, output) = swap_target(&form, tmp.path())?;
     if kind == MediaKind::Video {
@@ -652,7 +645,7 @@ async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let dir = state.cfg.data_dir.join("jobs").join(&id);
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(e.to_string()))?;
     let made = async {
-        let form = read_form(payload, &dir, state.cfg.max_upload_bytes, patience(&state)).await?;
+        let form = receive(&state, payload, &dir).await?;
         let map = mapped(&state, &form, &dir)?;
         let sources = if map.is_some() {
             if !form.files("source").is_empty() || form.text("source_id").is_some() {
@@ -828,13 +821,7 @@ fn scan_map(state: &State, id: &str) -> ApiResult<(PathBuf, camshow_core::mappin
 async fn post_scan(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let _slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
-    let form = read_form(
-        payload,
-        tmp.path(),
-        state.cfg.max_upload_bytes,
-        patience(&state),
-    )
-    .await?;
+    let form = receive(&state, payload, tmp.path()).await?;
     let targets = form.files("target");
     let [target] = targets.as_slice() else {
         return Err(ApiError::field(

@@ -196,30 +196,10 @@ fn every_command_that_reads_pictures_goes_through_the_gate() {
 #[test]
 #[cfg(unix)]
 fn serve_answers_over_http_and_refuses_a_marked_upload() {
-    use std::io::{BufRead, BufReader};
     store();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_camshow"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .env("CAMSHOW_CONFIG", dir.path().join("camshow.toml"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("camshow serve: listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_string();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let (mut child, base) = super::serve::serve(dir.path());
+    let agent = super::serve::agent();
     let health = agent.get(format!("{base}/v1/health")).call().unwrap();
     assert_eq!(health.status().as_u16(), 200);
     let m = marked(

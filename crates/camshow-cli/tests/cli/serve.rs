@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use camshow_test_utils::{sample, store};
 
 /// Starts `camshow serve` on a free port over `dir`; returns it and its address.
-fn serve(dir: &Path) -> (Child, String) {
+pub(crate) fn serve(dir: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_camshow"))
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("data"))
@@ -30,7 +30,7 @@ fn serve(dir: &Path) -> (Child, String) {
     (child, base)
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
