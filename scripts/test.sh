@@ -4,7 +4,7 @@
 # and a short run of every fuzz target.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/setup.sh" --test
 cd "$ROOT"
 echo "[test] cargo fmt --check" >&2
 cargo fmt --all -- --check

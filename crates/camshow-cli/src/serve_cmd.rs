@@ -32,6 +32,9 @@ pub struct ServeArgs {
     /// Disk the finished jobs may hold, in GB; past it the oldest are removed first
     #[arg(long, default_value_t = 20.0, value_name = "GB")]
     quota_gb: f64,
+    /// Live WebSocket sessions at once (the browser page's webcam, /v1/live)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    max_live: u16,
     /// Use FILE for model ID instead of the installed copy; repeatable
     #[arg(long, value_name = "ID=FILE")]
     model_file: Vec<String>,
@@ -57,6 +60,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     cfg.engine = settings.clone();
     cfg.workers = usize::from(args.workers);
     cfg.max_upload_bytes = args.max_upload_mb * 1_000_000;
+    cfg.max_live = usize::from(args.max_live);
     cfg.token = token.as_ref().map(|(t, _)| t.clone());
     if !(args.quota_gb.is_finite() && args.quota_gb > 0.0) {
         anyhow::bail!("--quota-gb must be more than 0");
@@ -65,7 +69,10 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     cfg.retention.quota = (args.quota_gb * 1e9) as u64;
     let running = camshow_server::start(cfg, ctx)
         .with_context(|| format!("cannot serve on {}", args.bind))?;
-    println!("camshow serve: listening on http://{}", running.addr);
+    println!(
+        "camshow serve: listening on http://{} (the browser page is at /)",
+        running.addr
+    );
     match &token {
         Some((t, true)) => println!(
             "the token (shown once; kept in the data folder's `token` file): {t}\nsend it as `Authorization: Bearer TOKEN`"

@@ -21,7 +21,9 @@ use camshow_core::models::ModelStore;
 
 pub mod error;
 pub mod jobs;
+mod live;
 pub mod metrics;
+mod page;
 mod routes;
 pub mod upload;
 
@@ -58,6 +60,8 @@ pub struct ServerConfig {
     pub upload_timeout: Duration,
     /// Uploads received at once; more are refused (503) before they are read.
     pub max_uploads: usize,
+    /// Live WebSocket sessions at once; more are refused (503).
+    pub max_live: usize,
 }
 
 impl ServerConfig {
@@ -82,6 +86,7 @@ impl ServerConfig {
             idle_timeout: Duration::from_secs(15),
             upload_timeout: Duration::from_mins(10),
             max_uploads: 16,
+            max_live: 4,
         }
     }
 }
@@ -305,7 +310,7 @@ async fn authorise(
         )
         .into());
     }
-    if let Some(expected) = expected {
+    if let Some(expected) = expected.filter(|_| !page::is_page(req.path())) {
         let header = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)

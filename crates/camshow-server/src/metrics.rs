@@ -63,6 +63,12 @@ pub struct Metrics {
     pub frames: AtomicU64,
     /// Requests refused by the content-safety gate.
     pub refused_unsafe: AtomicU64,
+    /// Live WebSocket sessions running now.
+    pub live_sessions: std::sync::Arc<AtomicU64>,
+    /// Frames sent by live sessions.
+    pub live_frames: AtomicU64,
+    /// Live frames from arrival (or capture) to hand-off to the socket.
+    pub live_latency_seconds: Histogram,
 }
 
 impl Metrics {
@@ -125,6 +131,21 @@ impl Metrics {
         );
         self.job_seconds
             .write(&mut out, "camshow_job_seconds", "Run time of jobs.");
+        let _ = writeln!(
+            out,
+            "# HELP camshow_live_sessions Live WebSocket sessions running.\n# TYPE camshow_live_sessions gauge\ncamshow_live_sessions {}",
+            self.live_sessions.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP camshow_live_frames_total Frames sent by live sessions.\n# TYPE camshow_live_frames_total counter\ncamshow_live_frames_total {}",
+            self.live_frames.load(Ordering::Relaxed)
+        );
+        self.live_latency_seconds.write(
+            &mut out,
+            "camshow_live_latency_seconds",
+            "Live frames from arrival to hand-off to the socket.",
+        );
         out
     }
 }

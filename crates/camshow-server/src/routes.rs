@@ -43,12 +43,17 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/jobs/{id}", web::get().to(get_job))
             .route("/jobs/{id}", web::delete().to(delete_job))
             .route("/jobs/{id}/events", web::get().to(job_events))
-            .route("/jobs/{id}/result", web::get().to(job_result)),
+            .route("/jobs/{id}/result", web::get().to(job_result))
+            .route("/live", web::get().to(crate::live::client_live))
+            .route("/live/camera", web::get().to(crate::live::camera_live)),
     )
+    .route("/", web::get().to(crate::page::index))
+    .route("/app.js", web::get().to(crate::page::script))
+    .route("/style.css", web::get().to(crate::page::style))
     .default_service(web::to(not_found));
 }
 
-type Data = web::Data<State>;
+pub(crate) type Data = web::Data<State>;
 
 async fn not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
     Err(ApiError::not_found(format!(
@@ -59,7 +64,7 @@ async fn not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
 }
 
 /// Runs engine work on the blocking pool, at most `workers` at once.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &Data,
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
@@ -97,7 +102,7 @@ fn checked_id(id: &str) -> ApiResult<&str> {
 /// The settings the CLI would use now (defaults < file < environment), with
 /// the server's own runtime, models folder and FFmpeg (from its start: a
 /// request never loads another runtime or names a program or folder).
-fn settings_now(state: &State) -> ApiResult<Settings> {
+pub(crate) fn settings_now(state: &State) -> ApiResult<Settings> {
     let mut s = Layered::load(Some(&state.cfg.config_file))?.settings;
     s.runtime = state.cfg.engine.runtime.clone();
     s.models_dir.clone_from(&state.cfg.engine.models_dir);
@@ -153,20 +158,26 @@ fn changes(v: &Value, field: &str, in_file: bool) -> ApiResult<Vec<(String, NewV
 
 /// The current settings with the request's `settings` field applied.
 fn request_settings(state: &State, form: &Form) -> ApiResult<Settings> {
-    let base = settings_now(state)?;
     match form.text("settings") {
-        None => Ok(base),
+        None => settings_now(state),
         Some(text) => {
             let v: Value = serde_json::from_str(text)
                 .map_err(|e| ApiError::field("settings", format!("bad JSON: {e}")))?;
-            let mut err: ApiError = match base.patched(&changes(&v, "settings", false)?) {
-                Ok(s) => return Ok(s),
-                Err(e) => e.into(),
-            };
-            err.field = Some("settings".into());
-            Err(err)
+            patched_settings(state, &v, "settings")
         }
     }
+}
+
+/// The current settings with the changes `v` (an object of keys and
+/// values, as a request's `settings` field) applied; errors name `field`.
+pub(crate) fn patched_settings(state: &State, v: &Value, field: &str) -> ApiResult<Settings> {
+    let base = settings_now(state)?;
+    let mut err: ApiError = match base.patched(&changes(v, field, false)?) {
+        Ok(s) => return Ok(s),
+        Err(e) => e.into(),
+    };
+    err.field = Some(field.into());
+    Err(err)
 }
 
 async fn health(state: Data) -> ApiResult<HttpResponse> {
@@ -189,7 +200,7 @@ async fn metrics(state: Data) -> HttpResponse {
 
 /// Counts a refusal by the gate, and passes the error on without the
 /// server's folders in it.
-fn counted(state: &State, e: ApiError) -> ApiError {
+pub(crate) fn counted(state: &State, e: ApiError) -> ApiError {
     let e = scrub(e, &state.cfg.data_dir);
     if e.code == "unsafe_content" {
         state
@@ -248,7 +259,7 @@ pub(crate) struct SourceRecord {
     #[serde(skip)]
     dir: PathBuf,
     #[serde(skip)]
-    paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
 }
 
 /// What a source's folder keeps about it (`source.json`).
@@ -467,7 +478,7 @@ async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse
     Ok(HttpResponse::Created().json(record))
 }
 
-fn source(state: &State, id: &str) -> ApiResult<SourceRecord> {
+pub(crate) fn source(state: &State, id: &str) -> ApiResult<SourceRecord> {
     let id = checked_id(id)?;
     state
         .sources

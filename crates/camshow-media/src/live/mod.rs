@@ -16,6 +16,7 @@
 //! measured per frame.
 
 pub mod overlay;
+pub mod remote;
 pub mod sinks;
 pub mod source;
 pub mod yuv;
@@ -41,7 +42,8 @@ use crate::latest::Latest;
 /// How a live session runs.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LiveOptions {
-    /// Flip frames left–right before processing (a mirror view).
+    /// Flip frames left–right before processing (a mirror view); the
+    /// starting value of [`LiveControl::set_mirror`].
     pub mirror: bool,
     /// Draw fps and latency on the output.
     pub overlay: bool,
@@ -63,6 +65,7 @@ pub struct LiveControl {
     current: Mutex<Current>,
     source_changes: AtomicU64,
     settings_changes: AtomicU64,
+    mirror: AtomicBool,
 }
 
 struct Current {
@@ -105,6 +108,7 @@ impl LiveControl {
             }),
             source_changes: AtomicU64::new(0),
             settings_changes: AtomicU64::new(0),
+            mirror: AtomicBool::new(false),
         }))
     }
 
@@ -115,6 +119,17 @@ impl LiveControl {
     /// Asks the session to stop (it finishes the frame in hand).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Mirrors frames (or stops mirroring them) from the next frame on
+    /// ([`run_live`] starts with [`LiveOptions::mirror`]).
+    pub fn set_mirror(&self, on: bool) {
+        self.mirror.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether frames are mirrored.
+    pub fn mirrored(&self) -> bool {
+        self.mirror.load(Ordering::Relaxed)
     }
 
     /// Whether a stop was asked for.
@@ -474,7 +489,8 @@ pub fn mirror(frame: &mut Frame) {
 }
 
 /// Runs a live session until the source ends, the duration or frame count
-/// is reached, a sink is closed, or `control` is stopped.
+/// is reached, a sink is closed, or `control` is stopped; `control` is
+/// stopped when it returns.
 pub fn run_live(
     source: Box<dyn FrameSource>,
     sinks: &mut [Box<dyn Sink>],
@@ -489,6 +505,7 @@ pub fn run_live(
     };
     let done = AtomicBool::new(false);
     let start = Instant::now();
+    control.set_mirror(opts.mirror);
     let (engine, mut plan_generation, plan) = control.snapshot(None);
     let plan = plan.ok_or_else(|| Error::Live("no source plan".into()))?;
     let mut session = FrameSession::tracked(plan, &engine.settings().engine, fps);
@@ -560,7 +577,7 @@ pub fn run_live(
                     continue;
                 }
                 let mut frame = frame;
-                if opts.mirror {
+                if control.mirrored() {
                     mirror(&mut frame);
                 }
                 // Changes asked for since the last frame apply from this one.
@@ -642,6 +659,8 @@ pub fn run_live(
             }
         })();
         done.store(true, Ordering::Relaxed);
+        // The session is over: a source waiting for a peer's frame ends too.
+        control.stop();
         gate.pending.close();
         let _ = capture.join();
         let _ = checker.join();

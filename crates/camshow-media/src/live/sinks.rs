@@ -186,10 +186,7 @@ impl MjpegServer {
             })
             .map_err(|e| Error::Live(e.to_string()))?;
         // Each frame says whether a face was swapped in it.
-        let xmp = [
-            crate::provenance::xmp_packet(Operation::NoFaceSwapped, "a live stream frame"),
-            crate::provenance::xmp_packet(Operation::FaceSwap, "a live stream frame"),
-        ];
+        let xmp = live_xmp();
         let (sh, st) = (shared.clone(), stop.clone());
         let encoder = std::thread::Builder::new()
             .name("mjpeg-encode".into())
@@ -242,6 +239,32 @@ impl MjpegServer {
 
 const JPEG_QUALITY: u8 = 80;
 
+/// The provenance packets of live frames: `[no face swapped, face swapped]`.
+pub fn live_xmp() -> [String; 2] {
+    [
+        crate::provenance::xmp_packet(Operation::NoFaceSwapped, "a live stream frame"),
+        crate::provenance::xmp_packet(Operation::FaceSwap, "a live stream frame"),
+    ]
+}
+
+/// One live frame as a JPEG carrying the provenance packet `xmp` (from
+/// [`live_xmp`]).
+///
+/// # Errors
+/// The encoder failed.
+pub fn live_jpeg(frame: &Frame, xmp: &str, quality: u8) -> Result<Vec<u8>> {
+    let mut jpeg = Vec::with_capacity(frame.data().len() / 8);
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality.clamp(1, 100))
+        .encode(
+            frame.data(),
+            frame.width(),
+            frame.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| Error::Live(format!("JPEG encoding failed: {e}")))?;
+    crate::provenance::jpeg_with_xmp(&jpeg, xmp)
+}
+
 /// The encoder thread: newest pending frame → JPEG with provenance → clients.
 fn encode_loop(shared: &Shared, stop: &AtomicBool, xmp: &[String; 2]) {
     while !stop.load(Ordering::Relaxed) {
@@ -249,18 +272,7 @@ fn encode_loop(shared: &Shared, stop: &AtomicBool, xmp: &[String; 2]) {
         let Some((frame, swapped)) = frame else {
             continue;
         };
-        let xmp = &xmp[usize::from(swapped)];
-        let mut jpeg = Vec::with_capacity(frame.data().len() / 8);
-        let encoded = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, JPEG_QUALITY)
-            .encode(
-                frame.data(),
-                frame.width(),
-                frame.height(),
-                image::ExtendedColorType::Rgb8,
-            )
-            .map_err(|e| Error::Live(format!("JPEG encoding failed: {e}")))
-            .and_then(|()| crate::provenance::jpeg_with_xmp(&jpeg, xmp));
-        match encoded {
+        match live_jpeg(&frame, &xmp[usize::from(swapped)], JPEG_QUALITY) {
             Ok(jpeg) => {
                 shared.encoded.fetch_add(1, Ordering::Relaxed);
                 let mut latest = shared

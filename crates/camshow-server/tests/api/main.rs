@@ -16,6 +16,9 @@ use camshow_server::{Running, ServerConfig};
 use camshow_test_utils::{context, exiftool, marked, parity_model, sample, store};
 use serde_json::Value;
 
+mod browser;
+mod live;
+
 struct Server {
     running: Option<Running>,
     base: String,
