@@ -28,6 +28,7 @@ ort_lib_sha256() {
   esac
 }
 SKIMAGE_VERSION="0.26.0"
+SCHEMATHESIS_VERSION="4.32.5"
 INSIGHTFACE_VERSION="0.7.3"
 ASTRONAUT_SHA256="88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5"
 T1_SHA256="47f682e945b659f93a9e490b9c9c4a2a864abe64dace9e1a2893845ddfd69489"
@@ -64,6 +65,8 @@ fi
 if [ "${1:-}" = "--test" ] && [ "$OS" = "Linux" ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+  # The API fuzzer (schemathesis) goes into a virtual environment.
+  "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$OS" = "Linux" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
@@ -137,6 +140,16 @@ say "samples: $CACHE/samples"
 # --- build and models ----------------------------------------------------------
 cd "$ROOT"
 say "building camshow"
+if [ "${1:-}" = "--test" ]; then
+  # The independent API fuzzer the server's test runs against /v1/openapi.json.
+  TOOLS="$CACHE/test-tools"
+  if ! "$TOOLS/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    say "installing schemathesis $SCHEMATHESIS_VERSION into $TOOLS"
+    rm -rf "$TOOLS"
+    "$PYTHON" -m venv "$TOOLS"
+    "$TOOLS/bin/python" -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+fi
 cargo build --locked -p camshow-cli
 "$ROOT/target/debug/camshow" models fetch nudenet centerface blazeface_front blazeface_back
 say "ready"

@@ -1,5 +1,6 @@
 //! `camshow serve`: the HTTP API over the same settings and models.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,17 +70,23 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     cfg.retention.quota = (args.quota_gb * 1e9) as u64;
     let running = camshow_server::start(cfg, ctx)
         .with_context(|| format!("cannot serve on {}", args.bind))?;
-    println!(
-        "camshow serve: listening on http://{} (the browser page is at /)",
-        running.addr
+    let mut said = format!(
+        "camshow serve: listening on http://{addr}\nthe browser page: http://{addr}/  the API's document: /v1/docs\n",
+        addr = running.addr
     );
     match &token {
-        Some((t, true)) => println!(
-            "the token (shown once; kept in the data folder's `token` file): {t}\nsend it as `Authorization: Bearer TOKEN`"
-        ),
-        Some((_, false)) => println!("requests need the token in the data folder's `token` file"),
+        Some((t, true)) => said.push_str(&format!(
+            "the token (shown once; kept in the data folder's `token` file): {t}\nsend it as `Authorization: Bearer TOKEN`\n"
+        )),
+        Some((_, false)) => {
+            said.push_str("requests need the token in the data folder's `token` file\n");
+        }
         None => {}
     }
+    // A server whose standard output was closed (a pipe read once) goes on serving.
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(said.as_bytes()).and_then(|()| out.flush());
+    drop(out);
     let stop = running.stopper();
     let _ = ctrlc::set_handler(move || stop.stop());
     running.wait()?;

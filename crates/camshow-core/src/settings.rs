@@ -251,7 +251,58 @@ pub fn parse_resolution(s: &str) -> Result<(u32, u32)> {
     Ok((w, h))
 }
 
+/// Where `given` has a value of another shape (object, array, scalar) than
+/// `made` has at the same place: the first such path. Serde reads a struct
+/// from an array of its fields too; the settings' JSON form does not.
+fn shape_mismatch(given: &Value, made: &Value, path: &str) -> Option<String> {
+    let at = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (given, made) {
+        (Value::Object(g), Value::Object(m)) => g
+            .iter()
+            .find_map(|(k, v)| m.get(k).and_then(|mv| shape_mismatch(v, mv, &at(k)))),
+        (Value::Array(g), Value::Array(m)) => g
+            .iter()
+            .zip(m)
+            .enumerate()
+            .find_map(|(i, (a, b))| shape_mismatch(a, b, &format!("{path}[{i}]"))),
+        (Value::Null, _) | (_, Value::Null) => None,
+        (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => {
+            Some(if path.is_empty() {
+                "settings".into()
+            } else {
+                path.to_string()
+            })
+        }
+        _ => None,
+    }
+}
+
 impl Settings {
+    /// Reads whole settings from their JSON form (as the HTTP API and
+    /// `GET /v1/settings` give them), then checks them.
+    ///
+    /// # Errors
+    /// Unknown keys, values of the wrong type or shape, or values out of range.
+    pub fn from_json(v: &Value) -> Result<Self> {
+        let settings: Self = serde_json::from_value(v.clone())
+            .map_err(|e| Error::InvalidInput(format!("not valid settings: {e}")))?;
+        let made = serde_json::to_value(&settings)
+            .map_err(|e| Error::Internal(format!("settings to JSON: {e}")))?;
+        if let Some(path) = shape_mismatch(v, &made, "") {
+            return Err(Error::InvalidInput(format!(
+                "not valid settings: {path} has the wrong type"
+            )));
+        }
+        settings.check()?;
+        Ok(settings)
+    }
+
     /// Every problem, each with its field path; empty when the settings are valid.
     pub fn validate(&self) -> Vec<Problem> {
         let mut c = Checker::default();
@@ -1365,6 +1416,20 @@ fn write_file(path: &Path, table: &toml::Table) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_settings_must_have_the_shape_of_settings() {
+        let good = serde_json::to_value(Settings::default()).unwrap();
+        assert_eq!(Settings::from_json(&good).unwrap(), Settings::default());
+        let mut bad = good.clone();
+        bad["live"] = serde_json::json!([null, null]);
+        let e = Settings::from_json(&bad).unwrap_err().to_string();
+        assert!(e.contains("live has the wrong type"), "{e}");
+        let mut out_of_range = good;
+        out_of_range["processors"][0]["opacity"] = serde_json::json!(3);
+        assert!(Settings::from_json(&out_of_range).is_err());
+        assert!(Settings::from_json(&serde_json::json!({"nope": 1})).is_err());
+    }
 
     fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()

@@ -16,6 +16,28 @@ pub struct ApiError {
     pub message: String,
     /// The request field at fault, when there is one.
     pub field: Option<String>,
+    /// The methods a path takes (the `Allow` header of a 405).
+    pub allow: Option<String>,
+}
+
+/// The body of every error, as the OpenAPI document describes it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code)]
+pub(crate) struct ErrorDoc {
+    error: ErrorInnerDoc,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(as = ErrorDetail)]
+#[allow(dead_code)]
+pub(crate) struct ErrorInnerDoc {
+    /// A stable machine-readable code: `invalid_input`, `unsafe_content`, `no_face`, `not_found`, …
+    code: String,
+    /// One line for people.
+    message: String,
+    /// The request field at fault.
+    field: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +61,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            allow: None,
         }
     }
 
@@ -73,7 +96,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
+        let mut r = HttpResponse::build(self.status);
+        if let Some(allow) = &self.allow {
+            r.insert_header((actix_web::http::header::ALLOW, allow.as_str()));
+        }
+        r.json(Body {
             error: Inner {
                 code: self.code,
                 message: &self.message,

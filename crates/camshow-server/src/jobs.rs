@@ -27,7 +27,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 
 /// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     /// Waiting for a worker.
@@ -50,7 +50,7 @@ impl JobState {
 }
 
 /// An error a job ended with.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobError {
     /// Machine-readable code (as the API's errors).
     pub code: String,
@@ -59,7 +59,7 @@ pub struct JobError {
 }
 
 /// Frames (video) done so far.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Progress {
     /// Frames written.
     pub done: u64,
@@ -68,13 +68,14 @@ pub struct Progress {
 }
 
 /// A job as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobView {
     /// Its id.
     pub id: String,
     /// Its state.
     pub state: JobState,
     /// Image or video.
+    #[schema(value_type = String)]
     pub kind: MediaKind,
     /// When it was created (seconds since 1970).
     pub created: f64,

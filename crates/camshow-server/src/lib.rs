@@ -18,11 +18,13 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer, web};
 use camshow_core::context::EngineContext;
 use camshow_core::models::ModelStore;
+use utoipa_actix_web::AppExt;
 
 pub mod error;
 pub mod jobs;
 mod live;
 pub mod metrics;
+mod openapi;
 mod page;
 mod routes;
 pub mod upload;
@@ -144,6 +146,8 @@ pub(crate) struct State {
     pub metrics: Arc<metrics::Metrics>,
     /// Uploads being received now.
     pub uploads: std::sync::atomic::AtomicUsize,
+    /// The OpenAPI document (made from the handlers at start).
+    pub openapi: serde_json::Value,
 }
 
 /// A running server.
@@ -238,6 +242,7 @@ pub fn start(cfg: ServerConfig, ctx: Arc<EngineContext>) -> std::io::Result<Runn
         sources: Mutex::new(sources),
         metrics,
         uploads: std::sync::atomic::AtomicUsize::new(0),
+        openapi: openapi::build(),
     });
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
@@ -248,16 +253,21 @@ pub fn start(cfg: ServerConfig, ctx: Arc<EngineContext>) -> std::io::Result<Runn
                 let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
                 let data = state.clone();
                 let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(data.clone())
+                    let (app, _) = App::new()
+                        .into_utoipa_app()
+                        .configure(routes::configure)
+                        .split_for_parts();
+                    app.app_data(data.clone())
                         .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(
                             |e, _| ApiError::field("body", format!("bad JSON: {e}")).into(),
                         ))
                         .app_data(web::QueryConfig::default().error_handler(|e, _| {
                             ApiError::field("query", format!("bad query: {e}")).into()
                         }))
+                        .app_data(web::PathConfig::default().error_handler(|e, _| {
+                            ApiError::not_found(format!("no such item: {e}")).into()
+                        }))
                         .wrap(from_fn(authorise))
-                        .configure(routes::configure)
                 })
                 .workers(workers)
                 .client_request_timeout(idle)

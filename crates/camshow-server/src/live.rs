@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use camshow_core::analysis::Needs;
 use camshow_core::pipeline::SwapEngine;
@@ -88,7 +88,18 @@ fn live_slot(state: &State) -> ApiResult<LiveSlot> {
     Ok(slot)
 }
 
-/// `GET /v1/live`: frames from the client.
+/// Live swapping of the frames the client sends (a WebSocket: see the README's Server section).
+#[utoipa::path(
+    tag = "live",
+    params(
+        ("source" = String, Query, description = "A source id from POST /v1/sources"),
+        ("fps" = Option<f64>, Query, description = "The rate the client sends at (30)"),
+        ("mirror" = Option<bool>, Query, description = "Mirror frames"),
+        ("quality" = Option<u8>, Query, description = "JPEG quality of the answers, 30–95 (80)"),
+    ),
+    responses((status = 101, description = "Switching to the WebSocket protocol"))
+)]
+#[get("/live")]
 pub(crate) async fn client_live(
     req: HttpRequest,
     body: web::Payload,
@@ -107,7 +118,19 @@ pub(crate) async fn client_live(
     start(req, body, state, q, Box::new(source), Input::Client(feed)).await
 }
 
-/// `GET /v1/live/camera`: frames from a camera on the server.
+/// Live swapping of a camera on the server, streamed out over a WebSocket.
+#[utoipa::path(
+    tag = "live",
+    params(
+        ("source" = String, Query, description = "A source id from POST /v1/sources"),
+        ("camera" = Option<String>, Query, description = "`test`, or a camera id from `camshow cameras` (test)"),
+        ("fps" = Option<f64>, Query, description = "Camera frame rate"),
+        ("mirror" = Option<bool>, Query, description = "Mirror frames"),
+        ("quality" = Option<u8>, Query, description = "JPEG quality, 30–95 (80)"),
+    ),
+    responses((status = 101, description = "Switching to the WebSocket protocol"))
+)]
+#[get("/live/camera")]
 pub(crate) async fn camera_live(
     req: HttpRequest,
     body: web::Payload,
@@ -115,6 +138,8 @@ pub(crate) async fn camera_live(
     q: web::Query<LiveQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
+    // The source first: nothing is opened for a request that cannot run.
+    source_photos(&state, &q)?;
     let camera = q.camera.clone().unwrap_or_else(|| "test".into());
     // Only the built-in test camera or a camera the server lists: never a
     // file or a path from the client.
@@ -142,6 +167,17 @@ pub(crate) async fn camera_live(
     start(req, body, state, q, source, Input::Camera).await
 }
 
+/// The photos of the session's source.
+fn source_photos(state: &State, q: &LiveQuery) -> ApiResult<Vec<std::path::PathBuf>> {
+    let Some(id) = &q.source else {
+        return Err(ApiError::field(
+            "source",
+            "a live session needs `source`: an id from POST /v1/sources",
+        ));
+    };
+    Ok(routes::source(state, id)?.paths)
+}
+
 /// Prepares the engine and source, then upgrades to a WebSocket and runs
 /// the session until either side ends it.
 async fn start(
@@ -153,13 +189,7 @@ async fn start(
     input: Input,
 ) -> ApiResult<HttpResponse> {
     let slot = live_slot(&state)?;
-    let Some(source_id) = q.source.clone() else {
-        return Err(ApiError::field(
-            "source",
-            "a live session needs `source`: an id from POST /v1/sources",
-        ));
-    };
-    let photos = routes::source(&state, &source_id)?.paths;
+    let photos = source_photos(&state, &q)?;
     let settings = routes::settings_now(&state)?;
     let s = state.clone();
     let control = routes::blocking(&state, move || {

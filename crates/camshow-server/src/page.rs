@@ -11,7 +11,10 @@ const STYLE: &str = include_str!("../page/style.css");
 /// The page's own files need no token (they hold no data); every API call
 /// they make does.
 pub(crate) fn is_page(path: &str) -> bool {
-    matches!(path, "/" | "/app.js" | "/style.css")
+    matches!(
+        path,
+        "/" | "/app.js" | "/style.css" | "/docs.js" | "/v1/docs" | "/v1/openapi.json"
+    )
 }
 
 fn asset(content_type: &str, body: &'static str) -> HttpResponse {
@@ -36,4 +39,16 @@ pub(crate) async fn script() -> HttpResponse {
 
 pub(crate) async fn style() -> HttpResponse {
     asset("text/css; charset=utf-8", STYLE)
+}
+
+const DOCS: &str = include_str!("../page/docs.html");
+const DOCS_SCRIPT: &str = include_str!("../page/docs.js");
+
+/// `/v1/docs`: the API's document, browsable.
+pub(crate) fn docs() -> HttpResponse {
+    asset("text/html; charset=utf-8", DOCS)
+}
+
+pub(crate) async fn docs_script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", DOCS_SCRIPT)
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use camshow_core::analysis::Needs;
 use camshow_core::pipeline::SwapEngine;
 use camshow_core::settings::{Layered, NewValue, Settings};
@@ -21,46 +21,65 @@ use crate::error::{ApiError, ApiResult};
 use crate::jobs::{Job, JobState};
 use crate::upload::{Form, read_form};
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+/// Every endpoint. The `/v1` ones are registered from their handlers'
+/// OpenAPI annotations (method, path, parameters, bodies and answers are
+/// declared once, on the handler), so the document at `/v1/openapi.json`
+/// describes exactly what is served.
+pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     cfg.service(
-        web::scope("/v1")
-            .route("/health", web::get().to(health))
-            .route("/metrics", web::get().to(metrics))
-            .route("/capabilities", web::get().to(capabilities))
-            .route("/settings", web::get().to(get_settings))
-            .route("/settings", web::put().to(put_settings))
-            .route("/settings", web::patch().to(patch_settings))
-            .route("/sources", web::post().to(post_sources))
-            .route("/sources/{id}", web::get().to(get_source))
-            .route("/sources/{id}", web::delete().to(delete_source))
-            .route("/sources/{id}/faces/{n}", web::get().to(get_thumbnail))
-            .route("/swap", web::post().to(post_swap))
-            .route("/faces/scan", web::post().to(post_scan))
-            .route("/scans/{id}", web::get().to(get_scan))
-            .route("/scans/{id}/people/{n}", web::get().to(get_person))
-            .route("/jobs", web::post().to(post_job))
-            .route("/jobs", web::get().to(list_jobs))
-            .route("/jobs/{id}", web::get().to(get_job))
-            .route("/jobs/{id}", web::delete().to(delete_job))
-            .route("/jobs/{id}/events", web::get().to(job_events))
-            .route("/jobs/{id}/result", web::get().to(job_result))
-            .route("/live", web::get().to(crate::live::client_live))
-            .route("/live/camera", web::get().to(crate::live::camera_live)),
+        utoipa_actix_web::scope("/v1")
+            .service(health)
+            .service(metrics)
+            .service(capabilities)
+            .service(get_settings)
+            .service(put_settings)
+            .service(patch_settings)
+            .service(post_sources)
+            .service(get_source)
+            .service(delete_source)
+            .service(get_thumbnail)
+            .service(post_swap)
+            .service(post_scan)
+            .service(get_scan)
+            .service(get_person)
+            .service(post_job)
+            .service(list_jobs)
+            .service(get_job)
+            .service(delete_job)
+            .service(job_events)
+            .service(job_result)
+            .service(crate::live::client_live)
+            .service(crate::live::camera_live)
+            .service(crate::openapi::document)
+            .service(crate::openapi::docs),
     )
     .route("/", web::get().to(crate::page::index))
     .route("/app.js", web::get().to(crate::page::script))
     .route("/style.css", web::get().to(crate::page::style))
+    .route("/docs.js", web::get().to(crate::page::docs_script))
     .default_service(web::to(not_found));
 }
 
 pub(crate) type Data = web::Data<State>;
 
-async fn not_found(req: HttpRequest) -> ApiResult<HttpResponse> {
-    Err(ApiError::not_found(format!(
-        "no such endpoint: {} {}",
-        req.method(),
-        req.path()
-    )))
+/// No endpoint here: 405 (with `Allow`) when the path has endpoints for
+/// other methods, else 404.
+async fn not_found(req: HttpRequest, state: Data) -> ApiResult<HttpResponse> {
+    let allowed = crate::openapi::methods_for(&state.openapi, req.path());
+    if allowed.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no such endpoint: {} {}",
+            req.method(),
+            req.path()
+        )));
+    }
+    let mut e = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} takes {}", req.path(), allowed.join(", ")),
+    );
+    e.allow = Some(allowed.join(", "));
+    Err(e)
 }
 
 /// Runs engine work on the blocking pool, at most `workers` at once.
@@ -180,6 +199,9 @@ pub(crate) fn patched_settings(state: &State, v: &Value, field: &str) -> ApiResu
     Err(err)
 }
 
+/// The `camshow doctor` report: ONNX Runtime, providers, models, FFmpeg, the gate.
+#[utoipa::path(tag = "server", responses((status = 200, description = "The report; `ok` is false when something the engine needs is missing", body = Object)))]
+#[get("/health")]
 async fn health(state: Data) -> ApiResult<HttpResponse> {
     let s = state.clone();
     let report = blocking(&state, move || {
@@ -192,6 +214,9 @@ async fn health(state: Data) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(json!({ "ok": report.ok(), "report": report })))
 }
 
+/// Counters and histograms in the Prometheus text format (version 0.0.4).
+#[utoipa::path(tag = "server", responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain")))]
+#[get("/metrics")]
 async fn metrics(state: Data) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
@@ -211,6 +236,9 @@ pub(crate) fn counted(state: &State, e: ApiError) -> ApiError {
     e
 }
 
+/// Every option with its type, default, range and choices, from the settings schema.
+#[utoipa::path(tag = "settings", responses((status = 200, description = "The options, and the settings' JSON schema", body = Object)))]
+#[get("/capabilities")]
 async fn capabilities() -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "settings_version": camshow_core::settings::VERSION,
@@ -226,13 +254,26 @@ fn file_settings(state: &State) -> ApiResult<Settings> {
     Ok(Layered::load(Some(&state.cfg.config_file))?.settings)
 }
 
+/// The settings file (the one the CLI reads).
+#[utoipa::path(tag = "settings", responses((status = 200, description = "`{settings}`", body = crate::openapi::SettingsDoc)))]
+#[get("/settings")]
 async fn get_settings(state: Data) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(json!({ "settings": file_settings(&state)? })))
+    settings_reply(&state)
 }
 
+fn settings_reply(state: &State) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(json!({ "settings": file_settings(state)? })))
+}
+
+/// Replaces the settings file (checked first; `ffmpeg` and `models_dir` cannot change).
+#[utoipa::path(tag = "settings", request_body(content = ref("#/components/schemas/Settings"), description = "Whole settings, as `GET` gives `settings`"), responses((status = 200, description = "The settings now", body = crate::openapi::SettingsDoc)))]
+#[put("/settings")]
 async fn put_settings(state: Data, body: web::Json<Value>) -> ApiResult<HttpResponse> {
-    let settings: Settings = serde_json::from_value(body.into_inner())
-        .map_err(|e| ApiError::field("settings", format!("not valid settings: {e}")))?;
+    let settings = Settings::from_json(&body).map_err(|e| {
+        let mut e = ApiError::from(e);
+        e.field = Some("settings".into());
+        e
+    })?;
     let now = file_settings(&state)?;
     if settings.ffmpeg != now.ffmpeg || settings.models_dir != now.models_dir {
         return Err(ApiError::field(
@@ -241,17 +282,20 @@ async fn put_settings(state: Data, body: web::Json<Value>) -> ApiResult<HttpResp
         ));
     }
     camshow_core::settings::save_file(&state.cfg.config_file, &settings)?;
-    get_settings(state).await
+    settings_reply(&state)
 }
 
+/// Changes keys of the settings file, all or nothing (`{"video.quality": 20}`).
+#[utoipa::path(tag = "settings", request_body(content = Object, description = "`key: value` pairs as `camshow config set` takes them"), responses((status = 200, description = "The settings now", body = crate::openapi::SettingsDoc)))]
+#[patch("/settings")]
 async fn patch_settings(state: Data, body: web::Json<Value>) -> ApiResult<HttpResponse> {
     let changes = changes(&body, "body", true)?;
     camshow_core::settings::patch_file(&state.cfg.config_file, &changes)?;
-    get_settings(state).await
+    settings_reply(&state)
 }
 
 /// An uploaded source identity.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct SourceRecord {
     id: String,
     photos: usize,
@@ -298,8 +342,8 @@ pub(crate) fn restore_sources(dir: &Path) -> Vec<SourceRecord> {
     out
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct FaceInfo {
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct FaceInfo {
     photo: usize,
     bbox: [f32; 4],
     score: f32,
@@ -384,6 +428,9 @@ fn place(upload: &Path, dir: &Path, name: &str, field: &str) -> ApiResult<(PathB
     Ok((to, kind))
 }
 
+/// Photos of one face: checked by the safety gate, analysed; the faces found.
+#[utoipa::path(tag = "sources", request_body(content = crate::openapi::SourceForm, content_type = "multipart/form-data"), responses((status = 201, description = "The source", body = SourceRecord)))]
+#[post("/sources")]
 async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let _slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
@@ -490,10 +537,16 @@ pub(crate) fn source(state: &State, id: &str) -> ApiResult<SourceRecord> {
         .ok_or_else(|| ApiError::not_found(format!("no source {id}")))
 }
 
+/// A source.
+#[utoipa::path(tag = "sources", params(("id" = String, Path, description = "The source's id")), responses((status = 200, description = "The source", body = SourceRecord)))]
+#[get("/sources/{id}")]
 async fn get_source(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(source(&state, &id)?))
 }
 
+/// Removes a source and its photos.
+#[utoipa::path(tag = "sources", params(("id" = String, Path, description = "The source's id")), responses((status = 204, description = "Removed")))]
+#[delete("/sources/{id}")]
 async fn delete_source(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let record = source(&state, &id)?;
     state
@@ -505,6 +558,9 @@ async fn delete_source(state: Data, id: web::Path<String>) -> ApiResult<HttpResp
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A thumbnail of a face found in a source (JPEG, labelled as a thumbnail of AI-processed media).
+#[utoipa::path(tag = "sources", params(("id" = String, Path, description = "The source's id"), ("n" = u32, Path, description = "The face's number")), responses((status = 200, description = "JPEG", body = String, content_type = "image/jpeg")))]
+#[get("/sources/{id}/faces/{n}")]
 async fn get_thumbnail(
     state: Data,
     path: web::Path<(String, usize)>,
@@ -607,6 +663,9 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
+/// Swaps a picture at once; the image comes back with its provenance.
+#[utoipa::path(tag = "swap", request_body(content = crate::openapi::SwapForm, content_type = "multipart/form-data"), responses((status = 200, description = "The swapped picture (`X-Camshow-Faces-Swapped` says how many faces)", content((String = "image/png"), (String = "image/jpeg")))))]
+#[post("/swap")]
 async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let _slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
@@ -650,6 +709,9 @@ async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
         .body(bytes))
 }
 
+/// A picture or video job (optionally face-mapped); follow it with its events.
+#[utoipa::path(tag = "jobs", request_body(content = crate::openapi::JobForm, content_type = "multipart/form-data"), responses((status = 202, description = "Accepted", body = crate::jobs::JobView)))]
+#[post("/jobs")]
 async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let _slot = upload_slot(&state)?;
     let id = new_id()?;
@@ -701,33 +763,56 @@ async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
         .json(view))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
+    /// Jobs to skip.
     #[serde(default)]
-    offset: usize,
+    #[param(minimum = 0, maximum = 1_000_000)]
+    offset: u32,
+    /// Jobs to list.
     #[serde(default = "default_limit")]
-    limit: usize,
+    #[param(minimum = 1, maximum = 100)]
+    limit: u32,
 }
 
-fn default_limit() -> usize {
+/// The largest `offset` of `GET /v1/jobs`.
+const MAX_OFFSET: u32 = 1_000_000;
+
+fn default_limit() -> u32 {
     20
 }
 
+/// Jobs, newest first.
+#[utoipa::path(tag = "jobs", params(Page), responses((status = 200, description = "`{jobs, total, offset, limit}`", body = crate::openapi::JobPage)))]
+#[get("/jobs")]
 async fn list_jobs(state: Data, page: web::Query<Page>) -> ApiResult<HttpResponse> {
     if page.limit == 0 || page.limit > 100 {
         return Err(ApiError::field("limit", "limit is 1–100"));
     }
-    let (jobs, total) = state.jobs.page(page.offset, page.limit);
+    if page.offset > MAX_OFFSET {
+        return Err(ApiError::field(
+            "offset",
+            format!("offset is 0–{MAX_OFFSET}"),
+        ));
+    }
+    let (jobs, total) = state.jobs.page(page.offset as usize, page.limit as usize);
     Ok(HttpResponse::Ok().json(json!({
         "jobs": jobs, "total": total, "offset": page.offset, "limit": page.limit
     })))
 }
 
+/// A job: state, progress, fps, ETA, error.
+#[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The job's id")), responses((status = 200, description = "The job", body = crate::jobs::JobView)))]
+#[get("/jobs/{id}")]
 async fn get_job(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let job = state.jobs.get(checked_id(&id)?)?;
     Ok(HttpResponse::Ok().json(job.view()))
 }
 
+/// Cancels a job (its files are removed), or forgets a finished one.
+#[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The job's id")), responses((status = 202, description = "Running: it stops at its next frame", body = Object), (status = 204, description = "Cancelled or forgotten")))]
+#[delete("/jobs/{id}")]
 async fn delete_job(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let after = state.jobs.cancel_or_remove(checked_id(&id)?)?;
     Ok(if after.is_final() {
@@ -739,6 +824,9 @@ async fn delete_job(state: Data, id: web::Path<String>) -> ApiResult<HttpRespons
 }
 
 /// Server-Sent Events: the job's status at once, then at every change, until it ends.
+/// Server-Sent Events: `status` at once and at every change, `end` at the end (data: the job).
+#[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The job's id")), responses((status = 200, description = "An event stream", body = crate::openapi::JobEvent, content_type = "text/event-stream")))]
+#[get("/jobs/{id}/events")]
 async fn job_events(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let job = state.jobs.get(checked_id(&id)?)?;
     let rx = job.status.subscribe();
@@ -763,6 +851,9 @@ async fn job_events(state: Data, id: web::Path<String>) -> ApiResult<HttpRespons
         .streaming(stream))
 }
 
+/// The result of a finished job (byte ranges supported with `Range`).
+#[utoipa::path(tag = "jobs", params(("id" = String, Path, description = "The job's id")), responses((status = 200, description = "The picture or video", content((String = "image/png"), (String = "image/jpeg"), (String = "video/mp4"), (String = "video/quicktime"), (String = "video/x-matroska"), (String = "video/webm"))), (status = 206, description = "A byte range of it", body = String, content_type = "application/octet-stream")))]
+#[get("/jobs/{id}/result")]
 async fn job_result(
     state: Data,
     id: web::Path<String>,
@@ -829,6 +920,9 @@ fn scan_map(state: &State, id: &str) -> ApiResult<(PathBuf, camshow_core::mappin
 
 /// `POST /v1/faces/scan`: the people in an uploaded picture or video (one
 /// frame a second), for a face-mapped job.
+/// The people in a picture or video (one frame a second), for a face-mapped job.
+#[utoipa::path(tag = "faces", request_body(content = crate::openapi::ScanForm, content_type = "multipart/form-data"), responses((status = 201, description = "The scan", body = Object)))]
+#[post("/faces/scan")]
 async fn post_scan(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let _slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
@@ -881,11 +975,17 @@ async fn post_scan(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Created().json(view))
 }
 
+/// A face scan.
+#[utoipa::path(tag = "faces", params(("id" = String, Path, description = "The scan's id")), responses((status = 200, description = "The scan", body = Object)))]
+#[get("/scans/{id}")]
 async fn get_scan(state: Data, id: web::Path<String>) -> ApiResult<HttpResponse> {
     let (_, map) = scan_map(&state, &id)?;
     Ok(HttpResponse::Ok().json(scan_view(&id, &map)))
 }
 
+/// A thumbnail of a person found by a scan (PNG, labelled as a thumbnail of AI-processed media).
+#[utoipa::path(tag = "faces", params(("id" = String, Path, description = "The scan's id"), ("n" = u32, Path, description = "The person's number")), responses((status = 200, description = "PNG", body = String, content_type = "image/png")))]
+#[get("/scans/{id}/people/{n}")]
 async fn get_person(
     state: Data,
     path: web::Path<(String, usize)>,

@@ -19,6 +19,20 @@ pub fn sample(name: &str) -> PathBuf {
     p
 }
 
+/// A program of the test tools `scripts/setup.sh --test` installs in the
+/// cache (`schemathesis`).
+pub fn test_tool(name: &str) -> PathBuf {
+    let p = camshow_core::paths::cache_dir()
+        .join("test-tools/bin")
+        .join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run `scripts/setup.sh --test` (the README's test command does it)",
+        p.display()
+    );
+    p
+}
+
 /// The default model store, asserting the packaged models are installed.
 pub fn store() -> ModelStore {
     let s = ModelStore::open_default();

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use camshow_core::settings::{Layered, Settings};
 use camshow_server::{Running, ServerConfig};
-use camshow_test_utils::{context, exiftool, marked, parity_model, sample, store};
+use camshow_test_utils::{context, exiftool, marked, parity_model, sample, store, test_tool};
 use serde_json::Value;
 
 mod browser;
 mod live;
+mod openapi;
 
 struct Server {
     running: Option<Running>,
