@@ -36,6 +36,19 @@ pub struct ServeArgs {
     /// Live WebSocket sessions at once (the browser page's webcam, /v1/live)
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     max_live: u16,
+    /// Largest picture or video frame an upload may have, in megapixels
+    #[arg(long, default_value_t = 50.0, value_name = "MP")]
+    max_megapixels: f64,
+    /// Longest video an upload may be, in minutes
+    #[arg(long, default_value_t = 60.0, value_name = "MINUTES")]
+    max_video_minutes: f64,
+    /// Jobs one client (address) may have queued or running at once
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_jobs_per_client: u16,
+    /// An origin (`https://app.example.com`) whose pages may call the API
+    /// from a browser (CORS); repeatable. None by default
+    #[arg(long, value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
     /// Use FILE for model ID instead of the installed copy; repeatable
     #[arg(long, value_name = "ID=FILE")]
     model_file: Vec<String>,
@@ -62,6 +75,26 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     cfg.workers = usize::from(args.workers);
     cfg.max_upload_bytes = args.max_upload_mb * 1_000_000;
     cfg.max_live = usize::from(args.max_live);
+    cfg.max_jobs_per_client = usize::from(args.max_jobs_per_client);
+    if !(args.max_megapixels.is_finite() && args.max_megapixels > 0.0) {
+        anyhow::bail!("--max-megapixels must be more than 0");
+    }
+    cfg.max_pixels = (args.max_megapixels * 1e6) as u64;
+    if !(args.max_video_minutes.is_finite() && args.max_video_minutes > 0.0) {
+        anyhow::bail!("--max-video-minutes must be more than 0");
+    }
+    cfg.max_video = Duration::from_secs_f64(args.max_video_minutes * 60.0);
+    for o in &args.cors_origin {
+        let ok = (o.starts_with("http://") || o.starts_with("https://"))
+            && !o.ends_with('/')
+            && !o.contains('*');
+        if !ok {
+            anyhow::bail!(
+                "--cors-origin {o:?}: give an origin like https://app.example.com (scheme and host, no path, no wildcard)"
+            );
+        }
+    }
+    cfg.cors_origins.clone_from(&args.cors_origin);
     cfg.token = token.as_ref().map(|(t, _)| t.clone());
     if !(args.quota_gb.is_finite() && args.quota_gb > 0.0) {
         anyhow::bail!("--quota-gb must be more than 0");
@@ -75,9 +108,11 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
         addr = running.addr
     );
     match &token {
-        Some((t, true)) => said.push_str(&format!(
-            "the token (shown once; kept in the data folder's `token` file): {t}\nsend it as `Authorization: Bearer TOKEN`\n"
-        )),
+        Some((t, true)) => {
+            said.push_str("the token (shown once; kept in the data folder's `token` file): ");
+            said.push_str(t);
+            said.push_str("\nsend it as `Authorization: Bearer TOKEN`\n");
+        }
         Some((_, false)) => {
             said.push_str("requests need the token in the data folder's `token` file\n");
         }

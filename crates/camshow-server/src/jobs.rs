@@ -111,6 +111,8 @@ pub struct Job {
     pub cancel: AtomicBool,
     /// Its status.
     pub status: watch::Sender<JobView>,
+    /// Who sent it (for the per-client limit; not kept across restarts).
+    client: std::sync::Mutex<Option<std::net::IpAddr>>,
 }
 
 /// What a job's folder keeps about it.
@@ -154,7 +156,23 @@ impl Job {
             settings,
             cancel: AtomicBool::new(false),
             status: watch::channel(view).0,
+            client: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Records who sent it.
+    pub fn set_client(&self, client: Option<std::net::IpAddr>) {
+        *self
+            .client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = client;
+    }
+
+    fn client(&self) -> Option<std::net::IpAddr> {
+        *self
+            .client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Its status now.
@@ -244,6 +262,7 @@ impl Job {
             settings: r.settings,
             cancel: AtomicBool::new(false),
             status: watch::channel(r.view).0,
+            client: std::sync::Mutex::new(None),
         };
         let state = job.view().state;
         if !state.is_final() {
@@ -517,6 +536,14 @@ impl Jobs {
             }
         }
         out
+    }
+
+    /// Jobs from `client` that are queued or running.
+    pub fn active_for(&self, client: std::net::IpAddr) -> usize {
+        self.lock()
+            .iter()
+            .filter(|j| j.client() == Some(client) && !j.view().state.is_final())
+            .count()
     }
 
     /// Each running job's frames per second.

@@ -64,6 +64,14 @@ pub struct ServerConfig {
     pub max_uploads: usize,
     /// Live WebSocket sessions at once; more are refused (503).
     pub max_live: usize,
+    /// The most pixels of an uploaded picture or video frame (413 past it).
+    pub max_pixels: u64,
+    /// The longest uploaded video (413 past it).
+    pub max_video: Duration,
+    /// Jobs one client (address) may have queued or running (429 past it).
+    pub max_jobs_per_client: usize,
+    /// Origins whose pages may call the API from a browser (CORS); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 impl ServerConfig {
@@ -89,6 +97,10 @@ impl ServerConfig {
             upload_timeout: Duration::from_mins(10),
             max_uploads: 16,
             max_live: 4,
+            max_pixels: 50_000_000,
+            max_video: Duration::from_hours(1),
+            max_jobs_per_client: 8,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -304,13 +316,48 @@ pub fn start(cfg: ServerConfig, ctx: Arc<EngineContext>) -> std::io::Result<Runn
 /// browsers' EventSource and WebSocket, which cannot set headers).
 async fn authorise(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<State>>() else {
         return Err(ApiError::internal("the server has no state").into());
     };
     let expected = state.cfg.token.clone();
-    if expected.is_none() && !from_this_machine(&req) {
+    // A page of an allow-listed origin (`--cors-origin`) may call the API.
+    let cors = req
+        .headers()
+        .get(actix_web::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| {
+            state
+                .cfg
+                .cors_origins
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(o))
+        })
+        .map(str::to_string);
+    if let Some(origin) = &cors
+        && req.method() == actix_web::http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(actix_web::http::header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        // The browser's preflight: answered here, without the token.
+        let r = actix_web::HttpResponse::NoContent()
+            .insert_header(("Access-Control-Allow-Origin", origin.as_str()))
+            .insert_header((
+                "Access-Control-Allow-Methods",
+                "GET, POST, PUT, PATCH, DELETE",
+            ))
+            .insert_header((
+                "Access-Control-Allow-Headers",
+                "Authorization, Content-Type, Range",
+            ))
+            .insert_header(("Access-Control-Max-Age", "600"))
+            .insert_header(("Vary", "Origin"))
+            .finish();
+        return Ok(req.into_response(r).map_into_right_body());
+    }
+    if expected.is_none() && !from_this_machine(&req, cors.is_some()) {
         // A loopback server without a token: only this machine's own pages
         // and programs (another site's page, or a DNS-rebound name, is refused).
         return Err(ApiError::new(
@@ -341,12 +388,23 @@ async fn authorise(
             .into());
         }
     }
-    next.call(req).await
+    let mut res = next.call(req).await?;
+    if let Some(origin) = cors
+        && let Ok(v) = actix_web::http::header::HeaderValue::from_str(&origin)
+    {
+        let h = res.headers_mut();
+        h.insert(actix_web::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        h.insert(
+            actix_web::http::header::VARY,
+            actix_web::http::header::HeaderValue::from_static("Origin"),
+        );
+    }
+    Ok(res.map_into_left_body())
 }
 
 /// Whether the request names this machine as its host and, from a browser,
 /// comes from a page of this machine.
-fn from_this_machine(req: &ServiceRequest) -> bool {
+fn from_this_machine(req: &ServiceRequest, allowed_origin: bool) -> bool {
     let local = |host: &str| {
         let name = host
             .rsplit_once(':')
@@ -363,11 +421,12 @@ fn from_this_machine(req: &ServiceRequest) -> bool {
             .map(str::to_ascii_lowercase)
     };
     let host_ok = header(actix_web::http::header::HOST).is_some_and(|h| local(&h));
-    let origin_ok = header(actix_web::http::header::ORIGIN).is_none_or(|o| {
-        o.strip_prefix("http://")
-            .or_else(|| o.strip_prefix("https://"))
-            .is_some_and(local)
-    });
+    let origin_ok = allowed_origin
+        || header(actix_web::http::header::ORIGIN).is_none_or(|o| {
+            o.strip_prefix("http://")
+                .or_else(|| o.strip_prefix("https://"))
+                .is_some_and(local)
+        });
     host_ok && origin_ok
 }
 

@@ -399,8 +399,38 @@ fn request_dir(state: &State) -> ApiResult<tempfile::TempDir> {
         .map_err(|e| ApiError::internal(format!("cannot make a request folder: {e}")))
 }
 
-/// Gives `upload` an extension from its content (images only) at `dir/name`.
-fn place(upload: &Path, dir: &Path, name: &str, field: &str) -> ApiResult<(PathBuf, MediaKind)> {
+/// Refuses a picture or video past the server's limits (413).
+fn too_large(field: &str, message: String) -> ApiError {
+    ApiError {
+        field: Some(field.into()),
+        ..ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+}
+
+fn check_pixels(state: &State, w: u32, h: u32, field: &str) -> ApiResult<()> {
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > state.cfg.max_pixels {
+        return Err(too_large(
+            field,
+            format!(
+                "a {w}×{h} picture has {pixels} pixels; this server takes at most {} (--max-megapixels)",
+                state.cfg.max_pixels
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Gives `upload` an extension from its content (images only) at
+/// `dir/name`, after checking its size against the server's limits (pixels;
+/// a video's duration).
+fn place(
+    state: &State,
+    upload: &Path,
+    dir: &Path,
+    name: &str,
+    field: &str,
+) -> ApiResult<(PathBuf, MediaKind)> {
     let kind = media_kind(upload).map_err(|e| ApiError::field(field, e.to_string()))?;
     let ext = if kind == MediaKind::Image {
         let mut head = [0u8; 64];
@@ -409,18 +439,37 @@ fn place(upload: &Path, dir: &Path, name: &str, field: &str) -> ApiResult<(PathB
             &mut head,
         )
         .map_err(|e| ApiError::internal(e.to_string()))?;
+        // The size from the header, before anything is decoded.
+        if let Ok((w, h)) = image::ImageReader::open(upload)
+            .and_then(image::ImageReader::with_guessed_format)
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.into_dimensions().map_err(|e| e.to_string()))
+        {
+            check_pixels(state, w, h, field)?;
+        }
         image::guess_format(&head[..n])
             .ok()
             .and_then(|f| f.extensions_str().first().copied())
             .unwrap_or("img")
     } else {
         // Anything that is not a picture must be a video FFmpeg reads.
-        camshow_media::video::probe(upload).map_err(|_| {
+        let info = camshow_media::video::probe(upload).map_err(|_| {
             ApiError::field(
                 field,
                 "the file is neither a picture this server reads nor a video FFmpeg can open",
             )
         })?;
+        check_pixels(state, info.width, info.height, field)?;
+        let limit = state.cfg.max_video.as_secs_f64();
+        if info.duration.is_nan() || info.duration > limit {
+            return Err(too_large(
+                field,
+                format!(
+                    "the video lasts {:.0} s; this server takes at most {limit:.0} s (--max-video-minutes)",
+                    info.duration
+                ),
+            ));
+        }
         "video"
     };
     let to = dir.join(format!("{name}.{ext}"));
@@ -444,7 +493,7 @@ async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse
     }
     let mut photos = Vec::new();
     for (i, u) in uploads.iter().enumerate() {
-        let (p, kind) = place(u, tmp.path(), &format!("photo-{i}"), "photo")?;
+        let (p, kind) = place(&state, u, tmp.path(), &format!("photo-{i}"), "photo")?;
         if kind != MediaKind::Image {
             return Err(ApiError::field(
                 "photo",
@@ -593,7 +642,7 @@ fn swap_sources(state: &State, form: &Form, dir: &Path) -> ApiResult<Vec<PathBuf
             .iter()
             .enumerate()
             .map(|(i, u)| {
-                let (p, kind) = place(&u.path, dir, &format!("source-{i}"), "source")?;
+                let (p, kind) = place(state, &u.path, dir, &format!("source-{i}"), "source")?;
                 if kind == MediaKind::Image {
                     Ok(p)
                 } else {
@@ -608,7 +657,7 @@ fn swap_sources(state: &State, form: &Form, dir: &Path) -> ApiResult<Vec<PathBuf
 }
 
 /// The target upload, placed in `dir`, and the output path for `format`.
-fn swap_target(form: &Form, dir: &Path) -> ApiResult<(PathBuf, MediaKind, PathBuf)> {
+fn swap_target(state: &State, form: &Form, dir: &Path) -> ApiResult<(PathBuf, MediaKind, PathBuf)> {
     let targets = form.files("target");
     let [target] = targets.as_slice() else {
         return Err(ApiError::field(
@@ -616,7 +665,7 @@ fn swap_target(form: &Form, dir: &Path) -> ApiResult<(PathBuf, MediaKind, PathBu
             "send exactly one `target` file (an image or a video)",
         ));
     };
-    let (target, kind) = place(&target.path, dir, "target", "target")?;
+    let (target, kind) = place(state, &target.path, dir, "target", "target")?;
     let format = match (form.text("format"), kind) {
         (Some(f), _) => f.to_ascii_lowercase(),
         (None, MediaKind::Image) => {
@@ -671,7 +720,7 @@ async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
     let tmp = request_dir(&state)?;
     let form = receive(&state, payload, tmp.path()).await?;
     let sources = swap_sources(&state, &form, tmp.path())?;
-    let (target, kind, output) = swap_target(&form, tmp.path())?;
+    let (target, kind, output) = swap_target(&state, &form, tmp.path())?;
     if kind == MediaKind::Video {
         return Err(ApiError::field(
             "target",
@@ -709,10 +758,29 @@ async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
         .body(bytes))
 }
 
+/// 429 when `client` has `max_jobs_per_client` jobs queued or running.
+fn check_client_jobs(state: &State, client: Option<std::net::IpAddr>) -> ApiResult<()> {
+    let Some(ip) = client else { return Ok(()) };
+    let active = state.jobs.active_for(ip);
+    if active >= state.cfg.max_jobs_per_client {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_jobs",
+            format!(
+                "{active} of your jobs are queued or running (at most {} per client); wait for one to end",
+                state.cfg.max_jobs_per_client
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A picture or video job (optionally face-mapped); follow it with its events.
 #[utoipa::path(tag = "jobs", request_body(content = crate::openapi::JobForm, content_type = "multipart/form-data"), responses((status = 202, description = "Accepted", body = crate::jobs::JobView)))]
 #[post("/jobs")]
-async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
+async fn post_job(state: Data, payload: Multipart, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let client = req.peer_addr().map(|a| a.ip());
+    check_client_jobs(&state, client)?;
     let _slot = upload_slot(&state)?;
     let id = new_id()?;
     let dir = state.cfg.data_dir.join("jobs").join(&id);
@@ -731,7 +799,7 @@ async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
         } else {
             swap_sources(&state, &form, &dir)?
         };
-        let (target, kind, output) = swap_target(&form, &dir)?;
+        let (target, kind, output) = swap_target(&state, &form, &dir)?;
         let settings = request_settings(&state, &form)?;
         Ok::<_, ApiError>((sources, target, kind, output, settings, map))
     }
@@ -753,8 +821,9 @@ async fn post_job(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
         },
         settings,
     ));
+    job.set_client(client);
     let view = job.view();
-    if let Err(e) = state.jobs.submit(job) {
+    if let Err(e) = check_client_jobs(&state, client).and_then(|()| state.jobs.submit(job)) {
         let _ = std::fs::remove_dir_all(&dir);
         return Err(e);
     }
@@ -934,7 +1003,7 @@ async fn post_scan(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
             "send exactly one `target` file (an image or a video)",
         ));
     };
-    let (target, _) = place(&target.path, tmp.path(), "target", "target")?;
+    let (target, _) = place(&state, &target.path, tmp.path(), "target", "target")?;
     let upload = target.clone();
     let settings = request_settings(&state, &form)?;
     let cluster = match form.text("cluster_distance") {

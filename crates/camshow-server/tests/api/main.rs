@@ -17,6 +17,7 @@ use camshow_test_utils::{context, exiftool, marked, parity_model, sample, store,
 use serde_json::Value;
 
 mod browser;
+mod limits;
 mod live;
 mod openapi;
 
