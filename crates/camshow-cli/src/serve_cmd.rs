@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Disk the finished jobs may hold, in GB; past it the oldest are removed first
     #[arg(long, default_value_t = 20.0, value_name = "GB")]
     quota_gb: f64,
+    /// Uploads received at once; past it a request is refused (503) before it is read
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_uploads: u16,
     /// Live WebSocket sessions at once (the browser page's webcam, /v1/live)
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     max_live: u16,
@@ -75,6 +78,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     cfg.workers = usize::from(args.workers);
     cfg.max_upload_bytes = args.max_upload_mb * 1_000_000;
     cfg.max_live = usize::from(args.max_live);
+    cfg.max_uploads = usize::from(args.max_uploads);
     cfg.max_jobs_per_client = usize::from(args.max_jobs_per_client);
     if !(args.max_megapixels.is_finite() && args.max_megapixels > 0.0) {
         anyhow::bail!("--max-megapixels must be more than 0");

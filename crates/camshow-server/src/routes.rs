@@ -481,9 +481,11 @@ fn place(
 #[utoipa::path(tag = "sources", request_body(content = crate::openapi::SourceForm, content_type = "multipart/form-data"), responses((status = 201, description = "The source", body = SourceRecord)))]
 #[post("/sources")]
 async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
-    let _slot = upload_slot(&state)?;
+    let slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
     let form = receive(&state, payload, tmp.path()).await?;
+    // Received: the slot is for uploads in flight, not for work waiting its turn.
+    drop(slot);
     let uploads: Vec<PathBuf> = form.files.iter().map(|f| f.path.clone()).collect();
     if uploads.is_empty() {
         return Err(ApiError::field(
@@ -716,9 +718,11 @@ fn content_type(path: &Path) -> &'static str {
 #[utoipa::path(tag = "swap", request_body(content = crate::openapi::SwapForm, content_type = "multipart/form-data"), responses((status = 200, description = "The swapped picture (`X-Camshow-Faces-Swapped` says how many faces)", content((String = "image/png"), (String = "image/jpeg")))))]
 #[post("/swap")]
 async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
-    let _slot = upload_slot(&state)?;
+    let slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
     let form = receive(&state, payload, tmp.path()).await?;
+    // Received: the slot is for uploads in flight, not for work waiting its turn.
+    drop(slot);
     let sources = swap_sources(&state, &form, tmp.path())?;
     let (target, kind, output) = swap_target(&state, &form, tmp.path())?;
     if kind == MediaKind::Video {
@@ -781,7 +785,7 @@ fn check_client_jobs(state: &State, client: Option<std::net::IpAddr>) -> ApiResu
 async fn post_job(state: Data, payload: Multipart, req: HttpRequest) -> ApiResult<HttpResponse> {
     let client = req.peer_addr().map(|a| a.ip());
     check_client_jobs(&state, client)?;
-    let _slot = upload_slot(&state)?;
+    let slot = upload_slot(&state)?;
     let id = new_id()?;
     let dir = state.cfg.data_dir.join("jobs").join(&id);
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -804,6 +808,7 @@ async fn post_job(state: Data, payload: Multipart, req: HttpRequest) -> ApiResul
         Ok::<_, ApiError>((sources, target, kind, output, settings, map))
     }
     .await;
+    drop(slot);
     let (sources, target, kind, output, settings, map) = match made {
         Ok(m) => m,
         Err(e) => {
@@ -993,9 +998,11 @@ fn scan_map(state: &State, id: &str) -> ApiResult<(PathBuf, camshow_core::mappin
 #[utoipa::path(tag = "faces", request_body(content = crate::openapi::ScanForm, content_type = "multipart/form-data"), responses((status = 201, description = "The scan", body = Object)))]
 #[post("/faces/scan")]
 async fn post_scan(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
-    let _slot = upload_slot(&state)?;
+    let slot = upload_slot(&state)?;
     let tmp = request_dir(&state)?;
     let form = receive(&state, payload, tmp.path()).await?;
+    // Received: the slot is for uploads in flight, not for work waiting its turn.
+    drop(slot);
     let targets = form.files("target");
     let [target] = targets.as_slice() else {
         return Err(ApiError::field(

@@ -10,7 +10,7 @@ use super::*;
 type Socket = WebSocket<TcpStream>;
 
 /// Opens `path` as a WebSocket, or the HTTP status it was refused with.
-fn connect(s: &Server, path: &str) -> Result<Socket, u16> {
+pub(crate) fn connect(s: &Server, path: &str) -> Result<Socket, u16> {
     let stream = TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
     let url = format!("ws{}{path}", s.base.trim_start_matches("http"));
     match tungstenite::client::client(url.as_str(), stream) {
@@ -29,14 +29,14 @@ fn connect(s: &Server, path: &str) -> Result<Socket, u16> {
 
 /// What came back: JSON messages, and each frame's metadata with its JPEG.
 #[derive(Default)]
-struct Heard {
-    json: Vec<Value>,
-    frames: Vec<(Value, Vec<u8>, Instant)>,
+pub(crate) struct Heard {
+    pub(crate) json: Vec<Value>,
+    pub(crate) frames: Vec<(Value, Vec<u8>, Instant)>,
     closed: bool,
 }
 
 /// Reads whatever arrives within `wait`.
-fn listen(ws: &mut Socket, heard: &mut Heard, wait: Duration) {
+pub(crate) fn listen(ws: &mut Socket, heard: &mut Heard, wait: Duration) {
     let until = Instant::now() + wait;
     while Instant::now() < until && !heard.closed {
         match ws.read() {
@@ -70,7 +70,7 @@ fn listen(ws: &mut Socket, heard: &mut Heard, wait: Duration) {
 }
 
 /// Sends one message (retrying while the socket's buffer is full).
-fn send(ws: &mut Socket, msg: Message) {
+pub(crate) fn send(ws: &mut Socket, msg: Message) {
     let mut msg = Some(msg);
     loop {
         let r = match msg.take() {
@@ -127,7 +127,7 @@ fn clip_frames(dir: &Path) -> Vec<Vec<u8>> {
     names.iter().map(|p| read(p)).collect()
 }
 
-fn upload_source(s: &Server, photo: &str) -> String {
+pub(crate) fn upload_source(s: &Server, photo: &str) -> String {
     let r = post_form(
         s,
         "/v1/sources",

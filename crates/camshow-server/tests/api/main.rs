@@ -19,6 +19,7 @@ use serde_json::Value;
 mod browser;
 mod limits;
 mod live;
+mod load;
 mod openapi;
 
 struct Server {
