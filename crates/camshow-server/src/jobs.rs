@@ -538,6 +538,11 @@ impl Jobs {
         out
     }
 
+    /// Whether any job is queued or running.
+    pub fn any_active(&self) -> bool {
+        self.lock().iter().any(|j| !j.view().state.is_final())
+    }
+
     /// Jobs from `client` that are queued or running.
     pub fn active_for(&self, client: std::net::IpAddr) -> usize {
         self.lock()

@@ -21,6 +21,7 @@ use camshow_core::models::ModelStore;
 use utoipa_actix_web::AppExt;
 
 pub mod error;
+mod gpu;
 pub mod jobs;
 mod live;
 pub mod metrics;
@@ -295,6 +296,16 @@ pub fn start(cfg: ServerConfig, ctx: Arc<EngineContext>) -> std::io::Result<Runn
                         return Ok(());
                     }
                 };
+                // Sources and scans expire like results.
+                let sweeper = state.clone();
+                actix_web::rt::spawn(async move {
+                    let mut tick = tokio::time::interval(sweeper.cfg.retention.every);
+                    loop {
+                        tick.tick().await;
+                        let s = sweeper.clone();
+                        let _ = web::block(move || routes::sweep(&s)).await;
+                    }
+                });
                 let addr = server.addrs().first().copied().unwrap_or(bind);
                 let running = server.run();
                 let _ = tx.send(Ok((addr, running.handle())));

@@ -175,7 +175,7 @@ fn source_photos(state: &State, q: &LiveQuery) -> ApiResult<Vec<std::path::PathB
             "a live session needs `source`: an id from POST /v1/sources",
         ));
     };
-    Ok(routes::source(state, id)?.paths)
+    routes::source_photos(state, id)
 }
 
 /// Prepares the engine and source, then upgrades to a WebSocket and runs
@@ -276,6 +276,7 @@ fn encode_loop(
             Some((input, at)) => (Some(input), at),
             None => (None, meta.captured_at),
         };
+        let encoding = Instant::now();
         let jpeg = match live_jpeg(&frame, &xmp[usize::from(meta.faces_swapped > 0)], quality) {
             Ok(j) => j,
             Err(e) => {
@@ -283,9 +284,20 @@ fn encode_loop(
                 continue;
             }
         };
+        let encode = encoding.elapsed();
         let latency = since.elapsed().as_secs_f64();
         metrics.live_frames.fetch_add(1, Ordering::Relaxed);
         metrics.live_latency_seconds.observe(latency);
+        let st = meta.stages;
+        for (h, d) in
+            metrics
+                .live_stage_seconds
+                .iter()
+                .zip([st.detect, st.gate_wait, st.swap, encode])
+        {
+            h.observe(d.as_secs_f64());
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let meta = json!({
             "type": "frame",
             "seq": meta.seq,
@@ -296,6 +308,12 @@ fn encode_loop(
             "width": frame.width(),
             "height": frame.height(),
             "dropped": feed.map(Feed::dropped),
+            "stages_ms": {
+                "detect": ms(st.detect),
+                "gate_wait": ms(st.gate_wait),
+                "swap": ms(st.swap),
+                "encode": ms(encode),
+            },
         });
         let sent = out.send(Some(Arc::new(Out {
             meta: meta.to_string(),
@@ -428,9 +446,9 @@ async fn control_message(
                 .get("id")
                 .and_then(Value::as_str)
                 .ok_or_else(|| ApiError::field("id", "give the source's id"))
-                .and_then(|id| routes::source(state, id))
+                .and_then(|id| routes::source_photos(state, id))
             {
-                Ok(s) => s.paths,
+                Ok(p) => p,
                 Err(e) => return refused(e),
             };
             let c = Arc::clone(control);

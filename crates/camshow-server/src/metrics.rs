@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::jobs::{JobState, Jobs};
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0];
+const BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
+];
 
 /// A latency histogram (seconds).
 #[derive(Debug, Default)]
@@ -32,21 +34,34 @@ impl Histogram {
 
     fn write(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        self.samples(out, name, "");
+    }
+
+    /// The sample lines, each with `labels` (`stage="detect",` or empty).
+    fn samples(&self, out: &mut String, name: &str, labels: &str) {
         for (b, c) in BUCKETS.iter().zip(&self.counts) {
             let _ = writeln!(
                 out,
-                "{name}_bucket{{le=\"{b}\"}} {}",
+                "{name}_bucket{{{labels}le=\"{b}\"}} {}",
                 c.load(Ordering::Relaxed)
             );
         }
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+        let braces = |l: &str| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("{{{}}}", l.trim_end_matches(','))
+            }
+        };
         let _ = writeln!(
             out,
-            "{name}_sum {}",
+            "{name}_sum{} {}",
+            braces(labels),
             self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
         );
-        let _ = writeln!(out, "{name}_count {count}");
+        let _ = writeln!(out, "{name}_count{} {count}", braces(labels));
     }
 }
 
@@ -69,7 +84,12 @@ pub struct Metrics {
     pub live_frames: AtomicU64,
     /// Live frames from arrival (or capture) to hand-off to the socket.
     pub live_latency_seconds: Histogram,
+    /// Live frames' time in each stage: detect, gate_wait, swap, encode.
+    pub live_stage_seconds: [Histogram; 4],
 }
+
+/// The stages of [`Metrics::live_stage_seconds`], in order.
+pub const LIVE_STAGES: [&str; 4] = ["detect", "gate_wait", "swap", "encode"];
 
 impl Metrics {
     /// The text of `/v1/metrics`.
@@ -146,6 +166,15 @@ impl Metrics {
             "camshow_live_latency_seconds",
             "Live frames from arrival to hand-off to the socket.",
         );
+        let name = "camshow_live_stage_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Live frames' time in each stage of processing.\n# TYPE {name} histogram"
+        );
+        for (stage, h) in LIVE_STAGES.iter().zip(&self.live_stage_seconds) {
+            h.samples(&mut out, name, &format!("stage=\"{stage}\","));
+        }
+        crate::gpu::write(&mut out);
         out
     }
 }

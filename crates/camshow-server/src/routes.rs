@@ -294,6 +294,49 @@ async fn patch_settings(state: Data, body: web::Json<Value>) -> ApiResult<HttpRe
     settings_reply(&state)
 }
 
+/// Sources unused for `--keep-results` and face scans older than that are
+/// removed (the face photos and thumbnails they hold are not kept longer
+/// than results), but never while a job is queued or running: a job may be
+/// using them.
+pub(crate) fn sweep(state: &State) {
+    if state.jobs.any_active() {
+        return;
+    }
+    let keep = state.cfg.retention.keep;
+    let old = |dir: &Path| {
+        std::fs::metadata(dir)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > keep)
+    };
+    let expired: Vec<SourceRecord> = state
+        .sources
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .filter(|s| old(&s.dir))
+        .cloned()
+        .collect();
+    for s in expired {
+        tracing::info!("removing source {} (retention)", s.id);
+        state
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|k| k.id != s.id);
+        let _ = std::fs::remove_dir_all(&s.dir);
+    }
+    let scans = state.cfg.data_dir.join("scans");
+    for e in std::fs::read_dir(&scans).into_iter().flatten().flatten() {
+        let d = e.path();
+        if old(&d) {
+            tracing::info!("removing scan {} (retention)", d.display());
+            let _ = std::fs::remove_dir_all(&d);
+        }
+    }
+}
+
 /// An uploaded source identity.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct SourceRecord {
@@ -578,14 +621,25 @@ async fn post_sources(state: Data, payload: Multipart) -> ApiResult<HttpResponse
 
 pub(crate) fn source(state: &State, id: &str) -> ApiResult<SourceRecord> {
     let id = checked_id(id)?;
-    state
+    let s = state
         .sources
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .iter()
         .find(|s| s.id == id)
         .cloned()
-        .ok_or_else(|| ApiError::not_found(format!("no source {id}")))
+        .ok_or_else(|| ApiError::not_found(format!("no source {id}")))?;
+    Ok(s)
+}
+
+/// The photos of source `id`, for a swap, job or live session: it is used
+/// now, so it expires `--keep-results` after this use.
+pub(crate) fn source_photos(state: &State, id: &str) -> ApiResult<Vec<PathBuf>> {
+    let s = source(state, id)?;
+    if let Ok(d) = std::fs::File::open(&s.dir) {
+        let _ = d.set_modified(std::time::SystemTime::now());
+    }
+    Ok(s.paths)
 }
 
 /// A source.
@@ -635,7 +689,7 @@ fn swap_sources(state: &State, form: &Form, dir: &Path) -> ApiResult<Vec<PathBuf
             "source_id",
             "give either source photos or a source_id, not both",
         )),
-        (Some(id), true) => Ok(source(state, id)?.paths),
+        (Some(id), true) => source_photos(state, id),
         (None, true) => Err(ApiError::field(
             "source",
             "a source is needed: photos of the face as `source` files, or a `source_id` from POST /v1/sources",
@@ -762,6 +816,17 @@ async fn post_swap(state: Data, payload: Multipart) -> ApiResult<HttpResponse> {
         .body(bytes))
 }
 
+/// A folder removed when dropped, unless claimed (its field set to `None`).
+struct Unclaimed(Option<PathBuf>);
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
 /// 429 when `client` has `max_jobs_per_client` jobs queued or running.
 fn check_client_jobs(state: &State, client: Option<std::net::IpAddr>) -> ApiResult<()> {
     let Some(ip) = client else { return Ok(()) };
@@ -789,6 +854,9 @@ async fn post_job(state: Data, payload: Multipart, req: HttpRequest) -> ApiResul
     let id = new_id()?;
     let dir = state.cfg.data_dir.join("jobs").join(&id);
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::internal(e.to_string()))?;
+    // Removed unless the job is accepted: on an error, and when the client
+    // goes away mid-upload (the handler is then dropped at an await).
+    let mut folder = Unclaimed(Some(dir.clone()));
     let made = async {
         let form = receive(&state, payload, &dir).await?;
         let map = mapped(&state, &form, &dir)?;
@@ -809,13 +877,7 @@ async fn post_job(state: Data, payload: Multipart, req: HttpRequest) -> ApiResul
     }
     .await;
     drop(slot);
-    let (sources, target, kind, output, settings, map) = match made {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-    };
+    let (sources, target, kind, output, settings, map) = made?;
     let job = Arc::new(Job::new(
         id.clone(),
         dir.clone(),
@@ -828,10 +890,8 @@ async fn post_job(state: Data, payload: Multipart, req: HttpRequest) -> ApiResul
     ));
     job.set_client(client);
     let view = job.view();
-    if let Err(e) = check_client_jobs(&state, client).and_then(|()| state.jobs.submit(job)) {
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(e);
-    }
+    check_client_jobs(&state, client).and_then(|()| state.jobs.submit(job))?;
+    folder.0 = None;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/v1/jobs/{id}")))
         .json(view))
@@ -1119,12 +1179,11 @@ fn mapped(state: &State, form: &Form, dir: &Path) -> ApiResult<Option<PathBuf>> 
         map.people[n].source = match v {
             Value::Null => None,
             Value::String(id) => Some(
-                source(state, id)
+                source_photos(state, id)
                     .map_err(|mut e| {
                         e.field = Some("people".into());
                         e
                     })?
-                    .paths
                     .first()
                     .cloned()
                     .ok_or_else(|| ApiError::internal("a source without photos"))?,

@@ -34,7 +34,7 @@ use camshow_core::settings::Settings;
 use camshow_core::swap::PreparedSource;
 use serde::Serialize;
 
-use self::sinks::{FrameMeta, Sink};
+use self::sinks::{FrameMeta, Sink, StageTimes};
 use self::source::FrameSource;
 use crate::error::{Error, Result};
 use crate::latest::Latest;
@@ -569,6 +569,7 @@ pub fn run_live(
                         captured_at,
                         faces_swapped: 0,
                         safety_hold: false,
+                        stages: StageTimes::default(),
                     };
                     for k in sinks.iter_mut() {
                         k.send(&f, &meta)?;
@@ -587,8 +588,10 @@ pub fn run_live(
                     plan_generation = generation;
                     session.set_plan(plan);
                 }
+                let started = Instant::now();
                 let faces = engine.analyse(&frame)?;
                 let targets = session.targets(faces)?;
+                let detected = Instant::now();
                 // The gate thread checks the newest frame with the faces about to be swapped.
                 gate.pending.put((
                     frame.clone(),
@@ -604,6 +607,7 @@ pub fn run_live(
                     return Err(e);
                 }
                 let (may_swap, tripped) = gate.clear(captured_at);
+                let cleared = Instant::now();
                 let hold = !may_swap;
                 let mut swapped = 0;
                 if hold {
@@ -641,6 +645,11 @@ pub fn run_live(
                     captured_at,
                     faces_swapped: swapped,
                     safety_hold: hold,
+                    stages: StageTimes {
+                        detect: detected - started,
+                        gate_wait: cleared - detected,
+                        swap: cleared.elapsed(),
+                    },
                 };
                 for k in sinks.iter_mut() {
                     k.send(&frame, &meta)?;

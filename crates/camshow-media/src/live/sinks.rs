@@ -29,6 +29,19 @@ pub struct FrameMeta {
     pub faces_swapped: usize,
     /// Whether swapping was held back by the safety gate for this frame.
     pub safety_hold: bool,
+    /// Where the frame's processing time went.
+    pub stages: StageTimes,
+}
+
+/// The time one live frame spent in each stage of processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StageTimes {
+    /// Face detection, landmarks and tracking.
+    pub detect: Duration,
+    /// Waiting for the safety gate's verdict on a recent frame.
+    pub gate_wait: Duration,
+    /// The processor chain (swap, enhancers), with the overlay.
+    pub swap: Duration,
 }
 
 /// A live output. Sinks run on the processing thread (a preview window must

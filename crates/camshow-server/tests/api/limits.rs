@@ -127,3 +127,91 @@ fn cors_is_off_unless_the_origin_is_allow_listed() {
         );
     }
 }
+
+#[test]
+fn an_upload_abandoned_midway_leaves_nothing() {
+    use std::io::Write;
+    let s = Server::start(|_| {});
+    let addr = s.base.trim_start_matches("http://").to_string();
+    for path in ["/v1/jobs", "/v1/sources", "/v1/swap"] {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            c,
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b0\r\nContent-Length: 1000000\r\n\r\n--b0\r\nContent-Disposition: form-data; name=\"target\"; filename=\"t\"\r\n\r\n"
+        )
+        .unwrap();
+        c.write_all(&vec![7u8; 200_000]).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(c);
+    }
+    // The server notices the closed connections and removes what they sent.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<PathBuf> = ["jobs", "tmp", "sources"]
+            .iter()
+            .flat_map(|d| files_under(&s.data().join(d)))
+            .collect();
+        let folders = std::fs::read_dir(s.data().join("jobs")).unwrap().count();
+        if left.is_empty() && folders == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "left behind: {left:?}, {folders} job folders"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(get(&s, "/v1/health").status, 200);
+}
+
+#[test]
+fn sources_and_scans_expire_like_results_but_not_under_a_running_job() {
+    let s = Server::start(|c| {
+        c.retention = camshow_server::jobs::Retention {
+            keep: Duration::from_secs(3),
+            quota: u64::MAX,
+            every: Duration::from_millis(100),
+        };
+        c.store = store()
+            .with_override("w600k_r50", parity_model("w600k_r50.onnx"))
+            .unwrap();
+    });
+    let t1 = read(&sample("t1.jpg"));
+    let clip = read(&clip(s.dir.path(), 6));
+    let r = post_form(&s, "/v1/faces/scan", &[("target", Some("t1.jpg"), &t1)]);
+    assert_eq!(r.status, 201);
+    let scan = r.json()["id"].as_str().unwrap().to_string();
+    let r = post_form(&s, "/v1/sources", &[("photo", Some("t1.jpg"), &t1)]);
+    assert_eq!(r.status, 201);
+    let source = r.json()["id"].as_str().unwrap().to_string();
+    // A long job keeps them while it runs.
+    let r = post_form(
+        &s,
+        "/v1/jobs",
+        &[
+            ("source_id", None, source.as_bytes()),
+            ("target", Some("c.mp4"), &clip),
+        ],
+    );
+    assert_eq!(r.status, 202);
+    let job = r.json()["id"].as_str().unwrap().to_string();
+    wait_running(&s, &job);
+    std::thread::sleep(Duration::from_millis(3500));
+    if get(&s, &format!("/v1/jobs/{job}")).json()["state"] == "running" {
+        assert_eq!(get(&s, &format!("/v1/sources/{source}")).status, 200);
+    }
+    assert_eq!(events(&s, &job).pop().unwrap().1["state"], "done");
+    // Then they go, files and all.
+    let until = Instant::now() + Duration::from_secs(20);
+    while get(&s, &format!("/v1/sources/{source}")).status == 200
+        || get(&s, &format!("/v1/scans/{scan}")).status == 200
+    {
+        assert!(
+            Instant::now() < until,
+            "the source or scan was never removed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(files_under(&s.data().join("sources")).is_empty());
+    assert!(files_under(&s.data().join("scans")).is_empty());
+}

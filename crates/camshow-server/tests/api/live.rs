@@ -184,6 +184,11 @@ fn a_client_streams_a_clip_and_gets_each_frame_back_swapped() {
         let input = meta["input"].as_u64().unwrap() as usize;
         assert_eq!(meta["faces_swapped"], 1, "{meta}");
         assert_eq!(meta["safety_hold"], false, "{meta}");
+        let st = &meta["stages_ms"];
+        assert!(
+            st["detect"].as_f64().unwrap() > 0.0 && st["swap"].as_f64().unwrap() > 0.0,
+            "{meta}"
+        );
         // Labelled as AI-generated, with what was done.
         let xmp = camshow_media::provenance::find_xmp(jpeg).expect("a live frame carries XMP");
         assert!(
@@ -215,6 +220,27 @@ fn a_client_streams_a_clip_and_gets_each_frame_back_swapped() {
     let m = String::from_utf8(get(&s, "/v1/metrics").body).unwrap();
     assert!(m.contains("\ncamshow_live_frames_total 20\n"), "{m}");
     assert!(m.contains("camshow_live_latency_seconds_count 20\n"), "{m}");
+    // Per stage, and the GPUs NVML sees (none on a machine without NVIDIA's driver).
+    for stage in ["detect", "gate_wait", "swap", "encode"] {
+        assert!(
+            m.contains(&format!(
+                "camshow_live_stage_seconds_count{{stage=\"{stage}\"}} 20\n"
+            )),
+            "{m}"
+        );
+    }
+    let gpus: usize = m
+        .lines()
+        .find_map(|l| l.strip_prefix("camshow_gpus "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        m.lines()
+            .filter(|l| l.starts_with("camshow_gpu_memory_total_bytes{"))
+            .count(),
+        gpus
+    );
 }
 
 #[test]
