@@ -202,6 +202,18 @@ fn serve_answers_over_http_and_refuses_a_marked_upload() {
     let agent = super::serve::agent();
     let health = agent.get(format!("{base}/v1/health")).call().unwrap();
     assert_eq!(health.status().as_u16(), 200);
+    // The browser page and the API's document come with the binary.
+    let page = agent.get(format!("{base}/")).call().unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let page = page.into_body().read_to_string().unwrap();
+    assert!(
+        page.contains("Usage terms") && page.contains("AI-generated"),
+        "{page}"
+    );
+    let doc = agent.get(format!("{base}/v1/openapi.json")).call().unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&doc.into_body().read_to_string().unwrap()).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
     let m = marked(
         &sample("astronaut.png"),
         dir.path().join("m.png"),
