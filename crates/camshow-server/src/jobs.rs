@@ -3,9 +3,11 @@
 //! published on a watch channel (read by `GET /v1/jobs/{id}` and its
 //! Server-Sent Events).
 //!
-//! Jobs survive restarts: each job's folder holds its record (`job.json`,
-//! written atomically at every change of state) beside its files. At start
-//! the records are read back: finished jobs are listed with their results;
+//! Jobs survive restarts: each job's record is a row of an SQLite database
+//! in the data folder (`jobs.sqlite`, write-ahead log, synced at every
+//! commit), written at every change of state; its files live in a folder
+//! named by its id beside it. At start the records are read back: finished
+//! jobs are listed with their results;
 //! a job that was queued or running when the server stopped is marked
 //! failed (`interrupted`: submit it again) and its files are removed.
 //! Finished jobs are forgotten after `keep` and, past the disk quota,
@@ -113,6 +115,8 @@ pub struct Job {
     pub status: watch::Sender<JobView>,
     /// Who sent it (for the per-client limit; not kept across restarts).
     client: std::sync::Mutex<Option<std::net::IpAddr>>,
+    /// Where its record is kept (set when it is submitted or restored).
+    db: std::sync::OnceLock<Arc<Db>>,
 }
 
 /// What a job's folder keeps about it.
@@ -123,8 +127,65 @@ struct Record {
     settings: Settings,
 }
 
-/// The record's file name in a job's folder.
-const RECORD: &str = "job.json";
+/// The job records: a row per job (its id, when it was made, and the record
+/// as JSON).
+pub(crate) struct Db(Mutex<rusqlite::Connection>);
+
+impl Db {
+    fn open(path: &Path) -> std::io::Result<Self> {
+        let io = |e: rusqlite::Error| {
+            std::io::Error::other(format!("the job database {}: {e}", path.display()))
+        };
+        let c = rusqlite::Connection::open(path).map_err(io)?;
+        c.pragma_update(None, "journal_mode", "WAL").map_err(io)?;
+        c.pragma_update(None, "synchronous", "FULL").map_err(io)?;
+        c.busy_timeout(Duration::from_secs(5)).map_err(io)?;
+        c.execute_batch(
+            "CREATE TABLE IF NOT EXISTS jobs (
+                id TEXT PRIMARY KEY NOT NULL,
+                created REAL NOT NULL,
+                record TEXT NOT NULL
+            )",
+        )
+        .map_err(io)?;
+        Ok(Self(Mutex::new(c)))
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, rusqlite::Connection> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put(&self, id: &str, created: f64, record: &str) -> rusqlite::Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO jobs (id, created, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                rusqlite::params![id, created, record],
+            )
+            .map(drop)
+    }
+
+    fn delete(&self, id: &str) {
+        if let Err(e) = self.conn().execute("DELETE FROM jobs WHERE id = ?1", [id]) {
+            tracing::error!("cannot forget job {id}: {e}");
+        }
+    }
+
+    /// Every record, oldest first.
+    fn all(&self) -> Vec<(String, String)> {
+        let c = self.conn();
+        let rows = c
+            .prepare("SELECT id, record FROM jobs ORDER BY created")
+            .and_then(|mut st| {
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            });
+        rows.unwrap_or_else(|e| {
+            tracing::error!("cannot read the job records: {e}");
+            Vec::new()
+        })
+    }
+}
 
 impl Job {
     /// A queued job.
@@ -157,6 +218,7 @@ impl Job {
             cancel: AtomicBool::new(false),
             status: watch::channel(view).0,
             client: std::sync::Mutex::new(None),
+            db: std::sync::OnceLock::new(),
         }
     }
 
@@ -203,10 +265,13 @@ impl Job {
             request: self.request.clone(),
             settings: self.settings.clone(),
         };
-        let written = serde_json::to_vec_pretty(&record)
+        let Some(db) = self.db.get() else {
+            return;
+        };
+        let written = serde_json::to_string(&record)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                camshow_core::atomic::write(&self.dir.join(RECORD), &bytes)
+            .and_then(|text| {
+                db.put(&self.id, view.created, &text)
                     .map_err(|e| e.to_string())
             });
         if let Err(e) = written {
@@ -249,11 +314,11 @@ impl Job {
         });
     }
 
-    /// Reads a job back from its folder (after a restart).
-    fn restore(dir: &Path) -> Option<Self> {
-        let bytes = std::fs::read(dir.join(RECORD)).ok()?;
-        let r: Record = serde_json::from_slice(&bytes)
-            .map_err(|e| tracing::warn!("{}: {e}", dir.display()))
+    /// Reads a job back from its record (after a restart); its files are
+    /// in `dir`.
+    fn restore(db: &Arc<Db>, dir: &Path, record: &str) -> Option<Self> {
+        let r: Record = serde_json::from_str(record)
+            .map_err(|e| tracing::warn!("job record of {}: {e}", dir.display()))
             .ok()?;
         let job = Self {
             id: r.view.id.clone(),
@@ -263,7 +328,9 @@ impl Job {
             cancel: AtomicBool::new(false),
             status: watch::channel(r.view).0,
             client: std::sync::Mutex::new(None),
+            db: std::sync::OnceLock::new(),
         };
+        let _ = job.db.set(Arc::clone(db));
         let state = job.view().state;
         if !state.is_final() {
             job.end_without_result(JobState::Failed, Some(interrupted()));
@@ -298,7 +365,7 @@ fn interrupted() -> JobError {
     }
 }
 
-/// Removes every file of a job's folder but its record.
+/// Removes every file of a job's folder (its record is in the database).
 fn clear_files(dir: &Path) {
     for e in std::fs::read_dir(dir)
         .into_iter()
@@ -306,9 +373,6 @@ fn clear_files(dir: &Path) {
         .filter_map(std::result::Result::ok)
     {
         let p = e.path();
-        if p.file_name().is_some_and(|n| n == RECORD) {
-            continue;
-        }
         let removed = if p.is_dir() {
             std::fs::remove_dir_all(&p)
         } else {
@@ -351,6 +415,7 @@ impl Default for Retention {
 /// Every job, and the queue to the workers.
 pub struct Jobs {
     all: Mutex<Vec<Arc<Job>>>,
+    db: Arc<Db>,
     queue: SyncSender<Arc<Job>>,
     shutdown: Arc<AtomicBool>,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -365,20 +430,27 @@ struct WorkerCtx {
 
 impl Jobs {
     /// A queue of `capacity` jobs served by `workers` threads over `ctx`,
-    /// with the jobs recorded in `dir` read back and `retention` applied.
+    /// with the jobs recorded in `db` (their files in `dir`) read back and
+    /// `retention` applied.
+    ///
+    /// # Errors
+    /// The database cannot be opened.
     pub fn start(
         ctx: &Arc<EngineContext>,
         metrics: &Arc<Metrics>,
         dir: &Path,
+        db: &Path,
         workers: usize,
         capacity: usize,
         retention: Retention,
-    ) -> Arc<Self> {
+    ) -> std::io::Result<Arc<Self>> {
+        let db = Arc::new(Db::open(db)?);
         let (tx, rx) = std::sync::mpsc::sync_channel::<Arc<Job>>(capacity);
         let rx = Arc::new(Mutex::new(rx));
         let shutdown = Arc::new(AtomicBool::new(false));
         let jobs = Arc::new(Self {
-            all: Mutex::new(restore_all(dir)),
+            all: Mutex::new(restore_all(dir, &db)),
+            db,
             queue: tx,
             shutdown: shutdown.clone(),
             workers: Mutex::new(Vec::new()),
@@ -418,7 +490,7 @@ impl Jobs {
         if let Err(e) = spawned {
             tracing::error!("cannot start the retention thread: {e}");
         }
-        jobs
+        Ok(jobs)
     }
 
     /// Forgets finished jobs past `r.keep`, then the oldest finished ones
@@ -457,14 +529,20 @@ impl Jobs {
             tracing::info!("forgetting job {} (retention)", j.id);
             // Files first: once the job is not listed, nothing of it is left.
             remove_dir(&j.dir);
+            self.db.delete(&j.id);
             self.lock().retain(|k| k.id != j.id);
         }
     }
 
     /// Queues `job`; refused with 503 when the queue is full.
     pub fn submit(&self, job: Arc<Job>) -> ApiResult<()> {
+        let _ = job.db.set(Arc::clone(&self.db));
         job.save();
-        match self.queue.try_send(job.clone()) {
+        let sent = self.queue.try_send(job.clone());
+        if sent.is_err() {
+            self.db.delete(&job.id);
+        }
+        match sent {
             Ok(()) => {
                 self.lock().push(job);
                 Ok(())
@@ -513,6 +591,7 @@ impl Jobs {
         let state = job.view().state;
         if state.is_final() {
             remove_dir(&job.dir);
+            self.db.delete(id);
             self.lock().retain(|j| j.id != id);
             return Ok(state);
         }
@@ -590,27 +669,39 @@ pub fn shutdown_and_wait(jobs: &Jobs) {
     }
 }
 
-/// The jobs recorded under `dir`, oldest first; folders without a readable
-/// record (a crash in the middle of an upload) are removed.
-fn restore_all(dir: &Path) -> Vec<Arc<Job>> {
-    let mut jobs: Vec<Arc<Job>> = Vec::new();
-    for e in std::fs::read_dir(dir)
+/// The jobs recorded in `db`, oldest first, their files in `dir`; folders
+/// without a record (a crash in the middle of an upload) are removed.
+fn restore_all(dir: &Path, db: &Arc<Db>) -> Vec<Arc<Job>> {
+    let folders: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .filter_map(std::result::Result::ok)
-    {
-        let p = e.path();
-        if !p.is_dir() {
-            continue;
-        }
-        if let Some(j) = Job::restore(&p) {
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    let mut jobs: Vec<Arc<Job>> = Vec::new();
+    for (id, record) in db.all() {
+        let safe = id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        let job = safe
+            .then(|| Job::restore(db, &dir.join(&id), &record))
+            .flatten();
+        if let Some(j) = job {
             jobs.push(Arc::new(j));
         } else {
+            tracing::warn!("job record {id:?} cannot be read: forgotten");
+            db.delete(&id);
+        }
+    }
+    for p in folders {
+        let known = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| jobs.iter().any(|j| j.id == n));
+        if !known {
             tracing::warn!("{} has no job record: removed", p.display());
             remove_dir(&p);
         }
     }
-    jobs.sort_by(|a, b| a.view().created.total_cmp(&b.view().created));
     jobs
 }
 

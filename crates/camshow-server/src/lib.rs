@@ -242,10 +242,11 @@ pub fn start(cfg: ServerConfig, ctx: Arc<EngineContext>) -> std::io::Result<Runn
         &ctx,
         &metrics,
         &cfg.data_dir.join("jobs"),
+        &cfg.data_dir.join("jobs.sqlite"),
         cfg.workers,
         cfg.queue,
         cfg.retention,
-    );
+    )?;
     let sources = routes::restore_sources(&cfg.data_dir.join("sources"));
     let state = web::Data::new(State {
         slots: tokio::sync::Semaphore::new(cfg.workers.max(1)),

@@ -172,9 +172,7 @@ fn sources_and_scans_expire_like_results_but_not_under_a_running_job() {
             quota: u64::MAX,
             every: Duration::from_millis(100),
         };
-        c.store = store()
-            .with_override("w600k_r50", parity_model("w600k_r50.onnx"))
-            .unwrap();
+        c.store = with_recognizer();
     });
     let t1 = read(&sample("t1.jpg"));
     let clip = read(&clip(s.dir.path(), 6));

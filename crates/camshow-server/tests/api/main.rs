@@ -98,6 +98,14 @@ impl Drop for Server {
     }
 }
 
+/// The models, with the recognizer's stand-in (random weights, the real
+/// signature), so that face scans run.
+fn with_recognizer() -> camshow_core::models::ModelStore {
+    store()
+        .with_override("w600k_r50", parity_model("w600k_r50.onnx"))
+        .unwrap()
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -666,20 +674,14 @@ fn cancelling_a_running_job_leaves_no_files() {
     assert_eq!(r.status, 204);
     let v = get(&s, &format!("/v1/jobs/{queued}")).json();
     assert_eq!(v["state"], "cancelled", "{v}");
-    assert_eq!(
-        files_under(&s.data().join("jobs").join(&queued)),
-        vec![s.data().join("jobs").join(&queued).join("job.json")]
-    );
+    assert!(files_under(&s.data().join("jobs").join(&queued)).is_empty());
     let r = reply(agent().delete(&s.url(&format!("/v1/jobs/{id}"))).call());
     assert_eq!(r.status, 202);
     assert_eq!(r.json()["state"], "cancelling");
     let evs = events(&s, &id);
     assert_eq!(evs.last().unwrap().1["state"], "cancelled");
-    // Its files are gone (uploads, partial output): only its record is left.
-    assert_eq!(
-        files_under(&s.data().join("jobs").join(&id)),
-        vec![s.data().join("jobs").join(&id).join("job.json")]
-    );
+    // Its files are gone (uploads, partial output): only its record is left (in the database).
+    assert!(files_under(&s.data().join("jobs").join(&id)).is_empty());
     // The queued one never ran.
     let v = get(&s, &format!("/v1/jobs/{queued}")).json();
     assert_eq!(
@@ -740,10 +742,7 @@ fn the_gate_sees_every_upload() {
     let m = String::from_utf8(get(&s, "/v1/metrics").body).unwrap();
     assert!(m.contains("\ncamshow_refused_unsafe_total 4\n"), "{m}");
     // Its uploads are gone; its record says why it failed.
-    assert_eq!(
-        files_under(&s.data().join("jobs")),
-        vec![s.data().join("jobs").join(&id).join("job.json")]
-    );
+    assert!(files_under(&s.data().join("jobs")).is_empty());
     assert!(files_under(&s.data().join("sources")).is_empty());
     assert!(files_under(&s.data().join("tmp")).is_empty());
 }
@@ -991,8 +990,7 @@ fn jobs_and_sources_survive_a_restart() {
     assert_eq!(v["state"], "failed", "{v}");
     assert_eq!(v["error"]["code"], "interrupted", "{v}");
     let left: Vec<PathBuf> = files_under(&s.data().join("jobs").join(&running));
-    assert_eq!(left.len(), 1, "{left:?}");
-    assert!(left[0].ends_with("job.json"));
+    assert!(left.is_empty(), "{left:?}");
     // The source is still usable by its id.
     assert_eq!(
         get(&s, &format!("/v1/sources/{source_id}")).json()["photos"],
@@ -1144,11 +1142,7 @@ fn slow_clients_are_dropped_and_the_others_served() {
 fn a_face_scan_maps_each_person_to_their_own_source() {
     // The recognizer's stand-in (random weights, the real signature) tells
     // t1's six faces apart at a small distance.
-    let s = Server::start(|c| {
-        c.store = store()
-            .with_override("w600k_r50", parity_model("w600k_r50.onnx"))
-            .unwrap();
-    });
+    let s = Server::start(|c| c.store = with_recognizer());
     let t1 = read(&sample("t1.jpg"));
     let r = post_form(
         &s,

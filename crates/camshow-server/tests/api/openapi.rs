@@ -123,11 +123,7 @@ fn the_document_lists_exactly_what_is_served() {
 fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
     let tool = test_tool("schemathesis");
     // With the recognizer's stand-in, so that face scans run too.
-    let s = Server::start(|c| {
-        c.store = store()
-            .with_override("w600k_r50", parity_model("w600k_r50.onnx"))
-            .unwrap();
-    });
+    let s = Server::start(|c| c.store = with_recognizer());
     let d = s.dir.path();
     // Real ids for the operations that need them: a source, a finished job, a scan.
     let r = post_form(
