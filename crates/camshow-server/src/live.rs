@@ -29,7 +29,7 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use camshow_core::analysis::Needs;
 use camshow_core::pipeline::SwapEngine;
 use camshow_media::live::remote::Feed;
-use camshow_media::live::sinks::{ChannelSink, FrameMeta, Sink, live_jpeg, live_xmp};
+use camshow_media::live::sinks::{ChannelSink, FrameMeta, LiveJpeg, Sink};
 use camshow_media::live::source::{CaptureOptions, FrameSource, open_source};
 use camshow_media::live::{LiveControl, LiveOptions, LiveStats, run_live};
 use serde::Deserialize;
@@ -46,21 +46,22 @@ const MAX_MESSAGE: usize = 3840 * 2160 * 4 + 64;
 /// long is disconnected.
 const CLIENT_IDLE: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Deserialize)]
+/// The query of both live endpoints (declared once: parsing and the
+/// OpenAPI document both come from here).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct LiveQuery {
+    /// A source id from POST /v1/sources.
+    #[param(required = true)]
     source: Option<String>,
+    /// The rate the client sends at, or the camera's rate (30).
     fps: Option<f64>,
+    /// Mirror frames.
     mirror: Option<bool>,
+    /// JPEG quality of the answers, 30–95 (80).
     quality: Option<u8>,
+    /// `/v1/live/camera` only: `test`, or a camera id from `camshow cameras` (test).
     camera: Option<String>,
-}
-
-/// Where a session's frames come from.
-enum Input {
-    /// Pushed by the client.
-    Client(Feed),
-    /// A camera on the server.
-    Camera,
 }
 
 /// One live session's slot; the count drops when the session ends.
@@ -89,16 +90,7 @@ fn live_slot(state: &State) -> ApiResult<LiveSlot> {
 }
 
 /// Live swapping of the frames the client sends (a WebSocket: see the README's Server section).
-#[utoipa::path(
-    tag = "live",
-    params(
-        ("source" = String, Query, description = "A source id from POST /v1/sources"),
-        ("fps" = Option<f64>, Query, description = "The rate the client sends at (30)"),
-        ("mirror" = Option<bool>, Query, description = "Mirror frames"),
-        ("quality" = Option<u8>, Query, description = "JPEG quality of the answers, 30–95 (80)"),
-    ),
-    responses((status = 101, description = "Switching to the WebSocket protocol"))
-)]
+#[utoipa::path(tag = "live", params(LiveQuery), responses((status = 101, description = "Switching to the WebSocket protocol")))]
 #[get("/live")]
 pub(crate) async fn client_live(
     req: HttpRequest,
@@ -113,23 +105,13 @@ pub(crate) async fn client_live(
             "a camera on the server streams from /v1/live/camera",
         ));
     }
-    let fps = q.fps.unwrap_or(30.0);
-    let (feed, source) = Feed::new(fps);
-    start(req, body, state, q, Box::new(source), Input::Client(feed)).await
+    let photos = source_photos(&state, &q)?;
+    let (feed, source) = Feed::new(q.fps.unwrap_or(30.0));
+    start(req, body, state, q, photos, Box::new(source), Some(feed)).await
 }
 
 /// Live swapping of a camera on the server, streamed out over a WebSocket.
-#[utoipa::path(
-    tag = "live",
-    params(
-        ("source" = String, Query, description = "A source id from POST /v1/sources"),
-        ("camera" = Option<String>, Query, description = "`test`, or a camera id from `camshow cameras` (test)"),
-        ("fps" = Option<f64>, Query, description = "Camera frame rate"),
-        ("mirror" = Option<bool>, Query, description = "Mirror frames"),
-        ("quality" = Option<u8>, Query, description = "JPEG quality, 30–95 (80)"),
-    ),
-    responses((status = 101, description = "Switching to the WebSocket protocol"))
-)]
+#[utoipa::path(tag = "live", params(LiveQuery), responses((status = 101, description = "Switching to the WebSocket protocol")))]
 #[get("/live/camera")]
 pub(crate) async fn camera_live(
     req: HttpRequest,
@@ -139,7 +121,7 @@ pub(crate) async fn camera_live(
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
     // The source first: nothing is opened for a request that cannot run.
-    source_photos(&state, &q)?;
+    let photos = source_photos(&state, &q)?;
     let camera = q.camera.clone().unwrap_or_else(|| "test".into());
     // Only the built-in test camera or a camera the server lists: never a
     // file or a path from the client.
@@ -164,7 +146,7 @@ pub(crate) async fn camera_live(
     let source = web::block(move || open_source(&camera, capture, true))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
-    start(req, body, state, q, source, Input::Camera).await
+    start(req, body, state, q, photos, source, None).await
 }
 
 /// The photos of the session's source.
@@ -178,18 +160,19 @@ fn source_photos(state: &State, q: &LiveQuery) -> ApiResult<Vec<std::path::PathB
     routes::source_photos(state, id)
 }
 
-/// Prepares the engine and source, then upgrades to a WebSocket and runs
-/// the session until either side ends it.
+/// Prepares the engine and the source face (`photos`), then upgrades to a
+/// WebSocket and runs the session until either side ends it. Frames come
+/// from `source`: the client's (`feed` is its pushing end) or a camera's.
 async fn start(
     req: HttpRequest,
     body: web::Payload,
     state: Data,
     q: LiveQuery,
+    photos: Vec<std::path::PathBuf>,
     source: Box<dyn FrameSource>,
-    input: Input,
+    feed: Option<Feed>,
 ) -> ApiResult<HttpResponse> {
     let slot = live_slot(&state)?;
-    let photos = source_photos(&state, &q)?;
     let settings = routes::settings_now(&state)?;
     let s = state.clone();
     let control = routes::blocking(&state, move || {
@@ -217,13 +200,9 @@ async fn start(
     let quality = q.quality.unwrap_or(80).clamp(30, 95);
     let (out_tx, out_rx) = tokio::sync::watch::channel(None::<Arc<Out>>);
     let ended: Arc<Mutex<Option<Result<LiveStats, String>>>> = Arc::default();
-    let feed = match &input {
-        Input::Client(f) => {
-            f.attach(&control);
-            Some(f.clone())
-        }
-        Input::Camera => None,
-    };
+    if let Some(f) = &feed {
+        f.attach(&control);
+    }
     // The session and its encoder run on their own threads; the socket task
     // only moves bytes.
     let (c, e, f, m) = (
@@ -270,14 +249,14 @@ fn encode_loop(
     quality: u8,
     metrics: &crate::metrics::Metrics,
 ) {
-    let xmp = live_xmp();
+    let encoder = LiveJpeg::new(quality);
     for (frame, meta) in mailbox.iter() {
         let (input, since) = match feed.and_then(|f| f.origin(meta.seq)) {
             Some((input, at)) => (Some(input), at),
             None => (None, meta.captured_at),
         };
         let encoding = Instant::now();
-        let jpeg = match live_jpeg(&frame, &xmp[usize::from(meta.faces_swapped > 0)], quality) {
+        let jpeg = match encoder.encode(&frame, meta.faces_swapped > 0) {
             Ok(j) => j,
             Err(e) => {
                 tracing::warn!("live: {e}");
@@ -397,18 +376,14 @@ async fn socket(
                 {
                     break;
                 }
-                if let Some(why) = feed.as_ref().and_then(Feed::take_rejection) {
-                    let _ = send_json(&mut session, &json!({"type": "error", "code": "invalid_input", "field": "frame", "message": why})).await;
-                }
+                report_rejection(&mut session, feed.as_ref()).await;
             }
             _ = tick.tick() => {
                 if last_heard.elapsed() > CLIENT_IDLE {
                     close = Some(CloseReason { code: CloseCode::Policy, description: Some("nothing heard from the client".into()) });
                     break;
                 }
-                if let Some(why) = feed.as_ref().and_then(Feed::take_rejection) {
-                    let _ = send_json(&mut session, &json!({"type": "error", "code": "invalid_input", "field": "frame", "message": why})).await;
-                }
+                report_rejection(&mut session, feed.as_ref()).await;
                 if session.ping(b"").await.is_err() {
                     break;
                 }
@@ -424,6 +399,17 @@ async fn socket(
 
 async fn send_json(session: &mut Session, v: &Value) -> Result<(), actix_ws::Closed> {
     session.text(v.to_string()).await
+}
+
+/// Tells the client why its newest refused frame was refused (once).
+async fn report_rejection(session: &mut Session, feed: Option<&Feed>) {
+    if let Some(why) = feed.and_then(Feed::take_rejection) {
+        let _ = send_json(
+            session,
+            &json!({"type": "error", "code": "invalid_input", "field": "frame", "message": why}),
+        )
+        .await;
+    }
 }
 
 /// Applies one control message; the reply says what happened.

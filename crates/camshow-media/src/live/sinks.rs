@@ -199,11 +199,11 @@ impl MjpegServer {
             })
             .map_err(|e| Error::Live(e.to_string()))?;
         // Each frame says whether a face was swapped in it.
-        let xmp = live_xmp();
+        let encoder = LiveJpeg::new(JPEG_QUALITY);
         let (sh, st) = (shared.clone(), stop.clone());
         let encoder = std::thread::Builder::new()
             .name("mjpeg-encode".into())
-            .spawn(move || encode_loop(&sh, &st, &xmp))
+            .spawn(move || encode_loop(&sh, &st, &encoder))
             .map_err(|e| Error::Live(e.to_string()))?;
         Ok(Self {
             addr: local,
@@ -252,40 +252,53 @@ impl MjpegServer {
 
 const JPEG_QUALITY: u8 = 80;
 
-/// The provenance packets of live frames: `[no face swapped, face swapped]`.
-pub fn live_xmp() -> [String; 2] {
-    [
-        crate::provenance::xmp_packet(Operation::NoFaceSwapped, "a live stream frame"),
-        crate::provenance::xmp_packet(Operation::FaceSwap, "a live stream frame"),
-    ]
+/// Encodes live frames as JPEGs carrying their provenance packet (made once
+/// per stream: whether a face was swapped in the frame picks the label).
+#[derive(Debug, Clone)]
+pub struct LiveJpeg {
+    /// `[no face swapped, face swapped]`.
+    xmp: [String; 2],
+    quality: u8,
 }
 
-/// One live frame as a JPEG carrying the provenance packet `xmp` (from
-/// [`live_xmp`]).
-///
-/// # Errors
-/// The encoder failed.
-pub fn live_jpeg(frame: &Frame, xmp: &str, quality: u8) -> Result<Vec<u8>> {
-    let mut jpeg = Vec::with_capacity(frame.data().len() / 8);
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality.clamp(1, 100))
-        .encode(
-            frame.data(),
-            frame.width(),
-            frame.height(),
-            image::ExtendedColorType::Rgb8,
-        )
-        .map_err(|e| Error::Live(format!("JPEG encoding failed: {e}")))?;
-    crate::provenance::jpeg_with_xmp(&jpeg, xmp)
+impl LiveJpeg {
+    /// An encoder at JPEG `quality` (1–100).
+    pub fn new(quality: u8) -> Self {
+        Self {
+            xmp: [
+                crate::provenance::xmp_packet(Operation::NoFaceSwapped, "a live stream frame"),
+                crate::provenance::xmp_packet(Operation::FaceSwap, "a live stream frame"),
+            ],
+            quality: quality.clamp(1, 100),
+        }
+    }
+
+    /// One frame as a JPEG; `swapped`: whether a face was swapped in it.
+    ///
+    /// # Errors
+    /// The encoder failed.
+    pub fn encode(&self, frame: &Frame, swapped: bool) -> Result<Vec<u8>> {
+        let mut jpeg = Vec::with_capacity(frame.data().len() / 8);
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, self.quality)
+            .encode(
+                frame.data(),
+                frame.width(),
+                frame.height(),
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(|e| Error::Live(format!("JPEG encoding failed: {e}")))?;
+        crate::provenance::jpeg_with_xmp(&jpeg, &self.xmp[usize::from(swapped)])
+    }
 }
 
 /// The encoder thread: newest pending frame → JPEG with provenance → clients.
-fn encode_loop(shared: &Shared, stop: &AtomicBool, xmp: &[String; 2]) {
+fn encode_loop(shared: &Shared, stop: &AtomicBool, encoder: &LiveJpeg) {
     while !stop.load(Ordering::Relaxed) {
         let frame = shared.pending.wait(Duration::from_millis(200));
         let Some((frame, swapped)) = frame else {
             continue;
         };
-        match live_jpeg(&frame, &xmp[usize::from(swapped)], JPEG_QUALITY) {
+        match encoder.encode(&frame, swapped) {
             Ok(jpeg) => {
                 shared.encoded.fetch_add(1, Ordering::Relaxed);
                 let mut latest = shared
