@@ -476,24 +476,19 @@ fn place(
 ) -> ApiResult<(PathBuf, MediaKind)> {
     let kind = media_kind(upload).map_err(|e| ApiError::field(field, e.to_string()))?;
     let ext = if kind == MediaKind::Image {
-        let mut head = [0u8; 64];
-        let n = std::io::Read::read(
-            &mut std::fs::File::open(upload).map_err(|e| ApiError::internal(e.to_string()))?,
-            &mut head,
-        )
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-        // The size from the header, before anything is decoded.
-        if let Ok((w, h)) = image::ImageReader::open(upload)
+        // The format from the content and the size from the header, before
+        // anything is decoded.
+        let reader = image::ImageReader::open(upload)
             .and_then(image::ImageReader::with_guessed_format)
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.into_dimensions().map_err(|e| e.to_string()))
-        {
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let ext = reader
+            .format()
+            .and_then(|f| f.extensions_str().first().copied())
+            .unwrap_or("img");
+        if let Ok((w, h)) = reader.into_dimensions() {
             check_pixels(state, w, h, field)?;
         }
-        image::guess_format(&head[..n])
-            .ok()
-            .and_then(|f| f.extensions_str().first().copied())
-            .unwrap_or("img")
+        ext
     } else {
         // Anything that is not a picture must be a video FFmpeg reads.
         let info = camshow_media::video::probe(upload).map_err(|_| {
