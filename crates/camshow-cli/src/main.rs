@@ -5,6 +5,7 @@ mod config_cmd;
 mod detect_cmd;
 mod doctor;
 mod faces_cmd;
+mod join_cmd;
 mod live_cmd;
 mod models_cmd;
 mod preview;
@@ -55,6 +56,8 @@ enum Command {
     Models(models_cmd::ModelsArgs),
     /// Measure latencies on this machine
     Bench(bench_cmd::BenchArgs),
+    /// Join the segments of a video made by `swap --segment` (no re-encoding; audio from the target)
+    Join(join_cmd::JoinArgs),
     /// HTTP API over the engine: sources, image swaps, video jobs with progress events
     Serve(serve_cmd::ServeArgs),
 }
@@ -164,6 +167,7 @@ fn main() -> ExitCode {
         Command::Config(a) => config_cmd::run(&a),
         Command::Detect(a) => detect_cmd::run(&a),
         Command::Swap(a) => swap_cmd::run(&a),
+        Command::Join(a) => join_cmd::run(&a),
         Command::Faces(a) => faces_cmd::run(&a),
         Command::Live(a) => live_cmd::run(&a),
         Command::Cameras(a) => live_cmd::cameras(&a),

@@ -85,6 +85,10 @@ pub struct VideoArgs {
     /// Video: stop at this many seconds
     #[arg(long, value_name = "SECONDS")]
     trim_end: Option<f64>,
+    /// Video: process part INDEX (from 0) of COUNT only, split at keyframes where one is near;
+    /// `camshow join` puts the parts together (for array jobs on a cluster)
+    #[arg(long, value_name = "INDEX/COUNT", conflicts_with_all = ["trim_start", "trim_end", "fps"])]
+    segment: Option<camshow_media::segment::Segment>,
 }
 
 impl VideoArgs {
@@ -164,6 +168,7 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
             start: args.video.trim_start,
             end: args.video.trim_end,
         },
+        segment: args.video.segment,
     };
     let cancel = Arc::new(AtomicBool::new(false));
     {
@@ -232,6 +237,7 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
                     "safety_samples": report.safety_samples.0, "safety_checks": report.safety_checks.0,
                     "unswapped_ranges": report.unswapped_ranges, "scene_cuts": report.scene_cuts, "swapper": o.swapper, "processors": o.processors, "note": o.note,
                     "keep_frames": frames, "source_photos": o.source_photos, "seconds": o.seconds,
+                    "segment": args.video.segment.map(|s| s.to_string()),
                 });
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -246,6 +252,9 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
                 );
                 if let Some(n) = &o.note {
                     println!("note: {n}");
+                }
+                if let Some(s) = args.video.segment {
+                    println!("segment {s}: join the parts with `camshow join`");
                 }
                 println!("output: {}", out.display());
             }

@@ -40,6 +40,9 @@ pub struct JobOptions {
     pub keep_frames: Option<PathBuf>,
     /// Parallel frame workers.
     pub workers: usize,
+    /// Only this part of the input (see [`crate::segment`]): its time range,
+    /// no audio (the join muxes it), and its tag in the metadata.
+    pub segment: Option<crate::segment::SegmentPlan>,
 }
 
 impl JobOptions {
@@ -56,6 +59,7 @@ impl JobOptions {
             trim,
             keep_frames: keep_frames.filter(|_| video.keep_frames),
             workers: video.effective_workers(),
+            segment: None,
         }
     }
 }
@@ -295,7 +299,14 @@ pub fn run_video_job(
         path: output.to_path_buf(),
     })?;
     let info = probe(input)?;
-    let safety = check_video_safety(engine, input, &info, opts.trim, cancel)?;
+    if opts.segment.is_some() && (opts.trim != Trim::default() || opts.fps.is_some()) {
+        return Err(Error::Invalid(
+            "a segment keeps the input's own frames: it cannot be trimmed or given another frame rate"
+                .into(),
+        ));
+    }
+    let trim = opts.segment.as_ref().map_or(opts.trim, |p| p.trim);
+    let safety = check_video_safety(engine, input, &info, trim, cancel)?;
     let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -323,39 +334,49 @@ pub fn run_video_job(
     // a rate is forced or the video is trimmed: then it is resampled).
     // (Whether the rate varies is decided from the packets' own timestamps:
     // containers such as Matroska do not record an average rate.)
-    let exact_times = if opts.fps.is_none() && opts.trim == Trim::default() {
+    let exact_times = if opts.fps.is_none() && trim == Trim::default() {
         Some(crate::video::frame_times(input)?).filter(|t| crate::video::is_variable(t))
     } else {
         None
     };
-    let total = exact_times
+    let total = opts
+        .segment
         .as_ref()
-        .map(|t| t.len() as u64)
+        .map(|p| p.tag.frames)
+        .or_else(|| exact_times.as_ref().map(|t| t.len() as u64))
         .or_else(|| {
-            info.frame_count.filter(|_| {
-                opts.trim == Trim::default() && !info.variable_fps && opts.fps.is_none()
-            })
+            info.frame_count
+                .filter(|_| trim == Trim::default() && !info.variable_fps && opts.fps.is_none())
         })
         .or_else(|| {
-            let secs = opts.trim.end.unwrap_or(info.duration).min(info.duration)
-                - opts.trim.start.unwrap_or(0.0);
+            let secs =
+                trim.end.unwrap_or(info.duration).min(info.duration) - trim.start.unwrap_or(0.0);
             (secs > 0.0).then(|| (secs * fps.as_f64()).round() as u64)
         });
     let mut decoder = if exact_times.is_some() {
         Decoder::open_exact(input, &info)?
     } else {
         match opts.fps {
-            Some(r) => Decoder::open_resampled(input, &info, opts.trim, r)?,
-            None => Decoder::open(input, &info, opts.trim)?,
+            Some(r) => Decoder::open_resampled(input, &info, trim, r)?,
+            None => Decoder::open(input, &info, trim)?,
         }
     };
     let enc_opts = EncodeOptions {
         encoder: crate::video::choose_encoder(&opts.encoder, container)?,
         quality: opts.quality,
-        keep_audio: opts.keep_audio,
+        keep_audio: opts.keep_audio && opts.segment.is_none(),
         fps,
-        trim: opts.trim,
+        trim,
         timestamps: exact_times,
+        metadata: opts
+            .segment
+            .iter()
+            .map(|p| {
+                serde_json::to_string(&p.tag)
+                    .map(|t| (crate::segment::TAG_KEY.to_string(), t))
+                    .map_err(|e| Error::Internal(e.to_string()))
+            })
+            .collect::<Result<_>>()?,
     };
     let mut encoder = Encoder::start(
         tmp.path(),
@@ -564,6 +585,14 @@ pub fn run_video_job(
         return Err(Error::Invalid(format!(
             "{} has no frames to process",
             input.display()
+        )));
+    }
+    if let Some(p) = &opts.segment
+        && p.tag.frames != frames
+    {
+        return Err(Error::Internal(format!(
+            "segment {} decoded {frames} frames where the input has {} in its range",
+            p.tag.segment, p.tag.frames
         )));
     }
     encoder.finish(cancel)?;

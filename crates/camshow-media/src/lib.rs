@@ -20,6 +20,7 @@ pub mod latest;
 pub mod live;
 pub mod mp4;
 pub mod provenance;
+pub mod segment;
 pub mod swap_job;
 pub mod tools;
 pub mod video;

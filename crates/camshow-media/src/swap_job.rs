@@ -54,6 +54,10 @@ pub struct SwapRequest {
     pub map: Option<PathBuf>,
     /// Video: part of the input to process.
     pub trim: Trim,
+    /// Video: process one part only, to be joined with the others by
+    /// [`crate::segment::join`] (a cluster's array job).
+    #[serde(default)]
+    pub segment: Option<crate::segment::Segment>,
 }
 
 impl SwapRequest {
@@ -404,10 +408,20 @@ pub fn run_swap(
         .first()
         .map_or(Path::new("mapped"), PathBuf::as_path);
     let out = output_path(&req.output, named, &req.target);
+    let mut segment = None;
+    if kind == MediaKind::Image && req.segment.is_some() {
+        return Err(Error::Invalid(format!(
+            "{} is an image: only videos are split into segments",
+            req.target.display()
+        )));
+    }
     if kind == MediaKind::Video {
         // Checked before any model loads.
-        req.trim
-            .validate(crate::video::probe(&req.target)?.duration)?;
+        let info = crate::video::probe(&req.target)?;
+        req.trim.validate(info.duration)?;
+        if let Some(s) = req.segment {
+            segment = Some(crate::segment::plan(&req.target, &info, s)?);
+        }
         if container_for(&out).is_none() {
             return Err(Error::UnsupportedVideoFormat { path: out });
         }
@@ -512,7 +526,8 @@ pub fn run_swap(
                 name.push("-frames");
                 PathBuf::from(name)
             });
-            let opts = JobOptions::from_settings(&settings.video, req.trim, frames.clone());
+            let mut opts = JobOptions::from_settings(&settings.video, req.trim, frames.clone());
+            opts.segment = segment;
             let report = run_video_job(&engine, &plan, &req.target, &out, &opts, progress, cancel)?;
             SwapResult::Video {
                 report: Box::new(report),

@@ -17,7 +17,7 @@ use camshow_core::Frame;
 use crate::error::{Error, Result};
 use crate::provenance::DIGITAL_SOURCE_TYPE;
 
-fn tool_err(tool: &str, reason: impl Into<String>) -> Error {
+pub(crate) fn tool_err(tool: &str, reason: impl Into<String>) -> Error {
     Error::Tool {
         tool: tool.into(),
         reason: reason.into(),
@@ -248,7 +248,7 @@ impl Trim {
         Ok(())
     }
 
-    fn args(&self) -> Vec<String> {
+    pub(crate) fn args(&self) -> Vec<String> {
         let mut a = Vec::new();
         if let Some(s) = self.start {
             a.extend(["-ss".into(), format!("{s:.3}")]);
@@ -447,6 +447,8 @@ pub struct EncodeOptions {
     /// Presentation times of the frames (seconds) to keep exactly, for a
     /// variable-rate source decoded with [`Decoder::open_exact`].
     pub timestamps: Option<Vec<f64>>,
+    /// Extra container metadata (key, value), such as a segment's tag.
+    pub metadata: Vec<(String, String)>,
 }
 
 /// The encoder for `setting` (`auto`, or a name) and a container: `auto`
@@ -662,6 +664,9 @@ fn output_args(
             &format!("DigitalSourceType={DIGITAL_SOURCE_TYPE}"),
         ]);
     }
+    for (k, v) in &opts.metadata {
+        cmd.args(["-metadata", &format!("{k}={v}")]);
+    }
     cmd.args([
         "-metadata",
         &format!("comment={comment}"),
@@ -676,6 +681,57 @@ fn output_args(
             c => c,
         },
     ]);
+}
+
+/// Concatenates the parts listed in `list` (an `ffconcat` file) into
+/// `target` without re-encoding, with `source`'s audio when `audio` and the
+/// provenance tags; `cancel` stops it (nothing is left at `target`).
+pub(crate) fn mux_joined(
+    list: &Path,
+    source: &Path,
+    info: &VideoInfo,
+    container: &str,
+    audio: bool,
+    target: &Path,
+    cancel: &AtomicBool,
+) -> Result<()> {
+    let stopped = || cancel.load(Ordering::Relaxed);
+    let opts = EncodeOptions {
+        encoder: String::new(),
+        quality: 0,
+        keep_audio: audio,
+        fps: info.fps,
+        trim: Trim::default(),
+        timestamps: None,
+        metadata: Vec::new(),
+    };
+    let mut cmd = crate::tools::ffmpeg();
+    cmd.args([
+        "-nostdin", "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i",
+    ])
+    .arg(list);
+    output_args(
+        &mut cmd,
+        container,
+        source,
+        info,
+        &opts,
+        "+use_metadata_tags+faststart",
+    );
+    cmd.args(["-c:v", "copy"]).arg(target);
+    let Some(out) = camshow_core::child::output_until(&mut cmd, &stopped)
+        .map_err(|e| tool_err("ffmpeg (join)", format!("could not be started ({e})")))?
+    else {
+        let _ = std::fs::remove_file(target);
+        return Err(Error::Cancelled);
+    };
+    if !out.status.success() {
+        return Err(tool_err(
+            "ffmpeg (join)",
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `encoder` is a hardware encoder (these take NV12 frames).

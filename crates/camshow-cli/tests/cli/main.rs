@@ -179,6 +179,7 @@ fn there_is_no_way_to_switch_the_gate_off() {
         &["bench"],
         &["doctor"],
         &["cameras"],
+        &["join"],
     ];
     for cmd in commands {
         let mut args = cmd.to_vec();

@@ -1182,3 +1182,226 @@ fn every_advertised_container_carries_provenance() {
         assert_eq!(streams(&out).video_frames, 10, "{name}");
     }
 }
+
+fn camshow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_camshow"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Splits `clip` into three parts (in separate processes, as a cluster's
+/// array job would), joins them in another order, and returns the joined
+/// video and each part's tag.
+fn split_and_join(dir: &Path, clip: &Path, name: &str) -> (PathBuf, Vec<serde_json::Value>) {
+    let mut parts = Vec::new();
+    let mut tags = Vec::new();
+    for i in 0..3 {
+        let part = dir.join(format!("{name}-part{i}.mp4"));
+        let o = swap(&[
+            "-s",
+            s(&sample("t1.jpg")),
+            "-t",
+            s(clip),
+            "-o",
+            s(&part),
+            "--segment",
+            &format!("{i}/3"),
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["segment"], format!("{i}/3"));
+        let st = streams(&part);
+        assert_eq!(
+            st.audio_duration, None,
+            "a part leaves the audio to the join"
+        );
+        let tag: serde_json::Value =
+            serde_json::from_str(st.tags["camshow_segment"].as_str().unwrap()).unwrap();
+        assert_eq!(tag["frames"], st.video_frames, "{tag}");
+        assert_eq!(v["frames"], st.video_frames);
+        tags.push(tag);
+        parts.push(part);
+    }
+    let joined = dir.join(format!("{name}-joined.mp4"));
+    let o = camshow(&[
+        "join",
+        "-t",
+        s(clip),
+        "-o",
+        s(&joined),
+        s(&parts[2]),
+        s(&parts[0]),
+        s(&parts[1]),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["segments"], 3);
+    assert_eq!(v["audio"], true);
+    (joined, tags)
+}
+
+#[test]
+fn segments_joined_give_the_single_run_at_and_between_keyframes() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    // Keyframes every 9 frames: the even split (10, 20) snaps to 9 and 18.
+    let keyed = astronaut_clip(
+        dir.path(),
+        "keyed.mp4",
+        true,
+        &["-g", "9", "-keyint_min", "9", "-sc_threshold", "0"],
+    );
+    // One keyframe only: the boundaries fall between keyframes.
+    let sparse = astronaut_clip(
+        dir.path(),
+        "sparse.mp4",
+        true,
+        &["-g", "300", "-sc_threshold", "0"],
+    );
+    for (clip, name, firsts, keyframe_starts) in [
+        (&keyed, "keyed", [0, 9, 18], [true, true, true]),
+        (&sparse, "sparse", [0, 10, 20], [true, false, false]),
+    ] {
+        let single = dir.path().join(format!("{name}-single.mp4"));
+        let o = swap(&["-s", s(&sample("t1.jpg")), "-t", s(clip), "-o", s(&single)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (joined, tags) = split_and_join(dir.path(), clip, name);
+        for (i, t) in tags.iter().enumerate() {
+            assert_eq!(t["first_frame"], firsts[i], "{name}: {t}");
+            assert_eq!(t["keyframe_start"], keyframe_starts[i], "{name}: {t}");
+            assert_eq!(t["input_frames"], 30);
+        }
+        let (a, b, c) = (streams(clip), streams(&single), streams(&joined));
+        assert_eq!(c.video_frames, a.video_frames, "{name}: frame-exact");
+        assert_eq!(c.video_frames, b.video_frames);
+        assert!((c.video_duration - b.video_duration).abs() < 1e-3, "{name}");
+        let audio = c.audio_duration.expect("the join muxes the target's audio");
+        assert!((audio - a.audio_duration.unwrap()).abs() < 0.05, "{name}");
+        assert!(
+            c.tags.get("camshow_segment").is_none(),
+            "a joined video is no part"
+        );
+        assert_eq!(exiftool("XMP:Operation", &joined), "face-swap");
+        assert!(
+            exiftool("XMP:DigitalSourceType", &joined)
+                .ends_with("compositeWithTrainedAlgorithmicMedia")
+        );
+        assert!(
+            exiftool("Keys:IptcDigitalSourceType", &joined)
+                .ends_with("compositeWithTrainedAlgorithmicMedia")
+        );
+        // Visually the single run's frames, at and around every boundary.
+        // (Each part starts its encode with a keyframe and its face
+        // tracking afresh: encoding noise and smoothing, no visible change.)
+        let diffs: Vec<(u32, f64)> = [0, 8, 9, 10, 17, 18, 19, 20, 21, 29]
+            .into_iter()
+            .map(|n| {
+                let d = mean_abs_diff(
+                    &frame_at(&single, n),
+                    &frame_at(&joined, n),
+                    (0, 0, 448, 448),
+                );
+                (n, d)
+            })
+            .collect();
+        assert!(
+            diffs.iter().all(|(_, d)| *d < 3.0),
+            "{name}: mean differences per frame {diffs:?}"
+        );
+        // A frame off (one lost or repeated at a boundary) would show.
+        let off = mean_abs_diff(
+            &frame_at(&single, 9),
+            &frame_at(&joined, 10),
+            (0, 0, 448, 448),
+        );
+        assert!(
+            off > 6.0,
+            "{name}: neighbouring frames differ by {off} only"
+        );
+        // And swapped: the face differs from the input's.
+        let face = mean_abs_diff(
+            &frame_at(clip, 15),
+            &frame_at(&joined, 15),
+            (160, 60, 80, 80),
+        );
+        assert!(face > 8.0, "{name}: face {face}");
+    }
+}
+
+#[test]
+fn joins_refuse_missing_repeated_and_foreign_parts() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = astronaut_clip(dir.path(), "clip.mp4", true, &["-t", "1"]);
+    let other = astronaut_clip(dir.path(), "other.mp4", false, &["-t", "1"]);
+    let part = |c: &Path, i: u32, n: u32| {
+        let p = dir.path().join(format!(
+            "{}-{i}of{n}.mp4",
+            c.file_stem().unwrap().to_str().unwrap()
+        ));
+        let o = swap(&[
+            "-s",
+            s(&sample("t1.jpg")),
+            "-t",
+            s(c),
+            "-o",
+            s(&p),
+            "--segment",
+            &format!("{i}/{n}"),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        p
+    };
+    let (p0, p1, q1) = (part(&clip, 0, 2), part(&clip, 1, 2), part(&other, 1, 2));
+    let out = dir.path().join("joined.mp4");
+    let join = |parts: &[&Path]| {
+        let mut a = vec!["join", "-t", s(&clip), "-o", s(&out)];
+        a.extend(parts.iter().map(|p| s(p)));
+        camshow(&a)
+    };
+    for (parts, expect) in [
+        (vec![p0.as_path()], "segment 1/2 is missing"),
+        (vec![p1.as_path()], "segment 0/2 is missing"),
+        (vec![p0.as_path(), p0.as_path()], "given twice"),
+        (vec![p0.as_path(), q1.as_path()], "another video"),
+        (vec![p0.as_path(), clip.as_path()], "not a segment"),
+    ] {
+        let o = join(&parts);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.contains(expect),
+            "{parts:?}: {err}"
+        );
+        assert!(!out.exists(), "nothing is written");
+    }
+    // Bad segment options are refused before any work.
+    let face = sample("t1.jpg");
+    for (args, expect) in [
+        (vec!["--segment", "2/2"], "below 2"),
+        (vec!["--segment", "half"], "INDEX/COUNT"),
+        (vec!["--segment", "0/31"], "too few"),
+    ] {
+        let mut a = vec!["-s", s(&face), "-t", s(&clip), "-o", s(&out)];
+        a.extend(args);
+        let o = swap(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(expect), "{a:?}: {err}");
+    }
+    let picture = dir.path().join("picture.png");
+    let o = swap(&[
+        "-s",
+        s(&sample("t1.jpg")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&picture),
+        "--segment",
+        "0/2",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("only videos"), "{err}");
+    assert!(!picture.exists());
+}

@@ -100,6 +100,7 @@ fn stopping_the_retiming_leaves_no_output() {
         fps: Rational { num: 10, den: 1 },
         trim: Trim::default(),
         timestamps: Some(times),
+        metadata: Vec::new(),
     };
     let encode = |stop: bool| {
         let mut dec = Decoder::open_exact(&input, &info).unwrap();
