@@ -261,7 +261,16 @@ fn setup_cache_dirs() -> Vec<PathBuf> {
 fn python_package_dirs() -> Vec<PathBuf> {
     let script = "import importlib.util as u\nfor n in ('onnxruntime',):\n s=u.find_spec(n)\n if s and s.submodule_search_locations:\n  print(list(s.submodule_search_locations)[0])";
     let mut out = Vec::new();
-    for py in ["python3", "python"] {
+    // The interpreter named by CAMSHOW_PYTHON first (the Python package sets
+    // it to its own, so that its environment's onnxruntime is found).
+    let named = std::env::var(env_vars::CAMSHOW_PYTHON)
+        .ok()
+        .filter(|p| !p.is_empty());
+    for py in named
+        .iter()
+        .map(String::as_str)
+        .chain(["python3", "python"])
+    {
         if let Ok(o) = std::process::Command::new(py).args(["-c", script]).output()
             && o.status.success()
         {

@@ -3,9 +3,13 @@
 //! between frames (tracker, per-track selection, the face map's person per
 //! track, the source plan), so a job can move it into a thread or task.
 //!
-//! The content-safety gate is not called here: each caller applies the
-//! [`crate::safety::SafetyPolicy`] for its medium (every image, sampled
-//! video frames, the live schedule) before it swaps.
+//! [`FrameSession::process`] does not call the content-safety gate: each
+//! caller applies the [`crate::safety::SafetyPolicy`] for its medium before
+//! it swaps. Two gated steps are here for the callers that need no more:
+//! [`FrameSession::swap_picture`] (one picture: the whole picture, then the
+//! region around every face about to be swapped) and [`CheckedStream`]
+//! (frames handed in one by one, as a live loop in Python does: a frame is
+//! swapped only under a passing check at most the policy's staleness old).
 //!
 //! ```no_run
 //! # fn main() -> camshow_core::Result<()> {
@@ -210,6 +214,35 @@ impl FrameSession {
         Ok(refs.len())
     }
 
+    /// One picture, gated: the gate sees the whole picture, then the region
+    /// around every face about to be swapped (near native scale); then
+    /// analyse → select → swap in place. `what` names the picture in errors.
+    /// No face in the picture is [`crate::Error::NoFace`].
+    pub fn swap_picture(
+        &mut self,
+        engine: &SwapEngine,
+        frame: &mut Frame,
+        what: &str,
+    ) -> Result<SwapReport> {
+        let gate = engine.safety_gate();
+        gate.ensure_safe_image(frame, &[], what)?;
+        let faces = engine.analyse(frame)?;
+        let faces_found = faces.len();
+        let targets = self.targets(faces)?;
+        let boxes: Vec<[f32; 4]> = targets.iter().map(|(f, _)| f.bbox).collect();
+        gate.ensure_safe_regions(frame, &boxes, what)?;
+        if faces_found == 0 {
+            return Err(crate::Error::NoFace { what: what.into() });
+        }
+        let faces_swapped = self.swap(engine, frame, &targets)?;
+        Ok(SwapReport {
+            faces_found,
+            faces_swapped,
+            swapper: engine.swapper_name(),
+            processors: engine.processors(),
+        })
+    }
+
     /// Analyse → track → select → swap, in place. The caller has applied
     /// its safety policy to `frame`.
     pub fn process(&mut self, engine: &SwapEngine, frame: &mut Frame) -> Result<SwapReport> {
@@ -222,6 +255,90 @@ impl FrameSession {
             faces_swapped: swapped,
             swapper: engine.swapper_name(),
             processors: engine.processors(),
+        })
+    }
+}
+
+/// A stream whose frames are handed in one at a time by the caller (a
+/// Python loop, a desktop preview): a tracked [`FrameSession`] and the
+/// live safety schedule, run synchronously. The gate checks the frame and
+/// the context crops of the faces about to be swapped whenever the last
+/// check is older than the policy's live interval (or none passed yet);
+/// a frame is swapped only under a passing check at most the policy's
+/// staleness old, and an unsafe check holds swapping for the cool-down.
+#[derive(Debug)]
+pub struct CheckedStream {
+    session: FrameSession,
+    policy: crate::safety::SafetyPolicy,
+    clearance: crate::safety::LiveClearance,
+    last_check: Option<std::time::Instant>,
+}
+
+/// What [`CheckedStream::process`] did with one frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamStep {
+    /// Faces found and swapped.
+    pub report: SwapReport,
+    /// Whether the gate checked this frame.
+    pub checked: bool,
+    /// Whether the frame went out unswapped because the gate held swapping.
+    pub held: bool,
+}
+
+impl CheckedStream {
+    /// A stream at `fps` with the default safety policy.
+    pub fn new(plan: SourcePlan, engine: &EngineSettings, fps: f64) -> Self {
+        let policy = crate::safety::SafetyPolicy::default();
+        Self {
+            session: FrameSession::tracked(plan, engine, fps),
+            clearance: policy.live_clearance(),
+            policy,
+            last_check: None,
+        }
+    }
+
+    /// The per-frame session (to change the plan or the selection).
+    pub fn session_mut(&mut self) -> &mut FrameSession {
+        &mut self.session
+    }
+
+    /// Checks run so far and how many times the gate tripped.
+    pub fn checks(&self) -> (u64, u64) {
+        self.clearance.counts()
+    }
+
+    /// Processes one frame in place (see the type's docs).
+    pub fn process(&mut self, engine: &SwapEngine, frame: &mut Frame) -> Result<StreamStep> {
+        let now = std::time::Instant::now();
+        let faces = engine.analyse(frame)?;
+        let faces_found = faces.len();
+        let targets = self.session.targets(faces)?;
+        let due = self
+            .last_check
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.policy.live_interval);
+        let checked = due || (!self.clearance.tripped() && !self.clearance.may_swap(now));
+        if checked {
+            let boxes: Vec<[f32; 4]> = targets.iter().map(|(f, _)| f.bbox).collect();
+            let verdict = engine.safety_gate().check_frame(frame, &boxes)?;
+            self.clearance
+                .record(now, std::time::Instant::now(), verdict.safe);
+            self.last_check = Some(now);
+        }
+        let held = !targets.is_empty() && !self.clearance.may_swap(now);
+        let faces_swapped = if held {
+            0
+        } else {
+            self.session.swap(engine, frame, &targets)?
+        };
+        Ok(StreamStep {
+            report: SwapReport {
+                faces_found,
+                faces_swapped,
+                swapper: engine.swapper_name(),
+                processors: engine.processors(),
+            },
+            checked,
+            held,
         })
     }
 }

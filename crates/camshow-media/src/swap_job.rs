@@ -369,6 +369,36 @@ pub fn source_plan(
     })
 }
 
+/// Checks a video job before any model loads: the trim against the
+/// target's duration, the output's container, that this FFmpeg offers the
+/// encoder, and the segment's range (returned).
+pub fn check_video_job(
+    settings: &Settings,
+    target: &Path,
+    out: &Path,
+    trim: Trim,
+    segment: Option<crate::segment::Segment>,
+) -> Result<Option<crate::segment::SegmentPlan>> {
+    let info = crate::video::probe(target)?;
+    trim.validate(info.duration)?;
+    let plan = match segment {
+        Some(s) => Some(crate::segment::plan(target, &info, s)?),
+        None => None,
+    };
+    let container = container_for(out).ok_or_else(|| Error::UnsupportedVideoFormat {
+        path: out.to_path_buf(),
+    })?;
+    let encoder = crate::video::choose_encoder(&settings.video.encoder, container)?;
+    let encoders = crate::tools::ffmpeg_info().video_encoders;
+    if !encoders.iter().any(|e| e == &encoder) {
+        return Err(Error::Invalid(format!(
+            "video encoder {encoder} is not offered by this FFmpeg (available: {})",
+            encoders.join(", ")
+        )));
+    }
+    Ok(plan)
+}
+
 /// Runs a swap: checks the request, loads the engine (from `ctx`'s cache),
 /// prepares the sources, swaps the image or video and writes the output
 /// (temporary file renamed into place). `progress(done, total)` reports
@@ -417,23 +447,7 @@ pub fn run_swap(
     }
     if kind == MediaKind::Video {
         // Checked before any model loads.
-        let info = crate::video::probe(&req.target)?;
-        req.trim.validate(info.duration)?;
-        if let Some(s) = req.segment {
-            segment = Some(crate::segment::plan(&req.target, &info, s)?);
-        }
-        if container_for(&out).is_none() {
-            return Err(Error::UnsupportedVideoFormat { path: out });
-        }
-        let container = container_for(&out).unwrap_or_default();
-        let encoder = crate::video::choose_encoder(&settings.video.encoder, container)?;
-        let encoders = crate::tools::ffmpeg_info().video_encoders;
-        if !encoders.iter().any(|e| e == &encoder) {
-            return Err(Error::Invalid(format!(
-                "video encoder {encoder} is not offered by this FFmpeg (available: {})",
-                encoders.join(", ")
-            )));
-        }
+        segment = check_video_job(settings, &req.target, &out, req.trim, req.segment)?;
     } else {
         OutputFormat::for_path(&out)?;
     }
@@ -483,29 +497,12 @@ pub fn run_swap(
     let result = match kind {
         MediaKind::Image => {
             let (mut target, alpha) = crate::image_io::read_image_alpha(&req.target)?;
-            let gate = engine.safety_gate();
             let what = format!("target {}", req.target.display());
-            gate.ensure_safe_image(&target, &[], &what)?;
-            let mut session = FrameSession::still(plan, &settings.engine);
-            let faces = engine.analyse(&target)?;
-            let faces_found = faces.len();
-            let targets = session.targets(faces)?;
-            // The region around every face about to be swapped, seen near native scale.
-            let boxes: Vec<[f32; 4]> = targets.iter().map(|(f, _)| f.bbox).collect();
-            gate.ensure_safe_regions(&target, &boxes, &what)?;
-            let faces_swapped = session.swap(&engine, &mut target, &targets)?;
-            let report = SwapReport {
-                faces_found,
-                faces_swapped,
-                swapper: engine.swapper_name(),
-                processors: engine.processors(),
-            };
-            if report.faces_found == 0 {
-                return Err(camshow_core::Error::NoFace {
-                    what: format!("target {}", req.target.display()),
-                }
-                .into());
-            }
+            let report = FrameSession::still(plan, &settings.engine).swap_picture(
+                &engine,
+                &mut target,
+                &what,
+            )?;
             // Labelled with what was done: a swap, or none (no face matched).
             let op = if report.faces_swapped > 0 {
                 Operation::FaceSwap
