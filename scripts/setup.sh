@@ -29,6 +29,7 @@ ort_lib_sha256() {
 }
 SKIMAGE_VERSION="0.26.0"
 SCHEMATHESIS_VERSION="4.32.5"
+MATURIN_VERSION="1.16.0"
 INSIGHTFACE_VERSION="0.7.3"
 ASTRONAUT_SHA256="88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5"
 T1_SHA256="47f682e945b659f93a9e490b9c9c4a2a864abe64dace9e1a2893845ddfd69489"
@@ -65,9 +66,9 @@ fi
 if [ "${1:-}" = "--test" ] && [ "$OS" = "Linux" ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
-  # The API fuzzer (schemathesis) goes into a virtual environment.
-  "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 fi
+# The Python package's build tool (maturin) and the test tools go into virtual environments.
+"$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$OS" = "Linux" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
     say "installing system packages: ${need_apt[*]}"
@@ -152,4 +153,17 @@ if [ "${1:-}" = "--test" ]; then
 fi
 cargo build --locked -p camshow-cli
 "$ROOT/target/debug/camshow" models fetch nudenet centerface blazeface_front blazeface_back
+
+# --- the Python package ----------------------------------------------------------
+PYBUILD="$CACHE/py-build"
+if ! "$PYBUILD/bin/maturin" --version 2>/dev/null | grep -q "$MATURIN_VERSION"; then
+  say "installing maturin $MATURIN_VERSION into $PYBUILD"
+  rm -rf "$PYBUILD"
+  "$PYTHON" -m venv "$PYBUILD"
+  "$PYBUILD/bin/python" -m pip install -q --disable-pip-version-check "maturin==$MATURIN_VERSION"
+fi
+say "building the Python wheel (camshow_deepfaker) into target/wheels"
+"$PYBUILD/bin/maturin" build --profile dev --strip --locked -m crates/camshow-py/Cargo.toml \
+  -o "$ROOT/target/wheels" -i "$PYTHON" -q
+say "wheel: $(ls "$ROOT"/target/wheels/camshow_deepfaker-*.whl | head -n1) (pip install it; maturin build --release for a distributable one)"
 say "ready"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: set up, then the house rules (rustfmt, clippy with
 # the workspace's lint set as errors), every Rust test (nextest) and doctest,
-# and a short run of every fuzz target.
+# the Python package's suite, and a short run of every fuzz target.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh" --test
@@ -16,5 +16,7 @@ cargo nextest run --workspace --locked --profile ci
 grep -rn -A1 '#\[ignore = ' crates --include='*.rs' | paste - - - 2>/dev/null \
   | sed -E 's/^([^:]+):[0-9]+:#\[ignore = "(.*)"\].*fn ([a-z0-9_]+).*/[test] skipped: \3 (\1): \2/' >&2 || true
 cargo test --workspace --locked --doc
+echo "[test] the Python package (pytest against the installed wheel, a local Ray cluster, mypy)" >&2
+scripts/test-python.sh
 echo "[test] fuzz smoke run (libFuzzer, every target)" >&2
 scripts/fuzz.sh smoke

@@ -1116,6 +1116,45 @@ fn find_runtime(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// A picture file (PNG, JPEG, WebP, BMP, TIFF, GIF) as an `H×W×3 uint8`
+/// array, decoded as the CLI decodes it (EXIF orientation applied).
+#[pyfunction]
+#[pyo3(signature = (path, *, color="rgb"))]
+fn read_image<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    color: &str,
+) -> PyResult<Bound<'py, PyArray3<u8>>> {
+    let color = Color::parse(color)?;
+    let frame = py
+        .detach(|| camshow_media::image_io::read_image(&path))
+        .py_err()?;
+    frame_out(py, frame, color)
+}
+
+/// Writes a swapped picture (format from the extension: .png, .jpg) with
+/// the AI-generated provenance every output of the product carries
+/// (IPTC DigitalSourceType in XMP); written to a temporary file and renamed
+/// into place.
+#[pyfunction]
+#[pyo3(signature = (path, image, *, color="rgb", swapped=true))]
+fn write_image(
+    py: Python<'_>,
+    path: PathBuf,
+    image: &Bound<'_, PyAny>,
+    color: &str,
+    swapped: bool,
+) -> PyResult<()> {
+    let frame = frame_in(image, Color::parse(color)?)?;
+    let op = if swapped {
+        camshow_media::provenance::Operation::FaceSwap
+    } else {
+        camshow_media::provenance::Operation::NoFaceSwapped
+    };
+    py.detach(|| camshow_media::image_io::write_image(&path, &frame, (op, "Python package")))
+        .py_err()
+}
+
 /// ONNX Runtime sessions this process has created (models loaded): a
 /// worker that loads its models once shows the same count after every job.
 #[pyfunction]
@@ -1135,6 +1174,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(join_segments, m)?)?;
     m.add_function(wrap_pyfunction!(find_runtime, m)?)?;
     m.add_function(wrap_pyfunction!(sessions_created, m)?)?;
+    m.add_function(wrap_pyfunction!(read_image, m)?)?;
+    m.add_function(wrap_pyfunction!(write_image, m)?)?;
     m.add("CamshowError", py.get_type::<CamshowError>())?;
     m.add("UnsafeContentError", py.get_type::<UnsafeContentError>())?;
     m.add("NoFaceError", py.get_type::<NoFaceError>())?;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 import time
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 import camshow_deepfaker as cd
-from conftest import camshow_bin, marked, read_rgb, run, sample, write_png
+from conftest import astronaut_clip, camshow_bin, exiftool, marked, read_rgb, run, sample, write_png
 
 
 def test_the_package_says_which_runtime_it_found(engine: cd.Engine) -> None:
@@ -224,3 +225,40 @@ def test_the_gil_is_released_while_the_engine_works(engine: cd.Engine, astronaut
     for t in threads:
         t.join()
     assert len(results) == 4 and all(np.array_equal(r, expected) for r in results)
+
+
+def test_pictures_read_and_written_with_provenance(tmp_path: Path, engine: cd.Engine) -> None:
+    t1 = cd.read_image(sample("t1.jpg"))
+    assert t1.shape == (886, 1280, 3) and t1.dtype == np.uint8
+    assert np.array_equal(cd.read_image(sample("t1.jpg"), color="bgr"), t1[:, :, ::-1])
+    out = tmp_path / "out.png"
+    cd.write_image(out, engine.swap(engine.prepare_source(sample("astronaut.png")), t1))
+    assert exiftool("XMP:DigitalSourceType", out).endswith("compositeWithTrainedAlgorithmicMedia")
+    assert exiftool("XMP:Operation", out) == "face-swap"
+    with pytest.raises(cd.InvalidInputError, match="unsupported output format"):
+        cd.write_image(tmp_path / "out.gif2", t1)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(sample("t1.jpg").read_bytes()[:5000])
+    with pytest.raises(cd.CamshowError):
+        cd.read_image(broken)
+
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def test_the_examples_run(tmp_path: Path) -> None:
+    out = tmp_path / "swapped.png"
+    got = run([sys.executable, EXAMPLES / "swap_picture.py", sample("astronaut.png"), sample("t1.jpg"), out])
+    assert "6 face(s)" in got.stdout and out.is_file()
+    run([sys.executable, EXAMPLES / "camera_loop.py", sample("astronaut.png")])
+    clip = astronaut_clip(tmp_path, "clip.mp4", seconds=2)
+    joined = tmp_path / "joined.mp4"
+    got = run([sys.executable, EXAMPLES / "video_segments.py", sample("t1.jpg"), clip, joined, "2"])
+    assert "20 frames in 2 parts" in got.stdout and joined.is_file()
+
+
+def test_the_examples_type_check_against_the_stubs() -> None:
+    got = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", "/dev/null", str(EXAMPLES)], capture_output=True, text=True
+    )
+    assert got.returncode == 0, got.stdout + got.stderr

@@ -37,7 +37,9 @@ from ._native import (  # noqa: E402
     __version__,
     find_runtime,
     join_segments,
+    read_image,
     sessions_created,
+    write_image,
 )
 
 USAGE_TERMS = (
@@ -63,5 +65,7 @@ __all__ = [
     "__version__",
     "find_runtime",
     "join_segments",
+    "read_image",
     "sessions_created",
+    "write_image",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal, TypedDict
@@ -28,11 +29,11 @@ class ModelMissingError(CamshowError):
     model: str
 
 class RuntimeInfo(TypedDict):
-    path: str
+    path: Path
     found_by: str
 
 class EngineRuntime(TypedDict):
-    path: str
+    path: Path
     found_by: str
     version: str
 
@@ -58,7 +59,7 @@ class Source:
 
 class FaceMap:
     @property
-    def path(self) -> str: ...
+    def path(self) -> Path: ...
     @property
     def people(self) -> list[dict[str, Any]]: ...
     @property
@@ -81,7 +82,7 @@ class LiveSession:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool: ...
+    ) -> None: ...
 
 class Engine:
     def __init__(
@@ -149,3 +150,5 @@ def join_segments(
 ) -> dict[str, Any]: ...
 def find_runtime() -> RuntimeInfo: ...
 def sessions_created() -> int: ...
+def read_image(path: StrPath, *, color: Color = "rgb") -> Image: ...
+def write_image(path: StrPath, image: Image, *, color: Color = "rgb", swapped: bool = True) -> None: ...

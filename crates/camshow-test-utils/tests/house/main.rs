@@ -318,6 +318,32 @@ fn the_test_marker_never_reaches_a_shipped_binary() {
         );
     }
     assert!(front_ends >= 1);
+    // The Python wheel the setup builds (target/wheels) is the shipped
+    // build: its extension must not know the marker's label. (The test
+    // wheel, built with the marker for pytest, goes to target/test-wheel.)
+    let wheels = workspace().join("target/wheels");
+    for w in std::fs::read_dir(&wheels).into_iter().flatten().flatten() {
+        let path = w.path();
+        if path.extension().is_some_and(|e| e == "whl") {
+            let so = Command::new("unzip")
+                .args(["-p"])
+                .arg(&path)
+                .arg("camshow_deepfaker/_native*")
+                .output()
+                .unwrap();
+            assert!(
+                so.status.success() && so.stdout.len() > 1 << 20,
+                "{}",
+                path.display()
+            );
+            let label = camshow_core::safety::test_marker::LABEL.as_bytes();
+            assert!(
+                !so.stdout.windows(label.len()).any(|w| w == label),
+                "the shipped wheel {} has the test marker",
+                path.display()
+            );
+        }
+    }
     // The fuzz harness builds the library too.
     let fuzz = std::fs::read_to_string(workspace().join("fuzz/Cargo.toml")).unwrap();
     assert!(!fuzz.contains("test-marker"));
