@@ -827,6 +827,55 @@ impl Engine {
         })
     }
 
+    /// For the benchmark (crates/camshow-py/bench): `swap`'s work measured
+    /// inside Rust, `repeat` times, on a fresh copy of the frame each time
+    /// (seconds per call).
+    fn _time_swap(
+        &self,
+        py: Python<'_>,
+        source: PyRef<'_, Source>,
+        image: &Bound<'_, PyAny>,
+        repeat: usize,
+    ) -> PyResult<Vec<f64>> {
+        let frame = frame_in(image, Color::Rgb)?;
+        let (settings, engine) = self.current();
+        let prepared = checked_source(&source, &engine)?;
+        py.detach(|| {
+            (0..repeat)
+                .map(|_| {
+                    let start = std::time::Instant::now();
+                    let mut f = frame.clone();
+                    let plan = SourcePlan::One {
+                        source: Arc::clone(&prepared),
+                        reference: None,
+                    };
+                    FrameSession::still(plan, &settings.engine).swap_picture(
+                        &engine,
+                        &mut f,
+                        "target picture",
+                    )?;
+                    Ok(start.elapsed().as_secs_f64())
+                })
+                .collect::<camshow_core::Result<Vec<f64>>>()
+        })
+        .py_err()
+    }
+
+    /// For the benchmark: only what a call adds around the engine's work
+    /// (the array in, the GIL released and taken back, the array out).
+    #[staticmethod]
+    #[pyo3(signature = (image, *, color="rgb"))]
+    fn _passthrough<'py>(
+        py: Python<'py>,
+        image: &Bound<'py, PyAny>,
+        color: &str,
+    ) -> PyResult<Bound<'py, PyArray3<u8>>> {
+        let color = Color::parse(color)?;
+        let frame = frame_in(image, color)?;
+        let frame = py.detach(move || frame);
+        frame_out(py, frame, color)
+    }
+
     fn __repr__(&self) -> String {
         let engine = self.engine();
         format!(
