@@ -20,6 +20,8 @@ NUMPY_VERSION="2.4.6"
 PYTEST_VERSION="9.2.0"
 MYPY_VERSION="2.4.1"
 RAY_VERSION="2.60.0"
+# The runtime the setup uses, installed as a package too: the wheel must find it there.
+ORT_VERSION="1.32.0"
 
 say() { printf '[test-python] %s\n' "$*" >&2; }
 cd "$ROOT"
@@ -33,6 +35,7 @@ rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
   "numpy==$NUMPY_VERSION" "pytest==$PYTEST_VERSION" "mypy==$MYPY_VERSION" "ray[data]==$RAY_VERSION" \
+  "onnxruntime==$ORT_VERSION" \
   target/test-wheel/camshow_deepfaker-*.whl
 cargo build --locked -p camshow-cli -q
 # The suite imports the installed package, never the source tree.

@@ -342,13 +342,15 @@ impl Engine {
     /// Loads the engine. `settings`: None (the settings file and `CAMSHOW_*`
     /// variables, as the CLI), a path to a settings file (TOML), or a dict of
     /// changes over them (nested tables or dotted keys); `models_dir`
-    /// overrides the models folder.
+    /// overrides the models folder; `model_files` maps model ids to files
+    /// used instead of the installed ones (as `--model-file ID=FILE`).
     #[new]
-    #[pyo3(signature = (settings=None, models_dir=None))]
+    #[pyo3(signature = (settings=None, models_dir=None, model_files=None))]
     fn new(
         py: Python<'_>,
         settings: Option<&Bound<'_, PyAny>>,
         models_dir: Option<PathBuf>,
+        model_files: Option<std::collections::BTreeMap<String, PathBuf>>,
     ) -> PyResult<Self> {
         let mut layered = match settings {
             Some(s) if s.is_instance_of::<PyDict>() => {
@@ -381,8 +383,14 @@ impl Engine {
         let settings = layered.settings;
         settings.check().py_err()?;
         let engine = py.detach(|| {
-            let ctx = EngineContext::from_settings(&settings)?;
-            SwapEngine::load(&ctx, &settings)
+            // A model file given for an id is used instead of the installed one
+            // (the CLI's `--model-file ID=FILE`).
+            let mut store = camshow_core::context::store_for(settings.models_dir.as_deref());
+            for (id, path) in model_files.iter().flatten() {
+                store = store.with_override(id, path)?;
+            }
+            let rt = camshow_core::runtime::Runtime::new(settings.runtime.clone())?;
+            SwapEngine::load(&EngineContext::new(rt, store), &settings)
         });
         Ok(Self {
             loaded: RwLock::new(Loaded {

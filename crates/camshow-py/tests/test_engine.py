@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import threading
@@ -262,3 +264,40 @@ def test_the_examples_type_check_against_the_stubs() -> None:
         [sys.executable, "-m", "mypy", "--strict", "--cache-dir", "/dev/null", str(EXAMPLES)], capture_output=True, text=True
     )
     assert got.returncode == 0, got.stdout + got.stderr
+
+
+PARITY = Path(__file__).parents[3] / "crates/camshow-core/tests/data/parity"
+
+
+def test_with_a_recognizer_faces_carry_embeddings_and_targets_scan_into_people(tmp_path: Path) -> None:
+    # The parity suite's synthetic w600k_r50 (the real signature, random
+    # weights) stands in for the recognizer, given as the CLI's --model-file.
+    e = cd.Engine(model_files={"w600k_r50": PARITY / "w600k_r50.onnx"})
+    t1 = cd.read_image(sample("t1.jpg"))
+    faces = e.detect(t1)
+    assert len(faces) == 6
+    for f in faces:
+        assert f.embedding is not None and f.embedding.shape == (512,)
+        assert abs(float(np.linalg.norm(f.embedding)) - 1.0) < 1e-4
+    source = e.prepare_source([sample("astronaut.png"), sample("astronaut.png")])
+    assert source.embedding is not None and source.photos == 2
+    found = e.scan_faces(sample("t1.jpg"), tmp_path / "map.json")
+    assert found.faces == 6 and found.frames == 1 and 1 <= len(found) <= 6
+    assert found.path == tmp_path / "map.json" and found.path.is_file()
+    for person in found.people:
+        assert Path(person["thumbnail"]).is_file() or (tmp_path / person["thumbnail"]).is_file()
+    assert "people=" in repr(found)
+    with pytest.raises(cd.InvalidInputError):
+        cd.Engine(model_files={"no_such_model": PARITY / "w600k_r50.onnx"})
+
+
+def test_an_onnxruntime_package_in_the_same_environment_is_found(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="scripts/test-python.sh installs onnxruntime in the test environment")
+    env = {k: v for k, v in os.environ.items() if k not in {"ORT_DYLIB_PATH", "CAMSHOW_PYTHON"}}
+    env["CAMSHOW_CACHE"] = str(tmp_path)  # no setup cache: the package is next in the CLI's order
+    code = "import camshow_deepfaker as cd, json; r = cd.find_runtime(); print(json.dumps({k: str(v) for k, v in r.items()}))"
+    got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr
+    found = json.loads(got.stdout)
+    assert found["found_by"] == "Python onnxruntime package", found
+    assert Path(found["path"]).resolve().is_relative_to(Path(sys.prefix).resolve()), found

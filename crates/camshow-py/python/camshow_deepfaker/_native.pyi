@@ -89,6 +89,7 @@ class Engine:
         self,
         settings: Mapping[str, Any] | StrPath | None = None,
         models_dir: StrPath | None = None,
+        model_files: Mapping[str, StrPath] | None = None,
     ) -> None: ...
     @property
     def settings(self) -> dict[str, Any]: ...
