@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
-if [ "$(uname -s)" = "Darwin" ]; then CACHE="${CAMSHOW_CACHE:-$HOME/Library/Caches/camshow-deepfaker}"; else CACHE="${CAMSHOW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/camshow-deepfaker}"; fi
+. "$ROOT/scripts/cache.sh"
 CAMSHOW="$ROOT/target/debug/camshow"
 mkdir -p "$ROOT/out"
 "$CAMSHOW" doctor

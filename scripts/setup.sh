@@ -10,15 +10,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OS="$(uname -s)"
-if [ "$OS" = "Darwin" ]; then
-  DEFAULT_CACHE="$HOME/Library/Caches/camshow-deepfaker"
-else
-  DEFAULT_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/camshow-deepfaker"
-fi
-CACHE="${CAMSHOW_CACHE:-$DEFAULT_CACHE}"
-PYTHON="${CAMSHOW_PYTHON:-python3}"
+. "$ROOT/scripts/cache.sh"
 
-ORT_VERSION="1.32.0"
 # SHA-256 of the ONNX Runtime library inside the pinned wheel, per platform
 # (a function, not an associative array: macOS ships bash 3.2).
 ort_lib_sha256() {
@@ -39,6 +32,15 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 sha256_of() {
   if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1; else shasum -a 256 "$1" | cut -d' ' -f1; fi
+}
+
+venv_tool() { # folder program package version: the package, pinned, in its own virtual environment
+  if ! "$1/bin/$2" --version 2>/dev/null | grep -q "$4"; then
+    say "installing $3 $4 into $1"
+    rm -rf "$1"
+    "$PYTHON" -m venv "$1"
+    "$1/bin/python" -m pip install -q --disable-pip-version-check "$3==$4"
+  fi
 }
 
 check_sha() { # file expected
@@ -143,27 +145,15 @@ cd "$ROOT"
 say "building camshow"
 if [ "${1:-}" = "--test" ]; then
   # The independent API fuzzer the server's test runs against /v1/openapi.json.
-  TOOLS="$CACHE/test-tools"
-  if ! "$TOOLS/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
-    say "installing schemathesis $SCHEMATHESIS_VERSION into $TOOLS"
-    rm -rf "$TOOLS"
-    "$PYTHON" -m venv "$TOOLS"
-    "$TOOLS/bin/python" -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
-  fi
+  venv_tool "$CACHE/test-tools" schemathesis schemathesis "$SCHEMATHESIS_VERSION"
 fi
 cargo build --locked -p camshow-cli
 "$ROOT/target/debug/camshow" models fetch nudenet centerface blazeface_front blazeface_back
 
 # --- the Python package ----------------------------------------------------------
-PYBUILD="$CACHE/py-build"
-if ! "$PYBUILD/bin/maturin" --version 2>/dev/null | grep -q "$MATURIN_VERSION"; then
-  say "installing maturin $MATURIN_VERSION into $PYBUILD"
-  rm -rf "$PYBUILD"
-  "$PYTHON" -m venv "$PYBUILD"
-  "$PYBUILD/bin/python" -m pip install -q --disable-pip-version-check "maturin==$MATURIN_VERSION"
-fi
+venv_tool "$CACHE/py-build" maturin maturin "$MATURIN_VERSION"
 say "building the Python wheel (camshow_deepfaker) into target/wheels"
-"$PYBUILD/bin/maturin" build --profile dev --strip --locked -m crates/camshow-py/Cargo.toml \
+"$CACHE/py-build/bin/maturin" build --profile dev --strip --locked -m crates/camshow-py/Cargo.toml \
   -o "$ROOT/target/wheels" -i "$PYTHON" -q
 say "wheel: $(ls "$ROOT"/target/wheels/camshow_deepfaker-*.whl | head -n1) (pip install it; maturin build --release for a distributable one)"
 say "ready"

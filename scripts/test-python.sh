@@ -7,21 +7,13 @@
 # Called by scripts/test.sh after scripts/setup.sh --test.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PYTHON="${CAMSHOW_PYTHON:-python3}"
-OS="$(uname -s)"
-if [ "$OS" = "Darwin" ]; then
-  DEFAULT_CACHE="$HOME/Library/Caches/camshow-deepfaker"
-else
-  DEFAULT_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/camshow-deepfaker"
-fi
-CACHE="${CAMSHOW_CACHE:-$DEFAULT_CACHE}"
+. "$ROOT/scripts/cache.sh"
 # Pinned test tools (the wheel itself needs only numpy).
 NUMPY_VERSION="2.4.6"
 PYTEST_VERSION="9.2.0"
 MYPY_VERSION="2.4.1"
 RAY_VERSION="2.60.0"
-# The runtime the setup uses, installed as a package too: the wheel must find it there.
-ORT_VERSION="1.32.0"
+# ORT_VERSION (scripts/cache.sh): the runtime the setup uses, installed as a package too.
 
 say() { printf '[test-python] %s\n' "$*" >&2; }
 cd "$ROOT"

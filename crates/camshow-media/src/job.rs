@@ -596,30 +596,18 @@ pub fn run_video_job(
         )));
     }
     encoder.finish(cancel)?;
-    if matches!(container, "mp4" | "m4v" | "mov") {
-        // XMP too, so that every reader (exiftool -XMP:DigitalSourceType)
-        // finds the provenance, not only those that read QuickTime keys.
-        let op = if frames_swapped > 0 {
-            Operation::FaceSwap
-        } else {
-            Operation::NoFaceSwapped
-        };
-        let xmp = crate::provenance::xmp_packet(
-            op,
-            &format!("video, faces swapped in {frames_swapped} of {frames} frames"),
-        );
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(tmp.path())
-            .map_err(Error::io("cannot open", tmp.path().to_path_buf()))?;
-        std::io::Write::write_all(&mut f, &crate::provenance::mp4_xmp_box(&xmp))
-            .map_err(Error::io("cannot write", tmp.path().to_path_buf()))?;
-    }
-    tmp.persist(output).map_err(|e| Error::Io {
-        context: "cannot move into place",
-        path: output.to_path_buf(),
-        source: e.error,
-    })?;
+    let op = if frames_swapped > 0 {
+        Operation::FaceSwap
+    } else {
+        Operation::NoFaceSwapped
+    };
+    crate::video::finish_output(
+        tmp,
+        container,
+        op,
+        &format!("video, faces swapped in {frames_swapped} of {frames} frames"),
+        output,
+    )?;
     if let (Some(k), Some(d)) = (&opts.keep_frames, frames_dir) {
         if k.is_dir() {
             // Checked empty when the job started.

@@ -100,34 +100,15 @@ pub struct SegmentPlan {
 /// whether each is a keyframe, relative to the file's start (the origin of
 /// FFmpeg's `-ss`).
 pub fn packets(path: &Path) -> Result<Vec<(f64, bool)>> {
-    let out = crate::tools::ffprobe()
-        .args([
-            "-v",
-            "error",
+    let v = crate::video::ffprobe_json(
+        path,
+        &[
             "-select_streams",
             "v:0",
             "-show_entries",
             "packet=pts_time,flags:format=start_time",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .map_err(|e| {
-            crate::video::tool_err(
-                "ffprobe",
-                format!("could not be started ({e}); install ffmpeg"),
-            )
-        })?;
-    if !out.status.success() {
-        return Err(Error::Invalid(format!(
-            "{} is not a readable video: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| crate::video::tool_err("ffprobe", e.to_string()))?;
+        ],
+    )?;
     let start = v["format"]["start_time"]
         .as_str()
         .and_then(|s| s.parse::<f64>().ok())
@@ -236,32 +217,8 @@ pub fn plan(input: &Path, info: &VideoInfo, segment: Segment) -> Result<SegmentP
 
 /// The part a file holds, from its metadata.
 pub fn read_tag(path: &Path) -> Result<SegmentTag> {
-    let out = crate::tools::ffprobe()
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            &format!("format_tags={TAG_KEY}"),
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .map_err(|e| {
-            crate::video::tool_err(
-                "ffprobe",
-                format!("could not be started ({e}); install ffmpeg"),
-            )
-        })?;
-    if !out.status.success() {
-        return Err(Error::Invalid(format!(
-            "{} is not a readable video: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| crate::video::tool_err("ffprobe", e.to_string()))?;
+    let v =
+        crate::video::ffprobe_json(path, &["-show_entries", &format!("format_tags={TAG_KEY}")])?;
     let text = v["format"]["tags"][TAG_KEY].as_str().ok_or_else(|| {
         Error::Invalid(format!(
             "{} is not a segment written by `camshow swap --segment`",
@@ -404,23 +361,13 @@ pub fn join(
         tmp.path(),
         cancel,
     )?;
-    if matches!(container, "mp4" | "m4v" | "mov") {
-        let xmp = crate::provenance::xmp_packet(
-            crate::provenance::Operation::FaceSwap,
-            &format!("video, faces swapped in {count} segment(s) joined"),
-        );
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(tmp.path())
-            .map_err(Error::io("cannot open", tmp.path().to_path_buf()))?;
-        std::io::Write::write_all(&mut f, &crate::provenance::mp4_xmp_box(&xmp))
-            .map_err(Error::io("cannot write", tmp.path().to_path_buf()))?;
-    }
-    tmp.persist(output).map_err(|e| Error::Io {
-        context: "cannot move into place",
-        path: output.to_path_buf(),
-        source: e.error,
-    })?;
+    crate::video::finish_output(
+        tmp,
+        container,
+        crate::provenance::Operation::FaceSwap,
+        &format!("video, faces swapped in {count} segment(s) joined"),
+        output,
+    )?;
     Ok(JoinReport {
         output: output.to_path_buf(),
         segments: count,

@@ -92,17 +92,12 @@ fn json_str(v: &serde_json::Value, k: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Probes `path` with `ffprobe`.
-pub fn probe(path: &Path) -> Result<VideoInfo> {
+/// Runs `ffprobe -v error -of json ARGS path` and parses its answer; a file
+/// ffprobe cannot read is [`Error::Invalid`], naming it.
+pub(crate) fn ffprobe_json(path: &Path, args: &[&str]) -> Result<serde_json::Value> {
     let out = crate::tools::ffprobe()
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_streams",
-            "-show_format",
-        ])
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
         .arg(path)
         .output()
         .map_err(|e| {
@@ -118,8 +113,12 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| tool_err("ffprobe", e.to_string()))?;
+    serde_json::from_slice(&out.stdout).map_err(|e| tool_err("ffprobe", e.to_string()))
+}
+
+/// Probes `path` with `ffprobe`.
+pub fn probe(path: &Path) -> Result<VideoInfo> {
+    let v = ffprobe_json(path, &["-show_streams", "-show_format"])?;
     let streams = v["streams"].as_array().cloned().unwrap_or_default();
     let video = streams
         .iter()
@@ -681,6 +680,33 @@ fn output_args(
             c => c,
         },
     ]);
+}
+
+/// Puts a written video into place: for MP4/MOV the XMP provenance packet
+/// (`op`, `description`) is appended first, so that every reader finds it,
+/// not only those that read QuickTime keys; then `tmp` is renamed to `output`.
+pub(crate) fn finish_output(
+    tmp: tempfile::NamedTempFile,
+    container: &str,
+    op: crate::provenance::Operation,
+    description: &str,
+    output: &Path,
+) -> Result<()> {
+    if matches!(container, "mp4" | "m4v" | "mov") {
+        let xmp = crate::provenance::xmp_packet(op, description);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(tmp.path())
+            .map_err(Error::io("cannot open", tmp.path().to_path_buf()))?;
+        f.write_all(&crate::provenance::mp4_xmp_box(&xmp))
+            .map_err(Error::io("cannot write", tmp.path().to_path_buf()))?;
+    }
+    tmp.persist(output).map_err(|e| Error::Io {
+        context: "cannot move into place",
+        path: output.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
 }
 
 /// Concatenates the parts listed in `list` (an `ffconcat` file) into

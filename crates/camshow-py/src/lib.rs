@@ -304,7 +304,8 @@ struct Loaded {
 #[pyclass(module = "camshow_deepfaker", frozen)]
 struct Engine {
     loaded: RwLock<Loaded>,
-    stream: Mutex<Option<(u64, CheckedStream)>>,
+    /// The stream `process_frame` continues: its source's id, its rate and its state.
+    stream: Mutex<Option<(u64, u64, CheckedStream)>>,
 }
 
 impl Engine {
@@ -444,7 +445,7 @@ impl Engine {
             l.engine = Arc::new(next);
             l.settings = new.clone();
         }
-        if let Some((_, s)) = self
+        if let Some((_, _, s)) = self
             .stream
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -614,14 +615,15 @@ impl Engine {
         let f = py
             .detach(|| -> camshow_core::Result<Frame> {
                 let mut slot = self.stream.lock().unwrap_or_else(PoisonError::into_inner);
-                if slot.as_ref().is_none_or(|(s, _)| *s != id) {
+                let rate = fps.to_bits();
+                if slot.as_ref().is_none_or(|(s, r, _)| *s != id || *r != rate) {
                     let plan = SourcePlan::One {
                         source: prepared,
                         reference: None,
                     };
-                    *slot = Some((id, CheckedStream::new(plan, &settings.engine, fps)));
+                    *slot = Some((id, rate, CheckedStream::new(plan, &settings.engine, fps)));
                 }
-                if let Some((_, stream)) = slot.as_mut() {
+                if let Some((_, _, stream)) = slot.as_mut() {
                     stream.process(&engine, &mut f)?;
                 }
                 Ok(f)
@@ -746,15 +748,27 @@ impl Engine {
 
     /// Finds the people in a picture or video (one frame a second): a face
     /// map with a thumbnail per person, written to `output` (JSON) with the
-    /// thumbnails beside it, as `camshow faces scan` does.
-    #[pyo3(signature = (target, output, *, cluster_distance=None))]
+    /// thumbnails beside it, as `camshow faces scan` does (without `output`:
+    /// into a new folder in the temporary directory, named by `FaceMap.path`).
+    #[pyo3(signature = (target, output=None, *, cluster_distance=None))]
     fn scan_faces(
         &self,
         py: Python<'_>,
         target: PathBuf,
-        output: PathBuf,
+        output: Option<PathBuf>,
         cluster_distance: Option<f32>,
     ) -> PyResult<FaceMap> {
+        let output = match output {
+            Some(o) => o,
+            None => tempfile::Builder::new()
+                .prefix("camshow-faces-")
+                .tempdir()
+                .map_err(|e| {
+                    CamshowError::new_err(format!("cannot create a folder for the map: {e}"))
+                })?
+                .keep()
+                .join("map.json"),
+        };
         let engine = self.engine();
         let cancel = AtomicBool::new(false);
         let outcome = py
@@ -832,6 +846,7 @@ impl Engine {
             color,
             thread: Mutex::new(Some(thread)),
             stats: Mutex::new(None),
+            stopped: AtomicBool::new(false),
         })
     }
 
@@ -1058,6 +1073,15 @@ struct LiveSession {
     color: Color,
     thread: Mutex<Option<std::thread::JoinHandle<camshow_media::Result<String>>>>,
     stats: Mutex<Option<String>>,
+    /// `stop()` was called: iteration ends (frames still waiting are dropped).
+    stopped: AtomicBool,
+}
+
+/// A session dropped without `stop()` (a loop left early) stops too.
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        self.control.stop();
+    }
 }
 
 impl LiveSession {
@@ -1086,6 +1110,9 @@ impl LiveSession {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyArray3<u8>>>> {
         loop {
+            if self.stopped.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
             let item = py.detach(|| self.mailbox.wait(Duration::from_millis(100)));
             if let Some((frame, _)) = item {
                 return frame_out(py, frame, self.color).map(Some);
@@ -1103,6 +1130,7 @@ impl LiveSession {
 
     /// Asks the session to stop and waits for it.
     fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        self.stopped.store(true, Ordering::Relaxed);
         self.control.stop();
         py.detach(|| self.finish())
     }

@@ -287,6 +287,8 @@ def test_with_a_recognizer_faces_carry_embeddings_and_targets_scan_into_people(t
     for person in found.people:
         assert Path(person["thumbnail"]).is_file() or (tmp_path / person["thumbnail"]).is_file()
     assert "people=" in repr(found)
+    elsewhere = e.scan_faces(sample("t1.jpg"))
+    assert elsewhere.path.is_file() and len(elsewhere) == len(found)
     with pytest.raises(cd.InvalidInputError):
         cd.Engine(model_files={"no_such_model": PARITY / "w600k_r50.onnx"})
 

@@ -149,3 +149,9 @@ def test_a_live_session_yields_swapped_frames(engine: cd.Engine, source: cd.Sour
     assert min(np.abs(g[60:140, 160:240].astype(int) - original[:, 60:140, 160:240]).mean(axis=(1, 2, 3)).min() for g in got[-3:]) > 5
     with pytest.raises(cd.CamshowError):
         engine.live_session(source, "file:/nonexistent/clip.mp4")
+    # A loop left early: the session stops when it is dropped.
+    live = engine.live_session(source, "test", size=(320, 240))
+    first = next(iter(live))
+    assert first.shape == (240, 320, 3)
+    live.stop()
+    assert live.stats is not None and list(live) == []

@@ -130,7 +130,7 @@ class Engine:
         segment: tuple[int, int] | None = None,
     ) -> dict[str, Any]: ...
     def scan_faces(
-        self, target: StrPath, output: StrPath, *, cluster_distance: float | None = None
+        self, target: StrPath, output: StrPath | None = None, *, cluster_distance: float | None = None
     ) -> FaceMap: ...
     def live_session(
         self,

@@ -104,13 +104,17 @@ def swap_videos(
 
     Each video is split into ``segments_per_video`` parts (default: one per
     worker); ``workers`` actors each hold one engine; with
-    ``gpus_per_worker`` each actor reserves that many GPUs (when the cluster
-    has none, leave it None). Returns one report per video, in order.
+    ``gpus_per_worker`` each actor reserves that many GPUs; left None, each
+    reserves one when the cluster has at least one GPU per worker, and none
+    on a cluster without GPUs. Returns one report per video, in order.
     """
     import ray  # noqa: PLC0415 (an optional dependency: camshow-deepfaker[ray])
 
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    if gpus_per_worker is None:
+        gpus = float(ray.cluster_resources().get("GPU", 0))
+        gpus_per_worker = 1.0 if gpus >= workers else None
     count = segments_per_video or workers
     if count < 1:
         raise ValueError("segments_per_video must be at least 1")
