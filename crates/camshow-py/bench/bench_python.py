@@ -4,7 +4,9 @@
    array conversions and the GIL hand-over alone (`_passthrough`), next to
    numpy's own copy of the same array; and the whole swap timed from Python
    next to the same work timed inside Rust (`_time_swap`), interleaved.
-2. Segment parallelism: the same videos on a local Ray cluster with one
+2. Threads: swaps from two Python threads sharing one engine against one
+   thread (the GIL is released while the engine works).
+3. Segment parallelism: the same videos on a local Ray cluster with one
    worker and with two (each worker single-threaded, so that the ratio shows
    what the segments add).
 
@@ -67,6 +69,27 @@ def overhead() -> dict[str, float]:
     }
 
 
+def threads() -> dict[str, float]:
+    """Swaps from one thread and from two threads sharing one engine (one
+    intra-op thread each, so that what the released GIL allows shows)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame = read_rgb(sample("t1.jpg"))
+    engine = cd.Engine({"runtime": {"intra_threads": 1}})
+    source = engine.prepare_source(sample("astronaut.png"))
+    engine.swap(source, frame)
+    n = 8
+    t = time.perf_counter()
+    for _ in range(n):
+        engine.swap(source, frame)
+    one = time.perf_counter() - t
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        t = time.perf_counter()
+        list(pool.map(lambda _: engine.swap(source, frame), range(n)))
+        two = time.perf_counter() - t
+    return {"swaps": n, "seconds_1_thread": one, "seconds_2_threads": two, "ratio_2_to_1": two / one}
+
+
 def segments() -> dict[str, float]:
     import ray
 
@@ -91,4 +114,5 @@ def segments() -> dict[str, float]:
 
 if __name__ == "__main__":
     os.environ.setdefault("CAMSHOW_CONFIG", "/nonexistent/camshow.toml")
-    print(json.dumps({"overhead": overhead(), "segments": segments(), "cpus": os.cpu_count()}, indent=2))
+    report = {"overhead": overhead(), "threads": threads(), "segments": segments(), "cpus": os.cpu_count()}
+    print(json.dumps(report, indent=2))
