@@ -303,6 +303,9 @@ fn system_dirs() -> Vec<PathBuf> {
     v
 }
 
+/// The folders of one place where the library is looked for.
+type PlaceDirs = fn() -> Vec<PathBuf>;
+
 /// Finds the ONNX Runtime library without loading it.
 pub fn locate_library() -> Result<(PathBuf, LibrarySource)> {
     let mut searched = Vec::new();
@@ -320,12 +323,15 @@ pub fn locate_library() -> Result<(PathBuf, LibrarySource)> {
             searched: format!("ORT_DYLIB_PATH={} does not exist", p.display()),
         });
     }
-    for (dirs, source) in [
-        (setup_cache_dirs(), LibrarySource::SetupCache),
-        (python_package_dirs(), LibrarySource::PythonPackage),
-        (system_dirs(), LibrarySource::System),
-    ] {
-        for d in dirs {
+    // In order, each place looked at only when the ones before it have no
+    // library: no Python is started when the setup cache has one.
+    let places: [(PlaceDirs, LibrarySource); 3] = [
+        (setup_cache_dirs, LibrarySource::SetupCache),
+        (python_package_dirs, LibrarySource::PythonPackage),
+        (system_dirs, LibrarySource::System),
+    ];
+    for (dirs, source) in places {
+        for d in dirs() {
             if let Some(lib) = library_in(&d) {
                 return Ok((lib, source));
             }

@@ -347,6 +347,50 @@ fn a_missing_runtime_library_is_reported() {
     refused(&o, "ORT_DYLIB_PATH");
 }
 
+/// The runtime is looked for in order, each place only when the ones
+/// before it have none: with the library in the setup cache no Python is
+/// started (the probe for an `onnxruntime` package costs 0.2 s).
+#[test]
+fn no_python_is_started_when_the_setup_cache_has_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("python-was-run");
+    let python = dir.path().join("python");
+    std::fs::write(
+        &python,
+        format!("#!/bin/sh\n: > '{}'\nexit 1\n", marker.display()),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&python).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&python, perms).unwrap();
+    let cache = dir.path().join("cache");
+    let doctor = |cache: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_camshow"))
+            .args(["doctor", "--json"])
+            .env_remove("ORT_DYLIB_PATH")
+            .env("CAMSHOW_CACHE", cache)
+            .env("CAMSHOW_PYTHON", &python)
+            .env("PATH", dir.path())
+            .output()
+            .unwrap()
+    };
+    // A (fake) library in the setup cache: found there, Python never asked.
+    let lib_dir = cache.join("onnxruntime/1.32.0");
+    std::fs::create_dir_all(&lib_dir).unwrap();
+    std::fs::write(lib_dir.join("libonnxruntime.so.1.32.0"), b"not a library").unwrap();
+    let o = doctor(&cache);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("libonnxruntime.so.1.32.0"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!marker.exists(), "Python was started");
+    // Without it, the package probe runs (and the test's stand-in sees it).
+    std::fs::remove_dir_all(cache.join("onnxruntime")).unwrap();
+    doctor(&cache);
+    assert!(marker.exists(), "the onnxruntime package probe did not run");
+}
+
 #[test]
 fn doctor_tells_the_truth() {
     store();
