@@ -122,20 +122,7 @@ fn deep_live_cam_habit(args: impl Iterator<Item = std::ffi::OsString>) -> Option
 /// The error and its causes on one line, each cause once: a cause whose
 /// text its parent already shows (decoders repeat theirs) is not repeated.
 fn one_line(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let text = text.trim_start_matches(": ").trim();
-        if text.is_empty() || out.contains(text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(text);
-    }
-    out
+    camshow_core::one_line(err.as_ref())
 }
 
 /// Whether the error is a cancellation (Ctrl-C): exit code 130, as shells use.

@@ -380,7 +380,7 @@ pub fn finish(l: Layered) -> Result<Settings> {
 
 /// The engine context the settings describe, over `store`.
 pub fn context(settings: &Settings, store: ModelStore) -> Result<Arc<EngineContext>> {
-    Ok(EngineContext::new(runtime(settings)?, store))
+    Ok(EngineContext::with_store(settings, store)?)
 }
 
 /// ONNX Runtime with the settings' providers and threads.

@@ -54,8 +54,13 @@ impl EngineContext {
     /// The runtime (`settings.runtime`) and the store (`settings.models_dir`)
     /// the settings describe.
     pub fn from_settings(settings: &Settings) -> Result<Arc<Self>> {
-        let rt = Runtime::new(settings.runtime.clone())?;
-        Ok(Self::new(rt, store_for(settings.models_dir.as_deref())))
+        Self::with_store(settings, store_for(settings.models_dir.as_deref()))
+    }
+
+    /// The runtime `settings.runtime` describes over `store` (a store with
+    /// model-file overrides: `--model-file`, Python's `model_files`).
+    pub fn with_store(settings: &Settings, store: ModelStore) -> Result<Arc<Self>> {
+        Ok(Self::new(Runtime::new(settings.runtime.clone())?, store))
     }
 
     /// This context when `settings` use the same runtime settings and models

@@ -60,7 +60,7 @@ pub mod settings;
 pub mod swap;
 pub mod track;
 
-pub use error::{Checker, Error, Problem, Result};
+pub use error::{Checker, Error, Problem, Result, one_line};
 pub use frame::Frame;
 
 /// The product name and version, as written into provenance metadata.
