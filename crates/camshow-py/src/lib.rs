@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use camshow_core::Frame;
 use camshow_core::analysis::Needs;
 use camshow_core::context::EngineContext;
 use camshow_core::pipeline::SwapEngine;
 use camshow_core::session::{CheckedStream, FrameSession, SourcePlan};
-use camshow_core::settings::{Layered, NewValue, Settings};
+use camshow_core::settings::{Layered, NewValue};
 use camshow_core::swap::PreparedSource;
+use camshow_core::{Frame, one_line};
 use camshow_media::job::{JobOptions, JobReport, run_video_job};
 use camshow_media::latest::Latest;
 use camshow_media::live::sinks::{ChannelSink, FrameMeta, Sink};
@@ -71,21 +71,6 @@ pyo3::create_exception!(
     "Bad input: settings, a file, an option."
 );
 
-/// The error's text with its causes, each once, on one line.
-fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let t = c.to_string();
-        if !text.contains(t.trim()) {
-            text.push_str(": ");
-            text.push_str(t.trim());
-        }
-        cause = c.source();
-    }
-    text
-}
-
 fn core_err(e: &camshow_core::Error) -> PyErr {
     use camshow_core::Error as E;
     let msg = one_line(e);
@@ -112,30 +97,20 @@ fn core_err(e: &camshow_core::Error) -> PyErr {
     }
 }
 
-fn media_err(e: camshow_media::Error) -> PyErr {
+fn media_err(e: &camshow_media::Error) -> PyErr {
     use camshow_media::Error as E;
-    match &e {
+    match e {
         E::Core(c) => core_err(c),
-        E::Person { source, .. } if matches!(**source, E::Core(_)) => {
-            let msg = one_line(&e);
-            let typed = media_err_ref(source);
-            Python::attach(|py| {
-                let ty = typed.get_type(py);
-                PyErr::from_type(ty, msg)
-            })
+        // A face map's person: the type of the cause, the whole text.
+        E::Person { source, .. } => {
+            let typed = media_err(source);
+            Python::attach(|py| PyErr::from_type(typed.get_type(py), one_line(e)))
         }
-        E::Cancelled => CancelledError::new_err(one_line(&e)),
+        E::Cancelled => CancelledError::new_err(one_line(e)),
         E::Invalid(_)
         | E::UnsupportedFormat { .. }
         | E::UnsupportedVideoFormat { .. }
-        | E::Decode { .. } => InvalidInputError::new_err(one_line(&e)),
-        _ => CamshowError::new_err(one_line(&e)),
-    }
-}
-
-fn media_err_ref(e: &camshow_media::Error) -> PyErr {
-    match e {
-        camshow_media::Error::Core(c) => core_err(c),
+        | E::Decode { .. } => InvalidInputError::new_err(one_line(e)),
         _ => CamshowError::new_err(one_line(e)),
     }
 }
@@ -152,7 +127,7 @@ impl<T> OrPy<T> for camshow_core::Result<T> {
 
 impl<T> OrPy<T> for camshow_media::Result<T> {
     fn py_err(self) -> PyResult<T> {
-        self.map_err(media_err)
+        self.map_err(|e| media_err(&e))
     }
 }
 
@@ -294,11 +269,6 @@ fn changes(v: &serde_json::Value, prefix: &str, out: &mut Vec<(String, NewValue)
     Ok(())
 }
 
-struct Loaded {
-    settings: Settings,
-    engine: Arc<SwapEngine>,
-}
-
 /// Engine settings and loaded models. Threads may share one engine: calls
 /// release the GIL while the engine works.
 #[pyclass(module = "camshow_deepfaker", frozen)]
@@ -308,20 +278,35 @@ struct Engine {
     stream: Mutex<Option<(u64, u64, CheckedStream)>>,
 }
 
+/// The loaded engine (its settings are the engine's own) and what `detect`
+/// adds with it (landmarks, embeddings: the models installed in its store,
+/// looked up once per engine, not per call).
+struct Loaded {
+    engine: Arc<SwapEngine>,
+    detect_needs: Needs,
+}
+
+impl Loaded {
+    fn new(engine: SwapEngine) -> Self {
+        let store = engine.context().store();
+        let detect_needs = Needs {
+            embedding: store.available("w600k_r50"),
+            landmarks_106: store.available("2d106det"),
+        };
+        Self {
+            engine: Arc::new(engine),
+            detect_needs,
+        }
+    }
+}
+
 impl Engine {
-    fn current(&self) -> (Settings, Arc<SwapEngine>) {
-        let l = self.loaded.read().unwrap_or_else(PoisonError::into_inner);
-        (l.settings.clone(), Arc::clone(&l.engine))
+    fn loaded(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
+        self.loaded.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn engine(&self) -> Arc<SwapEngine> {
-        Arc::clone(
-            &self
-                .loaded
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .engine,
-        )
+        Arc::clone(&self.loaded().engine)
     }
 }
 
@@ -353,15 +338,12 @@ impl Engine {
         models_dir: Option<PathBuf>,
         model_files: Option<std::collections::BTreeMap<String, PathBuf>>,
     ) -> PyResult<Self> {
-        let mut layered = match settings {
-            Some(s) if s.is_instance_of::<PyDict>() => {
-                let mut list = Vec::new();
-                changes(&json_of(py, s)?, "", &mut list)?;
-                let mut l = Layered::load(None).py_err()?;
-                l.settings = l.settings.patched(&list).py_err()?;
-                l
-            }
-            Some(s) if s.is_none() => Layered::load(None).py_err()?,
+        // The settings file (the CLI's, or the one given) and CAMSHOW_*
+        // variables, then a dict's changes over them.
+        let (file, patch) = match settings {
+            None => (None, None),
+            Some(s) if s.is_none() => (None, None),
+            Some(s) if s.is_instance_of::<PyDict>() => (None, Some(json_of(py, s)?)),
             Some(s) => {
                 let path: PathBuf = s.extract().map_err(|_| {
                     PyTypeError::new_err(
@@ -374,15 +356,18 @@ impl Engine {
                         path.display()
                     )));
                 }
-                Layered::load(Some(&path)).py_err()?
+                (Some(path), None)
             }
-            None => Layered::load(None).py_err()?,
         };
-        if let Some(dir) = models_dir {
-            layered.settings.models_dir = Some(dir);
+        let mut settings = Layered::load(file.as_deref()).py_err()?.settings;
+        if let Some(v) = patch {
+            let mut list = Vec::new();
+            changes(&v, "", &mut list)?;
+            settings = settings.patched(&list).py_err()?;
         }
-        let settings = layered.settings;
-        settings.check().py_err()?;
+        if let Some(dir) = models_dir {
+            settings.models_dir = Some(dir);
+        }
         let engine = py.detach(|| {
             // A model file given for an id is used instead of the installed one
             // (the CLI's `--model-file ID=FILE`).
@@ -390,14 +375,10 @@ impl Engine {
             for (id, path) in model_files.iter().flatten() {
                 store = store.with_override(id, path)?;
             }
-            let rt = camshow_core::runtime::Runtime::new(settings.runtime.clone())?;
-            SwapEngine::load(&EngineContext::new(rt, store), &settings)
+            SwapEngine::load(&EngineContext::with_store(&settings, store)?, &settings)
         });
         Ok(Self {
-            loaded: RwLock::new(Loaded {
-                engine: Arc::new(engine.py_err()?),
-                settings,
-            }),
+            loaded: RwLock::new(Loaded::new(engine.py_err()?)),
             stream: Mutex::new(None),
         })
     }
@@ -405,7 +386,7 @@ impl Engine {
     /// The settings in use, as a dict.
     #[getter]
     fn settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py_of(py, &self.current().0)
+        py_of(py, self.engine().settings())
     }
 
     /// The ONNX Runtime library in use: its path, where it was found and its version.
@@ -437,14 +418,10 @@ impl Engine {
     fn reconfigure(&self, py: Python<'_>, patch: &Bound<'_, PyAny>) -> PyResult<()> {
         let mut list = Vec::new();
         changes(&json_of(py, patch)?, "", &mut list)?;
-        let (settings, engine) = self.current();
-        let new = settings.patched(&list).py_err()?;
+        let engine = self.engine();
+        let new = engine.settings().patched(&list).py_err()?;
         let next = py.detach(|| engine.reconfigure(&new)).py_err()?;
-        {
-            let mut l = self.loaded.write().unwrap_or_else(PoisonError::into_inner);
-            l.engine = Arc::new(next);
-            l.settings = new.clone();
-        }
+        *self.loaded.write().unwrap_or_else(PoisonError::into_inner) = Loaded::new(next);
         if let Some((_, _, s)) = self
             .stream
             .lock()
@@ -462,17 +439,15 @@ impl Engine {
     #[pyo3(signature = (image, *, color="rgb"))]
     fn detect(&self, py: Python<'_>, image: &Bound<'_, PyAny>, color: &str) -> PyResult<Vec<Face>> {
         let frame = frame_in(image, Color::parse(color)?)?;
-        let engine = self.engine();
+        let (engine, needs) = {
+            let l = self.loaded();
+            (Arc::clone(&l.engine), l.detect_needs)
+        };
         let faces = py
             .detach(|| {
                 engine
                     .safety_gate()
                     .ensure_safe_image(&frame, &[], "image")?;
-                let store = engine.context().store();
-                let needs = Needs {
-                    embedding: store.available("w600k_r50"),
-                    landmarks_106: store.available("2d106det"),
-                };
                 engine
                     .context()
                     .analyser(engine.settings().engine.detector, needs)?
@@ -559,17 +534,16 @@ impl Engine {
         let color = Color::parse(color)?;
         let mut frame = frame_in(image, color)?;
         let reference = reference.map(|r| frame_in(r, color)).transpose()?;
-        let (settings, mut engine) = self.current();
-        let mut settings = settings;
+        let mut engine = self.engine();
         if let Some(sel) = selector {
-            settings = settings
+            let settings = engine
+                .settings()
                 .patched(&[(
                     "engine.selector".into(),
                     NewValue::Json(serde_json::Value::String(sel.into())),
                 )])
                 .py_err()?;
-            let e = py.detach(|| engine.reconfigure(&settings)).py_err()?;
-            engine = Arc::new(e);
+            engine = Arc::new(py.detach(|| engine.reconfigure(&settings)).py_err()?);
         }
         let prepared = checked_source(&source, &engine)?;
         let frame = py
@@ -582,7 +556,7 @@ impl Engine {
                     source: prepared,
                     reference,
                 };
-                FrameSession::still(plan, &settings.engine).swap_picture(
+                FrameSession::still(plan, &engine.settings().engine).swap_picture(
                     &engine,
                     &mut frame,
                     "target picture",
@@ -609,7 +583,7 @@ impl Engine {
     ) -> PyResult<Bound<'py, PyArray3<u8>>> {
         let color = Color::parse(color)?;
         let mut f = frame_in(frame, color)?;
-        let (settings, engine) = self.current();
+        let engine = self.engine();
         let prepared = checked_source(&source, &engine)?;
         let id = source.id;
         let f = py
@@ -621,7 +595,11 @@ impl Engine {
                         source: prepared,
                         reference: None,
                     };
-                    *slot = Some((id, rate, CheckedStream::new(plan, &settings.engine, fps)));
+                    *slot = Some((
+                        id,
+                        rate,
+                        CheckedStream::new(plan, &engine.settings().engine, fps),
+                    ));
                 }
                 if let Some((_, _, stream)) = slot.as_mut() {
                     stream.process(&engine, &mut f)?;
@@ -654,7 +632,8 @@ impl Engine {
         progress: Option<Py<PyAny>>,
         segment: Option<(u32, u32)>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (settings, engine) = self.current();
+        let engine = self.engine();
+        let settings = engine.settings();
         let prepared = checked_source(&source, &engine)?;
         let segment = segment
             .map(|(i, n)| Segment::new(i, n))
@@ -674,7 +653,7 @@ impl Engine {
         let callback_error: Mutex<Option<PyErr>> = Mutex::new(None);
         let report = py.detach(|| -> PyResult<JobReport> {
             let seg = camshow_media::swap_job::check_video_job(
-                &settings,
+                settings,
                 &target,
                 &output,
                 Trim::default(),
@@ -861,7 +840,7 @@ impl Engine {
         repeat: usize,
     ) -> PyResult<Vec<f64>> {
         let frame = frame_in(image, Color::Rgb)?;
-        let (settings, engine) = self.current();
+        let engine = self.engine();
         let prepared = checked_source(&source, &engine)?;
         py.detach(|| {
             (0..repeat)
@@ -872,7 +851,7 @@ impl Engine {
                         source: Arc::clone(&prepared),
                         reference: None,
                     };
-                    FrameSession::still(plan, &settings.engine).swap_picture(
+                    FrameSession::still(plan, &engine.settings().engine).swap_picture(
                         &engine,
                         &mut f,
                         "target picture",
