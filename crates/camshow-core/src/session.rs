@@ -274,11 +274,14 @@ pub struct CheckedStream {
     last_check: Option<std::time::Instant>,
 }
 
-/// What [`CheckedStream::process`] did with one frame.
-#[derive(Debug, Clone, PartialEq)]
+/// What [`CheckedStream::process`] did with one frame (no allocation: it
+/// is returned for every frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamStep {
-    /// Faces found and swapped.
-    pub report: SwapReport,
+    /// Faces found.
+    pub faces_found: usize,
+    /// Faces swapped.
+    pub faces_swapped: usize,
     /// Whether the gate checked this frame.
     pub checked: bool,
     /// Whether the frame went out unswapped because the gate held swapping.
@@ -331,12 +334,8 @@ impl CheckedStream {
             self.session.swap(engine, frame, &targets)?
         };
         Ok(StreamStep {
-            report: SwapReport {
-                faces_found,
-                faces_swapped,
-                swapper: engine.swapper_name(),
-                processors: engine.processors(),
-            },
+            faces_found,
+            faces_swapped,
             checked,
             held,
         })

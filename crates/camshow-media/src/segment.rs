@@ -280,10 +280,10 @@ pub fn join(
         tagged.push((t, p));
     }
     tagged.sort_by_key(|(t, _)| t.segment.index);
-    let count = tagged.first().map_or(0, |(t, _)| t.segment.count);
-    if tagged.is_empty() {
+    let Some((first, _)) = tagged.first() else {
         return Err(Error::Invalid("no segments to join".into()));
-    }
+    };
+    let (count, input_frames) = (first.segment.count, first.input_frames);
     let mut expect_frame = 0;
     for (i, (t, p)) in tagged.iter().enumerate() {
         if t.segment.count != count {
@@ -317,10 +317,9 @@ pub fn join(
         )));
     }
     let frames = expect_frame;
-    if tagged.first().map(|(t, _)| t.input_frames) != Some(frames) {
+    if frames != input_frames {
         return Err(Error::Invalid(format!(
-            "the segments hold {frames} frames but the input has {}",
-            tagged.first().map_or(0, |(t, _)| t.input_frames)
+            "the segments hold {frames} frames but the input has {input_frames}"
         )));
     }
     let dir = output
