@@ -13,6 +13,7 @@ mod progress;
 mod serve_cmd;
 mod settings_args;
 mod swap_cmd;
+mod ui_cmd;
 
 use std::process::ExitCode;
 
@@ -60,6 +61,8 @@ enum Command {
     Join(join_cmd::JoinArgs),
     /// HTTP API over the engine: sources, image swaps, video jobs with progress events
     Serve(serve_cmd::ServeArgs),
+    /// Open the desktop app (swap, preview, live, face mapper, models)
+    Ui(ui_cmd::UiArgs),
 }
 
 pub(crate) static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(version_string);
@@ -160,6 +163,7 @@ fn main() -> ExitCode {
         Command::Cameras(a) => live_cmd::cameras(&a),
         Command::Models(a) => models_cmd::run(&a),
         Command::Bench(a) => bench_cmd::run(&a),
+        Command::Ui(a) => ui_cmd::run(&a, cli.config.as_deref()),
     };
     match result {
         Ok(code) => code,
