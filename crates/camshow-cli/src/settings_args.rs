@@ -203,14 +203,8 @@ impl FaceArgs {
 }
 
 /// Applies `--model-file ID=FILE` overrides to a store.
-pub fn with_model_files(mut store: ModelStore, specs: &[String]) -> Result<ModelStore> {
-    for spec in specs {
-        let (id, path) = spec
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--model-file {spec:?} is not ID=FILE"))?;
-        store = store.with_override(id, path)?;
-    }
-    Ok(store)
+pub fn with_model_files(store: ModelStore, specs: &[String]) -> Result<ModelStore> {
+    Ok(camshow_core::context::with_model_files(store, specs)?)
 }
 
 /// The frame processor chain and each processor's options.

@@ -173,3 +173,16 @@ pub fn store_for(dir: Option<&Path>) -> ModelStore {
         None => ModelStore::open_default(),
     }
 }
+
+/// `store` with `ID=FILE` overrides (`--model-file` of the CLI and the
+/// desktop app): each file is used for its model id instead of the
+/// installed copy.
+pub fn with_model_files(mut store: ModelStore, specs: &[String]) -> Result<ModelStore> {
+    for spec in specs {
+        let (id, path) = spec.split_once('=').ok_or_else(|| {
+            crate::Error::InvalidInput(format!("--model-file {spec:?} is not ID=FILE"))
+        })?;
+        store = store.with_override(id, path)?;
+    }
+    Ok(store)
+}

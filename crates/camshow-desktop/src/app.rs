@@ -27,6 +27,8 @@ use crate::worker::Worker;
 pub struct Launch {
     /// The settings (defaults < file < `CAMSHOW_*`).
     pub settings: Settings,
+    /// `ID=FILE`: files used instead of installed models.
+    pub model_files: Vec<String>,
     /// The settings file (changes are saved there).
     pub settings_file: PathBuf,
     /// The preferences file.
@@ -88,6 +90,7 @@ fn Root() -> Element {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
         let worker = Worker::spawn(
             launch.settings.clone(),
+            launch.model_files.clone(),
             launch.settings_file.clone(),
             launch.prefs_file.clone(),
             Arc::clone(&frames),
@@ -114,6 +117,9 @@ fn Root() -> Element {
         }
     });
     use_context_provider(|| Ui { state, dispatch });
+    // The title says where the window is and what runs (also in the taskbar).
+    let title_window = use_window();
+    use_effect(move || title_window.set_title(&crate::ui::title(&state.read())));
     // The engine's answers, and the files given on the command line.
     use_future(move || {
         let inbox = Rc::clone(&inbox);

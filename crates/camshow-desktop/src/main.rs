@@ -26,6 +26,9 @@ struct Args {
     /// Output file [default: next to the target]
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Use FILE for model ID instead of the installed copy; repeatable
+    #[arg(long, value_name = "ID=FILE")]
+    model_file: Vec<String>,
     /// The screen to open: swap, live, mapper or models
     #[arg(long, default_value = "swap", value_parser = ["swap", "live", "mapper", "models"])]
     screen: String,
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
     initial.push(Action::Show(screen));
     launch(Launch {
         settings,
+        model_files: args.model_file,
         settings_file,
         prefs_file,
         prefs,

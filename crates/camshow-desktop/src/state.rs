@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use camshow_core::settings::{NewValue, Settings};
-use camshow_media::swap_job::{MediaKind, SwapRequest, output_path};
+use camshow_media::swap_job::{MediaKind, SwapRequest, output_name};
 use serde_json::Value;
 
 use crate::prefs::{Prefs, Theme};
@@ -283,7 +283,7 @@ impl AppState {
             .sources
             .first()
             .map_or(Path::new("mapped"), PathBuf::as_path);
-        Some(output_path(folder, named, &target.path))
+        Some(folder.join(output_name(named, &target.path)))
     }
 
     /// Why Start cannot run yet, if it cannot.
@@ -296,6 +296,9 @@ impl AppState {
         }
         if self.sources.is_empty() {
             return Some("choose a source face".into());
+        }
+        if self.source_busy {
+            return Some("the source face is being checked".into());
         }
         let Some(target) = &self.target else {
             return Some("choose a target image or video".into());
@@ -312,7 +315,7 @@ impl AppState {
             .chain(std::iter::once(&target.path))
             .chain(self.reference.iter());
         for input in inputs {
-            if camshow_core::atomic::same_file(input, &out) {
+            if input == &out || camshow_core::atomic::same_file(input, &out) {
                 return Some(format!(
                     "the output {} is one of the inputs: choose another",
                     out.display()
@@ -596,7 +599,7 @@ impl AppState {
                 let output = self
                     .output
                     .clone()
-                    .unwrap_or_else(|| output_path(folder, Path::new("mapped"), &target.path));
+                    .unwrap_or_else(|| folder.join(output_name(Path::new("mapped"), &target.path)));
                 let mut req = SwapRequest::new(Vec::new(), target.path.clone(), output);
                 req.map = Some(map.clone());
                 let mut cmds = vec![Command::AssignMap {

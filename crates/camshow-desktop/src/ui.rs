@@ -41,6 +41,32 @@ pub fn frame_url(key: &str, version: u64) -> String {
     format!("/frames/{key}?v={version}")
 }
 
+/// The window's title: the screen and what runs (`Camshow Deepfaker —
+/// Swap — 42 %`), so the taskbar shows a job's progress.
+pub fn title(s: &AppState) -> String {
+    let status = match &s.job {
+        Job::Running { done, total, .. } => match total.filter(|t| *t > 0) {
+            Some(t) => format!("{} %", done * 100 / t),
+            None => "working".into(),
+        },
+        Job::Done(_) => "done".into(),
+        Job::Failed(_) => "failed".into(),
+        Job::Cancelled => "cancelled".into(),
+        Job::Idle if s.live.running => "live".into(),
+        Job::Idle if s.start_blocker().is_none() => "ready".into(),
+        Job::Idle => String::new(),
+    };
+    let mut t = format!("Camshow Deepfaker — {}", s.screen.label());
+    if !status.is_empty() {
+        t.push_str(" — ");
+        t.push_str(&status);
+    }
+    if s.live.running && !matches!(s.job, Job::Idle) {
+        t.push_str(" — live");
+    }
+    t
+}
+
 /// The usage terms shown at first start.
 pub const TERMS: &str = "Use only faces of people who have consented. Never deceive, defraud, \
 harass or impersonate anyone, and never make intimate imagery of anyone. Label everything you \

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use camshow_core::Frame;
-use camshow_core::context::EngineContext;
+use camshow_core::context::{EngineContext, store_for, with_model_files};
 use camshow_core::mapping::{DEFAULT_CLUSTER_DISTANCE, FaceMap};
 use camshow_core::pipeline::SwapEngine;
 use camshow_core::session::{CheckedStream, FrameSession, SourcePlan};
@@ -56,9 +56,11 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the engine thread over `settings` (from `settings_file`).
+    /// Starts the engine thread over `settings` (from `settings_file`),
+    /// with `model_files` (`ID=FILE`) used instead of installed models.
     pub fn spawn(
         settings: Settings,
+        model_files: Vec<String>,
         settings_file: PathBuf,
         prefs_file: PathBuf,
         frames: Arc<FrameStore>,
@@ -68,6 +70,7 @@ impl Worker {
         let (tx, rx) = sync_channel(256);
         let mut engine = EngineThread {
             settings,
+            model_files,
             settings_file,
             prefs_file,
             frames,
@@ -119,6 +122,7 @@ struct Outputs {
 
 struct EngineThread {
     settings: Settings,
+    model_files: Vec<String>,
     settings_file: PathBuf,
     prefs_file: PathBuf,
     frames: Arc<FrameStore>,
@@ -170,9 +174,19 @@ impl EngineThread {
         if let Some(ctx) = &self.ctx {
             return Ok(Arc::clone(ctx));
         }
-        let ctx = EngineContext::from_settings(&self.settings).map_err(|e| err_text(&e))?;
+        let ctx =
+            EngineContext::with_store(&self.settings, self.store()?).map_err(|e| err_text(&e))?;
         self.ctx = Some(Arc::clone(&ctx));
         Ok(ctx)
+    }
+
+    /// The models of the settings' folder, with the `--model-file` overrides.
+    fn store(&self) -> Result<camshow_core::models::ModelStore, String> {
+        with_model_files(
+            store_for(self.settings.models_dir.as_deref()),
+            &self.model_files,
+        )
+        .map_err(|e| err_text(&e))
     }
 
     /// The engine for the current settings (loaded once, then reconfigured).
@@ -641,7 +655,7 @@ impl EngineThread {
         let (rt, store) = match &ctx {
             Ok(c) => (Ok(c.runtime()), c.store()),
             Err(e) => {
-                store_only = camshow_core::context::store_for(self.settings.models_dir.as_deref());
+                store_only = store_for(self.settings.models_dir.as_deref());
                 (Err(e.clone()), &store_only)
             }
         };
@@ -652,7 +666,7 @@ impl EngineThread {
     fn fetch(&mut self, id: String) {
         let store = match self.context() {
             Ok(c) => c.store().clone(),
-            Err(_) => camshow_core::context::store_for(self.settings.models_dir.as_deref()),
+            Err(_) => store_for(self.settings.models_dir.as_deref()),
         };
         let events = Arc::clone(&self.events);
         let spawned = std::thread::Builder::new()

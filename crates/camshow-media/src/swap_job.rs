@@ -154,17 +154,21 @@ pub fn media_kind(path: &Path) -> Result<MediaKind> {
 /// Deep-Live-Cam's naming when the output is a folder: `<source>-<target><ext>`.
 pub fn output_path(output: &Path, source: &Path, target: &Path) -> PathBuf {
     if output.is_dir() {
-        // Built from the names as the OS has them: a name that is not UTF-8
-        // keeps its bytes (no lossy renaming).
-        let mut name = source.file_stem().unwrap_or_default().to_os_string();
-        name.push("-");
-        name.push(target.file_stem().unwrap_or_default());
-        name.push(".");
-        name.push(target.extension().unwrap_or(std::ffi::OsStr::new("png")));
-        output.join(name)
+        output.join(output_name(source, target))
     } else {
         output.to_path_buf()
     }
+}
+
+/// `<source>-<target><ext>`, built from the names as the OS has them: a
+/// name that is not UTF-8 keeps its bytes (no lossy renaming).
+pub fn output_name(source: &Path, target: &Path) -> std::ffi::OsString {
+    let mut name = source.file_stem().unwrap_or_default().to_os_string();
+    name.push("-");
+    name.push(target.file_stem().unwrap_or_default());
+    name.push(".");
+    name.push(target.extension().unwrap_or(std::ffi::OsStr::new("png")));
+    name
 }
 
 const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff"];
