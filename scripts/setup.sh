@@ -64,10 +64,22 @@ if [ "$OS" = "Linux" ]; then
   ldconfig -p 2>/dev/null | grep -q 'libX11.so.6' || need_apt+=(libx11-6)
   ldconfig -p 2>/dev/null | grep -q 'libXcursor.so.1' || need_apt+=(libxcursor1)
 fi
-# The test suite (scripts/test.sh passes --test) also drives the server's page in headless Chromium.
+# The test suite (scripts/test.sh passes --test) also drives the server's page in headless Chromium,
+# and the desktop app in a real window (xdotool for input, ImageMagick's import for screenshots).
 if [ "${1:-}" = "--test" ] && [ "$OS" = "Linux" ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+  command -v xdotool >/dev/null 2>&1 || need_apt+=(xdotool)
+  command -v import >/dev/null 2>&1 || need_apt+=(imagemagick)
+fi
+# The desktop app (camshow-desktop) is a WebKitGTK window on Linux (macOS has WebKit built in).
+need_desktop=()
+if [ "$OS" = "Linux" ]; then
+  command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+  for pc in webkit2gtk-4.1:libwebkit2gtk-4.1-dev gtk+-3.0:libgtk-3-dev libsoup-3.0:libsoup-3.0-dev; do
+    pkg-config --exists "${pc%%:*}" 2>/dev/null || need_desktop+=("${pc#*:}")
+  done
+  [ -e /usr/include/xdo.h ] || need_desktop+=(libxdo-dev)
 fi
 # The Python package's build tool (maturin) and the test tools go into virtual environments.
 "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
@@ -80,6 +92,17 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     die "missing tools; install them with: brew install ffmpeg exiftool node python"
   else
     die "missing packages; install them with: sudo apt-get install ${need_apt[*]}"
+  fi
+fi
+
+if [ "${#need_desktop[@]}" -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    # With the recommended packages: WebKit's web process needs some of them to draw.
+    say "installing the desktop app's system packages: ${need_desktop[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_desktop[@]}" >/dev/null
+  else
+    die "missing packages for the desktop app; install them with: sudo apt-get install ${need_desktop[*]}"
   fi
 fi
 
@@ -142,12 +165,12 @@ say "samples: $CACHE/samples"
 
 # --- build and models ----------------------------------------------------------
 cd "$ROOT"
-say "building camshow"
+say "building camshow and the desktop app (camshow ui)"
 if [ "${1:-}" = "--test" ]; then
   # The independent API fuzzer the server's test runs against /v1/openapi.json.
   venv_tool "$CACHE/test-tools" schemathesis schemathesis "$SCHEMATHESIS_VERSION"
 fi
-cargo build --locked -p camshow-cli
+cargo build --locked -p camshow-cli -p camshow-desktop
 "$ROOT/target/debug/camshow" models fetch nudenet centerface blazeface_front blazeface_back
 
 # --- the Python package ----------------------------------------------------------

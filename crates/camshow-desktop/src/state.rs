@@ -708,7 +708,8 @@ impl AppState {
     }
 
     /// Keyboard shortcuts: Ctrl+O source, Ctrl+T target, Ctrl+Enter start,
-    /// Escape cancel, Ctrl+L live on/off, Ctrl+M mirror, Ctrl+1…4 screens.
+    /// Escape cancel, Ctrl+L live on/off, Ctrl+M mirror, Ctrl+F find the
+    /// people in the target (face mapper), Ctrl+1…4 screens.
     fn shortcut(&mut self, key: &str) -> Vec<Command> {
         match key {
             "Ctrl+Enter" => self.apply(Action::Start),
@@ -720,6 +721,7 @@ impl AppState {
                 }
             }
             "Ctrl+L" => self.apply(Action::ToggleLive),
+            "Ctrl+F" => self.apply(Action::Scan),
             "Ctrl+M" => {
                 let on = !self.settings.live.mirror;
                 self.apply(Action::SetOption {

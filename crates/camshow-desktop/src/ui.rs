@@ -90,21 +90,28 @@ pub fn shortcut_name(key: &Key, ctrl: bool) -> Option<String> {
 #[component]
 pub fn Body() -> Element {
     let ui = Ui::get();
-    let s = ui.state.read();
-    let theme = match s.prefs.theme {
-        Theme::System => "system",
-        Theme::Light => "light",
-        Theme::Dark => "dark",
-    };
-    let screen = s.screen;
-    let terms = s.prefs.terms_accepted;
-    let notice = s.notice.clone();
-    drop(s);
+    // Each component re-renders only when what it shows changes (a job's
+    // progress does not redraw the options).
+    let head = use_memo(move || {
+        let s = ui.state.read();
+        (
+            s.prefs.theme,
+            s.screen,
+            s.prefs.terms_accepted,
+            s.notice.clone(),
+        )
+    });
+    let (theme, screen, terms, notice) = head();
+    let theme = theme.name();
     rsx! {
         div {
             id: "app",
             class: "theme-{theme}",
             tabindex: "0",
+            // Keys reach the shortcuts from the start, before any click.
+            onmounted: move |e: MountedEvent| async move {
+                let _ = e.set_focus(true).await;
+            },
             onkeydown: move |e: KeyboardEvent| {
                 if let Some(name) = shortcut_name(&e.key(), e.modifiers().ctrl()) {
                     e.prevent_default();
@@ -225,18 +232,19 @@ fn clock(secs: f64) -> String {
 #[component]
 fn SwapScreen() -> Element {
     let ui = Ui::get();
-    let s = ui.state.read();
-    let sources = s.sources.clone();
-    let faces = s.source_faces.clone();
-    let source_busy = s.source_busy;
-    let target = s.target.clone();
-    let output = s.output_path();
-    let job = s.job.clone();
-    let blocker = s.start_blocker();
-    let selector_reference =
-        s.settings.engine.selector == camshow_core::select::SelectMode::Reference;
-    let reference = s.reference.clone();
-    drop(s);
+    let view = use_memo(move || {
+        let s = ui.state.read();
+        (
+            s.sources.clone(),
+            s.source_faces.clone(),
+            s.source_busy,
+            s.target.clone(),
+            s.output_path(),
+            s.settings.engine.selector == camshow_core::select::SelectMode::Reference,
+            s.reference.clone(),
+        )
+    });
+    let (sources, faces, source_busy, target, output, selector_reference, reference) = view();
     rsx! {
         div { class: "columns",
             section { class: "inputs",
@@ -316,7 +324,7 @@ fn SwapScreen() -> Element {
                         }
                     },
                 }
-                JobPanel { job: job.clone(), blocker }
+                JobPanel {}
                 OptionsPanel {}
             }
             section { class: "preview-col",
@@ -328,8 +336,13 @@ fn SwapScreen() -> Element {
 
 /// Start, progress with fps and ETA, Cancel, and the result.
 #[component]
-fn JobPanel(job: Job, blocker: Option<String>) -> Element {
+fn JobPanel() -> Element {
     let ui = Ui::get();
+    let view = use_memo(move || {
+        let s = ui.state.read();
+        (s.job.clone(), s.start_blocker())
+    });
+    let (job, blocker) = view();
     let running = matches!(job, Job::Running { .. });
     rsx! {
         div { class: "job",
@@ -383,19 +396,25 @@ fn JobPanel(job: Job, blocker: Option<String>) -> Element {
 #[component]
 fn PreviewPanel() -> Element {
     let ui = Ui::get();
-    let s = ui.state.read();
-    let preview = s.preview.clone();
-    let target = s.target.clone();
-    let job = s.job.clone();
-    let has_source = !s.sources.is_empty();
-    drop(s);
+    let view = use_memo(move || {
+        let s = ui.state.read();
+        (
+            s.preview.clone(),
+            s.target.clone(),
+            matches!(s.job, Job::Done(_)),
+            !s.sources.is_empty(),
+        )
+    });
+    let (preview, target, done, has_source) = view();
     let Some(target) = target else {
         return rsx! { div { class: "preview empty", "The preview appears here." } };
     };
-    let after_key = match &job {
-        Job::Done(_) => keys::RESULT,
-        _ if preview.playing => keys::PLAY,
-        _ => keys::PREVIEW,
+    let after_key = if done {
+        keys::RESULT
+    } else if preview.playing {
+        keys::PLAY
+    } else {
+        keys::PREVIEW
     };
     let v = preview.version;
     let split = preview.split;
@@ -426,7 +445,7 @@ fn PreviewPanel() -> Element {
             }
             p { class: "hint",
                 "Left of the line: the original. Right: "
-                if matches!(job, Job::Done(_)) { "the output." } else { "the current settings." }
+                if done { "the output." } else { "the current settings." }
                 if preview.busy { " Updating…" }
                 if preview.millis > 0.0 { " ({preview.millis:.0} ms)" }
             }
@@ -471,7 +490,7 @@ pub fn swap_options(settings: &Settings) -> Vec<(String, OptionInfo)> {
         "processors[].type",
     ];
     let mut out = Vec::new();
-    for info in Settings::options() {
+    for info in all_options().iter().cloned() {
         if HIDDEN.contains(&info.key.as_str())
             || info.key.starts_with("runtime.")
             || info.key.starts_with("live.")
@@ -496,20 +515,27 @@ pub fn swap_options(settings: &Settings) -> Vec<(String, OptionInfo)> {
     out
 }
 
-/// The value of `key` (`a.b`, `processors[0].c`) in the settings.
-pub fn value_at(settings: &Settings, key: &str) -> Value {
-    let mut v = serde_json::to_value(settings).unwrap_or(Value::Null);
+/// Every option of the settings (made from the schema once).
+fn all_options() -> &'static [OptionInfo] {
+    static OPTIONS: std::sync::LazyLock<Vec<OptionInfo>> =
+        std::sync::LazyLock::new(Settings::options);
+    &OPTIONS
+}
+
+/// The value of `key` (`a.b`, `processors[0].c`) in the settings' JSON tree.
+pub fn value_in(tree: &Value, key: &str) -> Value {
+    let mut v = tree;
     for part in key.split('.') {
         let (name, index) = match part.split_once('[') {
             Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
             None => (part, None),
         };
-        v = v.get(name).cloned().unwrap_or(Value::Null);
+        v = v.get(name).unwrap_or(&Value::Null);
         if let Some(i) = index {
-            v = v.get(i).cloned().unwrap_or(Value::Null);
+            v = v.get(i).unwrap_or(&Value::Null);
         }
     }
-    v
+    v.clone()
 }
 
 fn text_of(v: &Value) -> String {
@@ -529,7 +555,9 @@ fn text_of(v: &Value) -> String {
 #[component]
 fn OptionsPanel() -> Element {
     let ui = Ui::get();
-    let settings = ui.state.read().settings.clone();
+    let settings = use_memo(move || ui.state.read().settings.clone());
+    let settings = settings();
+    let tree = serde_json::to_value(&settings).unwrap_or(Value::Null);
     let chain: Vec<String> = settings
         .processor_ids()
         .iter()
@@ -584,7 +612,7 @@ fn OptionsPanel() -> Element {
                 }
             }
             for (key, info) in options {
-                OptionRow { name: key.clone(), info, value: value_at(&settings, &key) }
+                OptionRow { name: key.clone(), info, value: value_in(&tree, &key) }
             }
         }
     }
@@ -678,27 +706,29 @@ pub fn OptionRow(name: String, info: OptionInfo, value: Value) -> Element {
         };
         let shown = value.as_f64();
         rsx! {
-            if info.nullable {
-                input {
-                    r#type: "checkbox",
-                    id: "{id}-on",
-                    checked: shown.is_some(),
-                    onchange: move |e: FormEvent| {
-                        let v = if e.checked() { info.default.clone() } else { Value::Null };
-                        let v = if v.is_null() && e.checked() { Value::from(min) } else { v };
-                        send.call(NewValue::Json(v));
-                    },
+            span { class: "control",
+                if info.nullable {
+                    input {
+                        r#type: "checkbox",
+                        id: "{id}-on",
+                        checked: shown.is_some(),
+                        onchange: move |e: FormEvent| {
+                            let v = if e.checked() { info.default.clone() } else { Value::Null };
+                            let v = if v.is_null() && e.checked() { Value::from(min) } else { v };
+                            send.call(NewValue::Json(v));
+                        },
+                    }
                 }
-            }
-            input {
-                id: "{id}",
-                r#type: "range",
-                min: "{min}",
-                max: "{max}",
-                step: "{step}",
-                disabled: shown.is_none(),
-                value: "{shown.unwrap_or(min)}",
-                onchange: move |e: FormEvent| send.call(NewValue::Text(e.value())),
+                input {
+                    id: "{id}",
+                    r#type: "range",
+                    min: "{min}",
+                    max: "{max}",
+                    step: "{step}",
+                    disabled: shown.is_none(),
+                    value: "{shown.unwrap_or(min)}",
+                    onchange: move |e: FormEvent| send.call(NewValue::Text(e.value())),
+                }
             }
             span { class: "value", {shown.map_or_else(|| "off".into(), |x| format!("{x:.2}"))} }
         }
@@ -728,15 +758,20 @@ pub fn OptionRow(name: String, info: OptionInfo, value: Value) -> Element {
 #[component]
 fn LiveScreen() -> Element {
     let ui = Ui::get();
-    let s = ui.state.read();
-    let live = s.live.clone();
-    let settings = s.settings.clone();
-    let cameras = s.health.cameras.clone();
-    let has_source = !s.sources.is_empty();
-    drop(s);
+    let view = use_memo(move || {
+        let s = ui.state.read();
+        (
+            s.live.clone(),
+            s.settings.clone(),
+            s.health.cameras.clone(),
+            !s.sources.is_empty(),
+        )
+    });
+    let (live, settings, cameras, has_source) = view();
+    let tree = serde_json::to_value(&settings).unwrap_or(Value::Null);
     let current = settings.live.camera.clone().unwrap_or_default();
-    let live_opts: Vec<(String, OptionInfo)> = Settings::options()
-        .into_iter()
+    let live_opts: Vec<(String, OptionInfo)> = all_options()
+        .iter()
         .filter(|o| {
             [
                 "live.resolution",
@@ -747,7 +782,7 @@ fn LiveScreen() -> Element {
             ]
             .contains(&o.key.as_str())
         })
-        .map(|o| (o.key.clone(), o))
+        .map(|o| (o.key.clone(), o.clone()))
         .collect();
     rsx! {
         div { class: "columns",
@@ -786,7 +821,7 @@ fn LiveScreen() -> Element {
                     },
                 }
                 for (key, info) in live_opts {
-                    OptionRow { name: key.clone(), info, value: value_at(&settings, &key) }
+                    OptionRow { name: key.clone(), info, value: value_in(&tree, &key) }
                 }
                 if !has_source {
                     p { class: "hint", "Choose a source face on the Swap screen (it can be changed while live)." }
@@ -829,10 +864,11 @@ fn LiveScreen() -> Element {
 #[component]
 fn MapperScreen() -> Element {
     let ui = Ui::get();
-    let s = ui.state.read();
-    let mapper = s.mapper.clone();
-    let target = s.target.clone();
-    drop(s);
+    let view = use_memo(move || {
+        let s = ui.state.read();
+        (s.mapper.clone(), s.target.clone())
+    });
+    let (mapper, target) = view();
     rsx! {
         section {
             h2 { "Face mapper" }
@@ -891,9 +927,9 @@ fn MapperScreen() -> Element {
 #[component]
 fn JobPanelStatus() -> Element {
     let ui = Ui::get();
-    let job = ui.state.read().job.clone();
+    let job = use_memo(move || ui.state.read().job.clone());
     rsx! {
-        match job {
+        match job() {
             Job::Running { done, total, fps, .. } => rsx! { p { "{done} / {total.unwrap_or(0)} frames · {fps:.1} fps" } },
             Job::Done(d) => rsx! { p { id: "mapped-done", "Done: {d.summary} → {d.output.display()}" } },
             Job::Failed(why) => rsx! { p { class: "error", "{why}" } },
@@ -906,10 +942,11 @@ fn JobPanelStatus() -> Element {
 #[component]
 fn ModelsScreen() -> Element {
     let ui = Ui::get();
-    let s = ui.state.read();
-    let h = s.health.clone();
-    let theme = s.prefs.theme;
-    drop(s);
+    let view = use_memo(move || {
+        let s = ui.state.read();
+        (s.health.clone(), s.prefs.theme)
+    });
+    let (h, theme) = view();
     rsx! {
         section {
             h2 { "Models & health" }
@@ -961,7 +998,7 @@ fn ModelsScreen() -> Element {
                 }
             }
             h2 { "Shortcuts" }
-            p { "Ctrl+O source · Ctrl+T target · Ctrl+Enter start · Escape cancel · Ctrl+L live on/off · Ctrl+M mirror · Ctrl+1…4 screens" }
+            p { "Ctrl+O source · Ctrl+T target · Ctrl+Enter start · Escape cancel · Ctrl+L live on/off · Ctrl+M mirror · Ctrl+F find people (face mapper) · Ctrl+1…4 screens" }
         }
     }
 }

@@ -86,7 +86,10 @@ impl Worker {
         // The thread ends when the window drops its last sender.
         let spawned = std::thread::Builder::new()
             .name("camshow-engine".into())
-            .spawn(move || engine.run(&rx));
+            .spawn(move || {
+                background();
+                engine.run(&rx);
+            });
         if let Err(e) = spawned {
             tracing::error!("cannot start the engine thread: {e}");
         }
@@ -141,6 +144,20 @@ struct EngineThread {
 enum Target {
     Image(Arc<Frame>),
     Video(Box<VideoInfo>),
+}
+
+/// Runs the calling thread (and the threads it starts: job workers, ONNX
+/// Runtime's pools) below the window's priority, so the window answers at
+/// once however busy the engine is. Nothing else changes: with the CPU
+/// free, the engine gets all of it.
+fn background() {
+    let nice = thread_priority::ThreadPriorityValue::try_from(25u8)
+        .map(thread_priority::ThreadPriority::Crossplatform);
+    if let Ok(p) = nice
+        && let Err(e) = thread_priority::set_current_thread_priority(p)
+    {
+        tracing::debug!("cannot lower the engine's priority: {e:?}");
+    }
 }
 
 fn err_text(e: &(dyn std::error::Error + 'static)) -> String {
@@ -431,6 +448,7 @@ impl EngineThread {
         let thread = std::thread::Builder::new()
             .name("camshow-swap".into())
             .spawn(move || {
+                background();
                 let start = Instant::now();
                 let last = Mutex::new(None::<Instant>);
                 let progress = |done: u64, total: Option<u64>| {
@@ -513,6 +531,7 @@ impl EngineThread {
         let thread = std::thread::Builder::new()
             .name("camshow-play".into())
             .spawn(move || {
+                background();
                 let r = play_video(&path, &info, from, &engine, source, &frames, &events, &c);
                 if let Err(e) = r {
                     events(Action::PreviewFailed(e));
@@ -575,6 +594,7 @@ impl EngineThread {
         let thread = std::thread::Builder::new()
             .name("camshow-live".into())
             .spawn(move || {
+                background();
                 let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
                 let r = run_live(frames_in, &mut sinks, &c, &opts);
                 events(Action::LiveEnded(r.map(|_| ()).map_err(|e| err_text(&e))));
@@ -638,6 +658,7 @@ impl EngineThread {
         let spawned = std::thread::Builder::new()
             .name("camshow-scan".into())
             .spawn(move || {
+                background();
                 let r = scan_people(&ctx, detector, &target, &frames);
                 events(match r {
                     Ok((map, persons)) => Action::Scanned { map, persons },
@@ -672,6 +693,7 @@ impl EngineThread {
         let spawned = std::thread::Builder::new()
             .name("camshow-fetch".into())
             .spawn(move || {
+                background();
                 let mut progress = FetchProgress {
                     id: id.clone(),
                     events: Arc::clone(&events),

@@ -167,7 +167,10 @@ fn every_command_that_reads_pictures_goes_through_the_gate() {
     // source photo through the engine), bench (below, and the engine).
     // serve: every upload (camshow-server's the_gate_sees_every_upload, and
     // serve_answers_over_http_and_refuses_a_marked_upload below).
-    let gated = ["swap", "detect", "faces", "live", "bench", "serve"];
+    // ui: the desktop app, whose engine thread makes the same calls
+    // (camshow-desktop's the_gate_and_missing_models_are_messages_not_crashes,
+    // and its window test refusing a marked source opened through `camshow ui`).
+    let gated = ["swap", "detect", "faces", "live", "bench", "serve", "ui"];
     let no_pictures = ["doctor", "config", "models", "cameras", "help"];
     // join swaps nothing: it concatenates parts that `swap --segment` made
     // (and gated), refusing any file without a part's tag.
