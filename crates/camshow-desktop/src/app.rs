@@ -172,38 +172,26 @@ fn Root() -> Element {
             tracing::warn!("cannot answer a frame request");
         }
     });
-    // Remember the window's size and position (saved when it closes).
+    // Remember the window's size and position.
     let window = use_window();
-    let geometry = use_hook(|| Rc::new(RefCell::new(None::<Geometry>)));
-    let prefs_file = launch.prefs_file.clone();
     use_wry_event_handler(move |event, _| {
-        let Event::WindowEvent { event, .. } = event else {
+        let Event::WindowEvent {
+            event: WindowEvent::Moved(_) | WindowEvent::Resized(_),
+            ..
+        } = event
+        else {
             return;
         };
-        match event {
-            WindowEvent::Moved(_) | WindowEvent::Resized(_) => {
-                let scale = window.scale_factor();
-                let size = window.inner_size().to_logical::<f64>(scale);
-                if let Ok(pos) = window.outer_position() {
-                    let pos = pos.to_logical::<f64>(scale);
-                    *geometry.borrow_mut() = Some(Geometry {
-                        x: pos.x as i32,
-                        y: pos.y as i32,
-                        width: size.width as u32,
-                        height: size.height as u32,
-                    });
-                }
-            }
-            WindowEvent::CloseRequested | WindowEvent::Destroyed => {
-                if let Some(g) = *geometry.borrow() {
-                    let mut prefs = state.peek().prefs.clone();
-                    prefs.window = Some(g);
-                    if let Err(e) = prefs.save(&prefs_file) {
-                        tracing::warn!("{e}");
-                    }
-                }
-            }
-            _ => {}
+        let scale = window.scale_factor();
+        let size = window.inner_size().to_logical::<f64>(scale);
+        if let Ok(pos) = window.outer_position() {
+            let pos = pos.to_logical::<f64>(scale);
+            dispatch.call(Action::WindowMoved(Geometry {
+                x: pos.x as i32,
+                y: pos.y as i32,
+                width: size.width as u32,
+                height: size.height as u32,
+            }));
         }
     });
     rsx! { Body {} }

@@ -330,7 +330,8 @@ impl AppState {
         match action {
             Action::Show(screen) => {
                 self.screen = screen;
-                if screen == Screen::Models && !self.health.loaded {
+                // The models panel shows the report, the live screen its cameras.
+                if matches!(screen, Screen::Models | Screen::Live) && !self.health.loaded {
                     return vec![Command::Doctor];
                 }
                 Vec::new()
@@ -344,6 +345,20 @@ impl AppState {
                 self.prefs.terms_accepted = true;
                 vec![Command::SavePrefs(self.prefs.clone())]
             }
+            Action::WindowMoved(g) => {
+                if self.prefs.window == Some(g) {
+                    return Vec::new();
+                }
+                self.prefs.window = Some(g);
+                vec![Command::SavePrefs(self.prefs.clone())]
+            }
+            Action::PlayResult => match &self.job {
+                Job::Done(d) if d.kind == MediaKind::Video => {
+                    self.preview.playing = true;
+                    vec![Command::PlayOutput(d.output.clone())]
+                }
+                _ => Vec::new(),
+            },
             Action::SetTheme(theme) => {
                 self.prefs.theme = theme;
                 vec![Command::SavePrefs(self.prefs.clone())]
@@ -412,6 +427,13 @@ impl AppState {
             Action::SetSplit(split) => {
                 self.preview.split = split.min(100);
                 Vec::new()
+            }
+            Action::PlayPreview(false) => {
+                if !self.preview.playing {
+                    return Vec::new();
+                }
+                self.preview.playing = false;
+                vec![Command::StopPlaying]
             }
             Action::PlayPreview(on) => {
                 let is_video = self
@@ -784,6 +806,10 @@ pub enum Action {
     AcceptTerms,
     /// Light, dark or the system's.
     SetTheme(Theme),
+    /// The window was moved or resized.
+    WindowMoved(crate::prefs::Geometry),
+    /// Play the output video (after a video swap).
+    PlayResult,
     /// Source photos chosen (dialog or drop).
     ChooseSources(Vec<PathBuf>),
     /// The source passed the gate; its faces.
@@ -916,6 +942,8 @@ pub enum Command {
     },
     /// Play the target processed from `time`.
     PlayFrom(f64),
+    /// Play the output video as it was written.
+    PlayOutput(PathBuf),
     /// Stop playing.
     StopPlaying,
     /// New settings: reconfigure the engine (and live), save `changes` to

@@ -409,10 +409,10 @@ fn PreviewPanel() -> Element {
     let Some(target) = target else {
         return rsx! { div { class: "preview empty", "The preview appears here." } };
     };
-    let after_key = if done {
-        keys::RESULT
-    } else if preview.playing {
+    let after_key = if preview.playing {
         keys::PLAY
+    } else if done {
+        keys::RESULT
     } else {
         keys::PREVIEW
     };
@@ -456,8 +456,16 @@ fn PreviewPanel() -> Element {
                 div { class: "scrub",
                     button {
                         id: "play",
-                        onclick: move |_| ui.send(Action::PlayPreview(!preview.playing)),
-                        if preview.playing { "Pause" } else { "Play processed" }
+                        onclick: move |_| {
+                            ui.send(if preview.playing {
+                                Action::PlayPreview(false)
+                            } else if done {
+                                Action::PlayResult
+                            } else {
+                                Action::PlayPreview(true)
+                            });
+                        },
+                        if preview.playing { "Stop" } else if done { "Play result" } else { "Play processed" }
                     }
                     input {
                         id: "scrub",

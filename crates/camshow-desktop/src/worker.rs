@@ -167,14 +167,23 @@ fn err_text(e: &(dyn std::error::Error + 'static)) -> String {
 impl EngineThread {
     fn run(&mut self, rx: &Receiver<Command>) {
         while let Ok(first) = rx.recv() {
-            // Coalesce: of the previews waiting, only the newest is made.
+            // Coalesce: of the previews (and preference saves) waiting, only
+            // the newest is made.
             let mut batch = vec![first];
             batch.extend(rx.try_iter());
             let last_preview = batch
                 .iter()
                 .rposition(|c| matches!(c, Command::Preview { .. }));
+            let last_prefs = batch
+                .iter()
+                .rposition(|c| matches!(c, Command::SavePrefs(_)));
             for (i, cmd) in batch.into_iter().enumerate() {
-                if matches!(cmd, Command::Preview { .. }) && Some(i) != last_preview {
+                let superseded = match cmd {
+                    Command::Preview { .. } => Some(i) != last_preview,
+                    Command::SavePrefs(_) => Some(i) != last_prefs,
+                    _ => false,
+                };
+                if superseded {
                     continue;
                 }
                 self.handle(cmd);
@@ -244,6 +253,7 @@ impl EngineThread {
                 }
             }
             Command::PlayFrom(time) => self.play(time),
+            Command::PlayOutput(path) => self.play_output(path),
             Command::StopPlaying => self.stop_playing(),
             Command::Settings { settings, changes } => self.set_settings(*settings, &changes),
             Command::Swap(req) => self.swap(*req),
@@ -532,8 +542,46 @@ impl EngineThread {
             .name("camshow-play".into())
             .spawn(move || {
                 background();
-                let r = play_video(&path, &info, from, &engine, source, &frames, &events, &c);
+                let plan = SourcePlan::One {
+                    source,
+                    reference: None,
+                };
+                let r = play_video(
+                    &path,
+                    &info,
+                    from,
+                    Some((&engine, plan)),
+                    &frames,
+                    &events,
+                    &c,
+                );
                 if let Err(e) = r {
+                    events(Action::PreviewFailed(e));
+                }
+                events(Action::PlayEnded);
+            });
+        match thread {
+            Ok(thread) => self.player = Some(RunningJob { cancel, thread }),
+            Err(e) => self.emit(Action::PreviewFailed(e.to_string())),
+        }
+    }
+
+    /// Plays the written video as it is (the result's player).
+    fn play_output(&mut self, path: PathBuf) {
+        self.stop_playing();
+        let info = match probe(&path) {
+            Ok(i) => i,
+            Err(e) => return self.emit(Action::PreviewFailed(err_text(&e))),
+        };
+        let events = Arc::clone(&self.events);
+        let frames = Arc::clone(&self.frames);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let c = Arc::clone(&cancel);
+        let thread = std::thread::Builder::new()
+            .name("camshow-play".into())
+            .spawn(move || {
+                background();
+                if let Err(e) = play_video(&path, &info, 0.0, None, &frames, &events, &c) {
                     events(Action::PreviewFailed(e));
                 }
                 events(Action::PlayEnded);
@@ -912,13 +960,14 @@ fn summary(o: &camshow_media::swap_job::SwapOutcome) -> String {
     format!("{what} with {} in {:.1} s", o.swapper, o.seconds)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Plays `path` from `from` at its own rate into the `play` picture,
+/// processed by `engine` with `plan` when given (under the live safety
+/// schedule); frames the engine is too slow for are skipped.
 fn play_video(
     path: &Path,
     info: &VideoInfo,
     from: f64,
-    engine: &Arc<SwapEngine>,
-    source: Arc<camshow_core::swap::PreparedSource>,
+    processing: Option<(&Arc<SwapEngine>, SourcePlan)>,
     frames: &FrameStore,
     events: &Events,
     cancel: &AtomicBool,
@@ -933,11 +982,12 @@ fn play_video(
         },
     )
     .map_err(|e| err_text(&e))?;
-    let plan = SourcePlan::One {
-        source,
-        reference: None,
-    };
-    let mut stream = CheckedStream::new(plan, &engine.settings().engine, fps);
+    let mut stream = processing.map(|(engine, plan)| {
+        (
+            engine,
+            CheckedStream::new(plan, &engine.settings().engine, fps),
+        )
+    });
     let start = Instant::now();
     let mut n: u64 = 0;
     while let Some(mut frame) = dec.next_frame().map_err(|e| err_text(&e))? {
@@ -951,9 +1001,11 @@ fn play_video(
             continue;
         }
         let started = Instant::now();
-        stream
-            .process(engine, &mut frame)
-            .map_err(|e| err_text(&e))?;
+        if let Some((engine, stream)) = &mut stream {
+            stream
+                .process(engine, &mut frame)
+                .map_err(|e| err_text(&e))?;
+        }
         frames.put(keys::PLAY, encode(&frame)?, "image/jpeg");
         events(Action::PreviewReady {
             millis: started.elapsed().as_secs_f64() * 1000.0,

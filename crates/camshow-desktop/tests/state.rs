@@ -378,9 +378,17 @@ fn live_starts_with_a_source_and_settings_apply_while_running() {
 #[test]
 fn shortcuts() {
     let mut s = ready();
-    assert_eq!(s.apply(Action::Key("Ctrl+2".into())), Vec::new());
+    // The live screen lists the cameras the report found.
+    assert_eq!(s.apply(Action::Key("Ctrl+2".into())), vec![Command::Doctor]);
     assert_eq!(s.screen, Screen::Live);
-    assert_eq!(s.apply(Action::Key("Ctrl+4".into())), vec![Command::Doctor]);
+    s.apply(Action::HealthReady(
+        camshow_desktop::state::Health::default(),
+    ));
+    assert_eq!(
+        s.apply(Action::Key("Ctrl+4".into())),
+        Vec::new(),
+        "checked once"
+    );
     assert_eq!(s.screen, Screen::Models);
     s.apply(Action::Key("Ctrl+9".into()));
     assert_eq!(s.screen, Screen::Models, "no such screen");
@@ -492,6 +500,63 @@ fn models_panel_downloads_and_rechecks() {
         vec![Command::Doctor]
     );
     assert_eq!(s.health.models[0].fetching, None);
+}
+
+#[test]
+fn the_window_geometry_is_saved_when_it_changes() {
+    let mut s = accepted();
+    let g = Geometry {
+        x: 5,
+        y: 6,
+        width: 1000,
+        height: 700,
+    };
+    match &s.apply(Action::WindowMoved(g))[..] {
+        [Command::SavePrefs(p)] => assert_eq!(p.window, Some(g)),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        s.apply(Action::WindowMoved(g)).is_empty(),
+        "unchanged: no write"
+    );
+}
+
+#[test]
+fn the_result_video_plays_after_a_video_swap() {
+    let mut s = ready();
+    assert!(
+        s.apply(Action::PlayResult).is_empty(),
+        "nothing written yet"
+    );
+    s.apply(Action::Start);
+    s.apply(Action::Finished(Ok(JobDone {
+        output: "/clips/me-walk.mp4".into(),
+        kind: MediaKind::Video,
+        summary: String::new(),
+    })));
+    assert_eq!(
+        s.apply(Action::PlayResult),
+        vec![Command::PlayOutput("/clips/me-walk.mp4".into())]
+    );
+    assert!(s.preview.playing);
+    assert_eq!(
+        s.apply(Action::PlayPreview(false)),
+        vec![Command::StopPlaying]
+    );
+    assert!(
+        s.apply(Action::PlayPreview(false)).is_empty(),
+        "already stopped"
+    );
+    s.apply(Action::Start);
+    s.apply(Action::Finished(Ok(JobDone {
+        output: "/clips/me-party.jpg".into(),
+        kind: MediaKind::Image,
+        summary: String::new(),
+    })));
+    assert!(
+        s.apply(Action::PlayResult).is_empty(),
+        "an image does not play"
+    );
 }
 
 #[test]

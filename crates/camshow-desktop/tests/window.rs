@@ -494,6 +494,23 @@ fn mapper_and_models_screens_and_camshow_ui() {
         app.wait_title("Models", 10);
         std::thread::sleep(Duration::from_secs(3));
         app.shot("models.png");
+        // A resized window is remembered.
+        display.xdotool(&["windowsize", &app.window, "1000", "700"]);
+        let prefs = dir.path().join("desktop.toml");
+        let start = Instant::now();
+        while !std::fs::read_to_string(&prefs)
+            .unwrap()
+            .contains("width = 1000")
+        {
+            assert!(start.elapsed() < Duration::from_secs(20), "size not saved");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    {
+        let app = App::start(&display, &cfg, &[os("--screen"), os("models")]);
+        app.wait_title("Models", 30);
+        let geometry = display.xdotool(&["getwindowgeometry", &app.window]);
+        assert!(geometry.contains("1000x700"), "{geometry}");
     }
     // `camshow ui` opens the same app; a source the gate refuses is a
     // message in the window, and Start never becomes possible.

@@ -430,4 +430,17 @@ fn a_video_plays_processed_in_real_time() {
         "{times:?}"
     );
     assert!(rig.frames.get(keys::PLAY).is_some());
+    // The written video plays as it is (the result's player).
+    rig.worker.send(Command::PlayOutput(video));
+    let mut shown = 0;
+    rig.wait(60, |a| match a {
+        Action::PreviewReady { .. } => {
+            shown += 1;
+            None
+        }
+        Action::PreviewFailed(e) => panic!("{e}"),
+        Action::PlayEnded => Some(()),
+        _ => None,
+    });
+    assert!(shown > 10, "{shown} of 20 frames shown");
 }
