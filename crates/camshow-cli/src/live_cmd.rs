@@ -166,6 +166,7 @@ pub fn run(args: &LiveArgs) -> Result<ExitCode> {
         &args.source,
         args.map.as_deref(),
         args.face.reference_face.as_deref(),
+        None,
     )
     .with_context(|| match args.source.as_slice() {
         [one] => format!("source {}", one.display()),

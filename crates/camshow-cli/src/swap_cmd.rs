@@ -169,6 +169,7 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
             end: args.video.trim_end,
         },
         segment: args.video.segment,
+        source_face: None,
     };
     let cancel = Arc::new(AtomicBool::new(false));
     {

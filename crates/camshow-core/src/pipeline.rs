@@ -40,6 +40,16 @@ use crate::select::{SelectMode, most_prominent, select};
 use crate::settings::{Settings, SourceAverage};
 use crate::swap::{FaceSwapper, PreparedSource, SourceNeed, SwapperChoice};
 
+/// A face of a source photo chosen by the user (of a photo with several
+/// faces): which photo, and the face's box as the detector listed it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SourcePick {
+    /// Index of the photo among the sources.
+    pub photo: usize,
+    /// `[x1, y1, x2, y2]` of the face in that photo.
+    pub bbox: [f32; 4],
+}
+
 /// What one frame's processing did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SwapReport {
@@ -250,20 +260,41 @@ impl SwapEngine {
     /// photo whose face is largest and sharpest gives the pixels the classic
     /// swapper uses. `photos` are (name for messages, frame).
     pub fn prepare_sources(&self, photos: &[(String, &Frame)]) -> Result<PreparedSource> {
-        self.prepare(photos, false)
+        self.prepare(photos, false, None)
+    }
+
+    /// [`SwapEngine::prepare_sources`] with the face of one photo chosen
+    /// by the user (`pick`: the photo and the face's box as listed) instead
+    /// of its most prominent face.
+    pub fn prepare_sources_picked(
+        &self,
+        photos: &[(String, &Frame)],
+        pick: Option<SourcePick>,
+    ) -> Result<PreparedSource> {
+        self.prepare(photos, false, pick)
     }
 
     /// [`SwapEngine::prepare_sources`] that always computes the identity
     /// embedding (to save it), whichever swapper is loaded.
     pub fn prepare_identity(&self, photos: &[(String, &Frame)]) -> Result<PreparedSource> {
-        self.prepare(photos, true)
+        self.prepare(photos, true, None)
     }
 
     fn prepare(
         &self,
         photos: &[(String, &Frame)],
         force_embedding: bool,
+        pick: Option<SourcePick>,
     ) -> Result<PreparedSource> {
+        if let Some(p) = pick
+            && p.photo >= photos.len()
+        {
+            return Err(Error::InvalidInput(format!(
+                "the chosen source face is in photo {} of {}",
+                p.photo + 1,
+                photos.len()
+            )));
+        }
         if photos.is_empty() {
             return Err(Error::InvalidInput("no source photo".into()));
         }
@@ -284,7 +315,23 @@ impl SwapEngine {
         for (i, (name, frame)) in photos.iter().enumerate() {
             self.gate.ensure_safe_image(frame, &[], name)?;
             let faces = analyser.analyse(frame, needs)?;
-            let k = most_prominent(&faces).ok_or_else(|| Error::NoFace { what: name.clone() })?;
+            let k = match pick.filter(|p| p.photo == i) {
+                Some(p) => faces
+                    .iter()
+                    .enumerate()
+                    .map(|(k, f)| (k, crate::detect::iou(&f.bbox, &p.bbox, false)))
+                    .filter(|(_, o)| *o >= 0.5)
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|(k, _)| k)
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "the chosen face is no longer found in {name} (was the detector changed?)"
+                        ))
+                    })?,
+                None => {
+                    most_prominent(&faces).ok_or_else(|| Error::NoFace { what: name.clone() })?
+                }
+            };
             let face = faces[k].clone();
             // The person whose pixels or identity are used, with the body below the face.
             self.gate.ensure_safe_regions(frame, &[face.bbox], name)?;

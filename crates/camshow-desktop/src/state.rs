@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use camshow_core::pipeline::SourcePick;
 use camshow_core::settings::{NewValue, Settings};
 use camshow_media::swap_job::{MediaKind, SwapRequest, output_name};
 use serde_json::Value;
@@ -40,13 +41,17 @@ impl Screen {
     }
 }
 
-/// A face found in a picture, with its thumbnail's frame key.
+/// A face found in a source photo, with its thumbnail's frame key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceThumb {
     /// Key of the thumbnail in the frame store.
     pub key: String,
     /// Detector score.
     pub score: f32,
+    /// Which photo, and where in it.
+    pub pick: SourcePick,
+    /// This face is the one used.
+    pub used: bool,
 }
 
 /// The target, as probed.
@@ -218,6 +223,8 @@ pub struct AppState {
     pub source_faces: Vec<FaceThumb>,
     /// The source is being checked.
     pub source_busy: bool,
+    /// The face chosen among the sources' faces (else the most prominent).
+    pub source_pick: Option<SourcePick>,
     /// The target, once probed.
     pub target: Option<TargetInfo>,
     /// Output chosen by the user (else next to the target).
@@ -250,6 +257,7 @@ impl AppState {
             sources: Vec::new(),
             source_faces: Vec::new(),
             source_busy: false,
+            source_pick: None,
             target: None,
             output: None,
             reference: None,
@@ -369,10 +377,38 @@ impl AppState {
                 }
                 self.sources.clone_from(&paths);
                 self.source_faces.clear();
+                self.source_pick = None;
                 self.source_busy = true;
-                let mut cmds = vec![Command::PrepareSource(paths)];
+                let mut cmds = vec![Command::PrepareSource {
+                    photos: paths,
+                    pick: None,
+                }];
                 if self.live.running {
-                    cmds.push(Command::LiveSource(self.sources.clone()));
+                    cmds.push(Command::LiveSource {
+                        photos: self.sources.clone(),
+                        pick: None,
+                    });
+                }
+                cmds
+            }
+            Action::PickSourceFace(i) => {
+                let Some(face) = self.source_faces.get(i) else {
+                    return Vec::new();
+                };
+                if face.used || self.source_busy {
+                    return Vec::new();
+                }
+                self.source_pick = Some(face.pick);
+                self.source_busy = true;
+                let mut cmds = vec![Command::PrepareSource {
+                    photos: self.sources.clone(),
+                    pick: self.source_pick,
+                }];
+                if self.live.running {
+                    cmds.push(Command::LiveSource {
+                        photos: self.sources.clone(),
+                        pick: self.source_pick,
+                    });
                 }
                 cmds
             }
@@ -383,6 +419,7 @@ impl AppState {
             }
             Action::SourceFailed(why) => {
                 self.source_busy = false;
+                self.source_pick = None;
                 self.sources.clear();
                 self.source_faces.clear();
                 self.error(why);
@@ -480,6 +517,7 @@ impl AppState {
                 };
                 let mut req = SwapRequest::new(self.sources.clone(), target.path.clone(), output);
                 req.reference_face.clone_from(&self.reference);
+                req.source_face = self.source_pick;
                 self.start_job(req)
             }
             Action::Cancel => match &mut self.job {
@@ -540,6 +578,7 @@ impl AppState {
                 self.live.frames = 0;
                 vec![Command::LiveStart(LiveRequest {
                     sources: self.sources.clone(),
+                    pick: self.source_pick,
                 })]
             }
             Action::LiveStats {
@@ -791,6 +830,8 @@ pub enum Pick {
 pub struct LiveRequest {
     /// Source photos.
     pub sources: Vec<PathBuf>,
+    /// The face chosen among them, if any.
+    pub pick: Option<SourcePick>,
 }
 
 /// What the user did, or what the engine thread reports.
@@ -814,6 +855,8 @@ pub enum Action {
     ChooseSources(Vec<PathBuf>),
     /// The source passed the gate; its faces.
     SourceReady(Vec<FaceThumb>),
+    /// Use this face of the sources' (index into their faces).
+    PickSourceFace(usize),
     /// The source was refused.
     SourceFailed(String),
     /// A target chosen.
@@ -929,8 +972,13 @@ pub enum Action {
 /// What the engine thread must do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// Check the source photos and find their faces.
-    PrepareSource(Vec<PathBuf>),
+    /// Check the source photos and find their faces (the chosen one used).
+    PrepareSource {
+        /// The photos.
+        photos: Vec<PathBuf>,
+        /// The face chosen, if any.
+        pick: Option<SourcePick>,
+    },
     /// Probe the target.
     ProbeTarget(PathBuf),
     /// Preview the current settings on the target at `time`.
@@ -963,7 +1011,12 @@ pub enum Command {
     /// Stop live.
     LiveStop,
     /// New source while live.
-    LiveSource(Vec<PathBuf>),
+    LiveSource {
+        /// The photos.
+        photos: Vec<PathBuf>,
+        /// The face chosen, if any.
+        pick: Option<SourcePick>,
+    },
     /// Scan the target for people.
     Scan(PathBuf),
     /// Write the chosen sources into the face map.

@@ -264,8 +264,14 @@ fn SwapScreen() -> Element {
                         p { class: "hint", "Checking…" }
                     }
                     div { class: "thumbs",
-                        for f in faces {
-                            img { class: "thumb", src: frame_url(&f.key, 0), title: "score {f.score:.2}" }
+                        for (i, f) in faces.into_iter().enumerate() {
+                            img {
+                                class: if f.used { "thumb used" } else { "thumb pickable" },
+                                id: "source-face-{i}",
+                                src: frame_url(&f.key, 0),
+                                title: if f.used { "the face used".to_string() } else { format!("use this face (score {:.2})", f.score) },
+                                onclick: move |_| ui.send(Action::PickSourceFace(i)),
+                            }
                         }
                     }
                 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use camshow_core::Frame;
 use camshow_core::context::{EngineContext, store_for, with_model_files};
 use camshow_core::mapping::{DEFAULT_CLUSTER_DISTANCE, FaceMap};
-use camshow_core::pipeline::SwapEngine;
+use camshow_core::pipeline::{SourcePick, SwapEngine};
 use camshow_core::session::{CheckedStream, FrameSession, SourcePlan};
 use camshow_core::settings::{Settings, patch_file};
 use camshow_media::doctor::{Report, RuntimeReport};
@@ -228,8 +228,8 @@ impl EngineThread {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::PrepareSource(paths) => {
-                let r = self.prepare_source(&paths);
+            Command::PrepareSource { photos, pick } => {
+                let r = self.prepare_source(&photos, pick);
                 self.emit(match r {
                     Ok(faces) => Action::SourceReady(faces),
                     Err(e) => Action::SourceFailed(e),
@@ -272,9 +272,9 @@ impl EngineThread {
                     live.control.stop();
                 }
             }
-            Command::LiveSource(paths) => {
+            Command::LiveSource { photos, pick } => {
                 let r = self.engine().and_then(|engine| {
-                    camshow_media::swap_job::prepare_source(&engine, &paths)
+                    camshow_media::swap_job::prepare_source_picked(&engine, &photos, pick)
                         .map_err(|e| err_text(&e))
                 });
                 match (r, &self.live) {
@@ -306,11 +306,16 @@ impl EngineThread {
         }
     }
 
-    fn prepare_source(&mut self, paths: &[PathBuf]) -> Result<Vec<FaceThumb>, String> {
+    fn prepare_source(
+        &mut self,
+        paths: &[PathBuf],
+        pick: Option<SourcePick>,
+    ) -> Result<Vec<FaceThumb>, String> {
         self.source = None;
         let engine = self.engine()?;
-        let (source, faces) =
-            camshow_media::faces::analyse_sources(&engine, paths).map_err(|e| err_text(&e))?;
+        let (source, faces) = camshow_media::faces::analyse_sources_picked(&engine, paths, pick)
+            .map_err(|e| err_text(&e))?;
+        let used = source.face.bbox;
         self.source = Some(Arc::new(source));
         let jpeg = LiveJpeg::new(85);
         let mut thumbs = Vec::new();
@@ -323,6 +328,11 @@ impl EngineThread {
             thumbs.push(FaceThumb {
                 key,
                 score: f.face.score,
+                pick: SourcePick {
+                    photo: f.photo,
+                    bbox: f.face.bbox,
+                },
+                used: f.face.bbox == used,
             });
         }
         Ok(thumbs)
@@ -437,11 +447,10 @@ impl EngineThread {
     }
 
     fn swap(&mut self, req: SwapRequest) {
-        if self.job.as_ref().is_some_and(|j| !j.thread.is_finished()) {
-            self.emit(Action::Finished(Err(JobError::Failed(
-                "a swap is already running".into(),
-            ))));
-            return;
+        // The window starts a job only after the last one reported its end:
+        // its thread is ending, jobs never overlap.
+        if let Some(last) = self.job.take() {
+            let _ = last.thread.join();
         }
         let ctx = match self.context() {
             Ok(c) => c,

@@ -65,7 +65,10 @@ fn start_waits_for_terms_source_and_target_and_writes_next_to_the_target() {
     assert_eq!(s.start_blocker().as_deref(), Some("choose a source face"));
     assert_eq!(
         s.apply(Action::ChooseSources(vec!["/photos/me.png".into()])),
-        vec![Command::PrepareSource(vec!["/photos/me.png".into()])]
+        vec![Command::PrepareSource {
+            photos: vec!["/photos/me.png".into()],
+            pick: None
+        }]
     );
     assert_eq!(
         s.start_blocker().as_deref(),
@@ -348,8 +351,14 @@ fn live_starts_with_a_source_and_settings_apply_while_running() {
     assert_eq!(
         cmds,
         vec![
-            Command::PrepareSource(vec!["/photos/other.png".into()]),
-            Command::LiveSource(vec!["/photos/other.png".into()]),
+            Command::PrepareSource {
+                photos: vec!["/photos/other.png".into()],
+                pick: None
+            },
+            Command::LiveSource {
+                photos: vec!["/photos/other.png".into()],
+                pick: None
+            },
         ]
     );
     // Ctrl+M flips the mirror setting (the engine thread applies it live).
@@ -500,6 +509,49 @@ fn models_panel_downloads_and_rechecks() {
         vec![Command::Doctor]
     );
     assert_eq!(s.health.models[0].fetching, None);
+}
+
+#[test]
+fn a_face_of_the_source_photos_can_be_chosen() {
+    use camshow_core::pipeline::SourcePick;
+    use camshow_desktop::state::FaceThumb;
+    let mut s = ready();
+    s.apply(Action::ChooseSources(vec!["/photos/group.png".into()]));
+    let thumb = |i: usize, used: bool| FaceThumb {
+        key: format!("source-{i}"),
+        score: 0.9,
+        pick: SourcePick {
+            photo: 0,
+            bbox: [i as f32 * 100.0, 0.0, i as f32 * 100.0 + 80.0, 80.0],
+        },
+        used,
+    };
+    s.apply(Action::SourceReady(vec![thumb(0, true), thumb(1, false)]));
+    assert!(
+        s.apply(Action::PickSourceFace(0)).is_empty(),
+        "already used"
+    );
+    assert!(
+        s.apply(Action::PickSourceFace(7)).is_empty(),
+        "no such face"
+    );
+    let cmds = s.apply(Action::PickSourceFace(1));
+    assert_eq!(
+        cmds,
+        vec![Command::PrepareSource {
+            photos: vec!["/photos/group.png".into()],
+            pick: Some(thumb(1, false).pick)
+        }]
+    );
+    s.apply(Action::SourceReady(vec![thumb(0, false), thumb(1, true)]));
+    match &s.apply(Action::Start)[..] {
+        [Command::Swap(req)] => assert_eq!(req.source_face, Some(thumb(1, false).pick)),
+        other => panic!("{other:?}"),
+    }
+    // New photos forget the choice.
+    s.apply(Action::Finished(Err(JobError::Cancelled)));
+    s.apply(Action::ChooseSources(vec!["/photos/me.png".into()]));
+    assert_eq!(s.source_pick, None);
 }
 
 #[test]

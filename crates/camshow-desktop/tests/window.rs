@@ -536,7 +536,7 @@ fn mapper_and_models_screens_and_camshow_ui() {
     // The message band (light red) under the tabs.
     let start = Instant::now();
     loop {
-        let px = *display.screenshot().get_pixel(640, 70);
+        let px = *display.screenshot().get_pixel(640, 55);
         if px.0 == [253, 236, 234] {
             break;
         }

@@ -69,8 +69,10 @@ impl Rig {
     }
 
     fn source_and_target(&self, target: &Path) {
-        self.worker
-            .send(Command::PrepareSource(vec![sample("astronaut.png")]));
+        self.worker.send(Command::PrepareSource {
+            photos: vec![sample("astronaut.png")],
+            pick: None,
+        });
         let faces = self.wait(120, |a| match a {
             Action::SourceReady(f) => Some(f),
             Action::SourceFailed(e) => panic!("{e}"),
@@ -261,7 +263,10 @@ fn the_gate_and_missing_models_are_messages_not_crashes() {
         rig.path("marked.png"),
         (0, 0, 512, 512),
     );
-    rig.worker.send(Command::PrepareSource(vec![bad]));
+    rig.worker.send(Command::PrepareSource {
+        photos: vec![bad],
+        pick: None,
+    });
     let why = rig.wait(120, |a| match a {
         Action::SourceFailed(e) => Some(e),
         Action::SourceReady(_) => panic!("the gate let it through"),
@@ -284,8 +289,10 @@ fn the_gate_and_missing_models_are_messages_not_crashes() {
         ..Settings::default()
     };
     let rig = Rig::new(settings, Vec::new());
-    rig.worker
-        .send(Command::PrepareSource(vec![sample("astronaut.png")]));
+    rig.worker.send(Command::PrepareSource {
+        photos: vec![sample("astronaut.png")],
+        pick: None,
+    });
     let why = rig.wait(60, |a| match a {
         Action::SourceFailed(e) => Some(e),
         _ => None,
@@ -322,6 +329,7 @@ fn live_on_a_file_camera_draws_frames_and_takes_changes_while_running() {
     let rig = Rig::new(settings.clone(), Vec::new());
     rig.worker.send(Command::LiveStart(LiveRequest {
         sources: vec![sample("astronaut.png")],
+        pick: None,
     }));
     let frames = rig.wait(120, |a| match a {
         Action::LiveStats { frames, .. } if frames > 3 => Some(frames),
@@ -348,8 +356,10 @@ fn live_on_a_file_camera_draws_frames_and_takes_changes_while_running() {
         "the live picture is mirrored"
     );
     // The source changes while live.
-    rig.worker
-        .send(Command::LiveSource(vec![sample("astronaut.png")]));
+    rig.worker.send(Command::LiveSource {
+        photos: vec![sample("astronaut.png")],
+        pick: None,
+    });
     rig.wait(30, |a| match a {
         Action::LiveStats { .. } => Some(()),
         Action::Error(e) => panic!("{e}"),
@@ -443,4 +453,68 @@ fn a_video_plays_processed_in_real_time() {
         _ => None,
     });
     assert!(shown > 10, "{shown} of 20 frames shown");
+}
+
+#[test]
+fn a_chosen_face_of_a_group_photo_is_the_source() {
+    let rig = Rig::new(Settings::default(), Vec::new());
+    let group = sample("t1.jpg");
+    let prepare = |pick| {
+        rig.worker.send(Command::PrepareSource {
+            photos: vec![group.clone()],
+            pick,
+        });
+        rig.wait(120, |a| match a {
+            Action::SourceReady(f) => Some(f),
+            Action::SourceFailed(e) => panic!("{e}"),
+            _ => None,
+        })
+    };
+    let faces = prepare(None);
+    assert_eq!(faces.len(), 6, "every face of the group is listed");
+    assert_eq!(faces.iter().filter(|f| f.used).count(), 1);
+    let other = faces.iter().position(|f| !f.used).unwrap();
+    let faces = prepare(Some(faces[other].pick));
+    assert!(faces[other].used, "the chosen face is the one used");
+    assert_eq!(faces.iter().filter(|f| f.used).count(), 1);
+    // The swap job uses it too: a different result than the default face.
+    let target = sample("astronaut.png");
+    let swap = |pick, name: &str| {
+        let mut req = camshow_media::swap_job::SwapRequest::new(
+            vec![group.clone()],
+            target.clone(),
+            rig.path(name),
+        );
+        req.source_face = pick;
+        rig.worker.send(Command::Swap(Box::new(req)));
+        rig.wait(120, |a| match a {
+            Action::Finished(r) => Some(r.unwrap()),
+            _ => None,
+        });
+        image::open(rig.path(name)).unwrap().to_rgb8()
+    };
+    let chosen = swap(Some(faces[other].pick), "chosen.png");
+    let default = swap(None, "default.png");
+    assert!(
+        mean_abs_diff(&chosen, &default) > 0.01,
+        "another face was used"
+    );
+    // A box that matches no face is refused with a reason.
+    prepare_fails(&rig, &group);
+}
+
+fn prepare_fails(rig: &Rig, group: &Path) {
+    rig.worker.send(Command::PrepareSource {
+        photos: vec![group.to_path_buf()],
+        pick: Some(camshow_core::pipeline::SourcePick {
+            photo: 0,
+            bbox: [0.0, 0.0, 3.0, 3.0],
+        }),
+    });
+    let why = rig.wait(60, |a| match a {
+        Action::SourceFailed(e) => Some(e),
+        Action::SourceReady(_) => panic!("a face where there is none"),
+        _ => None,
+    });
+    assert!(why.contains("chosen face"), "{why}");
 }

@@ -182,7 +182,16 @@ pub fn analyse_sources(
     engine: &camshow_core::pipeline::SwapEngine,
     photos: &[PathBuf],
 ) -> Result<(camshow_core::swap::PreparedSource, Vec<SourceFace>)> {
-    let source = crate::swap_job::prepare_source(engine, photos)?;
+    analyse_sources_picked(engine, photos, None)
+}
+
+/// [`analyse_sources`] with the face the user chose (`pick`) as the source.
+pub fn analyse_sources_picked(
+    engine: &camshow_core::pipeline::SwapEngine,
+    photos: &[PathBuf],
+    pick: Option<camshow_core::pipeline::SourcePick>,
+) -> Result<(camshow_core::swap::PreparedSource, Vec<SourceFace>)> {
+    let source = crate::swap_job::prepare_source_picked(engine, photos, pick)?;
     let mut faces = Vec::new();
     for (i, p) in photos.iter().enumerate() {
         let frame = read_image(p)?;

@@ -58,6 +58,10 @@ pub struct SwapRequest {
     /// [`crate::segment::join`] (a cluster's array job).
     #[serde(default)]
     pub segment: Option<crate::segment::Segment>,
+    /// The face of a source photo to use, when the user chose one (else
+    /// each photo's most prominent face).
+    #[serde(default)]
+    pub source_face: Option<camshow_core::pipeline::SourcePick>,
 }
 
 impl SwapRequest {
@@ -263,6 +267,15 @@ fn is_identity_file(p: &Path) -> bool {
 /// Prepares the source identity from photos, folders or one identity file
 /// (every photo passes the safety gate).
 pub fn prepare_source(engine: &SwapEngine, sources: &[PathBuf]) -> Result<PreparedSource> {
+    prepare_source_picked(engine, sources, None)
+}
+
+/// [`prepare_source`] with the face chosen by the user in one of the photos.
+pub fn prepare_source_picked(
+    engine: &SwapEngine,
+    sources: &[PathBuf],
+    pick: Option<camshow_core::pipeline::SourcePick>,
+) -> Result<PreparedSource> {
     if let [one] = sources
         && is_identity_file(one)
     {
@@ -282,7 +295,7 @@ pub fn prepare_source(engine: &SwapEngine, sources: &[PathBuf]) -> Result<Prepar
         .collect::<Result<_>>()?;
     let refs: Vec<(String, &camshow_core::Frame)> =
         frames.iter().map(|(n, f)| (n.clone(), f)).collect();
-    Ok(engine.prepare_sources(&refs)?)
+    Ok(engine.prepare_sources_picked(&refs, pick)?)
 }
 
 /// The identity file for `photos` (saved by `camshow faces identity`).
@@ -342,12 +355,14 @@ fn load_map_plan(engine: &SwapEngine, path: &Path) -> Result<SourcePlan> {
 }
 
 /// The source plan for photos/folders/identity `sources`, or a face `map`;
-/// with the engine's `reference` selector, the reference face's identity.
+/// with the engine's `reference` selector, the reference face's identity;
+/// `pick`: the source face the user chose, if any.
 pub fn source_plan(
     engine: &SwapEngine,
     sources: &[PathBuf],
     map: Option<&Path>,
     reference_face: Option<&Path>,
+    pick: Option<camshow_core::pipeline::SourcePick>,
 ) -> Result<SourcePlan> {
     if let Some(path) = map {
         return load_map_plan(engine, path);
@@ -357,7 +372,7 @@ pub fn source_plan(
             "the reference selector (engine.selector) needs a reference face image".into(),
         ));
     }
-    let source = prepare_source(engine, sources)?;
+    let source = prepare_source_picked(engine, sources, pick)?;
     let reference = match reference_face {
         Some(p) if engine.settings().engine.selector == SelectMode::Reference => {
             Some(engine.reference_embedding(
@@ -488,6 +503,7 @@ pub fn run_swap(
         &req.sources,
         req.map.as_deref(),
         req.reference_face.as_deref(),
+        req.source_face,
     )?;
     let source_photos = match &plan {
         SourcePlan::One { source, .. } => source.photos(),
