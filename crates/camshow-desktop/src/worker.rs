@@ -543,6 +543,22 @@ impl EngineThread {
                 return;
             }
         };
+        let plan = SourcePlan::One {
+            source,
+            reference: None,
+        };
+        self.spawn_player(path, *info, from, Some((engine, plan)));
+    }
+
+    /// Plays `path` from `from` on a thread of its own (processed when
+    /// `processing` is given), replacing the picture `play`.
+    fn spawn_player(
+        &mut self,
+        path: PathBuf,
+        info: VideoInfo,
+        from: f64,
+        processing: Option<(Arc<SwapEngine>, SourcePlan)>,
+    ) {
         let events = Arc::clone(&self.events);
         let frames = Arc::clone(&self.frames);
         let cancel = Arc::new(AtomicBool::new(false));
@@ -551,20 +567,8 @@ impl EngineThread {
             .name("camshow-play".into())
             .spawn(move || {
                 background();
-                let plan = SourcePlan::One {
-                    source,
-                    reference: None,
-                };
-                let r = play_video(
-                    &path,
-                    &info,
-                    from,
-                    Some((&engine, plan)),
-                    &frames,
-                    &events,
-                    &c,
-                );
-                if let Err(e) = r {
+                let processing = processing.as_ref().map(|(e, p)| (e, p.clone()));
+                if let Err(e) = play_video(&path, &info, from, processing, &frames, &events, &c) {
                     events(Action::PreviewFailed(e));
                 }
                 events(Action::PlayEnded);
@@ -582,23 +586,7 @@ impl EngineThread {
             Ok(i) => i,
             Err(e) => return self.emit(Action::PreviewFailed(err_text(&e))),
         };
-        let events = Arc::clone(&self.events);
-        let frames = Arc::clone(&self.frames);
-        let cancel = Arc::new(AtomicBool::new(false));
-        let c = Arc::clone(&cancel);
-        let thread = std::thread::Builder::new()
-            .name("camshow-play".into())
-            .spawn(move || {
-                background();
-                if let Err(e) = play_video(&path, &info, 0.0, None, &frames, &events, &c) {
-                    events(Action::PreviewFailed(e));
-                }
-                events(Action::PlayEnded);
-            });
-        match thread {
-            Ok(thread) => self.player = Some(RunningJob { cancel, thread }),
-            Err(e) => self.emit(Action::PreviewFailed(e.to_string())),
-        }
+        self.spawn_player(path, info, 0.0, None);
     }
 
     fn stop_playing(&mut self) {
