@@ -6,6 +6,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh" --test
 cd "$ROOT"
+# A clean checkout gains nothing from incremental compilation, and its caches
+# cost gigabytes of disk.
+export CARGO_INCREMENTAL=0
+disk() { echo "[test] disk: $(df -h . | awk 'NR==2 {print $4 " free"}'), target/ $(du -sh target 2>/dev/null | cut -f1)" >&2; }
+disk
 echo "[test] cargo fmt --check" >&2
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
@@ -20,3 +25,4 @@ echo "[test] the Python package (pytest against the installed wheel, a local Ray
 scripts/test-python.sh
 echo "[test] fuzz smoke run (libFuzzer, every target)" >&2
 scripts/fuzz.sh smoke
+disk
