@@ -4,11 +4,11 @@
 # the Python package's suite, and a short run of every fuzz target.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$ROOT/scripts/setup.sh" --test
-cd "$ROOT"
 # A clean checkout gains nothing from incremental compilation, and its caches
 # cost gigabytes of disk.
 export CARGO_INCREMENTAL=0
+"$ROOT/scripts/setup.sh" --test
+cd "$ROOT"
 disk() { echo "[test] disk: $(df -h . | awk 'NR==2 {print $4 " free"}'), target/ $(du -sh target 2>/dev/null | cut -f1)" >&2; }
 disk
 echo "[test] cargo fmt --check" >&2
