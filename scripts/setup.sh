@@ -71,6 +71,9 @@ if [ "${1:-}" = "--test" ] && [ "$OS" = "Linux" ]; then
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
   command -v xdotool >/dev/null 2>&1 || need_apt+=(xdotool)
   command -v import >/dev/null 2>&1 || need_apt+=(imagemagick)
+  # A file manager's side of drag and drop (a GTK drag source) and a D-Bus session for the file dialog.
+  /usr/bin/python3 -c 'import gi; gi.require_version("Gtk", "3.0")' >/dev/null 2>&1 || need_apt+=(python3-gi gir1.2-gtk-3.0)
+  command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus-daemon)
 fi
 # The desktop app (camshow-desktop) is a WebKitGTK window on Linux (macOS has WebKit built in).
 need_desktop=()
@@ -80,6 +83,9 @@ if [ "$OS" = "Linux" ]; then
     pkg-config --exists "${pc%%:*}" 2>/dev/null || need_desktop+=("${pc#*:}")
   done
   [ -e /usr/include/xdo.h ] || need_desktop+=(libxdo-dev)
+  # The file dialog ("Choose photos…") is the desktop portal's GTK file chooser.
+  [ -e /usr/libexec/xdg-desktop-portal ] || need_desktop+=(xdg-desktop-portal)
+  [ -e /usr/libexec/xdg-desktop-portal-gtk ] || need_desktop+=(xdg-desktop-portal-gtk)
 fi
 # The Python package's build tool (maturin) and the test tools go into virtual environments.
 "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)

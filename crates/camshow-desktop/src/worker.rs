@@ -79,17 +79,15 @@ impl Worker {
             engine: None,
             source: None,
             targets: None,
+            before: None,
             job: None,
             live: None,
             player: None,
         };
         // The thread ends when the window drops its last sender.
-        let spawned = std::thread::Builder::new()
-            .name("camshow-engine".into())
-            .spawn(move || {
-                background();
-                engine.run(&rx);
-            });
+        let spawned = engine_thread("camshow-engine", move || {
+            engine.run(&rx);
+        });
         if let Err(e) = spawned {
             tracing::error!("cannot start the engine thread: {e}");
         }
@@ -135,6 +133,8 @@ struct EngineThread {
     source: Option<Arc<camshow_core::swap::PreparedSource>>,
     /// The target's still picture (images) or its probe (videos).
     targets: Option<(PathBuf, Target)>,
+    /// The target and time whose picture is stored as BEFORE.
+    before: Option<(PathBuf, f64)>,
     job: Option<RunningJob>,
     live: Option<RunningLive>,
     player: Option<RunningJob>,
@@ -158,6 +158,19 @@ fn background() {
     {
         tracing::debug!("cannot lower the engine's priority: {e:?}");
     }
+}
+
+/// A named thread that runs `f` at the engine's priority ([`background`]).
+fn engine_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            background();
+            f()
+        })
 }
 
 fn err_text(e: &(dyn std::error::Error + 'static)) -> String {
@@ -370,6 +383,7 @@ impl EngineThread {
         // The untouched picture, shown before any source is chosen.
         let frame = target_frame(path, &target, 0.0)?;
         self.frames.put(keys::BEFORE, encode(&frame)?, "image/jpeg");
+        self.before = Some((path.to_path_buf(), 0.0));
         self.targets = Some((path.to_path_buf(), target));
         Ok(info)
     }
@@ -396,10 +410,14 @@ impl EngineThread {
             .source
             .clone()
             .ok_or_else(|| "choose a source face first".to_string())?;
-        let before = target_frame(path, &target, time)?;
-        self.frames
-            .put(keys::BEFORE, encode(&before)?, "image/jpeg");
-        let mut frame = before;
+        let mut frame = target_frame(path, &target, time)?;
+        // The untouched picture changes with the target or the time only
+        // (not with each option moved while tuning).
+        let shown = Some((path.to_path_buf(), time));
+        if self.before != shown {
+            self.frames.put(keys::BEFORE, encode(&frame)?, "image/jpeg");
+            self.before = shown;
+        }
         let plan = SourcePlan::One {
             source,
             reference: None,
@@ -464,57 +482,54 @@ impl EngineThread {
         let frames = Arc::clone(&self.frames);
         let cancel = Arc::new(AtomicBool::new(false));
         let c = Arc::clone(&cancel);
-        let thread = std::thread::Builder::new()
-            .name("camshow-swap".into())
-            .spawn(move || {
-                background();
-                let start = Instant::now();
-                let last = Mutex::new(None::<Instant>);
-                let progress = |done: u64, total: Option<u64>| {
-                    let mut last = last
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let recent = last.is_some_and(|t| t.elapsed() < Duration::from_millis(100));
-                    if recent && Some(done) != total {
-                        return;
+        let thread = engine_thread("camshow-swap", move || {
+            let start = Instant::now();
+            let last = Mutex::new(None::<Instant>);
+            let progress = |done: u64, total: Option<u64>| {
+                let mut last = last
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let recent = last.is_some_and(|t| t.elapsed() < Duration::from_millis(100));
+                if recent && Some(done) != total {
+                    return;
+                }
+                *last = Some(Instant::now());
+                let secs = start.elapsed().as_secs_f64().max(1e-6);
+                let fps = done as f64 / secs;
+                let eta = total
+                    .filter(|_| fps > 0.0)
+                    .map(|t| t.saturating_sub(done) as f64 / fps);
+                events(Action::Progress {
+                    done,
+                    total,
+                    fps,
+                    eta,
+                });
+            };
+            let r = run_swap(&ctx, &settings, &req, &progress, &c);
+            let action = match r {
+                Ok(outcome) => {
+                    let kind = match outcome.result {
+                        SwapResult::Image(_) => MediaKind::Image,
+                        SwapResult::Video { .. } => MediaKind::Video,
+                    };
+                    let shown = result_picture(&outcome.output, kind)
+                        .map(|f| frames.put(keys::RESULT, f, "image/jpeg"));
+                    if let Err(e) = shown {
+                        tracing::warn!("cannot show the result: {e}");
                     }
-                    *last = Some(Instant::now());
-                    let secs = start.elapsed().as_secs_f64().max(1e-6);
-                    let fps = done as f64 / secs;
-                    let eta = total
-                        .filter(|_| fps > 0.0)
-                        .map(|t| t.saturating_sub(done) as f64 / fps);
-                    events(Action::Progress {
-                        done,
-                        total,
-                        fps,
-                        eta,
-                    });
-                };
-                let r = run_swap(&ctx, &settings, &req, &progress, &c);
-                let action = match r {
-                    Ok(outcome) => {
-                        let kind = match outcome.result {
-                            SwapResult::Image(_) => MediaKind::Image,
-                            SwapResult::Video { .. } => MediaKind::Video,
-                        };
-                        let shown = result_picture(&outcome.output, kind)
-                            .map(|f| frames.put(keys::RESULT, f, "image/jpeg"));
-                        if let Err(e) = shown {
-                            tracing::warn!("cannot show the result: {e}");
-                        }
-                        let summary = summary(&outcome);
-                        Action::Finished(Ok(JobDone {
-                            output: outcome.output,
-                            kind,
-                            summary,
-                        }))
-                    }
-                    Err(e) if e.is_cancelled() => Action::Finished(Err(JobError::Cancelled)),
-                    Err(e) => Action::Finished(Err(JobError::Failed(err_text(&e)))),
-                };
-                events(action);
-            });
+                    let summary = summary(&outcome);
+                    Action::Finished(Ok(JobDone {
+                        output: outcome.output,
+                        kind,
+                        summary,
+                    }))
+                }
+                Err(e) if e.is_cancelled() => Action::Finished(Err(JobError::Cancelled)),
+                Err(e) => Action::Finished(Err(JobError::Failed(err_text(&e)))),
+            };
+            events(action);
+        });
         match thread {
             Ok(thread) => self.job = Some(RunningJob { cancel, thread }),
             Err(e) => self.emit(Action::Finished(Err(JobError::Failed(e.to_string())))),
@@ -563,16 +578,12 @@ impl EngineThread {
         let frames = Arc::clone(&self.frames);
         let cancel = Arc::new(AtomicBool::new(false));
         let c = Arc::clone(&cancel);
-        let thread = std::thread::Builder::new()
-            .name("camshow-play".into())
-            .spawn(move || {
-                background();
-                let processing = processing.as_ref().map(|(e, p)| (e, p.clone()));
-                if let Err(e) = play_video(&path, &info, from, processing, &frames, &events, &c) {
-                    events(Action::PreviewFailed(e));
-                }
-                events(Action::PlayEnded);
-            });
+        let thread = engine_thread("camshow-play", move || {
+            if let Err(e) = play_video(&path, &info, from, processing, &frames, &events, &c) {
+                events(Action::PreviewFailed(e));
+            }
+            events(Action::PlayEnded);
+        });
         match thread {
             Ok(thread) => self.player = Some(RunningJob { cancel, thread }),
             Err(e) => self.emit(Action::PreviewFailed(e.to_string())),
@@ -636,15 +647,12 @@ impl EngineThread {
         };
         let c = Arc::clone(&control);
         let events = Arc::clone(&self.events);
-        let thread = std::thread::Builder::new()
-            .name("camshow-live".into())
-            .spawn(move || {
-                background();
-                let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
-                let r = run_live(frames_in, &mut sinks, &c, &opts);
-                events(Action::LiveEnded(r.map(|_| ()).map_err(|e| err_text(&e))));
-            })
-            .map_err(|e| e.to_string())?;
+        let thread = engine_thread("camshow-live", move || {
+            let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink)];
+            let r = run_live(frames_in, &mut sinks, &c, &opts);
+            events(Action::LiveEnded(r.map(|_| ()).map_err(|e| err_text(&e))));
+        })
+        .map_err(|e| e.to_string())?;
         self.live = Some(RunningLive {
             control,
             outputs,
@@ -700,16 +708,13 @@ impl EngineThread {
         let detector = self.settings.engine.detector;
         let events = Arc::clone(&self.events);
         let frames = Arc::clone(&self.frames);
-        let spawned = std::thread::Builder::new()
-            .name("camshow-scan".into())
-            .spawn(move || {
-                background();
-                let r = scan_people(&ctx, detector, &target, &frames);
-                events(match r {
-                    Ok((map, persons)) => Action::Scanned { map, persons },
-                    Err(e) => Action::ScanFailed(e),
-                });
+        let spawned = engine_thread("camshow-scan", move || {
+            let r = scan_people(&ctx, detector, &target, &frames);
+            events(match r {
+                Ok((map, persons)) => Action::Scanned { map, persons },
+                Err(e) => Action::ScanFailed(e),
             });
+        });
         if let Err(e) = spawned {
             self.emit(Action::ScanFailed(e.to_string()));
         }
@@ -735,21 +740,18 @@ impl EngineThread {
             Err(_) => store_for(self.settings.models_dir.as_deref()),
         };
         let events = Arc::clone(&self.events);
-        let spawned = std::thread::Builder::new()
-            .name("camshow-fetch".into())
-            .spawn(move || {
-                background();
-                let mut progress = FetchProgress {
-                    id: id.clone(),
-                    events: Arc::clone(&events),
-                    total: None,
-                };
-                let result = store
-                    .fetch(&id, &mut progress)
-                    .map(|_| ())
-                    .map_err(|e| err_text(&e));
-                events(Action::Fetched { id, result });
-            });
+        let spawned = engine_thread("camshow-fetch", move || {
+            let mut progress = FetchProgress {
+                id: id.clone(),
+                events: Arc::clone(&events),
+                total: None,
+            };
+            let result = store
+                .fetch(&id, &mut progress)
+                .map(|_| ())
+                .map_err(|e| err_text(&e));
+            events(Action::Fetched { id, result });
+        });
         if let Err(e) = spawned {
             self.emit(Action::Error(e.to_string()));
         }
@@ -964,7 +966,7 @@ fn play_video(
     path: &Path,
     info: &VideoInfo,
     from: f64,
-    processing: Option<(&Arc<SwapEngine>, SourcePlan)>,
+    processing: Option<(Arc<SwapEngine>, SourcePlan)>,
     frames: &FrameStore,
     events: &Events,
     cancel: &AtomicBool,
@@ -980,10 +982,8 @@ fn play_video(
     )
     .map_err(|e| err_text(&e))?;
     let mut stream = processing.map(|(engine, plan)| {
-        (
-            engine,
-            CheckedStream::new(plan, &engine.settings().engine, fps),
-        )
+        let stream = CheckedStream::new(plan, &engine.settings().engine, fps);
+        (engine, stream)
     });
     let start = Instant::now();
     let mut n: u64 = 0;

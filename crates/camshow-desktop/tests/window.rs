@@ -1,5 +1,7 @@
 //! The app in a real window (WebKitGTK under Xvfb), driven with real X
-//! input (xdotool) as a user would: an image swap, a video swap, live mode
+//! input (xdotool) as a user would: a swap with the mouse alone (the source
+//! from the file dialog, the target dragged in from a GTK drag source as
+//! from a file manager, Start clicked), an image swap, a video swap, live mode
 //! on a `file:` camera with an option changed while live, the face mapper,
 //! the models panel, `camshow ui`, and how fast the window answers while a
 //! video renders. Screenshots go to `target/desktop-screenshots/`.
@@ -10,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use camshow_test_utils::{exiftool, parity_model, sample, store};
+use camshow_test_utils::{astronaut_clip, exiftool, mean_abs_diff, parity_model, sample, store};
 
 /// A private X display.
 struct Display {
@@ -94,18 +96,27 @@ struct App<'d> {
 
 impl<'d> App<'d> {
     fn start(display: &'d Display, config: &Path, args: &[&std::ffi::OsStr]) -> Self {
-        Self::start_binary(display, env!("CARGO_BIN_EXE_camshow-desktop"), config, args)
+        Self::start_binary(
+            display,
+            env!("CARGO_BIN_EXE_camshow-desktop"),
+            config,
+            args,
+            &[],
+        )
     }
 
+    /// `binary` (the app, or `camshow ui`) with `args` and `env` added.
     fn start_binary(
         display: &'d Display,
         binary: &str,
         config: &Path,
         args: &[&std::ffi::OsStr],
+        env: &[(&str, &std::ffi::OsStr)],
     ) -> Self {
         let child = display
             .cmd(binary)
             .args(args)
+            .envs(env.iter().copied())
             .env("CAMSHOW_CONFIG", config)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -199,27 +210,6 @@ fn os(s: &str) -> &std::ffi::OsStr {
     std::ffi::OsStr::new(s)
 }
 
-fn clip(out: &Path, seconds: u32, size: u32) -> PathBuf {
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-loop", "1", "-i"])
-        .arg(sample("astronaut.png"))
-        .args([
-            "-t",
-            &seconds.to_string(),
-            "-r",
-            "10",
-            "-vf",
-            &format!("scale={size}:{size}"),
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(out)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    out.to_path_buf()
-}
-
 fn frame_count(video: &Path) -> u64 {
     let o = Command::new("ffprobe")
         .args([
@@ -241,16 +231,6 @@ fn frame_count(video: &Path) -> u64 {
 
 fn region(img: &image::RgbImage, x: u32, y: u32, w: u32, h: u32) -> image::RgbImage {
     image::imageops::crop_imm(img, x, y, w, h).to_image()
-}
-
-fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
-    let s: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| u64::from(x.abs_diff(*y)))
-        .sum();
-    s as f64 / a.as_raw().len() as f64
 }
 
 #[test]
@@ -308,7 +288,7 @@ fn image_and_video_swaps_from_the_window() {
     assert!(a != original, "faces were swapped");
 
     // A short video.
-    let video = clip(&dir.path().join("clip.mp4"), 2, 256);
+    let video = astronaut_clip(&dir.path().join("clip.mp4"), 2, 256);
     let vout = dir.path().join("out.mp4");
     let app = App::start(
         &display,
@@ -531,6 +511,7 @@ fn mapper_and_models_screens_and_camshow_ui() {
             os("-t"),
             sample("t1.jpg").as_os_str(),
         ],
+        &[],
     );
     app.wait_title("Swap", 30);
     // The message band (light red) under the tabs.
@@ -556,7 +537,7 @@ fn the_window_answers_at_once_while_a_video_renders() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "");
     let display = Display::start();
-    let video = clip(&dir.path().join("long.mp4"), 60, 384);
+    let video = astronaut_clip(&dir.path().join("long.mp4"), 60, 384);
     let out = dir.path().join("long-out.mp4");
     let app = App::start(
         &display,
@@ -623,4 +604,234 @@ fn the_window_answers_at_once_while_a_video_renders() {
     // Not a speed target (that is measured, in docs/performance.md): a
     // frozen window would take seconds.
     assert!(worst < 2000.0, "the window froze: {millis:?}");
+}
+
+/// A D-Bus session bus of its own on `display`: the desktop portal (and so
+/// the file dialog, its GTK file chooser) starts on it when first asked, as
+/// on a desktop.
+struct Bus {
+    daemon: Child,
+    address: String,
+}
+
+impl Bus {
+    fn start(display: &Display, dir: &Path) -> Self {
+        let socket = dir.join("bus");
+        let address = format!("unix:path={}", socket.display());
+        let daemon = display
+            .cmd("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile"])
+            .arg(format!("--address={address}"))
+            // The GTK portal serves GNOME-like desktops.
+            .env("XDG_CURRENT_DESKTOP", "GNOME")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon (scripts/setup.sh --test installs it)");
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(start.elapsed() < Duration::from_secs(10), "no D-Bus socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { daemon, address }
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+impl App<'_> {
+    /// A left click at (`x`, `y`) in the window.
+    fn click(&self, x: u32, y: u32) {
+        self.display.xdotool(&[
+            "mousemove",
+            "--window",
+            &self.window,
+            &x.to_string(),
+            &y.to_string(),
+            "click",
+            "1",
+        ]);
+    }
+}
+
+/// A window other than the app's, by part of its class, once shown.
+fn wait_window(display: &Display, class: &str, secs: u64) -> String {
+    let start = Instant::now();
+    loop {
+        let ids = display.xdotool(&["search", "--onlyvisible", "--class", class]);
+        if let Some(id) = ids.lines().last() {
+            return id.to_string();
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("no-{class}.png"));
+            display.screenshot().save(&shot).unwrap();
+            panic!(
+                "no {class} window after {secs} s (screen: {})",
+                shot.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A drag with the mouse button held, in steps (XDND needs motion events).
+fn drag(display: &Display, from: (u32, u32), to: (u32, u32)) {
+    let at = |x: u32, y: u32| {
+        display.xdotool(&["mousemove", &x.to_string(), &y.to_string()]);
+        std::thread::sleep(Duration::from_millis(60));
+    };
+    at(from.0, from.1);
+    display.xdotool(&["mousedown", "1"]);
+    for i in 1..=12u32 {
+        let x =
+            (i64::from(from.0) + (i64::from(to.0) - i64::from(from.0)) * i64::from(i) / 12) as u32;
+        let y =
+            (i64::from(from.1) + (i64::from(to.1) - i64::from(from.1)) * i64::from(i) / 12) as u32;
+        at(x, y);
+    }
+    // Hovering over the drop zone with a little movement, as a hand does,
+    // until WebKit has answered the drag's position (about 1.5 s).
+    for i in 0..16 {
+        display.xdotool(&[
+            "mousemove",
+            &(to.0 + i % 2 * 2).to_string(),
+            &(to.1 + i % 2 * 2).to_string(),
+        ]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    display.xdotool(&["mouseup", "1"]);
+}
+
+/// The middle of the enabled Start button (the first tall blue run down the
+/// left column, under the inputs).
+fn start_button(screen: &image::RgbImage) -> (u32, u32) {
+    let blue = |y: u32| {
+        let p = screen.get_pixel(40, y).0;
+        p[2] > 200 && p[0] < 100 && p[1] < 150
+    };
+    let mut run = 0;
+    for y in 380..780 {
+        if blue(y) {
+            run += 1;
+        } else if run >= 12 {
+            return (40, y - run / 2);
+        } else {
+            run = 0;
+        }
+    }
+    panic!("no Start button on the screen");
+}
+
+#[test]
+fn a_swap_with_the_mouse_alone_file_dialog_drag_and_drop_and_start() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    // The target sits in a folder of its own: the output goes next to it.
+    let target = dir.path().join("group.jpg");
+    std::fs::copy(sample("t1.jpg"), &target).unwrap();
+    let display = Display::start();
+    let bus = Bus::start(&display, dir.path());
+
+    // A file manager showing the target, in the corner the app leaves free.
+    let mut manager = display
+        .cmd("/usr/bin/python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/drag_source.py"))
+        .args(["1290", "820"])
+        .arg(&target)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 with GTK (scripts/setup.sh --test installs python3-gi)");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(manager.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready", "the drag source started");
+
+    let app = App::start_binary(
+        &display,
+        env!("CARGO_BIN_EXE_camshow-desktop"),
+        &cfg,
+        &[],
+        &[
+            ("DBUS_SESSION_BUS_ADDRESS", os(&bus.address)),
+            ("XDG_CURRENT_DESKTOP", os("GNOME")),
+        ],
+    );
+    app.wait_title("Swap", 60);
+    std::thread::sleep(Duration::from_secs(1));
+
+    // The target dragged from the file manager onto the target's drop zone
+    // (below "Choose image or video…"); its picture fills the preview.
+    // A drop released before WebKit has answered the last drag motion is
+    // taken as a link to open (refused: the page stays); the hand hovers
+    // over the zone first, and tries again if it was too quick.
+    let shown = || display.screenshot().get_pixel(840, 300).0 != [255, 255, 255];
+    let dropped = (0..3).any(|_| {
+        drag(&display, (1340, 850), (135, 300));
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if shown() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    });
+    assert!(dropped, "the dropped target never showed");
+    assert!(
+        app.title().starts_with("Camshow Deepfaker — Swap"),
+        "the page is still the app (a drop never replaces it)"
+    );
+
+    // The source with the file dialog: "Choose photos…", the path typed
+    // into the chooser's location field, Enter.
+    app.click(100, 124);
+    let dialog = wait_window(&display, "xdg-desktop-portal-gtk", 30);
+    display.xdotool(&["windowfocus", "--sync", &dialog]);
+    std::thread::sleep(Duration::from_millis(500));
+    display.xdotool(&["key", "ctrl+l"]);
+    display.xdotool(&[
+        "type",
+        "--delay",
+        "20",
+        sample("astronaut.png").to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    display.xdotool(&["key", "Return"]);
+    app.wait_title("ready", 60);
+    std::thread::sleep(Duration::from_millis(500));
+    let screen = app.shot("mouse-only.png");
+
+    // Start, with the mouse: the blue button under the output path.
+    let (x, y) = start_button(&screen);
+    app.click(x, y);
+    app.wait_title("done", 120);
+    let _ = manager.kill();
+    let _ = manager.wait();
+    let outputs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p != &target && p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    assert_eq!(
+        outputs.len(),
+        1,
+        "one output next to the target: {outputs:?}"
+    );
+    assert!(
+        exiftool("XMP-iptcExt:DigitalSourceType", &outputs[0])
+            .ends_with("compositeWithTrainedAlgorithmicMedia")
+    );
+    let a = image::open(&outputs[0]).unwrap().to_rgb8();
+    let b = image::open(&target).unwrap().to_rgb8();
+    assert!(mean_abs_diff(&a, &b) > 0.1, "faces were swapped");
 }

@@ -13,7 +13,9 @@ use camshow_desktop::frames::FrameStore;
 use camshow_desktop::state::{Action, Command, JobError, LiveRequest};
 use camshow_desktop::worker::{Worker, keys};
 use camshow_media::swap_job::MediaKind;
-use camshow_test_utils::{exiftool, marked, parity_model, sample, store};
+use camshow_test_utils::{
+    astronaut_clip, exiftool, marked, mean_abs_diff, parity_model, sample, store,
+};
 use serde_json::json;
 
 struct Rig {
@@ -89,41 +91,9 @@ impl Rig {
     }
 }
 
-fn clip(out: &Path, seconds: u32) -> PathBuf {
-    let st = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-loop", "1", "-i"])
-        .arg(sample("astronaut.png"))
-        .args([
-            "-t",
-            &seconds.to_string(),
-            "-r",
-            "10",
-            "-vf",
-            "scale=256:256",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(out)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    out.to_path_buf()
-}
-
 fn jpeg(store: &FrameStore, key: &str) -> image::RgbImage {
     let p = store.get(key).unwrap_or_else(|| panic!("no {key} picture"));
     image::load_from_memory(&p.bytes).unwrap().to_rgb8()
-}
-
-fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let s: u64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| u64::from(x.abs_diff(*y)))
-        .sum();
-    s as f64 / a.as_raw().len() as f64
 }
 
 #[test]
@@ -204,7 +174,7 @@ fn image_and_video_swaps_write_labelled_outputs_and_cancel_leaves_nothing() {
     );
 
     // A video, with progress.
-    let video = clip(&rig.path("clip.mp4"), 2);
+    let video = astronaut_clip(&rig.path("clip.mp4"), 2, 256);
     let vout = rig.path("out.mp4");
     rig.worker.send(Command::Swap(Box::new(
         camshow_media::swap_job::SwapRequest::new(
@@ -230,7 +200,7 @@ fn image_and_video_swaps_write_labelled_outputs_and_cancel_leaves_nothing() {
     assert!(vout.is_file());
 
     // Cancelled: nothing written, nothing left beside it.
-    let long = clip(&rig.path("long.mp4"), 30);
+    let long = astronaut_clip(&rig.path("long.mp4"), 30, 256);
     let cout = rig.path("cancelled.mp4");
     rig.worker.send(Command::Swap(Box::new(
         camshow_media::swap_job::SwapRequest::new(
@@ -311,12 +281,31 @@ fn the_gate_and_missing_models_are_messages_not_crashes() {
         "{}",
         health.runtime
     );
+    // The panel's Download: the real fetch (the pinned wheel, its checksum
+    // checked), then the doctor sees the model and the gate's message goes.
+    rig.worker.send(Command::Fetch("nudenet".into()));
+    let fetched = rig.wait(600, |a| match a {
+        Action::Fetched { id, result } => Some((id, result)),
+        _ => None,
+    });
+    assert_eq!(fetched, ("nudenet".to_string(), Ok(())));
+    rig.worker.send(Command::Doctor);
+    let health = rig.wait(60, |a| match a {
+        Action::HealthReady(h) => Some(h),
+        _ => None,
+    });
+    let gate = health.models.iter().find(|m| m.id == "nudenet").unwrap();
+    assert!(gate.ok, "{}", gate.status);
+    assert!(
+        std::fs::read_dir(empty.path()).unwrap().count() > 0,
+        "the model is in the models folder"
+    );
 }
 
 #[test]
 fn live_on_a_file_camera_draws_frames_and_takes_changes_while_running() {
     let dir = tempfile::tempdir().unwrap();
-    let video = clip(&dir.path().join("cam.mp4"), 3);
+    let video = astronaut_clip(&dir.path().join("cam.mp4"), 3, 256);
     let settings = Settings::default()
         .patched(&[
             (
@@ -420,7 +409,7 @@ fn the_face_mapper_scans_people_and_swaps_the_chosen_one() {
 #[test]
 fn a_video_plays_processed_in_real_time() {
     let rig = Rig::new(Settings::default(), Vec::new());
-    let video = clip(&rig.path("clip.mp4"), 2);
+    let video = astronaut_clip(&rig.path("clip.mp4"), 2, 256);
     rig.source_and_target(&video);
     rig.worker.send(Command::PlayFrom(0.5));
     let mut times = Vec::new();

@@ -97,6 +97,35 @@ pub fn pattern_frame(w: u32, h: u32) -> camshow_core::Frame {
     camshow_core::Frame::from_rgb(w, h, d).unwrap()
 }
 
+/// A `seconds` long, 10 fps, `size`×`size` H.264 clip of the astronaut,
+/// written to `out` (needs FFmpeg, which the setup installs).
+pub fn astronaut_clip(out: &std::path::Path, seconds: u32, size: u32) -> PathBuf {
+    let o = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-framerate", "10", "-i"])
+        .arg(sample("astronaut.png"))
+        .args(["-t", &seconds.to_string()])
+        .args(["-vf", &format!("scale={size}:{size},format=yuv420p")])
+        .args(["-c:v", "libx264"])
+        .arg(out)
+        .output()
+        .unwrap_or_else(|e| panic!("ffmpeg: {e} ({FIX})"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out.to_path_buf()
+}
+
+/// The mean absolute difference of two pictures of one size, per channel
+/// value (0 for equal pictures, 255 at most).
+pub fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions(), "pictures of one size");
+    let s: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    s as f64 / a.as_raw().len().max(1) as f64
+}
+
 /// A copy of the picture `src` with the gate's test marker over
 /// `(x, y, w, h)`, written to `out` as PNG (the marked picture is unsafe to
 /// the gate of a test build).

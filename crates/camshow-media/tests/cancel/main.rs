@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
@@ -14,28 +13,7 @@ use camshow_core::pipeline::SwapEngine;
 use camshow_core::settings::Settings;
 use camshow_media::Error;
 use camshow_media::video::{Decoder, EncodeOptions, Encoder, Rational, Trim, container_for, probe};
-use camshow_test_utils::{context, parity_model, sample, store};
-
-/// A 3 s, 10 fps clip of the astronaut.
-fn clip(dir: &Path) -> std::path::PathBuf {
-    let out = dir.join("clip.mp4");
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-loop", "1", "-framerate", "10", "-i"])
-        .arg(sample("astronaut.png"))
-        .args([
-            "-t",
-            "3",
-            "-vf",
-            "scale=256:256,format=yuv420p",
-            "-c:v",
-            "libx264",
-        ])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    out
-}
+use camshow_test_utils::{astronaut_clip, context, parity_model, store};
 
 /// This test process's live (not zombie) children.
 #[cfg(target_os = "linux")]
@@ -67,7 +45,7 @@ fn cancelled(e: &Error) -> bool {
 #[test]
 fn stopping_the_safety_sampling_ends_its_decoder() {
     let dir = tempfile::tempdir().unwrap();
-    let input = clip(dir.path());
+    let input = astronaut_clip(&dir.path().join("clip.mp4"), 3, 256);
     let ctx = context(store(), 1);
     let engine = SwapEngine::load_with(&ctx, &Settings::default(), Needs::default()).unwrap();
     let info = probe(&input).unwrap();
@@ -90,7 +68,7 @@ fn stopping_the_safety_sampling_ends_its_decoder() {
 #[test]
 fn stopping_the_retiming_leaves_no_output() {
     let dir = tempfile::tempdir().unwrap();
-    let input = clip(dir.path());
+    let input = astronaut_clip(&dir.path().join("clip.mp4"), 3, 256);
     let info = probe(&input).unwrap();
     let target = dir.path().join("out.mp4");
     let opts = |times: Vec<f64>| EncodeOptions {
@@ -152,7 +130,7 @@ fn stopping_the_retiming_leaves_no_output() {
 #[test]
 fn stopping_a_face_scan_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let input = clip(dir.path());
+    let input = astronaut_clip(&dir.path().join("clip.mp4"), 3, 256);
     let store = store()
         .with_override("w600k_r50", parity_model("w600k_r50.onnx"))
         .unwrap();
