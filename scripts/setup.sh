@@ -73,7 +73,7 @@ if [ "${1:-}" = "--test" ] && [ "$OS" = "Linux" ]; then
   command -v import >/dev/null 2>&1 || need_apt+=(imagemagick)
   # A file manager's side of drag and drop (a GTK drag source) and a D-Bus session for the file dialog.
   /usr/bin/python3 -c 'import gi; gi.require_version("Gtk", "3.0")' >/dev/null 2>&1 || need_apt+=(python3-gi gir1.2-gtk-3.0)
-  command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus-daemon)
+  command -v dbus-daemon >/dev/null 2>&1 || need_apt+=(dbus-daemon)
 fi
 # The desktop app (camshow-desktop) is a WebKitGTK window on Linux (macOS has WebKit built in).
 need_desktop=()

@@ -57,14 +57,6 @@ setInterval(function () {
 }, 200);
 ";
 
-/// A file dropped outside the drop zones would replace the page with the
-/// file (the webview's default, decided before any Rust handler answers):
-/// the page takes every drag, and drops reach only the zones' handlers.
-const DROP_GUARD: &str = r"
-window.addEventListener('dragover', function (e) { e.preventDefault(); });
-window.addEventListener('drop', function (e) { e.preventDefault(); });
-";
-
 /// Opens the window; returns when it is closed.
 pub fn launch(l: Launch) {
     let mut window = WindowBuilder::new()
@@ -80,17 +72,16 @@ pub fn launch(l: Launch) {
         .with_window(window)
         .with_menu(None)
         .with_disable_context_menu(true)
-        // The page is the app: nothing (a file dropped where no zone takes
-        // it, say) navigates it away.
+        // The page is the app: nothing navigates it away. (Dioxus's page
+        // already cancels drops outside the zones, but WebKitGTK opens a
+        // file whose drop comes before the page answered the drag.)
         .with_navigation_handler(|url| {
             tracing::debug!("navigation to {url} refused");
             false
         })
         // WebKit's own storage in our cache, not `~/.local/share/camshow-desktop`.
         .with_data_directory(camshow_core::paths::cache_dir().join("webview"))
-        .with_custom_head(format!(
-            "<style>{STYLE}</style><script>{PULL}{DROP_GUARD}</script>"
-        ));
+        .with_custom_head(format!("<style>{STYLE}</style><script>{PULL}</script>"));
     LaunchBuilder::desktop()
         .with_cfg(cfg)
         .with_context(l)
