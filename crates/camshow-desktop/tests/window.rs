@@ -166,15 +166,7 @@ impl<'d> App<'d> {
     /// A key press into the page (after a click on the header, as a user
     /// who clicked into the window).
     fn key(&self, combo: &str) {
-        self.display.xdotool(&[
-            "mousemove",
-            "--window",
-            &self.window,
-            "60",
-            "20",
-            "click",
-            "1",
-        ]);
+        self.click(60, 20);
         self.display.xdotool(&["key", combo]);
     }
 
@@ -679,7 +671,9 @@ fn wait_window(display: &Display, class: &str, secs: u64) -> String {
     }
 }
 
-/// A drag with the mouse button held, in steps (XDND needs motion events).
+/// A drag with the mouse button held, in steps (XDND needs motion events),
+/// hovering over the drop zone with a little movement, as a hand does,
+/// until WebKit has answered the drag's position (about 1.5 s).
 fn drag(display: &Display, from: (u32, u32), to: (u32, u32)) {
     let at = |x: u32, y: u32| {
         display.xdotool(&["mousemove", &x.to_string(), &y.to_string()]);
@@ -687,22 +681,13 @@ fn drag(display: &Display, from: (u32, u32), to: (u32, u32)) {
     };
     at(from.0, from.1);
     display.xdotool(&["mousedown", "1"]);
-    for i in 1..=12u32 {
-        let x =
-            (i64::from(from.0) + (i64::from(to.0) - i64::from(from.0)) * i64::from(i) / 12) as u32;
-        let y =
-            (i64::from(from.1) + (i64::from(to.1) - i64::from(from.1)) * i64::from(i) / 12) as u32;
-        at(x, y);
+    let step =
+        |a: u32, b: u32, i: i64| (i64::from(a) + (i64::from(b) - i64::from(a)) * i / 12) as u32;
+    for i in 1..=12 {
+        at(step(from.0, to.0, i), step(from.1, to.1, i));
     }
-    // Hovering over the drop zone with a little movement, as a hand does,
-    // until WebKit has answered the drag's position (about 1.5 s).
-    for i in 0..16 {
-        display.xdotool(&[
-            "mousemove",
-            &(to.0 + i % 2 * 2).to_string(),
-            &(to.1 + i % 2 * 2).to_string(),
-        ]);
-        std::thread::sleep(Duration::from_millis(100));
+    for i in 0..25 {
+        at(to.0 + i % 2 * 2, to.1 + i % 2 * 2);
     }
     display.xdotool(&["mouseup", "1"]);
 }
@@ -787,9 +772,10 @@ fn a_swap_with_the_mouse_alone_file_dialog_drag_and_drop_and_start() {
         false
     });
     assert!(dropped, "the dropped target never showed");
-    assert!(
-        app.title().starts_with("Camshow Deepfaker — Swap"),
-        "the page is still the app (a drop never replaces it)"
+    assert_eq!(
+        display.screenshot().get_pixel(640, 20).0,
+        [255, 255, 255],
+        "the header is still there (a drop never replaces the page)"
     );
 
     // The source with the file dialog: "Choose photos…", the path typed
