@@ -39,6 +39,9 @@ enum BenchWhat {
         /// Seconds to run
         #[arg(long, default_value_t = 10)]
         seconds: u32,
+        /// Frames between two runs of the full-frame face detector (1: every frame) [settings: live.detect_every]
+        #[arg(long, value_name = "N")]
+        detect_every: Option<u32>,
         #[command(flatten)]
         clip: ClipArgs,
     },
@@ -60,17 +63,20 @@ enum BenchWhat {
 
 #[allow(clippy::print_stdout)]
 fn bench_live(
-    source: &std::path::Path,
-    input: Option<&std::path::Path>,
+    clip_args: &ClipArgs,
     size: &str,
     seconds: u32,
-    detector: Option<DetectorKind>,
-    json: bool,
-    engine_args: &EngineArgs,
+    detect_every: Option<u32>,
 ) -> Result<ExitCode> {
     use camshow_core::pipeline::SwapEngine;
     use camshow_core::session::SourcePlan;
     use camshow_media::live::{LiveControl, LiveOptions, run_live, source::FileSource};
+    let (source, input, detector, json) = (
+        clip_args.source.as_path(),
+        clip_args.input.as_deref(),
+        clip_args.detector,
+        clip_args.json,
+    );
     let (w, h) = match size {
         "640x480" => (640u32, 480u32),
         "1280x720" => (1280, 720),
@@ -82,7 +88,7 @@ fn bench_live(
     } else {
         let clip = dir.path().join("live.mp4");
         let vf = format!(
-            "scale=-2:{h},pad=max(iw\\,{w}):{h}:(ow-iw)/2:0,crop={w}:{h}:'20*sin(t)':0,format=yuv420p"
+            "scale=-2:{h},pad=max(iw\\,{w})+80:{h}:(ow-iw)/2:0,crop={w}:{h}:'(iw-{w})/2+40*sin(2*t)':0,format=yuv420p"
         );
         let st = camshow_media::tools::ffmpeg()
             .args(["-v", "error", "-y", "-loop", "1", "-framerate", "30", "-i"])
@@ -95,36 +101,51 @@ fn bench_live(
         anyhow::ensure!(st.success(), "ffmpeg could not make the clip");
         clip
     };
-    let mut settings = engine_args.settings()?;
+    let mut settings = clip_args.engine.settings()?;
     if let Some(d) = detector {
         settings.engine.detector = d;
     }
+    if let Some(n) = detect_every {
+        settings.live.detect_every = n;
+    }
+    settings.check()?;
     let detector = settings.engine.detector;
     let ctx = crate::settings_args::context(&settings, crate::settings_args::store(&settings))?;
     let engine = std::sync::Arc::new(SwapEngine::load(&ctx, &settings)?);
     let plan =
         SourcePlan::one(engine.prepare_source(&camshow_media::image_io::read_image(source)?)?);
-    let control = LiveControl::new(std::sync::Arc::clone(&engine), plan)?;
+    let control = LiveControl::new(std::sync::Arc::clone(&engine), plan.clone())?;
     let src = Box::new(FileSource::open(&clip, true, Some((w, h)))?);
     let opts = LiveOptions {
         duration: Some(std::time::Duration::from_secs(u64::from(seconds))),
         ..LiveOptions::default()
     };
     let stats = run_live(src, &mut [], &control, &opts)?;
+    let every = settings.live.detect_every;
+    let wobble = [
+        wobble(&engine, &plan, &clip, (w, h), every)?,
+        wobble(&engine, &plan, &clip, (w, h), 1)?,
+    ];
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "size": size, "detector": detector.name(), "swapper": engine.swapper_name(), "stats": stats,
+                "size": size, "detector": detector.name(), "swapper": engine.swapper_name(),
+                "detect_every": every, "stats": stats,
+                "wobble_px": wobble[0], "wobble_px_detect_every_frame": wobble[1],
             }))?
         );
     } else {
         println!(
-            "{size}, {} + {} swapper, {} s from {}",
+            "{size}, {} + {} swapper, full detector every {every} frames, {} s from {}",
             detector,
             engine.swapper_name(),
             seconds,
             clip.display()
+        );
+        println!(
+            "  wobble      {:6.2} px (full detector on every frame: {:.2} px)",
+            wobble[0], wobble[1]
         );
         println!(
             "  capture     {:6.1} fps ({} frames)",
@@ -140,6 +161,50 @@ fn bench_live(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How much the swapped face's five points wobble on `clip` (whose face
+/// moves smoothly, or not at all): the root mean square of their
+/// frame-to-frame acceleration, in pixels, over its first 90 frames, with
+/// the full detector every `every` frames and the faces found again near
+/// where they were in between (as a live session does, one frame at a time).
+fn wobble(
+    engine: &camshow_core::pipeline::SwapEngine,
+    plan: &camshow_core::session::SourcePlan,
+    clip: &std::path::Path,
+    size: (u32, u32),
+    every: u32,
+) -> Result<f64> {
+    use camshow_media::live::source::{FileSource, FrameSource};
+    let mut src = FileSource::open(clip, false, Some(size))?;
+    let mut session =
+        camshow_core::session::FrameSession::tracked(plan.clone(), &engine.settings().engine, 30.0)
+            .with_detect_every(every);
+    let mut points: Vec<[[f32; 2]; 5]> = Vec::new();
+    let (mut sum, mut n) = (0f64, 0usize);
+    for _ in 0..90 {
+        let Some(frame) = src.next()? else { break };
+        let faces = session.find_faces(engine, &frame)?;
+        match session.targets(faces)?.first() {
+            Some((f, _)) => points.push(f.kps),
+            None => points.clear(),
+        }
+        if let [.., a, b, c] = points.as_slice() {
+            for k in 0..5 {
+                for d in 0..2 {
+                    let acc = f64::from(c[k][d] - 2.0 * b[k][d] + a[k][d]);
+                    sum += acc * acc;
+                    n += 1;
+                }
+            }
+        }
+    }
+    anyhow::ensure!(
+        n > 0,
+        "no face was tracked over three frames of {}",
+        clip.display()
+    );
+    Ok((sum / n as f64).sqrt())
 }
 
 /// What the video and live benchmarks share: the face, the clip and the engine.
@@ -211,17 +276,10 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         BenchWhat::Live {
             size,
             seconds,
+            detect_every,
             clip: c,
         } => {
-            return bench_live(
-                &c.source,
-                c.input.as_deref(),
-                size,
-                *seconds,
-                c.detector,
-                c.json,
-                &c.engine,
-            );
+            return bench_live(c, size, *seconds, *detect_every);
         }
     };
     let frame: Frame = camshow_media::image_io::read_image(input)?;

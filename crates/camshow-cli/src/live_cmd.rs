@@ -66,6 +66,9 @@ pub struct LiveArgs {
     /// Draw fps and latency on the stream [settings: live.overlay]
     #[arg(long)]
     overlay: bool,
+    /// Frames between two runs of the full-frame face detector; in between, each tracked face is found again near where it was (1: every frame) [settings: live.detect_every]
+    #[arg(long, value_name = "N")]
+    detect_every: Option<u32>,
     /// Stop after this many seconds
     #[arg(long, value_name = "SECONDS", value_parser = positive)]
     duration: Option<f64>,
@@ -129,6 +132,12 @@ impl LiveArgs {
             "--overlay",
             self.overlay.then_some(true),
             |s, v| s.live.overlay = v,
+        );
+        l.overlay(
+            "live.detect_every",
+            "--detect-every",
+            self.detect_every,
+            |s, v| s.live.detect_every = v,
         );
         crate::settings_args::finish(l)
     }

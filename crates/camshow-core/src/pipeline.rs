@@ -445,6 +445,13 @@ impl SwapEngine {
         self.analyser.analyse(frame, self.frame_needs)
     }
 
+    /// The faces found again in search `windows` around where they were
+    /// ([`FaceAnalyser::analyse_near`]), with what the selection and the
+    /// chain need.
+    pub fn analyse_near(&self, frame: &Frame, windows: &[[f32; 4]]) -> Result<Vec<Face>> {
+        self.analyser.analyse_near(frame, windows, self.frame_needs)
+    }
+
     /// Runs the processor chain, in order, on the target faces (analysed
     /// once, by the caller, and shared by every processor).
     pub fn swap_faces(

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::analysis::Needs;
-use crate::detect::Face;
+use crate::detect::{Face, iou};
 use crate::error::Result;
 use crate::frame::Frame;
 use crate::mapping::FaceMap;
@@ -86,6 +86,16 @@ pub struct FrameSession {
     /// `None` for still images (each picture on its own).
     tracking: Option<(Tracker, TrackSelector)>,
     person_of_track: HashMap<u64, Option<usize>>,
+    /// Frames between two runs of the full detector (tracked; 1: every frame).
+    detect_every: u32,
+    /// Frames since the full detector last ran (or was asked to).
+    since_full: u32,
+    /// A tracked face was not found again near where it was.
+    lost: bool,
+    /// Faces found by a full detection done elsewhere, to be looked for again.
+    hints: Vec<[f32; 4]>,
+    /// The windows the last frame's faces were searched in.
+    windows: Vec<[f32; 4]>,
 }
 
 impl FrameSession {
@@ -97,7 +107,107 @@ impl FrameSession {
             similarity: engine.similarity,
             tracking: None,
             person_of_track: HashMap::new(),
+            detect_every: 1,
+            // Never ran: due on the first frame.
+            since_full: u32::MAX,
+            lost: false,
+            hints: Vec::new(),
+            windows: Vec::new(),
         }
+    }
+
+    /// Runs the full detector every `n` frames only (live streams; see
+    /// [`FrameSession::find_faces`]); 0 and 1 mean every frame.
+    #[must_use]
+    pub fn with_detect_every(mut self, n: u32) -> Self {
+        self.set_detect_every(n);
+        self
+    }
+
+    /// Changes how often the full detector runs (see [`FrameSession::with_detect_every`]).
+    pub fn set_detect_every(&mut self, n: u32) {
+        self.detect_every = n.max(1);
+    }
+
+    /// Whether this frame should get the full detector: always for still
+    /// pictures and when it runs on every frame; else when `detect_every`
+    /// frames have passed since it last ran, a tracked face was lost, or no
+    /// face is being followed.
+    pub fn full_detection_due(&self) -> bool {
+        self.tracking.is_none()
+            || self.detect_every <= 1
+            || self.lost
+            || self.since_full >= self.detect_every
+            || !self.following()
+    }
+
+    /// Notes that the full detector runs on this frame (here, or elsewhere
+    /// with its faces handed back through [`FrameSession::detected`]).
+    pub fn full_detection_started(&mut self) {
+        self.since_full = 0;
+        self.lost = false;
+    }
+
+    /// Whether faces are being followed (tracked, or handed in by
+    /// [`FrameSession::detected`] and not looked for yet).
+    pub fn following(&self) -> bool {
+        !self.hints.is_empty() || self.tracking.as_ref().is_some_and(|(t, _)| !t.is_empty())
+    }
+
+    /// Faces the full detector found on a recent frame, run elsewhere (a
+    /// live loop's detector thread): the next [`FrameSession::find_near`]
+    /// looks for each of them near where it was.
+    pub fn detected(&mut self, faces: &[Face]) {
+        self.hints.extend(faces.iter().map(|f| f.bbox));
+    }
+
+    /// The faces of this frame for [`FrameSession::targets`]: each tracked
+    /// face found again in its neighbourhood ([`FrameSession::find_near`]),
+    /// and, when [`FrameSession::full_detection_due`], every face the full
+    /// detector finds, measured in its neighbourhood too (one way of
+    /// measuring a face, so it does not jump when the full detector runs).
+    /// Runs the full detector alone when it runs on every frame.
+    pub fn find_faces(&mut self, engine: &SwapEngine, frame: &Frame) -> Result<Vec<Face>> {
+        if self.tracking.is_none() || self.detect_every <= 1 {
+            return engine.analyse(frame);
+        }
+        if self.full_detection_due() {
+            self.full_detection_started();
+            let found = engine.analyser().detector().detect(frame)?;
+            self.detected(&found);
+        }
+        self.find_near(engine, frame)
+    }
+
+    /// Each tracked face (and each face handed in by
+    /// [`FrameSession::detected`]) found again near where it is expected,
+    /// a fraction of the full detector's cost. A tracked face not found
+    /// makes the full detector due. Still pictures get the full detector.
+    pub fn find_near(&mut self, engine: &SwapEngine, frame: &Frame) -> Result<Vec<Face>> {
+        self.since_full = self.since_full.saturating_add(1);
+        let Some((tracker, _)) = &self.tracking else {
+            return engine.analyse(frame);
+        };
+        let expected = tracker.predicted_boxes();
+        let windows: Vec<[f32; 4]> = expected
+            .iter()
+            .chain(&self.hints)
+            .map(|b| crate::analysis::near_window(b, &self.windows))
+            .collect();
+        self.hints.clear();
+        self.windows.clone_from(&windows);
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let faces = engine.analyse_near(frame, &windows)?;
+        if expected.iter().any(|b| {
+            !faces
+                .iter()
+                .any(|f| iou(b, &f.bbox, false) >= crate::analysis::NEAR_MIN_IOU)
+        }) {
+            self.lost = true;
+        }
+        Ok(faces)
     }
 
     /// A session for a stream at `fps`: IoU tracks with smoothing, selection
@@ -289,11 +399,13 @@ pub struct StreamStep {
 }
 
 impl CheckedStream {
-    /// A stream at `fps` with the default safety policy.
-    pub fn new(plan: SourcePlan, engine: &EngineSettings, fps: f64) -> Self {
+    /// A stream at `fps` with the default safety policy; the full detector
+    /// runs every `live.detect_every` frames of `settings`.
+    pub fn new(plan: SourcePlan, settings: &crate::settings::Settings, fps: f64) -> Self {
         let policy = crate::safety::SafetyPolicy::default();
         Self {
-            session: FrameSession::tracked(plan, engine, fps),
+            session: FrameSession::tracked(plan, &settings.engine, fps)
+                .with_detect_every(settings.live.detect_every),
             clearance: policy.live_clearance(),
             policy,
             last_check: None,
@@ -313,7 +425,7 @@ impl CheckedStream {
     /// Processes one frame in place (see the type's docs).
     pub fn process(&mut self, engine: &SwapEngine, frame: &mut Frame) -> Result<StreamStep> {
         let now = std::time::Instant::now();
-        let faces = engine.analyse(frame)?;
+        let faces = self.session.find_faces(engine, frame)?;
         let faces_found = faces.len();
         let targets = self.session.targets(faces)?;
         let due = self

@@ -210,7 +210,7 @@ impl VideoSettings {
 }
 
 /// Live sessions.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LiveSettings {
     /// Camera id (`camshow cameras`), `file:CLIP` or `test` (default: the first camera).
@@ -230,6 +230,28 @@ pub struct LiveSettings {
     pub mjpeg: Option<String>,
     /// v4l2loopback device to write to (Linux).
     pub virtual_camera: Option<PathBuf>,
+    /// Frames between two runs of the full-frame face detector (1: every
+    /// frame); in between, each tracked face is found again in its
+    /// neighbourhood, and a face that is lost brings the full detector back
+    /// at once.
+    #[schemars(range(min = 1, max = 1000))]
+    pub detect_every: u32,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            camera: None,
+            resolution: None,
+            fps: None,
+            mirror: false,
+            overlay: false,
+            preview: false,
+            mjpeg: None,
+            virtual_camera: None,
+            detect_every: 30,
+        }
+    }
 }
 
 /// Upper bound for counts such as threads and workers.
@@ -379,6 +401,12 @@ impl Settings {
         if let Some(f) = self.live.fps {
             c.range("live.fps", f, 0.1, 1000.0);
         }
+        c.range(
+            "live.detect_every",
+            f64::from(self.live.detect_every),
+            1.0,
+            1000.0,
+        );
         c.into_problems()
     }
 

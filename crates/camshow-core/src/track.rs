@@ -147,6 +147,23 @@ impl Tracker {
         }
     }
 
+    /// Whether no face is being tracked.
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    /// Where each track's face is expected in the next frame (its last box
+    /// moved on by its velocity), to look for it there.
+    pub fn predicted_boxes(&self) -> Vec<[f32; 4]> {
+        self.tracks
+            .iter()
+            .map(|t| {
+                let steps = (t.missed + 1) as f32;
+                std::array::from_fn(|k| t.last.bbox[k] + t.velocity[k] * steps)
+            })
+            .collect()
+    }
+
     /// Associates this frame's detections with the tracks and returns the
     /// smoothed faces, plus predictions for tracks missed within the gap.
     pub fn update(&mut self, faces: Vec<Face>) -> Vec<Tracked> {

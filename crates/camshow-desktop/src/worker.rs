@@ -982,7 +982,7 @@ fn play_video(
     )
     .map_err(|e| err_text(&e))?;
     let mut stream = processing.map(|(engine, plan)| {
-        let stream = CheckedStream::new(plan, &engine.settings().engine, fps);
+        let stream = CheckedStream::new(plan, engine.settings(), fps);
         (engine, stream)
     });
     let start = Instant::now();

@@ -111,7 +111,17 @@ pub struct Dirs {
 
 impl Report {
     /// Probes this machine: `rt` is the runtime (or why it failed to load).
+    /// The FFmpeg tools are asked while the rest is looked at.
     pub fn collect(rt: Result<&Runtime, String>, store: &ModelStore) -> Self {
+        std::thread::scope(|scope| {
+            let ffmpeg = scope.spawn(crate::tools::ffmpeg_info);
+            let mut report = Self::collect_but_ffmpeg(rt, store);
+            report.ffmpeg = ffmpeg.join().unwrap_or_default();
+            report
+        })
+    }
+
+    fn collect_but_ffmpeg(rt: Result<&Runtime, String>, store: &ModelStore) -> Self {
         let onnxruntime = match rt {
             Ok(rt) => {
                 let lib = rt.library();
@@ -177,7 +187,7 @@ impl Report {
             },
             gate_ready,
             models,
-            ffmpeg: crate::tools::ffmpeg_info(),
+            ffmpeg: crate::tools::FfmpegInfo::default(),
             cameras: crate::camera::list_cameras(),
             hints,
             dirs: Dirs {

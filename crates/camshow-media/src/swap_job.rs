@@ -398,24 +398,28 @@ pub fn check_video_job(
     trim: Trim,
     segment: Option<crate::segment::Segment>,
 ) -> Result<Option<crate::segment::SegmentPlan>> {
-    let info = crate::video::probe(target)?;
-    trim.validate(info.duration)?;
-    let plan = match segment {
-        Some(s) => Some(crate::segment::plan(target, &info, s)?),
-        None => None,
-    };
-    let container = container_for(out).ok_or_else(|| Error::UnsupportedVideoFormat {
-        path: out.to_path_buf(),
-    })?;
-    let encoder = crate::video::choose_encoder(&settings.video.encoder, container)?;
-    let encoders = crate::tools::ffmpeg_info().video_encoders;
-    if !encoders.iter().any(|e| e == &encoder) {
-        return Err(Error::Invalid(format!(
-            "video encoder {encoder} is not offered by this FFmpeg (available: {})",
-            encoders.join(", ")
-        )));
-    }
-    Ok(plan)
+    // FFmpeg lists its encoders while ffprobe reads the target.
+    std::thread::scope(|scope| {
+        let encoders = scope.spawn(crate::tools::video_encoders);
+        let info = crate::video::probe(target)?;
+        trim.validate(info.duration)?;
+        let plan = match segment {
+            Some(s) => Some(crate::segment::plan(target, &info, s)?),
+            None => None,
+        };
+        let container = container_for(out).ok_or_else(|| Error::UnsupportedVideoFormat {
+            path: out.to_path_buf(),
+        })?;
+        let encoder = crate::video::choose_encoder(&settings.video.encoder, container)?;
+        let encoders = encoders.join().unwrap_or_default();
+        if !encoders.iter().any(|e| e == &encoder) {
+            return Err(Error::Invalid(format!(
+                "video encoder {encoder} is not offered by this FFmpeg (available: {})",
+                encoders.join(", ")
+            )));
+        }
+        Ok(plan)
+    })
 }
 
 /// Runs a swap: checks the request, loads the engine (from `ctx`'s cache),

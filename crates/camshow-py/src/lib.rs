@@ -595,11 +595,7 @@ impl Engine {
                         source: prepared,
                         reference: None,
                     };
-                    *slot = Some((
-                        id,
-                        rate,
-                        CheckedStream::new(plan, &engine.settings().engine, fps),
-                    ));
+                    *slot = Some((id, rate, CheckedStream::new(plan, engine.settings(), fps)));
                 }
                 if let Some((_, _, stream)) = slot.as_mut() {
                     stream.process(&engine, &mut f)?;

@@ -19,9 +19,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use self::landmarks::Landmark106;
 pub use self::recognizer::{ArcFace, normalize as recognizer_normalize};
-use crate::detect::{DetectorKind, Face, FaceDetector, load_detector};
+use crate::detect::{DetectorKind, Face, FaceDetector, iou, load_detector};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
+use crate::imgproc::resize_bilinear;
 use crate::models::ModelStore;
 use crate::runtime::{Model, Runtime};
 
@@ -130,7 +131,84 @@ impl FaceAnalyser {
     /// Detects faces and adds what `needs` asks for.
     pub fn analyse(&self, frame: &Frame, needs: Needs) -> Result<Vec<Face>> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let mut faces = self.detector.detect(frame)?;
+        let faces = self.detector.detect(frame)?;
+        self.complete(frame, faces, needs)
+    }
+
+    /// Finds again the faces that were, a moment ago, in the middle of each
+    /// of `windows` (squares from [`near_window`]; a tracked stream between
+    /// two runs of the full detector): the detector runs on each window only,
+    /// scaled to [`NEAR_SIDE`], which costs a fraction of a whole frame. In
+    /// each window the face nearest its centre is taken; a window whose face
+    /// is gone gives nothing, and a face found twice (overlapping windows) is
+    /// given once. Then adds what `needs` asks for, as
+    /// [`FaceAnalyser::analyse`] does.
+    pub fn analyse_near(
+        &self,
+        frame: &Frame,
+        windows: &[[f32; 4]],
+        needs: Needs,
+    ) -> Result<Vec<Face>> {
+        let mut faces: Vec<Face> = Vec::with_capacity(windows.len());
+        for w in windows {
+            if let Some(f) = self.detect_in(frame, w)?
+                && !faces.iter().any(|g| iou(&g.bbox, &f.bbox, false) > 0.5)
+            {
+                faces.push(f);
+            }
+        }
+        self.complete(frame, faces, needs)
+    }
+
+    /// The face nearest the centre of `window`, searched in that window only.
+    fn detect_in(&self, frame: &Frame, window: &[f32; 4]) -> Result<Option<Face>> {
+        if !window.iter().all(|v| v.is_finite()) {
+            return Ok(None);
+        }
+        let (fw, fh) = (frame.width() as f32, frame.height() as f32);
+        let x0 = window[0].clamp(0.0, fw).floor();
+        let y0 = window[1].clamp(0.0, fh).floor();
+        let x1 = window[2].clamp(0.0, fw).ceil();
+        let y1 = window[3].clamp(0.0, fh).ceil();
+        if x1 - x0 < 8.0 || y1 - y0 < 8.0 {
+            return Ok(None);
+        }
+        let crop = frame.crop(x0 as i64, y0 as i64, (x1 - x0) as i64, (y1 - y0) as i64);
+        let scale = (NEAR_SIDE as f32 / crop.width().max(crop.height()) as f32).min(4.0);
+        let (sw, sh) = (
+            ((crop.width() as f32 * scale).round() as u32).max(1),
+            ((crop.height() as f32 * scale).round() as u32).max(1),
+        );
+        let (sx, sy) = (
+            sw as f32 / crop.width() as f32,
+            sh as f32 / crop.height() as f32,
+        );
+        let small = resize_bilinear(&crop, sw, sh);
+        let (cx, cy) = ((window[0] + window[2]) * 0.5, (window[1] + window[3]) * 0.5);
+        let best = self
+            .detector
+            .detect(&small)?
+            .into_iter()
+            .map(|mut f| {
+                f.bbox = [
+                    x0 + f.bbox[0] / sx,
+                    y0 + f.bbox[1] / sy,
+                    x0 + f.bbox[2] / sx,
+                    y0 + f.bbox[3] / sy,
+                ];
+                for p in &mut f.kps {
+                    *p = [x0 + p[0] / sx, y0 + p[1] / sy];
+                }
+                let d = ((f.bbox[0] + f.bbox[2]) * 0.5 - cx).powi(2)
+                    + ((f.bbox[1] + f.bbox[3]) * 0.5 - cy).powi(2);
+                (d, f)
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(best.map(|(_, f)| f))
+    }
+
+    /// Adds the embeddings and landmarks `needs` asks for to `faces`.
+    fn complete(&self, frame: &Frame, mut faces: Vec<Face>, needs: Needs) -> Result<Vec<Face>> {
         if needs.embedding {
             let rec = self
                 .recognizer
@@ -153,6 +231,47 @@ impl FaceAnalyser {
     }
 }
 
+/// The long side a face's neighbourhood is scaled to for
+/// [`FaceAnalyser::analyse_near`] (a multiple of 32, as CenterFace needs):
+/// the face is then about half of it, well inside every detector's range.
+pub const NEAR_SIDE: u32 = 192;
+
+/// The neighbourhood's side, in face boxes: room for the face to have moved
+/// by half its size between two frames.
+pub const NEAR_CONTEXT: f32 = 2.0;
+
+/// The least overlap with where the face was for a face found in its
+/// neighbourhood to count as the same face.
+pub const NEAR_MIN_IOU: f32 = 0.2;
+
+/// The square to search for the face expected at `expected` (see
+/// [`FaceAnalyser::analyse_near`]): one of the `previous` windows while the
+/// face is still well inside it (its centre within the window's middle half,
+/// its size within 1.4× of the window's own), else a new one of
+/// [`NEAR_CONTEXT`] times the face's longer side around it. Keeping the
+/// window means a face that keeps still is searched in the very same pixels
+/// frame after frame and found at the very same place: it does not wobble.
+pub fn near_window(expected: &[f32; 4], previous: &[[f32; 4]]) -> [f32; 4] {
+    let long = (expected[2] - expected[0]).max(expected[3] - expected[1]);
+    let (cx, cy) = (
+        (expected[0] + expected[2]) * 0.5,
+        (expected[1] + expected[3]) * 0.5,
+    );
+    let want = long * NEAR_CONTEXT;
+    let fits = |w: &&[f32; 4]| {
+        let side = w[2] - w[0];
+        ((w[0] + w[2]) * 0.5 - cx).abs() <= side / 4.0
+            && ((w[1] + w[3]) * 0.5 - cy).abs() <= side / 4.0
+            && side <= want * 1.4
+            && side * 1.4 >= want
+    };
+    if let Some(w) = previous.iter().find(fits) {
+        return *w;
+    }
+    let half = want * 0.5;
+    [cx - half, cy - half, cx + half, cy + half]
+}
+
 fn missing(model: &str, what: &str) -> Error {
     Error::Internal(format!("{what} need model {model}, which was not loaded"))
 }
@@ -169,5 +288,29 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         0.0
     } else {
         dot / (na.sqrt() * nb.sqrt())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_search_window_stays_put_while_the_face_is_well_inside_it() {
+        let face = [100.0, 100.0, 200.0, 220.0];
+        let w = near_window(&face, &[]);
+        // Twice the longer side, around the face.
+        assert_eq!(w, [30.0, 40.0, 270.0, 280.0]);
+        // A few pixels of movement or of size: the same window.
+        assert_eq!(near_window(&[104.0, 97.0, 205.0, 216.0], &[w]), w);
+        // Moved by more than a quarter of the window: a new one around it.
+        let moved = [170.0, 100.0, 270.0, 220.0];
+        assert_eq!(near_window(&moved, &[w]), [100.0, 40.0, 340.0, 280.0]);
+        // Much nearer the camera: a new, larger one.
+        let near = near_window(&[50.0, 40.0, 250.0, 280.0], &[w]);
+        assert!((near[2] - near[0] - 480.0).abs() < 1e-3, "{near:?}");
+        // The window of another face is not taken.
+        let other = near_window(&[600.0, 100.0, 700.0, 220.0], &[w]);
+        assert_eq!(other, [530.0, 40.0, 770.0, 280.0]);
     }
 }

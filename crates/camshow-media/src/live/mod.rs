@@ -27,6 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use camshow_core::Frame;
+use camshow_core::detect::{DetectorKind, Face, FaceDetector, load_detector};
 use camshow_core::pipeline::SwapEngine;
 use camshow_core::safety::{LiveClearance, SafetyPolicy};
 use camshow_core::session::{FrameSession, SourcePlan};
@@ -262,6 +263,10 @@ pub struct LiveStats {
     pub safety_held_frames: u64,
     /// Times the source was re-opened after failing.
     pub reconnects: u64,
+    /// Frames searched whole by the face detector (every frame when
+    /// `live.detect_every` is 1; in between, tracked faces are searched for
+    /// near where they were).
+    pub full_detections: u64,
 }
 
 /// What the capture thread tells the processing thread besides frames.
@@ -386,6 +391,101 @@ fn gate_loop(control: &LiveControl, gate: &LiveGate, done: &AtomicBool, interval
     }
 }
 
+/// The live loop's full-frame detector, on a thread of its own with its
+/// own session of the detector model, so the main loop's searches near the
+/// tracked faces never wait for it: a frame asked to be searched whole, and
+/// the faces found on the last one.
+struct LiveDetect {
+    requests: Latest<Frame>,
+    /// A frame is being searched (no new request until its faces are in).
+    busy: AtomicBool,
+    /// Frames searched whole so far.
+    runs: AtomicU64,
+    found: Mutex<Option<Vec<Face>>>,
+    error: Mutex<Option<Error>>,
+}
+
+fn detect_loop(control: &LiveControl, d: &LiveDetect, done: &AtomicBool) {
+    let mut loaded: Option<(DetectorKind, Box<dyn FaceDetector>)> = None;
+    while !done.load(Ordering::Relaxed) {
+        let Some(frame) = d.requests.wait(Duration::from_millis(100)) else {
+            if d.requests.is_closed() {
+                return;
+            }
+            continue;
+        };
+        let engine = control.engine();
+        let kind = engine.settings().engine.detector;
+        let found = (|| -> camshow_core::Result<Vec<Face>> {
+            if loaded.as_ref().is_none_or(|(k, _)| *k != kind) {
+                let ctx = engine.context();
+                loaded = Some((kind, load_detector(kind, ctx.runtime(), ctx.store())?));
+            }
+            match &loaded {
+                Some((_, det)) => det.detect(&frame),
+                None => Ok(Vec::new()),
+            }
+        })();
+        match found {
+            Ok(faces) => {
+                *d.found.lock().unwrap_or_else(PoisonError::into_inner) = Some(faces);
+                d.busy.store(false, Ordering::Release);
+            }
+            Err(e) => {
+                *d.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.into());
+                d.requests.close();
+                return;
+            }
+        }
+    }
+}
+
+/// This frame's faces for a live session: every frame through the full
+/// detector when `live.detect_every` is 1; else the tracked faces found
+/// again near where they were, with the full detector run on the detector
+/// thread when it is due and its faces looked for in the next frame (and
+/// here, on this frame, when no face is being followed).
+fn live_faces(
+    engine: &SwapEngine,
+    session: &mut FrameSession,
+    detect: &LiveDetect,
+    frame: &Frame,
+) -> Result<Vec<Face>> {
+    if let Some(e) = detect
+        .error
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    {
+        return Err(e);
+    }
+    session.set_detect_every(engine.settings().live.detect_every);
+    if engine.settings().live.detect_every <= 1 {
+        detect.runs.fetch_add(1, Ordering::Relaxed);
+        return Ok(session.find_faces(engine, frame)?);
+    }
+    if let Some(found) = detect
+        .found
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    {
+        session.detected(&found);
+    }
+    if !session.following() {
+        // No face to follow: this frame is searched whole at once, so a face
+        // that comes into view is swapped from its first frame on.
+        detect.runs.fetch_add(1, Ordering::Relaxed);
+        session.full_detection_started();
+        session.detected(&engine.analyser().detector().detect(frame)?);
+    } else if session.full_detection_due() && !detect.busy.swap(true, Ordering::AcqRel) {
+        detect.requests.put(frame.clone());
+        detect.runs.fetch_add(1, Ordering::Relaxed);
+        session.full_detection_started();
+    }
+    Ok(session.find_near(engine, frame)?)
+}
+
 fn capture_loop(mut source: Box<dyn FrameSource>, slot: &Slot, done: &AtomicBool) {
     let mut seq = 0u64;
     while !done.load(Ordering::Relaxed) {
@@ -508,8 +608,16 @@ pub fn run_live(
     control.set_mirror(opts.mirror);
     let (engine, mut plan_generation, plan) = control.snapshot(None);
     let plan = plan.ok_or_else(|| Error::Live("no source plan".into()))?;
-    let mut session = FrameSession::tracked(plan, &engine.settings().engine, fps);
+    let mut session = FrameSession::tracked(plan, &engine.settings().engine, fps)
+        .with_detect_every(engine.settings().live.detect_every);
     drop(engine);
+    let detect = LiveDetect {
+        requests: Latest::new(),
+        busy: AtomicBool::new(false),
+        runs: AtomicU64::new(0),
+        found: Mutex::new(None),
+        error: Mutex::new(None),
+    };
     let gate = LiveGate {
         pending: Latest::new(),
         clearance: Mutex::new(opts.safety.live_clearance()),
@@ -530,6 +638,10 @@ pub fn run_live(
             .spawn_scoped(s, || {
                 gate_loop(control, &gate, &done, opts.safety.live_interval);
             })
+            .map_err(|e| Error::Live(e.to_string()))?;
+        let detector = std::thread::Builder::new()
+            .name("live-detect".into())
+            .spawn_scoped(s, || detect_loop(control, &detect, &done))
             .map_err(|e| Error::Live(e.to_string()))?;
         let r = (|| -> Result<()> {
             loop {
@@ -589,7 +701,7 @@ pub fn run_live(
                     session.set_plan(plan);
                 }
                 let started = Instant::now();
-                let faces = engine.analyse(&frame)?;
+                let faces = live_faces(&engine, &mut session, &detect, &frame)?;
                 let targets = session.targets(faces)?;
                 let detected = Instant::now();
                 // The gate thread checks the newest frame with the faces about to be swapped.
@@ -671,8 +783,10 @@ pub fn run_live(
         // The session is over: a source waiting for a peer's frame ends too.
         control.stop();
         gate.pending.close();
+        detect.requests.close();
         let _ = capture.join();
         let _ = checker.join();
+        let _ = detector.join();
         r
     });
     result?;
@@ -702,6 +816,7 @@ pub fn run_live(
         safety_trips: trips,
         safety_held_frames: held,
         reconnects: st.reconnects,
+        full_detections: detect.runs.load(Ordering::Relaxed),
     })
 }
 

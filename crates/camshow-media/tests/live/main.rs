@@ -719,3 +719,101 @@ fn live_swapping_stops_at_an_unsafe_check_and_resumes_after_the_cool_down() {
         .count();
     assert!(notice > 50, "no notice drawn ({notice} px)");
 }
+
+/// `photo` pasted into a grey 800×600 frame at (`x`, 60).
+fn in_canvas(photo: &Frame, x: u32) -> Frame {
+    let mut f = Frame::filled(800, 600, [90, 90, 90]).unwrap();
+    for y in 0..photo.height() {
+        for px in 0..photo.width() {
+            f.put_pixel(i64::from(x + px), i64::from(60 + y), photo.pixel(px, y));
+        }
+    }
+    f
+}
+
+fn max_point_gap(a: &[[f32; 2]; 5], b: &[[f32; 2]; 5]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (p[0] - q[0]).abs().max((p[1] - q[1]).abs()))
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn between_full_detections_a_face_is_found_where_it_moved_and_a_still_face_keeps_still() {
+    use camshow_core::session::FrameSession;
+    let engine = engine(SelectMode::One);
+    let photo = camshow_core::imgproc::resize_bilinear(&read("astronaut.png"), 384, 384);
+    let plan = SourcePlan::one(engine.prepare_source(&read("t1.jpg")).unwrap());
+    let mut session =
+        FrameSession::tracked(plan, &engine.settings().engine, 30.0).with_detect_every(5);
+    let still = in_canvas(&photo, 100);
+    let whole = engine.analyse(&still).unwrap();
+    assert_eq!(whole.len(), 1, "{whole:?}");
+    let (mut due, mut points) = (Vec::new(), Vec::new());
+    for _ in 0..12 {
+        due.push(session.full_detection_due());
+        let faces = session.find_faces(&engine, &still).unwrap();
+        assert_eq!(faces.len(), 1, "{faces:?}");
+        let targets = session.targets(faces).unwrap();
+        points.push(targets[0].0.kps);
+    }
+    // The full detector on frames 0, 5 and 10 only.
+    let expected: Vec<bool> = (0..12).map(|i| i % 5 == 0).collect();
+    assert_eq!(due, expected);
+    // Searched near where it was, the still face is found where the full
+    // detector finds it, and at exactly the same place every frame.
+    assert!(
+        max_point_gap(&points[0], &whole[0].kps) < 3.0,
+        "{:?} vs {:?}",
+        points[0],
+        whole[0].kps
+    );
+    assert!(points.iter().all(|p| *p == points[0]), "{points:?}");
+    // Moved 24 px to the right: found there, without the full detector.
+    let moved = in_canvas(&photo, 124);
+    assert!(!session.full_detection_due());
+    let found = session.find_faces(&engine, &moved).unwrap();
+    let there = engine.analyse(&moved).unwrap();
+    assert_eq!((found.len(), there.len()), (1, 1));
+    assert!(
+        max_point_gap(&found[0].kps, &there[0].kps) < 3.0,
+        "{:?} vs {:?}",
+        found[0].kps,
+        there[0].kps
+    );
+    session.targets(found).unwrap();
+    // Gone: nothing is found, and the full detector is due at once.
+    assert!(!session.full_detection_due());
+    let blank = Frame::filled(800, 600, [90, 90, 90]).unwrap();
+    assert!(session.find_faces(&engine, &blank).unwrap().is_empty());
+    assert!(session.full_detection_due());
+}
+
+#[test]
+fn a_live_session_runs_the_full_detector_every_n_frames_and_swaps_in_between() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = still_clip(dir.path(), "astronaut.png", 3, 20);
+    for every in [1u32, 10] {
+        let mut s = settings(SelectMode::One);
+        s.live.detect_every = every;
+        let ctx = EngineContext::new(runtime(2), store());
+        let engine = Arc::new(SwapEngine::load(&ctx, &s).unwrap());
+        let control = control(&engine, "t1.jpg");
+        let source = Box::new(FileSource::open(&clip, false, None).unwrap());
+        let stats = run_live(source, &mut [], &control, &LiveOptions::default()).unwrap();
+        assert!(stats.processed >= 10, "{stats:?}");
+        if every == 1 {
+            assert_eq!(stats.full_detections, stats.processed, "{stats:?}");
+        } else {
+            assert!(
+                stats.full_detections >= 1 && stats.full_detections * 5 <= stats.processed,
+                "{stats:?}"
+            );
+        }
+        // The first frames wait for the first full detection; then every frame is swapped.
+        assert!(
+            stats.frames_swapped + 4 >= stats.processed,
+            "detect_every {every}: {stats:?}"
+        );
+    }
+}
