@@ -392,6 +392,8 @@ fn bench_video(
         settings.video.workers = w;
     }
     settings.check()?;
+    let settings = settings.for_video_job();
+    let threads = settings.runtime.intra_threads;
     let ctx = crate::settings_args::context(&settings, crate::settings_args::store(&settings))?;
     let engine = SwapEngine::load(&ctx, &settings)?;
     let prepared = engine.prepare_source(&camshow_media::image_io::read_image(source)?)?;
@@ -450,14 +452,14 @@ fn bench_video(
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "clip": clip, "width": info.width, "height": info.height, "frames": n, "workers": workers,
+                "clip": clip, "width": info.width, "height": info.height, "frames": n, "workers": workers, "intra_threads": threads,
                 "detector": detector.name(), "swapper": engine.swapper_name(),
                 "end_to_end_fps": fps_e2e, "model_bound_fps": fps_bound, "ratio": fps_e2e / fps_bound,
             }))?
         );
     } else {
         println!(
-            "{}x{}, {n} frames, {workers} workers, {} + {} swapper",
+            "{}x{}, {n} frames, {workers} workers × {threads} threads per model, {} + {} swapper",
             info.width,
             info.height,
             detector,

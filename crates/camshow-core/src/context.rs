@@ -33,7 +33,14 @@ pub struct EngineContext {
     store: ModelStore,
     cache: ModelCache,
     registry: Registry,
+    /// Contexts made by [`EngineContext::for_settings`] for other runtime
+    /// settings or models folders (a video job's threads), kept so the
+    /// next job with the same ones loads nothing again.
+    derived: std::sync::Mutex<Vec<Arc<EngineContext>>>,
 }
+
+/// How many derived contexts [`EngineContext::for_settings`] keeps.
+const DERIVED_KEPT: usize = 4;
 
 impl EngineContext {
     /// A context with the built-in processors.
@@ -48,6 +55,7 @@ impl EngineContext {
             store,
             cache: ModelCache::new(),
             registry,
+            derived: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -64,14 +72,25 @@ impl EngineContext {
     }
 
     /// This context when `settings` use the same runtime settings and models
-    /// folder, else a new one (same store overrides and registry, empty cache).
+    /// folder, else one for them (same store overrides and registry, its own
+    /// cache), made once and kept for the next call with the same ones.
     pub fn for_settings(self: &Arc<Self>, settings: &Settings) -> Result<Arc<Self>> {
-        let same_dir = settings
-            .models_dir
-            .as_deref()
-            .is_none_or(|d| d == self.store.dir());
-        if *self.rt.options() == settings.runtime && same_dir {
+        let fits = |c: &Self| {
+            *c.rt.options() == settings.runtime
+                && settings
+                    .models_dir
+                    .as_deref()
+                    .is_none_or(|d| d == c.store.dir())
+        };
+        if fits(self) {
             return Ok(Arc::clone(self));
+        }
+        let mut derived = self
+            .derived
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = derived.iter().find(|c| fits(c)) {
+            return Ok(Arc::clone(c));
         }
         tracing::info!(
             "runtime settings or models folder changed: a new engine context loads the models again"
@@ -80,11 +99,16 @@ impl EngineContext {
             Some(d) => self.store.clone().with_dir(d),
             None => self.store.clone(),
         };
-        Ok(Self::with_registry(
+        let made = Self::with_registry(
             Runtime::new(settings.runtime.clone())?,
             store,
             self.registry.clone(),
-        ))
+        );
+        if derived.len() >= DERIVED_KEPT {
+            derived.remove(0);
+        }
+        derived.push(Arc::clone(&made));
+        Ok(made)
     }
 
     /// The runtime.
@@ -185,4 +209,32 @@ pub fn with_model_files(mut store: ModelStore, specs: &[String]) -> Result<Model
         store = store.with_override(id, path)?;
     }
     Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_context_for_other_runtime_settings_is_made_once_and_kept() {
+        let rt = Runtime::new(crate::runtime::RuntimeSettings::auto(2)).unwrap();
+        let ctx = EngineContext::new(rt, ModelStore::open_default());
+        let mut same = Settings::default();
+        same.runtime.intra_threads = 2;
+        assert!(Arc::ptr_eq(&ctx.for_settings(&same).unwrap(), &ctx));
+        let mut one = same.clone();
+        one.runtime.intra_threads = 1;
+        let a = ctx.for_settings(&one).unwrap();
+        assert!(!Arc::ptr_eq(&a, &ctx));
+        assert_eq!(a.runtime().options().intra_threads, 1);
+        // The next job with the same threads gets the same context (and its loaded models).
+        assert!(Arc::ptr_eq(&ctx.for_settings(&one).unwrap(), &a));
+        // Only a few are kept: the oldest goes first.
+        for t in 3..=(2 + DERIVED_KEPT) {
+            let mut other = same.clone();
+            other.runtime.intra_threads = t;
+            ctx.for_settings(&other).unwrap();
+        }
+        assert!(!Arc::ptr_eq(&ctx.for_settings(&one).unwrap(), &a));
+    }
 }

@@ -410,6 +410,22 @@ impl Settings {
         c.into_problems()
     }
 
+    /// The settings a video job runs with, under one CPU budget: when
+    /// `runtime.intra_threads` is 0 (automatic), each model gets the cores
+    /// shared out among the frame workers (at least one thread), so workers
+    /// × threads never exceed the cores. Threads set explicitly (and
+    /// `video.workers`) are kept as given. Measured on two cores in
+    /// `docs/performance.md` ("One CPU budget").
+    #[must_use]
+    pub fn for_video_job(&self) -> Self {
+        let mut s = self.clone();
+        if s.runtime.intra_threads == 0 {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            s.runtime.intra_threads = (cores / s.video.effective_workers().max(1)).max(1);
+        }
+        s
+    }
+
     /// [`Settings::validate`] as a `Result` ([`Error::Settings`] lists every problem).
     pub fn check(&self) -> Result<()> {
         let problems = self.validate();
@@ -1472,6 +1488,25 @@ mod tests {
         let text = s.to_toml().unwrap();
         let back: Settings = toml::from_str(&text).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn a_video_job_shares_the_cores_between_workers_and_model_threads() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let auto = Settings::default().for_video_job();
+        assert_eq!(auto.video.effective_workers(), cores);
+        assert_eq!(auto.runtime.intra_threads, 1);
+        assert!(auto.video.effective_workers() * auto.runtime.intra_threads <= cores);
+        let mut one_worker = Settings::default();
+        one_worker.video.workers = 1;
+        assert_eq!(one_worker.for_video_job().runtime.intra_threads, cores);
+        let mut many = Settings::default();
+        many.video.workers = cores * 4;
+        assert_eq!(many.for_video_job().runtime.intra_threads, 1);
+        // Set by the user: kept as given.
+        let mut given = Settings::default();
+        given.runtime.intra_threads = 3;
+        assert_eq!(given.for_video_job(), given);
     }
 
     #[test]

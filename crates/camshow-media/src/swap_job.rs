@@ -434,8 +434,6 @@ pub fn run_swap(
     cancel: &AtomicBool,
 ) -> Result<SwapOutcome> {
     let start = Instant::now();
-    // The request's own runtime and models folder (a new context only if they differ).
-    let ctx = &ctx.for_settings(settings)?;
     crate::tools::set_ffmpeg_path(settings.ffmpeg.path.as_deref());
     if req.map.is_none() && req.sources.is_empty() {
         return Err(Error::Invalid(
@@ -456,6 +454,16 @@ pub fn run_swap(
         ));
     }
     let kind = media_kind(&req.target)?;
+    // A video's frame workers share the cores with the models' own threads.
+    let video_settings;
+    let settings = if kind == MediaKind::Video {
+        video_settings = settings.for_video_job();
+        &video_settings
+    } else {
+        settings
+    };
+    // The request's own runtime and models folder (a new context only if they differ).
+    let ctx = &ctx.for_settings(settings)?;
     let named = req
         .sources
         .first()
