@@ -45,6 +45,17 @@ enum BenchWhat {
         #[command(flatten)]
         clip: ClipArgs,
     },
+    /// Latency of compute-faithful stand-ins of the models that cannot be downloaded here (inswapper_128, w600k_r50: the real layers and sizes, random weights), next to their multiply-accumulate count
+    StandIns {
+        /// Timed runs per model (after 1 warm-up run)
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
     /// Latency of each installed detector and of the safety gate on one image
     Models {
         /// Image to run on
@@ -163,6 +174,69 @@ fn bench_live(
     Ok(ExitCode::SUCCESS)
 }
 
+#[allow(clippy::print_stdout)]
+fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitCode> {
+    let settings = engine.settings()?;
+    let rt = crate::settings_args::runtime(&settings)?;
+    let mut rows = Vec::new();
+    for id in ["w600k_r50", "inswapper_128"] {
+        let m = match id {
+            "w600k_r50" => camshow_core::standin::w600k_r50(),
+            _ => camshow_core::standin::inswapper_128(),
+        };
+        let model = rt.load(m.id, &m.bytes)?;
+        let providers: Vec<String> = model.providers().iter().map(ToString::to_string).collect();
+        let data: Vec<Vec<f32>> = m
+            .inputs
+            .iter()
+            .map(|s| {
+                (0..s.iter().product::<usize>())
+                    .map(|i| ((i % 251) as f32 / 125.0) - 1.0)
+                    .collect()
+            })
+            .collect();
+        let inputs: Vec<(&[usize], &[f32])> = m
+            .inputs
+            .iter()
+            .zip(&data)
+            .map(|(s, d)| (s.as_slice(), d.as_slice()))
+            .collect();
+        model.run(&inputs)?;
+        let mut ms = Vec::with_capacity(runs.max(1));
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            model.run(&inputs)?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let (p50, p95, min) = stats(ms);
+        let gmac = m.macs as f64 / 1e9;
+        rows.push(serde_json::json!({
+            "model": m.id, "gmac": gmac, "weights_m": m.params as f64 / 1e6,
+            "p50_ms": p50, "p95_ms": p95, "min_ms": min,
+            "gmac_per_s": gmac / (p50 / 1000.0), "providers": providers,
+        }));
+        drop(model);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!("model            GMAC   weights     p50 ms    p95 ms   GMAC/s  providers");
+        for r in &rows {
+            println!(
+                "{:<14} {:>6.2} {:>7.1} M {:>10.1} {:>9.1} {:>8.1}  {}",
+                r["model"].as_str().unwrap_or_default(),
+                r["gmac"].as_f64().unwrap_or_default(),
+                r["weights_m"].as_f64().unwrap_or_default(),
+                r["p50_ms"].as_f64().unwrap_or_default(),
+                r["p95_ms"].as_f64().unwrap_or_default(),
+                r["gmac_per_s"].as_f64().unwrap_or_default(),
+                r["providers"]
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// How much the swapped face's five points wobble on `clip` (whose face
 /// moves smoothly, or not at all): the root mean square of their
 /// frame-to-frame acceleration, in pixels, over its first 90 frames, with
@@ -272,6 +346,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
                 &c.engine,
                 c.video_workers,
             );
+        }
+        BenchWhat::StandIns { runs, json, engine } => {
+            return bench_stand_ins(*runs, *json, engine);
         }
         BenchWhat::Live {
             size,

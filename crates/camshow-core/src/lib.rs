@@ -57,6 +57,7 @@ pub mod safety;
 pub mod select;
 pub mod session;
 pub mod settings;
+pub mod standin;
 pub mod swap;
 pub mod track;
 

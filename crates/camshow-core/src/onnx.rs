@@ -269,6 +269,7 @@ mod tag {
     pub const ATTR_NAME: u32 = 1;
     pub const ATTR_F: u32 = 2;
     pub const ATTR_I: u32 = 3;
+    pub const ATTR_S: u32 = 4;
     pub const ATTR_T: u32 = 5;
     pub const ATTR_FLOATS: u32 = 7;
     pub const ATTR_INTS: u32 = 8;
@@ -723,6 +724,8 @@ pub enum Attr {
     Floats(Vec<f32>),
     /// A float tensor (shape, values), e.g. for `Constant`.
     Tensor(Vec<i64>, Vec<f32>),
+    /// A string (`Resize`'s `mode`).
+    Str(String),
 }
 
 /// Builds small ONNX models: inputs, outputs, float initializers and nodes.
@@ -860,6 +863,10 @@ impl ModelBuilder {
                         });
                     }
                     m.push_varint(tag::ATTR_TYPE, 6);
+                }
+                Attr::Str(v) => {
+                    m.push_bytes(tag::ATTR_S, v.as_bytes())
+                        .push_varint(tag::ATTR_TYPE, 3);
                 }
                 Attr::Tensor(dims, data) => {
                     m.push_bytes(tag::ATTR_T, encode_tensor(name, dims, data))

@@ -1253,3 +1253,34 @@ fn the_processor_chain_runs_from_the_command_line() {
         assert!(help.contains(word), "--help lacks {word}");
     }
 }
+
+/// `camshow bench stand-ins` builds the compute-faithful stand-ins, runs
+/// them on ONNX Runtime and reports their cost next to their size.
+#[test]
+fn bench_stand_ins_times_models_of_the_real_size() {
+    let o = run(&[
+        "bench",
+        "stand-ins",
+        "--runs",
+        "1",
+        "--json",
+        "--execution-threads",
+        "2",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    let get = |id: &str| rows.iter().find(|r| r["model"] == id).unwrap().clone();
+    let (r50, swap) = (get("w600k_r50"), get("inswapper_128"));
+    // IResNet-50: 6.3 GMAC, 43.6 M weights; inswapper_128: 138 M weights (its 554 MB).
+    assert!((6.0..6.6).contains(&r50["gmac"].as_f64().unwrap()), "{r50}");
+    assert!(
+        (130.0..142.0).contains(&swap["weights_m"].as_f64().unwrap()),
+        "{swap}"
+    );
+    for r in [&r50, &swap] {
+        assert!(r["p50_ms"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["providers"], serde_json::json!(["cpu"]), "{r}");
+    }
+}
