@@ -125,6 +125,13 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
             encoders.join(", ")
         }
     );
+    let unusable = &report.ffmpeg.unusable_hardware_encoders;
+    if !unusable.is_empty() {
+        println!(
+            "  listed by FFmpeg, not working here (no device, or a test encode failed): {}",
+            unusable.join(", ")
+        );
+    }
     println!();
     println!("Cameras");
     if report.cameras.is_empty() {

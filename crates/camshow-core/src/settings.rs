@@ -160,7 +160,7 @@ pub struct VideoSettings {
     /// Parallel frame workers (0 = one per CPU core).
     #[schemars(range(max = 1024))]
     pub workers: usize,
-    /// Video encoder: `auto` (VP9 for .webm, H.264 otherwise), or one your FFmpeg reports.
+    /// Video encoder: `auto` (VP9 for .webm; H.264 otherwise, with NVENC where it works on this machine), or one that works here (`camshow doctor` lists them).
     pub encoder: String,
     /// Quality 0 (best) – 51, mapped per encoder.
     #[schemars(range(max = 51))]

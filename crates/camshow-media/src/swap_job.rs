@@ -413,8 +413,13 @@ pub fn check_video_job(
         let encoder = crate::video::choose_encoder(&settings.video.encoder, container)?;
         let encoders = encoders.join().unwrap_or_default();
         if !encoders.iter().any(|e| e == &encoder) {
+            let why = if crate::tools::unusable_hardware_encoders().contains(&encoder) {
+                "is offered by this FFmpeg but does not work on this machine (no device for it, or a test encode failed)"
+            } else {
+                "is not offered by this FFmpeg"
+            };
             return Err(Error::Invalid(format!(
-                "video encoder {encoder} is not offered by this FFmpeg (available: {})",
+                "video encoder {encoder} {why} (working encoders: {})",
                 encoders.join(", ")
             )));
         }

@@ -45,8 +45,13 @@ pub struct FfmpegInfo {
     pub ffmpeg: Option<String>,
     /// First line of `ffprobe -version`, if ffprobe runs.
     pub ffprobe: Option<String>,
-    /// Video encoders `ffmpeg -encoders` lists.
+    /// Video encoders that work on this machine: every software encoder
+    /// `ffmpeg -encoders` lists, and the hardware ones whose device is
+    /// present and whose one-frame test encode passed.
     pub video_encoders: Vec<String>,
+    /// Hardware encoders FFmpeg lists that do not work here (no device for
+    /// them, or their test encode failed).
+    pub unusable_hardware_encoders: Vec<String>,
 }
 
 fn first_line(bytes: &[u8]) -> String {
@@ -74,36 +79,146 @@ fn parse_video_encoders(listing: &[u8]) -> Vec<String> {
     encoders
 }
 
-/// The last successful encoder listing, with the `ffmpeg` it came from.
-static ENCODERS: std::sync::Mutex<Option<(PathBuf, Vec<String>)>> = std::sync::Mutex::new(None);
+/// Hardware encoder families (by name suffix) and the device each needs:
+/// a path that must exist, `"macos"` for the system's own framework, or
+/// `""` for a platform this build never runs on.
+const HARDWARE: [(&str, &str); 12] = [
+    ("_nvenc", "/dev/nvidiactl"),
+    ("_qsv", "/dev/dri"),
+    ("_vaapi", "/dev/dri"),
+    ("_amf", "/dev/dri"),
+    ("_vulkan", "/dev/dri"),
+    ("_v4l2m2m", "/dev/video0"),
+    ("_omx", "/dev/vchiq"),
+    ("_rkmpp", "/dev/mpp_service"),
+    ("_videotoolbox", "macos"),
+    ("_mediacodec", ""),
+    ("_mf", ""),
+    ("_d3d12va", ""),
+];
 
-fn remember_encoders(encoders: &[String]) {
-    if !encoders.is_empty() {
-        *ENCODERS.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some((tool("ffmpeg"), encoders.to_vec()));
+/// Whether `encoder` runs on a hardware device rather than the CPU.
+pub fn is_hardware_encoder(encoder: &str) -> bool {
+    HARDWARE.iter().any(|(suffix, _)| encoder.ends_with(suffix))
+}
+
+/// Whether the device a hardware `encoder` needs is present (software
+/// encoders need none).
+fn device_present(encoder: &str) -> bool {
+    match HARDWARE
+        .iter()
+        .find(|(suffix, _)| encoder.ends_with(suffix))
+    {
+        None => true,
+        Some((_, "macos")) => cfg!(target_os = "macos"),
+        Some((_, "")) => false,
+        Some((_, path)) => Path::new(path).exists(),
     }
 }
 
-/// The video encoders this FFmpeg offers: `ffmpeg -encoders`, run once per
-/// process and FFmpeg (jobs after the first start without it). Empty when
-/// ffmpeg does not run.
-pub fn video_encoders() -> Vec<String> {
-    let path = tool("ffmpeg");
-    if let Some((p, e)) = &*ENCODERS.lock().unwrap_or_else(PoisonError::into_inner)
-        && *p == path
-    {
-        return e.clone();
+/// Whether a one-frame test encode with `encoder` passes, fed as a job
+/// feeds it (raw frames in the pixel format the job would give it).
+pub fn encoder_works(encoder: &str) -> bool {
+    let format = crate::video::output_pixel_format(encoder, 256, 256);
+    self::ffmpeg()
+        .args(["-hide_banner", "-v", "error", "-f", "lavfi", "-i"])
+        .arg("color=c=gray:s=256x256:r=25")
+        .args(["-frames:v", "1", "-pix_fmt", format, "-c:v", encoder])
+        .args(["-f", "null", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Splits `listed` into the encoders that work here and the hardware ones
+/// that do not: hardware encoders are tried (all at once) only where their
+/// device is present, so a machine without one starts no process.
+fn sort_out(listed: &[String]) -> (Vec<String>, Vec<String>) {
+    let tried: Vec<(String, bool)> = std::thread::scope(|scope| {
+        let probes: Vec<_> = listed
+            .iter()
+            .map(|e| {
+                let wanted = is_hardware_encoder(e) && device_present(e);
+                let probe = wanted.then(|| scope.spawn(|| encoder_works(e)));
+                (e, probe)
+            })
+            .collect();
+        probes
+            .into_iter()
+            .map(|(e, probe)| {
+                let works = match probe {
+                    Some(p) => p.join().unwrap_or(false),
+                    None => !is_hardware_encoder(e),
+                };
+                (e.clone(), works)
+            })
+            .collect()
+    });
+    let (usable, unusable): (Vec<_>, Vec<_>) = tried.into_iter().partition(|(_, works)| *works);
+    (
+        usable.into_iter().map(|(e, _)| e).collect(),
+        unusable.into_iter().map(|(e, _)| e).collect(),
+    )
+}
+
+/// The last sorting out of the encoders, with the `ffmpeg` it came from.
+type Sorted = (PathBuf, Vec<String>, Vec<String>);
+static ENCODERS: std::sync::Mutex<Option<Sorted>> = std::sync::Mutex::new(None);
+
+fn remember_encoders(usable: &[String], unusable: &[String]) {
+    if !usable.is_empty() {
+        *ENCODERS.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((tool("ffmpeg"), usable.to_vec(), unusable.to_vec()));
     }
-    let encoders = match self::ffmpeg().args(["-hide_banner", "-encoders"]).output() {
+}
+
+fn remembered() -> Option<(Vec<String>, Vec<String>)> {
+    let path = tool("ffmpeg");
+    match &*ENCODERS.lock().unwrap_or_else(PoisonError::into_inner) {
+        Some((p, u, n)) if *p == path => Some((u.clone(), n.clone())),
+        _ => None,
+    }
+}
+
+/// The video encoders that work on this machine (see
+/// [`FfmpegInfo::video_encoders`]), found once per process and FFmpeg
+/// (jobs after the first start without it). Empty when ffmpeg does not run.
+pub fn video_encoders() -> Vec<String> {
+    if let Some((usable, _)) = remembered() {
+        return usable;
+    }
+    let listed = match self::ffmpeg().args(["-hide_banner", "-encoders"]).output() {
         Ok(out) if out.status.success() => parse_video_encoders(&out.stdout),
         _ => Vec::new(),
     };
-    remember_encoders(&encoders);
-    encoders
+    let (usable, unusable) = sort_out(&listed);
+    remember_encoders(&usable, &unusable);
+    usable
+}
+
+/// The H.264 encoder for `auto`: NVIDIA's NVENC where it works on this
+/// machine (the encode then leaves the CPU to the models), else libx264.
+/// Starts no process on a machine without an NVIDIA device.
+pub fn preferred_h264() -> &'static str {
+    if device_present("h264_nvenc") && video_encoders().iter().any(|e| e == "h264_nvenc") {
+        "h264_nvenc"
+    } else {
+        "libx264"
+    }
+}
+
+/// The hardware encoders FFmpeg lists that do not work here (see
+/// [`video_encoders`]).
+pub fn unusable_hardware_encoders() -> Vec<String> {
+    video_encoders();
+    remembered().map(|(_, n)| n).unwrap_or_default()
 }
 
 /// Probes the FFmpeg tools: two processes at once (`ffprobe -version`, and
-/// `ffmpeg -encoders`, whose banner is `ffmpeg -version`'s first line).
+/// `ffmpeg -encoders`, whose banner is `ffmpeg -version`'s first line), then
+/// the test encodes of the hardware encoders whose device is present.
 pub fn ffmpeg_info() -> FfmpegInfo {
     let probe = self::ffprobe()
         .args(["-hide_banner", "-version"])
@@ -111,14 +226,15 @@ pub fn ffmpeg_info() -> FfmpegInfo {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn();
-    let (ffmpeg, video_encoders) = match self::ffmpeg().arg("-encoders").output() {
+    let (ffmpeg, listed) = match self::ffmpeg().arg("-encoders").output() {
         Ok(out) if out.status.success() => (
             Some(first_line(&out.stderr)).filter(|l| l.starts_with("ffmpeg version")),
             parse_video_encoders(&out.stdout),
         ),
         _ => (None, Vec::new()),
     };
-    remember_encoders(&video_encoders);
+    let (video_encoders, unusable_hardware_encoders) = sort_out(&listed);
+    remember_encoders(&video_encoders, &unusable_hardware_encoders);
     let ffprobe = probe
         .and_then(std::process::Child::wait_with_output)
         .ok()
@@ -128,6 +244,7 @@ pub fn ffmpeg_info() -> FfmpegInfo {
         ffmpeg,
         ffprobe,
         video_encoders,
+        unusable_hardware_encoders,
     }
 }
 
@@ -156,6 +273,37 @@ mod tests {
             "audio is not listed"
         );
         assert_eq!(video_encoders(), info.video_encoders);
+        assert_eq!(
+            unusable_hardware_encoders(),
+            info.unusable_hardware_encoders
+        );
+    }
+
+    #[test]
+    fn only_encoders_that_work_here_are_offered() {
+        let info = ffmpeg_info();
+        // A hardware encoder is offered only when its device is here and
+        // its test encode passed; everything set aside is hardware.
+        for e in &info.video_encoders {
+            assert!(!is_hardware_encoder(e) || device_present(e), "{e}");
+        }
+        for e in &info.unusable_hardware_encoders {
+            assert!(is_hardware_encoder(e), "{e}");
+            assert!(!info.video_encoders.contains(e), "{e}");
+        }
+        // This FFmpeg (Debian's) lists NVENC and VAAPI encoders: offered
+        // exactly when they encode a frame on this machine.
+        for e in ["h264_nvenc", "h264_vaapi"] {
+            let offered = info.video_encoders.iter().any(|x| x == e);
+            assert_eq!(offered, device_present(e) && encoder_works(e), "{e}");
+            assert!(
+                offered || info.unusable_hardware_encoders.iter().any(|x| x == e),
+                "{e} is listed by this FFmpeg"
+            );
+        }
+        assert!(encoder_works("libx264"));
+        assert!(!encoder_works("no_such_encoder"));
+        assert!(is_hardware_encoder("hevc_videotoolbox") && !is_hardware_encoder("libx265"));
     }
 
     #[test]

@@ -451,8 +451,9 @@ pub struct EncodeOptions {
 }
 
 /// The encoder for `setting` (`auto`, or a name) and a container: `auto`
-/// is VP9 for WebM and H.264 elsewhere; a named encoder the container cannot
-/// hold is refused with the list of those it can.
+/// is VP9 for WebM and H.264 elsewhere (NVENC where it works on this
+/// machine, else libx264: [`crate::tools::preferred_h264`]); a named encoder
+/// the container cannot hold is refused with the list of those it can.
 pub fn choose_encoder(setting: &str, container: &str) -> Result<String> {
     const WEBM: [&str; 8] = [
         "libvpx-vp9",
@@ -469,7 +470,7 @@ pub fn choose_encoder(setting: &str, container: &str) -> Result<String> {
         return Ok(if container == "webm" {
             "libvpx-vp9"
         } else {
-            "libx264"
+            crate::tools::preferred_h264()
         }
         .to_string());
     }

@@ -430,6 +430,11 @@ fn broken_inputs_and_options_fail_cleanly() {
             ],
             "not offered by this FFmpeg",
         ),
+        // Listed by Debian's FFmpeg, but it needs a Raspberry Pi's GPU.
+        (
+            vec!["-t", s(&clip), "-o", s(&out), "--video-encoder", "h264_omx"],
+            "does not work on this machine",
+        ),
         (
             vec!["-t", s(&clip), "-o", s(&dir.path().join("out.avi"))],
             "unsupported output video format",
