@@ -146,6 +146,55 @@ if ! ls "$ORT_DIR"/$ORT_GLOB >/dev/null 2>&1; then
 fi
 say "ONNX Runtime: $(ls "$ORT_DIR"/$ORT_GLOB | head -n1)"
 
+# --- ONNX Runtime for NVIDIA GPUs (only where nvidia-smi sees one) -----------
+# The onnxruntime-gpu wheel (CUDA 13) and the NVIDIA runtime wheels its
+# [cuda,cudnn] extras resolve to, pinned and checked, unpacked into
+# $CACHE/onnxruntime-gpu/<version>/ (its nvidia/ folder holds the CUDA
+# libraries, which the engine preloads before ONNX Runtime, as the Python
+# package does). Without a GPU nothing is fetched.
+GPU_ORT_VERSION="1.31.1"
+gpu_wheel_sha256() { # file name -> pinned SHA-256 (NVIDIA wheels are the same for every Python)
+  case "$1" in
+    onnxruntime_gpu-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl) echo e26c475fe361b2015f45b4b824bd13f0bb20204e59b62814e6f0acd5f3d491a6 ;;
+    nvidia_cuda_runtime-13.5.37-*) echo df2b79a8852f10d1fef8c848489c49eebb5754051bf870202a862831412b179d ;;
+    nvidia_cublas-13.10.0.20-*) echo dcc6d63884c53d07e267ce7e6feac17b2538cebaafec5db865736c3e28e4dc84 ;;
+    nvidia_cudnn_cu13-9.28.1.4-*) echo a54f205b1db1f2895d99f398754db1369816f0569dd459731f925635cf7b65ec ;;
+    nvidia_cufft-12.5.0.14-*) echo b8be26837a5abad2b5b74f3e92dd29f622a42934b355be0961a48712cbba23ad ;;
+    nvidia_curand-10.4.5.25-*) echo 22bb226a857e5888fe6b54ae465fc4371296bcff13a35f79e19691bcf454f529 ;;
+    nvidia_nvjitlink-13.5.37-*) echo 280d7cb9649704145f074b8dbde500de04ce02d0872e066e20a83c17bcaa93eb ;;
+    nvidia_cuda_nvrtc-13.5.37-*) echo 86b4d68058807988b7d9af5b44917a0601e9c337f35ccd657bfb3c759ff8d8bc ;;
+    *) echo "" ;;
+  esac
+}
+GPU_DIR="$CACHE/onnxruntime-gpu/$GPU_ORT_VERSION"
+if [ "$OS" = Linux ] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 \
+  && ! ls "$GPU_DIR"/libonnxruntime.so.* >/dev/null 2>&1; then
+  say "NVIDIA GPU found ($(nvidia-smi -L | head -n1)): fetching onnxruntime-gpu $GPU_ORT_VERSION and the CUDA 13 runtime wheels"
+  wheels="$CACHE/wheels/gpu"
+  mkdir -p "$wheels"
+  "$PYTHON" -m pip download -q --no-deps --only-binary=:all: --disable-pip-version-check -d "$wheels" \
+    "onnxruntime-gpu==$GPU_ORT_VERSION" nvidia-cuda-runtime==13.5.37 nvidia-cublas==13.10.0.20 \
+    nvidia-cudnn-cu13==9.28.1.4 nvidia-cufft==12.5.0.14 nvidia-curand==10.4.5.25 \
+    nvidia-nvjitlink==13.5.37 nvidia-cuda-nvrtc==13.5.37
+  tmp="$(mktemp -d)"
+  for w in "$wheels"/*.whl; do
+    want="$(gpu_wheel_sha256 "$(basename "$w")")"
+    if [ -n "$want" ]; then
+      check_sha "$w" "$want"
+    else
+      say "warning: no pinned SHA-256 for $(basename "$w") (another Python?); recorded $(sha256_of "$w")"
+    fi
+    unzip -q -o "$w" 'onnxruntime/capi/*.so*' 'nvidia/*/lib/*.so*' -d "$tmp" 2>/dev/null || true
+  done
+  mkdir -p "$GPU_DIR/nvidia"
+  cp "$tmp"/onnxruntime/capi/libonnxruntime*.so* "$GPU_DIR/"
+  cp "$tmp"/nvidia/*/lib/*.so* "$GPU_DIR/nvidia/"
+  rm -rf "$tmp"
+fi
+if ls "$GPU_DIR"/libonnxruntime.so.* >/dev/null 2>&1; then
+  say "ONNX Runtime for the GPU: $GPU_DIR (used instead of the CPU library)"
+fi
+
 # --- sample photos -----------------------------------------------------------
 if [ ! -f "$CACHE/samples/astronaut.png" ]; then
   say "fetching astronaut.png (pip download scikit-image==$SKIMAGE_VERSION)"

@@ -60,6 +60,15 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
         .collect();
     println!("Camshow Deepfaker {}", crate::VERSION.as_str());
     println!();
+    println!(
+        "GPU           {}",
+        if report.gpus.is_empty() {
+            "no NVIDIA GPU (nvidia-smi)".to_string()
+        } else {
+            report.gpus.join("; ")
+        }
+    );
+    println!();
     println!("ONNX Runtime");
     match &report.onnxruntime {
         RuntimeReport::Found {
@@ -67,10 +76,27 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
             found_via,
             version,
             providers,
+            cuda_libraries,
+            cuda_library_failures,
         } => {
             println!("  version     {version}");
             println!("  library     {}", library.display());
             println!("  found via   {found_via}");
+            if !cuda_libraries.is_empty() {
+                let names: Vec<String> = cuda_libraries
+                    .iter()
+                    .map(|p| {
+                        p.file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                            .into_owned()
+                    })
+                    .collect();
+                println!("  CUDA libs   {}", names.join(", "));
+            }
+            for f in cuda_library_failures {
+                println!("  CUDA lib NOT loaded: {f}");
+            }
             for p in providers {
                 let state = match (p.available, p.usable) {
                     (true, true) => "usable".to_string(),

@@ -213,6 +213,129 @@ pub struct RuntimeLibrary {
     pub source: LibrarySource,
     /// Its version, e.g. `1.32.0`.
     pub version: String,
+    /// The CUDA libraries loaded first from the `nvidia` folder beside it
+    /// (the GPU runtime the setup fetches; see [`preload_libraries`]).
+    pub preloaded: Vec<PathBuf>,
+    /// Libraries of that folder that would not load, with the reason.
+    pub preload_failures: Vec<(PathBuf, String)>,
+}
+
+/// The order CUDA's libraries are loaded in (each after what it needs),
+/// as the `onnxruntime-gpu` Python package preloads them; any other library
+/// of the folder comes after these.
+const PRELOAD_ORDER: [&str; 9] = [
+    "libcudart",
+    "libnvJitLink",
+    "libnvrtc",
+    "libcublasLt",
+    "libcublas",
+    "libcurand",
+    "libcufft",
+    "libcudnn_graph",
+    "libcudnn",
+];
+
+/// Where the CUDA libraries of the ONNX Runtime library at `lib` are: the
+/// setup's GPU runtime keeps them in `nvidia/` beside it; a pip-installed
+/// `onnxruntime-gpu` (`…/site-packages/onnxruntime/capi/`) has them in
+/// `…/site-packages/nvidia/*/lib/`.
+pub fn cuda_library_dirs(lib: &Path) -> Vec<PathBuf> {
+    let Some(dir) = lib.parent() else {
+        return Vec::new();
+    };
+    let mut dirs = vec![dir.join("nvidia")];
+    if let Some(site) = dir.parent().and_then(Path::parent) {
+        let mut wheels: Vec<PathBuf> = std::fs::read_dir(site.join("nvidia"))
+            .map(|rd| {
+                rd.filter_map(std::result::Result::ok)
+                    .map(|e| e.path().join("lib"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        wheels.sort();
+        dirs.extend(wheels);
+    }
+    dirs.retain(|d| d.is_dir());
+    dirs
+}
+
+/// The shared libraries of `dirs` in the order [`preload_libraries`] loads
+/// them: one file per library (the shortest name, e.g. `libcudnn.so.9`
+/// before `libcudnn.so.9.28.1`), CUDA's in [`PRELOAD_ORDER`], then the
+/// rest by name.
+pub fn preload_order(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|rd| rd.filter_map(std::result::Result::ok).map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("lib") && n.contains(".so"))
+        })
+        .collect();
+    let stem = |p: &Path| -> String {
+        let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        n.split(".so").next().unwrap_or(n).to_string()
+    };
+    files.sort_by_key(|p| (p.as_os_str().len(), p.clone()));
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|p| seen.insert(stem(p)));
+    let rank = |p: &Path| {
+        let s = stem(p);
+        PRELOAD_ORDER
+            .iter()
+            .position(|o| s == *o)
+            .unwrap_or(PRELOAD_ORDER.len())
+    };
+    files.sort_by_key(|p| (rank(p), stem(p)));
+    files
+}
+
+/// Loads the shared libraries of `dirs` into the process, globally, before
+/// ONNX Runtime (whose CUDA provider then finds them by name, as the
+/// Python package arranges with its own preloading). Each is tried in
+/// [`preload_order`]; those that fail are tried again while others still
+/// load (an order this list did not foresee), then reported.
+pub fn preload_libraries(dirs: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+    let mut pending = preload_order(dirs);
+    let mut loaded = Vec::new();
+    loop {
+        let mut failed = Vec::new();
+        let before = loaded.len();
+        for p in pending {
+            match load_global(&p) {
+                Ok(()) => loaded.push(p),
+                Err(e) => failed.push((p, e)),
+            }
+        }
+        if failed.is_empty() || loaded.len() == before {
+            return (loaded, failed);
+        }
+        pending = failed.into_iter().map(|(p, _)| p).collect();
+    }
+}
+
+/// `dlopen(path, RTLD_NOW | RTLD_GLOBAL)`, kept for the life of the process.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn load_global(path: &Path) -> std::result::Result<(), String> {
+    use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+    // SAFETY: loading a library runs its initialisers. These are the CUDA
+    // libraries from NVIDIA's wheels that the setup unpacked and checked
+    // (SHA-256), the same files the onnxruntime-gpu Python package loads
+    // this way; nothing is called through the handle.
+    let lib =
+        unsafe { Library::open(Some(path), RTLD_NOW | RTLD_GLOBAL) }.map_err(|e| e.to_string())?;
+    // Kept loaded: ONNX Runtime's CUDA provider resolves its symbols later.
+    std::mem::forget(lib);
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn load_global(_path: &Path) -> std::result::Result<(), String> {
+    Err("preloading is for Linux".into())
 }
 
 fn lib_name_matches(name: &str) -> bool {
@@ -242,19 +365,27 @@ fn library_in(dir: &Path) -> Option<PathBuf> {
     found.into_iter().next()
 }
 
-/// Directories where the setup script leaves ONNX Runtime (`<cache>/onnxruntime/<version>/`).
+/// Directories where the setup script leaves ONNX Runtime: the GPU build
+/// (`<cache>/onnxruntime-gpu/<version>/`, fetched only on a machine with an
+/// NVIDIA GPU) before the CPU one (`<cache>/onnxruntime/<version>/`),
+/// newest version first.
 fn setup_cache_dirs() -> Vec<PathBuf> {
-    let root = crate::paths::cache_dir().join("onnxruntime");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map(|rd| {
-            rd.filter_map(std::result::Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    dirs.reverse();
+    let versions = |root: PathBuf| {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+            .map(|rd| {
+                rd.filter_map(std::result::Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        dirs.sort();
+        dirs.reverse();
+        dirs
+    };
+    let cache = crate::paths::cache_dir();
+    let mut dirs = versions(cache.join("onnxruntime-gpu"));
+    dirs.extend(versions(cache.join("onnxruntime")));
     dirs
 }
 
@@ -378,6 +509,11 @@ fn load_once() -> Result<&'static (RuntimeLibrary, ort::environment::Environment
             }
             Err(e) => return Err(LoadFailure::NotFound(e.to_string())),
         };
+        // A GPU runtime's CUDA libraries are loaded first (see cuda_library_dirs).
+        let (preloaded, preload_failures) = preload_libraries(&cuda_library_dirs(&path));
+        for (p, e) in &preload_failures {
+            tracing::warn!("could not preload {}: {e}", p.display());
+        }
         let builder =
             ort::init_from(&path).map_err(|e| LoadFailure::Load(path.clone(), e.to_string()))?;
         let env = builder.with_name("camshow").build().map_err(|e| {
@@ -391,6 +527,8 @@ fn load_once() -> Result<&'static (RuntimeLibrary, ort::environment::Environment
                 path,
                 source,
                 version,
+                preloaded,
+                preload_failures,
             },
             env,
         ))
@@ -823,6 +961,94 @@ mod tests {
         for p in ExecutionProvider::ALL {
             assert_eq!(p.name().parse::<ExecutionProvider>().unwrap(), p);
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_gpu_runtimes_libraries_are_preloaded_in_order_and_failures_reported() {
+        // Stand-ins for CUDA's libraries: copies of a real system library
+        // under CUDA's names (loading them is harmless), and a broken one.
+        let real = [
+            "/lib/x86_64-linux-gnu/libz.so.1",
+            "/usr/lib/x86_64-linux-gnu/libz.so.1",
+            "/lib/aarch64-linux-gnu/libz.so.1",
+            "/usr/lib64/libz.so.1",
+            "/usr/lib/libz.so.1",
+        ]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+        .expect("zlib, which every Debian machine has");
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "libcudnn.so.9",
+            "libcublas.so.13",
+            "libcudart.so.13",
+            "libcudart.so.13.5.37",
+            "libzzextra.so.1",
+        ] {
+            std::fs::copy(real, dir.path().join(name)).unwrap();
+        }
+        std::fs::write(dir.path().join("libbroken.so.1"), b"not a library").unwrap();
+        std::fs::write(dir.path().join("README.txt"), b"not one either").unwrap();
+        let names = |v: &[PathBuf]| -> Vec<String> {
+            v.iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            names(&preload_order(&[dir.path().to_path_buf()])),
+            [
+                "libcudart.so.13",
+                "libcublas.so.13",
+                "libcudnn.so.9",
+                "libbroken.so.1",
+                "libzzextra.so.1"
+            ]
+        );
+        let (loaded, failed) = preload_libraries(&[dir.path().to_path_buf()]);
+        assert_eq!(
+            names(&loaded),
+            [
+                "libcudart.so.13",
+                "libcublas.so.13",
+                "libcudnn.so.9",
+                "libzzextra.so.1"
+            ]
+        );
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].0.ends_with("libbroken.so.1") && !failed[0].1.is_empty());
+        // No folder: nothing to load, nothing failed.
+        let (none, no_failure) = preload_libraries(&[dir.path().join("missing")]);
+        assert!(none.is_empty() && no_failure.is_empty());
+    }
+
+    #[test]
+    fn cuda_libraries_are_looked_for_where_the_setup_and_pip_put_them() {
+        let root = tempfile::tempdir().unwrap();
+        // The setup's layout: <cache>/onnxruntime-gpu/<version>/nvidia/.
+        let setup = root.path().join("onnxruntime-gpu/1.31.1");
+        std::fs::create_dir_all(setup.join("nvidia")).unwrap();
+        assert_eq!(
+            cuda_library_dirs(&setup.join("libonnxruntime.so.1.31.1")),
+            [setup.join("nvidia")]
+        );
+        // pip's: site-packages/onnxruntime/capi/ and site-packages/nvidia/*/lib/.
+        let site = root.path().join("site-packages");
+        let capi = site.join("onnxruntime/capi");
+        std::fs::create_dir_all(&capi).unwrap();
+        for w in ["cudnn", "cublas", "cu13"] {
+            std::fs::create_dir_all(site.join("nvidia").join(w).join("lib")).unwrap();
+        }
+        std::fs::create_dir_all(site.join("nvidia/nolib")).unwrap();
+        assert_eq!(
+            cuda_library_dirs(&capi.join("libonnxruntime.so.1.31.1")),
+            ["cu13", "cublas", "cudnn"].map(|w| site.join("nvidia").join(w).join("lib"))
+        );
+        // The CPU runtime has neither.
+        assert!(
+            cuda_library_dirs(&root.path().join("onnxruntime/1.32.0/libonnxruntime.so")).is_empty()
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Report {
     pub gate_ready: bool,
     /// Every manifest model and its state.
     pub models: Vec<ModelReport>,
+    /// NVIDIA GPUs `nvidia-smi` sees: name, driver version, memory.
+    pub gpus: Vec<String>,
     /// The FFmpeg tools.
     pub ffmpeg: FfmpegInfo,
     /// Cameras found.
@@ -64,6 +66,10 @@ pub enum RuntimeReport {
         version: String,
         /// Every provider: compiled in, and usable on this machine.
         providers: Vec<ProviderReport>,
+        /// CUDA libraries loaded before it (the GPU runtime's `nvidia/`).
+        cuda_libraries: Vec<PathBuf>,
+        /// CUDA libraries that would not load, with the reason.
+        cuda_library_failures: Vec<String>,
     },
     /// Not loaded.
     Missing {
@@ -109,14 +115,40 @@ pub struct Dirs {
     pub cache: PathBuf,
 }
 
+/// The NVIDIA GPUs `nvidia-smi` lists (`name, driver, memory`); none
+/// where it is missing or sees none.
+pub fn nvidia_gpus() -> Vec<String> {
+    std::process::Command::new("nvidia-smi")
+        .args([
+            "--query-gpu=name,driver_version,memory.total",
+            "--format=csv,noheader",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl Report {
     /// Probes this machine: `rt` is the runtime (or why it failed to load).
     /// The FFmpeg tools are asked while the rest is looked at.
     pub fn collect(rt: Result<&Runtime, String>, store: &ModelStore) -> Self {
         std::thread::scope(|scope| {
             let ffmpeg = scope.spawn(crate::tools::ffmpeg_info);
+            let gpus = scope.spawn(nvidia_gpus);
             let mut report = Self::collect_but_ffmpeg(rt, store);
             report.ffmpeg = ffmpeg.join().unwrap_or_default();
+            report.gpus = gpus.join().unwrap_or_default();
             report
         })
     }
@@ -129,6 +161,12 @@ impl Report {
                     library: lib.path.clone(),
                     found_via: lib.source,
                     version: lib.version.clone(),
+                    cuda_libraries: lib.preloaded.clone(),
+                    cuda_library_failures: lib
+                        .preload_failures
+                        .iter()
+                        .map(|(p, e)| format!("{}: {e}", p.display()))
+                        .collect(),
                     providers: ExecutionProvider::ALL
                         .iter()
                         .map(|&p| {
@@ -165,9 +203,10 @@ impl Report {
             && !providers.iter().any(|p| p.name != "cpu" && p.available)
         {
             hints.push(
-                "only the CPU ONNX Runtime is present: for an NVIDIA GPU, `pip install onnxruntime-gpu[cuda,cudnn]` \
-                 (camshow finds it, or set ORT_DYLIB_PATH to its onnxruntime/capi folder) and run with \
-                 `--execution-provider cuda,cpu`"
+                "only the CPU ONNX Runtime is present: on a machine with an NVIDIA GPU, scripts/setup.sh \
+                 fetches the GPU runtime (onnxruntime-gpu and CUDA's libraries) into the setup cache, where \
+                 camshow finds it; or `pip install onnxruntime-gpu[cuda,cudnn]` (camshow finds it and its \
+                 CUDA libraries too)"
                     .to_string(),
             );
         }
@@ -187,6 +226,7 @@ impl Report {
             },
             gate_ready,
             models,
+            gpus: Vec::new(),
             ffmpeg: crate::tools::FfmpegInfo::default(),
             cameras: crate::camera::list_cameras(),
             hints,
