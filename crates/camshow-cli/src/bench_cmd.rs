@@ -120,8 +120,9 @@ fn bench_live(
         settings.live.detect_every = n;
     }
     settings.check()?;
+    let store = clip_args.store(&mut settings, dir.path())?;
     let detector = settings.engine.detector;
-    let ctx = crate::settings_args::context(&settings, crate::settings_args::store(&settings))?;
+    let ctx = crate::settings_args::context(&settings, store)?;
     let engine = std::sync::Arc::new(SwapEngine::load(&ctx, &settings)?);
     let plan =
         SourcePlan::one(engine.prepare_source(&camshow_media::image_io::read_image(source)?)?);
@@ -178,6 +179,13 @@ fn bench_live(
 fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitCode> {
     let settings = engine.settings()?;
     let rt = crate::settings_args::runtime(&settings)?;
+    // The same models on the CPU alone: what the chosen providers must agree with.
+    let cpu = camshow_core::runtime::Runtime::new(camshow_core::runtime::RuntimeSettings {
+        providers: vec![camshow_core::runtime::ProviderConfig::new(
+            camshow_core::runtime::ExecutionProvider::Cpu,
+        )],
+        intra_threads: settings.runtime.intra_threads,
+    })?;
     let mut rows = Vec::new();
     for id in ["w600k_r50", "inswapper_128"] {
         let m = match id {
@@ -201,7 +209,13 @@ fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitC
             .zip(&data)
             .map(|(s, d)| (s.as_slice(), d.as_slice()))
             .collect();
-        model.run(&inputs)?;
+        let first = model.run(&inputs)?;
+        let on_cpu = cpu.load(m.id, &m.bytes)?.run(&inputs)?;
+        let max_abs_diff_vs_cpu = first
+            .iter()
+            .zip(&on_cpu)
+            .flat_map(|(a, b)| a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()))
+            .fold(0f32, f32::max);
         let mut ms = Vec::with_capacity(runs.max(1));
         for _ in 0..runs.max(1) {
             let t = Instant::now();
@@ -214,22 +228,26 @@ fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitC
             "model": m.id, "gmac": gmac, "weights_m": m.params as f64 / 1e6,
             "p50_ms": p50, "p95_ms": p95, "min_ms": min,
             "gmac_per_s": gmac / (p50 / 1000.0), "providers": providers,
+            "max_abs_diff_vs_cpu": max_abs_diff_vs_cpu,
         }));
         drop(model);
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!("model            GMAC   weights     p50 ms    p95 ms   GMAC/s  providers");
+        println!(
+            "model            GMAC   weights     p50 ms    p95 ms   GMAC/s  vs CPU    providers"
+        );
         for r in &rows {
             println!(
-                "{:<14} {:>6.2} {:>7.1} M {:>10.1} {:>9.1} {:>8.1}  {}",
+                "{:<14} {:>6.2} {:>7.1} M {:>10.1} {:>9.1} {:>8.1}  {:<8.1e}  {}",
                 r["model"].as_str().unwrap_or_default(),
                 r["gmac"].as_f64().unwrap_or_default(),
                 r["weights_m"].as_f64().unwrap_or_default(),
                 r["p50_ms"].as_f64().unwrap_or_default(),
                 r["p95_ms"].as_f64().unwrap_or_default(),
                 r["gmac_per_s"].as_f64().unwrap_or_default(),
+                r["max_abs_diff_vs_cpu"].as_f64().unwrap_or_default(),
                 r["providers"]
             );
         }
@@ -296,11 +314,34 @@ struct ClipArgs {
     /// Parallel frame workers for the video benchmark, 0 = one per CPU core [settings: video.workers]
     #[arg(long, value_name = "N")]
     video_workers: Option<usize>,
+    /// Swap with the compute-faithful stand-ins of inswapper_128 and w600k_r50 (`bench stand-ins`): real model time, meaningless faces
+    #[arg(long)]
+    stand_ins: bool,
     /// Print JSON
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     engine: EngineArgs,
+}
+
+impl ClipArgs {
+    /// The models store for a clip benchmark: with `--stand-ins`, the
+    /// stand-ins written into `dir` override inswapper_128 and w600k_r50,
+    /// and the swapper is inswapper.
+    fn store(
+        &self,
+        settings: &mut camshow_core::settings::Settings,
+        dir: &std::path::Path,
+    ) -> Result<camshow_core::models::ModelStore> {
+        let mut store = crate::settings_args::store(settings);
+        if self.stand_ins {
+            for (id, path) in camshow_core::standin::write_all(dir)? {
+                store = store.with_override(id, path)?;
+            }
+            settings.engine.swapper = camshow_core::swap::SwapperChoice::Inswapper;
+        }
+        Ok(store)
+    }
 }
 
 fn stats(mut ms: Vec<f64>) -> (f64, f64, f64) {
@@ -336,16 +377,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
             seconds,
             clip: c,
         } => {
-            return bench_video(
-                &c.source,
-                c.input.as_deref(),
-                size,
-                *seconds,
-                c.detector,
-                c.json,
-                &c.engine,
-                c.video_workers,
-            );
+            return bench_video(c, size, *seconds);
         }
         BenchWhat::StandIns { runs, json, engine } => {
             return bench_stand_ins(*runs, *json, engine);
@@ -407,20 +439,18 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[allow(clippy::print_stdout, clippy::too_many_arguments)]
-fn bench_video(
-    source: &std::path::Path,
-    input: Option<&std::path::Path>,
-    size: &str,
-    seconds: u32,
-    detector: Option<DetectorKind>,
-    json: bool,
-    engine_args: &EngineArgs,
-    video_workers: Option<usize>,
-) -> Result<ExitCode> {
+#[allow(clippy::print_stdout)]
+fn bench_video(clip_args: &ClipArgs, size: &str, seconds: u32) -> Result<ExitCode> {
     use camshow_core::pipeline::SwapEngine;
     use camshow_core::session::SourcePlan;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (source, input, detector, json, video_workers) = (
+        clip_args.source.as_path(),
+        clip_args.input.as_deref(),
+        clip_args.detector,
+        clip_args.json,
+        clip_args.video_workers,
+    );
     let dir = tempfile::tempdir()?;
     let clip = if let Some(p) = input {
         p.to_path_buf()
@@ -459,7 +489,7 @@ fn bench_video(
         anyhow::ensure!(st.success(), "ffmpeg could not make the clip");
         clip
     };
-    let mut settings = engine_args.settings()?;
+    let mut settings = clip_args.engine.settings()?;
     if let Some(d) = detector {
         settings.engine.detector = d;
     }
@@ -469,9 +499,10 @@ fn bench_video(
         settings.video.workers = w;
     }
     settings.check()?;
-    let settings = settings.for_video_job();
+    let mut settings = settings.for_video_job();
     let threads = settings.runtime.intra_threads;
-    let ctx = crate::settings_args::context(&settings, crate::settings_args::store(&settings))?;
+    let store = clip_args.store(&mut settings, dir.path())?;
+    let ctx = crate::settings_args::context(&settings, store)?;
     let engine = SwapEngine::load(&ctx, &settings)?;
     let prepared = engine.prepare_source(&camshow_media::image_io::read_image(source)?)?;
     let workers = settings.video.effective_workers();

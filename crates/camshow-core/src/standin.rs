@@ -231,6 +231,11 @@ pub fn inswapper_128() -> StandIn {
     let x = n.leaky(&x);
     let (x, _) = n.conv(&x, 128, 3, 7, 1, size);
     n.b = std::mem::take(&mut n.b).node("Tanh", &[&x], &["output"], &[]);
+    // The 512×512 `emap` (embedding to latent) is the real file's last
+    // initializer; the engine reads it from there.
+    let emap = n.weights(512 * 512, 1.0 / 512f32.sqrt());
+    n.params += 512 * 512;
+    n.b = std::mem::take(&mut n.b).initializer("emap", &[512, 512], &emap);
     n.finish("inswapper_128", vec![vec![1, 3, 128, 128], vec![1, 512]])
 }
 
@@ -266,9 +271,16 @@ pub fn w600k_r50() -> StandIn {
     n.finish("w600k_r50", vec![vec![1, 3, 112, 112]])
 }
 
-/// Every stand-in, cheapest first.
-pub fn all() -> Vec<StandIn> {
-    vec![w600k_r50(), inswapper_128()]
+/// Writes the stand-ins into `dir` (`<id>.onnx` each) and returns the
+/// files by model id, for a store's overrides (`--model-file ID=FILE`).
+pub fn write_all(dir: &std::path::Path) -> crate::Result<Vec<(&'static str, std::path::PathBuf)>> {
+    let mut files = Vec::new();
+    for m in [w600k_r50(), inswapper_128()] {
+        let path = dir.join(format!("{}.onnx", m.id));
+        std::fs::write(&path, &m.bytes).map_err(crate::Error::io("cannot write", &path))?;
+        files.push((m.id, path));
+    }
+    Ok(files)
 }
 
 #[cfg(test)]
@@ -302,5 +314,7 @@ mod tests {
         let names: Vec<String> = m.inputs().unwrap().into_iter().map(|i| i.name).collect();
         assert_eq!(names, ["target", "source"]);
         assert_eq!(m.outputs().unwrap()[0].name, "output");
+        let last = m.initializer(m.initializer_count().unwrap() - 1).unwrap();
+        assert_eq!(last.dims, [512, 512], "the emap comes last");
     }
 }

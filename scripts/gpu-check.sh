@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The prepared GPU check (issue 16), start to finish in a few minutes on a
+# machine with an NVIDIA GPU: the doctor, each provider attaching to the
+# compute-faithful stand-ins with their output against the CPU's, the
+# installed models, and the video and live benchmarks on the GPU. Every
+# result goes into one JSON file.
+#
+# Usage: scripts/gpu-check.sh [OUT_DIR]     (default: gpu-check/)
+#
+# Needs: a release build (`cargo build --release -p camshow-cli`, or
+# CAMSHOW=path/to/camshow), `scripts/setup.sh` run once (models, samples,
+# and, where nvidia-smi sees a GPU, the GPU runtime in the setup cache).
+# Where the setup could not download (an offline machine), put the
+# onnxruntime-gpu wheel's onnxruntime/capi/libonnxruntime*.so* into
+# $CACHE/onnxruntime-gpu/1.31.1/ by hand: CUDA's libraries are then taken
+# from this machine's Python (its nvidia-* wheels), as below.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$ROOT/scripts/cache.sh"
+OUT="${1:-$ROOT/gpu-check}"
+BIN="${CAMSHOW:-$ROOT/target/release/camshow}"
+SAMPLE="$CACHE/samples/astronaut.png"
+GPU_DIR="$CACHE/onnxruntime-gpu/1.31.1"
+mkdir -p "$OUT"
+
+say() { printf '[gpu-check] %s\n' "$*" >&2; }
+[ -x "$BIN" ] || { say "no camshow binary at $BIN (cargo build --release -p camshow-cli)"; exit 1; }
+nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || { say "nvidia-smi sees no GPU: nothing to check"; exit 1; }
+
+# CUDA's libraries from this machine's Python when the setup cache has none.
+if ls "$GPU_DIR"/libonnxruntime.so.* >/dev/null 2>&1 && ! ls "$GPU_DIR"/nvidia/*.so* >/dev/null 2>&1; then
+  site="$(python3 -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))' 2>/dev/null || true)"
+  if [ -n "$site" ]; then
+    mkdir -p "$GPU_DIR/nvidia"
+    ln -sf "$site"/nvidia/*/lib/*.so* "$GPU_DIR/nvidia/" 2>/dev/null || true
+    say "CUDA libraries linked from $site/nvidia"
+  fi
+fi
+
+STEPS=()
+step() { # name timeout command...: runs one check, keeps its JSON output and log
+  local name="$1" limit="$2"; shift 2
+  local start=$SECONDS
+  timeout "$limit" "$@" >"$OUT/$name.json" 2>"$OUT/$name.log"
+  local rc=$?
+  say "$name: exit $rc in $((SECONDS - start)) s"
+  STEPS+=("$name:$rc:$((SECONDS - start))")
+}
+
+step doctor 60 "$BIN" doctor --json
+for ep in cuda tensorrt; do
+  step "stand-ins-$ep" 300 "$BIN" bench stand-ins --runs 20 --json --execution-provider "$ep"
+done
+step models-cuda 120 "$BIN" bench models -i "$SAMPLE" --json --execution-provider cuda
+step video-720p-cuda 300 "$BIN" bench video -s "$SAMPLE" --size 720p --seconds 10 --stand-ins --json --execution-provider cuda
+step live-720p-cuda 120 "$BIN" bench live -s "$SAMPLE" --size 1280x720 --seconds 20 --stand-ins --json --execution-provider cuda
+step live-720p-cuda-classic 120 "$BIN" bench live -s "$SAMPLE" --size 1280x720 --seconds 20 --json --execution-provider cuda
+
+# One JSON file: every step's exit status, time and output.
+python3 - "$OUT" "${STEPS[@]}" <<'EOF'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+result = {"nvidia_smi": (out / "nvidia-smi.txt").read_text(errors="replace"), "steps": {}}
+for s in sys.argv[2:]:
+    name, rc, secs = s.split(":")
+    text = (out / f"{name}.json").read_text(errors="replace")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    log = (out / f"{name}.log").read_text(errors="replace")[-4000:]
+    result["steps"][name] = {"exit": int(rc), "seconds": float(secs), "result": body, "log_tail": log}
+(out / "gpu-check.json").write_text(json.dumps(result, indent=2))
+print(out / "gpu-check.json")
+EOF
