@@ -75,13 +75,9 @@ impl EngineContext {
     /// folder, else one for them (same store overrides and registry, its own
     /// cache), made once and kept for the next call with the same ones.
     pub fn for_settings(self: &Arc<Self>, settings: &Settings) -> Result<Arc<Self>> {
-        let fits = |c: &Self| {
-            *c.rt.options() == settings.runtime
-                && settings
-                    .models_dir
-                    .as_deref()
-                    .is_none_or(|d| d == c.store.dir())
-        };
+        // No models folder in the settings means this context's own.
+        let dir = settings.models_dir.as_deref().unwrap_or(self.store.dir());
+        let fits = |c: &Self| *c.rt.options() == settings.runtime && c.store.dir() == dir;
         if fits(self) {
             return Ok(Arc::clone(self));
         }

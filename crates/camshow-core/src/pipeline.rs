@@ -445,11 +445,17 @@ impl SwapEngine {
         self.analyser.analyse(frame, self.frame_needs)
     }
 
-    /// The faces found again in search `windows` around where they were
-    /// ([`FaceAnalyser::analyse_near`]), with what the selection and the
+    /// The faces found again near where they were expected, each searched
+    /// in its window (`(window, expected)` pairs, see
+    /// [`FaceAnalyser::analyse_near`]), with what the selection and the
     /// chain need.
-    pub fn analyse_near(&self, frame: &Frame, windows: &[[f32; 4]]) -> Result<Vec<Face>> {
-        self.analyser.analyse_near(frame, windows, self.frame_needs)
+    pub fn analyse_near(
+        &self,
+        frame: &Frame,
+        searches: &[([f32; 4], [f32; 4])],
+    ) -> Result<Vec<Face>> {
+        self.analyser
+            .analyse_near(frame, searches, self.frame_needs)
     }
 
     /// Runs the processor chain, in order, on the target faces (analysed

@@ -235,14 +235,18 @@ const PRELOAD_ORDER: [&str; 9] = [
     "libcudnn",
 ];
 
-/// Where the CUDA libraries of the ONNX Runtime library at `lib` are: the
-/// setup's GPU runtime keeps them in `nvidia/` beside it; a pip-installed
-/// `onnxruntime-gpu` (`…/site-packages/onnxruntime/capi/`) has them in
-/// `…/site-packages/nvidia/*/lib/`.
+/// Where the CUDA libraries of the ONNX Runtime library at `lib` are, when
+/// it is a GPU build (its CUDA provider beside it; none for a CPU build):
+/// the setup's GPU runtime keeps them in `nvidia/` beside it; a
+/// pip-installed `onnxruntime-gpu` (`…/site-packages/onnxruntime/capi/`)
+/// has them in `…/site-packages/nvidia/*/lib/`.
 pub fn cuda_library_dirs(lib: &Path) -> Vec<PathBuf> {
     let Some(dir) = lib.parent() else {
         return Vec::new();
     };
+    if !dir.join("libonnxruntime_providers_cuda.so").is_file() {
+        return Vec::new();
+    }
     let mut dirs = vec![dir.join("nvidia")];
     if let Some(site) = dir.parent().and_then(Path::parent) {
         let mut wheels: Vec<PathBuf> = std::fs::read_dir(site.join("nvidia"))
@@ -259,10 +263,11 @@ pub fn cuda_library_dirs(lib: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// The shared libraries of `dirs` in the order [`preload_libraries`] loads
-/// them: one file per library (the shortest name, e.g. `libcudnn.so.9`
-/// before `libcudnn.so.9.28.1`), CUDA's in [`PRELOAD_ORDER`], then the
-/// rest by name.
+/// The CUDA libraries of `dirs` in the order [`preload_libraries`] loads
+/// them: only those [`PRELOAD_ORDER`] names and cuDNN's parts (never, say,
+/// a BLAS replacement that happens to be there), one file per library (the
+/// shortest name, e.g. `libcudnn.so.9` before `libcudnn.so.9.28.1`), in
+/// that order, then cuDNN's parts by name.
 pub fn preload_order(dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = dirs
         .iter()
@@ -279,6 +284,10 @@ pub fn preload_order(dirs: &[PathBuf]) -> Vec<PathBuf> {
         let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         n.split(".so").next().unwrap_or(n).to_string()
     };
+    files.retain(|p| {
+        let s = stem(p);
+        PRELOAD_ORDER.contains(&s.as_str()) || s.starts_with("libcudnn")
+    });
     files.sort_by_key(|p| (p.as_os_str().len(), p.clone()));
     let mut seen = std::collections::HashSet::new();
     files.retain(|p| seen.insert(stem(p)));
@@ -985,11 +994,12 @@ mod tests {
             "libcublas.so.13",
             "libcudart.so.13",
             "libcudart.so.13.5.37",
-            "libzzextra.so.1",
+            "libcudnn_ops.so.9",
+            "libnvblas.so.13",
         ] {
             std::fs::copy(real, dir.path().join(name)).unwrap();
         }
-        std::fs::write(dir.path().join("libbroken.so.1"), b"not a library").unwrap();
+        std::fs::write(dir.path().join("libcufft.so.12"), b"not a library").unwrap();
         std::fs::write(dir.path().join("README.txt"), b"not one either").unwrap();
         let names = |v: &[PathBuf]| -> Vec<String> {
             v.iter()
@@ -1001,9 +1011,9 @@ mod tests {
             [
                 "libcudart.so.13",
                 "libcublas.so.13",
+                "libcufft.so.12",
                 "libcudnn.so.9",
-                "libbroken.so.1",
-                "libzzextra.so.1"
+                "libcudnn_ops.so.9"
             ]
         );
         let (loaded, failed) = preload_libraries(&[dir.path().to_path_buf()]);
@@ -1013,11 +1023,11 @@ mod tests {
                 "libcudart.so.13",
                 "libcublas.so.13",
                 "libcudnn.so.9",
-                "libzzextra.so.1"
+                "libcudnn_ops.so.9"
             ]
         );
         assert_eq!(failed.len(), 1, "{failed:?}");
-        assert!(failed[0].0.ends_with("libbroken.so.1") && !failed[0].1.is_empty());
+        assert!(failed[0].0.ends_with("libcufft.so.12") && !failed[0].1.is_empty());
         // No folder: nothing to load, nothing failed.
         let (none, no_failure) = preload_libraries(&[dir.path().join("missing")]);
         assert!(none.is_empty() && no_failure.is_empty());
@@ -1029,6 +1039,9 @@ mod tests {
         // The setup's layout: <cache>/onnxruntime-gpu/<version>/nvidia/.
         let setup = root.path().join("onnxruntime-gpu/1.31.1");
         std::fs::create_dir_all(setup.join("nvidia")).unwrap();
+        // A CPU build beside the same folders: nothing is preloaded.
+        assert!(cuda_library_dirs(&setup.join("libonnxruntime.so.1.31.1")).is_empty());
+        std::fs::write(setup.join("libonnxruntime_providers_cuda.so"), b"").unwrap();
         assert_eq!(
             cuda_library_dirs(&setup.join("libonnxruntime.so.1.31.1")),
             [setup.join("nvidia")]
@@ -1037,6 +1050,7 @@ mod tests {
         let site = root.path().join("site-packages");
         let capi = site.join("onnxruntime/capi");
         std::fs::create_dir_all(&capi).unwrap();
+        std::fs::write(capi.join("libonnxruntime_providers_cuda.so"), b"").unwrap();
         for w in ["cudnn", "cublas", "cu13"] {
             std::fs::create_dir_all(site.join("nvidia").join(w).join("lib")).unwrap();
         }

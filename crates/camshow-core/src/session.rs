@@ -189,17 +189,17 @@ impl FrameSession {
             return engine.analyse(frame);
         };
         let expected = tracker.predicted_boxes();
-        let windows: Vec<[f32; 4]> = expected
+        let searches: Vec<([f32; 4], [f32; 4])> = expected
             .iter()
             .chain(&self.hints)
-            .map(|b| crate::analysis::near_window(b, &self.windows))
+            .map(|b| (crate::analysis::near_window(b, &self.windows), *b))
             .collect();
         self.hints.clear();
-        self.windows.clone_from(&windows);
-        if windows.is_empty() {
+        self.windows = searches.iter().map(|(w, _)| *w).collect();
+        if searches.is_empty() {
             return Ok(Vec::new());
         }
-        let faces = engine.analyse_near(frame, &windows)?;
+        let faces = engine.analyse_near(frame, &searches)?;
         if expected.iter().any(|b| {
             !faces
                 .iter()

@@ -411,15 +411,23 @@ impl Settings {
     }
 
     /// The settings a video job runs with, under one CPU budget: when
-    /// `runtime.intra_threads` is 0 (automatic), each model gets the cores
+    /// `runtime.intra_threads` is 0 (automatic) and the providers are the
+    /// CPU's (automatic, or only `cpu` listed), each model gets the cores
     /// shared out among the frame workers (at least one thread), so workers
     /// × threads never exceed the cores. Threads set explicitly (and
-    /// `video.workers`) are kept as given. Measured on two cores in
-    /// `docs/performance.md` ("One CPU budget").
+    /// `video.workers`) are kept as given, and so is a run with an
+    /// accelerator listed (its models are not loaded a second time for
+    /// other CPU threads). Measured on two cores in `docs/performance.md`
+    /// ("One CPU budget").
     #[must_use]
     pub fn for_video_job(&self) -> Self {
         let mut s = self.clone();
-        if s.runtime.intra_threads == 0 {
+        let cpu_only = s
+            .runtime
+            .providers
+            .iter()
+            .all(|p| p.kind == crate::runtime::ExecutionProvider::Cpu);
+        if s.runtime.intra_threads == 0 && cpu_only {
             let cores = std::thread::available_parallelism().map_or(1, usize::from);
             s.runtime.intra_threads = (cores / s.video.effective_workers().max(1)).max(1);
         }
@@ -1503,10 +1511,15 @@ mod tests {
         let mut many = Settings::default();
         many.video.workers = cores * 4;
         assert_eq!(many.for_video_job().runtime.intra_threads, 1);
-        // Set by the user: kept as given.
+        // Set by the user: kept as given; and so with an accelerator listed.
         let mut given = Settings::default();
         given.runtime.intra_threads = 3;
         assert_eq!(given.for_video_job(), given);
+        let mut cuda = Settings::default();
+        cuda.runtime.providers = vec![crate::runtime::ProviderConfig::new(
+            crate::runtime::ExecutionProvider::Cuda,
+        )];
+        assert_eq!(cuda.for_video_job(), cuda);
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //!   public ReSwapper re-implementation describes it (a 7×7 and three 3×3
 //!   convolutions down to 1024×32×32, six residual blocks of two 3×3
 //!   convolutions with AdaIN from the 512-d latent, two ×2 bilinear
-//!   upsamplings and four convolutions back to 3×128×128): about 134 M
-//!   weights, as the real 554 MB file holds.
+//!   upsamplings and four convolutions back to 3×128×128), and the 512×512
+//!   `emap` last: 138.3 M weights, as the real 554 MB file holds.
 //! - [`w600k_r50`]: IResNet-50 (buffalo_l's recognizer): a 3×3 stem and
 //!   3, 4, 14 and 3 improved basic blocks of 64, 128, 256 and 512 channels,
 //!   then a 25088→512 fully connected layer (batch norms folded away, as

@@ -362,7 +362,7 @@ pub fn run_video_job(
         }
     };
     let enc_opts = EncodeOptions {
-        encoder: crate::video::choose_encoder(&opts.encoder, container)?,
+        encoder: crate::video::choose_encoder(&opts.encoder, container, (info.width, info.height))?,
         quality: opts.quality,
         keep_audio: opts.keep_audio && opts.segment.is_none(),
         fps,

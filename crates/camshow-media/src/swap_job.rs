@@ -410,7 +410,11 @@ pub fn check_video_job(
         let container = container_for(out).ok_or_else(|| Error::UnsupportedVideoFormat {
             path: out.to_path_buf(),
         })?;
-        let encoder = crate::video::choose_encoder(&settings.video.encoder, container)?;
+        let encoder = crate::video::choose_encoder(
+            &settings.video.encoder,
+            container,
+            (info.width, info.height),
+        )?;
         let encoders = encoders.join().unwrap_or_default();
         if !encoders.iter().any(|e| e == &encoder) {
             let why = if crate::tools::unusable_hardware_encoders().contains(&encoder) {

@@ -117,10 +117,11 @@ fn device_present(encoder: &str) -> bool {
 }
 
 /// Whether a one-frame test encode with `encoder` passes, fed as a job
-/// feeds it (raw frames in the pixel format the job would give it).
+/// feeds it (raw frames in the pixel format the job would give it), within
+/// [`ENCODER_TEST_LIMIT`] (a driver that hangs fails the test).
 pub fn encoder_works(encoder: &str) -> bool {
     let format = crate::video::output_pixel_format(encoder, 256, 256);
-    self::ffmpeg()
+    let Ok(mut child) = self::ffmpeg()
         .args(["-hide_banner", "-v", "error", "-f", "lavfi", "-i"])
         .arg("color=c=gray:s=256x256:r=25")
         .args(["-frames:v", "1", "-pix_fmt", format, "-c:v", encoder])
@@ -128,9 +129,28 @@ pub fn encoder_works(encoder: &str) -> bool {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .spawn()
+    else {
+        return false;
+    };
+    let started = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if started.elapsed() < ENCODER_TEST_LIMIT => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
 }
+
+/// How long a hardware encoder's test encode may take.
+pub const ENCODER_TEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Splits `listed` into the encoders that work here and the hardware ones
 /// that do not: hardware encoders are tried (all at once) only where their

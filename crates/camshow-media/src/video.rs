@@ -450,11 +450,16 @@ pub struct EncodeOptions {
     pub metadata: Vec<(String, String)>,
 }
 
-/// The encoder for `setting` (`auto`, or a name) and a container: `auto`
-/// is VP9 for WebM and H.264 elsewhere (NVENC where it works on this
-/// machine, else libx264: [`crate::tools::preferred_h264`]); a named encoder
-/// the container cannot hold is refused with the list of those it can.
-pub fn choose_encoder(setting: &str, container: &str) -> Result<String> {
+/// The encoder for `setting` (`auto`, or a name), a container and a frame
+/// size: `auto` is VP9 for WebM and H.264 elsewhere (NVENC where it works on
+/// this machine and the size is even, which hardware encoders need; else
+/// libx264: [`crate::tools::preferred_h264`]); a named encoder the container
+/// cannot hold is refused with the list of those it can.
+pub fn choose_encoder(
+    setting: &str,
+    container: &str,
+    (width, height): (u32, u32),
+) -> Result<String> {
     const WEBM: [&str; 8] = [
         "libvpx-vp9",
         "libvpx",
@@ -469,6 +474,8 @@ pub fn choose_encoder(setting: &str, container: &str) -> Result<String> {
     if setting == "auto" {
         return Ok(if container == "webm" {
             "libvpx-vp9"
+        } else if width % 2 == 1 || height % 2 == 1 {
+            "libx264"
         } else {
             crate::tools::preferred_h264()
         }

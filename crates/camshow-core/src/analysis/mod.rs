@@ -135,23 +135,31 @@ impl FaceAnalyser {
         self.complete(frame, faces, needs)
     }
 
-    /// Finds again the faces that were, a moment ago, in the middle of each
-    /// of `windows` (squares from [`near_window`]; a tracked stream between
-    /// two runs of the full detector): the detector runs on each window only,
-    /// scaled to [`NEAR_SIDE`], which costs a fraction of a whole frame. In
-    /// each window the face nearest its centre is taken; a window whose face
-    /// is gone gives nothing, and a face found twice (overlapping windows) is
-    /// given once. Then adds what `needs` asks for, as
-    /// [`FaceAnalyser::analyse`] does.
+    /// Finds again the faces expected at each search's box, searching its
+    /// window only (pairs `(window, expected)`, the window from
+    /// [`near_window`]; a tracked stream between two runs of the full
+    /// detector): the detector runs on the window scaled to [`NEAR_SIDE`],
+    /// which with CenterFace costs a fraction of a whole frame (SCRFD and
+    /// BlazeFace scale every input to their own fixed size). In each window
+    /// the face nearest the expected one is taken, if it overlaps it by
+    /// [`NEAR_MIN_IOU`]; a face that is gone gives nothing, and a face found
+    /// twice (overlapping windows) is given once. Then adds what `needs` asks
+    /// for, as [`FaceAnalyser::analyse`] does.
     pub fn analyse_near(
         &self,
         frame: &Frame,
-        windows: &[[f32; 4]],
+        searches: &[([f32; 4], [f32; 4])],
         needs: Needs,
     ) -> Result<Vec<Face>> {
-        let mut faces: Vec<Face> = Vec::with_capacity(windows.len());
-        for w in windows {
-            if let Some(f) = self.detect_in(frame, w)?
+        let mut faces: Vec<Face> = Vec::with_capacity(searches.len());
+        for (w, expected) in searches {
+            // Not in its window (it moved faster than foreseen): once more in
+            // a window twice as wide before it counts as gone.
+            let found = match self.detect_in(frame, w, expected)? {
+                Some(f) => Some(f),
+                None => self.detect_in(frame, &widened(w, 2.0), expected)?,
+            };
+            if let Some(f) = found
                 && !faces.iter().any(|g| iou(&g.bbox, &f.bbox, false) > 0.5)
             {
                 faces.push(f);
@@ -160,9 +168,14 @@ impl FaceAnalyser {
         self.complete(frame, faces, needs)
     }
 
-    /// The face nearest the centre of `window`, searched in that window only.
-    fn detect_in(&self, frame: &Frame, window: &[f32; 4]) -> Result<Option<Face>> {
-        if !window.iter().all(|v| v.is_finite()) {
+    /// The face nearest `expected`, searched in `window` only.
+    fn detect_in(
+        &self,
+        frame: &Frame,
+        window: &[f32; 4],
+        expected: &[f32; 4],
+    ) -> Result<Option<Face>> {
+        if !window.iter().chain(expected).all(|v| v.is_finite()) {
             return Ok(None);
         }
         let (fw, fh) = (frame.width() as f32, frame.height() as f32);
@@ -184,7 +197,10 @@ impl FaceAnalyser {
             sh as f32 / crop.height() as f32,
         );
         let small = resize_bilinear(&crop, sw, sh);
-        let (cx, cy) = ((window[0] + window[2]) * 0.5, (window[1] + window[3]) * 0.5);
+        let (cx, cy) = (
+            (expected[0] + expected[2]) * 0.5,
+            (expected[1] + expected[3]) * 0.5,
+        );
         let best = self
             .detector
             .detect(&small)?
@@ -203,6 +219,7 @@ impl FaceAnalyser {
                     + ((f.bbox[1] + f.bbox[3]) * 0.5 - cy).powi(2);
                 (d, f)
             })
+            .filter(|(_, f)| iou(&f.bbox, expected, false) >= NEAR_MIN_IOU)
             .min_by(|a, b| a.0.total_cmp(&b.0));
         Ok(best.map(|(_, f)| f))
     }
@@ -246,30 +263,41 @@ pub const NEAR_MIN_IOU: f32 = 0.2;
 
 /// The square to search for the face expected at `expected` (see
 /// [`FaceAnalyser::analyse_near`]): one of the `previous` windows while the
-/// face is still well inside it (its centre within the window's middle half,
-/// its size within 1.4× of the window's own), else a new one of
-/// [`NEAR_CONTEXT`] times the face's longer side around it. Keeping the
-/// window means a face that keeps still is searched in the very same pixels
-/// frame after frame and found at the very same place: it does not wobble.
+/// face, with a margin of a quarter of its size all round, is still inside
+/// it and the window is within 1.4× of the size a new one would have; else
+/// a new one of [`NEAR_CONTEXT`] times the face's longer side around it.
+/// Keeping the window means a face that keeps still is searched in the very
+/// same pixels frame after frame and found at the very same place: it does
+/// not wobble.
 pub fn near_window(expected: &[f32; 4], previous: &[[f32; 4]]) -> [f32; 4] {
     let long = (expected[2] - expected[0]).max(expected[3] - expected[1]);
-    let (cx, cy) = (
-        (expected[0] + expected[2]) * 0.5,
-        (expected[1] + expected[3]) * 0.5,
-    );
     let want = long * NEAR_CONTEXT;
+    let margin = long * 0.25;
     let fits = |w: &&[f32; 4]| {
         let side = w[2] - w[0];
-        ((w[0] + w[2]) * 0.5 - cx).abs() <= side / 4.0
-            && ((w[1] + w[3]) * 0.5 - cy).abs() <= side / 4.0
+        expected[0] - margin >= w[0]
+            && expected[1] - margin >= w[1]
+            && expected[2] + margin <= w[2]
+            && expected[3] + margin <= w[3]
             && side <= want * 1.4
             && side * 1.4 >= want
     };
     if let Some(w) = previous.iter().find(fits) {
         return *w;
     }
+    let (cx, cy) = (
+        (expected[0] + expected[2]) * 0.5,
+        (expected[1] + expected[3]) * 0.5,
+    );
     let half = want * 0.5;
     [cx - half, cy - half, cx + half, cy + half]
+}
+
+/// `w` scaled by `k` about its centre.
+fn widened(w: &[f32; 4], k: f32) -> [f32; 4] {
+    let (cx, cy) = ((w[0] + w[2]) * 0.5, (w[1] + w[3]) * 0.5);
+    let (hw, hh) = ((w[2] - w[0]) * 0.5 * k, (w[3] - w[1]) * 0.5 * k);
+    [cx - hw, cy - hh, cx + hw, cy + hh]
 }
 
 fn missing(model: &str, what: &str) -> Error {

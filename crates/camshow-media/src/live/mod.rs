@@ -405,7 +405,22 @@ struct LiveDetect {
     error: Mutex<Option<Error>>,
 }
 
+/// Should the detector thread end by a panic, the session hears of it (an
+/// error, as from a failed detection) instead of waiting on it for ever.
+struct PanicReport<'a>(&'a LiveDetect);
+
+impl Drop for PanicReport<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            *self.0.error.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(Error::Live("the face detector thread stopped".into()));
+            self.0.requests.close();
+        }
+    }
+}
+
 fn detect_loop(control: &LiveControl, d: &LiveDetect, done: &AtomicBool) {
+    let _report = PanicReport(d);
     let mut loaded: Option<(DetectorKind, Box<dyn FaceDetector>)> = None;
     while !done.load(Ordering::Relaxed) {
         let Some(frame) = d.requests.wait(Duration::from_millis(100)) else {

@@ -810,7 +810,8 @@ fn a_live_session_runs_the_full_detector_every_n_frames_and_swaps_in_between() {
                 "{stats:?}"
             );
         }
-        // The first frames wait for the first full detection; then every frame is swapped.
+        // The first frame is searched whole at once; every frame is swapped
+        // (a few may wait on a loaded machine for the gate's first verdict).
         assert!(
             stats.frames_swapped + 4 >= stats.processed,
             "detect_every {every}: {stats:?}"
