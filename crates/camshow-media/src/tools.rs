@@ -120,7 +120,12 @@ fn device_present(encoder: &str) -> bool {
 /// feeds it (raw frames in the pixel format the job would give it), within
 /// [`ENCODER_TEST_LIMIT`] (a driver that hangs fails the test).
 pub fn encoder_works(encoder: &str) -> bool {
-    let format = crate::video::output_pixel_format(encoder, 256, 256);
+    // What a job gives it at an even size (`video::output_pixel_format`):
+    // NV12 for the NVENC, QSV and VAAPI encoders, 4:2:0 planar otherwise.
+    let nv12 = ["_nvenc", "_qsv", "_vaapi"]
+        .iter()
+        .any(|s| encoder.ends_with(s));
+    let format = if nv12 { "nv12" } else { "yuv420p" };
     let Ok(mut child) = self::ffmpeg()
         .args(["-hide_banner", "-v", "error", "-f", "lavfi", "-i"])
         .arg("color=c=gray:s=256x256:r=25")
