@@ -172,11 +172,18 @@ impl FrameSession {
             return engine.analyse(frame);
         }
         if self.full_detection_due() {
-            self.full_detection_started();
-            let found = engine.analyser().detector().detect(frame)?;
-            self.detected(&found);
+            self.detect_whole(engine, frame)?;
         }
         self.find_near(engine, frame)
+    }
+
+    /// Runs the full detector on `frame` here and now; the next
+    /// [`FrameSession::find_near`] measures each face it found.
+    pub fn detect_whole(&mut self, engine: &SwapEngine, frame: &Frame) -> Result<()> {
+        self.full_detection_started();
+        let found = engine.analyser().detector().detect(frame)?;
+        self.detected(&found);
+        Ok(())
     }
 
     /// Each tracked face (and each face handed in by

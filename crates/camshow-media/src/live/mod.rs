@@ -491,14 +491,29 @@ fn live_faces(
         // No face to follow: this frame is searched whole at once, so a face
         // that comes into view is swapped from its first frame on.
         detect.runs.fetch_add(1, Ordering::Relaxed);
-        session.full_detection_started();
-        session.detected(&engine.analyser().detector().detect(frame)?);
+        session.detect_whole(engine, frame)?;
     } else if session.full_detection_due() && !detect.busy.swap(true, Ordering::AcqRel) {
         detect.requests.put(frame.clone());
         detect.runs.fetch_add(1, Ordering::Relaxed);
         session.full_detection_started();
     }
     Ok(session.find_near(engine, frame)?)
+}
+
+/// Starts one of a live session's threads, named, in `s`.
+fn spawn_in<'scope, T, F>(
+    s: &'scope std::thread::Scope<'scope, '_>,
+    name: &str,
+    f: F,
+) -> Result<std::thread::ScopedJoinHandle<'scope, T>>
+where
+    F: FnOnce() -> T + Send + 'scope,
+    T: Send + 'scope,
+{
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn_scoped(s, f)
+        .map_err(|e| Error::Live(format!("starting the {name} thread: {e}")))
 }
 
 fn capture_loop(mut source: Box<dyn FrameSource>, slot: &Slot, done: &AtomicBool) {
@@ -644,21 +659,14 @@ pub fn run_live(
     let (mut processed, mut frames_swapped, mut held) = (0u64, 0u64, 0u64);
     let mut last_out: Option<Frame> = None;
     let result: Result<()> = std::thread::scope(|s| {
-        let capture = std::thread::Builder::new()
-            .name("live-capture".into())
-            .spawn_scoped(s, || capture_loop(source, &slot, &done))
-            .map_err(|e| Error::Live(e.to_string()))?;
-        let checker = std::thread::Builder::new()
-            .name("live-safety".into())
-            .spawn_scoped(s, || {
-                gate_loop(control, &gate, &done, opts.safety.live_interval);
+        let started = spawn_in(s, "live-capture", || capture_loop(source, &slot, &done))
+            .and_then(|_| {
+                spawn_in(s, "live-safety", || {
+                    gate_loop(control, &gate, &done, opts.safety.live_interval);
+                })
             })
-            .map_err(|e| Error::Live(e.to_string()))?;
-        let detector = std::thread::Builder::new()
-            .name("live-detect".into())
-            .spawn_scoped(s, || detect_loop(control, &detect, &done))
-            .map_err(|e| Error::Live(e.to_string()))?;
-        let r = (|| -> Result<()> {
+            .and_then(|_| spawn_in(s, "live-detect", || detect_loop(control, &detect, &done)));
+        let r = started.and_then(|_| -> Result<()> {
             loop {
                 if control.stopped()
                     || opts.duration.is_some_and(|d| start.elapsed() >= d)
@@ -793,15 +801,14 @@ pub fn run_live(
                 processed += 1;
                 last_out = Some(frame);
             }
-        })();
+        });
+        // The session is over (or one of its threads could not start): a
+        // source waiting for a peer's frame ends too, and the scope waits
+        // for every thread that started.
         done.store(true, Ordering::Relaxed);
-        // The session is over: a source waiting for a peer's frame ends too.
         control.stop();
         gate.pending.close();
         detect.requests.close();
-        let _ = capture.join();
-        let _ = checker.join();
-        let _ = detector.join();
         r
     });
     result?;
