@@ -400,7 +400,7 @@ pub fn check_video_job(
 ) -> Result<Option<crate::segment::SegmentPlan>> {
     // FFmpeg lists its encoders while ffprobe reads the target.
     std::thread::scope(|scope| {
-        let encoders = scope.spawn(crate::tools::video_encoders);
+        let encoders = scope.spawn(crate::tools::sorted_video_encoders);
         let info = crate::video::probe(target)?;
         trim.validate(info.duration)?;
         let plan = match segment {
@@ -415,9 +415,9 @@ pub fn check_video_job(
             container,
             (info.width, info.height),
         )?;
-        let encoders = encoders.join().unwrap_or_default();
+        let (encoders, unusable) = encoders.join().unwrap_or_default();
         if !encoders.iter().any(|e| e == &encoder) {
-            let why = if crate::tools::unusable_hardware_encoders().contains(&encoder) {
+            let why = if unusable.contains(&encoder) {
                 "is offered by this FFmpeg but does not work on this machine (no device for it, or a test encode failed)"
             } else {
                 "is not offered by this FFmpeg"

@@ -102,6 +102,13 @@ pub fn is_hardware_encoder(encoder: &str) -> bool {
     HARDWARE.iter().any(|(suffix, _)| encoder.ends_with(suffix))
 }
 
+/// Whether `encoder` is fed NV12 frames (the NVENC, QSV and VAAPI ones).
+pub fn takes_nv12(encoder: &str) -> bool {
+    ["_nvenc", "_qsv", "_vaapi"]
+        .iter()
+        .any(|s| encoder.ends_with(s))
+}
+
 /// Whether the device a hardware `encoder` needs is present (software
 /// encoders need none).
 fn device_present(encoder: &str) -> bool {
@@ -120,12 +127,12 @@ fn device_present(encoder: &str) -> bool {
 /// feeds it (raw frames in the pixel format the job would give it), within
 /// [`ENCODER_TEST_LIMIT`] (a driver that hangs fails the test).
 pub fn encoder_works(encoder: &str) -> bool {
-    // What a job gives it at an even size (`video::output_pixel_format`):
-    // NV12 for the NVENC, QSV and VAAPI encoders, 4:2:0 planar otherwise.
-    let nv12 = ["_nvenc", "_qsv", "_vaapi"]
-        .iter()
-        .any(|s| encoder.ends_with(s));
-    let format = if nv12 { "nv12" } else { "yuv420p" };
+    // What a job gives it at an even size (`video::output_pixel_format`).
+    let format = if takes_nv12(encoder) {
+        "nv12"
+    } else {
+        "yuv420p"
+    };
     let Ok(mut child) = self::ffmpeg()
         .args(["-hide_banner", "-v", "error", "-f", "lavfi", "-i"])
         .arg("color=c=gray:s=256x256:r=25")
@@ -181,11 +188,15 @@ fn sort_out(listed: &[String]) -> (Vec<String>, Vec<String>) {
             })
             .collect()
     });
-    let (usable, unusable): (Vec<_>, Vec<_>) = tried.into_iter().partition(|(_, works)| *works);
-    (
-        usable.into_iter().map(|(e, _)| e).collect(),
-        unusable.into_iter().map(|(e, _)| e).collect(),
-    )
+    let (mut usable, mut unusable) = (Vec::new(), Vec::new());
+    for (e, works) in tried {
+        if works {
+            usable.push(e);
+        } else {
+            unusable.push(e);
+        }
+    }
+    (usable, unusable)
 }
 
 /// The last sorting out of the encoders, with the `ffmpeg` it came from.
@@ -208,11 +219,12 @@ fn remembered() -> Option<(Vec<String>, Vec<String>)> {
 }
 
 /// The video encoders that work on this machine (see
-/// [`FfmpegInfo::video_encoders`]), found once per process and FFmpeg
-/// (jobs after the first start without it). Empty when ffmpeg does not run.
-pub fn video_encoders() -> Vec<String> {
-    if let Some((usable, _)) = remembered() {
-        return usable;
+/// [`FfmpegInfo::video_encoders`]) and the hardware ones FFmpeg lists that
+/// do not, found once per process and FFmpeg (jobs after the first start
+/// without it). Both empty when ffmpeg does not run.
+pub fn sorted_video_encoders() -> (Vec<String>, Vec<String>) {
+    if let Some(sorted) = remembered() {
+        return sorted;
     }
     let listed = match self::ffmpeg().args(["-hide_banner", "-encoders"]).output() {
         Ok(out) if out.status.success() => parse_video_encoders(&out.stdout),
@@ -220,7 +232,12 @@ pub fn video_encoders() -> Vec<String> {
     };
     let (usable, unusable) = sort_out(&listed);
     remember_encoders(&usable, &unusable);
-    usable
+    (usable, unusable)
+}
+
+/// The video encoders that work on this machine ([`sorted_video_encoders`]).
+pub fn video_encoders() -> Vec<String> {
+    sorted_video_encoders().0
 }
 
 /// The H.264 encoder for `auto`: NVIDIA's NVENC where it works on this
@@ -232,13 +249,6 @@ pub fn preferred_h264() -> &'static str {
     } else {
         "libx264"
     }
-}
-
-/// The hardware encoders FFmpeg lists that do not work here (see
-/// [`video_encoders`]).
-pub fn unusable_hardware_encoders() -> Vec<String> {
-    video_encoders();
-    remembered().map(|(_, n)| n).unwrap_or_default()
 }
 
 /// Probes the FFmpeg tools: two processes at once (`ffprobe -version`, and
@@ -299,8 +309,11 @@ mod tests {
         );
         assert_eq!(video_encoders(), info.video_encoders);
         assert_eq!(
-            unusable_hardware_encoders(),
-            info.unusable_hardware_encoders
+            sorted_video_encoders(),
+            (
+                info.video_encoders.clone(),
+                info.unusable_hardware_encoders.clone()
+            )
         );
     }
 

@@ -768,11 +768,6 @@ pub(crate) fn mux_joined(
     Ok(())
 }
 
-/// Whether `encoder` is a hardware encoder (these take NV12 frames).
-fn is_hardware(encoder: &str) -> bool {
-    encoder.ends_with("_nvenc") || encoder.ends_with("_qsv") || encoder.ends_with("_vaapi")
-}
-
 /// The pixel format `encoder` gets for a `width`×`height` video: 4:2:0, the
 /// one every player takes; for H.264/H.265 with an odd width or height —
 /// which 4:2:0 cannot hold in those codecs — 4:4:4, which keeps the exact
@@ -780,7 +775,7 @@ fn is_hardware(encoder: &str) -> bool {
 /// and Chromium; hardware decoders need even sizes).
 pub fn output_pixel_format(encoder: &str, width: u32, height: u32) -> &'static str {
     let odd = width % 2 == 1 || height % 2 == 1;
-    if is_hardware(encoder) {
+    if crate::tools::takes_nv12(encoder) {
         "nv12"
     } else if odd && matches!(encoder, "libx264" | "libx265") {
         "yuv444p"
@@ -816,7 +811,7 @@ impl Encoder {
         height: u32,
         opts: &EncodeOptions,
     ) -> Result<Self> {
-        if is_hardware(&opts.encoder) && (width % 2 == 1 || height % 2 == 1) {
+        if crate::tools::takes_nv12(&opts.encoder) && (width % 2 == 1 || height % 2 == 1) {
             return Err(Error::Invalid(format!(
                 "the hardware encoder {} needs an even frame size, and this video is {width}x{height}: use the default encoder (libx264 keeps odd sizes)",
                 opts.encoder
