@@ -177,21 +177,17 @@ fn bench_live(
 
 #[allow(clippy::print_stdout)]
 fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitCode> {
+    use camshow_core::runtime::{ExecutionProvider, Runtime, RuntimeSettings};
     let settings = engine.settings()?;
     let rt = crate::settings_args::runtime(&settings)?;
     // The same models on the CPU alone: what the chosen providers must agree with.
-    let cpu = camshow_core::runtime::Runtime::new(camshow_core::runtime::RuntimeSettings {
-        providers: vec![camshow_core::runtime::ProviderConfig::new(
-            camshow_core::runtime::ExecutionProvider::Cpu,
-        )],
+    let cpu = Runtime::new(RuntimeSettings {
         intra_threads: settings.runtime.intra_threads,
+        ..RuntimeSettings::explicit(&[ExecutionProvider::Cpu])
     })?;
     let mut rows = Vec::new();
-    for id in ["w600k_r50", "inswapper_128"] {
-        let m = match id {
-            "w600k_r50" => camshow_core::standin::w600k_r50(),
-            _ => camshow_core::standin::inswapper_128(),
-        };
+    for build in camshow_core::standin::ALL {
+        let m = build();
         let model = rt.load(m.id, &m.bytes)?;
         let providers: Vec<String> = model.providers().iter().map(ToString::to_string).collect();
         let data: Vec<Vec<f32>> = m
@@ -209,20 +205,23 @@ fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitC
             .zip(&data)
             .map(|(s, d)| (s.as_slice(), d.as_slice()))
             .collect();
+        // The first run warms up, and is what the CPU's output is compared
+        // with (the CPU against itself needs no second session: same numbers).
         let first = model.run(&inputs)?;
-        let on_cpu = cpu.load(m.id, &m.bytes)?.run(&inputs)?;
-        let max_abs_diff_vs_cpu = first
-            .iter()
-            .zip(&on_cpu)
-            .flat_map(|(a, b)| a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()))
-            .fold(0f32, f32::max);
-        let mut ms = Vec::with_capacity(runs.max(1));
-        for _ in 0..runs.max(1) {
-            let t = Instant::now();
+        let max_abs_diff_vs_cpu = if model.providers() == [ExecutionProvider::Cpu] {
+            0.0
+        } else {
+            let on_cpu = cpu.load(m.id, &m.bytes)?.run(&inputs)?;
+            first
+                .iter()
+                .zip(&on_cpu)
+                .flat_map(|(a, b)| a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()))
+                .fold(0f32, f32::max)
+        };
+        let (p50, p95, min) = time_after(0, runs, || {
             model.run(&inputs)?;
-            ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        let (p50, p95, min) = stats(ms);
+            Ok(())
+        })?;
         let gmac = m.macs as f64 / 1e9;
         rows.push(serde_json::json!({
             "model": m.id, "gmac": gmac, "weights_m": m.params as f64 / 1e6,
@@ -350,8 +349,17 @@ fn stats(mut ms: Vec<f64>) -> (f64, f64, f64) {
     (pick(0.5), pick(0.95), ms[0])
 }
 
-fn time(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64, f64)> {
-    for _ in 0..3 {
+fn time(runs: usize, f: impl FnMut() -> Result<()>) -> Result<(f64, f64, f64)> {
+    time_after(3, runs, f)
+}
+
+/// p50, p95 and the minimum of `runs` timed calls after `warm_up` untimed ones, in ms.
+fn time_after(
+    warm_up: usize,
+    runs: usize,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<(f64, f64, f64)> {
+    for _ in 0..warm_up {
         f()?;
     }
     let mut ms = Vec::with_capacity(runs);

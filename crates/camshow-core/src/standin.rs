@@ -271,11 +271,16 @@ pub fn w600k_r50() -> StandIn {
     n.finish("w600k_r50", vec![vec![1, 3, 112, 112]])
 }
 
+/// Every stand-in's builder, cheapest first (built one at a time, the
+/// inswapper alone is over half a gigabyte).
+pub const ALL: [fn() -> StandIn; 2] = [w600k_r50, inswapper_128];
+
 /// Writes the stand-ins into `dir` (`<id>.onnx` each) and returns the
 /// files by model id, for a store's overrides (`--model-file ID=FILE`).
 pub fn write_all(dir: &std::path::Path) -> crate::Result<Vec<(&'static str, std::path::PathBuf)>> {
     let mut files = Vec::new();
-    for m in [w600k_r50(), inswapper_128()] {
+    for build in ALL {
+        let m = build();
         let path = dir.join(format!("{}.onnx", m.id));
         std::fs::write(&path, &m.bytes).map_err(crate::Error::io("cannot write", &path))?;
         files.push((m.id, path));
