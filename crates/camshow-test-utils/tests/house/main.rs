@@ -348,3 +348,25 @@ fn the_test_marker_never_reaches_a_shipped_binary() {
     let fuzz = std::fs::read_to_string(workspace().join("fuzz/Cargo.toml")).unwrap();
     assert!(!fuzz.contains("test-marker"));
 }
+
+/// Every lock file in the repository (the workspace's and the fuzz
+/// harness's, a workspace of its own) matches its manifests: the setup and
+/// the fuzz run build with `--locked`, so a dependency added to a crate
+/// without the other lock file brought up to date fails here, in the first
+/// minutes of the test run, not at its very end.
+#[test]
+fn every_lock_file_is_up_to_date() {
+    for manifest in ["Cargo.toml", "fuzz/Cargo.toml"] {
+        let out = Command::new(env!("CARGO"))
+            .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+            .arg("--manifest-path")
+            .arg(workspace().join(manifest))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{manifest}: its Cargo.lock is out of date (run `cargo metadata --offline --manifest-path {manifest}` and commit the lock file): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
