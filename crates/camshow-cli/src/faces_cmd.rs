@@ -11,7 +11,7 @@ use camshow_core::mapping::DEFAULT_CLUSTER_DISTANCE;
 use camshow_core::pipeline::SwapEngine;
 use clap::{Args, Subcommand};
 
-use crate::settings_args::{EngineArgs, FaceArgs, with_model_files};
+use crate::settings_args::{EngineArgs, FaceArgs, ModelFiles};
 
 #[derive(Debug, Args)]
 pub struct FacesArgs {
@@ -35,9 +35,8 @@ enum FacesCommand {
         /// Face detector [settings: engine.detector]
         #[arg(long, value_parser = crate::settings_args::parse::<DetectorKind>)]
         detector: Option<DetectorKind>,
-        /// Use FILE for model ID instead of the installed copy; repeatable
-        #[arg(long, value_name = "ID=FILE")]
-        model_file: Vec<String>,
+        #[command(flatten)]
+        models: ModelFiles,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -65,7 +64,7 @@ pub fn run(args: &FacesArgs) -> Result<ExitCode> {
             output,
             cluster_distance,
             detector,
-            model_file,
+            models,
             engine,
         } => {
             let mut l = crate::settings_args::load()?;
@@ -74,7 +73,7 @@ pub fn run(args: &FacesArgs) -> Result<ExitCode> {
                 s.engine.detector = v;
             });
             let settings = crate::settings_args::finish(l)?;
-            let store = with_model_files(crate::settings_args::store(&settings), model_file)?;
+            let store = models.store(&settings)?;
             let ctx = crate::settings_args::context(&settings, store)?;
             let o = camshow_media::faces::scan(
                 &ctx,

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use camshow_server::ServerConfig;
 use clap::Args;
 
-use crate::settings_args::{EngineArgs, with_model_files};
+use crate::settings_args::{EngineArgs, ModelFiles};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -52,9 +52,8 @@ pub struct ServeArgs {
     /// from a browser (CORS); repeatable. None by default
     #[arg(long, value_name = "ORIGIN")]
     cors_origin: Vec<String>,
-    /// Use FILE for model ID instead of the installed copy; repeatable
-    #[arg(long, value_name = "ID=FILE")]
-    model_file: Vec<String>,
+    #[command(flatten)]
+    models: ModelFiles,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -65,7 +64,7 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode> {
     args.engine.overlay(&mut l);
     let config_file = l.file.clone();
     let settings = crate::settings_args::finish(l)?;
-    let store = with_model_files(crate::settings_args::store(&settings), &args.model_file)?;
+    let store = args.models.store(&settings)?;
     let ctx = crate::settings_args::context(&settings, store.clone())?;
     let data_dir = args
         .data_dir

@@ -130,9 +130,26 @@ pub struct FaceArgs {
     /// Several source photos of one person: mean or median of their identities [settings: engine.source_average]
     #[arg(long, value_name = "HOW", value_parser = parse::<SourceAverage>)]
     pub source_average: Option<SourceAverage>,
+    #[command(flatten)]
+    pub models: ModelFiles,
+}
+
+/// `--model-file ID=FILE`: a model file used instead of the installed copy.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ModelFiles {
     /// Use FILE for model ID instead of the installed copy (e.g. inswapper_128=/path/model.onnx); repeatable
     #[arg(long, value_name = "ID=FILE")]
     pub model_file: Vec<String>,
+}
+
+impl ModelFiles {
+    /// The model store for `settings`, with these overrides.
+    pub fn store(&self, settings: &Settings) -> Result<ModelStore> {
+        Ok(camshow_core::context::with_model_files(
+            store(settings),
+            &self.model_file,
+        )?)
+    }
 }
 
 impl FaceArgs {
@@ -195,16 +212,8 @@ impl FaceArgs {
 
     /// The model store for `settings`, with the `--model-file` overrides.
     pub fn store(&self, settings: &Settings) -> Result<ModelStore> {
-        with_model_files(
-            camshow_core::context::store_for(settings.models_dir.as_deref()),
-            &self.model_file,
-        )
+        self.models.store(settings)
     }
-}
-
-/// Applies `--model-file ID=FILE` overrides to a store.
-pub fn with_model_files(store: ModelStore, specs: &[String]) -> Result<ModelStore> {
-    Ok(camshow_core::context::with_model_files(store, specs)?)
 }
 
 /// The frame processor chain and each processor's options.

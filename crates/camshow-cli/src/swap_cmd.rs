@@ -235,7 +235,7 @@ pub fn run(args: &SwapArgs) -> Result<ExitCode> {
                 let v = serde_json::json!({
                     "output": out, "frames": report.frames, "frames_swapped": report.frames_swapped,
                     "fps_in": report.info.fps.to_string(), "processing_fps": report.frames as f64 / report.seconds,
-                    "safety_samples": report.safety_samples.0, "safety_checks": report.safety_checks.0,
+                    "safety_checks": report.safety_checks.0, "first_frame_seconds": report.first_frame_seconds,
                     "unswapped_ranges": report.unswapped_ranges, "scene_cuts": report.scene_cuts, "swapper": o.swapper, "processors": o.processors, "note": o.note,
                     "keep_frames": frames, "source_photos": o.source_photos, "seconds": o.seconds,
                     "segment": args.video.segment.map(|s| s.to_string()),

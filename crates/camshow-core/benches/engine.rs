@@ -15,7 +15,6 @@ use camshow_core::detect::{Face, FaceDetector, Scrfd, scrfd};
 use camshow_core::geometry::{Border, estimate_norm, warp_affine};
 use camshow_core::imgproc::letterbox_blob;
 use camshow_core::models::ModelStore;
-use camshow_core::onnx::{Attr, Dim, ModelBuilder};
 use camshow_core::pipeline::SwapEngine;
 use camshow_core::runtime::{Runtime, RuntimeSettings, TensorF32};
 use camshow_core::select::SelectMode;
@@ -47,60 +46,6 @@ fn face_in(w: u32, h: u32) -> Face {
         landmarks_106: None,
         embedding: None,
     }
-}
-
-/// SCRFD's signature with constant outputs holding exactly one face, centred
-/// in a 16:9 frame; the input is only touched through one sliced pixel.
-fn stand_in_scrfd() -> Vec<u8> {
-    let mut b = ModelBuilder::new("scrfd_stand_in", 13)
-        .input(
-            "input.1",
-            &[
-                Dim::Fixed(1),
-                Dim::Fixed(3),
-                Dim::Symbolic("H".into()),
-                Dim::Symbolic("W".into()),
-            ],
-        )
-        .initializer_i64("starts", &[4], &[0, 0, 0, 0])
-        .initializer_i64("ends", &[4], &[1, 1, 1, 1])
-        .initializer_i64("one", &[1], &[1])
-        .initializer("zero", &[], &[0.0])
-        .node("Slice", &["input.1", "starts", "ends"], &["px"], &[])
-        .node("Reshape", &["px", "one"], &["px1"], &[])
-        .node("Mul", &["px1", "zero"], &["z"], &[]);
-    let mut outs = Vec::new();
-    for (kind, c) in [("s", 1usize), ("b", 4), ("k", 10)] {
-        for stride in [8usize, 16, 32] {
-            let n = (640 / stride) * (640 / stride) * 2;
-            let mut v = vec![0f32; n * c];
-            if stride == 32 {
-                // cell (x=10, y=5): centre (320, 160) in the letterbox = the frame centre at det_scale 0.5 (720p)
-                let i = (5 * 20 + 10) * 2;
-                match kind {
-                    "s" => v[i] = 0.95,
-                    "b" => v[i * 4..i * 4 + 4].copy_from_slice(&[1.5, 1.5, 1.5, 1.5]),
-                    _ => v[i * 10..i * 10 + 10].copy_from_slice(&[
-                        -0.6, -0.45, 0.6, -0.45, 0.0, 0.15, -0.45, 0.75, 0.45, 0.75,
-                    ]),
-                }
-            }
-            let name = format!("{kind}{stride}");
-            b = b
-                .node(
-                    "Constant",
-                    &[],
-                    &[&format!("c_{name}")],
-                    &[("value", Attr::Tensor(vec![n as i64, c as i64], v))],
-                )
-                .node("Add", &[&format!("c_{name}"), "z"], &[&name], &[]);
-            outs.push((name, c, n));
-        }
-    }
-    for (name, c, n) in &outs {
-        b = b.output(name, &[Dim::Fixed(*n as i64), Dim::Fixed(*c as i64)]);
-    }
-    b.build()
 }
 
 fn parity(name: &str) -> PathBuf {
@@ -195,7 +140,7 @@ fn bench(c: &mut Criterion) {
     let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let scrfd_path = dir.path().join("scrfd.onnx");
-    std::fs::write(&scrfd_path, stand_in_scrfd()).unwrap();
+    std::fs::write(&scrfd_path, camshow_core::standin::cheap_det_10g()).unwrap();
     let store = ModelStore::open_default()
         .with_override("det_10g", &scrfd_path)
         .unwrap()

@@ -516,9 +516,6 @@ pub fn video_refused(samples: u64, unsafe_samples: u64) -> bool {
 /// (`SafetyGate::ensure_safe_image`, `SafetyGate::ensure_safe_regions`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SafetyPolicy {
-    /// Whole frames sampled per second of video before a job starts (an
-    /// early refusal of videos that are unsafe throughout).
-    pub video_samples_per_second: f64,
     /// Checks per second of video while swapping (the frame and the context
     /// crops of the faces about to be swapped): no frame is swapped before
     /// a check after it has passed.
@@ -538,7 +535,6 @@ pub struct SafetyPolicy {
 impl Default for SafetyPolicy {
     fn default() -> Self {
         Self {
-            video_samples_per_second: 1.0,
             video_checks_per_second: 4.0,
             max_unsafe_share: MAX_UNSAFE_SHARE,
             live_interval: Duration::from_millis(200),
@@ -556,6 +552,21 @@ impl SafetyPolicy {
         } else {
             unsafe_samples as f64 > self.max_unsafe_share * samples as f64
         }
+    }
+
+    /// Whether a video is refused whatever its remaining checks find, after
+    /// `unsafe_checks` of `checks` were unsafe and at most `checks_left`
+    /// follow: the checks are made while the video is processed, and a job
+    /// stops as soon as this holds instead of finishing a video it will
+    /// refuse. (The rule can only be lifted by more safe checks, so the
+    /// most checks that may follow, all safe, decide it.)
+    pub fn video_refused_whatever_follows(
+        &self,
+        checks: u64,
+        unsafe_checks: u64,
+        checks_left: u64,
+    ) -> bool {
+        self.video_refused(checks.saturating_add(checks_left), unsafe_checks)
     }
 
     /// Frames between two checks for a video at `fps`.
@@ -851,6 +862,30 @@ pub(crate) mod tests {
         assert_eq!(swapped, [0, 1, 2, 3, 4, 13]);
         assert_eq!(c.unswapped(), &[(5, 12)]);
         assert_eq!(c.checks(), (5, 1));
+    }
+
+    #[test]
+    fn a_video_is_refused_early_exactly_when_no_remaining_checks_can_lift_it() {
+        let p = SafetyPolicy::default();
+        for checks in 0..40u64 {
+            for bad in 0..=checks {
+                for left in 0..40u64 {
+                    let early = p.video_refused_whatever_follows(checks, bad, left);
+                    // Every way the remaining checks may come out.
+                    let mut outcomes = (0..=left)
+                        .flat_map(|more| (0..=more).map(move |more_bad| (more, more_bad)))
+                        .map(|(more, more_bad)| p.video_refused(checks + more, bad + more_bad));
+                    if early {
+                        assert!(outcomes.all(|r| r), "{bad} of {checks}, {left} left");
+                    } else {
+                        assert!(outcomes.any(|r| !r), "{bad} of {checks}, {left} left");
+                    }
+                }
+            }
+        }
+        // A video unsafe throughout stops early: 3 unsafe checks with 25 to come.
+        assert!(p.video_refused_whatever_follows(3, 3, 25));
+        assert!(!p.video_refused_whatever_follows(2, 2, 27));
     }
 
     #[test]

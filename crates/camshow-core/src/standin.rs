@@ -15,6 +15,9 @@
 //!   then a 25088→512 fully connected layer (batch norms folded away, as
 //!   ONNX Runtime folds them).
 //!
+//! And one cheap stand-in, [`cheap_det_10g`], for timing everything but the
+//! networks.
+//!
 //! ```no_run
 //! # fn main() -> camshow_core::Result<()> {
 //! use camshow_core::runtime::{Runtime, RuntimeSettings};
@@ -269,6 +272,63 @@ pub fn w600k_r50() -> StandIn {
     let e = n.linear(&flat, 25088, 512);
     n.b = std::mem::take(&mut n.b).node("Identity", &[&e], &["683"], &[]);
     n.finish("w600k_r50", vec![vec![1, 3, 112, 112]])
+}
+
+/// A cheap stand-in of `det_10g` (SCRFD): its signature, with constant
+/// outputs holding exactly one face, centred in a 16:9 frame; the input is
+/// only touched through one sliced pixel. With it, benchmarks time the
+/// engine's and the pipeline's own work (letterbox, decode, alignment,
+/// paste-back, codecs), not a network.
+pub fn cheap_det_10g() -> Vec<u8> {
+    let mut b = ModelBuilder::new("scrfd_stand_in", 13)
+        .input(
+            "input.1",
+            &[
+                Dim::Fixed(1),
+                Dim::Fixed(3),
+                Dim::Symbolic("H".into()),
+                Dim::Symbolic("W".into()),
+            ],
+        )
+        .initializer_i64("starts", &[4], &[0, 0, 0, 0])
+        .initializer_i64("ends", &[4], &[1, 1, 1, 1])
+        .initializer_i64("one", &[1], &[1])
+        .initializer("zero", &[], &[0.0])
+        .node("Slice", &["input.1", "starts", "ends"], &["px"], &[])
+        .node("Reshape", &["px", "one"], &["px1"], &[])
+        .node("Mul", &["px1", "zero"], &["z"], &[]);
+    let mut outs = Vec::new();
+    for (kind, c) in [("s", 1usize), ("b", 4), ("k", 10)] {
+        for stride in [8usize, 16, 32] {
+            let n = (640 / stride) * (640 / stride) * 2;
+            let mut v = vec![0f32; n * c];
+            if stride == 32 {
+                // cell (x=10, y=5): centre (320, 160) in the letterbox = the frame centre at det_scale 0.5 (720p)
+                let i = (5 * 20 + 10) * 2;
+                match kind {
+                    "s" => v[i] = 0.95,
+                    "b" => v[i * 4..i * 4 + 4].copy_from_slice(&[1.5, 1.5, 1.5, 1.5]),
+                    _ => v[i * 10..i * 10 + 10].copy_from_slice(&[
+                        -0.6, -0.45, 0.6, -0.45, 0.0, 0.15, -0.45, 0.75, 0.45, 0.75,
+                    ]),
+                }
+            }
+            let name = format!("{kind}{stride}");
+            b = b
+                .node(
+                    "Constant",
+                    &[],
+                    &[&format!("c_{name}")],
+                    &[("value", Attr::Tensor(vec![n as i64, c as i64], v))],
+                )
+                .node("Add", &[&format!("c_{name}"), "z"], &[&name], &[]);
+            outs.push((name, c, n));
+        }
+    }
+    for (name, c, n) in &outs {
+        b = b.output(name, &[Dim::Fixed(*n as i64), Dim::Fixed(*c as i64)]);
+    }
+    b.build()
 }
 
 /// Every stand-in's builder, cheapest first (built one at a time, the

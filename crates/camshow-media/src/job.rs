@@ -1,4 +1,4 @@
-//! The video job: safety-sample → decode → parallel analysis → in-order
+//! The video job: decode → parallel analysis → in-order
 //! tracking, smoothing and per-track selection → parallel swap → re-order →
 //! encode. A window keeps the decoder a bounded number of frames ahead of the
 //! encoder so memory stays flat on long videos, and the output appears
@@ -79,10 +79,9 @@ pub struct JobReport {
     pub frames: u64,
     /// Frames in which at least one face was swapped.
     pub frames_swapped: u64,
-    /// Safety samples checked and how many were unsafe.
-    pub safety_samples: (u64, u64),
-    /// Checks while swapping (frame + context crops of the faces to swap,
-    /// several per second of video) and how many were unsafe.
+    /// The gate's checks, made in the decoding pass (the frame and context
+    /// crops of the faces to swap, several per second of video and the first
+    /// frame of every scene), and how many were unsafe.
     pub safety_checks: (u64, u64),
     /// Inclusive frame ranges left unswapped because a check around them failed.
     pub unswapped_ranges: Vec<(u64, u64)>,
@@ -90,42 +89,37 @@ pub struct JobReport {
     pub scene_cuts: u64,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Seconds from the job's start to its first decoded frame.
+    pub first_frame_seconds: f64,
+    /// Seconds the gate spent on the checks (on a thread of its own, beside
+    /// decoding, swapping and encoding).
+    pub gate_seconds: f64,
 }
 
-/// Checks about one frame per second; refuses when more than 10 % are unsafe,
-/// or any when there are fewer than 10 samples. Returns (samples, unsafe).
-pub fn check_video_safety(
-    engine: &SwapEngine,
+/// The gate's refusal of `input` after `unsafe_checks` of `checks` were
+/// unsafe (`early`: the job stopped there, since the checks still to come
+/// could not lift it).
+fn refusal(
     input: &Path,
-    info: &VideoInfo,
-    trim: Trim,
-    cancel: &AtomicBool,
-) -> Result<(u64, u64)> {
-    let mut dec = Decoder::open_samples(input, info, trim)?;
-    let (mut n, mut bad, mut worst) = (0u64, 0u64, 0f32);
-    let mut labels = std::collections::BTreeSet::new();
-    while let Some(f) = dec.next_frame()? {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Error::Cancelled);
-        }
-        let v = engine.safety_gate().check(&f)?;
-        n += 1;
-        if !v.safe {
-            bad += 1;
-            worst = worst.max(v.max_unsafe_score);
-            labels.extend(camshow_core::safety::unsafe_labels(&v));
-        }
+    (checks, unsafe_checks): (u64, u64),
+    labels: &std::collections::BTreeSet<&str>,
+    early: bool,
+) -> Error {
+    let when = if early {
+        "of the checks so far: more than the 10 % allowed whatever the rest holds"
+    } else {
+        "checks while swapping"
+    };
+    camshow_core::Error::Unsafe {
+        what: format!(
+            "video {} ({unsafe_checks} of {checks} {when})",
+            input.display()
+        ),
+        labels: labels.iter().copied().collect::<Vec<_>>().join(", "),
+        score: UNSAFE_THRESHOLD,
+        threshold: UNSAFE_THRESHOLD,
     }
-    if SafetyPolicy::default().video_refused(n, bad) {
-        return Err(camshow_core::Error::Unsafe {
-            what: format!("video {} ({bad} of {n} sampled frames)", input.display()),
-            labels: labels.into_iter().collect::<Vec<_>>().join(", "),
-            score: worst,
-            threshold: UNSAFE_THRESHOLD,
-        }
-        .into());
-    }
-    Ok((n, bad))
+    .into()
 }
 
 /// A temporary folder beside `k` for the frames, after checking that `k` is
@@ -208,7 +202,90 @@ impl Window {
 /// Work finished by a frame worker.
 enum Done {
     Analysed(u64, Result<(Frame, Vec<Face>)>),
+    /// A check's verdict and how long it took (seconds).
+    Checked(u64, Result<camshow_core::safety::Verdict>, f64),
     Swapped(u64, Result<(Frame, bool)>),
+}
+
+/// The tracked frames in order, each with its check: none, waiting for the
+/// gate's thread, or its verdict. The clearance takes them in this order as
+/// soon as the verdicts before them are in, so checks run beside the rest of
+/// the job and never out of order.
+#[derive(Default)]
+struct InOrderChecks {
+    frames: std::collections::VecDeque<(u64, Check)>,
+}
+
+/// A tracked frame's check.
+#[derive(Clone, Copy, PartialEq)]
+enum Check {
+    /// The frame has none.
+    None,
+    /// Sent to the gate; no verdict yet.
+    Running,
+    /// Whether it passed.
+    Done(bool),
+}
+
+impl InOrderChecks {
+    /// Frame `i` was tracked; `checked` when its check was sent to the gate.
+    fn push(&mut self, i: u64, checked: bool) {
+        self.frames
+            .push_back((i, if checked { Check::Running } else { Check::None }));
+    }
+
+    /// The check of frame `i` came back.
+    fn verdict(&mut self, i: u64, safe: bool) -> Result<()> {
+        match self.frames.iter_mut().find(|(j, _)| *j == i) {
+            Some((_, c @ Check::Running)) => {
+                *c = Check::Done(safe);
+                Ok(())
+            }
+            _ => Err(Error::Internal(format!(
+                "a check of frame {i} came back that was not waited for"
+            ))),
+        }
+    }
+
+    /// The next frame in order, once its check (if any) is in: with the
+    /// verdict, or none when it had no check.
+    fn next_ready(&mut self) -> Option<(u64, Option<bool>)> {
+        let &(i, check) = self.frames.front()?;
+        let verdict = match check {
+            Check::Running => return None,
+            Check::None => None,
+            Check::Done(safe) => Some(safe),
+        };
+        self.frames.pop_front();
+        Some((i, verdict))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+}
+
+/// The gate's thread: checks frames (and the faces about to be swapped in
+/// them) in the order they come, until the job stops or its queue closes.
+fn gate_worker(
+    gate: &camshow_core::safety::SafetyGate,
+    checks: &Receiver<(u64, Frame, Vec<[f32; 4]>)>,
+    tx: &Sender<Done>,
+    stop: &AtomicBool,
+) {
+    while let Ok((i, f, faces)) = checks.recv() {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let t = Instant::now();
+        let r = gate.check_frame(&f, &faces).map_err(Error::from);
+        if tx
+            .send(Done::Checked(i, r, t.elapsed().as_secs_f64()))
+            .is_err()
+        {
+            return;
+        }
+    }
 }
 
 /// A frame and the faces (with their source index) to swap in it.
@@ -306,7 +383,6 @@ pub fn run_video_job(
         ));
     }
     let trim = opts.segment.as_ref().map_or(opts.trim, |p| p.trim);
-    let safety = check_video_safety(engine, input, &info, trim, cancel)?;
     let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -339,7 +415,8 @@ pub fn run_video_job(
     } else {
         None
     };
-    let total = opts
+    // The number of frames, where the input says it exactly.
+    let exact_total = opts
         .segment
         .as_ref()
         .map(|p| p.tag.frames)
@@ -347,12 +424,11 @@ pub fn run_video_job(
         .or_else(|| {
             info.frame_count
                 .filter(|_| trim == Trim::default() && !info.variable_fps && opts.fps.is_none())
-        })
-        .or_else(|| {
-            let secs =
-                trim.end.unwrap_or(info.duration).min(info.duration) - trim.start.unwrap_or(0.0);
-            (secs > 0.0).then(|| (secs * fps.as_f64()).round() as u64)
         });
+    let total = exact_total.or_else(|| {
+        let secs = trim.end.unwrap_or(info.duration).min(info.duration) - trim.start.unwrap_or(0.0);
+        (secs > 0.0).then(|| (secs * fps.as_f64()).round() as u64)
+    });
     let mut decoder = if exact_times.is_some() {
         Decoder::open_exact(input, &info)?
     } else {
@@ -416,13 +492,16 @@ pub fn run_video_job(
     let (done_tx, done_rx) = channel::<Done>();
     let decode_error: Mutex<Option<Error>> = Mutex::new(None);
     let decoded = AtomicU64::new(0);
+    // When the first frame came out of the decoder (seconds, as f64 bits).
+    let first_frame = AtomicU64::new(0);
     let decoder_done = AtomicBool::new(false);
     let mut session = FrameSession::tracked(plan.clone(), &engine.settings().engine, fps.as_f64());
 
-    let outcome = std::thread::scope(|s| -> Result<(u64, u64)> {
+    let outcome = std::thread::scope(|s| -> Result<(u64, u64, f64)> {
         // Decoder: in order, at most `window` frames ahead of the encoder.
         let (stop_ref, window_ref, decode_error_ref, decoded_ref, decoder_done_ref) =
             (&stop, &window, &decode_error, &decoded, &decoder_done);
+        let first_frame_ref = &first_frame;
         let decoder_ref = &mut decoder;
         s.spawn(move || {
             let mut i = 0u64;
@@ -435,6 +514,10 @@ pub fn run_video_job(
                 }
                 match decoder_ref.next_frame() {
                     Ok(Some(f)) => {
+                        if i == 0 {
+                            first_frame_ref
+                                .store(start.elapsed().as_secs_f64().to_bits(), Ordering::Relaxed);
+                        }
                         let mut item = (i, f);
                         loop {
                             match frame_tx.try_send(item) {
@@ -467,7 +550,17 @@ pub fn run_video_job(
             let (frames, swaps, tx, stop_ref) = (&frame_rx, &swap_rx, done_tx.clone(), &stop);
             s.spawn(move || worker(engine, plan, frames, swaps, &tx, stop_ref));
         }
+        // The gate: one thread, so the checks run beside tracking, swapping
+        // and encoding (its queue holds at most the window's frames).
+        #[allow(clippy::disallowed_methods)] // bounded by the window
+        let (check_tx, check_rx) = channel::<(u64, Frame, Vec<[f32; 4]>)>();
+        {
+            let (tx, stop_ref) = (done_tx.clone(), &stop);
+            s.spawn(move || gate_worker(gate, &check_rx, &tx, stop_ref));
+        }
         drop(done_tx);
+        let mut in_order = InOrderChecks::default();
+        let mut gate_seconds = 0.0;
         // In order: track, select, hand back for swapping; then re-order and encode.
         let mut analysed: BTreeMap<u64, (Frame, Vec<Face>)> = BTreeMap::new();
         let mut swapped: BTreeMap<u64, (Frame, bool)> = BTreeMap::new();
@@ -484,11 +577,14 @@ pub fn run_video_job(
                 // The last frames after the last check: check the last one.
                 if all_decoded
                     && next_track == decoded.load(Ordering::Acquire)
+                    && in_order.is_empty()
                     && clearance.has_waiting()
                 {
                     let verdict = match held.iter().next_back() {
                         Some((_, (f, t))) => {
+                            let started = Instant::now();
                             let v = gate.check_frame(f, &boxes(t))?;
+                            gate_seconds += started.elapsed().as_secs_f64();
                             unsafe_found.extend(camshow_core::safety::unsafe_labels(&v));
                             v.safe
                         }
@@ -506,21 +602,22 @@ pub fn run_video_job(
                             // No face is swapped before a check at or after its frame passed;
                             // the first frame of every scene is checked too.
                             let cut = cuts.is_cut(&f);
-                            let verdict = (next_track.is_multiple_of(interval) || cut)
-                                .then(|| {
-                                    gate.check_frame(&f, &boxes(&targets)).map(|v| {
-                                        unsafe_found
-                                            .extend(camshow_core::safety::unsafe_labels(&v));
-                                        v.safe
-                                    })
-                                })
-                                .transpose()?;
-                            held.insert(next_track, (f, targets));
-                            for (i, swap) in clearance.frame(next_track, verdict) {
-                                release(&mut held, &swap_tx, i, swap)?;
+                            let due = next_track.is_multiple_of(interval) || cut;
+                            if due {
+                                check_tx
+                                    .send((next_track, f.clone(), boxes(&targets)))
+                                    .map_err(|_| Error::Internal("the gate stopped".into()))?;
                             }
+                            held.insert(next_track, (f, targets));
+                            in_order.push(next_track, due);
                             next_track += 1;
                         }
+                    }
+                    Ok(Done::Checked(i, r, secs)) => {
+                        gate_seconds += secs;
+                        let v = r?;
+                        unsafe_found.extend(camshow_core::safety::unsafe_labels(&v));
+                        in_order.verdict(i, v.safe)?;
                     }
                     Ok(Done::Swapped(i, r)) => {
                         swapped.insert(i, r?);
@@ -551,12 +648,32 @@ pub fn run_video_job(
                         return Err(Error::Internal("frame workers stopped".into()));
                     }
                 }
+                // Frames whose checks are in, in order, to the clearance: no
+                // face is swapped before a check at or after its frame passed.
+                while let Some((i, verdict)) = in_order.next_ready() {
+                    for (j, swap) in clearance.frame(i, verdict) {
+                        release(&mut held, &swap_tx, j, swap)?;
+                    }
+                    // Stop as soon as the video is refused whatever the rest
+                    // holds: at most one check per frame after this one, and
+                    // one on the last frame.
+                    if verdict == Some(false)
+                        && let Some(total) = exact_total
+                    {
+                        let (checks, bad) = clearance.checks();
+                        let left = total.saturating_sub(i + 1) + 1;
+                        if policy.video_refused_whatever_follows(checks, bad, left) {
+                            return Err(refusal(input, (checks, bad), &unsafe_found, true));
+                        }
+                    }
+                }
             }
         })();
+        drop(check_tx);
         stop.store(result.is_err(), Ordering::Relaxed);
         window.moved.notify_all();
         drop(swap_tx);
-        result.map(|()| (next_write, frames_swapped))
+        result.map(|()| (next_write, frames_swapped, gate_seconds))
     });
     if cancel.load(Ordering::Relaxed) {
         return Err(Error::Cancelled);
@@ -567,19 +684,15 @@ pub fn run_video_job(
     {
         return Err(e);
     }
-    let (frames, frames_swapped) = outcome?;
+    let (frames, frames_swapped, gate_seconds) = outcome?;
     let (checks, unsafe_checks) = clearance.checks();
     if policy.video_refused(checks, unsafe_checks) {
-        return Err(camshow_core::Error::Unsafe {
-            what: format!(
-                "video {} ({unsafe_checks} of {checks} checks while swapping)",
-                input.display()
-            ),
-            labels: unsafe_found.into_iter().collect::<Vec<_>>().join(", "),
-            score: UNSAFE_THRESHOLD,
-            threshold: UNSAFE_THRESHOLD,
-        }
-        .into());
+        return Err(refusal(
+            input,
+            (checks, unsafe_checks),
+            &unsafe_found,
+            false,
+        ));
     }
     if frames == 0 {
         return Err(Error::Invalid(format!(
@@ -620,10 +733,41 @@ pub fn run_video_job(
         info,
         frames,
         frames_swapped,
-        safety_samples: safety,
         safety_checks: clearance.checks(),
         unswapped_ranges: clearance.unswapped().to_vec(),
         scene_cuts: cuts.cuts(),
         seconds: start.elapsed().as_secs_f64(),
+        first_frame_seconds: f64::from_bits(first_frame.load(Ordering::Relaxed)),
+        gate_seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_reach_the_clearance_in_frame_order_whatever_order_they_end_in() {
+        let mut c = InOrderChecks::default();
+        c.push(0, true);
+        c.push(1, false);
+        c.push(2, true);
+        c.push(3, false);
+        // Nothing before frame 0's verdict.
+        assert_eq!(c.next_ready(), None);
+        // Frame 2's check ends first: still nothing, frame 0 waits.
+        c.verdict(2, false).unwrap();
+        assert_eq!(c.next_ready(), None);
+        c.verdict(0, true).unwrap();
+        let got: Vec<_> = std::iter::from_fn(|| c.next_ready()).collect();
+        assert_eq!(
+            got,
+            [(0, Some(true)), (1, None), (2, Some(false)), (3, None)]
+        );
+        assert!(c.is_empty());
+        // A verdict nobody waited for is an error, not a lost frame.
+        c.push(4, false);
+        assert!(c.verdict(4, true).is_err());
+        assert!(c.verdict(9, true).is_err());
+    }
 }

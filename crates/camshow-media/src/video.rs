@@ -294,16 +294,10 @@ impl Decoder {
         Self::spawn(path, info, Trim::default(), None, true, None)
     }
 
-    /// The safety gate's up-front samples: [`SafetyPolicy::video_samples_per_second`]
-    /// frames per second (at least one), at most 640 px wide.
-    ///
-    /// [`SafetyPolicy::video_samples_per_second`]: camshow_core::safety::SafetyPolicy
+    /// A quick look through a video: one frame a second, at most 640 px
+    /// wide (the faces a video holds, `camshow faces`).
     pub fn open_samples(path: &Path, info: &VideoInfo, trim: Trim) -> Result<Self> {
-        let rate = camshow_core::safety::SafetyPolicy::default()
-            .video_samples_per_second
-            .ceil()
-            .max(1.0) as u32;
-        Self::spawn(path, info, trim, Some(rate), false, None)
+        Self::spawn(path, info, trim, Some(1), false, None)
     }
 
     fn spawn(

@@ -1286,3 +1286,46 @@ fn bench_stand_ins_times_models_of_the_real_size() {
         assert_eq!(r["max_abs_diff_vs_cpu"], 0.0, "{r}");
     }
 }
+
+/// `camshow bench video` times the job against FFmpeg's own decode + encode
+/// of the same clip (the codec floor), reports the time to the first frame
+/// and the gate's share, and runs with the cheap stand-in detector.
+#[test]
+fn bench_video_reports_the_codec_floor_first_frame_and_gate_time() {
+    let o = run(&[
+        "bench",
+        "video",
+        "-s",
+        s(&sample("astronaut.png")),
+        "--seconds",
+        "2",
+        "--stand-ins",
+        "cheap",
+        "--json",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["frames"], 20, "{v}");
+    assert_eq!(v["detector"], "scrfd", "{v}");
+    assert_eq!(v["swapper"], "classic", "{v}");
+    assert_eq!(v["encoder"], "libx264", "{v}");
+    let get = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k}: {v}"));
+    let (e2e, floor, first, gate) = (
+        get("end_to_end_seconds"),
+        get("codec_floor_seconds"),
+        get("first_frame_seconds"),
+        get("gate_seconds"),
+    );
+    assert!(floor > 0.0 && first > 0.0 && gate > 0.0, "{v}");
+    assert!(first < e2e && gate < e2e, "{v}");
+    assert!(
+        (get("ratio_to_codec_floor") - e2e / floor).abs() < 1e-9,
+        "{v}"
+    );
+    // Checks on frames 0, 2, …, 18 and the last.
+    assert_eq!(v["safety_checks"], 11, "{v}");
+    // The cheap stand-in finds its one face in every frame: all swapped,
+    // so the model-bound pass did real work too.
+    assert!(get("model_bound_fps") > 0.0, "{v}");
+}

@@ -147,7 +147,8 @@ fn swaps_every_frame_keeping_fps_audio_and_provenance() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["frames"], 30);
     assert_eq!(v["frames_swapped"], 30, "{v}");
-    assert_eq!(v["safety_samples"], 3);
+    // Checks on frames 0, 2, …, 28 (four a second at 10 fps) and the last.
+    assert_eq!(v["safety_checks"], 16, "{v}");
     let (a, b) = (streams(&clip), streams(&out));
     assert_eq!(b.video_frames, a.video_frames);
     assert!(
@@ -1104,15 +1105,19 @@ fn the_gate_refuses_a_marked_video_and_leaves_marked_moments_unswapped() {
     store();
     let dir = tempfile::tempdir().unwrap();
     let t1 = sample("t1.jpg");
-    // Marked throughout: refused by the sampling rule before any frame is
-    // swapped, nothing written.
+    // Marked throughout: no frame is swapped, and the job stops as soon as
+    // the rest of the video cannot lift the refusal — after its third check
+    // (frame 4): 3 unsafe of at most 3 + 26 + 1 checks is over 10 % — with
+    // nothing written.
     let all = marked_clip(dir.path(), "all.mp4", "1");
     let out = dir.path().join("out.mp4");
     let o = swap(&["-s", s(&t1), "-t", s(&all), "-o", s(&out)]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(
-        err.contains("refused by the content-safety gate") && err.contains("all.mp4"),
+        err.contains("refused by the content-safety gate")
+            && err.contains("all.mp4")
+            && err.contains("3 of 3 of the checks so far"),
         "{err}"
     );
     assert!(!out.exists());
@@ -1122,8 +1127,7 @@ fn the_gate_refuses_a_marked_video_and_leaves_marked_moments_unswapped() {
             .to_string_lossy()
             .starts_with(".camshow-")
     }));
-    // Marked on frames 17 and 18 only (1.7–1.8 s, away from the frames the
-    // once-a-second sampling takes: 4, 14, 24): the check on frame 18 fails
+    // Marked on frames 17 and 18 only (1.7–1.8 s): the check on frame 18 fails
     // (checks every 2 frames), so frames 17–20 stay unswapped, the rest is
     // swapped, and one unsafe check of 16 does not refuse the video.
     let brief = marked_clip(dir.path(), "brief.mp4", "between(n,17,18)");

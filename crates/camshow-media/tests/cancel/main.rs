@@ -1,19 +1,21 @@
-//! Stopping work part-way: the safety sampling of a video, the re-timing of
+//! Stopping work part-way: a video job, the re-timing of
 //! a variable-rate output and a face scan each end with `Cancelled`, kill
 //! their FFmpeg children and leave nothing behind.
 
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use camshow_core::analysis::Needs;
 use camshow_core::detect::DetectorKind;
 use camshow_core::pipeline::SwapEngine;
+use camshow_core::session::SourcePlan;
 use camshow_core::settings::Settings;
 use camshow_media::Error;
+use camshow_media::job::JobOptions;
 use camshow_media::video::{Decoder, EncodeOptions, Encoder, Rational, Trim, container_for, probe};
-use camshow_test_utils::{astronaut_clip, context, parity_model, store};
+use camshow_test_utils::{astronaut_clip, context, parity_model, sample, store};
 
 /// This test process's live (not zombie) children.
 #[cfg(target_os = "linux")]
@@ -43,24 +45,42 @@ fn cancelled(e: &Error) -> bool {
 }
 
 #[test]
-fn stopping_the_safety_sampling_ends_its_decoder() {
+fn stopping_a_video_job_part_way_ends_its_decoder_and_encoder() {
     let dir = tempfile::tempdir().unwrap();
     let input = astronaut_clip(&dir.path().join("clip.mp4"), 3, 256);
     let ctx = context(store(), 1);
     let engine = SwapEngine::load_with(&ctx, &Settings::default(), Needs::default()).unwrap();
-    let info = probe(&input).unwrap();
-    // Sampling runs to the end when nobody stops it...
-    let go = AtomicBool::new(false);
-    let (n, bad) =
-        camshow_media::job::check_video_safety(&engine, &input, &info, Trim::default(), &go)
-            .unwrap();
-    assert!(n >= 3 && bad == 0, "{n} samples, {bad} unsafe");
-    // ...and stops at its first sample when asked.
-    let stop = AtomicBool::new(true);
-    let err =
-        camshow_media::job::check_video_safety(&engine, &input, &info, Trim::default(), &stop)
-            .unwrap_err();
+    let face = camshow_media::image_io::read_image(&sample("t1.jpg")).unwrap();
+    let plan = SourcePlan::one(engine.prepare_source(&face).unwrap());
+    let out = dir.path().join("out.mp4");
+    // Stopped once five frames are written: decoding, checks and encoding
+    // are all under way.
+    let stop = AtomicBool::new(false);
+    let written = AtomicU64::new(0);
+    let err = camshow_media::job::run_video_job(
+        &engine,
+        &plan,
+        &input,
+        &out,
+        &JobOptions::default(),
+        &|done, _| {
+            written.store(done, Ordering::Relaxed);
+            if done >= 5 {
+                stop.store(true, Ordering::Relaxed);
+            }
+        },
+        &stop,
+    )
+    .unwrap_err();
     assert!(cancelled(&err), "{err}");
+    let w = written.load(Ordering::Relaxed);
+    assert!((5..30).contains(&w), "{w} frames written");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "clip.mp4")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
     #[cfg(target_os = "linux")]
     assert!(live_children().is_empty(), "{:?}", live_children());
 }
