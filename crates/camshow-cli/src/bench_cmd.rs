@@ -664,9 +664,10 @@ fn bench_video(clip_args: &ClipArgs, size: &str, seconds: u32) -> Result<ExitCod
             report.first_frame_seconds
         );
         println!(
-            "  safety gate: {} checks, {:.2} s on its thread ({:.1} ms each)",
+            "  safety gate: {} checks, {:.2} s on its {} threads ({:.1} ms each)",
             report.safety_checks.0,
             report.gate_seconds,
+            camshow_core::safety::GATE_SESSIONS,
             1000.0 * report.gate_seconds / report.safety_checks.0.max(1) as f64
         );
     }

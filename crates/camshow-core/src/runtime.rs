@@ -674,7 +674,10 @@ pub struct TensorF32 {
 /// A loaded model: one ONNX Runtime session, shareable across threads.
 pub struct Model {
     name: String,
-    session: Mutex<Session>,
+    /// One session, or several for runs at once (a free one is taken).
+    sessions: Vec<Mutex<Session>>,
+    /// The session a run waits for when all are busy (round robin).
+    next: std::sync::atomic::AtomicUsize,
     providers: Vec<ExecutionProvider>,
     inputs: Vec<String>,
     input_f64: Vec<bool>,
@@ -755,6 +758,52 @@ impl Runtime {
     /// Creates a session for `name` from model bytes. Reports which
     /// providers attached; an explicitly requested one that fails is an error.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Arc<Model>> {
+        self.load_sessions(name, bytes, 1)
+    }
+
+    /// [`Runtime::load`] with `sessions` sessions of the model (at least
+    /// one): up to that many runs go at once, each on a session no other
+    /// run holds (a model one pipeline calls from several threads, such as
+    /// the safety gate's checks beside the frame workers' own).
+    pub fn load_sessions(&self, name: &str, bytes: &[u8], sessions: usize) -> Result<Arc<Model>> {
+        let (first, attached) = self.session(name, bytes)?;
+        let mut pool = vec![Mutex::new(first)];
+        for _ in 1..sessions {
+            pool.push(Mutex::new(self.session(name, bytes)?.0));
+        }
+        let session = pool[0]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let inputs = session
+            .inputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
+        let input_f64 = session
+            .inputs()
+            .iter()
+            .map(|o| o.dtype().tensor_type() == Some(ort::value::TensorElementType::Float64))
+            .collect();
+        let outputs = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
+        drop(session);
+        tracing::info!(model = name, providers = ?attached, sessions, "model loaded");
+        Ok(Arc::new(Model {
+            name: name.into(),
+            sessions: pool,
+            next: std::sync::atomic::AtomicUsize::new(0),
+            providers: attached,
+            inputs,
+            input_f64,
+            outputs,
+        }))
+    }
+
+    /// One session of a model, with the providers that attached.
+    fn session(&self, name: &str, bytes: &[u8]) -> Result<(Session, Vec<ExecutionProvider>)> {
         let mut builder = Session::builder(self.env)
             .map_err(Error::ort(format!("creating a session for {name}")))?;
         let explicit = !self.options.providers.is_empty();
@@ -792,30 +841,7 @@ impl Runtime {
             .commit_from_memory(bytes)
             .map_err(Error::ort(format!("loading model {name}")))?;
         SESSIONS_CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let inputs = session
-            .inputs()
-            .iter()
-            .map(|o| o.name().to_string())
-            .collect();
-        let input_f64 = session
-            .inputs()
-            .iter()
-            .map(|o| o.dtype().tensor_type() == Some(ort::value::TensorElementType::Float64))
-            .collect();
-        let outputs = session
-            .outputs()
-            .iter()
-            .map(|o| o.name().to_string())
-            .collect();
-        tracing::info!(model = name, providers = ?attached, "model loaded");
-        Ok(Arc::new(Model {
-            name: name.into(),
-            session: Mutex::new(session),
-            providers: attached,
-            inputs,
-            input_f64,
-            outputs,
-        }))
+        Ok((session, attached))
     }
 }
 
@@ -885,10 +911,18 @@ impl Model {
             };
             values.push((name.as_str(), v));
         }
+        // A free session, else the next one in turn.
         let mut session = self
-            .session
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .sessions
+            .iter()
+            .find_map(|m| m.try_lock().ok())
+            .unwrap_or_else(|| {
+                let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    % self.sessions.len();
+                self.sessions[i]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            });
         let result = session
             .run(values)
             .map_err(Error::ort(format!("running {}", self.name)))?;
@@ -921,6 +955,32 @@ pub enum Input<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_with_several_sessions_runs_on_a_free_one() {
+        let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
+        let bytes = crate::onnx::ModelBuilder::new("relu", 13)
+            .input("x", &crate::onnx::fixed(&[1, 2]))
+            .node("Relu", &["x"], &["y"], &[])
+            .output("y", &crate::onnx::fixed(&[1, 2]))
+            .build();
+        let before = sessions_created();
+        let m = rt.load_sessions("relu", &bytes, 2).unwrap();
+        assert_eq!(sessions_created(), before + 2);
+        assert_eq!(m.input_names(), ["x"]);
+        // With one session held (a run under way elsewhere), a run takes
+        // the other instead of waiting.
+        let held = m.sessions[0].lock().unwrap();
+        let out = m.run(&[(&[1, 2], &[-1.0, 2.0])]).unwrap();
+        assert_eq!(out[0].data, [0.0, 2.0]);
+        drop(held);
+        let held = m.sessions[1].lock().unwrap();
+        assert_eq!(
+            m.run(&[(&[1, 2], &[3.0, -4.0])]).unwrap()[0].data,
+            [3.0, 0.0]
+        );
+        drop(held);
+    }
 
     #[test]
     fn run_into_reuses_the_output_buffers() {

@@ -194,7 +194,7 @@ impl SafetyGate {
     }
 
     fn from_model_bytes(rt: &Runtime, bytes: &[u8]) -> Result<Self> {
-        let model = rt.load("nudenet", bytes)?;
+        let model = rt.load_sessions("nudenet", bytes, GATE_SESSIONS)?;
         if model.input_names().len() != 1 || model.output_names().len() != 1 {
             return Err(Error::ModelSignature {
                 model: "nudenet".into(),
@@ -500,6 +500,10 @@ pub fn decode(out: &TensorF32, side: u32) -> Result<Verdict> {
         detections,
     })
 }
+
+/// Checks the gate can run at once (its model's sessions): a video job
+/// checks frames on this many threads, beside its frame workers.
+pub const GATE_SESSIONS: usize = 2;
 
 /// A share of frames may be unsafe before a video is refused (as FaceFusion does).
 pub const MAX_UNSAFE_SHARE: f64 = 0.10;

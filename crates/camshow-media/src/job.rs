@@ -91,8 +91,9 @@ pub struct JobReport {
     pub seconds: f64,
     /// Seconds from the job's start to its first decoded frame.
     pub first_frame_seconds: f64,
-    /// Seconds the gate spent on the checks (on a thread of its own, beside
-    /// decoding, swapping and encoding).
+    /// Seconds the gate spent on the checks, summed over its threads
+    /// ([`camshow_core::safety::GATE_SESSIONS`], beside decoding, swapping
+    /// and encoding).
     pub gate_seconds: f64,
 }
 
@@ -265,15 +266,18 @@ impl InOrderChecks {
     }
 }
 
-/// The gate's thread: checks frames (and the faces about to be swapped in
-/// them) in the order they come, until the job stops or its queue closes.
+/// A gate thread: checks frames (and the faces about to be swapped in
+/// them) as they come, until the job stops or the queue closes; the
+/// verdicts may come back out of order ([`InOrderChecks`] puts them back).
 fn gate_worker(
     gate: &camshow_core::safety::SafetyGate,
-    checks: &Receiver<(u64, Frame, Vec<[f32; 4]>)>,
+    checks: &Mutex<Receiver<CheckTask>>,
     tx: &Sender<Done>,
     stop: &AtomicBool,
 ) {
-    while let Ok((i, f, faces)) = checks.recv() {
+    loop {
+        let next = checks.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok((i, f, faces)) = next else { return };
         if stop.load(Ordering::Relaxed) {
             return;
         }
@@ -287,6 +291,9 @@ fn gate_worker(
         }
     }
 }
+
+/// A frame to check and the boxes of the faces about to be swapped in it.
+type CheckTask = (u64, Frame, Vec<[f32; 4]>);
 
 /// A frame and the faces (with their source index) to swap in it.
 type SwapTask = (u64, Frame, Vec<(Face, usize)>);
@@ -497,6 +504,10 @@ pub fn run_video_job(
     let decoder_done = AtomicBool::new(false);
     let mut session = FrameSession::tracked(plan.clone(), &engine.settings().engine, fps.as_f64());
 
+    // The checks for the gate's threads.
+    #[allow(clippy::disallowed_methods)] // bounded by the window
+    let (check_tx, check_rx) = channel::<CheckTask>();
+    let check_rx = Mutex::new(check_rx);
     let outcome = std::thread::scope(|s| -> Result<(u64, u64, f64)> {
         // Decoder: in order, at most `window` frames ahead of the encoder.
         let (stop_ref, window_ref, decode_error_ref, decoded_ref, decoder_done_ref) =
@@ -550,13 +561,12 @@ pub fn run_video_job(
             let (frames, swaps, tx, stop_ref) = (&frame_rx, &swap_rx, done_tx.clone(), &stop);
             s.spawn(move || worker(engine, plan, frames, swaps, &tx, stop_ref));
         }
-        // The gate: one thread, so the checks run beside tracking, swapping
-        // and encoding (its queue holds at most the window's frames).
-        #[allow(clippy::disallowed_methods)] // bounded by the window
-        let (check_tx, check_rx) = channel::<(u64, Frame, Vec<[f32; 4]>)>();
-        {
-            let (tx, stop_ref) = (done_tx.clone(), &stop);
-            s.spawn(move || gate_worker(gate, &check_rx, &tx, stop_ref));
+        // The gate: threads of its own (one per session of its model), so
+        // the checks run beside tracking, swapping and encoding (its queue
+        // holds at most the window's frames).
+        for _ in 0..camshow_core::safety::GATE_SESSIONS {
+            let (rx, tx, stop_ref) = (&check_rx, done_tx.clone(), &stop);
+            s.spawn(move || gate_worker(gate, rx, &tx, stop_ref));
         }
         drop(done_tx);
         let mut in_order = InOrderChecks::default();
