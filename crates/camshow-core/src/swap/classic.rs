@@ -10,6 +10,16 @@ use crate::geometry::{Affine, Border, estimate_norm, warp_affine};
 /// Crop size: large enough to keep detail for faces up to ~300 px.
 pub const SIZE: u32 = 256;
 
+/// A source face as the classic swapper keeps it: the aligned crop, and
+/// the crop in L*a*b* with its skin's statistics (converted once, not for
+/// every target).
+#[derive(Debug, Clone)]
+pub struct ClassicSource {
+    /// The aligned crop.
+    pub pixels: Frame,
+    lab: colour::LabImage,
+}
+
 /// The classic swapper.
 #[derive(Debug)]
 pub struct ClassicSwapper {
@@ -59,9 +69,12 @@ impl FaceSwapper for ClassicSwapper {
     }
 
     fn prepare_source(&self, frame: &Frame, face: &Face) -> Result<SourceIdentity> {
-        Ok(SourceIdentity::Crop(
-            Self::align(frame, &face.kps, Border::Replicate)?.0,
-        ))
+        let pixels = Self::align(frame, &face.kps, Border::Replicate)?.0;
+        let lab = colour::LabImage::new(pixels.data(), &self.alpha);
+        Ok(SourceIdentity::Crop(Box::new(ClassicSource {
+            pixels,
+            lab,
+        })))
     }
 
     fn swap_crop(
@@ -76,12 +89,9 @@ impl FaceSwapper for ClassicSwapper {
             ));
         };
         let (tgt, m) = Self::align(frame, &target.kps, Border::Replicate)?;
-        let mut out = src.clone();
-        if let (Some(s), Some(t)) = (
-            colour::lab_stats(src.data(), &self.alpha),
-            colour::lab_stats(tgt.data(), &self.alpha),
-        ) {
-            colour::transfer(out.data_mut(), s, t);
+        let mut out = src.pixels.clone();
+        if let (Some(_), Some(t)) = (src.lab.stats(), colour::lab_stats(tgt.data(), &self.alpha)) {
+            src.lab.transfer_into(t, out.data_mut());
         }
         Ok((out, m))
     }

@@ -79,20 +79,31 @@ pub fn lab_to_rgb(l: [f32; 3]) -> [u8; 3] {
         let t = v.clamp(0.0, 1.0) * SRGB_STEPS as f32;
         let i = (t as usize).min(SRGB_STEPS - 1);
         let s = lut[i] + (lut[i + 1] - lut[i]) * (t - i as f32);
-        (s * 255.0).round().clamp(0.0, 255.0) as u8
+        // Non-negative: adding a half and truncating rounds (without the
+        // libm call `round` is on baseline x86-64).
+        ((s * 255.0).clamp(0.0, 255.0) + 0.5) as u8
     })
 }
 
+/// Mean and standard deviation of each L*a*b* channel.
+pub type LabStats = ([f32; 3], [f32; 3]);
+
 /// Mean and standard deviation of each L*a*b* channel over pixels whose mask weight exceeds 0.5.
-pub fn lab_stats(rgb: &[u8], mask: &[u8]) -> Option<([f32; 3], [f32; 3])> {
+pub fn lab_stats(rgb: &[u8], mask: &[u8]) -> Option<LabStats> {
+    stats_of(
+        rgb.chunks_exact(3)
+            .zip(mask)
+            .filter(|&(_, &m)| m >= 128)
+            .map(|(px, _)| rgb_to_lab([px[0], px[1], px[2]])),
+    )
+}
+
+/// Mean and standard deviation of `lab`; none for fewer than 16 pixels.
+fn stats_of(lab: impl Iterator<Item = [f32; 3]>) -> Option<LabStats> {
     let mut sum = [0f64; 3];
     let mut sq = [0f64; 3];
     let mut n = 0f64;
-    for (px, &m) in rgb.chunks_exact(3).zip(mask) {
-        if m < 128 {
-            continue;
-        }
-        let lab = rgb_to_lab([px[0], px[1], px[2]]);
+    for lab in lab {
         for c in 0..3 {
             sum[c] += f64::from(lab[c]);
             sq[c] += f64::from(lab[c]) * f64::from(lab[c]);
@@ -110,25 +121,72 @@ pub fn lab_stats(rgb: &[u8], mask: &[u8]) -> Option<([f32; 3], [f32; 3])> {
     Some((mean, std))
 }
 
-/// Recolours `rgb` in place so its masked L*a*b* statistics match `target`'s.
-pub fn transfer(
-    rgb: &mut [u8],
-    source_stats: ([f32; 3], [f32; 3]),
-    target_stats: ([f32; 3], [f32; 3]),
-) {
-    let (ms, ss) = source_stats;
-    let (mt, st) = target_stats;
-    let gain: [f32; 3] = std::array::from_fn(|c| {
+/// Each channel's scale from `source` to `target` statistics.
+fn gains(source: LabStats, target: LabStats) -> [f32; 3] {
+    let (ss, st) = (source.1, target.1);
+    std::array::from_fn(|c| {
         if ss[c] > 1e-3 {
             (st[c] / ss[c]).clamp(0.25, 4.0)
         } else {
             1.0
         }
-    });
+    })
+}
+
+/// One pixel moved from `source` to `target` statistics, back in sRGB.
+fn recolour(lab: [f32; 3], source: LabStats, gain: [f32; 3], target: LabStats) -> [u8; 3] {
+    lab_to_rgb(std::array::from_fn(|c| {
+        (lab[c] - source.0[c]) * gain[c] + target.0[c]
+    }))
+}
+
+/// Recolours `rgb` in place so its masked L*a*b* statistics match `target`'s.
+pub fn transfer(rgb: &mut [u8], source_stats: LabStats, target_stats: LabStats) {
+    let gain = gains(source_stats, target_stats);
     for px in rgb.chunks_exact_mut(3) {
         let lab = rgb_to_lab([px[0], px[1], px[2]]);
-        let out: [f32; 3] = std::array::from_fn(|c| (lab[c] - ms[c]) * gain[c] + mt[c]);
-        px.copy_from_slice(&lab_to_rgb(out));
+        px.copy_from_slice(&recolour(lab, source_stats, gain, target_stats));
+    }
+}
+
+/// A picture in L*a*b* with its masked statistics, converted once: a
+/// source face recoloured for every target ([`transfer`] without converting
+/// the source again each time).
+#[derive(Debug, Clone)]
+pub struct LabImage {
+    lab: Vec<[f32; 3]>,
+    stats: Option<LabStats>,
+}
+
+impl LabImage {
+    /// `rgb` in L*a*b*, with its statistics over `mask` (as [`lab_stats`]).
+    pub fn new(rgb: &[u8], mask: &[u8]) -> Self {
+        let lab: Vec<[f32; 3]> = rgb
+            .chunks_exact(3)
+            .map(|px| rgb_to_lab([px[0], px[1], px[2]]))
+            .collect();
+        let stats = stats_of(
+            lab.iter()
+                .zip(mask)
+                .filter(|&(_, &m)| m >= 128)
+                .map(|(l, _)| *l),
+        );
+        Self { lab, stats }
+    }
+
+    /// The masked statistics (none when the mask holds under 16 pixels).
+    pub fn stats(&self) -> Option<LabStats> {
+        self.stats
+    }
+
+    /// Writes the picture into `rgb` (the same size), recoloured to
+    /// `target` statistics: what [`transfer`] makes of the picture's pixels.
+    pub fn transfer_into(&self, target: LabStats, rgb: &mut [u8]) {
+        let Some(source) = self.stats else { return };
+        let gain = gains(source, target);
+        for (px, &lab) in rgb.chunks_exact_mut(3).zip(&self.lab) {
+            px.copy_from_slice(&recolour(lab, source, gain, target));
+        }
     }
 }
 
@@ -155,6 +213,28 @@ mod tests {
         }
         let white = rgb_to_lab([255, 255, 255]);
         assert!((white[0] - 100.0).abs() < 0.1 && white[1].abs() < 0.1);
+    }
+
+    #[test]
+    fn a_prepared_source_recolours_exactly_as_transfer_does() {
+        let src: Vec<u8> = (0..4096u32)
+            .flat_map(|i| [(i * 7 % 256) as u8, (i * 13 % 256) as u8, (i / 16) as u8])
+            .collect();
+        let tgt: Vec<u8> = (0..4096u32)
+            .flat_map(|i| [200, (150 + i % 60) as u8, (i % 120) as u8])
+            .collect();
+        let mask: Vec<u8> = (0..4096u32)
+            .map(|i| if i % 3 == 0 { 0 } else { 255 })
+            .collect();
+        let t = lab_stats(&tgt, &mask).unwrap();
+        let prepared = LabImage::new(&src, &mask);
+        assert_eq!(prepared.stats(), lab_stats(&src, &mask));
+        let mut expected = src.clone();
+        transfer(&mut expected, prepared.stats().unwrap(), t);
+        let mut got = vec![0u8; src.len()];
+        prepared.transfer_into(t, &mut got);
+        assert_eq!(got, expected);
+        assert_ne!(got, src, "the colours moved");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::classic::ClassicSwapper;
+pub use self::classic::{ClassicSource, ClassicSwapper};
 pub use self::inswapper::Inswapper;
 use crate::detect::Face;
 use crate::error::{Error, Result};
@@ -147,7 +147,7 @@ pub enum SourceIdentity {
     /// inswapper's projected latent (512 values).
     Latent(Vec<f32>),
     /// An aligned crop of the source face (classic swapper).
-    Crop(Frame),
+    Crop(Box<classic::ClassicSource>),
 }
 
 /// What the swap model needs from the source face.
