@@ -44,6 +44,19 @@ fn cancelled(e: &Error) -> bool {
     e.is_cancelled()
 }
 
+/// Work stopped part-way left nothing in `dir` but the input clip, and no
+/// FFmpeg process running.
+fn nothing_left_but_the_clip(dir: &std::path::Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "clip.mp4")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    #[cfg(target_os = "linux")]
+    assert!(live_children().is_empty(), "{:?}", live_children());
+}
+
 #[test]
 fn stopping_a_video_job_part_way_ends_its_decoder_and_encoder() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,14 +88,7 @@ fn stopping_a_video_job_part_way_ends_its_decoder_and_encoder() {
     assert!(cancelled(&err), "{err}");
     let w = written.load(Ordering::Relaxed);
     assert!((5..30).contains(&w), "{w} frames written");
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n != "clip.mp4")
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
-    #[cfg(target_os = "linux")]
-    assert!(live_children().is_empty(), "{:?}", live_children());
+    nothing_left_but_the_clip(dir.path());
 }
 
 #[test]
@@ -132,14 +138,7 @@ fn stopping_the_retiming_leaves_no_output() {
     let err = encode(true).unwrap_err();
     assert!(cancelled(&err), "{err}");
     assert!(!target.exists());
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n != "clip.mp4")
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
-    #[cfg(target_os = "linux")]
-    assert!(live_children().is_empty(), "{:?}", live_children());
+    nothing_left_but_the_clip(dir.path());
     // Not stopped: the re-timed file, 30 frames over 4.5 s (0.1 s and 0.2 s in turn).
     encode(false).unwrap();
     let out = probe(&target).unwrap();
@@ -167,14 +166,7 @@ fn stopping_a_face_scan_writes_nothing() {
     .unwrap_err();
     assert!(cancelled(&err), "{err}");
     assert!(!map.exists());
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n != "clip.mp4")
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
-    #[cfg(target_os = "linux")]
-    assert!(live_children().is_empty(), "{:?}", live_children());
+    nothing_left_but_the_clip(dir.path());
     // The same scan, not stopped, finds the astronaut.
     let found = camshow_media::faces::scan(
         &ctx,
