@@ -45,7 +45,7 @@ enum BenchWhat {
         #[command(flatten)]
         clip: ClipArgs,
     },
-    /// Latency of compute-faithful stand-ins of the models that cannot be downloaded here (inswapper_128, w600k_r50: the real layers and sizes, random weights), next to their multiply-accumulate count
+    /// Latency of compute-faithful stand-ins of the models that cannot be downloaded here (w600k_r50, det_10g, inswapper_128, gfpgan_1.4: the real layers and sizes, random weights), next to their multiply-accumulate count
     StandIns {
         /// Timed runs per model (after 1 warm-up run)
         #[arg(long, default_value_t = 5)]
@@ -313,7 +313,7 @@ struct ClipArgs {
     /// Parallel frame workers for the video benchmark, 0 = one per CPU core [settings: video.workers]
     #[arg(long, value_name = "N")]
     video_workers: Option<usize>,
-    /// Stand-in models: faithful (alone: `--stand-ins`) swaps with the compute-faithful stand-ins of inswapper_128 and w600k_r50 (`bench stand-ins`): real model time, meaningless faces; cheap detects with a constant-output stand-in of det_10g (one face, no network) and swaps with the classic swapper, so only the pipeline's own work and the codecs are timed
+    /// Stand-in models: faithful (alone: `--stand-ins`) swaps with the compute-faithful stand-ins of inswapper_128 and w600k_r50, and enhances with that of gfpgan_1.4 when an enhancer is on (`bench stand-ins`): real model time, meaningless faces; cheap detects with a constant-output stand-in of det_10g (one face, no network) and swaps with the classic swapper, so only the pipeline's own work and the codecs are timed
     #[arg(long, value_name = "KIND", num_args = 0..=1, default_missing_value = "faithful")]
     stand_ins: Option<StandIns>,
     /// Print JSON
@@ -328,7 +328,7 @@ struct ClipArgs {
 /// Which stand-in models a clip benchmark runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum StandIns {
-    /// inswapper_128 and w600k_r50 with their real layers and sizes.
+    /// inswapper_128, w600k_r50 and gfpgan_1.4 with their real layers and sizes.
     Faithful,
     /// A constant-output det_10g and the classic swapper.
     Cheap,
@@ -337,8 +337,8 @@ enum StandIns {
 impl ClipArgs {
     /// The models store for a clip benchmark, with the `--model-file`
     /// overrides and the stand-ins written into `dir`: the faithful ones
-    /// override inswapper_128 and w600k_r50 and the swapper is inswapper;
-    /// the cheap one overrides det_10g, the detector is SCRFD and the swapper
+    /// override inswapper_128, w600k_r50 and gfpgan_1.4 and the swapper is
+    /// inswapper; the cheap one overrides det_10g, the detector is SCRFD and the swapper
     /// classic.
     fn store(
         &self,

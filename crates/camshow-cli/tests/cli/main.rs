@@ -1273,13 +1273,24 @@ fn bench_stand_ins_times_models_of_the_real_size() {
     let rows = rows.as_array().unwrap();
     let get = |id: &str| rows.iter().find(|r| r["model"] == id).unwrap().clone();
     let (r50, swap) = (get("w600k_r50"), get("inswapper_128"));
-    // IResNet-50: 6.3 GMAC, 43.6 M weights; inswapper_128: 138 M weights (its 554 MB).
+    let (det, gfpgan) = (get("det_10g"), get("gfpgan_1.4"));
+    // IResNet-50: 6.3 GMAC, 43.6 M weights; inswapper_128: 138 M weights
+    // (its 554 MB); SCRFD-10G: 13.3 GMAC at 640×640; GFPGAN 1.4: 85 M (340 MB).
     assert!((6.0..6.6).contains(&r50["gmac"].as_f64().unwrap()), "{r50}");
     assert!(
         (130.0..142.0).contains(&swap["weights_m"].as_f64().unwrap()),
         "{swap}"
     );
-    for r in [&r50, &swap] {
+    assert!(
+        (12.0..14.5).contains(&det["gmac"].as_f64().unwrap()),
+        "{det}"
+    );
+    assert!(
+        (80.0..88.0).contains(&gfpgan["weights_m"].as_f64().unwrap()),
+        "{gfpgan}"
+    );
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for r in [&r50, &swap, &det, &gfpgan] {
         assert!(r["p50_ms"].as_f64().unwrap() > 0.0, "{r}");
         assert_eq!(r["providers"], serde_json::json!(["cpu"]), "{r}");
         // The CPU against itself: the same numbers.
