@@ -53,6 +53,12 @@ enum BenchWhat {
         /// Print JSON
         #[arg(long)]
         json: bool,
+        /// Write the stand-ins into DIR (ID.onnx each) instead of timing them, and print the `--model-file` arguments that use them with any command; det_10g_cheap is the constant-output detector of `--stand-ins cheap`
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
+        /// With --write: only these (w600k_r50, det_10g, det_10g_cheap, inswapper_128, gfpgan_1.4); repeatable
+        #[arg(long, value_name = "ID", requires = "write")]
+        only: Vec<String>,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -175,6 +181,27 @@ fn bench_live(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `bench stand-ins --write DIR [--only ID]…`.
+#[allow(clippy::print_stdout)]
+fn write_stand_ins(dir: &std::path::Path, only: &[String]) -> Result<ExitCode> {
+    use camshow_core::standin;
+    let ids: Vec<&str> = if only.is_empty() {
+        standin::ALL
+            .iter()
+            .map(|(id, _)| *id)
+            .chain([standin::CHEAP_DET_10G])
+            .collect()
+    } else {
+        only.iter().map(String::as_str).collect()
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the folder {}: {e}", dir.display()))?;
+    for (id, path) in standin::write(dir, &ids)? {
+        println!("--model-file {id}={}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[allow(clippy::print_stdout)]
 fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitCode> {
     use camshow_core::runtime::{ExecutionProvider, Runtime, RuntimeSettings};
@@ -186,7 +213,7 @@ fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitC
         ..RuntimeSettings::explicit(&[ExecutionProvider::Cpu])
     })?;
     let mut rows = Vec::new();
-    for build in camshow_core::standin::ALL {
+    for (_, build) in camshow_core::standin::ALL {
         let m = build();
         let model = rt.load(m.id, &m.bytes)?;
         let providers: Vec<String> = model.providers().iter().map(ToString::to_string).collect();
@@ -411,7 +438,16 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode> {
         } => {
             return bench_video(c, size, *seconds);
         }
-        BenchWhat::StandIns { runs, json, engine } => {
+        BenchWhat::StandIns {
+            write: Some(dir),
+            only,
+            ..
+        } => {
+            return write_stand_ins(dir, only);
+        }
+        BenchWhat::StandIns {
+            runs, json, engine, ..
+        } => {
             return bench_stand_ins(*runs, *json, engine);
         }
         BenchWhat::Live {

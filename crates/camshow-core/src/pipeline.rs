@@ -313,8 +313,14 @@ impl SwapEngine {
         let mut best: Option<(f64, usize, Face)> = None;
         let mut embeddings = Vec::new();
         for (i, (name, frame)) in photos.iter().enumerate() {
-            self.gate.ensure_safe_image(frame, &[], name)?;
-            let faces = analyser.analyse(frame, needs)?;
+            // The gate's checks and the face analysis side by side; nothing
+            // is used before the gate has passed the picture.
+            let (checked, faces) = rayon::join(
+                || self.gate.ensure_safe_image(frame, &[], name),
+                || analyser.analyse(frame, needs),
+            );
+            checked?;
+            let faces = faces?;
             let k = match pick.filter(|p| p.photo == i) {
                 Some(p) => faces
                     .iter()
@@ -418,8 +424,15 @@ impl SwapEngine {
         source: &PreparedSource,
         reference: Option<&[f32]>,
     ) -> Result<SwapReport> {
-        self.gate.ensure_safe_image(frame, &[], "target")?;
-        let faces = self.analyse(frame)?;
+        let (checked, faces) = {
+            let frame: &Frame = frame;
+            rayon::join(
+                || self.gate.ensure_safe_image(frame, &[], "target"),
+                || self.analyse(frame),
+            )
+        };
+        checked?;
+        let faces = faces?;
         let chosen = select(
             &faces,
             self.settings.engine.selector,

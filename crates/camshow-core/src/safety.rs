@@ -242,13 +242,53 @@ impl SafetyGate {
     /// a large canvas is seen near native scale), and a context crop around
     /// each face in `faces` (`[x1, y1, x2, y2]`) — the face with the body
     /// below it, filling the model's input. Unsafe if any check is.
+    ///
+    /// The checks run side by side on the gate's sessions
+    /// ([`GATE_SESSIONS`]); the verdict is merged in the order above.
     pub fn check_image(&self, frame: &Frame, faces: &[[f32; 4]]) -> Result<Verdict> {
-        let mut v = self.check(frame)?;
+        let mut regions = vec![((0, 0, frame.width(), frame.height()), false)];
         if frame.width() > 2 * INPUT || frame.height() > 2 * INPUT {
-            merge(&mut v, self.check_tiles(frame)?);
+            regions.extend(
+                tiles(frame.width(), frame.height())
+                    .into_iter()
+                    .map(|t| (t, true)),
+            );
         }
-        for b in faces {
-            merge(&mut v, self.check_context(frame, b)?);
+        regions.extend(
+            faces
+                .iter()
+                .map(|b| (context_region(frame.width(), frame.height(), b), false)),
+        );
+        self.check_regions(frame, &regions)
+    }
+
+    /// Checks the `regions` of `frame` (`(x, y, w, h)`, and whether the
+    /// region is skipped when it is one flat colour) side by side on the
+    /// gate's sessions ([`GATE_SESSIONS`]), and merges the verdicts in order.
+    /// Boxes are in frame pixels.
+    fn check_regions(&self, frame: &Frame, regions: &[Region]) -> Result<Verdict> {
+        use rayon::prelude::*;
+        let verdicts: Vec<Option<Verdict>> = regions
+            .par_iter()
+            .with_max_len(1)
+            .map(|&((x, y, w, h), skip_flat)| {
+                if (x, y, w, h) == (0, 0, frame.width(), frame.height()) {
+                    return self.check(frame).map(Some);
+                }
+                let crop = frame.crop(i64::from(x), i64::from(y), i64::from(w), i64::from(h));
+                if skip_flat && is_flat(&crop) {
+                    return Ok(None);
+                }
+                Ok(Some(shifted(self.check(&crop)?, x, y)))
+            })
+            .collect::<Result<_>>()?;
+        let mut v = Verdict {
+            safe: true,
+            max_unsafe_score: 0.0,
+            detections: Vec::new(),
+        };
+        for verdict in verdicts.into_iter().flatten() {
+            merge(&mut v, verdict);
         }
         Ok(v)
     }
@@ -282,34 +322,22 @@ impl SafetyGate {
         faces: &[[f32; 4]],
         what: &str,
     ) -> Result<Verdict> {
-        let mut v = Verdict {
-            safe: true,
-            max_unsafe_score: 0.0,
-            detections: Vec::new(),
-        };
-        for b in faces {
-            merge(&mut v, self.check_context(frame, b)?);
-        }
-        refuse_unsafe(v, what)
+        let regions: Vec<Region> = faces
+            .iter()
+            .map(|b| (context_region(frame.width(), frame.height(), b), false))
+            .collect();
+        refuse_unsafe(self.check_regions(frame, &regions)?, what)
     }
 
     /// Overlapping tiles of twice the model's input, half overlapping, at
     /// most [`MAX_TILES`] (larger tiles beyond that); tiles of one flat colour
     /// (padding, empty canvas) are skipped. Boxes are in frame pixels.
     pub fn check_tiles(&self, frame: &Frame) -> Result<Verdict> {
-        let mut v = Verdict {
-            safe: true,
-            max_unsafe_score: 0.0,
-            detections: Vec::new(),
-        };
-        for (x, y, w, h) in tiles(frame.width(), frame.height()) {
-            let tile = frame.crop(i64::from(x), i64::from(y), i64::from(w), i64::from(h));
-            if is_flat(&tile) {
-                continue;
-            }
-            merge(&mut v, shifted(self.check(&tile)?, x, y));
-        }
-        Ok(v)
+        let regions: Vec<Region> = tiles(frame.width(), frame.height())
+            .into_iter()
+            .map(|t| (t, true))
+            .collect();
+        self.check_regions(frame, &regions)
     }
 
     /// The context crop around one face box ([`context_region`]). Boxes are in frame pixels.
@@ -319,6 +347,10 @@ impl SafetyGate {
         Ok(shifted(self.check(&crop)?, x, y))
     }
 }
+
+/// A region `(x, y, w, h)` of a picture to check, and whether it is skipped
+/// when it is one flat colour.
+type Region = ((u32, u32, u32, u32), bool);
 
 /// Most tiles one picture gets (≈ 10 s of gate time on a 2-core CPU);
 /// beyond it, tiles grow so that their number stays under the cap.

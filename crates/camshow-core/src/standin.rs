@@ -680,25 +680,60 @@ pub fn cheap_det_10g() -> Vec<u8> {
     b.build()
 }
 
-/// Every stand-in's builder, cheapest first (built one at a time, the
-/// inswapper alone is over half a gigabyte).
-pub const ALL: [fn() -> StandIn; 4] = [w600k_r50, det_10g, inswapper_128, gfpgan_1_4];
+/// Builds one stand-in.
+pub type Builder = fn() -> StandIn;
+
+/// Every stand-in's id and builder, cheapest first (built one at a time,
+/// the inswapper alone is over half a gigabyte).
+pub const ALL: [(&str, Builder); 4] = [
+    ("w600k_r50", w600k_r50),
+    ("det_10g", det_10g),
+    ("inswapper_128", inswapper_128),
+    ("gfpgan_1.4", gfpgan_1_4),
+];
 
 /// The stand-ins a faithful clip benchmark swaps with (the detector stays a
 /// real one: the stand-in's random weights find no face).
-pub const SWAP_PATH: [fn() -> StandIn; 3] = [w600k_r50, inswapper_128, gfpgan_1_4];
+pub const SWAP_PATH: [&str; 3] = ["w600k_r50", "inswapper_128", "gfpgan_1.4"];
 
-/// Writes the stand-ins into `dir` (`<id>.onnx` each) and returns the
-/// files by model id, for a store's overrides (`--model-file ID=FILE`).
-pub fn write_all(dir: &std::path::Path) -> crate::Result<Vec<(&'static str, std::path::PathBuf)>> {
+/// The file name of [`cheap_det_10g`] where [`write`] puts it.
+pub const CHEAP_DET_10G: &str = "det_10g_cheap";
+
+/// Writes the stand-ins `ids` into `dir` (`<id>.onnx` each, each file
+/// written whole or not at all) and returns the files by model id, for a
+/// store's overrides (`--model-file ID=FILE`). [`CHEAP_DET_10G`] is the
+/// cheap detector, for `det_10g`.
+pub fn write(
+    dir: &std::path::Path,
+    ids: &[&str],
+) -> crate::Result<Vec<(&'static str, std::path::PathBuf)>> {
     let mut files = Vec::new();
-    for build in SWAP_PATH {
-        let m = build();
-        let path = dir.join(format!("{}.onnx", m.id));
-        std::fs::write(&path, &m.bytes).map_err(crate::Error::io("cannot write", &path))?;
-        files.push((m.id, path));
+    for id in ids {
+        let (model_id, bytes) = if *id == CHEAP_DET_10G {
+            ("det_10g", cheap_det_10g())
+        } else {
+            let (model_id, build) = ALL.iter().find(|(i, _)| i == id).ok_or_else(|| {
+                crate::Error::InvalidInput(format!(
+                    "no stand-in called {id:?}; there are {}",
+                    ALL.iter()
+                        .map(|(i, _)| *i)
+                        .chain([CHEAP_DET_10G])
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            (*model_id, build().bytes)
+        };
+        let path = dir.join(format!("{id}.onnx"));
+        crate::atomic::write(&path, &bytes)?;
+        files.push((model_id, path));
     }
     Ok(files)
+}
+
+/// Writes the stand-ins of [`SWAP_PATH`] into `dir` (see [`write`]).
+pub fn write_all(dir: &std::path::Path) -> crate::Result<Vec<(&'static str, std::path::PathBuf)>> {
+    write(dir, &SWAP_PATH)
 }
 
 #[cfg(test)]

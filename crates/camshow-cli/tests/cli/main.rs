@@ -1298,6 +1298,61 @@ fn bench_stand_ins_times_models_of_the_real_size() {
     }
 }
 
+/// `bench stand-ins --write` puts stand-ins where any command takes them
+/// with `--model-file`: an image swap with the cheap detector finds its one
+/// face in the source and the target and swaps it; an unknown id is refused.
+#[test]
+fn stand_ins_written_to_a_folder_serve_any_command() {
+    store();
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("stand-ins");
+    let o = run(&[
+        "bench",
+        "stand-ins",
+        "--write",
+        s(&models),
+        "--only",
+        "det_10g_cheap",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let file = models.join("det_10g_cheap.onnx");
+    assert_eq!(
+        stdout.trim(),
+        format!("--model-file det_10g={}", file.display())
+    );
+    let out = dir.path().join("out.png");
+    let o = run(&[
+        "swap",
+        "-s",
+        s(&sample("astronaut.png")),
+        "-t",
+        s(&sample("t1.jpg")),
+        "-o",
+        s(&out),
+        "--detector",
+        "scrfd",
+        "--model-file",
+        &format!("det_10g={}", file.display()),
+        "--json",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["faces_swapped"], 1, "{v}");
+    assert!(out.is_file());
+    let o = run(&[
+        "bench",
+        "stand-ins",
+        "--write",
+        s(&models),
+        "--only",
+        "det_500m",
+    ]);
+    refused(&o, "no stand-in called \"det_500m\"");
+    assert!(!models.join("det_500m.onnx").exists());
+}
+
 /// `camshow bench video` times the job against FFmpeg's own decode + encode
 /// of the same clip (the codec floor), reports the time to the first frame
 /// and the gate's share, and runs with the cheap stand-in detector.
