@@ -372,23 +372,23 @@ impl ClipArgs {
         settings: &mut camshow_core::settings::Settings,
         dir: &std::path::Path,
     ) -> Result<camshow_core::models::ModelStore> {
+        use camshow_core::standin;
         use camshow_core::swap::SwapperChoice;
         let mut store = self.models.store(settings)?;
-        match self.stand_ins {
+        let ids: &[&str] = match self.stand_ins {
             Some(StandIns::Faithful) => {
-                for (id, path) in camshow_core::standin::write_all(dir)? {
-                    store = store.with_override(id, path)?;
-                }
                 settings.engine.swapper = SwapperChoice::Inswapper;
+                &standin::SWAP_PATH
             }
             Some(StandIns::Cheap) => {
-                let path = dir.join("det_10g.onnx");
-                std::fs::write(&path, camshow_core::standin::cheap_det_10g())?;
-                store = store.with_override("det_10g", path)?;
                 settings.engine.detector = DetectorKind::Scrfd;
                 settings.engine.swapper = SwapperChoice::Classic;
+                &[standin::CHEAP_DET_10G]
             }
-            None => {}
+            None => &[],
+        };
+        for (id, path) in standin::write(dir, ids)? {
+            store = store.with_override(id, path)?;
         }
         Ok(store)
     }

@@ -139,8 +139,11 @@ fn bench(c: &mut Criterion) {
     // The whole per-frame path with stand-in models (safety gate sampled elsewhere, not per frame).
     let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let scrfd_path = dir.path().join("scrfd.onnx");
-    std::fs::write(&scrfd_path, camshow_core::standin::cheap_det_10g()).unwrap();
+    let scrfd_path =
+        camshow_core::standin::write(dir.path(), &[camshow_core::standin::CHEAP_DET_10G])
+            .unwrap()
+            .remove(0)
+            .1;
     let store = ModelStore::open_default()
         .with_override("det_10g", &scrfd_path)
         .unwrap()

@@ -982,14 +982,19 @@ pub enum Input<'a> {
 mod tests {
     use super::*;
 
+    /// A one-node model: `y = relu(x)` on a `[1, n]` row.
+    fn relu_model(n: i64) -> Vec<u8> {
+        crate::onnx::ModelBuilder::new("relu", 13)
+            .input("x", &crate::onnx::fixed(&[1, n]))
+            .node("Relu", &["x"], &["y"], &[])
+            .output("y", &crate::onnx::fixed(&[1, n]))
+            .build()
+    }
+
     #[test]
     fn a_model_with_several_sessions_runs_on_a_free_one() {
         let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
-        let bytes = crate::onnx::ModelBuilder::new("relu", 13)
-            .input("x", &crate::onnx::fixed(&[1, 2]))
-            .node("Relu", &["x"], &["y"], &[])
-            .output("y", &crate::onnx::fixed(&[1, 2]))
-            .build();
+        let bytes = relu_model(2);
         let before = sessions_created();
         let m = rt.load_sessions("relu", &bytes, 2).unwrap();
         assert_eq!(sessions_created(), before + 2);
@@ -1011,11 +1016,7 @@ mod tests {
     #[test]
     fn run_into_reuses_the_output_buffers() {
         let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
-        let bytes = crate::onnx::ModelBuilder::new("relu", 13)
-            .input("x", &crate::onnx::fixed(&[1, 4]))
-            .node("Relu", &["x"], &["y"], &[])
-            .output("y", &crate::onnx::fixed(&[1, 4]))
-            .build();
+        let bytes = relu_model(4);
         let before = sessions_created();
         let m = rt.load("relu", &bytes).unwrap();
         assert_eq!(sessions_created(), before + 1);

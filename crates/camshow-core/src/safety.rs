@@ -254,11 +254,7 @@ impl SafetyGate {
                     .map(|t| (t, true)),
             );
         }
-        regions.extend(
-            faces
-                .iter()
-                .map(|b| (context_region(frame.width(), frame.height(), b), false)),
-        );
+        regions.extend(context_regions(frame, faces));
         self.check_regions(frame, &regions)
     }
 
@@ -322,10 +318,7 @@ impl SafetyGate {
         faces: &[[f32; 4]],
         what: &str,
     ) -> Result<Verdict> {
-        let regions: Vec<Region> = faces
-            .iter()
-            .map(|b| (context_region(frame.width(), frame.height(), b), false))
-            .collect();
+        let regions: Vec<Region> = context_regions(frame, faces).collect();
         refuse_unsafe(self.check_regions(frame, &regions)?, what)
     }
 
@@ -351,6 +344,12 @@ impl SafetyGate {
 /// A region `(x, y, w, h)` of a picture to check, and whether it is skipped
 /// when it is one flat colour.
 type Region = ((u32, u32, u32, u32), bool);
+
+/// The context regions of `faces` in `frame` ([`context_region`]), always checked.
+fn context_regions<'a>(frame: &Frame, faces: &'a [[f32; 4]]) -> impl Iterator<Item = Region> + 'a {
+    let (w, h) = (frame.width(), frame.height());
+    faces.iter().map(move |b| (context_region(w, h, b), false))
+}
 
 /// Most tiles one picture gets (≈ 10 s of gate time on a 2-core CPU);
 /// beyond it, tiles grow so that their number stays under the cap.

@@ -731,38 +731,26 @@ pub fn write(
     Ok(files)
 }
 
-/// Writes the stand-ins of [`SWAP_PATH`] into `dir` (see [`write`]).
-pub fn write_all(dir: &std::path::Path) -> crate::Result<Vec<(&'static str, std::path::PathBuf)>> {
-    write(dir, &SWAP_PATH)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `value` lies in `range`.
+    fn within<T: PartialOrd + std::fmt::Debug + Copy>(range: std::ops::Range<T>, value: T) {
+        assert!(range.contains(&value), "{value:?} is not in {range:?}");
+    }
 
     #[test]
     fn the_stand_ins_have_the_real_models_size_and_signature() {
         let r50 = w600k_r50();
         // IResNet-50: about 43.6 M weights and 6.3 G multiply-accumulates.
-        assert!(
-            (40_000_000..47_000_000).contains(&r50.params),
-            "{}",
-            r50.params
-        );
-        assert!(
-            (5_500_000_000..7_000_000_000).contains(&r50.macs),
-            "{}",
-            r50.macs
-        );
+        within(40_000_000..47_000_000, r50.params);
+        within(5_500_000_000..7_000_000_000, r50.macs);
         let m = crate::onnx::OnnxModel::parse(&r50.bytes).unwrap();
         assert_eq!(m.inputs().unwrap()[0].name, "input.1");
         let swap = inswapper_128();
         // The real file is 554 MB of float32: about 138 M weights.
-        assert!(
-            (128_000_000..142_000_000).contains(&swap.params),
-            "{}",
-            swap.params
-        );
+        within(128_000_000..142_000_000, swap.params);
         let m = crate::onnx::OnnxModel::parse(&swap.bytes).unwrap();
         let names: Vec<String> = m.inputs().unwrap().into_iter().map(|i| i.name).collect();
         assert_eq!(names, ["target", "source"]);
@@ -771,23 +759,16 @@ mod tests {
         assert_eq!(last.dims, [512, 512], "the emap comes last");
         let det = det_10g();
         // SCRFD-10G: 3.9–4.2 M weights, about 10 GMAC at 640×480.
-        assert!(
-            (3_500_000..4_500_000).contains(&det.params),
-            "{}",
-            det.params
-        );
-        let at_vga = det.macs as f64 * 480.0 / 640.0 / 1e9;
-        assert!((9.0..11.0).contains(&at_vga), "{at_vga}");
+        within(3_500_000..4_500_000, det.params);
+        within(9.0..11.0, det.macs as f64 * 480.0 / 640.0 / 1e9);
         let gfpgan = gfpgan_1_4();
         // The real file is 340 MB of float32: about 85 M weights.
-        assert!(
-            (80_000_000..88_000_000).contains(&gfpgan.params),
-            "{}",
-            gfpgan.params
-        );
+        within(80_000_000..88_000_000, gfpgan.params);
         let m = crate::onnx::OnnxModel::parse(&gfpgan.bytes).unwrap();
         assert_eq!(m.inputs().unwrap()[0].name, "input");
         assert_eq!(m.outputs().unwrap()[0].name, "output");
+        // The list names each builder by the id it builds.
+        assert_eq!(ALL.map(|(id, _)| id), [r50.id, det.id, swap.id, gfpgan.id]);
     }
 
     /// The engine's own SCRFD reader and face enhancer take the stand-ins:

@@ -90,7 +90,10 @@ impl FaceSwapper for ClassicSwapper {
         };
         let (tgt, m) = Self::align(frame, &target.kps, Border::Replicate)?;
         let mut out = src.pixels.clone();
-        if let (Some(_), Some(t)) = (src.lab.stats(), colour::lab_stats(tgt.data(), &self.alpha)) {
+        // Recoloured where both faces have enough skin for their statistics.
+        if src.lab.stats().is_some()
+            && let Some(t) = colour::lab_stats(tgt.data(), &self.alpha)
+        {
             src.lab.transfer_into(t, out.data_mut());
         }
         Ok((out, m))
