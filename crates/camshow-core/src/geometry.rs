@@ -232,39 +232,145 @@ impl<'a, T: Copy + Into<f32>, const C: usize> Sampler<'a, T, C> {
     }
 }
 
+impl<const C: usize> Sampler<'_, u8, C> {
+    /// [`Sampler::sample`] rounded to u8 (as [`round_u8`] does): the same
+    /// pixels, with the common case (all four neighbours inside the image)
+    /// inlined and free of border logic, clamps and saturating casts.
+    #[allow(
+        clippy::inline_always,
+        reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
+    )]
+    #[inline(always)]
+    pub(crate) fn sample_u8(&self, sx: f32, sy: f32) -> [u8; C] {
+        let (x0, y0) = (floor_i64(sx), floor_i64(sy));
+        // One unsigned comparison each also rejects negative positions.
+        if (x0 as u64) < (self.swi - 1) as u64 && (y0 as u64) < (self.shi - 1) as u64 {
+            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+            let i = (y0 as usize * self.sw + x0 as usize) * C;
+            let j = i + self.sw * C;
+            if C == 3 && j + 7 <= self.src.len() {
+                // Each neighbour as four lanes (its three channels and the
+                // next byte, unused), so the arithmetic runs on whole vectors.
+                let v = bilerp4(
+                    [lanes_u8(self.src, i), lanes_u8(self.src, i + 3)],
+                    [lanes_u8(self.src, j), lanes_u8(self.src, j + 3)],
+                    fx,
+                    fy,
+                );
+                let mut out = [0u8; C];
+                for (o, v) in out.iter_mut().zip(v) {
+                    *o = round_in_range(v);
+                }
+                return out;
+            }
+            let (r0, r1) = (&self.src[i..i + 2 * C], &self.src[j..j + 2 * C]);
+            let mut out = [0u8; C];
+            for ch in 0..C {
+                let (p00, p01) = (f32::from(r0[ch]), f32::from(r0[ch + C]));
+                let (p10, p11) = (f32::from(r1[ch]), f32::from(r1[ch + C]));
+                let top = p00 + (p01 - p00) * fx;
+                let bot = p10 + (p11 - p10) * fx;
+                out[ch] = round_in_range(top + (bot - top) * fy);
+            }
+            return out;
+        }
+        self.sample_u8_border(sx, sy)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn sample_u8_border(&self, sx: f32, sy: f32) -> [u8; C] {
+        self.sample(sx, sy).map(round_u8)
+    }
+}
+
+/// Four bytes from `i` as float lanes.
+#[allow(
+    clippy::inline_always,
+    reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
+)]
+#[inline(always)]
+pub(crate) fn lanes_u8(src: &[u8], i: usize) -> [f32; 4] {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&src[i..i + 4]);
+    b.map(f32::from)
+}
+
+/// Bilinear interpolation of four lanes between a top pair `[p00, p01]` and a
+/// bottom pair `[p10, p11]`, each lane by the same float operations as
+/// [`Sampler::sample`] (so the results are identical).
+#[allow(
+    clippy::inline_always,
+    reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
+)]
+#[inline(always)]
+pub(crate) fn bilerp4(top: [[f32; 4]; 2], bot: [[f32; 4]; 2], fx: f32, fy: f32) -> [f32; 4] {
+    let mut out = [0f32; 4];
+    for ch in 0..4 {
+        let t = top[0][ch] + (top[1][ch] - top[0][ch]) * fx;
+        let b = bot[0][ch] + (bot[1][ch] - bot[0][ch]) * fx;
+        out[ch] = t + (b - t) * fy;
+    }
+    out
+}
+
+/// [`round_u8`] for a value that interpolates u8 samples (so within float
+/// error of [0, 255]): the clamp is two min/max and the cast a bit pattern,
+/// instead of a saturating float-to-int conversion.
+#[allow(
+    clippy::inline_always,
+    reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
+)]
+#[inline(always)]
+pub(crate) fn round_in_range(v: f32) -> u8 {
+    const MAGIC: f32 = 8_388_608.0; // 2^23: the sum's low mantissa bits are round_even(v)
+    ((v.clamp(0.0, 255.0) + MAGIC).to_bits() & 0xFF) as u8
+}
+
 /// The inverse of `m` in float32 rows, as OpenCV 5 evaluates it per pixel.
 pub(crate) fn inverse_f32(m: &Affine) -> [[f32; 3]; 2] {
     invert_affine(m).map(|r| r.map(|v| v as f32))
 }
 
-fn warp_generic<T: Copy + Into<f32> + Send + Sync, const C: usize>(
-    (src, sw, sh): Plane<'_, T>,
+/// Calls `pixel(out, sx, sy)` for every `C`-channel pixel of a `dw`×`dh`
+/// output, with its source position under the inverse of `m` computed as
+/// OpenCV 5 does (float32, per pixel). Rows in parallel for large outputs.
+fn warp_generic<T: Send, const C: usize>(
     m: &Affine,
     (out, dw, dh): (&mut [T], usize, usize),
-    border: Border,
-    cast: impl Fn(f32) -> T + Sync,
+    pixel: impl Fn(&mut [T], f32, f32) + Sync,
 ) {
     use rayon::prelude::*;
     let [[a, b, c], [d, e, f]] = inverse_f32(m);
-    let sampler = Sampler::<T, C>::new(src, sw, sh, border);
     let row_fn = |(y, row): (usize, &mut [T])| {
         let yf = y as f32;
         let (bx, by) = (b * yf + c, e * yf + f);
         for (x, px) in row.chunks_exact_mut(C).enumerate() {
             let xf = x as f32;
-            let v = sampler.sample(a * xf + bx, d * xf + by);
-            for (o, v) in px.iter_mut().zip(v) {
-                *o = cast(v);
-            }
+            pixel(px, a * xf + bx, d * xf + by);
         }
     };
     let rows = &mut out[..dw * dh * C];
-    // Small warps (the 112/128 crops) stay on the calling thread.
-    if dw * dh >= 32 * 1024 {
+    // Tiny warps stay on the calling thread; a 128×128 crop already gains
+    // from two.
+    if dw * dh >= 8 * 1024 {
         rows.par_chunks_mut(dw * C).enumerate().for_each(row_fn);
     } else {
         rows.chunks_mut(dw * C).enumerate().for_each(row_fn);
     }
+}
+
+/// A bilinear warp of a u8 image with `C` channels.
+fn warp_u8<const C: usize>(
+    (src, sw, sh): Plane<'_, u8>,
+    m: &Affine,
+    out: (&mut [u8], usize, usize),
+    border: Border,
+) {
+    let sampler = Sampler::<u8, C>::new(src, sw, sh, border);
+    warp_generic::<u8, C>(m, out, |px, sx, sy| {
+        px.copy_from_slice(&sampler.sample_u8(sx, sy));
+    });
 }
 
 /// `floor` without a libm call (the baseline x86-64 target has no `roundss`).
@@ -290,12 +396,11 @@ pub(crate) fn round_u8(v: f32) -> u8 {
 pub fn warp_affine(src: &Frame, m: &Affine, width: u32, height: u32, border: Border) -> Frame {
     let (dw, dh) = (width.max(1) as usize, height.max(1) as usize);
     let mut out = vec![0u8; dw * dh * 3];
-    warp_generic::<u8, 3>(
+    warp_u8::<3>(
         (src.data(), src.width() as usize, src.height() as usize),
         m,
         (&mut out, dw, dh),
         border,
-        round_u8,
     );
     Frame::from_rgb(dw as u32, dh as u32, out).unwrap_or_else(|_| {
         Frame::filled(1, 1, [0, 0, 0]).unwrap_or_else(|_| std::process::abort())
@@ -313,7 +418,10 @@ pub fn warp_affine_f32(
     border: Border,
 ) -> Vec<f32> {
     let mut out = vec![0f32; dw * dh];
-    warp_generic::<f32, 1>((src, sw, sh), m, (&mut out, dw, dh), border, |v| v);
+    let sampler = Sampler::<f32, 1>::new(src, sw, sh, border);
+    warp_generic::<f32, 1>(m, (&mut out, dw, dh), |px, sx, sy| {
+        px.copy_from_slice(&sampler.sample(sx, sy));
+    });
     out
 }
 
@@ -328,7 +436,7 @@ pub fn warp_affine_gray(
     border: Border,
 ) -> Vec<u8> {
     let mut out = vec![0u8; dw * dh];
-    warp_generic::<u8, 1>((src, sw, sh), m, (&mut out, dw, dh), border, round_u8);
+    warp_u8::<1>((src, sw, sh), m, (&mut out, dw, dh), border);
     out
 }
 
@@ -438,6 +546,51 @@ mod tests {
             ],
         ];
         assert!(close(&m, &golden, 1e-4), "{m:?}");
+    }
+
+    #[test]
+    fn the_u8_fast_path_gives_the_rounded_float_sample() {
+        // Extreme neighbours (0/255 next to each other) and positions inside,
+        // on and beyond every edge, for both borders and one and three channels.
+        let (w, h) = (9usize, 7usize);
+        let src: Vec<u8> = (0..w * h * 3)
+            .map(|i| [0u8, 255, 37, 254, 1, 128][(i * 7 + i / 5) % 6])
+            .collect();
+        let mut seed = 1u32;
+        let mut rnd = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / 16_777_216.0
+        };
+        for border in [Border::Constant(0.0), Border::Replicate] {
+            let s3 = Sampler::<u8, 3>::new(&src, w, h, border);
+            let s1 = Sampler::<u8, 1>::new(&src[..w * h], w, h, border);
+            for _ in 0..20_000 {
+                let (x, y) = (rnd() * 13.0 - 2.0, rnd() * 11.0 - 2.0);
+                assert_eq!(
+                    s3.sample_u8(x, y),
+                    s3.sample(x, y).map(round_u8),
+                    "({x}, {y})"
+                );
+                assert_eq!(
+                    s1.sample_u8(x, y),
+                    s1.sample(x, y).map(round_u8),
+                    "({x}, {y})"
+                );
+            }
+            for (x, y) in [
+                (0.0, 0.0),
+                (7.999, 5.999),
+                (8.0, 6.0),
+                (-0.001, 3.0),
+                (f32::NAN, 1.0),
+            ] {
+                assert_eq!(
+                    s3.sample_u8(x, y),
+                    s3.sample(x, y).map(round_u8),
+                    "({x}, {y})"
+                );
+            }
+        }
     }
 
     #[test]

@@ -186,7 +186,7 @@ pub fn letterbox_blob_into(
     let scale = nh as f32 / src.height() as f32;
     let xs = linear_taps(src.width(), nw);
     let ys = linear_taps(src.height(), nh);
-    let lut: Vec<f32> = (0..256).map(|v| (v as f32 - mean) / std).collect();
+    let lut: [f32; 256] = std::array::from_fn(|v| (v as f32 - mean) / std);
     let pad = lut[0];
     let (cw, ch) = (width as usize, height as usize);
     let plane = cw * ch;
@@ -222,18 +222,23 @@ pub fn letterbox_blob_into(
                 let row0 = &data[sy * sw3..(sy + 1) * sw3];
                 if k.is_multiple_of(2) {
                     let row1 = &data[(sy + 1) * sw3..(sy + 2) * sw3];
-                    for x in 0..nw as usize {
-                        let i = (x * k + off) * 3;
+                    let o = off * 3;
+                    // Each output's k×k block, whole slices so that the loop
+                    // carries no index checks.
+                    let blocks = row0.chunks_exact(3 * k).zip(row1.chunks_exact(3 * k));
+                    let outs = rr.iter_mut().zip(gg.iter_mut()).zip(bb.iter_mut());
+                    for ((p0, p1), ((r, g), b)) in blocks.zip(outs) {
+                        let (p0, p1) = (&p0[o..o + 6], &p1[o..o + 6]);
                         let m = |c: usize| {
-                            let s = u16::from(row0[i + c])
-                                + u16::from(row0[i + 3 + c])
-                                + u16::from(row1[i + c])
-                                + u16::from(row1[i + 3 + c]);
-                            lut[usize::from((s + 2) >> 2)]
+                            let s = u16::from(p0[c])
+                                + u16::from(p0[3 + c])
+                                + u16::from(p1[c])
+                                + u16::from(p1[3 + c]);
+                            lut[usize::from(((s + 2) >> 2) as u8)]
                         };
-                        rr[x] = m(0);
-                        gg[x] = m(1);
-                        bb[x] = m(2);
+                        *r = m(0);
+                        *g = m(1);
+                        *b = m(2);
                     }
                 } else {
                     for x in 0..nw as usize {
@@ -454,6 +459,7 @@ mod tests {
             (&f, 128, 32),
             (&even, 48, 48),
             (&even, 32, 32),
+            (&even, 24, 24),
             (&odd, 32, 32),
             (&odd, 96, 96),
         ] {

@@ -11,8 +11,8 @@
 
 use crate::frame::Frame;
 use crate::geometry::{
-    Affine, Border, Sampler, crop_bounds, inverse_f32, invert_affine, round_u8, translate,
-    warp_affine, warp_affine_f32,
+    Affine, Border, Sampler, bilerp4, crop_bounds, floor_i64, inverse_f32, invert_affine, lanes_u8,
+    round_in_range, translate, warp_affine, warp_affine_f32,
 };
 
 /// `cv2.getGaussianKernel(n, sigma)` in float32 (σ ≤ 0 derives it from `n`).
@@ -153,10 +153,17 @@ pub fn ellipse_template(size: u32) -> Vec<u8> {
     feathered_ellipse(size, (c, c), (axis, axis), 31, 12.0)
 }
 
-/// `saturate(round(a·b/255))`, OpenCV `multiply(..., scale=1/255)` for u8.
+/// `saturate(round(a·b/255))`, OpenCV `multiply(..., scale=1/255)` for u8,
+/// in integers (a·b/255 is never within float error of a half, so this is
+/// exactly the float product rounded; a test checks all 65 536 pairs).
+#[allow(
+    clippy::inline_always,
+    reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
+)]
+#[inline(always)]
 fn mul255(a: u8, b: u8) -> u16 {
-    let v = f32::from(a) * f32::from(b) * (1.0 / 255.0);
-    crate::geometry::round_even(v) as u16
+    let x = u32::from(a) * u32::from(b) + 128;
+    ((x + (x >> 8)) >> 8) as u16
 }
 
 /// Pastes `crop` (aligned by `m`, source frame → crop) into `frame` with
@@ -174,19 +181,85 @@ pub fn paste_fast(
     alpha: &[u8],
 ) -> Option<(u32, u32, u32, u32)> {
     let s = crop.width() as usize;
-    let alpha_s = Sampler::<u8, 1>::new(alpha, s, s, Border::Constant(0.0));
-    let crop_s = Sampler::<u8, 3>::new(crop.data(), s, s, Border::Replicate);
-    for_each_in_footprint(frame, m, crop.width(), 2, |px, sx, sy| {
-        let al = round_u8(alpha_s.sample(sx, sy)[0]);
+    // The crop and its alpha as one RGBA image: inside the crop one four-lane
+    // interpolation gives both (the same floats as sampling each).
+    let mut rgba = vec![0u8; s * s * 4];
+    for ((o, p), &a) in rgba
+        .chunks_exact_mut(4)
+        .zip(crop.data().chunks_exact(3))
+        .zip(alpha)
+    {
+        o.copy_from_slice(&[p[0], p[1], p[2], a]);
+    }
+    let kernel = FastPaste {
+        rgba: &rgba,
+        s,
+        alpha: Sampler::<u8, 1>::new(alpha, s, s, Border::Constant(0.0)),
+        crop: Sampler::<u8, 3>::new(crop.data(), s, s, Border::Replicate),
+    };
+    for_each_row_in_footprint(frame, m, crop.width(), 2, |row, line| {
+        paste_fast_row(row, line, &kernel);
+    })
+}
+
+/// What [`paste_fast`] samples: the crop with its alpha as RGBA, and each
+/// on its own (with its own border) for positions at the crop's edge.
+struct FastPaste<'a> {
+    rgba: &'a [u8],
+    s: usize,
+    alpha: Sampler<'a, u8, 1>,
+    crop: Sampler<'a, u8, 3>,
+}
+
+/// One row of [`paste_fast`]; compiled for the vector extensions the CPU
+/// has (the same float operations in each, so the same pixels).
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn paste_fast_row<'a>(row: &mut [u8], line: Line, k: &FastPaste<'a>) {
+    let last = k.s as u64 - 1;
+    for (xx, px) in row.chunks_exact_mut(3).enumerate() {
+        let (sx, sy) = line.at(xx);
+        let (x0, y0) = (floor_i64(sx), floor_i64(sy));
+        let (al, fake) = if (x0 as u64) < last && (y0 as u64) < last {
+            let i = (y0 as usize * k.s + x0 as usize) * 4;
+            let j = i + k.s * 4;
+            let pair = |q: usize| [lanes_u8(k.rgba, q), lanes_u8(k.rgba, q + 4)];
+            let v = bilerp4(pair(i), pair(j), sx - x0 as f32, sy - y0 as f32);
+            (round_in_range(v[3]), [v[0], v[1], v[2]].map(round_in_range))
+        } else {
+            let [al] = k.alpha.sample_u8(sx, sy);
+            (al, k.crop.sample_u8(sx, sy))
+        };
         if al == 0 {
-            return;
+            continue;
         }
-        let fake = crop_s.sample(sx, sy);
         for (o, v) in px.iter_mut().zip(fake) {
-            let v = mul255(round_u8(v), al) + mul255(*o, 255 - al);
+            let v = mul255(v, al) + mul255(*o, 255 - al);
             *o = v.min(255) as u8;
         }
-    })
+    }
+}
+
+/// A row of the footprint rectangle: pixel `x` maps to crop position
+/// `(a·x + bx, d·x + by)`, each product and sum in float32 as OpenCV 5's warp
+/// computes it.
+#[derive(Clone, Copy)]
+pub(crate) struct Line {
+    a: f32,
+    bx: f32,
+    d: f32,
+    by: f32,
+}
+
+impl Line {
+    #[allow(
+        clippy::inline_always,
+        reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
+    )]
+    #[inline(always)]
+    pub(crate) fn at(self, x: usize) -> (f32, f32) {
+        let xf = x as f32;
+        (self.a * xf + self.bx, self.d * xf + self.by)
+    }
 }
 
 /// Calls `f(pixel, sx, sy)`, rows in parallel, for every pixel of the frame
@@ -200,6 +273,23 @@ pub(crate) fn for_each_in_footprint(
     pad: i64,
     f: impl Fn(&mut [u8], f32, f32) + Sync,
 ) -> Option<(u32, u32, u32, u32)> {
+    for_each_row_in_footprint(frame, m, size, pad, |row, line| {
+        for (xx, px) in row.chunks_exact_mut(3).enumerate() {
+            let (sx, sy) = line.at(xx);
+            f(px, sx, sy);
+        }
+    })
+}
+
+/// [`for_each_in_footprint`] a row at a time: `f(row, line)` with the row's
+/// pixels inside the rectangle and their crop positions.
+fn for_each_row_in_footprint(
+    frame: &mut Frame,
+    m: &Affine,
+    size: u32,
+    pad: i64,
+    f: impl Fn(&mut [u8], Line) + Sync,
+) -> Option<(u32, u32, u32, u32)> {
     use rayon::prelude::*;
     let inv = invert_affine(m);
     let (x1, y1, w, h) = crop_bounds(&inv, size, pad, frame.width(), frame.height())?;
@@ -211,12 +301,13 @@ pub(crate) fn for_each_in_footprint(
         .enumerate()
         .for_each(|(yy, row)| {
             let yf = yy as f32;
-            let (bx, by) = (b * yf + c, e * yf + g);
-            let row = &mut row[x1 as usize * 3..(x1 + w) as usize * 3];
-            for (xx, px) in row.chunks_exact_mut(3).enumerate() {
-                let xf = xx as f32;
-                f(px, a * xf + bx, d * xf + by);
-            }
+            let line = Line {
+                a,
+                bx: b * yf + c,
+                d,
+                by: e * yf + g,
+            };
+            f(&mut row[x1 as usize * 3..(x1 + w) as usize * 3], line);
         });
     Some((x1, y1, w, h))
 }
@@ -311,6 +402,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn integer_mul255_is_the_rounded_float_product() {
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let v = f32::from(a) * f32::from(b) * (1.0 / 255.0);
+                let want = crate::geometry::round_even(v) as u16;
+                assert_eq!(mul255(a, b), want, "{a}·{b}/255");
+            }
+        }
+    }
+
+    #[test]
     fn kernel_matches_opencv() {
         // cv2.getGaussianKernel(5, 0) == [0.0625, 0.25, 0.375, 0.25, 0.0625] comes from a fixed table;
         // for n=11, sigma 0: sigma = 2.0
@@ -346,6 +448,56 @@ mod tests {
             for x in 20..108 {
                 assert_eq!(t[y * 128 + x], t[y * 128 + (128 - x)], "({x},{y})");
             }
+        }
+    }
+
+    #[test]
+    fn fast_paste_equals_warping_crop_and_alpha_then_blending() {
+        // Deep-Live-Cam's steps, one by one: warp the crop (replicate) and the
+        // alpha (zeros) into the footprint rectangle, blend where alpha > 0.
+        let pattern = |w: u32, h: u32| {
+            let data = (0..w * h * 3)
+                .map(|i| (i * 37 + i / 7 * 11) as u8)
+                .collect();
+            Frame::from_rgb(w, h, data).unwrap()
+        };
+        let (frame, crop) = (pattern(320, 240), pattern(128, 128));
+        let alpha = ellipse_template(128);
+        for m in [
+            [[0.61, 0.23, -52.7], [-0.23, 0.61, 11.3]],
+            [[1.9, -0.4, -120.2], [0.4, 1.9, -301.9]],
+            [[0.5, 0.0, -20.0], [0.0, 0.5, -30.0]],
+        ] {
+            let mut fast = frame.clone();
+            let (x1, y1, w, h) = paste_fast(&mut fast, &crop, &m, &alpha).unwrap();
+            let local = translate(&invert_affine(&m), f64::from(x1), f64::from(y1));
+            let fake = warp_affine(&crop, &local, w, h, Border::Replicate);
+            let al = crate::geometry::warp_affine_gray(
+                &alpha,
+                128,
+                128,
+                &local,
+                w as usize,
+                h as usize,
+                Border::Constant(0.0),
+            );
+            let mut want = frame.clone();
+            for y in 0..h {
+                for x in 0..w {
+                    let a = al[(y * w + x) as usize];
+                    if a == 0 {
+                        continue;
+                    }
+                    let f = fake.pixel(x, y);
+                    let o = want.pixel(x1 + x, y1 + y);
+                    let blended: [u8; 3] = std::array::from_fn(|c| {
+                        (mul255(f[c], a) + mul255(o[c], 255 - a)).min(255) as u8
+                    });
+                    let i = (((y1 + y) * want.width() + x1 + x) * 3) as usize;
+                    want.data_mut()[i..i + 3].copy_from_slice(&blended);
+                }
+            }
+            assert!(fast.data() == want.data(), "{m:?}");
         }
     }
 
