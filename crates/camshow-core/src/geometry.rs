@@ -290,7 +290,7 @@ impl<const C: usize> Sampler<'_, u8, C> {
     reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
 )]
 #[inline(always)]
-pub(crate) fn lanes_u8(src: &[u8], i: usize) -> [f32; 4] {
+fn lanes_u8(src: &[u8], i: usize) -> [f32; 4] {
     let mut b = [0u8; 4];
     b.copy_from_slice(&src[i..i + 4]);
     b.map(f32::from)
@@ -304,7 +304,7 @@ pub(crate) fn lanes_u8(src: &[u8], i: usize) -> [f32; 4] {
     reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
 )]
 #[inline(always)]
-pub(crate) fn bilerp4(top: [[f32; 4]; 2], bot: [[f32; 4]; 2], fx: f32, fy: f32) -> [f32; 4] {
+fn bilerp4(top: [[f32; 4]; 2], bot: [[f32; 4]; 2], fx: f32, fy: f32) -> [f32; 4] {
     let mut out = [0f32; 4];
     for ch in 0..4 {
         let t = top[0][ch] + (top[1][ch] - top[0][ch]) * fx;
@@ -332,31 +332,147 @@ pub(crate) fn inverse_f32(m: &Affine) -> [[f32; 3]; 2] {
     invert_affine(m).map(|r| r.map(|v| v as f32))
 }
 
-/// Calls `pixel(out, sx, sy)` for every `C`-channel pixel of a `dw`×`dh`
-/// output, with its source position under the inverse of `m` computed as
-/// OpenCV 5 does (float32, per pixel). Rows in parallel for large outputs.
-fn warp_generic<T: Send, const C: usize>(
+/// A row of a warp's output: pixel `x` maps to source position
+/// `(a·x + bx, d·x + by)`, each product and sum in float32 as OpenCV 5's warp
+/// computes it.
+#[derive(Clone, Copy)]
+pub(crate) struct Line {
+    a: f32,
+    bx: f32,
+    d: f32,
+    by: f32,
+}
+
+impl Line {
+    /// Row `y` of an output under the float32 inverse `[[a, b, c], [d, e, f]]`.
+    pub(crate) fn of_row([[a, b, c], [d, e, f]]: [[f32; 3]; 2], y: usize) -> Self {
+        let yf = y as f32;
+        Self {
+            a,
+            bx: b * yf + c,
+            d,
+            by: e * yf + f,
+        }
+    }
+
+    /// The source position of pixel `x`.
+    #[allow(
+        clippy::inline_always,
+        reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
+    )]
+    #[inline(always)]
+    pub(crate) fn at(self, x: usize) -> (f32, f32) {
+        self.at_i32(x as i32)
+    }
+
+    #[allow(
+        clippy::inline_always,
+        reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
+    )]
+    #[inline(always)]
+    fn at_i32(self, x: i32) -> (f32, f32) {
+        let xf = x as f32;
+        (self.a * xf + self.bx, self.d * xf + self.by)
+    }
+}
+
+/// Pixels of a row interpolated together by [`interp_batch`]: enough for
+/// its position and interpolation loops to run on whole vectors.
+pub(crate) const BATCH: usize = 64;
+
+/// Bilinear interpolation of `len` (≤ [`BATCH`]) consecutive pixels of `line`
+/// from `start`, in an image of `sw`×`sh` pixels of `bpp` bytes, four lanes
+/// per pixel (the pixel's bytes and, for three-byte pixels, the next byte).
+/// Returns, per pixel, whether all four neighbours were inside the image (and
+/// readable as four bytes) and the rounded lanes, which are then exactly
+/// [`Sampler::sample_u8`]'s values: every lane does the same float
+/// operations as [`Sampler::sample`]. Pixels not inside are left for the
+/// caller's border rule.
+///
+/// Positions and their integer and fractional parts for the whole batch,
+/// then the four neighbours of each pixel gathered as words, then the
+/// interpolation: the first and last loops run on vectors.
+#[allow(
+    clippy::inline_always,
+    reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
+)]
+#[inline(always)]
+pub(crate) fn interp_batch(
+    (src, sw, sh): Plane<'_, u8>,
+    bpp: usize,
+    line: Line,
+    start: usize,
+    len: usize,
+) -> ([bool; BATCH], [[u8; BATCH]; 4]) {
+    let (lastx, lasty) = (sw as u32 - 1, sh as u32 - 1);
+    let (mut x0, mut y0) = ([0i32; BATCH], [0i32; BATCH]);
+    let (mut fx, mut fy) = ([0f32; BATCH], [0f32; BATCH]);
+    for l in 0..BATCH {
+        let (sx, sy) = line.at_i32((start + l) as i32);
+        let (xi, yi) = (floor_i32(sx), floor_i32(sy));
+        (x0[l], y0[l]) = (xi, yi);
+        (fx[l], fy[l]) = (sx - xi as f32, sy - yi as f32);
+    }
+    let mut q = [[0u32; BATCH]; 4];
+    let mut inside = [false; BATCH];
+    for l in 0..len {
+        if (x0[l] as u32) >= lastx || (y0[l] as u32) >= lasty {
+            continue;
+        }
+        let i = (y0[l] as usize * sw + x0[l] as usize) * bpp;
+        let j = i + sw * bpp;
+        inside[l] = j + bpp + 4 <= src.len();
+        if inside[l] {
+            for (w, at) in q.iter_mut().zip([i, i + bpp, j, j + bpp]) {
+                let mut b = [0u8; 4];
+                b.copy_from_slice(&src[at..at + 4]);
+                w[l] = u32::from_le_bytes(b);
+            }
+        }
+    }
+    let mut v = [[0u8; BATCH]; 4];
+    for (c, out) in v.iter_mut().enumerate() {
+        let shift = 8 * c as u32;
+        for l in 0..BATCH {
+            let ch = |w: u32| ((w >> shift) & 0xFF) as f32;
+            let (p00, p01, p10, p11) = (ch(q[0][l]), ch(q[1][l]), ch(q[2][l]), ch(q[3][l]));
+            let top = p00 + (p01 - p00) * fx[l];
+            let bot = p10 + (p11 - p10) * fx[l];
+            out[l] = round_in_range(top + (bot - top) * fy[l]);
+        }
+    }
+    (inside, v)
+}
+
+/// `floor` to i32 (saturating, so a far position stays outside the image).
+#[allow(
+    clippy::inline_always,
+    reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
+)]
+#[inline(always)]
+fn floor_i32(v: f32) -> i32 {
+    let t = v as i32;
+    if (t as f32) > v { t - 1 } else { t }
+}
+
+/// Calls `row_fn(row, line)` for every row of a `dw`×`dh` output of `C`
+/// channels, with the row's source positions under the inverse of `m`.
+/// Rows in parallel for large outputs.
+fn warp_rows<T: Send, const C: usize>(
     m: &Affine,
     (out, dw, dh): (&mut [T], usize, usize),
-    pixel: impl Fn(&mut [T], f32, f32) + Sync,
+    row_fn: impl Fn(&mut [T], Line) + Sync,
 ) {
     use rayon::prelude::*;
-    let [[a, b, c], [d, e, f]] = inverse_f32(m);
-    let row_fn = |(y, row): (usize, &mut [T])| {
-        let yf = y as f32;
-        let (bx, by) = (b * yf + c, e * yf + f);
-        for (x, px) in row.chunks_exact_mut(C).enumerate() {
-            let xf = x as f32;
-            pixel(px, a * xf + bx, d * xf + by);
-        }
-    };
+    let inv = inverse_f32(m);
     let rows = &mut out[..dw * dh * C];
+    let each = |(y, row): (usize, &mut [T])| row_fn(row, Line::of_row(inv, y));
     // Tiny warps stay on the calling thread; a 128×128 crop already gains
     // from two.
     if dw * dh >= 8 * 1024 {
-        rows.par_chunks_mut(dw * C).enumerate().for_each(row_fn);
+        rows.par_chunks_mut(dw * C).enumerate().for_each(each);
     } else {
-        rows.chunks_mut(dw * C).enumerate().for_each(row_fn);
+        rows.chunks_mut(dw * C).enumerate().for_each(each);
     }
 }
 
@@ -368,9 +484,46 @@ fn warp_u8<const C: usize>(
     border: Border,
 ) {
     let sampler = Sampler::<u8, C>::new(src, sw, sh, border);
-    warp_generic::<u8, C>(m, out, |px, sx, sy| {
-        px.copy_from_slice(&sampler.sample_u8(sx, sy));
+    warp_rows::<u8, C>(m, out, |row, line| {
+        if C == 3 {
+            warp_rgb_row(row, line, &sampler);
+        } else {
+            for (x, px) in row.chunks_exact_mut(C).enumerate() {
+                let (sx, sy) = line.at(x);
+                px.copy_from_slice(&sampler.sample_u8(sx, sy));
+            }
+        }
     });
+}
+
+/// One row of an RGB warp: batches through [`interp_batch`], the image's
+/// border rule for the rest. Compiled for the vector extensions the CPU has.
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn warp_rgb_row<'a, const C: usize>(row: &mut [u8], line: Line, sampler: &Sampler<'a, u8, C>) {
+    let n = row.len() / C;
+    let mut start = 0;
+    while start < n {
+        let len = (n - start).min(BATCH);
+        let (inside, v) = interp_batch(
+            (sampler.src, sampler.sw, sampler.shi as usize),
+            C,
+            line,
+            start,
+            len,
+        );
+        let pixels = row[start * C..(start + len) * C].chunks_exact_mut(C);
+        for (l, px) in pixels.enumerate() {
+            if inside[l] {
+                for (c, o) in px.iter_mut().enumerate() {
+                    *o = v[c][l];
+                }
+            } else {
+                let (sx, sy) = line.at(start + l);
+                px.copy_from_slice(&sampler.sample_u8(sx, sy));
+            }
+        }
+        start += len;
+    }
 }
 
 /// `floor` without a libm call (the baseline x86-64 target has no `roundss`).
@@ -419,8 +572,11 @@ pub fn warp_affine_f32(
 ) -> Vec<f32> {
     let mut out = vec![0f32; dw * dh];
     let sampler = Sampler::<f32, 1>::new(src, sw, sh, border);
-    warp_generic::<f32, 1>(m, (&mut out, dw, dh), |px, sx, sy| {
-        px.copy_from_slice(&sampler.sample(sx, sy));
+    warp_rows::<f32, 1>(m, (&mut out, dw, dh), |row, line| {
+        for (x, px) in row.iter_mut().enumerate() {
+            let (sx, sy) = line.at(x);
+            *px = sampler.sample(sx, sy)[0];
+        }
     });
     out
 }
@@ -589,6 +745,37 @@ mod tests {
                     s3.sample(x, y).map(round_u8),
                     "({x}, {y})"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn the_batched_rgb_warp_gives_the_float_sampler_pixels() {
+        // Rows longer than a batch, positions inside, on the last row and
+        // column (whose four-byte reads would run past the image) and outside,
+        // for both borders.
+        let (w, h) = (37usize, 23usize);
+        let data: Vec<u8> = (0..w * h * 3).map(|i| (i * 97 + i / 11) as u8).collect();
+        let f = Frame::from_rgb(w as u32, h as u32, data).unwrap();
+        for border in [Border::Constant(0.0), Border::Replicate] {
+            for m in [
+                [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+                [[3.7, 0.9, -20.3], [-0.9, 3.7, 5.1]],
+                [[2.1, -0.3, 1.25], [0.3, 2.1, 0.5]],
+                [[4.0, 0.0, 0.0], [0.0, 4.0, 0.0]],
+            ] {
+                let (dw, dh) = (150u32, 90u32);
+                let out = warp_affine(&f, &m, dw, dh, border);
+                let sampler = Sampler::<u8, 3>::new(f.data(), w, h, border);
+                let inv = inverse_f32(&m);
+                for y in 0..dh {
+                    let line = Line::of_row(inv, y as usize);
+                    for x in 0..dw {
+                        let (sx, sy) = line.at(x as usize);
+                        let want = sampler.sample(sx, sy).map(round_u8);
+                        assert_eq!(out.pixel(x, y), want, "{m:?} {border:?} ({x}, {y})");
+                    }
+                }
             }
         }
     }

@@ -172,6 +172,33 @@ impl BlobBuffer {
     }
 }
 
+/// One output row of a whole-number downscale by an even `k`: each output
+/// the rounded mean of the 2×2 pixels at `off` in its k×k block of
+/// `rows`, normalised through the blob's lookup table into the three
+/// planes. Whole slices, so the loop carries no index checks.
+fn mean_2x2_row(
+    [row0, row1]: [&[u8]; 2],
+    k: usize,
+    off: usize,
+    [rr, gg, bb]: [&mut [f32]; 3],
+    lut: &[f32; 256],
+) {
+    let o = off * 3;
+    let blocks = row0.chunks_exact(3 * k).zip(row1.chunks_exact(3 * k));
+    let outs = rr.iter_mut().zip(gg.iter_mut()).zip(bb.iter_mut());
+    for ((p0, p1), ((r, g), b)) in blocks.zip(outs) {
+        let (p0, p1) = (&p0[o..o + 6], &p1[o..o + 6]);
+        let m = |c: usize| {
+            let s =
+                u16::from(p0[c]) + u16::from(p0[3 + c]) + u16::from(p1[c]) + u16::from(p1[3 + c]);
+            lut[usize::from(((s + 2) >> 2) as u8)]
+        };
+        *r = m(0);
+        *g = m(1);
+        *b = m(2);
+    }
+}
+
 /// [`letterbox_blob`] into a buffer reused from frame to frame.
 pub fn letterbox_blob_into(
     src: &Frame,
@@ -222,24 +249,7 @@ pub fn letterbox_blob_into(
                 let row0 = &data[sy * sw3..(sy + 1) * sw3];
                 if k.is_multiple_of(2) {
                     let row1 = &data[(sy + 1) * sw3..(sy + 2) * sw3];
-                    let o = off * 3;
-                    // Each output's k×k block, whole slices so that the loop
-                    // carries no index checks.
-                    let blocks = row0.chunks_exact(3 * k).zip(row1.chunks_exact(3 * k));
-                    let outs = rr.iter_mut().zip(gg.iter_mut()).zip(bb.iter_mut());
-                    for ((p0, p1), ((r, g), b)) in blocks.zip(outs) {
-                        let (p0, p1) = (&p0[o..o + 6], &p1[o..o + 6]);
-                        let m = |c: usize| {
-                            let s = u16::from(p0[c])
-                                + u16::from(p0[3 + c])
-                                + u16::from(p1[c])
-                                + u16::from(p1[3 + c]);
-                            lut[usize::from(((s + 2) >> 2) as u8)]
-                        };
-                        *r = m(0);
-                        *g = m(1);
-                        *b = m(2);
-                    }
+                    mean_2x2_row([row0, row1], k, off, [rr, gg, bb], &lut);
                 } else {
                     for x in 0..nw as usize {
                         let i = (x * k + off) * 3;

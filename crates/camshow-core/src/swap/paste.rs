@@ -11,8 +11,8 @@
 
 use crate::frame::Frame;
 use crate::geometry::{
-    Affine, Border, Sampler, bilerp4, crop_bounds, floor_i64, inverse_f32, invert_affine, lanes_u8,
-    round_in_range, translate, warp_affine, warp_affine_f32,
+    Affine, BATCH, Border, Line, Sampler, crop_bounds, interp_batch, inverse_f32, invert_affine,
+    translate, warp_affine, warp_affine_f32,
 };
 
 /// `cv2.getGaussianKernel(n, sigma)` in float32 (σ ≤ 0 derives it from `n`).
@@ -211,54 +211,37 @@ struct FastPaste<'a> {
     crop: Sampler<'a, u8, 3>,
 }
 
-/// One row of [`paste_fast`]; compiled for the vector extensions the CPU
-/// has (the same float operations in each, so the same pixels).
+/// One row of [`paste_fast`]: batches of RGBA interpolations through
+/// [`interp_batch`] (positions at the crop's edge take each image's own
+/// border), then the blend. Compiled for the vector extensions the CPU has.
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
 fn paste_fast_row<'a>(row: &mut [u8], line: Line, k: &FastPaste<'a>) {
-    let last = k.s as u64 - 1;
-    for (xx, px) in row.chunks_exact_mut(3).enumerate() {
-        let (sx, sy) = line.at(xx);
-        let (x0, y0) = (floor_i64(sx), floor_i64(sy));
-        let (al, fake) = if (x0 as u64) < last && (y0 as u64) < last {
-            let i = (y0 as usize * k.s + x0 as usize) * 4;
-            let j = i + k.s * 4;
-            let pair = |q: usize| [lanes_u8(k.rgba, q), lanes_u8(k.rgba, q + 4)];
-            let v = bilerp4(pair(i), pair(j), sx - x0 as f32, sy - y0 as f32);
-            (round_in_range(v[3]), [v[0], v[1], v[2]].map(round_in_range))
-        } else {
-            let [al] = k.alpha.sample_u8(sx, sy);
-            (al, k.crop.sample_u8(sx, sy))
-        };
-        if al == 0 {
-            continue;
+    let n = row.len() / 3;
+    let mut start = 0;
+    while start < n {
+        let len = (n - start).min(BATCH);
+        let (inside, v) = interp_batch((k.rgba, k.s, k.s), 4, line, start, len);
+        let pixels = row[start * 3..(start + len) * 3].chunks_exact_mut(3);
+        for (l, px) in pixels.enumerate() {
+            let (al, fake) = if inside[l] {
+                (v[3][l], [v[0][l], v[1][l], v[2][l]])
+            } else {
+                let (sx, sy) = line.at(start + l);
+                let [al] = k.alpha.sample_u8(sx, sy);
+                if al == 0 {
+                    continue;
+                }
+                (al, k.crop.sample_u8(sx, sy))
+            };
+            if al == 0 {
+                continue;
+            }
+            for (o, v) in px.iter_mut().zip(fake) {
+                let v = mul255(v, al) + mul255(*o, 255 - al);
+                *o = v.min(255) as u8;
+            }
         }
-        for (o, v) in px.iter_mut().zip(fake) {
-            let v = mul255(v, al) + mul255(*o, 255 - al);
-            *o = v.min(255) as u8;
-        }
-    }
-}
-
-/// A row of the footprint rectangle: pixel `x` maps to crop position
-/// `(a·x + bx, d·x + by)`, each product and sum in float32 as OpenCV 5's warp
-/// computes it.
-#[derive(Clone, Copy)]
-pub(crate) struct Line {
-    a: f32,
-    bx: f32,
-    d: f32,
-    by: f32,
-}
-
-impl Line {
-    #[allow(
-        clippy::inline_always,
-        reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
-    )]
-    #[inline(always)]
-    pub(crate) fn at(self, x: usize) -> (f32, f32) {
-        let xf = x as f32;
-        (self.a * xf + self.bx, self.d * xf + self.by)
+        start += len;
     }
 }
 
@@ -294,19 +277,13 @@ fn for_each_row_in_footprint(
     let inv = invert_affine(m);
     let (x1, y1, w, h) = crop_bounds(&inv, size, pad, frame.width(), frame.height())?;
     let local = translate(&inv, f64::from(x1), f64::from(y1));
-    let [[a, b, c], [d, e, g]] = inverse_f32(&local);
+    let inv32 = inverse_f32(&local);
     let stride = frame.width() as usize * 3;
     let rows = &mut frame.data_mut()[y1 as usize * stride..(y1 + h) as usize * stride];
     rows.par_chunks_mut(stride)
         .enumerate()
         .for_each(|(yy, row)| {
-            let yf = yy as f32;
-            let line = Line {
-                a,
-                bx: b * yf + c,
-                d,
-                by: e * yf + g,
-            };
+            let line = Line::of_row(inv32, yy);
             f(&mut row[x1 as usize * 3..(x1 + w) as usize * 3], line);
         });
     Some((x1, y1, w, h))
