@@ -313,8 +313,22 @@ pub fn to_blob(
     mean: f32,
     std: f32,
 ) -> Vec<f32> {
+    let mut out = Vec::new();
+    to_blob_into(frame, order, layout, mean, std, &mut out);
+    out
+}
+
+/// [`to_blob`] into a buffer reused from call to call.
+pub fn to_blob_into(
+    frame: &Frame,
+    order: ChannelOrder,
+    layout: Layout,
+    mean: f32,
+    std: f32,
+    out: &mut Vec<f32>,
+) {
     let plane = frame.width() as usize * frame.height() as usize;
-    let mut out = vec![0f32; plane * 3];
+    out.resize(plane * 3, 0.0);
     let inv = 1.0 / std;
     // A lookup table: 256 values per channel instead of a subtract and multiply per sample.
     let lut: Vec<f32> = (0..256).map(|v| (v as f32 - mean) * inv).collect();
@@ -340,7 +354,6 @@ pub fn to_blob(
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::{DetectorKind, Face, FaceDetector, nms};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::imgproc::{BlobBuffer, ChannelOrder, Layout, letterbox_blob_into, to_blob};
-use crate::runtime::{Model, Runtime, TensorF32};
+use crate::runtime::{Input, Model, Runtime, TensorF32};
 
 /// Detector input size.
 pub const INPUT_SIZE: u32 = 640;
@@ -24,8 +24,15 @@ const ANCHORS: usize = 2;
 #[derive(Debug)]
 pub struct Scrfd {
     model: Arc<Model>,
-    /// The input blob, reused between frames.
-    blob: Mutex<BlobBuffer>,
+    /// The input blob and the outputs, reused between frames.
+    scratch: Mutex<Scratch>,
+}
+
+/// Buffers one detection fills, kept for the next.
+#[derive(Debug, Default)]
+struct Scratch {
+    blob: BlobBuffer,
+    outputs: Vec<TensorF32>,
 }
 
 impl Scrfd {
@@ -43,7 +50,7 @@ impl Scrfd {
         }
         Ok(Self {
             model,
-            blob: Mutex::new(BlobBuffer::default()),
+            scratch: Mutex::new(Scratch::default()),
         })
     }
 }
@@ -125,15 +132,15 @@ impl FaceDetector for Scrfd {
     }
 
     fn detect(&self, frame: &Frame) -> Result<Vec<Face>> {
-        // A worker that finds the buffer busy uses its own rather than wait.
-        let mut local = BlobBuffer::default();
-        let mut guard = self.blob.try_lock();
-        let buf = match guard.as_deref_mut() {
+        // A worker that finds the buffers busy uses its own rather than wait.
+        let mut local = Scratch::default();
+        let mut guard = self.scratch.try_lock();
+        let Scratch { blob, outputs } = match guard.as_deref_mut() {
             Ok(b) => b,
             Err(_) => &mut local,
         };
-        let det_scale = letterbox_blob_into(frame, INPUT_SIZE, INPUT_SIZE, 127.5, 128.0, buf);
-        self.run_blob(buf.data(), det_scale)
+        let det_scale = letterbox_blob_into(frame, INPUT_SIZE, INPUT_SIZE, 127.5, 128.0, blob);
+        self.run_blob(blob.data(), det_scale, outputs)
     }
 
     fn models(&self) -> Vec<&Model> {
@@ -152,13 +159,20 @@ impl Scrfd {
         self.run_blob(
             &to_blob(canvas, ChannelOrder::Rgb, Layout::Nchw, 127.5, 128.0),
             det_scale,
+            &mut Vec::new(),
         )
     }
 
-    fn run_blob(&self, blob: &[f32], det_scale: f32) -> Result<Vec<Face>> {
+    fn run_blob(
+        &self,
+        blob: &[f32],
+        det_scale: f32,
+        outputs: &mut Vec<TensorF32>,
+    ) -> Result<Vec<Face>> {
         let s = INPUT_SIZE as usize;
-        let outs = self.model.run(&[(&[1, 3, s, s], blob)])?;
-        decode(&outs, s, det_scale, SCORE_THRESHOLD)
+        self.model
+            .run_into(&[Input::F32(&[1, 3, s, s], blob)], outputs)?;
+        decode(outputs, s, det_scale, SCORE_THRESHOLD)
     }
 }
 

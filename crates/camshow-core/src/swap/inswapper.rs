@@ -1,6 +1,6 @@
 //! insightface's inswapper_128.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::{FaceSwapper, SourceIdentity, SourceNeed, paste};
 use crate::analysis::recognizer_normalize;
@@ -8,9 +8,9 @@ use crate::detect::Face;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::geometry::{Affine, Border, estimate_norm, warp_affine};
-use crate::imgproc::{ChannelOrder, Layout, to_blob};
+use crate::imgproc::{ChannelOrder, Layout, to_blob_into};
 use crate::onnx::OnnxModel;
-use crate::runtime::{Model, Runtime};
+use crate::runtime::{Input, Model, Runtime, TensorF32};
 
 /// Crop size.
 pub const SIZE: u32 = 128;
@@ -23,6 +23,8 @@ pub struct Inswapper {
     emap: Vec<f32>,
     target_index: usize,
     alpha: Vec<u8>,
+    /// The input blob and the outputs, reused between crops.
+    scratch: Mutex<(Vec<f32>, Vec<TensorF32>)>,
 }
 
 impl Inswapper {
@@ -57,6 +59,7 @@ impl Inswapper {
             emap: emap.data,
             target_index,
             alpha: paste::ellipse_template(SIZE),
+            scratch: Mutex::default(),
         })
     }
 
@@ -94,19 +97,26 @@ impl Inswapper {
 
     /// Runs the model on an aligned crop.
     pub fn run_crop(&self, crop: &Frame, latent: &[f32]) -> Result<Frame> {
-        let blob = to_blob(crop, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0);
+        // A worker that finds the buffers busy uses its own rather than wait.
+        let mut local = (Vec::new(), Vec::new());
+        let mut guard = self.scratch.try_lock();
+        let (blob, outputs) = match guard.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => &mut local,
+        };
+        to_blob_into(crop, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0, blob);
         let s = SIZE as usize;
-        let target = (&[1usize, 3, s, s][..], &blob[..]);
-        let source = (&[1usize, LATENT][..], latent);
+        let shape = [1usize, 3, s, s];
+        let target = Input::F32(&shape, blob);
+        let source = Input::F32(&[1, LATENT], latent);
         let inputs = if self.target_index == 0 {
             [target, source]
         } else {
             [source, target]
         };
-        let out = self.model.run(&inputs)?;
-        let pred = out
-            .into_iter()
-            .next()
+        self.model.run_into(&inputs, outputs)?;
+        let pred = outputs
+            .first()
             .ok_or_else(|| sig(self.model.name(), "no output"))?;
         let plane = s * s;
         if pred.data.len() != 3 * plane {
