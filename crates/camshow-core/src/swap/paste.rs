@@ -221,22 +221,34 @@ fn paste_fast_row<'a>(row: &mut [u8], line: Line, k: &FastPaste<'a>) {
     while start < n {
         let len = (n - start).min(BATCH);
         let (inside, v) = interp_batch((k.rgba, k.s, k.s), 4, line, start, len);
-        let pixels = row[start * 3..(start + len) * 3].chunks_exact_mut(3);
-        for (l, px) in pixels.enumerate() {
-            let (al, fake) = if inside[l] {
-                (v[3][l], [v[0][l], v[1][l], v[2][l]])
-            } else {
-                let (sx, sy) = line.at(start + l);
-                let [al] = k.alpha.sample_u8(sx, sy);
-                if al == 0 {
-                    continue;
+        let pixels = &mut row[start * 3..(start + len) * 3];
+        // The frame's pixels as planes, blended lane by lane (vector loops;
+        // where the alpha is 0 the blend gives the pixel back unchanged).
+        let mut o = [[0u8; BATCH]; 3];
+        for (l, px) in pixels.chunks_exact(3).enumerate() {
+            for (c, plane) in o.iter_mut().enumerate() {
+                plane[l] = px[c];
+            }
+        }
+        for (c, plane) in o.iter_mut().enumerate() {
+            for l in 0..BATCH {
+                let al = v[3][l];
+                plane[l] = (mul255(v[c][l], al) + mul255(plane[l], 255 - al)).min(255) as u8;
+            }
+        }
+        for (l, px) in pixels.chunks_exact_mut(3).enumerate() {
+            if inside[l] {
+                for (c, p) in px.iter_mut().enumerate() {
+                    *p = o[c][l];
                 }
-                (al, k.crop.sample_u8(sx, sy))
-            };
+                continue;
+            }
+            let (sx, sy) = line.at(start + l);
+            let [al] = k.alpha.sample_u8(sx, sy);
             if al == 0 {
                 continue;
             }
-            for (o, v) in px.iter_mut().zip(fake) {
+            for (o, v) in px.iter_mut().zip(k.crop.sample_u8(sx, sy)) {
                 let v = mul255(v, al) + mul255(*o, 255 - al);
                 *o = v.min(255) as u8;
             }
