@@ -253,6 +253,33 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    // Two faces, both swapped: the second face's cost is the difference.
+    let two_path = dir.path().join("det_10g_two_faces.onnx");
+    std::fs::write(
+        &two_path,
+        camshow_core::standin::cheap_det_10g_at(&[(5, 5), (15, 5)]),
+    )
+    .unwrap();
+    let mut many = settings.clone();
+    many.engine.selector = SelectMode::Many;
+    let two_store = store.clone().with_override("det_10g", &two_path).unwrap();
+    let two_engine = SwapEngine::load(&EngineContext::new(rt.clone(), two_store), &many).unwrap();
+    let mut two_session = FrameSession::still(SourcePlan::one(source.clone()), &many.engine);
+    let mut g = c.benchmark_group("pipeline_720p_two_faces");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("detect_align_swap_paste", |b| {
+        b.iter_batched(
+            || f720.clone(),
+            |mut fr| {
+                let r = two_session.process(&two_engine, &mut fr).unwrap();
+                assert_eq!(r.faces_swapped, 2);
+                black_box(fr)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    g.finish();
+
     // An option change on a loaded engine (models from the context's cache)
     // against loading the same engine from scratch.
     let mut g = c.benchmark_group("settings_change");

@@ -624,11 +624,18 @@ pub fn gfpgan_1_4() -> StandIn {
 }
 
 /// A cheap stand-in of `det_10g` (SCRFD): its signature, with constant
-/// outputs holding exactly one face, centred in a 16:9 frame; the input is
+/// outputs holding exactly one face, near the centre of a 16:9 frame; the input is
 /// only touched through one sliced pixel. With it, benchmarks time the
 /// engine's and the pipeline's own work (letterbox, decode, alignment,
 /// paste-back, codecs), not a network.
 pub fn cheap_det_10g() -> Vec<u8> {
+    cheap_det_10g_at(&[(10, 5)])
+}
+
+/// [`cheap_det_10g`] with one face per stride-32 cell `(x, y)` of `cells`
+/// (the letterbox is 20×20 cells; at 720p a face's centre in the frame is
+/// `(64·x, 64·y)`, and each face is 192 px wide).
+pub fn cheap_det_10g_at(cells: &[(usize, usize)]) -> Vec<u8> {
     let mut b = ModelBuilder::new("scrfd_stand_in", 13)
         .input(
             "input.1",
@@ -651,9 +658,9 @@ pub fn cheap_det_10g() -> Vec<u8> {
         for stride in [8usize, 16, 32] {
             let n = (640 / stride) * (640 / stride) * 2;
             let mut v = vec![0f32; n * c];
-            if stride == 32 {
-                // cell (x=10, y=5): centre (320, 160) in the letterbox = the frame centre at det_scale 0.5 (720p)
-                let i = (5 * 20 + 10) * 2;
+            for &(x, y) in cells.iter().filter(|_| stride == 32) {
+                // cell (x, y): centre (32·x, 32·y) in the letterbox, (64·x, 64·y) in a 720p frame
+                let i = (y * 20 + x) * 2;
                 match kind {
                     "s" => v[i] = 0.95,
                     "b" => v[i * 4..i * 4 + 4].copy_from_slice(&[1.5, 1.5, 1.5, 1.5]),
@@ -774,6 +781,37 @@ mod tests {
     /// The engine's own SCRFD reader and face enhancer take the stand-ins:
     /// the detector's nine outputs have the sizes of every stride (and its
     /// pushed-down scores find no face), the enhancer gives a 512 crop back.
+    #[test]
+    fn the_cheap_detector_holds_a_face_at_each_cell_it_is_given() {
+        use crate::detect::FaceDetector;
+        use crate::runtime::{Runtime, RuntimeSettings};
+        let rt = Runtime::new(RuntimeSettings::default()).unwrap();
+        let frame = crate::frame::Frame::from_rgb(1280, 720, vec![90; 1280 * 720 * 3]).unwrap();
+        for cells in [&[(10usize, 5usize)][..], &[(5, 5), (15, 5)]] {
+            let det = crate::detect::scrfd::Scrfd::load(&rt, &cheap_det_10g_at(cells)).unwrap();
+            let mut centres: Vec<[i32; 2]> = det
+                .detect(&frame)
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    let [x1, y1, x2, y2] = f.bbox;
+                    assert!(((x2 - x1) - 192.0).abs() < 0.5, "{:?}", f.bbox);
+                    [
+                        ((x1 + x2) / 2.0).round() as i32,
+                        ((y1 + y2) / 2.0).round() as i32,
+                    ]
+                })
+                .collect();
+            centres.sort_unstable();
+            let want: Vec<[i32; 2]> = cells
+                .iter()
+                .map(|&(x, y)| [64 * x as i32, 64 * y as i32])
+                .collect();
+            assert_eq!(centres, want);
+        }
+        assert_eq!(cheap_det_10g(), cheap_det_10g_at(&[(10, 5)]));
+    }
+
     #[test]
     fn the_engine_runs_the_detector_and_enhancer_stand_ins() {
         use crate::detect::FaceDetector;
