@@ -797,8 +797,8 @@ mod tests {
                     let [x1, y1, x2, y2] = f.bbox;
                     assert!(((x2 - x1) - 192.0).abs() < 0.5, "{:?}", f.bbox);
                     [
-                        ((x1 + x2) / 2.0).round() as i32,
-                        ((y1 + y2) / 2.0).round() as i32,
+                        f32::midpoint(x1, x2).round() as i32,
+                        f32::midpoint(y1, y2).round() as i32,
                     ]
                 })
                 .collect();
