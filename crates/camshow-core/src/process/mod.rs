@@ -326,7 +326,7 @@ impl FaceSwapProcessor {
         original: Option<&Frame>,
         face: &Face,
         source: &PreparedSource,
-    ) -> Result<Option<(Rect, crate::geometry::Affine, Vec<u8>)>> {
+    ) -> Result<Option<Pasted<'_>>> {
         let (mut crop, m) = match self.boost {
             Some(b) => self
                 .swapper
@@ -387,9 +387,12 @@ impl FaceSwapProcessor {
         {
             apply_opacity(frame, orig, rect, self.opacity);
         }
-        Ok(Some((rect, m, alpha.into_owned())))
+        Ok(Some((rect, m, alpha)))
     }
 }
+
+/// A pasted face: the rectangle it touched, its alignment and its alpha.
+type Pasted<'a> = (Rect, crate::geometry::Affine, Cow<'a, [u8]>);
 
 fn union(a: Rect, b: Rect) -> Rect {
     let x1 = a.0.min(b.0);

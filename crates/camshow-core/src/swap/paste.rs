@@ -180,10 +180,30 @@ pub fn paste_fast(
     m: &Affine,
     alpha: &[u8],
 ) -> Option<(u32, u32, u32, u32)> {
+    thread_local! {
+        /// The RGBA copy of the last crop pasted on this thread, kept so
+        /// that pasting allocates nothing after the first face.
+        static RGBA: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    // A paste started on this thread while it waits for its own rows (work
+    // stealing) finds the buffer busy and uses its own.
+    RGBA.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut rgba) => paste_fast_with(frame, crop, m, alpha, &mut rgba),
+        Err(_) => paste_fast_with(frame, crop, m, alpha, &mut Vec::new()),
+    })
+}
+
+fn paste_fast_with(
+    frame: &mut Frame,
+    crop: &Frame,
+    m: &Affine,
+    alpha: &[u8],
+    rgba: &mut Vec<u8>,
+) -> Option<(u32, u32, u32, u32)> {
     let s = crop.width() as usize;
     // The crop and its alpha as one RGBA image: inside the crop one four-lane
     // interpolation gives both (the same floats as sampling each).
-    let mut rgba = vec![0u8; s * s * 4];
+    rgba.resize(s * s * 4, 0);
     for ((o, p), &a) in rgba
         .chunks_exact_mut(4)
         .zip(crop.data().chunks_exact(3))
@@ -192,7 +212,7 @@ pub fn paste_fast(
         o.copy_from_slice(&[p[0], p[1], p[2], a]);
     }
     let kernel = FastPaste {
-        rgba: &rgba,
+        rgba,
         s,
         alpha: Sampler::<u8, 1>::new(alpha, s, s, Border::Constant(0.0)),
         crop: Sampler::<u8, 3>::new(crop.data(), s, s, Border::Replicate),
@@ -450,21 +470,23 @@ mod tests {
                 .collect();
             Frame::from_rgb(w, h, data).unwrap()
         };
-        let (frame, crop) = (pattern(320, 240), pattern(128, 128));
-        let alpha = ellipse_template(128);
-        for m in [
+        let frame = pattern(320, 240);
+        // Two crop sizes in turn: the RGBA buffer kept between pastes changes size.
+        for (size, m) in [128u32, 96, 128, 96].into_iter().zip([
             [[0.61, 0.23, -52.7], [-0.23, 0.61, 11.3]],
             [[1.9, -0.4, -120.2], [0.4, 1.9, -301.9]],
             [[0.5, 0.0, -20.0], [0.0, 0.5, -30.0]],
-        ] {
+            [[0.7, 0.1, -40.0], [-0.1, 0.7, -20.0]],
+        ]) {
+            let (crop, alpha) = (pattern(size, size), ellipse_template(size));
             let mut fast = frame.clone();
             let (x1, y1, w, h) = paste_fast(&mut fast, &crop, &m, &alpha).unwrap();
             let local = translate(&invert_affine(&m), f64::from(x1), f64::from(y1));
             let fake = warp_affine(&crop, &local, w, h, Border::Replicate);
             let al = crate::geometry::warp_affine_gray(
                 &alpha,
-                128,
-                128,
+                size as usize,
+                size as usize,
                 &local,
                 w as usize,
                 h as usize,
