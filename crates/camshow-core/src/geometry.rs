@@ -248,21 +248,6 @@ impl<const C: usize> Sampler<'_, u8, C> {
             let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
             let i = (y0 as usize * self.sw + x0 as usize) * C;
             let j = i + self.sw * C;
-            if C == 3 && j + 7 <= self.src.len() {
-                // Each neighbour as four lanes (its three channels and the
-                // next byte, unused), so the arithmetic runs on whole vectors.
-                let v = bilerp4(
-                    [lanes_u8(self.src, i), lanes_u8(self.src, i + 3)],
-                    [lanes_u8(self.src, j), lanes_u8(self.src, j + 3)],
-                    fx,
-                    fy,
-                );
-                let mut out = [0u8; C];
-                for (o, v) in out.iter_mut().zip(v) {
-                    *o = round_in_range(v);
-                }
-                return out;
-            }
             let (r0, r1) = (&self.src[i..i + 2 * C], &self.src[j..j + 2 * C]);
             let mut out = [0u8; C];
             for ch in 0..C {
@@ -282,36 +267,6 @@ impl<const C: usize> Sampler<'_, u8, C> {
     fn sample_u8_border(&self, sx: f32, sy: f32) -> [u8; C] {
         self.sample(sx, sy).map(round_u8)
     }
-}
-
-/// Four bytes from `i` as float lanes.
-#[allow(
-    clippy::inline_always,
-    reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
-)]
-#[inline(always)]
-fn lanes_u8(src: &[u8], i: usize) -> [f32; 4] {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&src[i..i + 4]);
-    b.map(f32::from)
-}
-
-/// Bilinear interpolation of four lanes between a top pair `[p00, p01]` and a
-/// bottom pair `[p10, p11]`, each lane by the same float operations as
-/// [`Sampler::sample`] (so the results are identical).
-#[allow(
-    clippy::inline_always,
-    reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
-)]
-#[inline(always)]
-fn bilerp4(top: [[f32; 4]; 2], bot: [[f32; 4]; 2], fx: f32, fy: f32) -> [f32; 4] {
-    let mut out = [0f32; 4];
-    for ch in 0..4 {
-        let t = top[0][ch] + (top[1][ch] - top[0][ch]) * fx;
-        let b = bot[0][ch] + (bot[1][ch] - bot[0][ch]) * fx;
-        out[ch] = t + (b - t) * fy;
-    }
-    out
 }
 
 /// [`round_u8`] for a value that interpolates u8 samples (so within float
