@@ -238,20 +238,13 @@ fn bench(c: &mut Criterion) {
         "pipeline_720p_one_face: {allocs:.1} allocations, {:.1} KiB per frame from Rust code (ONNX Runtime's own not counted)",
         bytes / 1024.0
     );
-    let mut g = c.benchmark_group("pipeline_720p_one_face");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("detect_align_swap_paste", |b| {
-        b.iter_batched(
-            || f720.clone(),
-            |mut fr| {
-                let r = session.process(&engine, &mut fr).unwrap();
-                assert_eq!(r.faces_swapped, 1);
-                black_box(fr)
-            },
-            BatchSize::LargeInput,
-        );
-    });
-    g.finish();
+    bench_pipeline(
+        c,
+        "pipeline_720p_one_face",
+        (&engine, &mut session),
+        &f720,
+        1,
+    );
 
     // Two faces, both swapped: the second face's cost is the difference.
     let two_path = dir.path().join("det_10g_two_faces.onnx");
@@ -265,20 +258,13 @@ fn bench(c: &mut Criterion) {
     let two_store = store.clone().with_override("det_10g", &two_path).unwrap();
     let two_engine = SwapEngine::load(&EngineContext::new(rt.clone(), two_store), &many).unwrap();
     let mut two_session = FrameSession::still(SourcePlan::one(source.clone()), &many.engine);
-    let mut g = c.benchmark_group("pipeline_720p_two_faces");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("detect_align_swap_paste", |b| {
-        b.iter_batched(
-            || f720.clone(),
-            |mut fr| {
-                let r = two_session.process(&two_engine, &mut fr).unwrap();
-                assert_eq!(r.faces_swapped, 2);
-                black_box(fr)
-            },
-            BatchSize::LargeInput,
-        );
-    });
-    g.finish();
+    bench_pipeline(
+        c,
+        "pipeline_720p_two_faces",
+        (&two_engine, &mut two_session),
+        &f720,
+        2,
+    );
 
     // An option change on a loaded engine (models from the context's cache)
     // against loading the same engine from scratch.
@@ -294,6 +280,31 @@ fn bench(c: &mut Criterion) {
             let ctx = EngineContext::new(rt.clone(), store.clone());
             black_box(SwapEngine::load(&ctx, black_box(&changed)).unwrap())
         });
+    });
+    g.finish();
+}
+
+/// The whole per-frame path on copies of `frame`, which must have `faces`
+/// faces swapped each time.
+fn bench_pipeline(
+    c: &mut Criterion,
+    group: &str,
+    (engine, session): (&SwapEngine, &mut FrameSession),
+    frame: &Frame,
+    faces: usize,
+) {
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("detect_align_swap_paste", |b| {
+        b.iter_batched(
+            || frame.clone(),
+            |mut fr| {
+                let r = session.process(engine, &mut fr).unwrap();
+                assert_eq!(r.faces_swapped, faces);
+                black_box(fr)
+            },
+            BatchSize::LargeInput,
+        );
     });
     g.finish();
 }
