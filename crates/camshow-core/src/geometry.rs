@@ -277,7 +277,7 @@ impl<const C: usize> Sampler<'_, u8, C> {
     reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
 )]
 #[inline(always)]
-pub(crate) fn round_in_range(v: f32) -> u8 {
+fn round_in_range(v: f32) -> u8 {
     const MAGIC: f32 = 8_388_608.0; // 2^23: the sum's low mantissa bits are round_even(v)
     ((v.clamp(0.0, 255.0) + MAGIC).to_bits() & 0xFF) as u8
 }

@@ -331,7 +331,7 @@ pub fn to_blob_into(
     out.resize(plane * 3, 0.0);
     let inv = 1.0 / std;
     // A lookup table: 256 values per channel instead of a subtract and multiply per sample.
-    let lut: Vec<f32> = (0..256).map(|v| (v as f32 - mean) * inv).collect();
+    let lut: [f32; 256] = std::array::from_fn(|v| (v as f32 - mean) * inv);
     let map = match order {
         ChannelOrder::Rgb => [0usize, 1, 2],
         ChannelOrder::Bgr => [2, 1, 0],
