@@ -104,6 +104,21 @@ fn face_in(w: u32, h: u32) -> Face {
     }
 }
 
+/// `face` with its points turned by `degrees` about its centre (a tilted head).
+fn tilted(face: &Face, degrees: f32) -> Face {
+    let (cx, cy) = (
+        f32::midpoint(face.bbox[0], face.bbox[2]),
+        f32::midpoint(face.bbox[1], face.bbox[3]),
+    );
+    let (s, c) = degrees.to_radians().sin_cos();
+    let mut out = face.clone();
+    for p in &mut out.kps {
+        let (dx, dy) = (p[0] - cx, p[1] - cy);
+        *p = [cx + c * dx - s * dy, cy + s * dx + c * dy];
+    }
+    out
+}
+
 fn parity(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/parity")
@@ -153,6 +168,15 @@ fn bench(c: &mut Criterion) {
                 BatchSize::LargeInput,
             );
         });
+        // A head tilted by 30°: the footprint's rectangle is 1.9× the crop.
+        let tilt = estimate_norm(&tilted(&face, 30.0).kps, 128).unwrap();
+        g.bench_function("paste_fast_tilted_30", |b| {
+            b.iter_batched(
+                || f.clone(),
+                |mut fr| black_box(paste_fast(&mut fr, &crop, &tilt, &alpha)),
+                BatchSize::LargeInput,
+            );
+        });
         g.bench_function("paste_reference", |b| {
             b.iter_batched(
                 || f.clone(),
@@ -188,6 +212,7 @@ fn bench(c: &mut Criterion) {
             });
         }
     }
+    let outs: Vec<&[f32]> = outs.iter().map(|t| t.data.as_slice()).collect();
     c.bench_function("scrfd_decode_nms", |b| {
         b.iter(|| black_box(scrfd::decode(black_box(&outs), 640, 0.5, 0.5).unwrap()));
     });

@@ -70,6 +70,21 @@ impl Frame {
         &mut self.data
     }
 
+    /// Makes this frame `width`×`height` for a caller that overwrites every
+    /// pixel next, keeping its allocation when it is large enough (buffers
+    /// reused from frame to frame). The pixels are unspecified until then.
+    pub fn set_size(&mut self, width: u32, height: u32) -> Result<()> {
+        if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
+            return Err(Error::InvalidInput(format!(
+                "frame size {width}x{height} is outside 1..={MAX_DIMENSION}"
+            )));
+        }
+        self.width = width;
+        self.height = height;
+        self.data.resize(width as usize * height as usize * 3, 0);
+        Ok(())
+    }
+
     /// Consumes the frame, returning its bytes.
     pub fn into_data(self) -> Vec<u8> {
         self.data

@@ -131,7 +131,8 @@ pub fn detectors(data: &[u8]) {
                 .take(9)
                 .map(|c| tensor(vec![c.len()], c.to_vec()))
                 .collect();
-            let _ = crate::detect::scrfd::decode(&outs, size, f32::from(*b % 9 + 1) / 4.0, 0.5);
+            let data: Vec<&[f32]> = outs.iter().map(|t| t.data.as_slice()).collect();
+            let _ = crate::detect::scrfd::decode(&data, size, f32::from(*b % 9 + 1) / 4.0, 0.5);
         }
         _ => {
             // BlazeFace: one head of up to 32×32 cells and 6 anchors.

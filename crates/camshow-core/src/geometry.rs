@@ -320,6 +320,32 @@ impl Line {
         self.at_i32(x as i32)
     }
 
+    /// The pixels of `0..n` whose position may lie inside the open square
+    /// `(lo, hi)²` (a pixel outside the range certainly does not: the range
+    /// is widened by a pixel each side against rounding).
+    pub(crate) fn span_in(self, n: usize, lo: f32, hi: f32) -> std::ops::Range<usize> {
+        let (lo, hi) = (f64::from(lo), f64::from(hi));
+        let mut from = 0f64;
+        let mut to = n as f64;
+        for (k, b) in [(self.a, self.bx), (self.d, self.by)] {
+            let (k, b) = (f64::from(k), f64::from(b));
+            if k == 0.0 {
+                if b <= lo || b >= hi {
+                    return 0..0;
+                }
+                continue;
+            }
+            let (p, q) = ((lo - b) / k, (hi - b) / k);
+            from = from.max(p.min(q).floor() - 1.0);
+            to = to.min(p.max(q).ceil() + 2.0);
+        }
+        if from >= to {
+            return 0..0;
+        }
+        let clamp = |v: f64| v.clamp(0.0, n as f64) as usize;
+        clamp(from)..clamp(to)
+    }
+
     #[allow(
         clippy::inline_always,
         reason = "inlined into the multiversioned row kernels, so compiled with their vector extensions"
@@ -502,17 +528,25 @@ pub(crate) fn round_u8(v: f32) -> u8 {
 
 /// `cv2.warpAffine` of an RGB frame into a `width`×`height` output.
 pub fn warp_affine(src: &Frame, m: &Affine, width: u32, height: u32, border: Border) -> Frame {
-    let (dw, dh) = (width.max(1) as usize, height.max(1) as usize);
-    let mut out = vec![0u8; dw * dh * 3];
+    let (dw, dh) = (width.max(1), height.max(1));
+    let mut out =
+        Frame::from_rgb(dw, dh, vec![0u8; dw as usize * dh as usize * 3]).unwrap_or_else(|_| {
+            Frame::filled(1, 1, [0, 0, 0]).unwrap_or_else(|_| std::process::abort())
+        });
+    warp_affine_into(src, m, &mut out, border);
+    out
+}
+
+/// [`warp_affine`] into `out`, whose size is the output's (a buffer reused
+/// from frame to frame).
+pub fn warp_affine_into(src: &Frame, m: &Affine, out: &mut Frame, border: Border) {
+    let (dw, dh) = (out.width() as usize, out.height() as usize);
     warp_u8::<3>(
         (src.data(), src.width() as usize, src.height() as usize),
         m,
-        (&mut out, dw, dh),
+        (out.data_mut(), dw, dh),
         border,
     );
-    Frame::from_rgb(dw as u32, dh as u32, out).unwrap_or_else(|_| {
-        Frame::filled(1, 1, [0, 0, 0]).unwrap_or_else(|_| std::process::abort())
-    })
 }
 
 /// `cv2.warpAffine` of a single-channel float image (masks).
@@ -702,6 +736,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_rows_span_holds_every_pixel_whose_position_is_in_the_square() {
+        let (lo, hi, n) = (-1.0f32, 128.0f32, 400usize);
+        let (mut kept, mut all) = (0, 0);
+        for (i, angle) in [
+            0.0f64,
+            0.3,
+            -0.7,
+            1.2,
+            std::f64::consts::FRAC_PI_2,
+            2.5,
+            std::f64::consts::PI,
+        ]
+        .iter()
+        .enumerate()
+        {
+            let scale = 0.4 + 0.15 * i as f64;
+            let (c, s) = (angle.cos() * scale, angle.sin() * scale);
+            let inv = [
+                [c as f32, -s as f32, (-40.0 + 7.0 * i as f64) as f32],
+                [s as f32, c as f32, (-60.0 + 11.0 * i as f64) as f32],
+            ];
+            for y in (0..400).step_by(3) {
+                let line = Line::of_row(inv, y);
+                let span = line.span_in(n, lo, hi);
+                for x in (0..n).filter(|x| !span.contains(x)) {
+                    let (sx, sy) = line.at(x);
+                    assert!(
+                        !(lo < sx && sx < hi && lo < sy && sy < hi),
+                        "angle {angle}, row {y}, pixel {x} at ({sx}, {sy}) is left out of {span:?}"
+                    );
+                }
+                kept += span.len();
+                all += n;
+            }
+        }
+        // Not everything: the rows cross the square or miss it.
+        assert!(kept < all / 2, "{kept} of {all} pixels kept");
+        assert!(kept > 0);
     }
 
     #[test]

@@ -161,8 +161,8 @@ pub fn letterbox_blob(
 #[derive(Debug, Default, Clone)]
 pub struct BlobBuffer {
     data: Vec<f32>,
-    /// Canvas size, image size and padding value the padding was written for.
-    padded: Option<(u32, u32, u32, u32, u32)>,
+    /// The [`letterbox_stamp`] the padding was written for (0: none).
+    padded: u128,
 }
 
 impl BlobBuffer {
@@ -208,21 +208,58 @@ pub fn letterbox_blob_into(
     std: f32,
     buf: &mut BlobBuffer,
 ) -> f32 {
+    let n = width as usize * height as usize * 3;
+    if buf.data.len() != n {
+        buf.data.clear();
+        buf.data.resize(n, 0.0);
+        buf.padded = 0;
+    }
+    letterbox_blob_to(
+        src,
+        (width, height),
+        mean,
+        std,
+        &mut buf.data,
+        &mut buf.padded,
+    )
+}
+
+/// What a letterboxed blob's padding depends on, packed (never 0).
+fn letterbox_stamp(canvas: (u32, u32), image: (u32, u32), pad: f32) -> u128 {
+    let dims = [canvas.0, canvas.1, image.0, image.1]
+        .iter()
+        .enumerate()
+        .fold(0u128, |acc, (i, &d)| acc | (u128::from(d) << (16 * i)));
+    dims | (u128::from(pad.to_bits()) << 64) | (1 << 127)
+}
+
+/// [`letterbox_blob`] into `out`, a `width`×`height`×3 blob (an input
+/// buffer of the model, written in place). `stamp` records what the
+/// padding was written for: the padding is written only when it changes.
+pub fn letterbox_blob_to(
+    src: &Frame,
+    (width, height): (u32, u32),
+    mean: f32,
+    std: f32,
+    out: &mut [f32],
+    stamp: &mut u128,
+) -> f32 {
     use rayon::prelude::*;
     let (nw, nh) = fit_size(src.width(), src.height(), width, height);
     let scale = nh as f32 / src.height() as f32;
-    let xs = linear_taps(src.width(), nw);
-    let ys = linear_taps(src.height(), nh);
     let lut: [f32; 256] = std::array::from_fn(|v| (v as f32 - mean) / std);
     let pad = lut[0];
     let (cw, ch) = (width as usize, height as usize);
     let plane = cw * ch;
-    let layout = (width, height, nw, nh, pad.to_bits());
-    let out = &mut buf.data;
-    if buf.padded != Some(layout) || out.len() != plane * 3 {
-        out.clear();
-        out.resize(plane * 3, pad);
-        buf.padded = Some(layout);
+    assert_eq!(
+        out.len(),
+        plane * 3,
+        "the blob buffer is {width}×{height}×3"
+    );
+    let layout = letterbox_stamp((width, height), (nw, nh), pad);
+    if *stamp != layout {
+        out.fill(pad);
+        *stamp = layout;
     }
     let (r, rest) = out.split_at_mut(plane);
     let (g, b) = rest.split_at_mut(plane);
@@ -261,6 +298,8 @@ pub fn letterbox_blob_into(
             });
         return scale;
     }
+    let xs = linear_taps(src.width(), nw);
+    let ys = linear_taps(src.height(), nh);
     r.par_chunks_mut(cw)
         .zip(g.par_chunks_mut(cw))
         .zip(b.par_chunks_mut(cw))
@@ -313,22 +352,23 @@ pub fn to_blob(
     mean: f32,
     std: f32,
 ) -> Vec<f32> {
-    let mut out = Vec::new();
+    let mut out = vec![0.0; frame.width() as usize * frame.height() as usize * 3];
     to_blob_into(frame, order, layout, mean, std, &mut out);
     out
 }
 
-/// [`to_blob`] into a buffer reused from call to call.
+/// [`to_blob`] into `out`, which holds exactly the frame's values (a buffer
+/// reused from call to call, or a model's input written in place).
 pub fn to_blob_into(
     frame: &Frame,
     order: ChannelOrder,
     layout: Layout,
     mean: f32,
     std: f32,
-    out: &mut Vec<f32>,
+    out: &mut [f32],
 ) {
     let plane = frame.width() as usize * frame.height() as usize;
-    out.resize(plane * 3, 0.0);
+    assert_eq!(out.len(), plane * 3, "the blob buffer holds the frame");
     let inv = 1.0 / std;
     // A lookup table: 256 values per channel instead of a subtract and multiply per sample.
     let lut: [f32; 256] = std::array::from_fn(|v| (v as f32 - mean) * inv);

@@ -675,13 +675,64 @@ pub struct TensorF32 {
 pub struct Model {
     name: String,
     /// One session, or several for runs at once (a free one is taken).
-    sessions: Vec<Mutex<Session>>,
+    sessions: Vec<Mutex<Slot>>,
     /// The session a run waits for when all are busy (round robin).
     next: std::sync::atomic::AtomicUsize,
     providers: Vec<ExecutionProvider>,
     inputs: Vec<String>,
     input_f64: Vec<bool>,
     outputs: Vec<String>,
+}
+
+/// One session of a model, with what [`Model::run_in_place`] keeps for it.
+struct Slot {
+    session: Session,
+    in_place: Option<InPlace>,
+}
+
+/// Input tensors ONNX Runtime reads in place, and run options holding
+/// output tensors it writes in place, for one set of input shapes.
+struct InPlace {
+    shapes: Vec<Vec<usize>>,
+    inputs: Vec<ort::value::Tensor<f32>>,
+    /// What the caller last wrote into each input (see [`Model::run_in_place`]).
+    stamps: Vec<u128>,
+    options: ort::session::RunOptions<ort::session::HasSelectedOutputs>,
+}
+
+/// The outputs of one [`Model::run_in_place`], where ONNX Runtime wrote them.
+pub struct Outputs<'a, 'r> {
+    model: &'a str,
+    names: &'a [String],
+    values: &'a ort::session::SessionOutputs<'r>,
+}
+
+impl Outputs<'_, '_> {
+    /// How many outputs there are.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the model has no outputs.
+    pub fn is_empty(&self) -> bool {
+        self.values.len() == 0
+    }
+
+    /// Output `i` (graph order): its shape and its float32 values.
+    pub fn get(&self, i: usize) -> Result<(&[i64], &[f32])> {
+        let v = self
+            .names
+            .get(i)
+            .and_then(|n| self.values.get(n))
+            .ok_or_else(|| Error::ModelSignature {
+                model: self.model.into(),
+                reason: format!("no output {i}"),
+            })?;
+        let (shape, data) = v
+            .try_extract_tensor::<f32>()
+            .map_err(Error::ort(format!("reading outputs of {}", self.model)))?;
+        Ok((shape, data))
+    }
 }
 
 impl fmt::Debug for Model {
@@ -786,13 +837,20 @@ impl Runtime {
             (first, others)
         });
         let (first, attached) = first?;
-        let mut pool = vec![Mutex::new(first)];
+        let slot = |session| {
+            Mutex::new(Slot {
+                session,
+                in_place: None,
+            })
+        };
+        let mut pool = vec![slot(first)];
         for other in others {
-            pool.push(Mutex::new(other?.0));
+            pool.push(slot(other?.0));
         }
-        let session = pool[0]
+        let guard = pool[0]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let session = &guard.session;
         let inputs = session
             .inputs()
             .iter()
@@ -808,7 +866,7 @@ impl Runtime {
             .iter()
             .map(|o| o.name().to_string())
             .collect();
-        drop(session);
+        drop(guard);
         tracing::info!(model = name, providers = ?attached, sessions, "model loaded");
         Ok(Arc::new(Model {
             name: name.into(),
@@ -937,19 +995,9 @@ impl Model {
             };
             values.push((name.as_str(), v));
         }
-        // A free session, else the next one in turn.
-        let mut session = self
-            .sessions
-            .iter()
-            .find_map(|m| m.try_lock().ok())
-            .unwrap_or_else(|| {
-                let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                    % self.sessions.len();
-                self.sessions[i]
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-            });
-        let result = session
+        let mut slot = self.slot();
+        let result = slot
+            .session
             .run(values)
             .map_err(Error::ort(format!("running {}", self.name)))?;
         outputs.resize_with(result.len(), || TensorF32 {
@@ -966,6 +1014,122 @@ impl Model {
             slot.data.extend_from_slice(data);
         }
         Ok(())
+    }
+
+    /// A free session, else the next one in turn.
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.sessions
+            .iter()
+            .find_map(|m| m.try_lock().ok())
+            .unwrap_or_else(|| {
+                let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    % self.sessions.len();
+                self.sessions[i]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            })
+    }
+
+    /// Runs the model on float32 inputs of `shapes` (graph order) that
+    /// `fill` writes straight into the buffers ONNX Runtime reads, and hands
+    /// `read` the outputs where ONNX Runtime wrote them: nothing is copied,
+    /// and after the first run at these shapes on a session nothing is
+    /// allocated for inputs or outputs (the first run also learns the
+    /// output shapes). `fill(i, buffer, stamp)` is called once per input;
+    /// `stamp` is the caller's own note of what that buffer already holds
+    /// (0 for a new buffer), kept with the buffer, so that what does not
+    /// change from run to run (a letterbox's padding) is written once per
+    /// buffer. For models whose inputs are all float32.
+    pub fn run_in_place<R>(
+        &self,
+        shapes: &[&[usize]],
+        mut fill: impl FnMut(usize, &mut [f32], &mut u128) -> Result<()>,
+        read: impl FnOnce(&Outputs<'_, '_>) -> Result<R>,
+    ) -> Result<R> {
+        if shapes.len() != self.inputs.len() || self.input_f64.iter().any(|&d| d) {
+            return Err(Error::ModelSignature {
+                model: self.name.clone(),
+                reason: format!(
+                    "expects {} float32 inputs, got {} shapes",
+                    self.inputs.len(),
+                    shapes.len()
+                ),
+            });
+        }
+        let mut guard = self.slot();
+        let Slot { session, in_place } = &mut *guard;
+        let same = in_place.as_ref().is_some_and(|p| {
+            p.shapes
+                .iter()
+                .map(Vec::as_slice)
+                .eq(shapes.iter().copied())
+        });
+        if !same {
+            *in_place = None;
+            *in_place = Some(self.bind(session, shapes, &mut fill)?);
+        } else if let Some(p) = in_place.as_mut() {
+            for (i, (t, stamp)) in p.inputs.iter_mut().zip(&mut p.stamps).enumerate() {
+                fill(i, t.extract_tensor_mut().1, stamp)?;
+            }
+        }
+        let Some(p) = in_place.as_ref() else {
+            return Err(Error::Internal(format!("{}: no bound buffers", self.name)));
+        };
+        let inputs: Vec<ort::session::SessionInputValue<'_>> =
+            p.inputs.iter().map(Into::into).collect();
+        let values = session
+            .run_with_options(inputs.as_slice(), &p.options)
+            .map_err(Error::ort(format!("running {}", self.name)))?;
+        let done = read(&Outputs {
+            model: &self.name,
+            names: &self.outputs,
+            values: &values,
+        });
+        drop(values);
+        done
+    }
+
+    /// New input tensors of `shapes`, filled, and one plain run whose
+    /// outputs become the preallocated outputs of the runs that follow.
+    fn bind(
+        &self,
+        session: &mut Session,
+        shapes: &[&[usize]],
+        fill: &mut impl FnMut(usize, &mut [f32], &mut u128) -> Result<()>,
+    ) -> Result<InPlace> {
+        let allocator = ort::memory::Allocator::default();
+        let mut inputs = Vec::with_capacity(shapes.len());
+        let mut stamps = vec![0u128; shapes.len()];
+        for (i, shape) in shapes.iter().enumerate() {
+            let mut t = ort::value::Tensor::<f32>::new(&allocator, shape.to_vec())
+                .map_err(Error::ort(format!("making input {i} of {}", self.name)))?;
+            fill(i, t.extract_tensor_mut().1, &mut stamps[i])?;
+            inputs.push(t);
+        }
+        let mut selector = ort::session::OutputSelector::default();
+        {
+            let views: Vec<ort::session::SessionInputValue<'_>> =
+                inputs.iter().map(Into::into).collect();
+            let mut first = session
+                .run(views.as_slice())
+                .map_err(Error::ort(format!("running {}", self.name)))?;
+            for name in &self.outputs {
+                let v = first.remove(name).ok_or_else(|| Error::ModelSignature {
+                    model: self.name.clone(),
+                    reason: format!("no output {name}"),
+                })?;
+                selector = selector.preallocate(name.clone(), v);
+            }
+        }
+        let options = ort::session::RunOptions::new()
+            .map_err(Error::ort(format!("run options for {}", self.name)))?
+            .with_outputs(selector);
+        Ok(InPlace {
+            shapes: shapes.iter().map(|s| s.to_vec()).collect(),
+            inputs,
+            stamps,
+            options,
+        })
     }
 }
 
@@ -1031,6 +1195,58 @@ mod tests {
         assert_eq!(out[0].data.as_ptr(), ptr, "the output buffer was reused");
         assert_eq!(out[0].shape, [1, 4]);
         assert!(m.run_into(&[], &mut out).is_err());
+    }
+
+    #[test]
+    fn run_in_place_reads_and_writes_the_bound_buffers() {
+        let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
+        let m = rt.load_sessions("relu", &relu_model(4), 2).unwrap();
+        let run = |x: &[f32], seen: &mut Vec<u128>| {
+            m.run_in_place(
+                &[&[1, 4]],
+                |i, buf, stamp| {
+                    assert_eq!(i, 0);
+                    seen.push(*stamp);
+                    buf.copy_from_slice(x);
+                    *stamp = 7;
+                    Ok(())
+                },
+                |outs| {
+                    assert_eq!(outs.len(), 1);
+                    let (shape, y) = outs.get(0)?;
+                    assert_eq!(shape, [1, 4]);
+                    assert!(outs.get(1).is_err());
+                    Ok((y.to_vec(), y.as_ptr() as usize))
+                },
+            )
+        };
+        let mut seen = Vec::new();
+        let (y, p1) = run(&[1.0, -1.0, 2.0, -2.0], &mut seen).unwrap();
+        assert_eq!(y, [1.0, 0.0, 2.0, 0.0]);
+        let (y, p2) = run(&[-3.0, 3.0, 0.5, 0.0], &mut seen).unwrap();
+        assert_eq!(y, [0.0, 3.0, 0.5, 0.0]);
+        assert_eq!(p1, p2, "the output was written where it was the first time");
+        // A new buffer starts with stamp 0; the caller's stamp stays with it.
+        assert_eq!(seen, [0, 7]);
+        // With the first session busy, the second binds its own buffers.
+        let held = m.sessions[0].lock().unwrap();
+        seen.clear();
+        let (y, _) = run(&[5.0, -5.0, 0.0, 1.0], &mut seen).unwrap();
+        assert_eq!(y, [5.0, 0.0, 0.0, 1.0]);
+        assert_eq!(seen, [0]);
+        drop(held);
+        // Another shape, the wrong number of inputs, an error from `fill`.
+        let bad = m.run_in_place(&[&[1, 5]], |_, _, _| Ok(()), |_| Ok(()));
+        assert!(bad.is_err(), "a [1, 4] model given a [1, 5] input");
+        assert!(m.run_in_place(&[], |_, _, _| Ok(()), |_| Ok(())).is_err());
+        let failed = m.run_in_place(
+            &[&[1, 4]],
+            |_, _, _| Err(Error::Internal("no data".into())),
+            |_| Ok(()),
+        );
+        assert!(failed.is_err());
+        let (y, _) = run(&[1.0, 1.0, -1.0, 1.0], &mut seen).unwrap();
+        assert_eq!(y, [1.0, 1.0, 0.0, 1.0]);
     }
 
     #[test]

@@ -3,12 +3,12 @@
 //! strides (8, 16, 32) with two anchors per cell and no half-cell offset,
 //! score ≥ 0.5, NMS at IoU > 0.4 with the `+1` area convention.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::{DetectorKind, Face, FaceDetector, nms};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::imgproc::{BlobBuffer, ChannelOrder, Layout, letterbox_blob_into, to_blob};
+use crate::imgproc::{ChannelOrder, Layout, letterbox_blob_to, to_blob};
 use crate::runtime::{Input, Model, Runtime, TensorF32};
 
 /// Detector input size.
@@ -24,15 +24,6 @@ const ANCHORS: usize = 2;
 #[derive(Debug)]
 pub struct Scrfd {
     model: Arc<Model>,
-    /// The input blob and the outputs, reused between frames.
-    scratch: Mutex<Scratch>,
-}
-
-/// Buffers one detection fills, kept for the next.
-#[derive(Debug, Default)]
-struct Scratch {
-    blob: BlobBuffer,
-    outputs: Vec<TensorF32>,
 }
 
 impl Scrfd {
@@ -48,32 +39,26 @@ impl Scrfd {
                 ),
             });
         }
-        Ok(Self {
-            model,
-            scratch: Mutex::new(Scratch::default()),
-        })
+        Ok(Self { model })
     }
 }
 
 /// Decodes the nine SCRFD outputs (scores ×3, distances ×3, points ×3, in
 /// graph order) for a `size`×`size` input, divides by `det_scale` and applies NMS.
-pub fn decode(
-    outs: &[TensorF32],
-    size: usize,
-    det_scale: f32,
-    threshold: f32,
-) -> Result<Vec<Face>> {
+pub fn decode(outs: &[&[f32]], size: usize, det_scale: f32, threshold: f32) -> Result<Vec<Face>> {
+    if outs.len() != 9 {
+        return Err(Error::ModelSignature {
+            model: "det_10g".into(),
+            reason: format!("{} outputs, expected 9", outs.len()),
+        });
+    }
     let mut boxes = Vec::new();
     let mut scores = Vec::new();
     let mut points = Vec::new();
     for (level, &stride) in STRIDES.iter().enumerate() {
         let cells = size / stride;
         let n = cells * cells * ANCHORS;
-        let (s, d, k) = (
-            &outs[level].data,
-            &outs[level + 3].data,
-            &outs[level + 6].data,
-        );
+        let (s, d, k) = (outs[level], outs[level + 3], outs[level + 6]);
         if s.len() != n || d.len() != n * 4 || k.len() != n * 10 {
             return Err(Error::ModelSignature {
                 model: "det_10g".into(),
@@ -132,15 +117,30 @@ impl FaceDetector for Scrfd {
     }
 
     fn detect(&self, frame: &Frame) -> Result<Vec<Face>> {
-        // A worker that finds the buffers busy uses its own rather than wait.
-        let mut local = Scratch::default();
-        let mut guard = self.scratch.try_lock();
-        let Scratch { blob, outputs } = match guard.as_deref_mut() {
-            Ok(b) => b,
-            Err(_) => &mut local,
-        };
-        let det_scale = letterbox_blob_into(frame, INPUT_SIZE, INPUT_SIZE, 127.5, 128.0, blob);
-        self.run_blob(blob.data(), det_scale, outputs)
+        // The letterbox is written straight into the model's input buffer.
+        let s = INPUT_SIZE as usize;
+        let det_scale = std::cell::Cell::new(1.0);
+        self.model.run_in_place(
+            &[&[1, 3, s, s]],
+            |_, blob, stamp| {
+                det_scale.set(letterbox_blob_to(
+                    frame,
+                    (INPUT_SIZE, INPUT_SIZE),
+                    127.5,
+                    128.0,
+                    blob,
+                    stamp,
+                ));
+                Ok(())
+            },
+            |outs| {
+                let mut data: [&[f32]; 9] = [&[]; 9];
+                for (i, d) in data.iter_mut().enumerate() {
+                    *d = outs.get(i)?.1;
+                }
+                decode(&data, s, det_scale.get(), SCORE_THRESHOLD)
+            },
+        )
     }
 
     fn models(&self) -> Vec<&Model> {
@@ -172,13 +172,18 @@ impl Scrfd {
         let s = INPUT_SIZE as usize;
         self.model
             .run_into(&[Input::F32(&[1, 3, s, s], blob)], outputs)?;
-        decode(outputs, s, det_scale, SCORE_THRESHOLD)
+        let data: Vec<&[f32]> = outputs.iter().map(|t| t.data.as_slice()).collect();
+        decode(&data, s, det_scale, SCORE_THRESHOLD)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn view(outs: &[TensorF32]) -> Vec<&[f32]> {
+        outs.iter().map(|t| t.data.as_slice()).collect()
+    }
 
     #[test]
     fn decodes_anchor_grid_without_half_offset() {
@@ -209,12 +214,13 @@ mod tests {
         // stride 16 (4x4 cells): cell row 1, col 2, second anchor
         let i = (4 + 2) * 2 + 1;
         outs[1].data[i] = 0.9;
-        let faces = decode(&outs, size, 0.5, SCORE_THRESHOLD).unwrap();
+        let faces = decode(&view(&outs), size, 0.5, SCORE_THRESHOLD).unwrap();
         assert_eq!(faces.len(), 1);
         // centre (32, 16); distances 1*16 each side; / det_scale 0.5
         assert_eq!(faces[0].bbox, [32.0, 0.0, 96.0, 64.0]);
         assert_eq!(faces[0].kps[0], [64.0, 32.0]);
         outs[0].data.pop();
-        assert!(decode(&outs, size, 1.0, SCORE_THRESHOLD).is_err());
+        assert!(decode(&view(&outs), size, 1.0, SCORE_THRESHOLD).is_err());
+        assert!(decode(&view(&outs[..8]), size, 1.0, SCORE_THRESHOLD).is_err());
     }
 }

@@ -24,7 +24,7 @@ pub mod masks;
 pub mod mouth;
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use self::config::{FaceEnhancerConfig, FaceSwapperConfig, ProcessorConfig};
 use self::enhancer::FaceEnhancer;
@@ -254,6 +254,9 @@ pub struct FaceSwapProcessor {
     mouth_debug: bool,
     opacity: f32,
     sharpness: f32,
+    /// Crop buffers reused from frame to frame, one taken per face being
+    /// swapped (faces may be swapped in parallel).
+    crops: Mutex<Vec<Frame>>,
 }
 
 fn load_swapper(ctx: &LoadContext<'_>, cfg: &ProcessorConfig) -> Result<Box<dyn FrameProcessor>> {
@@ -317,6 +320,7 @@ impl FaceSwapProcessor {
             mouth_debug: s.mouth_mask_debug,
             opacity: s.opacity,
             sharpness: s.sharpness,
+            crops: Mutex::default(),
         })
     }
 
@@ -327,11 +331,40 @@ impl FaceSwapProcessor {
         face: &Face,
         source: &PreparedSource,
     ) -> Result<Option<Pasted<'_>>> {
-        let (mut crop, m) = match self.boost {
-            Some(b) => self
+        let mut crop = self
+            .crops
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .map_or_else(|| Frame::filled(self.size, self.size, [0, 0, 0]), Ok)?;
+        let done = self.swap_one_in(frame, original, face, source, &mut crop);
+        self.crops
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(crop);
+        done
+    }
+
+    /// [`Self::swap_one`] with `crop` as the swapped crop's buffer.
+    fn swap_one_in(
+        &self,
+        frame: &mut Frame,
+        original: Option<&Frame>,
+        face: &Face,
+        source: &PreparedSource,
+        crop: &mut Frame,
+    ) -> Result<Option<Pasted<'_>>> {
+        let m = match self.boost {
+            Some(b) => {
+                let (c, m) = self
+                    .swapper
+                    .swap_crop_boosted(frame, face, source.identity(), b)?;
+                *crop = c;
+                m
+            }
+            None => self
                 .swapper
-                .swap_crop_boosted(frame, face, source.identity(), b)?,
-            None => self.swapper.swap_crop(frame, face, source.identity())?,
+                .swap_crop_into(frame, face, source.identity(), crop)?,
         };
         if crop.width() != self.size || crop.height() != self.size {
             return Err(Error::Internal(format!(
@@ -347,7 +380,7 @@ impl FaceSwapProcessor {
         let target =
             needs_target.then(|| warp_affine(frame, &m, self.size, self.size, Border::Replicate));
         if let (true, Some(t)) = (self.colour_match, &target) {
-            colour_match_crop(&mut crop, t, &self.alpha);
+            colour_match_crop(crop, t, &self.alpha);
         }
         let alpha: Cow<'_, [u8]> = match &target {
             Some(t) if self.occluder.is_some() || self.region.is_some() => {
@@ -370,9 +403,9 @@ impl FaceSwapProcessor {
             _ => Cow::Borrowed(&self.alpha),
         };
         let rect = match self.paste {
-            PasteBack::Fast => paste::paste_fast(frame, &crop, &m, &alpha),
-            PasteBack::Reference => paste::paste_reference(frame, &crop, &m),
-            PasteBack::Seamless => paste_seamless(frame, &crop, &m, &alpha),
+            PasteBack::Fast => paste::paste_fast(frame, crop, &m, &alpha),
+            PasteBack::Reference => paste::paste_reference(frame, crop, &m),
+            PasteBack::Seamless => paste_seamless(frame, crop, &m, &alpha),
         };
         let Some(rect) = rect else { return Ok(None) };
         let mut rect = rect;

@@ -5,7 +5,7 @@ use super::{FaceSwapper, SourceIdentity, SourceNeed, colour, paste};
 use crate::detect::Face;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::geometry::{Affine, Border, estimate_norm, warp_affine};
+use crate::geometry::{Affine, Border, estimate_norm, warp_affine, warp_affine_into};
 
 /// Crop size: large enough to keep detail for faces up to ~300 px.
 pub const SIZE: u32 = 256;
@@ -77,29 +77,100 @@ impl FaceSwapper for ClassicSwapper {
         })))
     }
 
-    fn swap_crop(
+    fn swap_crop_into(
         &self,
         frame: &Frame,
         target: &Face,
         source: &SourceIdentity,
-    ) -> Result<(Frame, Affine)> {
+        out: &mut Frame,
+    ) -> Result<Affine> {
         let SourceIdentity::Crop(src) = source else {
             return Err(Error::Internal(
                 "the classic swapper needs the source face's pixels".into(),
             ));
         };
-        let (tgt, m) = Self::align(frame, &target.kps, Border::Replicate)?;
-        let mut out = src.pixels.clone();
+        let m = estimate_norm(&target.kps, SIZE)
+            .ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
+        // The target's pixels, for its skin's statistics, in the output's
+        // buffer before the source's pixels replace them.
+        out.set_size(SIZE, SIZE)?;
+        warp_affine_into(frame, &m, out, Border::Replicate);
+        let stats = colour::lab_stats(out.data(), &self.alpha);
+        out.data_mut().copy_from_slice(src.pixels.data());
         // Recoloured where both faces have enough skin for their statistics.
         if src.lab.stats().is_some()
-            && let Some(t) = colour::lab_stats(tgt.data(), &self.alpha)
+            && let Some(t) = stats
         {
             src.lab.transfer_into(t, out.data_mut());
         }
-        Ok((out, m))
+        Ok(m)
     }
 
     fn alpha_template(&self) -> &[u8] {
         &self.alpha
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A skin-toned picture with texture, `w`×`h`, varied by `seed`.
+    fn picture(w: u32, h: u32, seed: u32) -> Frame {
+        let data = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                let t = ((x * 7 + y * 13 + seed * 31) % 40) as u8;
+                let tone = (seed * 23 % 60) as u8;
+                [130 + tone + t, 110 + t / 2 + tone / 3, 90 + t / 3]
+            })
+            .collect();
+        Frame::from_rgb(w, h, data).unwrap()
+    }
+
+    fn face_at(cx: f32, cy: f32, s: f32) -> Face {
+        let kps = crate::geometry::arcface_template(112).map(|p| {
+            [
+                cx + (p[0] - 56.0) * s / 112.0,
+                cy + (p[1] - 56.0) * s / 112.0,
+            ]
+        });
+        Face {
+            bbox: [cx - s / 2.0, cy - s / 2.0, cx + s / 2.0, cy + s / 2.0],
+            score: 1.0,
+            kps,
+            landmarks_106: None,
+            embedding: None,
+        }
+    }
+
+    #[test]
+    fn the_swap_recolours_the_source_to_the_target_whatever_the_buffer_held() {
+        let swapper = ClassicSwapper::new();
+        let source_frame = picture(300, 300, 1);
+        let source = swapper
+            .prepare_source(&source_frame, &face_at(150.0, 150.0, 160.0))
+            .unwrap();
+        let SourceIdentity::Crop(src) = &source else {
+            panic!("the classic swapper keeps pixels");
+        };
+        let frame = picture(640, 360, 2);
+        let mut reused = picture(17, 5, 3);
+        for target in [face_at(200.0, 180.0, 150.0), face_at(420.0, 170.0, 120.0)] {
+            let m = swapper
+                .swap_crop_into(&frame, &target, &source, &mut reused)
+                .unwrap();
+            // What the swap is: the target's skin statistics, from the target
+            // warped with a replicated border, carried onto the source crop.
+            let (tgt, m0) = ClassicSwapper::align(&frame, &target.kps, Border::Replicate).unwrap();
+            assert_eq!(m, m0);
+            let mut expected = src.pixels.clone();
+            let stats = colour::lab_stats(tgt.data(), &swapper.alpha).unwrap();
+            src.lab.transfer_into(stats, expected.data_mut());
+            assert!(expected != src.pixels, "the recolouring changes pixels");
+            assert!(reused == expected, "the crop the swap wrote");
+            let (fresh, _) = swapper.swap_crop(&frame, &target, &source).unwrap();
+            assert!(fresh == expected, "a new buffer gets the same crop");
+        }
     }
 }

@@ -7,10 +7,10 @@ use crate::analysis::recognizer_normalize;
 use crate::detect::Face;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::geometry::{Affine, Border, estimate_norm, warp_affine};
+use crate::geometry::{Affine, Border, estimate_norm, warp_affine, warp_affine_into};
 use crate::imgproc::{ChannelOrder, Layout, to_blob_into};
 use crate::onnx::OnnxModel;
-use crate::runtime::{Input, Model, Runtime, TensorF32};
+use crate::runtime::{Model, Runtime};
 
 /// Crop size.
 pub const SIZE: u32 = 128;
@@ -23,8 +23,8 @@ pub struct Inswapper {
     emap: Vec<f32>,
     target_index: usize,
     alpha: Vec<u8>,
-    /// The input blob and the outputs, reused between crops.
-    scratch: Mutex<(Vec<f32>, Vec<TensorF32>)>,
+    /// The aligned target crop's buffer, reused between crops.
+    aligned: Mutex<Option<Frame>>,
 }
 
 impl Inswapper {
@@ -59,7 +59,7 @@ impl Inswapper {
             emap: emap.data,
             target_index,
             alpha: paste::ellipse_template(SIZE),
-            scratch: Mutex::default(),
+            aligned: Mutex::default(),
         })
     }
 
@@ -97,47 +97,69 @@ impl Inswapper {
 
     /// Runs the model on an aligned crop.
     pub fn run_crop(&self, crop: &Frame, latent: &[f32]) -> Result<Frame> {
-        // A worker that finds the buffers busy uses its own rather than wait.
-        let mut local = (Vec::new(), Vec::new());
-        let mut guard = self.scratch.try_lock();
-        let (blob, outputs) = match guard.as_deref_mut() {
-            Ok(b) => b,
-            Err(_) => &mut local,
-        };
-        to_blob_into(crop, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0, blob);
+        let mut out = Frame::filled(SIZE, SIZE, [0, 0, 0])?;
+        self.run_crop_into(crop, latent, &mut out)?;
+        Ok(out)
+    }
+
+    /// Runs the model on an aligned crop, writing the swapped crop into
+    /// `out`.
+    fn run_crop_into(&self, crop: &Frame, latent: &[f32], out: &mut Frame) -> Result<()> {
         let s = SIZE as usize;
-        let shape = [1usize, 3, s, s];
-        let target = Input::F32(&shape, blob);
-        let source = Input::F32(&[1, LATENT], latent);
-        let inputs = if self.target_index == 0 {
-            [target, source]
-        } else {
-            [source, target]
-        };
-        self.model.run_into(&inputs, outputs)?;
-        let pred = outputs
-            .first()
-            .ok_or_else(|| sig(self.model.name(), "no output"))?;
         let plane = s * s;
-        if pred.data.len() != 3 * plane {
-            return Err(sig(
-                self.model.name(),
-                &format!("output has {} values, expected 3×128×128", pred.data.len()),
-            ));
+        if latent.len() != LATENT {
+            return Err(Error::Internal(format!(
+                "the latent has {} values, expected 512",
+                latent.len()
+            )));
         }
-        let mut rgb = vec![0u8; 3 * plane];
-        for i in 0..plane {
-            for c in 0..3 {
-                // np.clip(255 * x, 0, 255).astype(np.uint8): truncation; NaN (broken FP16) gives 0.
-                let v = 255.0 * pred.data[c * plane + i];
-                rgb[i * 3 + c] = if v.is_nan() {
-                    0
+        if (crop.width(), crop.height()) != (SIZE, SIZE) {
+            return Err(Error::Internal(format!(
+                "inswapper's crop is {}×{}, expected 128×128",
+                crop.width(),
+                crop.height()
+            )));
+        }
+        let mut shapes: [&[usize]; 2] = [&[1, 3, s, s], &[1, LATENT]];
+        if self.target_index != 0 {
+            shapes.swap(0, 1);
+        }
+        // The crop and the latent go straight into the model's inputs, and
+        // the swapped crop is read where the model wrote it.
+        self.model.run_in_place(
+            &shapes,
+            |i, buf, _| {
+                if i == self.target_index {
+                    to_blob_into(crop, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0, buf);
                 } else {
-                    v.clamp(0.0, 255.0) as u8
-                };
-            }
-        }
-        Frame::from_rgb(SIZE, SIZE, rgb)
+                    buf.copy_from_slice(latent);
+                }
+                Ok(())
+            },
+            |outs| {
+                let (_, pred) = outs.get(0)?;
+                if pred.len() != 3 * plane {
+                    return Err(sig(
+                        self.model.name(),
+                        &format!("output has {} values, expected 3×128×128", pred.len()),
+                    ));
+                }
+                out.set_size(SIZE, SIZE)?;
+                let rgb = out.data_mut();
+                for i in 0..plane {
+                    for c in 0..3 {
+                        // np.clip(255 * x, 0, 255).astype(np.uint8): truncation; NaN (broken FP16) gives 0.
+                        let v = 255.0 * pred[c * plane + i];
+                        rgb[i * 3 + c] = if v.is_nan() {
+                            0
+                        } else {
+                            v.clamp(0.0, 255.0) as u8
+                        };
+                    }
+                }
+                Ok(())
+            },
+        )
     }
 }
 
@@ -165,19 +187,33 @@ impl FaceSwapper for Inswapper {
         Ok(SourceIdentity::Latent(self.latent(e)?))
     }
 
-    fn swap_crop(
+    fn swap_crop_into(
         &self,
         frame: &Frame,
         target: &Face,
         source: &SourceIdentity,
-    ) -> Result<(Frame, Affine)> {
+        out: &mut Frame,
+    ) -> Result<Affine> {
         let SourceIdentity::Latent(latent) = source else {
             return Err(Error::Internal(
                 "inswapper needs a latent source identity".into(),
             ));
         };
-        let (crop, m) = Self::align(frame, &target.kps)?;
-        Ok((self.run_crop(&crop, latent)?, m))
+        let m = estimate_norm(&target.kps, SIZE)
+            .ok_or_else(|| Error::InvalidInput("degenerate face points".into()))?;
+        // A worker that finds the buffer busy uses its own rather than wait.
+        let taken = self.aligned.try_lock().ok().and_then(|mut a| a.take());
+        let mut aligned = match taken {
+            Some(f) => f,
+            None => Frame::filled(SIZE, SIZE, [0, 0, 0])?,
+        };
+        aligned.set_size(SIZE, SIZE)?;
+        warp_affine_into(frame, &m, &mut aligned, Border::Constant(0.0));
+        let done = self.run_crop_into(&aligned, latent, out);
+        if let Ok(mut slot) = self.aligned.try_lock() {
+            *slot = Some(aligned);
+        }
+        done.map(|()| m)
     }
 
     fn alpha_template(&self) -> &[u8] {

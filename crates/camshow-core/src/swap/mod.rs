@@ -167,14 +167,27 @@ pub trait FaceSwapper: Send + Sync {
     fn source_need(&self) -> SourceNeed;
     /// Prepares the identity from the source face (with its embedding when needed).
     fn prepare_source(&self, source_frame: &Frame, source_face: &Face) -> Result<SourceIdentity>;
-    /// The swapped, aligned crop for `target` in `frame`, and the matrix
-    /// that aligned it (frame → crop).
+    /// The swapped, aligned crop for `target` in `frame`, written into
+    /// `out` (made [`FaceSwapper::crop_size`] square, its allocation reused),
+    /// and the matrix that aligned it (frame → crop).
+    fn swap_crop_into(
+        &self,
+        frame: &Frame,
+        target: &Face,
+        source: &SourceIdentity,
+        out: &mut Frame,
+    ) -> Result<Affine>;
+    /// [`FaceSwapper::swap_crop_into`] into a new frame.
     fn swap_crop(
         &self,
         frame: &Frame,
         target: &Face,
         source: &SourceIdentity,
-    ) -> Result<(Frame, Affine)>;
+    ) -> Result<(Frame, Affine)> {
+        let mut out = Frame::filled(1, 1, [0, 0, 0])?;
+        let m = self.swap_crop_into(frame, target, source, &mut out)?;
+        Ok((out, m))
+    }
     /// The feathered alpha template for this swapper's crop size.
     fn alpha_template(&self) -> &[u8];
     /// The crop size.

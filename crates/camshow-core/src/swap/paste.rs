@@ -9,6 +9,8 @@
 //!   face size and blended in float. Computed on a margin around the face
 //!   rather than the whole frame, which gives the same pixels.
 
+use std::ops::Range;
+
 use crate::frame::Frame;
 use crate::geometry::{
     Affine, BATCH, Border, Line, Sampler, crop_bounds, interp_batch, inverse_f32, invert_affine,
@@ -217,8 +219,13 @@ fn paste_fast_with(
         alpha: Sampler::<u8, 1>::new(alpha, s, s, Border::Constant(0.0)),
         crop: Sampler::<u8, 3>::new(crop.data(), s, s, Border::Replicate),
     };
+    // Outside the crop the alpha is 0 and pixels stay as they are: each row
+    // is pasted only where it crosses the crop (the footprint's rectangle
+    // around a tilted face is up to twice the crop's area).
+    let edge = s as f32;
     for_each_row_in_footprint(frame, m, crop.width(), 2, |row, line| {
-        paste_fast_row(row, line, &kernel);
+        let span = line.span_in(row.len() / 3, -1.0, edge);
+        paste_fast_row(row, line, span, &kernel);
     })
 }
 
@@ -235,9 +242,9 @@ struct FastPaste<'a> {
 /// [`interp_batch`] (positions at the crop's edge take each image's own
 /// border), then the blend. Compiled for the vector extensions the CPU has.
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
-fn paste_fast_row<'a>(row: &mut [u8], line: Line, k: &FastPaste<'a>) {
-    let n = row.len() / 3;
-    let mut start = 0;
+fn paste_fast_row<'a>(row: &mut [u8], line: Line, span: Range<usize>, k: &FastPaste<'a>) {
+    let n = span.end.min(row.len() / 3);
+    let mut start = span.start;
     while start < n {
         let len = (n - start).min(BATCH);
         let (inside, v) = interp_batch((k.rgba, k.s, k.s), 4, line, start, len);

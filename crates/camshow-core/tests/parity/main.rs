@@ -11,8 +11,8 @@ use camshow_core::Frame;
 use camshow_core::analysis::{ArcFace, Landmark106, cosine};
 use camshow_core::detect::{Face, FaceDetector, Scrfd};
 use camshow_core::geometry::{Affine, Border, estimate_norm, warp_affine};
-use camshow_core::swap::Inswapper;
 use camshow_core::swap::paste::{ellipse_template, paste_fast, paste_reference};
+use camshow_core::swap::{FaceSwapper, Inswapper, SourceIdentity};
 use camshow_test_utils::runtime;
 use serde_json::Value;
 
@@ -293,12 +293,30 @@ fn latent_swap_crop_and_paste_backs_match() {
         0.2,
     );
 
+    // The pipeline's path: one crop buffer for every face of both photos.
+    let identity = SourceIdentity::Latent(latent.clone());
+    let mut reused = Frame::filled(3, 2, [9, 9, 9]).unwrap();
     for key in ["t1", "astronaut"] {
         let frame = photo_key(key);
         for (i, face) in g["faces"][key].as_array().unwrap().iter().enumerate() {
             let kps = kps5(&face["kps"]);
             let (crop, m) = Inswapper::align(&frame, &kps).unwrap();
             let fake = swapper.run_crop(&crop, &latent).unwrap();
+            let target = Face {
+                bbox: [0.0; 4],
+                score: 1.0,
+                kps,
+                landmarks_106: None,
+                embedding: None,
+            };
+            let m2 = swapper
+                .swap_crop_into(&frame, &target, &identity, &mut reused)
+                .unwrap();
+            assert_eq!(m2, m, "{key}#{i} matrix");
+            assert!(
+                reused == fake,
+                "{key}#{i}: the reused buffer holds the same crop"
+            );
             assert_image(
                 &format!("{key}#{i} swapped crop"),
                 fake.data(),
