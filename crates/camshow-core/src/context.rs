@@ -26,6 +26,50 @@ use crate::safety::SafetyGate;
 use crate::settings::Settings;
 use crate::swap::{ClassicSwapper, FaceSwapper, Inswapper};
 
+/// inswapper's FP32 file (manifest id).
+pub const INSWAPPER_FP32: &str = "inswapper_128";
+/// inswapper's FP16 file (manifest id).
+pub const INSWAPPER_FP16: &str = "inswapper_128_fp16";
+
+/// The inswapper files to try, best first: FP16 first where a GPU provider
+/// is listed (half the memory traffic, and its output is checked, with the
+/// FP32 file as the fallback), FP32 first on the CPU (whose FP16 kernels are
+/// slower, not faster).
+pub fn inswapper_preference(gpu: bool) -> [&'static str; 2] {
+    if gpu {
+        [INSWAPPER_FP16, INSWAPPER_FP32]
+    } else {
+        [INSWAPPER_FP32, INSWAPPER_FP16]
+    }
+}
+
+/// What to load instead of a swapper whose FP16 output is unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fp16Fallback {
+    /// The FP32 file (installed).
+    Fp32File(&'static str),
+    /// The same file without TensorRT's FP16 kernels.
+    Fp32Kernels,
+    /// Nothing left to try.
+    None,
+}
+
+/// The fallback for swapper `id` under `options`, given which models are
+/// `available`.
+pub fn fp16_fallback(
+    id: &str,
+    options: &crate::runtime::RuntimeSettings,
+    available: impl Fn(&str) -> bool,
+) -> Fp16Fallback {
+    if id == INSWAPPER_FP16 && available(INSWAPPER_FP32) {
+        Fp16Fallback::Fp32File(INSWAPPER_FP32)
+    } else if options.providers.iter().any(|p| p.fp16) {
+        Fp16Fallback::Fp32Kernels
+    } else {
+        Fp16Fallback::None
+    }
+}
+
 /// Runtime, models, cache and registry, shared by the engines of a process.
 #[derive(Debug)]
 pub struct EngineContext {
@@ -133,13 +177,56 @@ impl EngineContext {
             .get_or_load("gate:nudenet", || SafetyGate::load(&self.rt, &self.store))
     }
 
-    /// inswapper under manifest id `id` (loaded once).
+    /// inswapper under manifest id `id` (loaded once); FP16 (the FP16 file,
+    /// or TensorRT's FP16 kernels) is checked by [`Inswapper::probe`]. FP16
+    /// that gives NaN or a flat picture here
+    /// (some cards) falls back by itself: the FP16 file to the FP32 file
+    /// when that is installed, else TensorRT's FP16 kernels to FP32 ones;
+    /// with no fallback the error says what to install.
     pub fn inswapper(&self, id: &str) -> Result<Arc<dyn FaceSwapper>> {
         self.cache.get_or_load(&format!("swapper:{id}"), || {
-            let s: Arc<dyn FaceSwapper> =
-                Arc::new(Inswapper::load(&self.rt, id, &self.store.read(id)?)?);
+            let s: Arc<dyn FaceSwapper> = Arc::new(self.checked_inswapper(id)?);
             Ok(s)
         })
+    }
+
+    fn checked_inswapper(&self, id: &str) -> Result<Inswapper> {
+        let first = Inswapper::load(&self.rt, id, &self.store.read(id)?)?;
+        // Only FP16 is checked (one inference at load).
+        let fp16 = id == INSWAPPER_FP16 || self.rt.options().providers.iter().any(|p| p.fp16);
+        if !fp16 {
+            return Ok(first);
+        }
+        let Err(broken) = first.probe() else {
+            return Ok(first);
+        };
+        let fallback = fp16_fallback(id, self.rt.options(), |m| self.store.available(m));
+        tracing::warn!(model = id, error = %broken, ?fallback, "the swapper's output is unusable");
+        let (rt, fp32) = match fallback {
+            Fp16Fallback::Fp32File(fp32) => (self.rt.clone(), fp32),
+            Fp16Fallback::Fp32Kernels => {
+                (self.rt.with_options(self.rt.options().without_fp16()), id)
+            }
+            Fp16Fallback::None => {
+                let hint = if id == INSWAPPER_FP16 {
+                    format!(
+                        "; FP16 fails on some cards: install the FP32 model (`camshow models fetch {INSWAPPER_FP32}`)"
+                    )
+                } else {
+                    String::new()
+                };
+                return Err(match broken {
+                    crate::Error::ModelOutput { model, reason } => crate::Error::ModelOutput {
+                        model,
+                        reason: format!("{reason}{hint}"),
+                    },
+                    other => other,
+                });
+            }
+        };
+        let second = Inswapper::load(&rt, fp32, &self.store.read(fp32)?)?;
+        second.probe()?;
+        Ok(second)
     }
 
     /// The classic swapper (built once).
@@ -232,5 +319,129 @@ mod tests {
             ctx.for_settings(&other).unwrap();
         }
         assert!(!Arc::ptr_eq(&ctx.for_settings(&one).unwrap(), &a));
+    }
+
+    /// A model with inswapper's signature whose output is `body` applied to
+    /// `target` (`good`: the target itself; `nan`: 0/0; `flat`: zeros).
+    fn swapper_model(body: &str) -> Vec<u8> {
+        let b = crate::onnx::ModelBuilder::new("swapper", 13)
+            .input("target", &crate::onnx::fixed(&[1, 3, 128, 128]))
+            .input("source", &crate::onnx::fixed(&[1, 512]))
+            .output("output", &crate::onnx::fixed(&[1, 3, 128, 128]));
+        let b = match body {
+            "good" => b.node("Identity", &["target"], &["output"], &[]),
+            "nan" => b.node("Sub", &["target", "target"], &["zero"], &[]).node(
+                "Div",
+                &["zero", "zero"],
+                &["output"],
+                &[],
+            ),
+            _ => b.node("Sub", &["target", "target"], &["output"], &[]),
+        };
+        b.initializer("emap", &[512, 512], &vec![0.01; 512 * 512])
+            .build()
+    }
+
+    /// A context whose store holds `files` (id, body) and nothing else.
+    fn context_with(dir: &Path, files: &[(&str, &str)]) -> Arc<EngineContext> {
+        let rt = Runtime::new(crate::runtime::RuntimeSettings::auto(1)).unwrap();
+        let mut store = ModelStore::new(dir.join("models"), dir.join("cache"));
+        for (id, body) in files {
+            let path = dir.join(format!("{id}-{body}.onnx"));
+            std::fs::write(&path, swapper_model(body)).unwrap();
+            store = store.with_override(id, path).unwrap();
+        }
+        EngineContext::new(rt, store)
+    }
+
+    fn model_of(s: &Arc<dyn FaceSwapper>) -> String {
+        s.models()[0].name().to_string()
+    }
+
+    #[test]
+    fn an_fp16_swapper_with_nan_output_falls_back_to_the_fp32_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context_with(
+            dir.path(),
+            &[(INSWAPPER_FP16, "nan"), (INSWAPPER_FP32, "good")],
+        );
+        let s = ctx.inswapper(INSWAPPER_FP16).unwrap();
+        assert_eq!(model_of(&s), INSWAPPER_FP32);
+        // A sane FP16 file is kept.
+        let ctx = context_with(
+            dir.path(),
+            &[(INSWAPPER_FP16, "good"), (INSWAPPER_FP32, "good")],
+        );
+        assert_eq!(
+            model_of(&ctx.inswapper(INSWAPPER_FP16).unwrap()),
+            INSWAPPER_FP16
+        );
+    }
+
+    #[test]
+    fn an_unusable_swapper_with_nothing_to_fall_back_to_is_refused_with_what_to_install() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context_with(dir.path(), &[(INSWAPPER_FP16, "nan")]);
+        let e = ctx.inswapper(INSWAPPER_FP16).unwrap_err().to_string();
+        assert!(e.contains("NaN"), "{e}");
+        assert!(e.contains("camshow models fetch inswapper_128"), "{e}");
+        // A flat picture is as unusable as NaN.
+        let ctx = context_with(dir.path(), &[(INSWAPPER_FP16, "flat")]);
+        let e = ctx.inswapper(INSWAPPER_FP16).unwrap_err();
+        assert!(matches!(e, crate::Error::ModelOutput { .. }), "{e}");
+        assert!(e.to_string().contains("flat"), "{e}");
+        // FP32 on the CPU is not run at load (no FP16 anywhere).
+        let ctx = context_with(dir.path(), &[(INSWAPPER_FP32, "nan")]);
+        assert_eq!(
+            model_of(&ctx.inswapper(INSWAPPER_FP32).unwrap()),
+            INSWAPPER_FP32
+        );
+        // The FP32 fallback is checked too.
+        let ctx = context_with(
+            dir.path(),
+            &[(INSWAPPER_FP16, "nan"), (INSWAPPER_FP32, "flat")],
+        );
+        assert!(ctx.inswapper(INSWAPPER_FP16).is_err());
+    }
+
+    #[test]
+    fn fp16_falls_back_to_the_fp32_file_then_to_fp32_kernels() {
+        use crate::runtime::{ExecutionProvider, ProviderConfig, RuntimeSettings};
+        let cpu = RuntimeSettings::auto(0);
+        let mut trt = RuntimeSettings::explicit(&[ExecutionProvider::TensorRt]);
+        trt.providers[0].fp16 = true;
+        let all = |_: &str| true;
+        let none = |_: &str| false;
+        assert_eq!(
+            fp16_fallback(INSWAPPER_FP16, &cpu, all),
+            Fp16Fallback::Fp32File(INSWAPPER_FP32)
+        );
+        assert_eq!(
+            fp16_fallback(INSWAPPER_FP16, &trt, all),
+            Fp16Fallback::Fp32File(INSWAPPER_FP32)
+        );
+        assert_eq!(
+            fp16_fallback(INSWAPPER_FP16, &trt, none),
+            Fp16Fallback::Fp32Kernels
+        );
+        assert_eq!(
+            fp16_fallback(INSWAPPER_FP32, &trt, all),
+            Fp16Fallback::Fp32Kernels
+        );
+        assert_eq!(fp16_fallback(INSWAPPER_FP32, &cpu, all), Fp16Fallback::None);
+        assert_eq!(
+            fp16_fallback(INSWAPPER_FP16, &cpu, none),
+            Fp16Fallback::None
+        );
+        assert!(!trt.without_fp16().providers[0].fp16);
+        // FP16 first only beside a GPU provider.
+        assert!(trt.lists_gpu() && !cpu.lists_gpu());
+        let cpu_listed = RuntimeSettings {
+            providers: vec![ProviderConfig::new(ExecutionProvider::Cpu)],
+            intra_threads: 0,
+        };
+        assert!(!cpu_listed.lists_gpu());
+        assert_eq!(inswapper_preference(true)[0], INSWAPPER_FP16);
+        assert_eq!(inswapper_preference(false)[0], INSWAPPER_FP32);
     }
 }

@@ -102,6 +102,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A model runs but gives unusable output on this device (FP16 kernels
+    /// that overflow on some cards give NaN).
+    #[error("model {model} gives unusable output here: {reason}")]
+    ModelOutput {
+        /// The model.
+        model: String,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
     /// Malformed ONNX/protobuf data.
     #[error("invalid ONNX model data: {0}")]
     OnnxFormat(String),

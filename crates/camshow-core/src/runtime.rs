@@ -573,6 +573,29 @@ impl RuntimeSettings {
         }
     }
 
+    /// Whether a GPU provider (CUDA, TensorRT, ROCm, DirectML) is listed.
+    pub fn lists_gpu(&self) -> bool {
+        self.providers.iter().any(|p| {
+            matches!(
+                p.kind,
+                ExecutionProvider::Cuda
+                    | ExecutionProvider::TensorRt
+                    | ExecutionProvider::Rocm
+                    | ExecutionProvider::DirectMl
+            )
+        })
+    }
+
+    /// These settings with FP16 kernels turned off (TensorRT's `fp16`).
+    #[must_use]
+    pub fn without_fp16(&self) -> Self {
+        let mut s = self.clone();
+        for p in &mut s.providers {
+            p.fp16 = false;
+        }
+        s
+    }
+
     /// Explicit providers (each must attach), default options.
     pub fn explicit(kinds: &[ExecutionProvider]) -> Self {
         Self {
@@ -758,6 +781,14 @@ impl Runtime {
     /// The loaded library.
     pub fn library(&self) -> &RuntimeLibrary {
         self.library
+    }
+
+    /// This runtime with other provider settings (the same library).
+    pub fn with_options(&self, options: RuntimeSettings) -> Self {
+        Self {
+            options,
+            ..self.clone()
+        }
     }
 
     /// The options in force.

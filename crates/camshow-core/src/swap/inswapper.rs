@@ -63,6 +63,76 @@ impl Inswapper {
         })
     }
 
+    /// Runs the model once on a fixed probe (a gradient crop, a unit
+    /// latent) and checks that what comes out is a picture: finite values
+    /// that are not all the same. FP16 (the FP16 file, or TensorRT's FP16
+    /// kernels) overflows on some cards and gives NaN or a flat output.
+    pub fn probe(&self) -> Result<()> {
+        let s = SIZE as usize;
+        let crop: Vec<u8> = (0..s * s)
+            .flat_map(|i| {
+                let (x, y) = (i % s, i / s);
+                [(x * 2) as u8, (y * 2) as u8, ((x + y) % 256) as u8]
+            })
+            .collect();
+        let crop = Frame::from_rgb(SIZE, SIZE, crop)?;
+        let latent = vec![1.0 / (LATENT as f32).sqrt(); LATENT];
+        let mut bad = None;
+        self.model.run_in_place(
+            &self.shapes(),
+            |i, buf, _| {
+                self.fill(i, buf, &crop, &latent);
+                Ok(())
+            },
+            |outs| {
+                let (_, pred) = outs.get(0)?;
+                let nan = pred.iter().filter(|v| !v.is_finite()).count();
+                let (lo, hi) = pred
+                    .iter()
+                    .filter(|v| v.is_finite())
+                    .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+                bad = if nan > 0 {
+                    Some(format!(
+                        "{nan} of {} output values are NaN or infinite",
+                        pred.len()
+                    ))
+                } else if hi - lo < 1e-3 {
+                    Some(format!("the output is flat ({lo})"))
+                } else {
+                    None
+                };
+                Ok(())
+            },
+        )?;
+        match bad {
+            None => Ok(()),
+            Some(reason) => Err(Error::ModelOutput {
+                model: self.model.name().to_string(),
+                reason,
+            }),
+        }
+    }
+
+    /// The input shapes in graph order.
+    fn shapes(&self) -> [&'static [usize]; 2] {
+        const TARGET: [usize; 4] = [1, 3, SIZE as usize, SIZE as usize];
+        const SOURCE: [usize; 2] = [1, LATENT];
+        if self.target_index == 0 {
+            [&TARGET, &SOURCE]
+        } else {
+            [&SOURCE, &TARGET]
+        }
+    }
+
+    /// Writes input `i`: the crop's blob, or the latent.
+    fn fill(&self, i: usize, buf: &mut [f32], crop: &Frame, latent: &[f32]) {
+        if i == self.target_index {
+            to_blob_into(crop, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0, buf);
+        } else {
+            buf.copy_from_slice(latent);
+        }
+    }
+
     /// The loaded model.
     pub fn model(&self) -> &Model {
         &self.model
@@ -120,20 +190,12 @@ impl Inswapper {
                 crop.height()
             )));
         }
-        let mut shapes: [&[usize]; 2] = [&[1, 3, s, s], &[1, LATENT]];
-        if self.target_index != 0 {
-            shapes.swap(0, 1);
-        }
         // The crop and the latent go straight into the model's inputs, and
         // the swapped crop is read where the model wrote it.
         self.model.run_in_place(
-            &shapes,
+            &self.shapes(),
             |i, buf, _| {
-                if i == self.target_index {
-                    to_blob_into(crop, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0, buf);
-                } else {
-                    buf.copy_from_slice(latent);
-                }
+                self.fill(i, buf, crop, latent);
                 Ok(())
             },
             |outs| {
