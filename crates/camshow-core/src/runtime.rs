@@ -106,6 +106,13 @@ impl ProviderConfig {
                 if let Some(limit) = self.memory_limit {
                     c = c.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX));
                 }
+                if let Some(search) = self.conv_search {
+                    c = c.with_conv_algorithm_search(match search {
+                        ConvSearch::Exhaustive => ep::cuda::ConvAlgorithmSearch::Exhaustive,
+                        ConvSearch::Heuristic => ep::cuda::ConvAlgorithmSearch::Heuristic,
+                        ConvSearch::Default => ep::cuda::ConvAlgorithmSearch::Default,
+                    });
+                }
                 c.build()
             }
             ExecutionProvider::TensorRt => {
@@ -575,15 +582,39 @@ impl RuntimeSettings {
 
     /// Whether a GPU provider (CUDA, TensorRT, ROCm, DirectML) is listed.
     pub fn lists_gpu(&self) -> bool {
-        self.providers.iter().any(|p| {
-            matches!(
-                p.kind,
-                ExecutionProvider::Cuda
-                    | ExecutionProvider::TensorRt
-                    | ExecutionProvider::Rocm
-                    | ExecutionProvider::DirectMl
-            )
-        })
+        self.providers.iter().any(ProviderConfig::is_gpu)
+    }
+
+    /// The providers each of model `name`'s sessions gets, in priority
+    /// order (the CPU is always added last): those that apply to the model,
+    /// and at least `sessions` sessions, or one per device where a provider
+    /// lists several, session `i` on device `i` (round robin).
+    pub fn session_plan(&self, name: &str, sessions: usize) -> Vec<Vec<ProviderConfig>> {
+        let mine: Vec<&ProviderConfig> = self
+            .providers
+            .iter()
+            .filter(|p| p.applies_to(name))
+            .collect();
+        let n = mine
+            .iter()
+            .map(|p| p.devices.len())
+            .max()
+            .unwrap_or(0)
+            .max(sessions)
+            .max(1);
+        (0..n)
+            .map(|i| {
+                mine.iter()
+                    .map(|p| {
+                        let mut p = (*p).clone();
+                        if !p.devices.is_empty() {
+                            p.device_id = Some(p.devices[i % p.devices.len()]);
+                        }
+                        p
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// These settings with FP16 kernels turned off (TensorRT's `fp16`).
@@ -623,6 +654,49 @@ pub struct ProviderConfig {
     /// TensorRT: allow FP16 kernels.
     #[serde(default)]
     pub fp16: bool,
+    /// CUDA: how cuDNN picks each convolution's algorithm (exhaustive: the
+    /// fastest, measured on the first run; heuristic; default).
+    #[serde(default)]
+    pub conv_search: Option<ConvSearch>,
+    /// Several GPUs of one host (CUDA, TensorRT, ROCm, DirectML): each model
+    /// gets a session on each, and runs go to a free one (frames in flight
+    /// on every GPU). Instead of `device_id`.
+    #[serde(default)]
+    pub devices: Vec<i32>,
+    /// Only for these models (manifest ids, e.g. `inswapper_128`); empty:
+    /// every model. A model no listed provider is for runs on the CPU.
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+/// How cuDNN picks convolution algorithms (CUDA's `cudnn_conv_algo_search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvSearch {
+    /// Every algorithm timed on the first run; the fastest kept.
+    Exhaustive,
+    /// cuDNN's own ranking, no timing.
+    Heuristic,
+    /// The implicit-GEMM algorithm (least memory).
+    Default,
+}
+
+impl ProviderConfig {
+    /// Whether this provider is for model `name`.
+    pub fn applies_to(&self, name: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|m| m == name)
+    }
+
+    /// Whether the provider runs on a GPU (and so takes device indices).
+    pub fn is_gpu(&self) -> bool {
+        matches!(
+            self.kind,
+            ExecutionProvider::Cuda
+                | ExecutionProvider::TensorRt
+                | ExecutionProvider::Rocm
+                | ExecutionProvider::DirectMl
+        )
+    }
 }
 
 impl ProviderConfig {
@@ -634,6 +708,9 @@ impl ProviderConfig {
             memory_limit: None,
             engine_cache: None,
             fp16: false,
+            conv_search: None,
+            devices: Vec::new(),
+            models: Vec::new(),
         }
     }
 }
@@ -850,11 +927,13 @@ impl Runtime {
     pub fn load_sessions(&self, name: &str, bytes: &[u8], sessions: usize) -> Result<Arc<Model>> {
         // The sessions are made side by side: most of a session's making is
         // one thread optimising the graph (~60 ms for the gate's NudeNet).
+        let plan = self.plan(name, sessions);
         let (first, others) = std::thread::scope(|scope| {
-            let others: Vec<_> = (1..sessions)
-                .map(|_| scope.spawn(|| self.session(name, bytes)))
+            let others: Vec<_> = plan[1..]
+                .iter()
+                .map(|wanted| scope.spawn(|| self.session(name, bytes, wanted)))
                 .collect();
-            let first = self.session(name, bytes);
+            let first = self.session(name, bytes, &plan[0]);
             let others: Vec<Result<(Session, Vec<ExecutionProvider>)>> = others
                 .into_iter()
                 .map(|h| {
@@ -898,7 +977,7 @@ impl Runtime {
             .map(|o| o.name().to_string())
             .collect();
         drop(guard);
-        tracing::info!(model = name, providers = ?attached, sessions, "model loaded");
+        tracing::info!(model = name, providers = ?attached, sessions = plan.len(), "model loaded");
         Ok(Arc::new(Model {
             name: name.into(),
             sessions: pool,
@@ -910,20 +989,35 @@ impl Runtime {
         }))
     }
 
-    /// One session of a model, with the providers that attached.
-    fn session(&self, name: &str, bytes: &[u8]) -> Result<(Session, Vec<ExecutionProvider>)> {
-        let mut builder = Session::builder(self.env)
-            .map_err(Error::ort(format!("creating a session for {name}")))?;
-        let explicit = !self.options.providers.is_empty();
-        let wanted: Vec<ProviderConfig> = if explicit {
-            self.options.providers.clone()
-        } else {
-            self.compiled_providers()
+    /// The providers of each session of model `name` (at least `sessions`):
+    /// the settings' plan ([`RuntimeSettings::session_plan`]), or without
+    /// providers listed every compiled-in one but TensorRT.
+    fn plan(&self, name: &str, sessions: usize) -> Vec<Vec<ProviderConfig>> {
+        if self.options.providers.is_empty() {
+            let auto: Vec<ProviderConfig> = self
+                .compiled_providers()
                 .into_iter()
                 .filter(|p| *p != ExecutionProvider::TensorRt)
                 .map(ProviderConfig::new)
-                .collect()
-        };
+                .collect();
+            vec![auto; sessions.max(1)]
+        } else {
+            self.options.session_plan(name, sessions)
+        }
+    }
+
+    /// One session of a model with the `wanted` providers (those listed in
+    /// the settings must attach; automatic ones may not), and the providers
+    /// that attached.
+    fn session(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        wanted: &[ProviderConfig],
+    ) -> Result<(Session, Vec<ExecutionProvider>)> {
+        let mut builder = Session::builder(self.env)
+            .map_err(Error::ort(format!("creating a session for {name}")))?;
+        let explicit = !self.options.providers.is_empty();
         let mut attached = Vec::new();
         for cfg in wanted.iter().filter(|p| p.kind != ExecutionProvider::Cpu) {
             let p = cfg.kind;
@@ -1278,6 +1372,32 @@ mod tests {
         assert!(failed.is_err());
         let (y, _) = run(&[1.0, 1.0, -1.0, 1.0], &mut seen).unwrap();
         assert_eq!(y, [1.0, 1.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn a_provider_for_some_models_is_asked_for_those_only() {
+        let mut cuda = ProviderConfig::new(ExecutionProvider::Cuda);
+        cuda.models = vec!["inswapper_128".into()];
+        let rt = Runtime::new(RuntimeSettings {
+            providers: vec![cuda],
+            intra_threads: 1,
+        })
+        .unwrap();
+        // Another model runs on the CPU without asking for CUDA.
+        let m = rt.load("relu", &relu_model(2)).unwrap();
+        assert_eq!(m.providers(), [ExecutionProvider::Cpu]);
+        assert_eq!(
+            m.run(&[(&[1, 2], &[-1.0, 1.0])]).unwrap()[0].data,
+            [0.0, 1.0]
+        );
+        // The model it is for must get it (this build of ONNX Runtime has no CUDA).
+        if !ExecutionProvider::Cuda.compiled_in() {
+            let e = rt.load("inswapper_128", &relu_model(2)).unwrap_err();
+            assert!(
+                matches!(&e, Error::ProviderUnavailable { model, .. } if model == "inswapper_128"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

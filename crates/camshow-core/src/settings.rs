@@ -362,17 +362,51 @@ impl Settings {
             );
         }
         for (i, p) in self.runtime.providers.iter().enumerate() {
-            if self.runtime.providers[..i].iter().any(|q| q.kind == p.kind) {
+            let at = |field: &str| format!("runtime.providers[{i}]{field}");
+            // The same provider twice only for models apart.
+            let overlaps = |q: &crate::runtime::ProviderConfig| {
+                p.models.is_empty()
+                    || q.models.is_empty()
+                    || p.models.iter().any(|m| q.models.contains(m))
+            };
+            if self.runtime.providers[..i]
+                .iter()
+                .any(|q| q.kind == p.kind && overlaps(q))
+            {
                 c.push(
-                    format!("runtime.providers[{i}]"),
-                    format!("{} is listed twice", p.kind),
+                    at(""),
+                    format!("{} is listed twice for the same models", p.kind),
                 );
             }
-            if p.device_id.is_some_and(|d| d < 0) {
-                c.push(
-                    format!("runtime.providers[{i}].device_id"),
-                    "must be 0 or more",
-                );
+            if p.device_id.is_some_and(|d| d < 0) || p.devices.iter().any(|&d| d < 0) {
+                c.push(at(".device_id"), "must be 0 or more");
+            }
+            if !p.devices.is_empty() {
+                if !p.is_gpu() {
+                    c.push(at(".devices"), format!("{} has no GPUs to list", p.kind));
+                }
+                if p.device_id.is_some() {
+                    c.push(at(".devices"), "give device_id or devices, not both");
+                }
+                if let Some(d) = p
+                    .devices
+                    .iter()
+                    .enumerate()
+                    .find_map(|(j, d)| p.devices[..j].contains(d).then_some(d))
+                {
+                    c.push(at(".devices"), format!("device {d} is listed twice"));
+                }
+            }
+            if p.conv_search.is_some() && p.kind != crate::runtime::ExecutionProvider::Cuda {
+                c.push(at(".conv_search"), "is a CUDA option");
+            }
+            for m in &p.models {
+                if crate::models::manifest::find(m).is_none() {
+                    c.push(
+                        at(".models"),
+                        format!("{m:?} is not a model (`camshow models list` shows them)"),
+                    );
+                }
             }
         }
         if self.video.workers > MAX_THREADS {
@@ -1568,6 +1602,92 @@ mod tests {
         assert!(parse_key("").is_err());
         assert!(parse_key("a..b").is_err());
         assert!(parse_key("a[x]").is_err());
+    }
+
+    #[test]
+    fn providers_per_model_and_per_gpu_plan_each_session() {
+        use crate::runtime::{ConvSearch, ExecutionProvider as P};
+        let mut s = Settings::default();
+        s.set_key(
+            "runtime.providers",
+            r#"[{kind = "tensorrt", fp16 = true, models = ["inswapper_128"]},
+                {kind = "tensorrt", models = ["det_10g"]},
+                {kind = "cuda", conv_search = "heuristic", devices = [0, 1]},
+                "cpu"]"#,
+        )
+        .unwrap();
+        assert!(s.validate().is_empty(), "{:?}", s.validate());
+        assert_eq!(
+            s.runtime.providers[2].conv_search,
+            Some(ConvSearch::Heuristic)
+        );
+        let kinds = |plan: &[crate::runtime::ProviderConfig]| {
+            plan.iter()
+                .map(|p| (p.kind, p.fp16, p.device_id))
+                .collect::<Vec<_>>()
+        };
+        // The swapper: TensorRT with FP16 first, then CUDA on each GPU in turn.
+        let plan = s.runtime.session_plan("inswapper_128", 1);
+        assert_eq!(plan.len(), 2, "one session per GPU");
+        assert_eq!(
+            kinds(&plan[0]),
+            [
+                (P::TensorRt, true, None),
+                (P::Cuda, false, Some(0)),
+                (P::Cpu, false, None)
+            ]
+        );
+        assert_eq!(kinds(&plan[1])[1], (P::Cuda, false, Some(1)));
+        // The detector gets its own TensorRT entry; the gate only CUDA.
+        assert_eq!(
+            kinds(&s.runtime.session_plan("det_10g", 1)[0])[0],
+            (P::TensorRt, false, None)
+        );
+        let gate = s.runtime.session_plan("nudenet", 3);
+        assert_eq!(gate.len(), 3, "at least the sessions asked for");
+        assert_eq!(
+            gate.iter().map(|p| kinds(p)[0]).collect::<Vec<_>>(),
+            [
+                (P::Cuda, false, Some(0)),
+                (P::Cuda, false, Some(1)),
+                (P::Cuda, false, Some(0))
+            ]
+        );
+
+        // What is refused, each with its path.
+        s.set_key(
+            "runtime.providers",
+            r#"[{kind = "tensorrt", conv_search = "exhaustive", models = ["inswaper_128"]},
+                {kind = "cpu", devices = [0]},
+                {kind = "cuda", device_id = 1, devices = [2, 2]},
+                {kind = "cuda"}]"#,
+        )
+        .unwrap();
+        let problems: Vec<String> = s.validate().iter().map(ToString::to_string).collect();
+        let has = |path: &str, text: &str| {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains(path) && p.contains(text)),
+                "{path}: {text} in {problems:?}"
+            );
+        };
+        has("runtime.providers[0].conv_search", "CUDA option");
+        has(
+            "runtime.providers[0].models",
+            "\"inswaper_128\" is not a model",
+        );
+        has("runtime.providers[1].devices", "no GPUs");
+        has("runtime.providers[2].devices", "not both");
+        has("runtime.providers[2].devices", "device 2 is listed twice");
+        has("runtime.providers[3]", "listed twice for the same models");
+        assert!(
+            s.set_key(
+                "runtime.providers",
+                r#"[{kind = "cuda", conv_search = "fast"}]"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
