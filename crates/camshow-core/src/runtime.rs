@@ -780,6 +780,7 @@ pub struct Model {
     next: std::sync::atomic::AtomicUsize,
     providers: Vec<ExecutionProvider>,
     inputs: Vec<String>,
+    input_shapes: Vec<Vec<i64>>,
     input_f64: Vec<bool>,
     outputs: Vec<String>,
 }
@@ -925,15 +926,40 @@ impl Runtime {
     /// run holds (a model one pipeline calls from several threads, such as
     /// the safety gate's checks beside the frame workers' own).
     pub fn load_sessions(&self, name: &str, bytes: &[u8], sessions: usize) -> Result<Arc<Model>> {
+        self.load_with(name, bytes, sessions, &[])
+    }
+
+    /// [`Runtime::load`] with the inputs named in `fixed` fixed to the
+    /// shapes given (the engine feeds them no other): their symbolic sizes
+    /// are overridden in the session, so ONNX Runtime plans for one shape
+    /// and TensorRT builds one engine. An input whose fixed sizes differ
+    /// from the shape, or of another rank, is a signature error.
+    pub fn load_fixed(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        fixed: &[(&str, &[usize])],
+    ) -> Result<Arc<Model>> {
+        let overrides = dimension_overrides(name, bytes, fixed)?;
+        self.load_with(name, bytes, 1, &overrides)
+    }
+
+    fn load_with(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        sessions: usize,
+        overrides: &[(String, i64)],
+    ) -> Result<Arc<Model>> {
         // The sessions are made side by side: most of a session's making is
         // one thread optimising the graph (~60 ms for the gate's NudeNet).
         let plan = self.plan(name, sessions);
         let (first, others) = std::thread::scope(|scope| {
             let others: Vec<_> = plan[1..]
                 .iter()
-                .map(|wanted| scope.spawn(|| self.session(name, bytes, wanted)))
+                .map(|wanted| scope.spawn(|| self.session(name, bytes, wanted, overrides)))
                 .collect();
-            let first = self.session(name, bytes, &plan[0]);
+            let first = self.session(name, bytes, &plan[0], overrides);
             let others: Vec<Result<(Session, Vec<ExecutionProvider>)>> = others
                 .into_iter()
                 .map(|h| {
@@ -966,6 +992,16 @@ impl Runtime {
             .iter()
             .map(|o| o.name().to_string())
             .collect();
+        let input_shapes = session
+            .inputs()
+            .iter()
+            .map(|o| {
+                o.dtype()
+                    .tensor_shape()
+                    .map(|s| s.iter().copied().collect())
+                    .unwrap_or_default()
+            })
+            .collect();
         let input_f64 = session
             .inputs()
             .iter()
@@ -984,6 +1020,7 @@ impl Runtime {
             next: std::sync::atomic::AtomicUsize::new(0),
             providers: attached,
             inputs,
+            input_shapes,
             input_f64,
             outputs,
         }))
@@ -1014,9 +1051,15 @@ impl Runtime {
         name: &str,
         bytes: &[u8],
         wanted: &[ProviderConfig],
+        overrides: &[(String, i64)],
     ) -> Result<(Session, Vec<ExecutionProvider>)> {
         let mut builder = Session::builder(self.env)
             .map_err(Error::ort(format!("creating a session for {name}")))?;
+        for (dim, size) in overrides {
+            builder = builder
+                .with_dimension_override(dim, *size)
+                .map_err(|e| Error::ort(format!("fixing {dim} of {name}"))(e.into()))?;
+        }
         let explicit = !self.options.providers.is_empty();
         let mut attached = Vec::new();
         for cfg in wanted.iter().filter(|p| p.kind != ExecutionProvider::Cpu) {
@@ -1054,6 +1097,53 @@ impl Runtime {
     }
 }
 
+/// The symbolic sizes of the inputs named in `fixed` and their values.
+fn dimension_overrides(
+    model: &str,
+    bytes: &[u8],
+    fixed: &[(&str, &[usize])],
+) -> Result<Vec<(String, i64)>> {
+    let parsed = crate::onnx::OnnxModel::parse(bytes)?;
+    let inputs = parsed.inputs()?;
+    let sig = |reason: String| Error::ModelSignature {
+        model: model.into(),
+        reason,
+    };
+    let mut out: Vec<(String, i64)> = Vec::new();
+    for &(name, shape) in fixed {
+        let input = inputs
+            .iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| sig(format!("no input named {name}")))?;
+        if input.dims.len() != shape.len() {
+            return Err(sig(format!(
+                "input {name} has {} dimensions, expected {shape:?}",
+                input.dims.len()
+            )));
+        }
+        for (dim, &want) in input.dims.iter().zip(shape) {
+            let want = i64::try_from(want).map_err(|_| sig(format!("{want} is too large")))?;
+            match dim {
+                crate::onnx::Dim::Fixed(v) if *v != want => {
+                    return Err(sig(format!(
+                        "input {name} is {:?}, expected {shape:?}",
+                        input.dims
+                    )));
+                }
+                crate::onnx::Dim::Symbolic(sym) => match out.iter().find(|(s, _)| s == sym) {
+                    Some((_, v)) if *v != want => {
+                        return Err(sig(format!("size {sym} would be both {v} and {want}")));
+                    }
+                    Some(_) => {}
+                    None => out.push((sym.clone(), want)),
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Model {
     /// The model's name.
     pub fn name(&self) -> &str {
@@ -1068,6 +1158,12 @@ impl Model {
     /// Input names in graph order.
     pub fn input_names(&self) -> &[String] {
         &self.inputs
+    }
+
+    /// Input shapes in graph order, as the session sees them (-1: a size
+    /// not fixed).
+    pub fn input_shapes(&self) -> &[Vec<i64>] {
+        &self.input_shapes
     }
 
     /// Whether input `i` is a double tensor (else float32 is assumed).
@@ -1397,6 +1493,47 @@ mod tests {
                 matches!(&e, Error::ProviderUnavailable { model, .. } if model == "inswapper_128"),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn fixed_inputs_have_their_symbolic_sizes_overridden() {
+        use crate::onnx::Dim;
+        let sym = |s: &str| Dim::Symbolic(s.into());
+        let bytes = crate::onnx::ModelBuilder::new("relu", 13)
+            .input("x", &[sym("batch"), sym("n")])
+            .input("y", &[sym("batch"), Dim::Fixed(4)])
+            .node("Add", &["x", "y"], &["s"], &[])
+            .node("Relu", &["s"], &["z"], &[])
+            .output("z", &[sym("batch"), sym("n")])
+            .build();
+        let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
+        assert_eq!(
+            rt.load("plain", &bytes).unwrap().input_shapes(),
+            [vec![-1, -1], vec![-1, 4]]
+        );
+        let m = rt
+            .load_fixed("fixed", &bytes, &[("x", &[1, 4]), ("y", &[1, 4])])
+            .unwrap();
+        assert_eq!(m.input_shapes(), [vec![1, 4], vec![1, 4]]);
+        let out = m
+            .run(&[(&[1, 4], &[1.0, -2.0, 3.0, 0.0]), (&[1, 4], &[0.0; 4])])
+            .unwrap();
+        assert_eq!(out[0].data, [1.0, 0.0, 3.0, 0.0]);
+        assert!(
+            m.run(&[(&[2, 4], &[0.0; 8]), (&[2, 4], &[0.0; 8])])
+                .is_err(),
+            "another batch"
+        );
+        // Shapes the model cannot take.
+        for bad in [
+            &[("x", &[1usize, 4][..]), ("y", &[1, 5][..])][..],
+            &[("x", &[1, 4, 1][..])][..],
+            &[("x", &[1, 4][..]), ("y", &[2, 4][..])][..],
+            &[("w", &[1][..])][..],
+        ] {
+            let e = rt.load_fixed("bad", &bytes, bad).unwrap_err();
+            assert!(matches!(e, Error::ModelSignature { .. }), "{bad:?}: {e}");
         }
     }
 

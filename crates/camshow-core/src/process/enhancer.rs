@@ -88,7 +88,11 @@ impl FaceEnhancer {
         occluder: Option<Arc<Occluder>>,
     ) -> Result<Self> {
         let spec = spec(id)?;
-        let model = rt.load(id, bytes)?;
+        // The image input (the first) is fixed to the one size it is fed.
+        let inputs = crate::onnx::OnnxModel::parse(bytes)?.inputs()?;
+        let image = inputs.first().map(|i| i.name.clone()).unwrap_or_default();
+        let size = spec.size as usize;
+        let model = rt.load_fixed(id, bytes, &[(&image, &[1, 3, size, size])])?;
         if model.input_names().is_empty() || model.input_names().len() > 2 {
             return Err(Error::ModelSignature {
                 model: id.into(),

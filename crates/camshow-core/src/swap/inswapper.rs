@@ -45,7 +45,13 @@ impl Inswapper {
                 ),
             ));
         }
-        let model = rt.load(name, bytes)?;
+        // Fixed to the one shape it is fed (one TensorRT engine, one plan).
+        let s = SIZE as usize;
+        let model = rt.load_fixed(
+            name,
+            bytes,
+            &[("target", &[1, 3, s, s]), ("source", &[1, LATENT])],
+        )?;
         let names = model.input_names();
         let target_index = names
             .iter()
