@@ -788,7 +788,26 @@ pub struct Model {
 /// One session of a model, with what [`Model::run_in_place`] keeps for it.
 struct Slot {
     session: Session,
+    /// The GPU whose pinned host memory holds the in-place buffers, where
+    /// the session runs on CUDA or TensorRT.
+    pinned: Option<i32>,
     in_place: Option<InPlace>,
+}
+
+/// The GPU whose pinned (page-locked) host memory should hold a session's
+/// in-place buffers: where CUDA or TensorRT attached, the device it runs on
+/// (uploads and downloads are then direct transfers).
+fn pinned_device(attached: &[ExecutionProvider], wanted: &[ProviderConfig]) -> Option<i32> {
+    let gpu = attached
+        .iter()
+        .find(|p| matches!(p, ExecutionProvider::Cuda | ExecutionProvider::TensorRt))?;
+    Some(
+        wanted
+            .iter()
+            .find(|c| c.kind == *gpu)
+            .and_then(|c| c.device_id)
+            .unwrap_or(0),
+    )
 }
 
 /// Input tensors ONNX Runtime reads in place, and run options holding
@@ -973,15 +992,16 @@ impl Runtime {
             (first, others)
         });
         let (first, attached) = first?;
-        let slot = |session| {
+        let slot = |(session, attached): (Session, Vec<ExecutionProvider>), wanted| {
             Mutex::new(Slot {
                 session,
+                pinned: pinned_device(&attached, wanted),
                 in_place: None,
             })
         };
-        let mut pool = vec![slot(first)];
-        for other in others {
-            pool.push(slot(other?.0));
+        let mut pool = vec![slot((first, attached.clone()), &plan[0])];
+        for (other, wanted) in others.into_iter().zip(&plan[1..]) {
+            pool.push(slot(other?, wanted));
         }
         let guard = pool[0]
             .lock()
@@ -1278,7 +1298,11 @@ impl Model {
             });
         }
         let mut guard = self.slot();
-        let Slot { session, in_place } = &mut *guard;
+        let Slot {
+            session,
+            pinned,
+            in_place,
+        } = &mut *guard;
         let same = in_place.as_ref().is_some_and(|p| {
             p.shapes
                 .iter()
@@ -1287,7 +1311,7 @@ impl Model {
         });
         if !same {
             *in_place = None;
-            *in_place = Some(self.bind(session, shapes, &mut fill)?);
+            *in_place = Some(self.bind(session, pinned, shapes, &mut fill)?);
         } else if let Some(p) = in_place.as_mut() {
             for (i, (t, stamp)) in p.inputs.iter_mut().zip(&mut p.stamps).enumerate() {
                 fill(i, t.extract_tensor_mut().1, stamp)?;
@@ -1312,13 +1336,35 @@ impl Model {
 
     /// New input tensors of `shapes`, filled, and one plain run whose
     /// outputs become the preallocated outputs of the runs that follow.
+    /// Host buffers in pinned memory where the session runs on a GPU
+    /// (`pinned`), else ONNX Runtime's default CPU allocator; `pinned` is
+    /// cleared when pinned memory cannot be had (the default then serves).
     fn bind(
         &self,
         session: &mut Session,
+        pinned: &mut Option<i32>,
         shapes: &[&[usize]],
         fill: &mut impl FnMut(usize, &mut [f32], &mut u128) -> Result<()>,
     ) -> Result<InPlace> {
-        let allocator = ort::memory::Allocator::default();
+        use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+        let allocator = match *pinned {
+            None => Allocator::default(),
+            Some(device) => match MemoryInfo::new(
+                AllocationDevice::CUDA_PINNED,
+                device,
+                AllocatorType::Device,
+                MemoryType::CPUInput,
+            )
+            .and_then(|info| Allocator::new(session, info))
+            {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(model = %self.name, "no pinned host memory, using the default: {e}");
+                    *pinned = None;
+                    Allocator::default()
+                }
+            },
+        };
         let mut inputs = Vec::with_capacity(shapes.len());
         let mut stamps = vec![0u128; shapes.len()];
         for (i, shape) in shapes.iter().enumerate() {
@@ -1339,7 +1385,22 @@ impl Model {
                     model: self.name.clone(),
                     reason: format!("no output {name}"),
                 })?;
-                selector = selector.preallocate(name.clone(), v);
+                if pinned.is_some() {
+                    // Outputs in the same pinned memory, of the shapes ONNX
+                    // Runtime just gave.
+                    let shape: Vec<i64> = v
+                        .try_extract_tensor::<f32>()
+                        .map_err(Error::ort(format!("reading outputs of {}", self.name)))?
+                        .0
+                        .iter()
+                        .copied()
+                        .collect();
+                    let t = ort::value::Tensor::<f32>::new(&allocator, shape)
+                        .map_err(Error::ort(format!("making output {name} of {}", self.name)))?;
+                    selector = selector.preallocate(name.clone(), t);
+                } else {
+                    selector = selector.preallocate(name.clone(), v);
+                }
             }
         }
         let options = ort::session::RunOptions::new()
@@ -1534,6 +1595,43 @@ mod tests {
         ] {
             let e = rt.load_fixed("bad", &bytes, bad).unwrap_err();
             assert!(matches!(e, Error::ModelSignature { .. }), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn in_place_buffers_go_to_pinned_memory_beside_a_gpu_and_fall_back_without_it() {
+        use ExecutionProvider as P;
+        let mut cuda = ProviderConfig::new(P::Cuda);
+        cuda.device_id = Some(1);
+        assert_eq!(
+            pinned_device(&[P::Cuda, P::Cpu], std::slice::from_ref(&cuda)),
+            Some(1)
+        );
+        assert_eq!(
+            pinned_device(&[P::TensorRt, P::Cpu], &[ProviderConfig::new(P::TensorRt)]),
+            Some(0)
+        );
+        // Listed but not attached, or another accelerator: the default allocator.
+        assert_eq!(pinned_device(&[P::Cpu], &[cuda]), None);
+        assert_eq!(pinned_device(&[P::CoreMl, P::Cpu], &[]), None);
+        // This ONNX Runtime has no CUDA: asked for pinned memory anyway, the
+        // session falls back to the default allocator and still runs.
+        let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
+        let m = rt.load("relu", &relu_model(4)).unwrap();
+        m.sessions[0].lock().unwrap().pinned = Some(0);
+        let y = m
+            .run_in_place(
+                &[&[1, 4]],
+                |_, buf, _| {
+                    buf.copy_from_slice(&[1.0, -1.0, 2.0, -2.0]);
+                    Ok(())
+                },
+                |outs| Ok(outs.get(0)?.1.to_vec()),
+            )
+            .unwrap();
+        assert_eq!(y, [1.0, 0.0, 2.0, 0.0]);
+        if !P::Cuda.compiled_in() {
+            assert_eq!(m.sessions[0].lock().unwrap().pinned, None, "fell back");
         }
     }
 
