@@ -673,6 +673,7 @@ fn bench_video(clip_args: &ClipArgs, size: &str, seconds: u32) -> Result<ExitCod
                 "end_to_end_seconds": e2e, "codec_floor_seconds": floor, "ratio_to_codec_floor": e2e / floor,
                 "first_frame_seconds": report.first_frame_seconds,
                 "safety_checks": report.safety_checks.0, "gate_seconds": report.gate_seconds,
+                "gpu_decode": report.gpu_decode,
             }))?
         );
     } else {
@@ -696,8 +697,13 @@ fn bench_video(clip_args: &ClipArgs, size: &str, seconds: u32) -> Result<ExitCod
             e2e / floor
         );
         println!(
-            "  first frame decoded after {:.3} s",
-            report.first_frame_seconds
+            "  first frame decoded after {:.3} s ({})",
+            report.first_frame_seconds,
+            if report.gpu_decode {
+                "NVDEC"
+            } else {
+                "decoded on the CPU"
+            }
         );
         println!(
             "  safety gate: {} checks, {:.2} s on its {} threads ({:.1} ms each)",

@@ -151,6 +151,14 @@ pub fn run(args: &DoctorArgs) -> Result<ExitCode> {
             encoders.join(", ")
         }
     );
+    println!(
+        "  decoding    {}",
+        if report.ffmpeg.cuda_decode {
+            "NVDEC (for jobs whose models run on CUDA or TensorRT), else the CPU"
+        } else {
+            "the CPU"
+        }
+    );
     let unusable = &report.ffmpeg.unusable_hardware_encoders;
     if !unusable.is_empty() {
         println!(

@@ -95,6 +95,18 @@ pub struct JobReport {
     /// ([`camshow_core::safety::GATE_SESSIONS`], beside decoding, swapping
     /// and encoding).
     pub gate_seconds: f64,
+    /// Whether NVDEC decoded the video (else the CPU did).
+    pub gpu_decode: bool,
+}
+
+/// Whether one of `engine`'s models runs on CUDA or TensorRT.
+fn runs_on_nvidia(engine: &SwapEngine) -> bool {
+    use camshow_core::runtime::ExecutionProvider as P;
+    engine.models().iter().any(|m| {
+        m.providers()
+            .iter()
+            .any(|p| matches!(p, P::Cuda | P::TensorRt))
+    })
 }
 
 /// The gate's refusal of `input` after `unsafe_checks` of `checks` were
@@ -436,14 +448,24 @@ pub fn run_video_job(
         let secs = trim.end.unwrap_or(info.duration).min(info.duration) - trim.start.unwrap_or(0.0);
         (secs > 0.0).then(|| (secs * fps.as_f64()).round() as u64)
     });
-    let mut decoder = if exact_times.is_some() {
-        Decoder::open_exact(input, &info)?
+    let frames = if exact_times.is_some() {
+        crate::video::Frames::Exact
     } else {
         match opts.fps {
-            Some(r) => Decoder::open_resampled(input, &info, trim, r)?,
-            None => Decoder::open(input, &info, trim)?,
+            Some(r) => crate::video::Frames::Resampled(trim, r),
+            None => crate::video::Frames::Nominal(trim),
         }
     };
+    // NVDEC where the engine's models run on an NVIDIA GPU and it works here.
+    let gpu_decode = runs_on_nvidia(engine) && crate::tools::cuda_decode_works();
+    let mut decoder = Decoder::open_with(
+        input,
+        &info,
+        crate::video::DecodeHow {
+            frames,
+            gpu: gpu_decode,
+        },
+    )?;
     let enc_opts = EncodeOptions {
         encoder: crate::video::choose_encoder(&opts.encoder, container, (info.width, info.height))?,
         quality: opts.quality,
@@ -749,6 +771,7 @@ pub fn run_video_job(
         seconds: start.elapsed().as_secs_f64(),
         first_frame_seconds: f64::from_bits(first_frame.load(Ordering::Relaxed)),
         gate_seconds,
+        gpu_decode,
     })
 }
 

@@ -52,6 +52,8 @@ pub struct FfmpegInfo {
     /// Hardware encoders FFmpeg lists that do not work here (no device for
     /// them, or their test encode failed).
     pub unusable_hardware_encoders: Vec<String>,
+    /// Whether NVDEC decodes here ([`cuda_decode_works`]).
+    pub cuda_decode: bool,
 }
 
 fn first_line(bytes: &[u8]) -> String {
@@ -133,7 +135,7 @@ pub fn encoder_works(encoder: &str) -> bool {
     } else {
         "yuv420p"
     };
-    let Ok(mut child) = self::ffmpeg()
+    let Ok(child) = self::ffmpeg()
         .args(["-hide_banner", "-v", "error", "-f", "lavfi", "-i"])
         .arg("color=c=gray:s=256x256:r=25")
         .args(["-frames:v", "1", "-pix_fmt", format, "-c:v", encoder])
@@ -145,6 +147,77 @@ pub fn encoder_works(encoder: &str) -> bool {
     else {
         return false;
     };
+    finishes_in_time(child)
+}
+
+/// The methods in `ffmpeg -hwaccels` output.
+fn parse_hwaccels(listing: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(listing)
+        .lines()
+        .skip_while(|l| !l.starts_with("Hardware acceleration methods"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Whether FFmpeg decodes on an NVIDIA GPU here (NVDEC, `-hwaccel cuda`):
+/// the driver's device is present, `cuda` is among `ffmpeg -hwaccels`, and
+/// a one-frame H.264 test decode that keeps its frame on the GPU passes
+/// within [`ENCODER_TEST_LIMIT`]. Found out once per process; a machine
+/// without the device starts no process.
+pub fn cuda_decode_works() -> bool {
+    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WORKS.get_or_init(|| {
+        if !Path::new("/dev/nvidiactl").exists() {
+            return false;
+        }
+        let listed = self::ffmpeg()
+            .args(["-hide_banner", "-hwaccels"])
+            .output()
+            .is_ok_and(|o| parse_hwaccels(&o.stdout).iter().any(|m| m == "cuda"));
+        listed && test_cuda_decode()
+    })
+}
+
+/// The one-frame test decode behind [`cuda_decode_works`]: a frame encoded
+/// with libx264 into a temporary file, decoded with its frames kept in GPU
+/// memory (so a failing NVDEC is an error, not a silent software decode).
+fn test_cuda_decode() -> bool {
+    let Ok(dir) = tempfile::tempdir() else {
+        return false;
+    };
+    let clip = dir.path().join("probe.mp4");
+    let made = self::ffmpeg()
+        .args(["-hide_banner", "-v", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc=s=256x256:r=25")
+        .args(["-frames:v", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .stdin(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        return false;
+    }
+    let Ok(child) = self::ffmpeg()
+        .args(["-hide_banner", "-v", "error"])
+        .args(["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-i"])
+        .arg(&clip)
+        .args(["-frames:v", "1", "-f", "null", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    finishes_in_time(child)
+}
+
+/// Whether `child` exits successfully within [`ENCODER_TEST_LIMIT`] (it is
+/// killed otherwise: a driver that hangs fails the test).
+fn finishes_in_time(mut child: std::process::Child) -> bool {
     let started = std::time::Instant::now();
     loop {
         match child.try_wait() {
@@ -280,12 +353,39 @@ pub fn ffmpeg_info() -> FfmpegInfo {
         ffprobe,
         video_encoders,
         unusable_hardware_encoders,
+        cuda_decode: cuda_decode_works(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hardware_decoders_ffmpeg_lists_are_read_and_nvdec_needs_its_device() {
+        let out = Command::new("ffmpeg")
+            .args(["-hide_banner", "-hwaccels"])
+            .output()
+            .expect("ffmpeg (scripts/setup.sh installs it)");
+        let listed = parse_hwaccels(&out.stdout);
+        assert!(
+            !listed.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            listed.iter().all(|m| !m.contains(' ') && !m.contains(':')),
+            "{listed:?}"
+        );
+        assert_eq!(
+            parse_hwaccels(b"Hardware acceleration methods:\nvdpau\ncuda\n\n"),
+            ["vdpau", "cuda"]
+        );
+        assert!(parse_hwaccels(b"nothing here\n").is_empty());
+        if !Path::new("/dev/nvidiactl").exists() {
+            assert!(!cuda_decode_works(), "no NVIDIA device, no NVDEC");
+        }
+    }
 
     #[test]
     fn one_listing_gives_the_version_and_the_encoders_and_is_remembered() {

@@ -259,6 +259,26 @@ impl Trim {
     }
 }
 
+/// Which frames a [`Decoder`] gives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Frames {
+    /// At the source's nominal rate ([`Decoder::open`]).
+    Nominal(Trim),
+    /// Resampled to a rate ([`Decoder::open_resampled`]).
+    Resampled(Trim, Rational),
+    /// Every frame as stored ([`Decoder::open_exact`]).
+    Exact,
+}
+
+/// Which frames, and whether NVDEC decodes them ([`Decoder::open_with`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecodeHow {
+    /// Which frames.
+    pub frames: Frames,
+    /// Decode on an NVIDIA GPU.
+    pub gpu: bool,
+}
+
 /// Decoded RGB frames from a video file.
 pub struct Decoder {
     child: Child,
@@ -274,6 +294,19 @@ impl Decoder {
     /// its average rate, which keeps it in sync with its audio.
     pub fn open(path: &Path, info: &VideoInfo, trim: Trim) -> Result<Self> {
         Self::spawn(path, info, trim, None, false, None)
+    }
+
+    /// Where the frames are decoded: [`Decoder`]'s constructors decode on
+    /// the CPU; this on an NVIDIA GPU (NVDEC) when `gpu` (the frames still
+    /// come out as RGB in memory; a stream NVDEC cannot take is decoded on
+    /// the CPU by FFmpeg itself).
+    pub fn open_with(path: &Path, info: &VideoInfo, how: DecodeHow) -> Result<Self> {
+        let (trim, exact, rate) = match how.frames {
+            Frames::Nominal(trim) => (trim, false, None),
+            Frames::Resampled(trim, rate) => (trim, false, Some(rate)),
+            Frames::Exact => (Trim::default(), true, None),
+        };
+        Self::spawn_on(path, info, trim, None, exact, rate, how.gpu)
     }
 
     /// Decodes `path` resampled to `rate`: frames are dropped or repeated
@@ -308,6 +341,18 @@ impl Decoder {
         exact: bool,
         rate: Option<Rational>,
     ) -> Result<Self> {
+        Self::spawn_on(path, info, trim, sample_fps, exact, rate, false)
+    }
+
+    fn spawn_on(
+        path: &Path,
+        info: &VideoInfo,
+        trim: Trim,
+        sample_fps: Option<u32>,
+        exact: bool,
+        rate: Option<Rational>,
+        gpu: bool,
+    ) -> Result<Self> {
         let (mut width, mut height) = (info.width, info.height);
         let mut filter = format!(
             "scale=in_color_matrix={}:in_range={}",
@@ -331,8 +376,11 @@ impl Decoder {
         }
         filter.push_str(",format=rgb24");
         let mut cmd = crate::tools::ffmpeg();
-        cmd.args(["-nostdin", "-v", "error"])
-            .args(trim.args())
+        cmd.args(["-nostdin", "-v", "error"]);
+        if gpu {
+            cmd.args(["-hwaccel", "cuda"]);
+        }
+        cmd.args(trim.args())
             .arg("-i")
             .arg(path)
             .args(["-map", "0:v:0", "-vf", &filter]);

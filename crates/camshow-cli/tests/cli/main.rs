@@ -1393,6 +1393,8 @@ fn bench_video_reports_the_codec_floor_first_frame_and_gate_time() {
     );
     // Checks on frames 0, 2, …, 18 and the last.
     assert_eq!(v["safety_checks"], 11, "{v}");
+    // On the CPU: no NVDEC (the models do not run on an NVIDIA GPU).
+    assert_eq!(v["gpu_decode"], false, "{v}");
     // The cheap stand-in finds its one face in every frame: all swapped,
     // so the model-bound pass did real work too.
     assert!(get("model_bound_fps") > 0.0, "{v}");
