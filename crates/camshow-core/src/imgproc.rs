@@ -62,9 +62,23 @@ pub fn resize_bilinear(src: &Frame, width: u32, height: u32) -> Frame {
     if src.width() == width && src.height() == height {
         return src.clone();
     }
-    let xs = linear_taps(src.width(), width);
-    let ys = linear_taps(src.height(), height);
-    let sw = src.width() as usize;
+    resize_within(src, (src.width(), src.height()), width, height)
+}
+
+/// [`resize_bilinear`] of `src` padded with black at the bottom and right
+/// to `side`×`side` (NudeNet's own preprocessing), without making the
+/// padded copy: samples past the picture are black.
+pub fn resize_padded_square(src: &Frame, side: u32, width: u32, height: u32) -> Frame {
+    let side = side.max(src.width()).max(src.height());
+    resize_within(src, (side, side), width, height)
+}
+
+/// The resize of a `canvas` (at least `src`'s size) that holds `src` at its
+/// top left and black elsewhere.
+fn resize_within(src: &Frame, canvas: (u32, u32), width: u32, height: u32) -> Frame {
+    let xs = linear_taps(canvas.0, width);
+    let ys = linear_taps(canvas.1, height);
+    let (sw, sh) = (src.width() as usize, src.height() as usize);
     let data = src.data();
     let mut out = vec![0u8; width as usize * height as usize * 3];
     // One horizontally-resized row per source row in use, cached for reuse.
@@ -73,10 +87,15 @@ pub fn resize_bilinear(src: &Frame, width: u32, height: u32) -> Frame {
         (usize::MAX, vec![0; width as usize * 3]),
     ];
     let hrow = |row: usize, buf: &mut Vec<i32>| {
+        if row >= sh {
+            buf.fill(0);
+            return;
+        }
         let r = &data[row * sw * 3..(row + 1) * sw * 3];
+        let px = |x: usize, c: usize| if x < sw { i32::from(r[x * 3 + c]) } else { 0 };
         for (i, &(a, b, wa, wb)) in xs.iter().enumerate() {
             for c in 0..3 {
-                buf[i * 3 + c] = i32::from(r[a * 3 + c]) * wa + i32::from(r[b * 3 + c]) * wb;
+                buf[i * 3 + c] = px(a, c) * wa + px(b, c) * wb;
             }
         }
     };
@@ -399,6 +418,36 @@ pub fn to_blob_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resizing_with_virtual_padding_equals_resizing_the_padded_copy() {
+        for (w, h) in [
+            (1280u32, 720u32),
+            (300, 533),
+            (641, 479),
+            (320, 320),
+            (7, 3),
+            (2, 900),
+        ] {
+            let data: Vec<u8> = (0..w * h * 3).map(|i| (i * 37 % 251) as u8).collect();
+            let src = Frame::from_rgb(w, h, data).unwrap();
+            let side = w.max(h);
+            let mut square = vec![0u8; (side * side * 3) as usize];
+            for y in 0..h as usize {
+                let row = w as usize * 3;
+                square[y * side as usize * 3..][..row]
+                    .copy_from_slice(&src.data()[y * row..][..row]);
+            }
+            let square = Frame::from_rgb(side, side, square).unwrap();
+            for out in [320u32, 64, 999] {
+                assert!(
+                    resize_padded_square(&src, side, out, out)
+                        == resize_bilinear(&square, out, out),
+                    "{w}x{h} to {out}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn sharp_edges_have_a_larger_laplacian_variance_than_flat_frames() {

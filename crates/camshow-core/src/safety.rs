@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::detect::nms;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::imgproc::{ChannelOrder, Layout, resize_bilinear, to_blob};
+use crate::imgproc::{ChannelOrder, Layout, resize_padded_square, to_blob};
 use crate::models::ModelStore;
 use crate::runtime::{Model, Runtime, TensorF32};
 
@@ -211,16 +211,10 @@ impl SafetyGate {
 
     /// Runs the detector and decides.
     pub fn check(&self, frame: &Frame) -> Result<Verdict> {
-        // Pad to a square at the bottom/right, then resize: NudeNet's own preprocessing.
+        // Pad to a square at the bottom/right, then resize: NudeNet's own
+        // preprocessing (the padding read as black, not copied).
         let side = frame.width().max(frame.height());
-        let mut square = vec![0u8; side as usize * side as usize * 3];
-        let row = frame.width() as usize * 3;
-        for y in 0..frame.height() as usize {
-            square[y * side as usize * 3..y * side as usize * 3 + row]
-                .copy_from_slice(&frame.data()[y * row..(y + 1) * row]);
-        }
-        let square = Frame::from_rgb(side, side, square)?;
-        let input = resize_bilinear(&square, INPUT, INPUT);
+        let input = resize_padded_square(frame, side, INPUT, INPUT);
         let blob = to_blob(&input, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0);
         let outs = self
             .model
