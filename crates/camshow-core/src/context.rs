@@ -32,11 +32,11 @@ pub const INSWAPPER_FP32: &str = "inswapper_128";
 pub const INSWAPPER_FP16: &str = "inswapper_128_fp16";
 
 /// The inswapper files to try, best first: FP16 first where a GPU provider
-/// is listed (half the memory traffic, and its output is checked, with the
-/// FP32 file as the fallback), FP32 first on the CPU (whose FP16 kernels are
-/// slower, not faster).
-pub fn inswapper_preference(gpu: bool) -> [&'static str; 2] {
-    if gpu {
+/// is listed for it (half the memory traffic, and its output is checked,
+/// with the FP32 file as the fallback), FP32 first otherwise (the CPU's
+/// FP16 kernels are slower, not faster).
+pub fn inswapper_preference(options: &crate::runtime::RuntimeSettings) -> [&'static str; 2] {
+    if options.lists_gpu_for(INSWAPPER_FP16) {
         [INSWAPPER_FP16, INSWAPPER_FP32]
     } else {
         [INSWAPPER_FP32, INSWAPPER_FP16]
@@ -63,7 +63,7 @@ pub fn fp16_fallback(
 ) -> Fp16Fallback {
     if id == INSWAPPER_FP16 && available(INSWAPPER_FP32) {
         Fp16Fallback::Fp32File(INSWAPPER_FP32)
-    } else if options.providers.iter().any(|p| p.fp16) {
+    } else if options.fp16_for(id) {
         Fp16Fallback::Fp32Kernels
     } else {
         Fp16Fallback::None
@@ -193,7 +193,7 @@ impl EngineContext {
     fn checked_inswapper(&self, id: &str) -> Result<Inswapper> {
         let first = Inswapper::load(&self.rt, id, &self.store.read(id)?)?;
         // Only FP16 is checked (one inference at load).
-        let fp16 = id == INSWAPPER_FP16 || self.rt.options().providers.iter().any(|p| p.fp16);
+        let fp16 = id == INSWAPPER_FP16 || self.rt.options().fp16_for(id);
         if !fp16 {
             return Ok(first);
         }
@@ -434,14 +434,23 @@ mod tests {
             Fp16Fallback::None
         );
         assert!(!trt.without_fp16().providers[0].fp16);
-        // FP16 first only beside a GPU provider.
-        assert!(trt.lists_gpu() && !cpu.lists_gpu());
+        // An FP16 provider for other models leaves this one alone.
+        let mut trt_det = trt.clone();
+        trt_det.providers[0].models = vec!["det_10g".into()];
+        assert_eq!(
+            fp16_fallback(INSWAPPER_FP32, &trt_det, all),
+            Fp16Fallback::None
+        );
+        // FP16 first only where a GPU provider is listed for it.
+        assert_eq!(inswapper_preference(&trt)[0], INSWAPPER_FP16);
+        assert_eq!(inswapper_preference(&cpu)[0], INSWAPPER_FP32);
         let cpu_listed = RuntimeSettings {
             providers: vec![ProviderConfig::new(ExecutionProvider::Cpu)],
             intra_threads: 0,
         };
-        assert!(!cpu_listed.lists_gpu());
-        assert_eq!(inswapper_preference(true)[0], INSWAPPER_FP16);
-        assert_eq!(inswapper_preference(false)[0], INSWAPPER_FP32);
+        assert_eq!(inswapper_preference(&cpu_listed)[0], INSWAPPER_FP32);
+        let mut fp32_only = trt.clone();
+        fp32_only.providers[0].models = vec![INSWAPPER_FP32.into()];
+        assert_eq!(inswapper_preference(&fp32_only)[0], INSWAPPER_FP32);
     }
 }

@@ -93,7 +93,7 @@ impl fmt::Debug for SwapEngine {
 pub const INSWAPPER_HINT: &str = "install it with `camshow models fetch inswapper_128 w600k_r50` (insightface licence: non-commercial research only) or `camshow models import FILE`";
 
 fn inswapper_id(ctx: &EngineContext) -> Option<&'static str> {
-    crate::context::inswapper_preference(ctx.runtime().options().lists_gpu())
+    crate::context::inswapper_preference(ctx.runtime().options())
         .into_iter()
         .find(|id| ctx.store().available(id))
 }

@@ -580,9 +580,17 @@ impl RuntimeSettings {
         }
     }
 
-    /// Whether a GPU provider (CUDA, TensorRT, ROCm, DirectML) is listed.
-    pub fn lists_gpu(&self) -> bool {
-        self.providers.iter().any(ProviderConfig::is_gpu)
+    /// Whether a GPU provider (CUDA, TensorRT, ROCm, DirectML) is listed
+    /// for model `name`.
+    pub fn lists_gpu_for(&self, name: &str) -> bool {
+        self.providers
+            .iter()
+            .any(|p| p.is_gpu() && p.applies_to(name))
+    }
+
+    /// Whether a provider with FP16 kernels is listed for model `name`.
+    pub fn fp16_for(&self, name: &str) -> bool {
+        self.providers.iter().any(|p| p.fp16 && p.applies_to(name))
     }
 
     /// The providers each of model `name`'s sessions gets, in priority
@@ -817,7 +825,23 @@ struct InPlace {
     inputs: Vec<ort::value::Tensor<f32>>,
     /// What the caller last wrote into each input (see [`Model::run_in_place`]).
     stamps: Vec<u128>,
-    options: ort::session::RunOptions<ort::session::HasSelectedOutputs>,
+    /// The pinned allocator the inputs came from (outputs come from it too).
+    pinned: Option<ort::memory::Allocator>,
+    /// The preallocated outputs, after the first run.
+    options: Option<ort::session::RunOptions<ort::session::HasSelectedOutputs>>,
+}
+
+/// ONNX Runtime's pinned host memory allocator of GPU `device` for `session`.
+fn pinned_allocator(session: &Session, device: i32) -> Result<ort::memory::Allocator> {
+    use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+    MemoryInfo::new(
+        AllocationDevice::CUDA_PINNED,
+        device,
+        AllocatorType::Device,
+        MemoryType::CPUInput,
+    )
+    .and_then(|info| Allocator::new(session, info))
+    .map_err(Error::ort(format!("pinned memory of GPU {device}")))
 }
 
 /// The outputs of one [`Model::run_in_place`], where ONNX Runtime wrote them.
@@ -949,9 +973,10 @@ impl Runtime {
     }
 
     /// [`Runtime::load`] with the inputs named in `fixed` fixed to the
-    /// shapes given (the engine feeds them no other): their symbolic sizes
-    /// are overridden in the session, so ONNX Runtime plans for one shape
-    /// and TensorRT builds one engine. An input whose fixed sizes differ
+    /// shapes given (the engine feeds them no other): their named symbolic
+    /// sizes are overridden in the session, so ONNX Runtime plans for one
+    /// shape and TensorRT builds one engine (a size without a name cannot
+    /// be overridden and stays open). An input whose fixed sizes differ
     /// from the shape, or of another rank, is a signature error.
     pub fn load_fixed(
         &self,
@@ -1262,13 +1287,24 @@ impl Model {
         self.sessions
             .iter()
             .find_map(|m| m.try_lock().ok())
-            .unwrap_or_else(|| {
-                let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                    % self.sessions.len();
-                self.sessions[i]
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-            })
+            .unwrap_or_else(|| self.lock(self.next_index()))
+    }
+
+    /// The session a run waits for when all are busy (round robin).
+    fn next_index(&self) -> usize {
+        self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.sessions.len()
+    }
+
+    /// Session `i`, waited for.
+    fn lock(&self, i: usize) -> std::sync::MutexGuard<'_, Slot> {
+        self.sessions[i]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How many sessions the model has.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
     }
 
     /// Runs the model on float32 inputs of `shapes` (graph order) that
@@ -1281,8 +1317,29 @@ impl Model {
     /// (0 for a new buffer), kept with the buffer, so that what does not
     /// change from run to run (a letterbox's padding) is written once per
     /// buffer. For models whose inputs are all float32.
+    ///
+    /// `fill` runs with no session held, so it may run parallel work (a
+    /// rayon thread waiting for it may take up another run of this model);
+    /// `read` runs with the session held and must not.
     pub fn run_in_place<R>(
         &self,
+        shapes: &[&[usize]],
+        fill: impl FnMut(usize, &mut [f32], &mut u128) -> Result<()>,
+        read: impl FnOnce(&Outputs<'_, '_>) -> Result<R>,
+    ) -> Result<R> {
+        let i = self
+            .sessions
+            .iter()
+            .position(|m| m.try_lock().is_ok())
+            .unwrap_or_else(|| self.next_index());
+        self.run_in_place_on(i, shapes, fill, read)
+    }
+
+    /// [`Model::run_in_place`] on session `i` (each session in turn: a
+    /// check of every GPU's output).
+    pub fn run_in_place_on<R>(
+        &self,
+        i: usize,
         shapes: &[&[usize]],
         mut fill: impl FnMut(usize, &mut [f32], &mut u128) -> Result<()>,
         read: impl FnOnce(&Outputs<'_, '_>) -> Result<R>,
@@ -1297,33 +1354,60 @@ impl Model {
                 ),
             });
         }
-        let mut guard = self.slot();
-        let Slot {
-            session,
-            pinned,
-            in_place,
-        } = &mut *guard;
-        let same = in_place.as_ref().is_some_and(|p| {
-            p.shapes
-                .iter()
-                .map(Vec::as_slice)
-                .eq(shapes.iter().copied())
-        });
-        if !same {
-            *in_place = None;
-            *in_place = Some(self.bind(session, pinned, shapes, &mut fill)?);
-        } else if let Some(p) = in_place.as_mut() {
-            for (i, (t, stamp)) in p.inputs.iter_mut().zip(&mut p.stamps).enumerate() {
-                fill(i, t.extract_tensor_mut().1, stamp)?;
+        if i >= self.sessions.len() {
+            return Err(Error::Internal(format!("{}: no session {i}", self.name)));
+        }
+        // The session's buffers for these shapes, taken out of it (or new).
+        let mut place = {
+            let mut slot = self.lock(i);
+            match slot.in_place.take() {
+                Some(p)
+                    if p.shapes
+                        .iter()
+                        .map(Vec::as_slice)
+                        .eq(shapes.iter().copied()) =>
+                {
+                    p
+                }
+                _ => self.buffers(&mut slot, shapes)?,
+            }
+        };
+        // Filled with no session held.
+        for (k, (t, stamp)) in place.inputs.iter_mut().zip(&mut place.stamps).enumerate() {
+            fill(k, t.extract_tensor_mut().1, stamp)?;
+        }
+        let mut slot = self.lock(i);
+        let slot = &mut *slot;
+        if place.options.is_none() {
+            match self.first_run(slot, &place) {
+                Ok(options) => place.options = Some(options),
+                Err(e) if place.pinned.is_some() => {
+                    // Pinned buffers the GPU's provider would not take: the
+                    // same values in default memory, from now on.
+                    tracing::warn!(model = %self.name, "pinned buffers refused, using the default: {e}");
+                    slot.pinned = None;
+                    let mut plain = self.buffers(slot, shapes)?;
+                    for (to, from) in plain.inputs.iter_mut().zip(&place.inputs) {
+                        to.extract_tensor_mut()
+                            .1
+                            .copy_from_slice(from.extract_tensor().1);
+                    }
+                    plain.stamps.clone_from(&place.stamps);
+                    place = plain;
+                    place.options = Some(self.first_run(slot, &place)?);
+                }
+                Err(e) => return Err(e),
             }
         }
-        let Some(p) = in_place.as_ref() else {
-            return Err(Error::Internal(format!("{}: no bound buffers", self.name)));
+        let Some(options) = place.options.as_ref() else {
+            return Err(Error::Internal(format!("{}: no run options", self.name)));
         };
         let inputs: Vec<ort::session::SessionInputValue<'_>> =
-            p.inputs.iter().map(Into::into).collect();
-        let values = session
-            .run_with_options(inputs.as_slice(), &p.options)
+            place.inputs.iter().map(Into::into).collect();
+        // A failed run drops the buffers: the next one makes them again.
+        let values = slot
+            .session
+            .run_with_options(inputs.as_slice(), options)
             .map_err(Error::ort(format!("running {}", self.name)))?;
         let done = read(&Outputs {
             model: &self.name,
@@ -1331,87 +1415,91 @@ impl Model {
             values: &values,
         });
         drop(values);
+        drop(inputs);
+        if done.is_ok() {
+            slot.in_place = Some(place);
+        }
         done
     }
 
-    /// New input tensors of `shapes`, filled, and one plain run whose
-    /// outputs become the preallocated outputs of the runs that follow.
-    /// Host buffers in pinned memory where the session runs on a GPU
-    /// (`pinned`), else ONNX Runtime's default CPU allocator; `pinned` is
-    /// cleared when pinned memory cannot be had (the default then serves).
-    fn bind(
-        &self,
-        session: &mut Session,
-        pinned: &mut Option<i32>,
-        shapes: &[&[usize]],
-        fill: &mut impl FnMut(usize, &mut [f32], &mut u128) -> Result<()>,
-    ) -> Result<InPlace> {
-        use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
-        let allocator = match *pinned {
-            None => Allocator::default(),
-            Some(device) => match MemoryInfo::new(
-                AllocationDevice::CUDA_PINNED,
-                device,
-                AllocatorType::Device,
-                MemoryType::CPUInput,
-            )
-            .and_then(|info| Allocator::new(session, info))
-            {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(model = %self.name, "no pinned host memory, using the default: {e}");
-                    *pinned = None;
-                    Allocator::default()
-                }
-            },
+    /// New input tensors of `shapes`: in pinned host memory where the
+    /// session runs on a GPU (`slot.pinned`), else from ONNX Runtime's
+    /// default CPU allocator; `pinned` is cleared when pinned memory cannot
+    /// be had (the default then serves).
+    fn buffers(&self, slot: &mut Slot, shapes: &[&[usize]]) -> Result<InPlace> {
+        let make = |allocator: &ort::memory::Allocator| -> Result<Vec<ort::value::Tensor<f32>>> {
+            shapes
+                .iter()
+                .enumerate()
+                .map(|(k, shape)| {
+                    ort::value::Tensor::<f32>::new(allocator, shape.to_vec())
+                        .map_err(Error::ort(format!("making input {k} of {}", self.name)))
+                })
+                .collect()
         };
-        let mut inputs = Vec::with_capacity(shapes.len());
-        let mut stamps = vec![0u128; shapes.len()];
-        for (i, shape) in shapes.iter().enumerate() {
-            let mut t = ort::value::Tensor::<f32>::new(&allocator, shape.to_vec())
-                .map_err(Error::ort(format!("making input {i} of {}", self.name)))?;
-            fill(i, t.extract_tensor_mut().1, &mut stamps[i])?;
-            inputs.push(t);
-        }
-        let mut selector = ort::session::OutputSelector::default();
+        let pinned = slot.pinned.and_then(|device| match pinned_allocator(&slot.session, device)
+            .and_then(|a| Ok((make(&a)?, a)))
         {
-            let views: Vec<ort::session::SessionInputValue<'_>> =
-                inputs.iter().map(Into::into).collect();
-            let mut first = session
-                .run(views.as_slice())
-                .map_err(Error::ort(format!("running {}", self.name)))?;
-            for name in &self.outputs {
-                let v = first.remove(name).ok_or_else(|| Error::ModelSignature {
-                    model: self.name.clone(),
-                    reason: format!("no output {name}"),
-                })?;
-                if pinned.is_some() {
-                    // Outputs in the same pinned memory, of the shapes ONNX
-                    // Runtime just gave.
-                    let shape: Vec<i64> = v
-                        .try_extract_tensor::<f32>()
-                        .map_err(Error::ort(format!("reading outputs of {}", self.name)))?
-                        .0
-                        .iter()
-                        .copied()
-                        .collect();
-                    let t = ort::value::Tensor::<f32>::new(&allocator, shape)
-                        .map_err(Error::ort(format!("making output {name} of {}", self.name)))?;
-                    selector = selector.preallocate(name.clone(), t);
-                } else {
-                    selector = selector.preallocate(name.clone(), v);
-                }
+            Ok(made) => Some(made),
+            Err(e) => {
+                tracing::warn!(model = %self.name, "no pinned host memory, using the default: {e}");
+                slot.pinned = None;
+                None
             }
-        }
-        let options = ort::session::RunOptions::new()
-            .map_err(Error::ort(format!("run options for {}", self.name)))?
-            .with_outputs(selector);
+        });
+        let (inputs, allocator) = match pinned {
+            Some((inputs, a)) => (inputs, Some(a)),
+            None => (make(&ort::memory::Allocator::default())?, None),
+        };
         Ok(InPlace {
             shapes: shapes.iter().map(|s| s.to_vec()).collect(),
+            stamps: vec![0; inputs.len()],
             inputs,
-            stamps,
-            options,
+            pinned: allocator,
+            options: None,
         })
+    }
+
+    /// One plain run on `place`'s inputs, whose outputs (or, in pinned
+    /// memory, outputs of the same shapes) become the preallocated outputs
+    /// of the runs that follow.
+    fn first_run(
+        &self,
+        slot: &mut Slot,
+        place: &InPlace,
+    ) -> Result<ort::session::RunOptions<ort::session::HasSelectedOutputs>> {
+        let mut selector = ort::session::OutputSelector::default();
+        let views: Vec<ort::session::SessionInputValue<'_>> =
+            place.inputs.iter().map(Into::into).collect();
+        let mut first = slot
+            .session
+            .run(views.as_slice())
+            .map_err(Error::ort(format!("running {}", self.name)))?;
+        for name in &self.outputs {
+            let v = first.remove(name).ok_or_else(|| Error::ModelSignature {
+                model: self.name.clone(),
+                reason: format!("no output {name}"),
+            })?;
+            if let Some(allocator) = &place.pinned {
+                // Outputs in the same pinned memory, of the shapes ONNX
+                // Runtime just gave.
+                let shape: Vec<i64> = v
+                    .try_extract_tensor::<f32>()
+                    .map_err(Error::ort(format!("reading outputs of {}", self.name)))?
+                    .0
+                    .iter()
+                    .copied()
+                    .collect();
+                let t = ort::value::Tensor::<f32>::new(allocator, shape)
+                    .map_err(Error::ort(format!("making output {name} of {}", self.name)))?;
+                selector = selector.preallocate(name.clone(), t);
+            } else {
+                selector = selector.preallocate(name.clone(), v);
+            }
+        }
+        Ok(ort::session::RunOptions::new()
+            .map_err(Error::ort(format!("run options for {}", self.name)))?
+            .with_outputs(selector))
     }
 }
 
@@ -1633,6 +1721,60 @@ mod tests {
         if !P::Cuda.compiled_in() {
             assert_eq!(m.sessions[0].lock().unwrap().pinned, None, "fell back");
         }
+    }
+
+    #[test]
+    fn a_fill_running_parallel_work_cannot_deadlock_other_runs_of_the_model() {
+        use rayon::prelude::*;
+        const N: usize = 4096;
+        let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
+        // One session: every run of the model waits for the same one.
+        let m = rt.load("relu", &relu_model(N as i64)).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            (0..1000).into_par_iter().for_each(|k| {
+                // Other parallel work beside each run (a frame's other
+                // steps), so that an idle thread steals pieces of a fill.
+                let (_, y) = rayon::join(
+                    || {
+                        (0..64u64)
+                            .into_par_iter()
+                            .map(|i| {
+                                (0..2000u64).fold(i, |a, b| a.wrapping_mul(31).wrapping_add(b))
+                            })
+                            .reduce(|| 0, u64::wrapping_add)
+                    },
+                    || {
+                        m.run_in_place(
+                            &[&[1, N]],
+                            |_, buf, _| {
+                                // Parallel work inside the fill (the letterbox's
+                                // rows): a thread waiting for it takes up other
+                                // work meanwhile, a run of this model included.
+                                buf.par_chunks_mut(64).enumerate().for_each(|(c, chunk)| {
+                                    let spin =
+                                        (0..5000u64).fold(c as u64, |a, b| a.wrapping_mul(31) ^ b);
+                                    for (j, v) in chunk.iter_mut().enumerate() {
+                                        let j = c * 64 + j + usize::from(spin == u64::MAX);
+                                        *v = (k % 5) as f32 - (j % 7) as f32;
+                                    }
+                                });
+                                Ok(())
+                            },
+                            |outs| Ok(outs.get(0)?.1.to_vec()),
+                        )
+                        .unwrap()
+                    },
+                );
+                let expected: Vec<f32> = (0..N)
+                    .map(|j| ((k % 5) as f32 - (j % 7) as f32).max(0.0))
+                    .collect();
+                assert_eq!(y, expected, "run {k}");
+            });
+        });
     }
 
     #[test]

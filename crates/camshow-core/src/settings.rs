@@ -401,7 +401,10 @@ impl Settings {
                 c.push(at(".conv_search"), "is a CUDA option");
             }
             for m in &p.models {
-                if crate::models::manifest::find(m).is_none() {
+                if !crate::models::manifest::MANIFEST
+                    .iter()
+                    .any(|spec| spec.id == m)
+                {
                     c.push(
                         at(".models"),
                         format!("{m:?} is not a model (`camshow models list` shows them)"),
@@ -1657,7 +1660,7 @@ mod tests {
         // What is refused, each with its path.
         s.set_key(
             "runtime.providers",
-            r#"[{kind = "tensorrt", conv_search = "exhaustive", models = ["inswaper_128"]},
+            r#"[{kind = "tensorrt", conv_search = "exhaustive", models = ["inswaper_128", "inswapper_128.onnx"]},
                 {kind = "cpu", devices = [0]},
                 {kind = "cuda", device_id = 1, devices = [2, 2]},
                 {kind = "cuda"}]"#,

@@ -95,18 +95,32 @@ pub struct JobReport {
     /// ([`camshow_core::safety::GATE_SESSIONS`], beside decoding, swapping
     /// and encoding).
     pub gate_seconds: f64,
-    /// Whether NVDEC decoded the video (else the CPU did).
+    /// Whether NVDEC was asked to decode the video (FFmpeg decodes a
+    /// stream NVDEC cannot take on the CPU itself); else the CPU did.
     pub gpu_decode: bool,
 }
 
-/// Whether one of `engine`'s models runs on CUDA or TensorRT.
-fn runs_on_nvidia(engine: &SwapEngine) -> bool {
+/// The NVIDIA GPU `engine`'s models run on, where one runs on CUDA or
+/// TensorRT: the first such provider's device in the settings (0 when not
+/// given).
+fn nvidia_device(engine: &SwapEngine) -> Option<i32> {
     use camshow_core::runtime::ExecutionProvider as P;
-    engine.models().iter().any(|m| {
-        m.providers()
-            .iter()
-            .any(|p| matches!(p, P::Cuda | P::TensorRt))
-    })
+    let nvidia = |p: &P| matches!(p, P::Cuda | P::TensorRt);
+    let model = engine
+        .models()
+        .into_iter()
+        .find(|m| m.providers().iter().any(nvidia))?;
+    let listed = engine
+        .settings()
+        .runtime
+        .providers
+        .iter()
+        .find(|c| nvidia(&c.kind) && c.applies_to(model.name()));
+    Some(
+        listed
+            .and_then(|c| c.device_id.or(c.devices.first().copied()))
+            .unwrap_or(0),
+    )
 }
 
 /// The gate's refusal of `input` after `unsafe_checks` of `checks` were
@@ -456,16 +470,10 @@ pub fn run_video_job(
             None => crate::video::Frames::Nominal(trim),
         }
     };
-    // NVDEC where the engine's models run on an NVIDIA GPU and it works here.
-    let gpu_decode = runs_on_nvidia(engine) && crate::tools::cuda_decode_works();
-    let mut decoder = Decoder::open_with(
-        input,
-        &info,
-        crate::video::DecodeHow {
-            frames,
-            gpu: gpu_decode,
-        },
-    )?;
+    // NVDEC on the models' GPU where they run on one and it works here.
+    let gpu = nvidia_device(engine).filter(|_| crate::tools::cuda_decode_works());
+    let gpu_decode = gpu.is_some();
+    let mut decoder = Decoder::open_with(input, &info, crate::video::DecodeHow { frames, gpu })?;
     let enc_opts = EncodeOptions {
         encoder: crate::video::choose_encoder(&opts.encoder, container, (info.width, info.height))?,
         quality: opts.quality,

@@ -195,6 +195,8 @@ fn test_cuda_decode() -> bool {
         .args(["-frames:v", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
         .arg(&clip)
         .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !made {

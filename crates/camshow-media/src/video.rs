@@ -275,8 +275,8 @@ pub enum Frames {
 pub struct DecodeHow {
     /// Which frames.
     pub frames: Frames,
-    /// Decode on an NVIDIA GPU.
-    pub gpu: bool,
+    /// Decode on this NVIDIA GPU.
+    pub gpu: Option<i32>,
 }
 
 /// Decoded RGB frames from a video file.
@@ -297,9 +297,9 @@ impl Decoder {
     }
 
     /// Where the frames are decoded: [`Decoder`]'s constructors decode on
-    /// the CPU; this on an NVIDIA GPU (NVDEC) when `gpu` (the frames still
-    /// come out as RGB in memory; a stream NVDEC cannot take is decoded on
-    /// the CPU by FFmpeg itself).
+    /// the CPU; this on an NVIDIA GPU (NVDEC) when `how.gpu` names one (the
+    /// frames still come out as RGB in memory; FFmpeg decodes a stream
+    /// NVDEC cannot take on the CPU itself).
     pub fn open_with(path: &Path, info: &VideoInfo, how: DecodeHow) -> Result<Self> {
         let (trim, exact, rate) = match how.frames {
             Frames::Nominal(trim) => (trim, false, None),
@@ -341,7 +341,7 @@ impl Decoder {
         exact: bool,
         rate: Option<Rational>,
     ) -> Result<Self> {
-        Self::spawn_on(path, info, trim, sample_fps, exact, rate, false)
+        Self::spawn_on(path, info, trim, sample_fps, exact, rate, None)
     }
 
     fn spawn_on(
@@ -351,7 +351,7 @@ impl Decoder {
         sample_fps: Option<u32>,
         exact: bool,
         rate: Option<Rational>,
-        gpu: bool,
+        gpu: Option<i32>,
     ) -> Result<Self> {
         let (mut width, mut height) = (info.width, info.height);
         let mut filter = format!(
@@ -377,8 +377,8 @@ impl Decoder {
         filter.push_str(",format=rgb24");
         let mut cmd = crate::tools::ffmpeg();
         cmd.args(["-nostdin", "-v", "error"]);
-        if gpu {
-            cmd.args(["-hwaccel", "cuda"]);
+        if let Some(device) = gpu {
+            cmd.args(["-hwaccel", "cuda", "-hwaccel_device", &device.to_string()]);
         }
         cmd.args(trim.args())
             .arg("-i")

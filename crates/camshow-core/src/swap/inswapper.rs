@@ -83,11 +83,21 @@ impl Inswapper {
             .collect();
         let crop = Frame::from_rgb(SIZE, SIZE, crop)?;
         let latent = vec![1.0 / (LATENT as f32).sqrt(); LATENT];
+        // Every session (one per GPU where there are several).
+        for session in 0..self.model.session_count() {
+            self.probe_on(session, &crop, &latent)?;
+        }
+        Ok(())
+    }
+
+    /// [`Inswapper::probe`] on one session.
+    fn probe_on(&self, session: usize, crop: &Frame, latent: &[f32]) -> Result<()> {
         let mut bad = None;
-        self.model.run_in_place(
+        self.model.run_in_place_on(
+            session,
             &self.shapes(),
             |i, buf, _| {
-                self.fill(i, buf, &crop, &latent);
+                self.fill(i, buf, crop, latent);
                 Ok(())
             },
             |outs| {
