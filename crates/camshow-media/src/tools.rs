@@ -135,19 +135,13 @@ pub fn encoder_works(encoder: &str) -> bool {
     } else {
         "yuv420p"
     };
-    let Ok(child) = self::ffmpeg()
-        .args(["-hide_banner", "-v", "error", "-f", "lavfi", "-i"])
-        .arg("color=c=gray:s=256x256:r=25")
-        .args(["-frames:v", "1", "-pix_fmt", format, "-c:v", encoder])
-        .args(["-f", "null", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return false;
-    };
-    finishes_in_time(child)
+    finishes_in_time(
+        self::ffmpeg()
+            .args(["-hide_banner", "-v", "error", "-f", "lavfi", "-i"])
+            .arg("color=c=gray:s=256x256:r=25")
+            .args(["-frames:v", "1", "-pix_fmt", format, "-c:v", encoder])
+            .args(["-f", "null", "-"]),
+    )
 }
 
 /// The methods in `ffmpeg -hwaccels` output.
@@ -202,11 +196,20 @@ fn test_cuda_decode() -> bool {
     if !made {
         return false;
     }
-    let Ok(child) = self::ffmpeg()
-        .args(["-hide_banner", "-v", "error"])
-        .args(["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-i"])
-        .arg(&clip)
-        .args(["-frames:v", "1", "-f", "null", "-"])
+    finishes_in_time(
+        self::ffmpeg()
+            .args(["-hide_banner", "-v", "error"])
+            .args(["-hwaccel", "cuda", "-hwaccel_output_format", "cuda", "-i"])
+            .arg(&clip)
+            .args(["-frames:v", "1", "-f", "null", "-"]),
+    )
+}
+
+/// Whether `cmd`, run with no input and its output thrown away, exits
+/// successfully within [`ENCODER_TEST_LIMIT`] (it is killed otherwise: a
+/// driver that hangs fails the test).
+fn finishes_in_time(cmd: &mut Command) -> bool {
+    let Ok(mut child) = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -214,12 +217,6 @@ fn test_cuda_decode() -> bool {
     else {
         return false;
     };
-    finishes_in_time(child)
-}
-
-/// Whether `child` exits successfully within [`ENCODER_TEST_LIMIT`] (it is
-/// killed otherwise: a driver that hangs fails the test).
-fn finishes_in_time(mut child: std::process::Child) -> bool {
     let started = std::time::Instant::now();
     loop {
         match child.try_wait() {

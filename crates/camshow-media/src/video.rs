@@ -293,7 +293,7 @@ impl Decoder {
     /// stream's own matrix and range. A variable-rate source is resampled to
     /// its average rate, which keeps it in sync with its audio.
     pub fn open(path: &Path, info: &VideoInfo, trim: Trim) -> Result<Self> {
-        Self::spawn(path, info, trim, None, false, None)
+        Self::spawn(path, info, trim, None, false, None, None)
     }
 
     /// Where the frames are decoded: [`Decoder`]'s constructors decode on
@@ -306,7 +306,7 @@ impl Decoder {
             Frames::Resampled(trim, rate) => (trim, false, Some(rate)),
             Frames::Exact => (Trim::default(), true, None),
         };
-        Self::spawn_on(path, info, trim, None, exact, rate, how.gpu)
+        Self::spawn(path, info, trim, None, exact, rate, how.gpu)
     }
 
     /// Decodes `path` resampled to `rate`: frames are dropped or repeated
@@ -318,33 +318,22 @@ impl Decoder {
         trim: Trim,
         rate: Rational,
     ) -> Result<Self> {
-        Self::spawn(path, info, trim, None, false, Some(rate))
+        Self::spawn(path, info, trim, None, false, Some(rate), None)
     }
 
     /// Every frame as stored, never resampled (a variable-rate source whose
     /// timestamps [`frame_times`] gives and the encoder puts back).
     pub fn open_exact(path: &Path, info: &VideoInfo) -> Result<Self> {
-        Self::spawn(path, info, Trim::default(), None, true, None)
+        Self::spawn(path, info, Trim::default(), None, true, None, None)
     }
 
     /// A quick look through a video: one frame a second, at most 640 px
     /// wide (the faces a video holds, `camshow faces`).
     pub fn open_samples(path: &Path, info: &VideoInfo, trim: Trim) -> Result<Self> {
-        Self::spawn(path, info, trim, Some(1), false, None)
+        Self::spawn(path, info, trim, Some(1), false, None, None)
     }
 
     fn spawn(
-        path: &Path,
-        info: &VideoInfo,
-        trim: Trim,
-        sample_fps: Option<u32>,
-        exact: bool,
-        rate: Option<Rational>,
-    ) -> Result<Self> {
-        Self::spawn_on(path, info, trim, sample_fps, exact, rate, None)
-    }
-
-    fn spawn_on(
         path: &Path,
         info: &VideoInfo,
         trim: Trim,

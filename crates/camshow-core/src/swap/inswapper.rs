@@ -92,40 +92,77 @@ impl Inswapper {
 
     /// [`Inswapper::probe`] on one session.
     fn probe_on(&self, session: usize, crop: &Frame, latent: &[f32]) -> Result<()> {
-        let mut bad = None;
-        self.model.run_in_place_on(
-            session,
-            &self.shapes(),
-            |i, buf, _| {
-                self.fill(i, buf, crop, latent);
-                Ok(())
-            },
-            |outs| {
-                let (_, pred) = outs.get(0)?;
-                let nan = pred.iter().filter(|v| !v.is_finite()).count();
-                let (lo, hi) = pred
-                    .iter()
-                    .filter(|v| v.is_finite())
-                    .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
-                bad = if nan > 0 {
-                    Some(format!(
-                        "{nan} of {} output values are NaN or infinite",
-                        pred.len()
-                    ))
-                } else if hi - lo < 1e-3 {
-                    Some(format!("the output is flat ({lo})"))
-                } else {
-                    None
-                };
-                Ok(())
-            },
-        )?;
+        let bad = self.run(Some(session), crop, latent, |pred| {
+            let nan = pred.iter().filter(|v| !v.is_finite()).count();
+            let (lo, hi) = pred
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+            Ok(if nan > 0 {
+                Some(format!(
+                    "{nan} of {} output values are NaN or infinite",
+                    pred.len()
+                ))
+            } else if hi - lo < 1e-3 {
+                Some(format!("the output is flat ({lo})"))
+            } else {
+                None
+            })
+        })?;
         match bad {
             None => Ok(()),
             Some(reason) => Err(Error::ModelOutput {
                 model: self.model.name().to_string(),
                 reason,
             }),
+        }
+    }
+
+    /// Runs the model on `crop` and `latent` (on `session`, else a free
+    /// one): both go straight into the model's inputs, and `read` gets the
+    /// swapped crop's 3×128×128 values where the model wrote them.
+    fn run<R>(
+        &self,
+        session: Option<usize>,
+        crop: &Frame,
+        latent: &[f32],
+        read: impl FnOnce(&[f32]) -> Result<R>,
+    ) -> Result<R> {
+        if latent.len() != LATENT {
+            return Err(Error::Internal(format!(
+                "the latent has {} values, expected 512",
+                latent.len()
+            )));
+        }
+        if (crop.width(), crop.height()) != (SIZE, SIZE) {
+            return Err(Error::Internal(format!(
+                "inswapper's crop is {}×{}, expected 128×128",
+                crop.width(),
+                crop.height()
+            )));
+        }
+        let fill = |i: usize, buf: &mut [f32], _: &mut u128| {
+            if i == self.target_index {
+                to_blob_into(crop, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0, buf);
+            } else {
+                buf.copy_from_slice(latent);
+            }
+            Ok(())
+        };
+        let read = |outs: &crate::runtime::Outputs<'_, '_>| {
+            let (_, pred) = outs.get(0)?;
+            let n = 3 * SIZE as usize * SIZE as usize;
+            if pred.len() != n {
+                return Err(sig(
+                    self.model.name(),
+                    &format!("output has {} values, expected 3×128×128", pred.len()),
+                ));
+            }
+            read(pred)
+        };
+        match session {
+            Some(i) => self.model.run_in_place_on(i, &self.shapes(), fill, read),
+            None => self.model.run_in_place(&self.shapes(), fill, read),
         }
     }
 
@@ -137,15 +174,6 @@ impl Inswapper {
             [&TARGET, &SOURCE]
         } else {
             [&SOURCE, &TARGET]
-        }
-    }
-
-    /// Writes input `i`: the crop's blob, or the latent.
-    fn fill(&self, i: usize, buf: &mut [f32], crop: &Frame, latent: &[f32]) {
-        if i == self.target_index {
-            to_blob_into(crop, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0, buf);
-        } else {
-            buf.copy_from_slice(latent);
         }
     }
 
@@ -191,53 +219,23 @@ impl Inswapper {
     /// Runs the model on an aligned crop, writing the swapped crop into
     /// `out`.
     fn run_crop_into(&self, crop: &Frame, latent: &[f32], out: &mut Frame) -> Result<()> {
-        let s = SIZE as usize;
-        let plane = s * s;
-        if latent.len() != LATENT {
-            return Err(Error::Internal(format!(
-                "the latent has {} values, expected 512",
-                latent.len()
-            )));
-        }
-        if (crop.width(), crop.height()) != (SIZE, SIZE) {
-            return Err(Error::Internal(format!(
-                "inswapper's crop is {}×{}, expected 128×128",
-                crop.width(),
-                crop.height()
-            )));
-        }
-        // The crop and the latent go straight into the model's inputs, and
-        // the swapped crop is read where the model wrote it.
-        self.model.run_in_place(
-            &self.shapes(),
-            |i, buf, _| {
-                self.fill(i, buf, crop, latent);
-                Ok(())
-            },
-            |outs| {
-                let (_, pred) = outs.get(0)?;
-                if pred.len() != 3 * plane {
-                    return Err(sig(
-                        self.model.name(),
-                        &format!("output has {} values, expected 3×128×128", pred.len()),
-                    ));
+        let plane = SIZE as usize * SIZE as usize;
+        self.run(None, crop, latent, |pred| {
+            out.set_size(SIZE, SIZE)?;
+            let rgb = out.data_mut();
+            for i in 0..plane {
+                for c in 0..3 {
+                    // np.clip(255 * x, 0, 255).astype(np.uint8): truncation; NaN (broken FP16) gives 0.
+                    let v = 255.0 * pred[c * plane + i];
+                    rgb[i * 3 + c] = if v.is_nan() {
+                        0
+                    } else {
+                        v.clamp(0.0, 255.0) as u8
+                    };
                 }
-                out.set_size(SIZE, SIZE)?;
-                let rgb = out.data_mut();
-                for i in 0..plane {
-                    for c in 0..3 {
-                        // np.clip(255 * x, 0, 255).astype(np.uint8): truncation; NaN (broken FP16) gives 0.
-                        let v = 255.0 * pred[c * plane + i];
-                        rgb[i * 3 + c] = if v.is_nan() {
-                            0
-                        } else {
-                            v.clamp(0.0, 255.0) as u8
-                        };
-                    }
-                }
-                Ok(())
-            },
-        )
+            }
+            Ok(())
+        })
     }
 }
 
