@@ -787,6 +787,8 @@ pub struct Model {
     /// The session a run waits for when all are busy (round robin).
     next: std::sync::atomic::AtomicUsize,
     providers: Vec<ExecutionProvider>,
+    /// The NVIDIA GPU the first session runs on ([`nvidia_device`]).
+    nvidia: Option<i32>,
     inputs: Vec<String>,
     input_shapes: Vec<Vec<i64>>,
     input_f64: Vec<bool>,
@@ -802,10 +804,11 @@ struct Slot {
     in_place: Option<InPlace>,
 }
 
-/// The GPU whose pinned (page-locked) host memory should hold a session's
-/// in-place buffers: where CUDA or TensorRT attached, the device it runs on
-/// (uploads and downloads are then direct transfers).
-fn pinned_device(attached: &[ExecutionProvider], wanted: &[ProviderConfig]) -> Option<i32> {
+/// The NVIDIA GPU a session runs on, where CUDA or TensorRT attached: the
+/// device of that provider in `wanted` (0 when not given). Its pinned
+/// (page-locked) host memory holds the session's in-place buffers, and
+/// NVDEC decodes there for jobs of the model.
+fn nvidia_device(attached: &[ExecutionProvider], wanted: &[ProviderConfig]) -> Option<i32> {
     let gpu = attached
         .iter()
         .find(|p| matches!(p, ExecutionProvider::Cuda | ExecutionProvider::TensorRt))?;
@@ -1020,10 +1023,11 @@ impl Runtime {
         let slot = |(session, attached): (Session, Vec<ExecutionProvider>), wanted| {
             Mutex::new(Slot {
                 session,
-                pinned: pinned_device(&attached, wanted),
+                pinned: nvidia_device(&attached, wanted),
                 in_place: None,
             })
         };
+        let nvidia = nvidia_device(&attached, &plan[0]);
         let mut pool = vec![slot((first, attached.clone()), &plan[0])];
         for (other, wanted) in others.into_iter().zip(&plan[1..]) {
             pool.push(slot(other?, wanted));
@@ -1064,6 +1068,7 @@ impl Runtime {
             sessions: pool,
             next: std::sync::atomic::AtomicUsize::new(0),
             providers: attached,
+            nvidia,
             inputs,
             input_shapes,
             input_f64,
@@ -1205,6 +1210,11 @@ impl Model {
         &self.inputs
     }
 
+    /// The NVIDIA GPU the model runs on, where CUDA or TensorRT attached.
+    pub fn nvidia_device(&self) -> Option<i32> {
+        self.nvidia
+    }
+
     /// Input shapes in graph order, as the session sees them (-1: a size
     /// not fixed).
     pub fn input_shapes(&self) -> &[Vec<i64>] {
@@ -1282,17 +1292,19 @@ impl Model {
         Ok(())
     }
 
-    /// A free session, else the next one in turn.
+    /// A free session, else the next one in turn, waited for.
     fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
-        self.sessions
-            .iter()
-            .find_map(|m| m.try_lock().ok())
-            .unwrap_or_else(|| self.lock(self.next_index()))
+        self.lock(self.free_index())
     }
 
-    /// The session a run waits for when all are busy (round robin).
-    fn next_index(&self) -> usize {
-        self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.sessions.len()
+    /// A session no run holds, else the next one in turn (round robin).
+    fn free_index(&self) -> usize {
+        self.sessions
+            .iter()
+            .position(|m| m.try_lock().is_ok())
+            .unwrap_or_else(|| {
+                self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.sessions.len()
+            })
     }
 
     /// Session `i`, waited for.
@@ -1327,12 +1339,7 @@ impl Model {
         fill: impl FnMut(usize, &mut [f32], &mut u128) -> Result<()>,
         read: impl FnOnce(&Outputs<'_, '_>) -> Result<R>,
     ) -> Result<R> {
-        let i = self
-            .sessions
-            .iter()
-            .position(|m| m.try_lock().is_ok())
-            .unwrap_or_else(|| self.next_index());
-        self.run_in_place_on(i, shapes, fill, read)
+        self.run_in_place_on(self.free_index(), shapes, fill, read)
     }
 
     /// [`Model::run_in_place`] on session `i` (each session in turn: a
@@ -1692,20 +1699,21 @@ mod tests {
         let mut cuda = ProviderConfig::new(P::Cuda);
         cuda.device_id = Some(1);
         assert_eq!(
-            pinned_device(&[P::Cuda, P::Cpu], std::slice::from_ref(&cuda)),
+            nvidia_device(&[P::Cuda, P::Cpu], std::slice::from_ref(&cuda)),
             Some(1)
         );
         assert_eq!(
-            pinned_device(&[P::TensorRt, P::Cpu], &[ProviderConfig::new(P::TensorRt)]),
+            nvidia_device(&[P::TensorRt, P::Cpu], &[ProviderConfig::new(P::TensorRt)]),
             Some(0)
         );
         // Listed but not attached, or another accelerator: the default allocator.
-        assert_eq!(pinned_device(&[P::Cpu], &[cuda]), None);
-        assert_eq!(pinned_device(&[P::CoreMl, P::Cpu], &[]), None);
+        assert_eq!(nvidia_device(&[P::Cpu], &[cuda]), None);
+        assert_eq!(nvidia_device(&[P::CoreMl, P::Cpu], &[]), None);
         // This ONNX Runtime has no CUDA: asked for pinned memory anyway, the
         // session falls back to the default allocator and still runs.
         let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
         let m = rt.load("relu", &relu_model(4)).unwrap();
+        assert_eq!(m.nvidia_device(), None, "no NVIDIA provider attached");
         m.sessions[0].lock().unwrap().pinned = Some(0);
         let y = m
             .run_in_place(

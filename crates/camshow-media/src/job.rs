@@ -100,29 +100,6 @@ pub struct JobReport {
     pub gpu_decode: bool,
 }
 
-/// The NVIDIA GPU `engine`'s models run on, where one runs on CUDA or
-/// TensorRT: the first such provider's device in the settings (0 when not
-/// given).
-fn nvidia_device(engine: &SwapEngine) -> Option<i32> {
-    use camshow_core::runtime::ExecutionProvider as P;
-    let nvidia = |p: &P| matches!(p, P::Cuda | P::TensorRt);
-    let model = engine
-        .models()
-        .into_iter()
-        .find(|m| m.providers().iter().any(nvidia))?;
-    let listed = engine
-        .settings()
-        .runtime
-        .providers
-        .iter()
-        .find(|c| nvidia(&c.kind) && c.applies_to(model.name()));
-    Some(
-        listed
-            .and_then(|c| c.device_id.or(c.devices.first().copied()))
-            .unwrap_or(0),
-    )
-}
-
 /// The gate's refusal of `input` after `unsafe_checks` of `checks` were
 /// unsafe (`early`: the job stopped there, since the checks still to come
 /// could not lift it).
@@ -471,7 +448,11 @@ pub fn run_video_job(
         }
     };
     // NVDEC on the models' GPU where they run on one and it works here.
-    let gpu = nvidia_device(engine).filter(|_| crate::tools::cuda_decode_works());
+    let gpu = engine
+        .models()
+        .iter()
+        .find_map(|m| m.nvidia_device())
+        .filter(|_| crate::tools::cuda_decode_works());
     let gpu_decode = gpu.is_some();
     let mut decoder = Decoder::open_with(input, &info, crate::video::DecodeHow { frames, gpu })?;
     let enc_opts = EncodeOptions {
