@@ -5,6 +5,16 @@ use crate::error::{Error, Result};
 /// Largest width or height the engine accepts (guards against decompression bombs).
 pub const MAX_DIMENSION: u32 = 16_384;
 
+/// Refuses a frame size outside 1..=[`MAX_DIMENSION`].
+fn check_size(width: u32, height: u32) -> Result<()> {
+    if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
+        return Err(Error::InvalidInput(format!(
+            "frame size {width}x{height} is outside 1..={MAX_DIMENSION}"
+        )));
+    }
+    Ok(())
+}
+
 /// An RGB8 image, rows packed without padding.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Frame {
@@ -22,11 +32,7 @@ impl std::fmt::Debug for Frame {
 impl Frame {
     /// Wraps RGB8 bytes; fails when the length does not match.
     pub fn from_rgb(width: u32, height: u32, data: Vec<u8>) -> Result<Self> {
-        if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
-            return Err(Error::InvalidInput(format!(
-                "frame size {width}x{height} is outside 1..={MAX_DIMENSION}"
-            )));
-        }
+        check_size(width, height)?;
         if data.len() != width as usize * height as usize * 3 {
             return Err(Error::InvalidInput(format!(
                 "{} bytes do not make a {width}x{height} RGB frame",
@@ -74,11 +80,7 @@ impl Frame {
     /// pixel next, keeping its allocation when it is large enough (buffers
     /// reused from frame to frame). The pixels are unspecified until then.
     pub fn set_size(&mut self, width: u32, height: u32) -> Result<()> {
-        if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
-            return Err(Error::InvalidInput(format!(
-                "frame size {width}x{height} is outside 1..={MAX_DIMENSION}"
-            )));
-        }
+        check_size(width, height)?;
         self.width = width;
         self.height = height;
         self.data.resize(width as usize * height as usize * 3, 0);

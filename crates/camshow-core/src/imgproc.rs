@@ -66,10 +66,10 @@ pub fn resize_bilinear(src: &Frame, width: u32, height: u32) -> Frame {
 }
 
 /// [`resize_bilinear`] of `src` padded with black at the bottom and right
-/// to `side`×`side` (NudeNet's own preprocessing), without making the
-/// padded copy: samples past the picture are black.
-pub fn resize_padded_square(src: &Frame, side: u32, width: u32, height: u32) -> Frame {
-    let side = side.max(src.width()).max(src.height());
+/// to a square of its larger side (NudeNet's own preprocessing), without
+/// making the padded copy: samples past the picture are black.
+pub fn resize_padded_square(src: &Frame, width: u32, height: u32) -> Frame {
+    let side = src.width().max(src.height());
     resize_within(src, (side, side), width, height)
 }
 
@@ -441,8 +441,7 @@ mod tests {
             let square = Frame::from_rgb(side, side, square).unwrap();
             for out in [320u32, 64, 999] {
                 assert!(
-                    resize_padded_square(&src, side, out, out)
-                        == resize_bilinear(&square, out, out),
+                    resize_padded_square(&src, out, out) == resize_bilinear(&square, out, out),
                     "{w}x{h} to {out}"
                 );
             }

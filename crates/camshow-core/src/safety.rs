@@ -214,7 +214,7 @@ impl SafetyGate {
         // Pad to a square at the bottom/right, then resize: NudeNet's own
         // preprocessing (the padding read as black, not copied).
         let side = frame.width().max(frame.height());
-        let input = resize_padded_square(frame, side, INPUT, INPUT);
+        let input = resize_padded_square(frame, INPUT, INPUT);
         let blob = to_blob(&input, ChannelOrder::Rgb, Layout::Nchw, 0.0, 255.0);
         let outs = self
             .model
