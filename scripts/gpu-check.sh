@@ -2,8 +2,8 @@
 # The prepared GPU check (issue 16), start to finish in a few minutes on a
 # machine with an NVIDIA GPU: the doctor, each provider attaching to the
 # compute-faithful stand-ins with their output against the CPU's, the
-# installed models, and the video and live benchmarks on the GPU. Every
-# result goes into one JSON file.
+# installed models, and the video and live benchmarks on the GPU (also
+# with CUDA graphs). Every result goes into one JSON file.
 #
 # Usage: scripts/gpu-check.sh [OUT_DIR]     (default: gpu-check/)
 #
@@ -70,6 +70,21 @@ kind = "cuda"
 conv_search = "heuristic"
 TOML
 step video-720p-trt-fp16 420 "$BIN" --config "$OUT/trt-fp16.toml" bench video -s "$SAMPLE" --size 720p --seconds 10 --stand-ins --json
+# CUDA graphs for the models run at one fixed shape (the swapper, GFPGAN):
+# their output against the CPU's, their time against stand-ins-cuda's, and
+# the live pipeline with them; the other models on CUDA without.
+cat >"$OUT/cuda-graph.toml" <<TOML
+version = 1
+[[runtime.providers]]
+kind = "cuda"
+cuda_graph = true
+models = ["inswapper_128", "inswapper_128_fp16", "gfpgan_1.4"]
+[[runtime.providers]]
+kind = "cuda"
+models = ["det_10g", "w600k_r50", "2d106det", "nudenet"]
+TOML
+step stand-ins-cuda-graph 300 "$BIN" --config "$OUT/cuda-graph.toml" bench stand-ins --runs 20 --json
+step live-720p-cuda-graph 120 "$BIN" --config "$OUT/cuda-graph.toml" bench live -s "$SAMPLE" --size 1280x720 --seconds 20 --stand-ins --json
 step live-720p-cuda 120 "$BIN" bench live -s "$SAMPLE" --size 1280x720 --seconds 20 --stand-ins --json --execution-provider cuda
 step live-720p-cuda-classic 120 "$BIN" bench live -s "$SAMPLE" --size 1280x720 --seconds 20 --json --execution-provider cuda
 

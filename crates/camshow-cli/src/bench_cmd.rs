@@ -215,7 +215,19 @@ fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitC
     let mut rows = Vec::new();
     for (_, build) in camshow_core::standin::ALL {
         let m = build();
-        let model = rt.load(m.id, &m.bytes)?;
+        // Loaded as the engine loads its models: every input fixed to the
+        // one shape it is fed (so that a CUDA graph can be captured).
+        let names: Vec<String> = camshow_core::onnx::OnnxModel::parse(&m.bytes)?
+            .inputs()?
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
+        let fixed: Vec<(&str, &[usize])> = names
+            .iter()
+            .zip(&m.inputs)
+            .map(|(n, s)| (n.as_str(), s.as_slice()))
+            .collect();
+        let model = rt.load_fixed(m.id, &m.bytes, &fixed)?;
         let providers: Vec<String> = model.providers().iter().map(ToString::to_string).collect();
         let data: Vec<Vec<f32>> = m
             .inputs
@@ -255,6 +267,7 @@ fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitC
             "p50_ms": p50, "p95_ms": p95, "min_ms": min,
             "gmac_per_s": gmac / (p50 / 1000.0), "providers": providers,
             "max_abs_diff_vs_cpu": max_abs_diff_vs_cpu,
+            "graph_sessions": model.graph_sessions(),
         }));
         drop(model);
     }

@@ -336,6 +336,13 @@ mod tests {
                 &["output"],
                 &[],
             ),
+            // The target brightened by the sum of the latent.
+            "mix" => b.node("ReduceSum", &["source"], &["sum"], &[]).node(
+                "Add",
+                &["target", "sum"],
+                &["output"],
+                &[],
+            ),
             _ => b.node("Sub", &["target", "target"], &["output"], &[]),
         };
         b.initializer("emap", &[512, 512], &vec![0.01; 512 * 512])
@@ -356,6 +363,31 @@ mod tests {
 
     fn model_of(s: &Arc<dyn FaceSwapper>) -> String {
         s.models()[0].name().to_string()
+    }
+
+    #[test]
+    fn the_swapper_swaps_the_same_through_a_cuda_graph_session() {
+        use crate::swap::Inswapper;
+        let bytes = swapper_model("mix");
+        let rt = Runtime::new(crate::runtime::RuntimeSettings::auto(1)).unwrap();
+        let plain = Inswapper::load(&rt, INSWAPPER_FP32, &bytes).unwrap();
+        let graph = Inswapper::load(&rt.with_host_graphs(), INSWAPPER_FP32, &bytes).unwrap();
+        assert_eq!(graph.model().graph_sessions(), 1);
+        graph.probe().unwrap();
+        let mut last = None;
+        for k in 0..3u8 {
+            let crop: Vec<u8> = (0..128 * 128 * 3)
+                .map(|i| ((i * 7 + usize::from(k) * 31) % 200) as u8)
+                .collect();
+            let crop = crate::frame::Frame::from_rgb(128, 128, crop).unwrap();
+            let latent = vec![f32::from(k) * 0.0004; 512];
+            let want = plain.run_crop(&crop, &latent).unwrap();
+            let got = graph.run_crop(&crop, &latent).unwrap();
+            assert_eq!(got.data(), want.data(), "crop {k}");
+            // Each run's own crop and latent went in.
+            assert_ne!(Some(got.data().to_vec()), last);
+            last = Some(got.data().to_vec());
+        }
     }
 
     #[test]

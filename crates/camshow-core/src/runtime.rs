@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::env_vars;
 use crate::error::{Error, Result};
 
+mod graph;
+
 /// An ONNX Runtime execution provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -113,6 +115,9 @@ impl ProviderConfig {
                         ConvSearch::Default => ep::cuda::ConvAlgorithmSearch::Default,
                     });
                 }
+                if self.cuda_graph {
+                    c = c.with_cuda_graph(true);
+                }
                 c.build()
             }
             ExecutionProvider::TensorRt => {
@@ -125,6 +130,9 @@ impl ProviderConfig {
                         .with_engine_cache_path(dir.display())
                         .with_timing_cache(true)
                         .with_timing_cache_path(dir.display());
+                }
+                if self.cuda_graph {
+                    t = t.with_cuda_graph(true);
                 }
                 t.build()
             }
@@ -666,6 +674,13 @@ pub struct ProviderConfig {
     /// fastest, measured on the first run; heuristic; default).
     #[serde(default)]
     pub conv_search: Option<ConvSearch>,
+    /// CUDA and TensorRT: capture each session's kernel launches in a CUDA
+    /// graph at load and replay it on every run (less CPU time per run),
+    /// with inputs and outputs bound in GPU memory. Only for models run at
+    /// one fixed shape, which `models` must list: inswapper_128,
+    /// inswapper_128_fp16, gfpgan_1.4, gpen_bfr_256, gpen_bfr_512.
+    #[serde(default)]
+    pub cuda_graph: bool,
     /// Several GPUs of one host (CUDA, TensorRT, ROCm, DirectML): each model
     /// gets a session on each, and runs go to a free one (frames in flight
     /// on every GPU). Instead of `device_id`.
@@ -717,6 +732,7 @@ impl ProviderConfig {
             engine_cache: None,
             fp16: false,
             conv_search: None,
+            cuda_graph: false,
             devices: Vec::new(),
             models: Vec::new(),
         }
@@ -759,6 +775,10 @@ pub struct Runtime {
     library: &'static RuntimeLibrary,
     env: &'static ort::environment::Environment,
     options: RuntimeSettings,
+    /// Tests: models loaded with fixed inputs get CUDA graph sessions whose
+    /// "device" memory is the host's ([`graph::DeviceMemory::Host`]).
+    #[cfg(test)]
+    host_graphs: bool,
 }
 
 impl fmt::Debug for Runtime {
@@ -783,7 +803,10 @@ pub struct TensorF32 {
 pub struct Model {
     name: String,
     /// One session, or several for runs at once (a free one is taken).
-    sessions: Vec<Mutex<Slot>>,
+    sessions: Vec<Arc<Mutex<Slot>>>,
+    /// For each session, its CUDA graph's thread where it has one: every
+    /// run of that session goes there.
+    graphs: Vec<Option<graph::GraphRunner>>,
     /// The session a run waits for when all are busy (round robin).
     next: std::sync::atomic::AtomicUsize,
     providers: Vec<ExecutionProvider>,
@@ -851,34 +874,54 @@ fn pinned_allocator(session: &Session, device: i32) -> Result<ort::memory::Alloc
 pub struct Outputs<'a, 'r> {
     model: &'a str,
     names: &'a [String],
-    values: &'a ort::session::SessionOutputs<'r>,
+    values: Values<'a, 'r>,
+}
+
+/// Where a run's outputs are.
+enum Values<'a, 'r> {
+    /// In ONNX Runtime's tensors.
+    Session(&'a ort::session::SessionOutputs<'r>),
+    /// Copied out of a CUDA graph's device tensors (graph order).
+    Host(&'a [(Vec<i64>, Vec<f32>)]),
 }
 
 impl Outputs<'_, '_> {
     /// How many outputs there are.
     pub fn len(&self) -> usize {
-        self.values.len()
+        match self.values {
+            Values::Session(v) => v.len(),
+            Values::Host(v) => v.len(),
+        }
     }
 
     /// Whether the model has no outputs.
     pub fn is_empty(&self) -> bool {
-        self.values.len() == 0
+        self.len() == 0
     }
 
     /// Output `i` (graph order): its shape and its float32 values.
     pub fn get(&self, i: usize) -> Result<(&[i64], &[f32])> {
-        let v = self
-            .names
-            .get(i)
-            .and_then(|n| self.values.get(n))
-            .ok_or_else(|| Error::ModelSignature {
-                model: self.model.into(),
-                reason: format!("no output {i}"),
-            })?;
-        let (shape, data) = v
-            .try_extract_tensor::<f32>()
-            .map_err(Error::ort(format!("reading outputs of {}", self.model)))?;
-        Ok((shape, data))
+        let missing = || Error::ModelSignature {
+            model: self.model.into(),
+            reason: format!("no output {i}"),
+        };
+        match self.values {
+            Values::Session(values) => {
+                let v = self
+                    .names
+                    .get(i)
+                    .and_then(|n| values.get(n))
+                    .ok_or_else(missing)?;
+                let (shape, data) = v
+                    .try_extract_tensor::<f32>()
+                    .map_err(Error::ort(format!("reading outputs of {}", self.model)))?;
+                Ok((shape, data))
+            }
+            Values::Host(values) => values
+                .get(i)
+                .map(|(s, d)| (s.as_slice(), d.as_slice()))
+                .ok_or_else(missing),
+        }
     }
 }
 
@@ -899,6 +942,8 @@ impl Runtime {
             library,
             env,
             options,
+            #[cfg(test)]
+            host_graphs: false,
         })
     }
 
@@ -972,7 +1017,7 @@ impl Runtime {
     /// run holds (a model one pipeline calls from several threads, such as
     /// the safety gate's checks beside the frame workers' own).
     pub fn load_sessions(&self, name: &str, bytes: &[u8], sessions: usize) -> Result<Arc<Model>> {
-        self.load_with(name, bytes, sessions, &[])
+        self.load_with(name, bytes, sessions, &[], false)
     }
 
     /// [`Runtime::load`] with the inputs named in `fixed` fixed to the
@@ -988,7 +1033,17 @@ impl Runtime {
         fixed: &[(&str, &[usize])],
     ) -> Result<Arc<Model>> {
         let overrides = dimension_overrides(name, bytes, fixed)?;
-        self.load_with(name, bytes, 1, &overrides)
+        self.load_with(name, bytes, 1, &overrides, true)
+    }
+
+    /// This runtime with the CUDA graph path on the CPU for models loaded
+    /// with fixed inputs (see [`graph`]).
+    #[cfg(test)]
+    pub(crate) fn with_host_graphs(&self) -> Self {
+        Self {
+            host_graphs: true,
+            ..self.clone()
+        }
     }
 
     fn load_with(
@@ -997,6 +1052,7 @@ impl Runtime {
         bytes: &[u8],
         sessions: usize,
         overrides: &[(String, i64)],
+        fixed: bool,
     ) -> Result<Arc<Model>> {
         // The sessions are made side by side: most of a session's making is
         // one thread optimising the graph (~60 ms for the gate's NudeNet).
@@ -1020,23 +1076,32 @@ impl Runtime {
             (first, others)
         });
         let (first, attached) = first?;
-        let slot = |(session, attached): (Session, Vec<ExecutionProvider>), wanted| {
-            Mutex::new(Slot {
+        // Each session, and the device memory of its CUDA graph if it has one.
+        let slot = |(session, attached): (Session, Vec<ExecutionProvider>),
+                    wanted: &[ProviderConfig]| {
+            let memory = graph::graph_memory(&attached, wanted);
+            #[cfg(test)]
+            let memory =
+                memory.or((self.host_graphs && fixed).then_some(graph::DeviceMemory::Host));
+            let slot = Arc::new(Mutex::new(Slot {
                 session,
                 pinned: nvidia_device(&attached, wanted),
                 in_place: None,
-            })
+            }));
+            (slot, memory)
         };
+        let _ = fixed;
         let nvidia = nvidia_device(&attached, &plan[0]);
         let mut pool = vec![slot((first, attached.clone()), &plan[0])];
         for (other, wanted) in others.into_iter().zip(&plan[1..]) {
             pool.push(slot(other?, wanted));
         }
         let guard = pool[0]
+            .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let session = &guard.session;
-        let inputs = session
+        let inputs: Vec<String> = session
             .inputs()
             .iter()
             .map(|o| o.name().to_string())
@@ -1056,16 +1121,34 @@ impl Runtime {
             .iter()
             .map(|o| o.dtype().tensor_type() == Some(ort::value::TensorElementType::Float64))
             .collect();
-        let outputs = session
+        let outputs: Vec<String> = session
             .outputs()
             .iter()
             .map(|o| o.name().to_string())
             .collect();
         drop(guard);
-        tracing::info!(model = name, providers = ?attached, sessions = plan.len(), "model loaded");
+        let graphs = pool
+            .iter()
+            .map(|(slot, memory)| {
+                memory
+                    .map(|m| {
+                        let model = graph::GraphModel {
+                            name,
+                            inputs: &inputs,
+                            outputs: &outputs,
+                            env: self.env,
+                        };
+                        graph::GraphRunner::start(&model, Arc::clone(slot), m)
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let graph_sessions = graphs.iter().flatten().count();
+        tracing::info!(model = name, providers = ?attached, sessions = plan.len(), graph_sessions, "model loaded");
         Ok(Arc::new(Model {
             name: name.into(),
-            sessions: pool,
+            sessions: pool.into_iter().map(|(slot, _)| slot).collect(),
+            graphs,
             next: std::sync::atomic::AtomicUsize::new(0),
             providers: attached,
             nvidia,
@@ -1257,6 +1340,10 @@ impl Model {
                 reason: format!("expects {} inputs, got {}", self.inputs.len(), inputs.len()),
             });
         }
+        let i = self.free_index();
+        if let Some(g) = &self.graphs[i] {
+            return self.run_into_graph(g, inputs, outputs);
+        }
         let mut values: Vec<(&str, ort::session::SessionInputValue<'_>)> =
             Vec::with_capacity(inputs.len());
         for (name, input) in self.inputs.iter().zip(inputs) {
@@ -1271,11 +1358,13 @@ impl Model {
             };
             values.push((name.as_str(), v));
         }
-        let mut slot = self.slot();
+        let mut slot = self.lock(i);
+        let run = graph::run_guard();
         let result = slot
             .session
             .run(values)
             .map_err(Error::ort(format!("running {}", self.name)))?;
+        drop(run);
         outputs.resize_with(result.len(), || TensorF32 {
             shape: Vec::new(),
             data: Vec::new(),
@@ -1292,9 +1381,52 @@ impl Model {
         Ok(())
     }
 
-    /// A free session, else the next one in turn, waited for.
-    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
-        self.lock(self.free_index())
+    /// [`Model::run_into`] on a session with a CUDA graph: float32 inputs
+    /// at its fixed shapes, copied in.
+    fn run_into_graph(
+        &self,
+        g: &graph::GraphRunner,
+        inputs: &[Input<'_>],
+        outputs: &mut Vec<TensorF32>,
+    ) -> Result<()> {
+        let mut shapes: Vec<&[usize]> = Vec::with_capacity(inputs.len());
+        for (input, fixed) in inputs.iter().zip(g.shapes()) {
+            match *input {
+                Input::F32(shape, data) if data.len() == fixed.iter().product::<usize>() => {
+                    shapes.push(shape);
+                }
+                _ => {
+                    return Err(Error::ModelSignature {
+                        model: self.name.clone(),
+                        reason: format!(
+                            "runs with a CUDA graph on float32 inputs of shapes {:?}",
+                            g.shapes()
+                        ),
+                    });
+                }
+            }
+        }
+        let fill = |k: usize, buf: &mut [f32], _: &mut u128| {
+            if let Input::F32(_, data) = inputs[k] {
+                buf.copy_from_slice(data);
+            }
+            Ok(())
+        };
+        let read = |outs: &Outputs<'_, '_>| {
+            outputs.resize_with(outs.len(), || TensorF32 {
+                shape: Vec::new(),
+                data: Vec::new(),
+            });
+            for (k, out) in outputs.iter_mut().enumerate() {
+                let (shape, data) = outs.get(k)?;
+                out.shape.clear();
+                out.shape.extend(shape.iter().map(|&d| d.max(0) as usize));
+                out.data.clear();
+                out.data.extend_from_slice(data);
+            }
+            Ok(())
+        };
+        g.run(&self.name, &self.outputs, &shapes, fill, read)
     }
 
     /// A session no run holds, else the next one in turn (round robin).
@@ -1317,6 +1449,11 @@ impl Model {
     /// How many sessions the model has.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// How many of its sessions run with a CUDA graph.
+    pub fn graph_sessions(&self) -> usize {
+        self.graphs.iter().flatten().count()
     }
 
     /// Runs the model on float32 inputs of `shapes` (graph order) that
@@ -1363,6 +1500,9 @@ impl Model {
         }
         if i >= self.sessions.len() {
             return Err(Error::Internal(format!("{}: no session {i}", self.name)));
+        }
+        if let Some(g) = &self.graphs[i] {
+            return g.run(&self.name, &self.outputs, shapes, fill, read);
         }
         // The session's buffers for these shapes, taken out of it (or new).
         let mut place = {
@@ -1412,14 +1552,16 @@ impl Model {
         let inputs: Vec<ort::session::SessionInputValue<'_>> =
             place.inputs.iter().map(Into::into).collect();
         // A failed run drops the buffers: the next one makes them again.
+        let run = graph::run_guard();
         let values = slot
             .session
             .run_with_options(inputs.as_slice(), options)
             .map_err(Error::ort(format!("running {}", self.name)))?;
+        drop(run);
         let done = read(&Outputs {
             model: &self.name,
             names: &self.outputs,
-            values: &values,
+            values: Values::Session(&values),
         });
         drop(values);
         drop(inputs);
@@ -1478,10 +1620,12 @@ impl Model {
         let mut selector = ort::session::OutputSelector::default();
         let views: Vec<ort::session::SessionInputValue<'_>> =
             place.inputs.iter().map(Into::into).collect();
+        let run = graph::run_guard();
         let mut first = slot
             .session
             .run(views.as_slice())
             .map_err(Error::ort(format!("running {}", self.name)))?;
+        drop(run);
         for name in &self.outputs {
             let v = first.remove(name).ok_or_else(|| Error::ModelSignature {
                 model: self.name.clone(),
@@ -1783,6 +1927,125 @@ mod tests {
                 assert_eq!(y, expected, "run {k}");
             });
         });
+    }
+
+    /// `y = x·w + x` and `z = relu(x)` on `[1, 4]` rows.
+    fn two_input_model(w: crate::onnx::Dim) -> Vec<u8> {
+        crate::onnx::ModelBuilder::new("two", 13)
+            .input("x", &crate::onnx::fixed(&[1, 4]))
+            .input("w", &[crate::onnx::Dim::Fixed(1), w])
+            .node("Mul", &["x", "w"], &["xw"], &[])
+            .node("Add", &["xw", "x"], &["y"], &[])
+            .node("Relu", &["x"], &["z"], &[])
+            .output("y", &crate::onnx::fixed(&[1, 4]))
+            .output("z", &crate::onnx::fixed(&[1, 4]))
+            .build()
+    }
+
+    #[test]
+    fn a_cuda_graph_session_copies_every_run_in_and_out_of_its_bound_buffers() {
+        let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
+        let bytes = two_input_model(crate::onnx::Dim::Fixed(4));
+        let plain = rt.load_fixed("two", &bytes, &[]).unwrap();
+        let before = sessions_created();
+        let graph = rt
+            .with_host_graphs()
+            .load_fixed("two", &bytes, &[])
+            .unwrap();
+        assert_eq!((plain.graph_sessions(), graph.graph_sessions()), (0, 1));
+        // The model's session and the two copies.
+        assert_eq!(sessions_created() - before, 3);
+        let shape: &[usize] = &[1, 4];
+        for r in 0..4u8 {
+            let x: Vec<f32> = (0..4u8)
+                .map(|i| f32::from(i) - 1.5 + f32::from(r))
+                .collect();
+            let w: Vec<f32> = (0..4u8).map(|i| f32::from(r * 4 + i) * 0.25).collect();
+            let want = plain.run(&[(shape, &x), (shape, &w)]).unwrap();
+            assert_eq!(graph.run(&[(shape, &x), (shape, &w)]).unwrap(), want);
+            // In place: the fill writes, the read sees this run's outputs.
+            let got = graph
+                .run_in_place(
+                    &[shape, shape],
+                    |k, buf, _| {
+                        buf.copy_from_slice(if k == 0 { &x } else { &w });
+                        Ok(())
+                    },
+                    |outs| Ok((outs.len(), outs.get(0)?.1.to_vec(), outs.get(1)?.1.to_vec())),
+                )
+                .unwrap();
+            assert_eq!(got, (2, want[0].data.clone(), want[1].data.clone()));
+        }
+        // The graph was captured for one shape: another is refused, as are
+        // float64 values.
+        let e = graph
+            .run(&[(&[1, 2], &[0.0; 2]), (shape, &[0.0; 4])])
+            .unwrap_err();
+        assert!(e.to_string().contains("CUDA graph"), "{e}");
+        let e = graph
+            .run_typed(&[Input::F64(shape, &[0.0; 4]), Input::F32(shape, &[0.0; 4])])
+            .unwrap_err();
+        assert!(e.to_string().contains("float32"), "{e}");
+        // Runs from several threads at once each get their own values back.
+        std::thread::scope(|scope| {
+            for t in 0..4u8 {
+                let (graph, plain) = (&graph, &plain);
+                scope.spawn(move || {
+                    for r in 0..25u8 {
+                        let x = [f32::from(t), f32::from(r), -1.0, 2.0];
+                        let w = [0.5, f32::from(t) * 0.1, 3.0, f32::from(r)];
+                        assert_eq!(
+                            graph.run(&[(shape, &x), (shape, &w)]).unwrap(),
+                            plain.run(&[(shape, &x), (shape, &w)]).unwrap()
+                        );
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn a_cuda_graph_needs_fixed_float_shapes_and_the_provider_asking_for_it() {
+        let rt = Runtime::new(RuntimeSettings::auto(1)).unwrap();
+        let open = two_input_model(crate::onnx::Dim::Symbolic("n".into()));
+        let e = rt
+            .with_host_graphs()
+            .load_fixed("two", &open, &[("x", &[1, 4])])
+            .unwrap_err();
+        assert!(e.to_string().contains("fixed shapes"), "{e}");
+        assert!(e.to_string().contains("input w"), "{e}");
+        // Fixed by the loader, it runs with a graph.
+        let m = rt
+            .with_host_graphs()
+            .load_fixed("two", &open, &[("w", &[1, 4])])
+            .unwrap();
+        assert_eq!(m.graph_sessions(), 1);
+        // Which sessions get one: where the CUDA or TensorRT provider that
+        // attached asks for it, on its GPU.
+        let mut cuda = ProviderConfig::new(ExecutionProvider::Cuda);
+        cuda.device_id = Some(1);
+        let cpu = [ExecutionProvider::Cpu];
+        let on_cuda = [ExecutionProvider::Cuda, ExecutionProvider::Cpu];
+        assert_eq!(
+            graph::graph_memory(&on_cuda, std::slice::from_ref(&cuda)),
+            None
+        );
+        cuda.cuda_graph = true;
+        assert_eq!(
+            graph::graph_memory(&on_cuda, std::slice::from_ref(&cuda)),
+            Some(graph::DeviceMemory::Cuda(1))
+        );
+        assert_eq!(graph::graph_memory(&cpu, std::slice::from_ref(&cuda)), None);
+        let mut trt = ProviderConfig::new(ExecutionProvider::TensorRt);
+        trt.cuda_graph = true;
+        let on_trt = [ExecutionProvider::TensorRt, ExecutionProvider::Cuda];
+        assert_eq!(
+            graph::graph_memory(
+                &on_trt,
+                &[trt, ProviderConfig::new(ExecutionProvider::Cuda)]
+            ),
+            Some(graph::DeviceMemory::Cuda(0))
+        );
     }
 
     #[test]

@@ -400,6 +400,33 @@ impl Settings {
             if p.conv_search.is_some() && p.kind != crate::runtime::ExecutionProvider::Cuda {
                 c.push(at(".conv_search"), "is a CUDA option");
             }
+            if p.cuda_graph {
+                use crate::models::manifest::FIXED_SHAPE_MODELS;
+                if !matches!(
+                    p.kind,
+                    crate::runtime::ExecutionProvider::Cuda
+                        | crate::runtime::ExecutionProvider::TensorRt
+                ) {
+                    c.push(at(".cuda_graph"), "is a CUDA and TensorRT option");
+                }
+                let which = FIXED_SHAPE_MODELS.join(", ");
+                if p.models.is_empty() {
+                    c.push(
+                        at(".models"),
+                        format!("a CUDA graph is for models run at one fixed shape: list them (of {which})"),
+                    );
+                }
+                for m in p
+                    .models
+                    .iter()
+                    .filter(|m| !FIXED_SHAPE_MODELS.contains(&m.as_str()))
+                {
+                    c.push(
+                        at(".models"),
+                        format!("{m:?} is not run at one fixed shape, so it cannot have a CUDA graph (these can: {which})"),
+                    );
+                }
+            }
             for m in &p.models {
                 if !crate::models::manifest::MANIFEST
                     .iter()
@@ -1616,6 +1643,7 @@ mod tests {
             r#"[{kind = "tensorrt", fp16 = true, models = ["inswapper_128"]},
                 {kind = "tensorrt", models = ["det_10g"]},
                 {kind = "cuda", conv_search = "heuristic", devices = [0, 1]},
+                {kind = "tensorrt", cuda_graph = true, models = ["gfpgan_1.4", "gpen_bfr_512"]},
                 "cpu"]"#,
         )
         .unwrap();
@@ -1629,6 +1657,13 @@ mod tests {
                 .map(|p| (p.kind, p.fp16, p.device_id))
                 .collect::<Vec<_>>()
         };
+        // In the order listed: CUDA (for every model) before TensorRT.
+        let enhancer = &s.runtime.session_plan("gfpgan_1.4", 1)[0];
+        assert_eq!(
+            kinds(enhancer)[..2],
+            [(P::Cuda, false, Some(0)), (P::TensorRt, false, None)]
+        );
+        assert!(enhancer[1].cuda_graph && !enhancer[0].cuda_graph);
         // The swapper: TensorRT with FP16 first, then CUDA on each GPU in turn.
         let plan = s.runtime.session_plan("inswapper_128", 1);
         assert_eq!(plan.len(), 2, "one session per GPU");
@@ -1663,7 +1698,10 @@ mod tests {
             r#"[{kind = "tensorrt", conv_search = "exhaustive", models = ["inswaper_128", "inswapper_128.onnx"]},
                 {kind = "cpu", devices = [0]},
                 {kind = "cuda", device_id = 1, devices = [2, 2]},
-                {kind = "cuda"}]"#,
+                {kind = "cuda"},
+                {kind = "cpu", cuda_graph = true, models = ["gfpgan_1.4"]},
+                {kind = "tensorrt", cuda_graph = true},
+                {kind = "cuda", cuda_graph = true, models = ["codeformer", "inswapper_128", "det_10g"]}]"#,
         )
         .unwrap();
         let problems: Vec<String> = s.validate().iter().map(ToString::to_string).collect();
@@ -1684,6 +1722,25 @@ mod tests {
         has("runtime.providers[2].devices", "not both");
         has("runtime.providers[2].devices", "device 2 is listed twice");
         has("runtime.providers[3]", "listed twice for the same models");
+        has(
+            "runtime.providers[4].cuda_graph",
+            "CUDA and TensorRT option",
+        );
+        has(
+            "runtime.providers[5].models",
+            "list them (of inswapper_128, ",
+        );
+        has(
+            "runtime.providers[6].models",
+            "\"codeformer\" is not run at one fixed shape",
+        );
+        has("runtime.providers[6].models", "\"det_10g\" is not run");
+        assert!(
+            !problems
+                .iter()
+                .any(|p| p.contains("\"inswapper_128\" is not run")),
+            "{problems:?}"
+        );
         assert!(
             s.set_key(
                 "runtime.providers",

@@ -140,6 +140,19 @@ const DETECTOR_ANY: InputSpec = InputSpec {
     template: Template::None,
 };
 
+/// The models the engine always runs at one fixed shape, on float32
+/// inputs and outputs: the only ones a CUDA graph can serve (`cuda_graph`
+/// in a provider's options). The swappers and the enhancers but CodeFormer,
+/// whose fidelity weight is a float64 input; the detectors take the
+/// picture's shape.
+pub const FIXED_SHAPE_MODELS: &[&str] = &[
+    "inswapper_128",
+    "inswapper_128_fp16",
+    "gfpgan_1.4",
+    "gpen_bfr_256",
+    "gpen_bfr_512",
+];
+
 /// The full manifest.
 pub const MANIFEST: &[ModelSpec] = &[
     ModelSpec {
@@ -513,6 +526,20 @@ pub fn find(id: &str) -> Option<&'static ModelSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fixed_shape_models_are_the_swappers_and_enhancers_with_float_inputs() {
+        for id in FIXED_SHAPE_MODELS {
+            let spec = MANIFEST.iter().find(|m| m.id == *id).unwrap();
+            assert!(
+                matches!(spec.task, Task::FaceSwapper | Task::FaceEnhancer),
+                "{id}"
+            );
+        }
+        for m in MANIFEST.iter().filter(|m| m.task == Task::FaceSwapper) {
+            assert!(FIXED_SHAPE_MODELS.contains(&m.id), "{}", m.id);
+        }
+    }
 
     #[test]
     fn manifest_is_consistent() {

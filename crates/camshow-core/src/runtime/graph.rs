@@ -1,0 +1,564 @@
+//! CUDA graphs: sessions whose inputs and outputs stay bound at fixed
+//! device addresses, so that ONNX Runtime's CUDA or TensorRT provider can
+//! capture the model's kernel launches once and replay them on each run
+//! (`cuda_graph = true` for a provider; see [`super::ProviderConfig`]).
+//!
+//! What ONNX Runtime asks of a session with a graph, and how it is met:
+//! - inputs and outputs bound to device memory whose addresses never
+//!   change: each session gets its device tensors once, at load, at the
+//!   model's fixed input shapes, and an IO binding that holds them; the
+//!   caller's values are copied into them before each run and the outputs
+//!   out of them after it (by two one-node sessions of `Identity`s, the
+//!   copies ONNX Runtime's own API offers, through pinned host memory);
+//! - the same thread for every run: the provider keeps the captured graph
+//!   in the calling thread's context, so each graph session has a thread of
+//!   its own that makes every one of its runs;
+//! - no other CUDA call in the process while a graph is captured (the
+//!   capture records in CUDA's global mode, and any other thread's
+//!   allocation or synchronous copy makes it fail): the capture happens at
+//!   load, in warm-up runs made while [`GPU_CAPTURE`] is held for writing,
+//!   and every run of every session holds it for reading.
+//!
+//! [`DeviceMemory::Host`] puts the "device" tensors in host memory: the
+//! same binding, copies, thread and warm-up, run on the CPU, so that all of
+//! it is tested on machines without a GPU.
+
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, mpsc};
+
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::{IoBinding, Session};
+use ort::value::{Tensor, TensorElementType};
+
+use super::{ExecutionProvider, ProviderConfig, Slot};
+use crate::error::{Error, Result};
+
+/// Held for reading by every model run, for writing while sessions warm up
+/// and capture their graphs (see the module's notes).
+static GPU_CAPTURE: RwLock<()> = RwLock::new(());
+
+/// What a model run holds while ONNX Runtime runs: no graph is captured
+/// meanwhile.
+pub(super) fn run_guard() -> RwLockReadGuard<'static, ()> {
+    GPU_CAPTURE.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Bound runs made at load. ONNX Runtime's CUDA provider captures on a
+/// thread's third run (two ordinary runs first, so that the arena has
+/// made its allocations), TensorRT's on its second; the first run (the
+/// one that learns the output shapes) counts, and the ones after the
+/// capture replay it.
+const WARM_UP_RUNS: usize = 3;
+
+/// Where a graph session's bound inputs and outputs live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DeviceMemory {
+    /// The memory of NVIDIA GPU `n`, for CUDA or TensorRT.
+    Cuda(i32),
+    /// Host memory in place of a device's (tests on machines without one).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Host,
+}
+
+/// The device memory a session's graph uses: the GPU of the first CUDA or
+/// TensorRT provider that attached, where the provider listed for it in
+/// `wanted` asks for a graph.
+pub(super) fn graph_memory(
+    attached: &[ExecutionProvider],
+    wanted: &[ProviderConfig],
+) -> Option<DeviceMemory> {
+    let gpu = attached
+        .iter()
+        .find(|p| matches!(p, ExecutionProvider::Cuda | ExecutionProvider::TensorRt))?;
+    let cfg = wanted.iter().find(|c| c.kind == *gpu)?;
+    cfg.cuda_graph
+        .then(|| DeviceMemory::Cuda(cfg.device_id.unwrap_or(0)))
+}
+
+/// One run's values on the host: the inputs as the caller wrote them and
+/// the outputs as they came back.
+#[derive(Default)]
+struct IoData {
+    inputs: Vec<Vec<f32>>,
+    stamps: Vec<u128>,
+    outputs: Vec<(Vec<i64>, Vec<f32>)>,
+}
+
+type Reply = (IoData, Result<()>);
+
+/// A caller's buffers and the channel its runs come back on, kept between
+/// runs (nothing is allocated for a run after the first).
+struct Io {
+    data: IoData,
+    done: mpsc::SyncSender<Reply>,
+    back: mpsc::Receiver<Reply>,
+}
+
+struct Job {
+    data: IoData,
+    done: mpsc::SyncSender<Reply>,
+}
+
+/// A session with a CUDA graph: its thread, and the buffers of callers.
+pub(super) struct GraphRunner {
+    shapes: Vec<Vec<usize>>,
+    jobs: Option<mpsc::SyncSender<Job>>,
+    pool: Mutex<Vec<Io>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for GraphRunner {
+    fn drop(&mut self) {
+        // The thread ends when its queue closes.
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Everything the runner thread keeps: the bound device tensors (held by
+/// the bindings) and the host tensors the copies go through.
+struct Bound {
+    binding: IoBinding,
+    up: Copier,
+    down: Copier,
+    host_in: Vec<Tensor<f32>>,
+    host_out: Vec<Tensor<f32>>,
+}
+
+/// A session of `Identity`s that copies its bound inputs into its bound
+/// outputs (host to device, or device to host).
+struct Copier {
+    session: Session,
+    binding: IoBinding,
+}
+
+/// What a runner needs to know of its model.
+pub(super) struct GraphModel<'a> {
+    pub name: &'a str,
+    pub inputs: &'a [String],
+    pub outputs: &'a [String],
+    pub env: &'static ort::environment::Environment,
+}
+
+impl GraphRunner {
+    /// Starts session `slot`'s thread, which binds device tensors at the
+    /// session's fixed input shapes and captures the graph in warm-up runs;
+    /// returns once that is done (or failed).
+    pub(super) fn start(
+        model: &GraphModel<'_>,
+        slot: Arc<Mutex<Slot>>,
+        memory: DeviceMemory,
+    ) -> Result<Self> {
+        let shapes = {
+            let s = lock(&slot);
+            fixed_float_inputs(model.name, &s.session)?
+        };
+        // Each caller waits for its run: the queue holds at most one per caller.
+        let (jobs, queue) = mpsc::sync_channel::<Job>(8);
+        let (ready, started) = mpsc::sync_channel::<Result<()>>(1);
+        let (name, inputs, outputs, env) = (
+            model.name.to_string(),
+            model.inputs.to_vec(),
+            model.outputs.to_vec(),
+            model.env,
+        );
+        let thread_shapes = shapes.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("graph {name}"))
+            .spawn(move || {
+                let made = {
+                    let _capture = GPU_CAPTURE.write().unwrap_or_else(PoisonError::into_inner);
+                    let mut s = lock(&slot);
+                    let model = GraphModel {
+                        name: &name,
+                        inputs: &inputs,
+                        outputs: &outputs,
+                        env,
+                    };
+                    Bound::new(&model, &mut s.session, memory, &thread_shapes)
+                };
+                let mut bound = match made {
+                    Ok(b) => {
+                        let _ = ready.send(Ok(()));
+                        b
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                for mut job in queue {
+                    let result = {
+                        let _run = run_guard();
+                        let mut s = lock(&slot);
+                        bound.run(&name, &mut s.session, &mut job.data)
+                    };
+                    let _ = job.done.send((job.data, result));
+                }
+            })
+            .map_err(|e| {
+                Error::Internal(format!("starting the graph thread of {}: {e}", model.name))
+            })?;
+        let stopped = || Error::Internal(format!("the graph thread of {} stopped", model.name));
+        started.recv().map_err(|_| stopped())??;
+        Ok(Self {
+            shapes,
+            jobs: Some(jobs),
+            pool: Mutex::default(),
+            thread: Some(thread),
+        })
+    }
+
+    /// The fixed input shapes.
+    pub(super) fn shapes(&self) -> &[Vec<usize>] {
+        &self.shapes
+    }
+
+    /// One run: `fill` writes the inputs (here, with nothing held), the
+    /// session's thread runs the graph, `read` gets the outputs.
+    pub(super) fn run<R>(
+        &self,
+        model: &str,
+        names: &[String],
+        shapes: &[&[usize]],
+        mut fill: impl FnMut(usize, &mut [f32], &mut u128) -> Result<()>,
+        read: impl FnOnce(&super::Outputs<'_, '_>) -> Result<R>,
+    ) -> Result<R> {
+        if !self
+            .shapes
+            .iter()
+            .map(Vec::as_slice)
+            .eq(shapes.iter().copied())
+        {
+            return Err(Error::ModelSignature {
+                model: model.into(),
+                reason: format!(
+                    "runs with a CUDA graph at input shapes {:?}, not {shapes:?}",
+                    self.shapes
+                ),
+            });
+        }
+        let popped = self
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut io = popped.unwrap_or_else(|| {
+            let (done, back) = mpsc::sync_channel(1);
+            Io {
+                data: IoData {
+                    inputs: self
+                        .shapes
+                        .iter()
+                        .map(|s| vec![0.0; s.iter().product()])
+                        .collect(),
+                    stamps: vec![0; self.shapes.len()],
+                    outputs: Vec::new(),
+                },
+                done,
+                back,
+            }
+        });
+        // A failed fill or run drops the buffers (what they hold is unknown).
+        for (k, (buf, stamp)) in io
+            .data
+            .inputs
+            .iter_mut()
+            .zip(&mut io.data.stamps)
+            .enumerate()
+        {
+            fill(k, buf, stamp)?;
+        }
+        let stopped = || Error::Internal(format!("the graph thread of {model} stopped"));
+        let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
+        jobs.send(Job {
+            data: std::mem::take(&mut io.data),
+            done: io.done.clone(),
+        })
+        .map_err(|_| stopped())?;
+        let (data, result) = io.back.recv().map_err(|_| stopped())?;
+        io.data = data;
+        result?;
+        let out = read(&super::Outputs {
+            model,
+            names,
+            values: super::Values::Host(&io.data.outputs),
+        });
+        if out.is_ok() {
+            self.pool
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(io);
+        }
+        out
+    }
+}
+
+fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The session's input shapes, which must all be fixed float32 tensors
+/// (a graph is captured for one shape), as must its outputs.
+fn fixed_float_inputs(model: &str, session: &Session) -> Result<Vec<Vec<usize>>> {
+    let refuse = |reason: String| Error::ModelSignature {
+        model: model.into(),
+        reason: format!("a CUDA graph needs float32 inputs and outputs of fixed shapes: {reason}"),
+    };
+    for o in session.outputs() {
+        if o.dtype().tensor_type() != Some(TensorElementType::Float32) {
+            return Err(refuse(format!("output {} is not float32", o.name())));
+        }
+    }
+    session
+        .inputs()
+        .iter()
+        .map(|i| {
+            if i.dtype().tensor_type() != Some(TensorElementType::Float32) {
+                return Err(refuse(format!("input {} is not float32", i.name())));
+            }
+            let dims: Vec<i64> = i
+                .dtype()
+                .tensor_shape()
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            dims.iter()
+                .map(|&d| usize::try_from(d).ok().filter(|&d| d > 0))
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(|| refuse(format!("input {} is {dims:?}", i.name())))
+        })
+        .collect()
+}
+
+impl Bound {
+    /// Learns the output shapes in one ordinary run, binds device tensors
+    /// for every input and output and the copies to and from them, and
+    /// makes the warm-up runs in which the provider captures the graph.
+    fn new(
+        model: &GraphModel<'_>,
+        session: &mut Session,
+        memory: DeviceMemory,
+        shapes: &[Vec<usize>],
+    ) -> Result<Self> {
+        let name = model.name;
+        let ort = |what: &str| Error::ort(format!("{what} for the CUDA graph of {name}"));
+        let zeros: Vec<Tensor<f32>> = shapes
+            .iter()
+            .map(|s| Tensor::from_array((s.clone(), vec![0f32; s.iter().product()])))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(ort("making inputs"))?;
+        let out_shapes: Vec<Vec<i64>> = {
+            let views: Vec<ort::session::SessionInputValue<'_>> =
+                zeros.iter().map(Into::into).collect();
+            let first = session
+                .run(views.as_slice())
+                .map_err(ort("the first run"))?;
+            model
+                .outputs
+                .iter()
+                .map(|o| {
+                    let v = first.get(o.as_str()).ok_or_else(|| Error::ModelSignature {
+                        model: name.into(),
+                        reason: format!("no output {o}"),
+                    })?;
+                    let (shape, _) = v
+                        .try_extract_tensor::<f32>()
+                        .map_err(ort("reading the first outputs"))?;
+                    Ok(shape.iter().copied().collect())
+                })
+                .collect::<Result<_>>()?
+        };
+        let device = match memory {
+            DeviceMemory::Cuda(n) => Allocator::new(
+                session,
+                MemoryInfo::new(
+                    AllocationDevice::CUDA,
+                    n,
+                    AllocatorType::Device,
+                    MemoryType::Default,
+                )
+                .map_err(ort("memory of the GPU"))?,
+            )
+            .map_err(ort(&format!("an allocator of GPU {n}")))?,
+            DeviceMemory::Host => Allocator::default(),
+        };
+        let mut dev_in: Vec<Tensor<f32>> = shapes
+            .iter()
+            .map(|s| Tensor::new(&device, s.clone()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(ort("binding inputs"))?;
+        let mut dev_out: Vec<Tensor<f32>> = out_shapes
+            .iter()
+            .map(|s| Tensor::new(&device, s.clone()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(ort("binding outputs"))?;
+        let in_shapes: Vec<Vec<i64>> = shapes
+            .iter()
+            .map(|s| s.iter().map(|&d| d as i64).collect())
+            .collect();
+        let up = Copier::new(model, memory, &in_shapes)?;
+        let down = Copier::new(model, memory, &out_shapes)?;
+        // Pinned host memory for the copies where the device is a GPU.
+        let pinned = match memory {
+            DeviceMemory::Cuda(n) => match super::pinned_allocator(&up.session, n) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::warn!(
+                        model = name,
+                        "no pinned host memory for the CUDA graph's copies: {e}"
+                    );
+                    None
+                }
+            },
+            DeviceMemory::Host => None,
+        };
+        let host = |shapes: &[Vec<i64>]| -> Result<Vec<Tensor<f32>>> {
+            shapes
+                .iter()
+                .map(|s| {
+                    let mut t = match &pinned {
+                        Some(a) => Tensor::new(a, s.clone()),
+                        None => Tensor::new(&Allocator::default(), s.clone()),
+                    }
+                    .map_err(ort("host buffers"))?;
+                    t.extract_tensor_mut().1.fill(0.0);
+                    Ok(t)
+                })
+                .collect()
+        };
+        let host_in = host(&in_shapes)?;
+        let mut host_out = host(&out_shapes)?;
+        let mut binding = session.create_binding().map_err(ort("an IO binding"))?;
+        let bound = |what: &str, r: ort::Result<()>| r.map_err(ort(what));
+        for (k, n) in model.inputs.iter().enumerate() {
+            bound(
+                "binding an input",
+                binding.bind_input(n.as_str(), &dev_in[k]),
+            )?;
+        }
+        for (k, n) in model.outputs.iter().enumerate() {
+            bound(
+                "binding an output",
+                binding.bind_output(n.as_str(), &mut dev_out[k]),
+            )?;
+        }
+        let mut up = up;
+        let mut down = down;
+        for k in 0..dev_in.len() {
+            bound(
+                "binding a copy",
+                up.binding.bind_input(copy_in(k), &host_in[k]),
+            )?;
+            bound(
+                "binding a copy",
+                up.binding.bind_output(copy_out(k), &mut dev_in[k]),
+            )?;
+        }
+        for k in 0..dev_out.len() {
+            bound(
+                "binding a copy",
+                down.binding.bind_input(copy_in(k), &dev_out[k]),
+            )?;
+            bound(
+                "binding a copy",
+                down.binding.bind_output(copy_out(k), &mut host_out[k]),
+            )?;
+        }
+        let mut b = Self {
+            binding,
+            up,
+            down,
+            host_in,
+            host_out,
+        };
+        for _ in 0..WARM_UP_RUNS {
+            b.run_bound(name, session)?;
+        }
+        Ok(b)
+    }
+
+    /// The copy in, the graph, the copy out.
+    fn run_bound(&mut self, model: &str, session: &mut Session) -> Result<()> {
+        let ort = |what: &str| Error::ort(format!("{what} of {model}"));
+        self.up
+            .session
+            .run_binding(&self.up.binding)
+            .map_err(ort("copying the inputs"))?;
+        session
+            .run_binding(&self.binding)
+            .map_err(ort("running the CUDA graph"))?;
+        self.down
+            .session
+            .run_binding(&self.down.binding)
+            .map_err(ort("copying the outputs"))?;
+        Ok(())
+    }
+
+    /// One run on the caller's values.
+    fn run(&mut self, model: &str, session: &mut Session, data: &mut IoData) -> Result<()> {
+        for (t, v) in self.host_in.iter_mut().zip(&data.inputs) {
+            t.extract_tensor_mut().1.copy_from_slice(v);
+        }
+        self.run_bound(model, session)?;
+        data.outputs
+            .resize_with(self.host_out.len(), Default::default);
+        for ((shape, values), t) in data.outputs.iter_mut().zip(&self.host_out) {
+            let (s, v) = t.extract_tensor();
+            shape.clear();
+            shape.extend_from_slice(s);
+            values.clear();
+            values.extend_from_slice(v);
+        }
+        Ok(())
+    }
+}
+
+fn copy_in(k: usize) -> String {
+    format!("copy_in_{k}")
+}
+
+fn copy_out(k: usize) -> String {
+    format!("copy_out_{k}")
+}
+
+impl Copier {
+    /// A session copying tensors of `shapes`, on the device's provider.
+    fn new(model: &GraphModel<'_>, memory: DeviceMemory, shapes: &[Vec<i64>]) -> Result<Self> {
+        let ort = |what: &str| Error::ort(format!("{what} for the CUDA graph of {}", model.name));
+        let mut b = crate::onnx::ModelBuilder::new("copy", 13);
+        for (k, s) in shapes.iter().enumerate() {
+            let dims = crate::onnx::fixed(s);
+            b = b
+                .input(&copy_in(k), &dims)
+                .node(
+                    "Identity",
+                    &[copy_in(k).as_str()],
+                    &[copy_out(k).as_str()],
+                    &[],
+                )
+                .output(&copy_out(k), &dims);
+        }
+        let mut builder = Session::builder(model.env).map_err(ort("a copy session"))?;
+        if let DeviceMemory::Cuda(n) = memory {
+            let mut cuda = ProviderConfig::new(ExecutionProvider::Cuda);
+            cuda.device_id = Some(n);
+            cuda.dispatch()
+                .error_on_failure()
+                .register(&mut builder)
+                .map_err(|e| Error::ProviderUnavailable {
+                    provider: "cuda".into(),
+                    model: model.name.into(),
+                    reason: format!("the CUDA graph's copies need it: {e}"),
+                })?;
+        }
+        let session = builder
+            .with_intra_threads(1)
+            .map_err(|e| ort("a copy session")(e.into()))?
+            .commit_from_memory(&b.build())
+            .map_err(ort("a copy session"))?;
+        super::SESSIONS_CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let binding = session.create_binding().map_err(ort("a copy binding"))?;
+        Ok(Self { session, binding })
+    }
+}
