@@ -79,6 +79,22 @@ enum BenchWhat {
 }
 
 #[allow(clippy::print_stdout)]
+/// Each of the engine's models: the providers that attached and how many
+/// of its sessions run with a CUDA graph.
+fn models_report(engine: &camshow_core::pipeline::SwapEngine) -> serde_json::Value {
+    engine
+        .models()
+        .iter()
+        .map(|m| {
+            let providers: Vec<String> = m.providers().iter().map(ToString::to_string).collect();
+            serde_json::json!({
+                "model": m.name(), "providers": providers,
+                "sessions": m.session_count(), "graph_sessions": m.graph_sessions(),
+            })
+        })
+        .collect()
+}
+
 fn bench_live(
     clip_args: &ClipArgs,
     size: &str,
@@ -151,6 +167,7 @@ fn bench_live(
                 "size": size, "detector": detector.name(), "swapper": engine.swapper_name(),
                 "detect_every": every, "stats": stats,
                 "wobble_px": wobble[0], "wobble_px_detect_every_frame": wobble[1],
+                "models": models_report(&engine),
             }))?
         );
     } else {
@@ -687,6 +704,7 @@ fn bench_video(clip_args: &ClipArgs, size: &str, seconds: u32) -> Result<ExitCod
                 "first_frame_seconds": report.first_frame_seconds,
                 "safety_checks": report.safety_checks.0, "gate_seconds": report.gate_seconds,
                 "gpu_decode": report.gpu_decode,
+                "models": models_report(&engine),
             }))?
         );
     } else {

@@ -1295,6 +1295,7 @@ fn bench_stand_ins_times_models_of_the_real_size() {
         assert_eq!(r["providers"], serde_json::json!(["cpu"]), "{r}");
         // The CPU against itself: the same numbers.
         assert_eq!(r["max_abs_diff_vs_cpu"], 0.0, "{r}");
+        assert_eq!(r["graph_sessions"], 0, "{r}");
     }
 }
 
@@ -1395,6 +1396,16 @@ fn bench_video_reports_the_codec_floor_first_frame_and_gate_time() {
     assert_eq!(v["safety_checks"], 11, "{v}");
     // On the CPU: no NVDEC (the models do not run on an NVIDIA GPU).
     assert_eq!(v["gpu_decode"], false, "{v}");
+    // Each model with its providers and sessions: the gate's several.
+    let gate = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "nudenet")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(gate["providers"], serde_json::json!(["cpu"]), "{v}");
+    assert_eq!(gate["sessions"], camshow_core::safety::GATE_SESSIONS, "{v}");
+    assert_eq!(gate["graph_sessions"], 0, "{v}");
     // The cheap stand-in finds its one face in every frame: all swapped,
     // so the model-bound pass did real work too.
     assert!(get("model_bound_fps") > 0.0, "{v}");
