@@ -102,6 +102,19 @@ for s in sys.argv[2:]:
         body = None
     log = (out / f"{name}.log").read_text(errors="replace")[-4000:]
     result["steps"][name] = {"exit": int(rc), "seconds": float(secs), "result": body, "log_tail": log}
+# Each GPU's stand-in outputs against the CPU's, on two inputs in a row: a
+# relative difference over 5 % (TF32 and summation order give far less) is
+# a wrong result, such as outputs a run behind.
+bad = []
+for name, step in result["steps"].items():
+    if name.startswith("stand-ins") and isinstance(step["result"], list):
+        for row in step["result"]:
+            if row.get("max_rel_diff_vs_cpu", 0.0) > 0.05:
+                bad.append(f"{name}: {row['model']} differs from the CPU by {row['max_rel_diff_vs_cpu']:.3g}")
+result["wrong_outputs"] = bad
 (out / "gpu-check.json").write_text(json.dumps(result, indent=2))
 print(out / "gpu-check.json")
+for b in bad:
+    print("[gpu-check] WRONG:", b, file=sys.stderr)
+sys.exit(1 if bad else 0)
 EOF

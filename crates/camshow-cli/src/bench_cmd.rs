@@ -198,6 +198,15 @@ fn bench_live(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Each input's shape beside its values.
+fn pairs<'a>(shapes: &'a [Vec<usize>], data: &'a [Vec<f32>]) -> Vec<(&'a [usize], &'a [f32])> {
+    shapes
+        .iter()
+        .zip(data)
+        .map(|(s, d)| (s.as_slice(), d.as_slice()))
+        .collect()
+}
+
 /// `bench stand-ins --write DIR [--only ID]…`.
 #[allow(clippy::print_stdout)]
 fn write_stand_ins(dir: &std::path::Path, only: &[String]) -> Result<ExitCode> {
@@ -246,34 +255,40 @@ fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitC
             .collect();
         let model = rt.load_fixed(m.id, &m.bytes, &fixed)?;
         let providers: Vec<String> = model.providers().iter().map(ToString::to_string).collect();
-        let data: Vec<Vec<f32>> = m
-            .inputs
-            .iter()
-            .map(|s| {
-                (0..s.iter().product::<usize>())
-                    .map(|i| ((i % 251) as f32 / 125.0) - 1.0)
-                    .collect()
-            })
-            .collect();
-        let inputs: Vec<(&[usize], &[f32])> = m
-            .inputs
-            .iter()
-            .zip(&data)
-            .map(|(s, d)| (s.as_slice(), d.as_slice()))
-            .collect();
-        // The first run warms up, and is what the CPU's output is compared
-        // with (the CPU against itself needs no second session: same numbers).
-        let first = model.run(&inputs)?;
-        let max_abs_diff_vs_cpu = if model.providers() == [ExecutionProvider::Cpu] {
-            0.0
-        } else {
-            let on_cpu = cpu.load(m.id, &m.bytes)?.run(&inputs)?;
-            first
+        // Two sets of inputs, one after the other: outputs that lag a run
+        // behind, or ignore the inputs, differ from the CPU's.
+        let data = |shift: usize| -> Vec<Vec<f32>> {
+            m.inputs
                 .iter()
-                .zip(&on_cpu)
-                .flat_map(|(a, b)| a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()))
-                .fold(0f32, f32::max)
+                .map(|s| {
+                    (0..s.iter().product::<usize>())
+                        .map(|i| (((i * 7 + shift) % 251) as f32 / 125.0) - 1.0)
+                        .collect()
+                })
+                .collect()
         };
+        let (a, b) = (data(0), data(101));
+        // The first runs warm up, and are what the CPU's outputs are compared
+        // with (the CPU against itself needs no second session: same numbers).
+        let firsts = [
+            model.run(&pairs(&m.inputs, &a))?,
+            model.run(&pairs(&m.inputs, &b))?,
+        ];
+        let (max_abs_diff_vs_cpu, max_abs_cpu) = if model.providers() == [ExecutionProvider::Cpu] {
+            (0.0, 0.0)
+        } else {
+            let on_cpu = cpu.load(m.id, &m.bytes)?;
+            let mut worst = (0f32, 0f32);
+            for (first, data) in firsts.iter().zip([&a, &b]) {
+                for (x, y) in first.iter().zip(&on_cpu.run(&pairs(&m.inputs, data))?) {
+                    for (p, q) in x.data.iter().zip(&y.data) {
+                        worst = (worst.0.max((p - q).abs()), worst.1.max(q.abs()));
+                    }
+                }
+            }
+            worst
+        };
+        let inputs = pairs(&m.inputs, &a);
         let (p50, p95, min) = time_after(0, runs, || {
             model.run(&inputs)?;
             Ok(())
@@ -284,6 +299,7 @@ fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitC
             "p50_ms": p50, "p95_ms": p95, "min_ms": min,
             "gmac_per_s": gmac / (p50 / 1000.0), "providers": providers,
             "max_abs_diff_vs_cpu": max_abs_diff_vs_cpu,
+            "max_rel_diff_vs_cpu": max_abs_diff_vs_cpu / max_abs_cpu.max(1e-6),
             "graph_sessions": model.graph_sessions(),
         }));
         drop(model);

@@ -857,6 +857,36 @@ struct InPlace {
     options: Option<ort::session::RunOptions<ort::session::HasSelectedOutputs>>,
 }
 
+impl Drop for InPlace {
+    fn drop(&mut self) {
+        // Pinned memory is released while no CUDA graph is being captured.
+        if self.pinned.is_some() {
+            let _run = graph::run_guard();
+            self.options = None;
+            self.inputs.clear();
+            self.pinned = None;
+        }
+    }
+}
+
+impl Drop for Model {
+    fn drop(&mut self) {
+        // The graphs' threads release their own memory; the rest is
+        // released while no CUDA graph is being captured.
+        self.graphs.clear();
+        for slot in &self.sessions {
+            let place = slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .in_place
+                .take();
+            drop(place);
+        }
+        let _run = graph::run_guard();
+        self.sessions.clear();
+    }
+}
+
 /// ONNX Runtime's pinned host memory allocator of GPU `device` for `session`.
 fn pinned_allocator(session: &Session, device: i32) -> Result<ort::memory::Allocator> {
     use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
@@ -982,6 +1012,7 @@ impl Runtime {
             .node("Relu", &["x"], &["y"], &[])
             .output("y", &crate::onnx::fixed(&[1, 4]))
             .build();
+        let _run = graph::run_guard();
         let mut builder = Session::builder(self.env).map_err(|e| e.to_string())?;
         if provider != ExecutionProvider::Cpu {
             provider
@@ -1127,6 +1158,17 @@ impl Runtime {
             .map(|o| o.name().to_string())
             .collect();
         drop(guard);
+        // A graph session's first run must be bound: the output shapes come
+        // from the model (as ONNX Runtime infers them at the fixed inputs).
+        let output_shapes = if pool.iter().any(|(_, m)| m.is_some()) {
+            let guard = pool[0]
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            graph::fixed_outputs(name, &guard.session)?
+        } else {
+            Vec::new()
+        };
         let graphs = pool
             .iter()
             .map(|(slot, memory)| {
@@ -1136,6 +1178,7 @@ impl Runtime {
                             name,
                             inputs: &inputs,
                             outputs: &outputs,
+                            output_shapes: &output_shapes,
                             env: self.env,
                         };
                         graph::GraphRunner::start(&model, Arc::clone(slot), m)
@@ -1222,9 +1265,11 @@ impl Runtime {
         // two cores: an image swap 0.41 → 0.30 s wall, 0.74 → 0.44 s CPU
         // (docs/performance.md).
         builder = builder.with_intra_op_spinning(false)?;
+        let run = graph::run_guard();
         let session = builder
             .commit_from_memory(bytes)
             .map_err(Error::ort(format!("loading model {name}")))?;
+        drop(run);
         SESSIONS_CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok((session, attached))
     }
@@ -1433,7 +1478,12 @@ impl Model {
     fn free_index(&self) -> usize {
         self.sessions
             .iter()
-            .position(|m| m.try_lock().is_ok())
+            .zip(&self.graphs)
+            .position(|(m, g)| match g {
+                // Its lock is held only while a run is under way, not queued.
+                Some(g) => g.idle(),
+                None => m.try_lock().is_ok(),
+            })
             .unwrap_or_else(|| {
                 self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.sessions.len()
             })
@@ -1576,6 +1626,7 @@ impl Model {
     /// default CPU allocator; `pinned` is cleared when pinned memory cannot
     /// be had (the default then serves).
     fn buffers(&self, slot: &mut Slot, shapes: &[&[usize]]) -> Result<InPlace> {
+        let _run = graph::run_guard();
         let make = |allocator: &ort::memory::Allocator| -> Result<Vec<ort::value::Tensor<f32>>> {
             shapes
                 .iter()
@@ -1620,12 +1671,12 @@ impl Model {
         let mut selector = ort::session::OutputSelector::default();
         let views: Vec<ort::session::SessionInputValue<'_>> =
             place.inputs.iter().map(Into::into).collect();
-        let run = graph::run_guard();
+        // Also over the pinned outputs' allocation.
+        let _run = graph::run_guard();
         let mut first = slot
             .session
             .run(views.as_slice())
             .map_err(Error::ort(format!("running {}", self.name)))?;
-        drop(run);
         for name in &self.outputs {
             let v = first.remove(name).ok_or_else(|| Error::ModelSignature {
                 model: self.name.clone(),
@@ -1933,11 +1984,11 @@ mod tests {
     fn two_input_model(w: crate::onnx::Dim) -> Vec<u8> {
         crate::onnx::ModelBuilder::new("two", 13)
             .input("x", &crate::onnx::fixed(&[1, 4]))
-            .input("w", &[crate::onnx::Dim::Fixed(1), w])
+            .input("w", &[crate::onnx::Dim::Fixed(1), w.clone()])
             .node("Mul", &["x", "w"], &["xw"], &[])
             .node("Add", &["xw", "x"], &["y"], &[])
             .node("Relu", &["x"], &["z"], &[])
-            .output("y", &crate::onnx::fixed(&[1, 4]))
+            .output("y", &[crate::onnx::Dim::Fixed(1), w])
             .output("z", &crate::onnx::fixed(&[1, 4]))
             .build()
     }
@@ -2014,12 +2065,39 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("fixed shapes"), "{e}");
         assert!(e.to_string().contains("input w"), "{e}");
-        // Fixed by the loader, it runs with a graph.
+        // Fixed by the loader, it runs with a graph (the outputs' shapes as
+        // ONNX Runtime infers them from the inputs).
+        let (session, _) = rt.session("two", &open, &[], &[("n".into(), 4)]).unwrap();
+        assert_eq!(
+            graph::fixed_outputs("two", &session).unwrap(),
+            vec![vec![1, 4]; 2]
+        );
+        // Outputs whose shape depends on the values (no graph can serve
+        // them) are refused.
+        let unknown = [crate::onnx::Dim::Unknown, crate::onnx::Dim::Unknown];
+        let reshape = crate::onnx::ModelBuilder::new("reshape", 13)
+            .input("x", &crate::onnx::fixed(&[1, 4]))
+            .input("k", &crate::onnx::fixed(&[2]))
+            .node("Cast", &["k"], &["s"], &[("to", crate::onnx::Attr::Int(7))])
+            .node("Reshape", &["x", "s"], &["y"], &[])
+            .output("y", &unknown)
+            .build();
+        let e = rt
+            .with_host_graphs()
+            .load_fixed("reshape", &reshape, &[])
+            .unwrap_err();
+        assert!(e.to_string().contains("output y"), "{e}");
+        assert!(rt.load_fixed("reshape", &reshape, &[]).is_ok());
         let m = rt
             .with_host_graphs()
             .load_fixed("two", &open, &[("w", &[1, 4])])
             .unwrap();
         assert_eq!(m.graph_sessions(), 1);
+        let (x, w) = ([1.0, -2.0, 3.0, -4.0], [2.0, 2.0, 0.5, 1.0]);
+        let got = m.run(&[(&[1, 4], &x), (&[1, 4], &w)]).unwrap();
+        assert_eq!(got[0].shape, [1, 4]);
+        assert_eq!(got[0].data, [3.0, -6.0, 4.5, -8.0]);
+        assert_eq!(got[1].data, [1.0, 0.0, 3.0, 0.0]);
         // Which sessions get one: where the CUDA or TensorRT provider that
         // attached asks for it, on its GPU.
         let mut cuda = ProviderConfig::new(ExecutionProvider::Cuda);

@@ -1295,6 +1295,7 @@ fn bench_stand_ins_times_models_of_the_real_size() {
         assert_eq!(r["providers"], serde_json::json!(["cpu"]), "{r}");
         // The CPU against itself: the same numbers.
         assert_eq!(r["max_abs_diff_vs_cpu"], 0.0, "{r}");
+        assert_eq!(r["max_rel_diff_vs_cpu"], 0.0, "{r}");
         assert_eq!(r["graph_sessions"], 0, "{r}");
     }
 }

@@ -6,18 +6,25 @@
 //! What ONNX Runtime asks of a session with a graph, and how it is met:
 //! - inputs and outputs bound to device memory whose addresses never
 //!   change: each session gets its device tensors once, at load, at the
-//!   model's fixed input shapes, and an IO binding that holds them; the
-//!   caller's values are copied into them before each run and the outputs
-//!   out of them after it (by two one-node sessions of `Identity`s, the
-//!   copies ONNX Runtime's own API offers, through pinned host memory);
+//!   model's fixed shapes, and an IO binding that holds them; the caller's
+//!   values are copied into them before each run and the outputs out of
+//!   them after it, by two sessions of `Identity`s (the copies ONNX
+//!   Runtime's API offers) through pinned host memory. Binding a host
+//!   tensor to a session on a GPU copies it *then*, so the copy-in session
+//!   has its host inputs bound again on every run;
+//! - the session's very first run bound that way: ONNX Runtime runs a
+//!   session with a graph again and again within its first `Run` until the
+//!   graph is captured, and from then on replays it whatever is bound (so
+//!   the output shapes come from the model, not from a first run);
 //! - the same thread for every run: the provider keeps the captured graph
 //!   in the calling thread's context, so each graph session has a thread of
 //!   its own that makes every one of its runs;
 //! - no other CUDA call in the process while a graph is captured (the
 //!   capture records in CUDA's global mode, and any other thread's
-//!   allocation or synchronous copy makes it fail): the capture happens at
-//!   load, in warm-up runs made while [`GPU_CAPTURE`] is held for writing,
-//!   and every run of every session holds it for reading.
+//!   allocation, free or synchronous copy makes it fail): the capture
+//!   happens at load, in warm-up runs made while [`GPU_CAPTURE`] is held
+//!   for writing, and every run, session creation, pinned allocation and
+//!   release in the process holds it for reading.
 //!
 //! [`DeviceMemory::Host`] puts the "device" tensors in host memory: the
 //! same binding, copies, thread and warm-up, run on the CPU, so that all of
@@ -42,11 +49,10 @@ pub(super) fn run_guard() -> RwLockReadGuard<'static, ()> {
     GPU_CAPTURE.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Bound runs made at load. ONNX Runtime's CUDA provider captures on a
-/// thread's third run (two ordinary runs first, so that the arena has
-/// made its allocations), TensorRT's on its second; the first run (the
-/// one that learns the output shapes) counts, and the ones after the
-/// capture replay it.
+/// Bound runs made at load. ONNX Runtime captures within the first (its
+/// CUDA provider after two ordinary runs, so that the arena has made its
+/// allocations, TensorRT's after one); the others replay the graph, and
+/// would capture it were a provider to wait longer.
 const WARM_UP_RUNS: usize = 3;
 
 /// Where a graph session's bound inputs and outputs live.
@@ -101,6 +107,9 @@ struct Job {
 /// A session with a CUDA graph: its thread, and the buffers of callers.
 pub(super) struct GraphRunner {
     shapes: Vec<Vec<usize>>,
+    /// Runs sent and not yet back (queued runs count: the session's own
+    /// lock is held only while one runs).
+    in_flight: std::sync::atomic::AtomicUsize,
     jobs: Option<mpsc::SyncSender<Job>>,
     pool: Mutex<Vec<Io>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -138,6 +147,8 @@ pub(super) struct GraphModel<'a> {
     pub name: &'a str,
     pub inputs: &'a [String],
     pub outputs: &'a [String],
+    /// The outputs' shapes ([`fixed_outputs`]).
+    pub output_shapes: &'a [Vec<i64>],
     pub env: &'static ort::environment::Environment,
 }
 
@@ -154,31 +165,42 @@ impl GraphRunner {
             let s = lock(&slot);
             fixed_float_inputs(model.name, &s.session)?
         };
-        // Each caller waits for its run: the queue holds at most one per caller.
+        // Callers wait for their runs; a ninth at once waits to be queued.
         let (jobs, queue) = mpsc::sync_channel::<Job>(8);
         let (ready, started) = mpsc::sync_channel::<Result<()>>(1);
-        let (name, inputs, outputs, env) = (
+        let (name, inputs, outputs, output_shapes, env) = (
             model.name.to_string(),
             model.inputs.to_vec(),
             model.outputs.to_vec(),
+            model.output_shapes.to_vec(),
             model.env,
         );
         let thread_shapes = shapes.clone();
         let thread = std::thread::Builder::new()
             .name(format!("graph {name}"))
             .spawn(move || {
+                let model = GraphModel {
+                    name: &name,
+                    inputs: &inputs,
+                    outputs: &outputs,
+                    output_shapes: &output_shapes,
+                    env,
+                };
+                // Made beside other runs, captured while none is under way.
                 let made = {
+                    let _run = run_guard();
+                    let s = lock(&slot);
+                    Bound::new(&model, &s.session, memory, &thread_shapes)
+                };
+                let warmed = made.and_then(|mut b| {
                     let _capture = GPU_CAPTURE.write().unwrap_or_else(PoisonError::into_inner);
                     let mut s = lock(&slot);
-                    let model = GraphModel {
-                        name: &name,
-                        inputs: &inputs,
-                        outputs: &outputs,
-                        env,
-                    };
-                    Bound::new(&model, &mut s.session, memory, &thread_shapes)
-                };
-                let mut bound = match made {
+                    for _ in 0..WARM_UP_RUNS {
+                        b.run_bound(&name, &mut s.session)?;
+                    }
+                    Ok(b)
+                });
+                let mut bound = match warmed {
                     Ok(b) => {
                         let _ = ready.send(Ok(()));
                         b
@@ -196,6 +218,10 @@ impl GraphRunner {
                     };
                     let _ = job.done.send((job.data, result));
                 }
+                // GPU memory is released while no graph is being captured.
+                let _run = run_guard();
+                drop(bound);
+                drop(slot);
             })
             .map_err(|e| {
                 Error::Internal(format!("starting the graph thread of {}: {e}", model.name))
@@ -204,6 +230,7 @@ impl GraphRunner {
         started.recv().map_err(|_| stopped())??;
         Ok(Self {
             shapes,
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
             jobs: Some(jobs),
             pool: Mutex::default(),
             thread: Some(thread),
@@ -213,6 +240,11 @@ impl GraphRunner {
     /// The fixed input shapes.
     pub(super) fn shapes(&self) -> &[Vec<usize>] {
         &self.shapes
+    }
+
+    /// Whether no run is sent to the session or under way there.
+    pub(super) fn idle(&self) -> bool {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0
     }
 
     /// One run: `fill` writes the inputs (here, with nothing held), the
@@ -272,12 +304,18 @@ impl GraphRunner {
         }
         let stopped = || Error::Internal(format!("the graph thread of {model} stopped"));
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        jobs.send(Job {
-            data: std::mem::take(&mut io.data),
-            done: io.done.clone(),
-        })
-        .map_err(|_| stopped())?;
-        let (data, result) = io.back.recv().map_err(|_| stopped())?;
+        self.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let back = jobs
+            .send(Job {
+                data: std::mem::take(&mut io.data),
+                done: io.done.clone(),
+            })
+            .map_err(|_| stopped())
+            .and_then(|()| io.back.recv().map_err(|_| stopped()));
+        self.in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let (data, result) = back?;
         io.data = data;
         result?;
         let out = read(&super::Outputs {
@@ -331,44 +369,45 @@ fn fixed_float_inputs(model: &str, session: &Session) -> Result<Vec<Vec<usize>>>
         .collect()
 }
 
+/// The outputs' shapes, which must all be known before the first run (as
+/// ONNX Runtime infers them from the fixed inputs): a graph cannot serve an
+/// output whose shape depends on the values.
+pub(super) fn fixed_outputs(model: &str, session: &Session) -> Result<Vec<Vec<i64>>> {
+    session
+        .outputs()
+        .iter()
+        .map(|o| {
+            let dims: Vec<i64> = o
+                .dtype()
+                .tensor_shape()
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            if dims.iter().all(|&d| d > 0) {
+                Ok(dims)
+            } else {
+                Err(Error::ModelSignature {
+                    model: model.into(),
+                    reason: format!(
+                        "a CUDA graph needs outputs of fixed shapes: output {} is {dims:?}",
+                        o.name()
+                    ),
+                })
+            }
+        })
+        .collect()
+}
+
 impl Bound {
-    /// Learns the output shapes in one ordinary run, binds device tensors
-    /// for every input and output and the copies to and from them, and
-    /// makes the warm-up runs in which the provider captures the graph.
+    /// Binds device tensors for every input and output of the session, and
+    /// makes the copies to and from them. The session is not run.
     fn new(
         model: &GraphModel<'_>,
-        session: &mut Session,
+        session: &Session,
         memory: DeviceMemory,
         shapes: &[Vec<usize>],
     ) -> Result<Self> {
         let name = model.name;
         let ort = |what: &str| Error::ort(format!("{what} for the CUDA graph of {name}"));
-        let zeros: Vec<Tensor<f32>> = shapes
-            .iter()
-            .map(|s| Tensor::from_array((s.clone(), vec![0f32; s.iter().product()])))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(ort("making inputs"))?;
-        let out_shapes: Vec<Vec<i64>> = {
-            let views: Vec<ort::session::SessionInputValue<'_>> =
-                zeros.iter().map(Into::into).collect();
-            let first = session
-                .run(views.as_slice())
-                .map_err(ort("the first run"))?;
-            model
-                .outputs
-                .iter()
-                .map(|o| {
-                    let v = first.get(o.as_str()).ok_or_else(|| Error::ModelSignature {
-                        model: name.into(),
-                        reason: format!("no output {o}"),
-                    })?;
-                    let (shape, _) = v
-                        .try_extract_tensor::<f32>()
-                        .map_err(ort("reading the first outputs"))?;
-                    Ok(shape.iter().copied().collect())
-                })
-                .collect::<Result<_>>()?
-        };
         let device = match memory {
             DeviceMemory::Cuda(n) => Allocator::new(
                 session,
@@ -383,22 +422,22 @@ impl Bound {
             .map_err(ort(&format!("an allocator of GPU {n}")))?,
             DeviceMemory::Host => Allocator::default(),
         };
-        let mut dev_in: Vec<Tensor<f32>> = shapes
-            .iter()
-            .map(|s| Tensor::new(&device, s.clone()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(ort("binding inputs"))?;
-        let mut dev_out: Vec<Tensor<f32>> = out_shapes
-            .iter()
-            .map(|s| Tensor::new(&device, s.clone()))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(ort("binding outputs"))?;
         let in_shapes: Vec<Vec<i64>> = shapes
             .iter()
             .map(|s| s.iter().map(|&d| d as i64).collect())
             .collect();
-        let up = Copier::new(model, memory, &in_shapes)?;
-        let down = Copier::new(model, memory, &out_shapes)?;
+        let out_shapes = model.output_shapes;
+        let tensors =
+            |shapes: &[Vec<i64>], a: &Allocator, what: &str| -> Result<Vec<Tensor<f32>>> {
+                shapes
+                    .iter()
+                    .map(|s| Tensor::new(a, s.clone()).map_err(ort(what)))
+                    .collect()
+            };
+        let mut dev_in = tensors(&in_shapes, &device, "binding inputs")?;
+        let mut dev_out = tensors(out_shapes, &device, "binding outputs")?;
+        let mut up = Copier::new(model, memory, &in_shapes)?;
+        let mut down = Copier::new(model, memory, out_shapes)?;
         // Pinned host memory for the copies where the device is a GPU.
         let pinned = match memory {
             DeviceMemory::Cuda(n) => match super::pinned_allocator(&up.session, n) {
@@ -413,22 +452,12 @@ impl Bound {
             },
             DeviceMemory::Host => None,
         };
-        let host = |shapes: &[Vec<i64>]| -> Result<Vec<Tensor<f32>>> {
-            shapes
-                .iter()
-                .map(|s| {
-                    let mut t = match &pinned {
-                        Some(a) => Tensor::new(a, s.clone()),
-                        None => Tensor::new(&Allocator::default(), s.clone()),
-                    }
-                    .map_err(ort("host buffers"))?;
-                    t.extract_tensor_mut().1.fill(0.0);
-                    Ok(t)
-                })
-                .collect()
-        };
-        let host_in = host(&in_shapes)?;
-        let mut host_out = host(&out_shapes)?;
+        let host = pinned.unwrap_or_default();
+        let mut host_in = tensors(&in_shapes, &host, "host buffers")?;
+        let mut host_out = tensors(out_shapes, &host, "host buffers")?;
+        for t in host_in.iter_mut().chain(&mut host_out) {
+            t.extract_tensor_mut().1.fill(0.0);
+        }
         let mut binding = session.create_binding().map_err(ort("an IO binding"))?;
         let bound = |what: &str, r: ort::Result<()>| r.map_err(ort(what));
         for (k, n) in model.inputs.iter().enumerate() {
@@ -443,44 +472,34 @@ impl Bound {
                 binding.bind_output(n.as_str(), &mut dev_out[k]),
             )?;
         }
-        let mut up = up;
-        let mut down = down;
-        for k in 0..dev_in.len() {
-            bound(
-                "binding a copy",
-                up.binding.bind_input(copy_in(k), &host_in[k]),
-            )?;
-            bound(
-                "binding a copy",
-                up.binding.bind_output(copy_out(k), &mut dev_in[k]),
-            )?;
+        // The copy in's host inputs are bound on each run.
+        for (k, t) in dev_in.iter_mut().enumerate() {
+            bound("binding a copy", up.binding.bind_output(copy_out(k), t))?;
         }
-        for k in 0..dev_out.len() {
-            bound(
-                "binding a copy",
-                down.binding.bind_input(copy_in(k), &dev_out[k]),
-            )?;
-            bound(
-                "binding a copy",
-                down.binding.bind_output(copy_out(k), &mut host_out[k]),
-            )?;
+        for (k, (d, h)) in dev_out.iter().zip(&mut host_out).enumerate() {
+            bound("binding a copy", down.binding.bind_input(copy_in(k), d))?;
+            bound("binding a copy", down.binding.bind_output(copy_out(k), h))?;
         }
-        let mut b = Self {
+        Ok(Self {
             binding,
             up,
             down,
             host_in,
             host_out,
-        };
-        for _ in 0..WARM_UP_RUNS {
-            b.run_bound(name, session)?;
-        }
-        Ok(b)
+        })
     }
 
     /// The copy in, the graph, the copy out.
     fn run_bound(&mut self, model: &str, session: &mut Session) -> Result<()> {
         let ort = |what: &str| Error::ort(format!("{what} of {model}"));
+        // Bound now: a host tensor bound to a GPU session is copied when
+        // it is bound.
+        for (k, t) in self.host_in.iter().enumerate() {
+            self.up
+                .binding
+                .bind_input(copy_in(k), t)
+                .map_err(ort("binding the inputs"))?;
+        }
         self.up
             .session
             .run_binding(&self.up.binding)
