@@ -103,14 +103,23 @@ for s in sys.argv[2:]:
     log = (out / f"{name}.log").read_text(errors="replace")[-4000:]
     result["steps"][name] = {"exit": int(rc), "seconds": float(secs), "result": body, "log_tail": log}
 # Each GPU's stand-in outputs against the CPU's, on two inputs in a row: a
-# relative difference over 5 % (TF32 and summation order give far less) is
-# a wrong result, such as outputs a run behind.
+# relative difference over 5 % (TF32 and summation order give far less),
+# NaN, another shape, a step that failed or a CUDA graph step without a
+# graph is a wrong result.
 bad = []
 for name, step in result["steps"].items():
-    if name.startswith("stand-ins") and isinstance(step["result"], list):
-        for row in step["result"]:
-            if row.get("max_rel_diff_vs_cpu", 0.0) > 0.05:
-                bad.append(f"{name}: {row['model']} differs from the CPU by {row['max_rel_diff_vs_cpu']:.3g}")
+    if not name.startswith("stand-ins"):
+        continue
+    rows = step["result"]
+    if step["exit"] != 0 or not isinstance(rows, list):
+        bad.append(f"{name}: exit {step['exit']}, no results")
+        continue
+    for row in rows:
+        rel = row.get("max_rel_diff_vs_cpu")
+        if not isinstance(rel, (int, float)) or rel > 0.05:
+            bad.append(f"{name}: {row.get('model')} differs from the CPU by {rel}")
+        if name.endswith("graph") and row.get("model") in ("inswapper_128", "gfpgan_1.4") and not row.get("graph_sessions"):
+            bad.append(f"{name}: {row.get('model')} ran without a CUDA graph")
 result["wrong_outputs"] = bad
 (out / "gpu-check.json").write_text(json.dumps(result, indent=2))
 print(out / "gpu-check.json")

@@ -198,6 +198,27 @@ fn bench_live(
     Ok(ExitCode::SUCCESS)
 }
 
+/// How far `got` is from `want`: the largest absolute difference, and that
+/// over `want`'s largest magnitude; `f32::MAX` for both where the shapes
+/// differ or `got` has NaN or infinities that `want` has not.
+fn difference(
+    got: &camshow_core::runtime::TensorF32,
+    want: &camshow_core::runtime::TensorF32,
+) -> (f32, f32) {
+    if got.shape != want.shape || got.data.len() != want.data.len() {
+        return (f32::MAX, f32::MAX);
+    }
+    let (mut d, mut scale) = (0f32, 0f32);
+    for (p, q) in got.data.iter().zip(&want.data) {
+        let e = (p - q).abs();
+        if !e.is_finite() {
+            return (f32::MAX, f32::MAX);
+        }
+        (d, scale) = (d.max(e), scale.max(q.abs()));
+    }
+    (d, d / scale.max(1e-6))
+}
+
 /// Each input's shape beside its values.
 fn pairs<'a>(shapes: &'a [Vec<usize>], data: &'a [Vec<f32>]) -> Vec<(&'a [usize], &'a [f32])> {
     shapes
@@ -274,20 +295,24 @@ fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitC
             model.run(&pairs(&m.inputs, &a))?,
             model.run(&pairs(&m.inputs, &b))?,
         ];
-        let (max_abs_diff_vs_cpu, max_abs_cpu) = if model.providers() == [ExecutionProvider::Cpu] {
-            (0.0, 0.0)
-        } else {
-            let on_cpu = cpu.load(m.id, &m.bytes)?;
-            let mut worst = (0f32, 0f32);
-            for (first, data) in firsts.iter().zip([&a, &b]) {
-                for (x, y) in first.iter().zip(&on_cpu.run(&pairs(&m.inputs, data))?) {
-                    for (p, q) in x.data.iter().zip(&y.data) {
-                        worst = (worst.0.max((p - q).abs()), worst.1.max(q.abs()));
+        let (max_abs_diff_vs_cpu, max_rel_diff_vs_cpu) =
+            if model.providers() == [ExecutionProvider::Cpu] {
+                (0.0, 0.0)
+            } else {
+                let on_cpu = cpu.load(m.id, &m.bytes)?;
+                let mut worst = (0f32, 0f32);
+                for (first, data) in firsts.iter().zip([&a, &b]) {
+                    let want = on_cpu.run(&pairs(&m.inputs, data))?;
+                    if first.len() != want.len() {
+                        worst = (f32::MAX, f32::MAX);
+                    }
+                    for (got, want) in first.iter().zip(&want) {
+                        let (d, rel) = difference(got, want);
+                        worst = (worst.0.max(d), worst.1.max(rel));
                     }
                 }
-            }
-            worst
-        };
+                worst
+            };
         let inputs = pairs(&m.inputs, &a);
         let (p50, p95, min) = time_after(0, runs, || {
             model.run(&inputs)?;
@@ -299,7 +324,7 @@ fn bench_stand_ins(runs: usize, json: bool, engine: &EngineArgs) -> Result<ExitC
             "p50_ms": p50, "p95_ms": p95, "min_ms": min,
             "gmac_per_s": gmac / (p50 / 1000.0), "providers": providers,
             "max_abs_diff_vs_cpu": max_abs_diff_vs_cpu,
-            "max_rel_diff_vs_cpu": max_abs_diff_vs_cpu / max_abs_cpu.max(1e-6),
+            "max_rel_diff_vs_cpu": max_rel_diff_vs_cpu,
             "graph_sessions": model.graph_sessions(),
         }));
         drop(model);
@@ -761,4 +786,32 @@ fn bench_video(clip_args: &ClipArgs, size: &str, seconds: u32) -> Result<ExitCod
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use camshow_core::runtime::TensorF32;
+
+    fn t(shape: &[usize], data: &[f32]) -> TensorF32 {
+        TensorF32 {
+            shape: shape.to_vec(),
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn outputs_are_compared_with_the_cpus_and_nan_or_another_shape_is_the_worst() {
+        let want = t(&[1, 2], &[2.0, -4.0]);
+        assert_eq!(
+            super::difference(&t(&[1, 2], &[2.5, -4.0]), &want),
+            (0.5, 0.125)
+        );
+        let worst = (f32::MAX, f32::MAX);
+        assert_eq!(
+            super::difference(&t(&[1, 2], &[f32::NAN, -4.0]), &want),
+            worst
+        );
+        assert_eq!(super::difference(&t(&[2, 1], &[2.0, -4.0]), &want), worst);
+        assert_eq!(super::difference(&t(&[1, 2], &[2.0]), &want), worst);
+    }
 }

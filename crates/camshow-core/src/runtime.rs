@@ -1106,6 +1106,9 @@ impl Runtime {
                 .collect();
             (first, others)
         });
+        // Should the load fail, the sessions made (on a GPU, perhaps) are
+        // released while no CUDA graph is being captured.
+        let mut others = graph::Released::new(others);
         let (first, attached) = first?;
         // Each session, and the device memory of its CUDA graph if it has one.
         let slot = |(session, attached): (Session, Vec<ExecutionProvider>),
@@ -1123,8 +1126,9 @@ impl Runtime {
         };
         let _ = fixed;
         let nvidia = nvidia_device(&attached, &plan[0]);
-        let mut pool = vec![slot((first, attached.clone()), &plan[0])];
-        for (other, wanted) in others.into_iter().zip(&plan[1..]) {
+        let mut pool = graph::Released::new(vec![slot((first, attached.clone()), &plan[0])]);
+        for (k, wanted) in plan[1..].iter().enumerate() {
+            let other = std::mem::replace(&mut others[k], Err(Error::Cancelled));
             pool.push(slot(other?, wanted));
         }
         let guard = pool[0]
@@ -1190,7 +1194,11 @@ impl Runtime {
         tracing::info!(model = name, providers = ?attached, sessions = plan.len(), graph_sessions, "model loaded");
         Ok(Arc::new(Model {
             name: name.into(),
-            sessions: pool.into_iter().map(|(slot, _)| slot).collect(),
+            sessions: pool
+                .into_inner()
+                .into_iter()
+                .map(|(slot, _)| slot)
+                .collect(),
             graphs,
             next: std::sync::atomic::AtomicUsize::new(0),
             providers: attached,
@@ -1476,14 +1484,23 @@ impl Model {
 
     /// A session no run holds, else the next one in turn (round robin).
     fn free_index(&self) -> usize {
+        if self.graphs.iter().any(Option::is_some) {
+            // The CUDA graph session with the fewest runs sent to it (its
+            // lock is held only while one is under way, not while queued).
+            return self
+                .sessions
+                .iter()
+                .zip(&self.graphs)
+                .enumerate()
+                .min_by_key(|(_, (m, g))| match g {
+                    Some(g) => g.in_flight(),
+                    None => usize::from(m.try_lock().is_err()),
+                })
+                .map_or(0, |(i, _)| i);
+        }
         self.sessions
             .iter()
-            .zip(&self.graphs)
-            .position(|(m, g)| match g {
-                // Its lock is held only while a run is under way, not queued.
-                Some(g) => g.idle(),
-                None => m.try_lock().is_ok(),
-            })
+            .position(|m| m.try_lock().is_ok())
             .unwrap_or_else(|| {
                 self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.sessions.len()
             })
@@ -1668,11 +1685,11 @@ impl Model {
         slot: &mut Slot,
         place: &InPlace,
     ) -> Result<ort::session::RunOptions<ort::session::HasSelectedOutputs>> {
+        // Also over the pinned outputs' allocation (and release, on an error).
+        let _run = graph::run_guard();
         let mut selector = ort::session::OutputSelector::default();
         let views: Vec<ort::session::SessionInputValue<'_>> =
             place.inputs.iter().map(Into::into).collect();
-        // Also over the pinned outputs' allocation.
-        let _run = graph::run_guard();
         let mut first = slot
             .session
             .run(views.as_slice())

@@ -107,8 +107,8 @@ struct Job {
 /// A session with a CUDA graph: its thread, and the buffers of callers.
 pub(super) struct GraphRunner {
     shapes: Vec<Vec<usize>>,
-    /// Runs sent and not yet back (queued runs count: the session's own
-    /// lock is held only while one runs).
+    /// Runs being filled or sent and not yet back (queued runs count: the
+    /// session's own lock is held only while one runs).
     in_flight: std::sync::atomic::AtomicUsize,
     jobs: Option<mpsc::SyncSender<Job>>,
     pool: Mutex<Vec<Io>>,
@@ -193,12 +193,19 @@ impl GraphRunner {
                     Bound::new(&model, &s.session, memory, &thread_shapes)
                 };
                 let warmed = made.and_then(|mut b| {
-                    let _capture = GPU_CAPTURE.write().unwrap_or_else(PoisonError::into_inner);
-                    let mut s = lock(&slot);
-                    for _ in 0..WARM_UP_RUNS {
-                        b.run_bound(&name, &mut s.session)?;
+                    let done = {
+                        let _capture = GPU_CAPTURE.write().unwrap_or_else(PoisonError::into_inner);
+                        let mut s = lock(&slot);
+                        (0..WARM_UP_RUNS).try_for_each(|_| b.run_bound(&name, &mut s.session))
+                    };
+                    match done {
+                        Ok(()) => Ok(b),
+                        Err(e) => {
+                            let _run = run_guard();
+                            drop(b);
+                            Err(e)
+                        }
                     }
-                    Ok(b)
                 });
                 let mut bound = match warmed {
                     Ok(b) => {
@@ -242,9 +249,9 @@ impl GraphRunner {
         &self.shapes
     }
 
-    /// Whether no run is sent to the session or under way there.
-    pub(super) fn idle(&self) -> bool {
-        self.in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0
+    /// Runs sent to the session, or being filled for it, and not back.
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// One run: `fill` writes the inputs (here, with nothing held), the
@@ -271,6 +278,8 @@ impl GraphRunner {
                 ),
             });
         }
+        // Counted from the fill on, until this returns.
+        let _counted = InFlight::new(&self.in_flight);
         let popped = self
             .pool
             .lock()
@@ -304,8 +313,6 @@ impl GraphRunner {
         }
         let stopped = || Error::Internal(format!("the graph thread of {model} stopped"));
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        self.in_flight
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let back = jobs
             .send(Job {
                 data: std::mem::take(&mut io.data),
@@ -313,8 +320,6 @@ impl GraphRunner {
             })
             .map_err(|_| stopped())
             .and_then(|()| io.back.recv().map_err(|_| stopped()));
-        self.in_flight
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let (data, result) = back?;
         io.data = data;
         result?;
@@ -330,6 +335,56 @@ impl GraphRunner {
                 .push(io);
         }
         out
+    }
+}
+
+/// One run counted in a session's runs in flight while it lives.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(n: &'a std::sync::atomic::AtomicUsize) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(n)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A value whose drop may release GPU memory (sessions, pinned buffers),
+/// dropped while no CUDA graph is being captured.
+pub(super) struct Released<T: Default>(T);
+
+impl<T: Default> Released<T> {
+    pub(super) fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    pub(super) fn into_inner(mut self) -> T {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl<T: Default> std::ops::Deref for Released<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Default> std::ops::DerefMut for Released<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T: Default> Drop for Released<T> {
+    fn drop(&mut self) {
+        let _run = run_guard();
+        drop(std::mem::take(&mut self.0));
     }
 }
 
