@@ -2054,6 +2054,23 @@ mod tests {
             .run_typed(&[Input::F64(shape, &[0.0; 4]), Input::F32(shape, &[0.0; 4])])
             .unwrap_err();
         assert!(e.to_string().contains("float32"), "{e}");
+        // A failed fill is counted out of the runs in flight, and the next
+        // run gets its own values.
+        let e = graph
+            .run_in_place(
+                &[shape, shape],
+                |_, _, _| Err(Error::InvalidInput("no picture".into())),
+                |_| Ok(()),
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("no picture"), "{e}");
+        let runner = graph.graphs[0].as_ref().unwrap();
+        assert_eq!(runner.in_flight(), 0);
+        let x = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(
+            graph.run(&[(shape, &x), (shape, &x)]).unwrap(),
+            plain.run(&[(shape, &x), (shape, &x)]).unwrap()
+        );
         // Runs from several threads at once each get their own values back.
         std::thread::scope(|scope| {
             for t in 0..4u8 {
@@ -2070,6 +2087,7 @@ mod tests {
                 });
             }
         });
+        assert_eq!(runner.in_flight(), 0);
     }
 
     #[test]
