@@ -65,6 +65,11 @@ impl ExecutionProvider {
         Self::Cpu,
     ];
 
+    /// Whether it runs on an NVIDIA GPU (CUDA, TensorRT).
+    pub fn is_nvidia(self) -> bool {
+        matches!(self, Self::Cuda | Self::TensorRt)
+    }
+
     /// The short name used on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -827,21 +832,21 @@ struct Slot {
     in_place: Option<InPlace>,
 }
 
-/// The NVIDIA GPU a session runs on, where CUDA or TensorRT attached: the
-/// device of that provider in `wanted` (0 when not given). Its pinned
-/// (page-locked) host memory holds the session's in-place buffers, and
-/// NVDEC decodes there for jobs of the model.
+/// The CUDA or TensorRT provider that attached first (as `wanted`
+/// configures it): the one that runs the session on an NVIDIA GPU.
+fn nvidia_provider<'a>(
+    attached: &[ExecutionProvider],
+    wanted: &'a [ProviderConfig],
+) -> Option<&'a ProviderConfig> {
+    let gpu = attached.iter().find(|p| p.is_nvidia())?;
+    wanted.iter().find(|c| c.kind == *gpu)
+}
+
+/// The NVIDIA GPU a session runs on ([`nvidia_provider`]'s device, 0 when
+/// not given). Its pinned (page-locked) host memory holds the session's
+/// in-place buffers, and NVDEC decodes there for jobs of the model.
 fn nvidia_device(attached: &[ExecutionProvider], wanted: &[ProviderConfig]) -> Option<i32> {
-    let gpu = attached
-        .iter()
-        .find(|p| matches!(p, ExecutionProvider::Cuda | ExecutionProvider::TensorRt))?;
-    Some(
-        wanted
-            .iter()
-            .find(|c| c.kind == *gpu)
-            .and_then(|c| c.device_id)
-            .unwrap_or(0),
-    )
+    nvidia_provider(attached, wanted).map(|c| c.device_id.unwrap_or(0))
 }
 
 /// Input tensors ONNX Runtime reads in place, and run options holding
@@ -1161,33 +1166,19 @@ impl Runtime {
             .iter()
             .map(|o| o.name().to_string())
             .collect();
-        drop(guard);
-        // A graph session's first run must be bound: the output shapes come
-        // from the model (as ONNX Runtime infers them at the fixed inputs).
-        let output_shapes = if pool.iter().any(|(_, m)| m.is_some()) {
-            let guard = pool[0]
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            graph::fixed_outputs(name, &guard.session)?
+        let graph_model = if pool.iter().any(|(_, m)| m.is_some()) {
+            Some(graph::GraphModel::of(name, session, self.env)?)
         } else {
-            Vec::new()
+            None
         };
+        drop(guard);
         let graphs = pool
             .iter()
-            .map(|(slot, memory)| {
-                memory
-                    .map(|m| {
-                        let model = graph::GraphModel {
-                            name,
-                            inputs: &inputs,
-                            outputs: &outputs,
-                            output_shapes: &output_shapes,
-                            env: self.env,
-                        };
-                        graph::GraphRunner::start(&model, Arc::clone(slot), m)
-                    })
-                    .transpose()
+            .map(|(slot, memory)| match (memory, &graph_model) {
+                (Some(m), Some(model)) => {
+                    graph::GraphRunner::start(model.clone(), Arc::clone(slot), *m).map(Some)
+                }
+                _ => Ok(None),
             })
             .collect::<Result<Vec<_>>>()?;
         let graph_sessions = graphs.iter().flatten().count();
@@ -2103,9 +2094,10 @@ mod tests {
         // Fixed by the loader, it runs with a graph (the outputs' shapes as
         // ONNX Runtime infers them from the inputs).
         let (session, _) = rt.session("two", &open, &[], &[("n".into(), 4)]).unwrap();
+        let model = graph::GraphModel::of("two", &session, rt.env).unwrap();
         assert_eq!(
-            graph::fixed_outputs("two", &session).unwrap(),
-            vec![vec![1, 4]; 2]
+            (model.input_shapes, model.output_shapes),
+            (vec![vec![1, 4]; 2], vec![vec![1, 4]; 2])
         );
         // Outputs whose shape depends on the values (no graph can serve
         // them) are refused.

@@ -402,11 +402,7 @@ impl Settings {
             }
             if p.cuda_graph {
                 use crate::models::manifest::FIXED_SHAPE_MODELS;
-                if !matches!(
-                    p.kind,
-                    crate::runtime::ExecutionProvider::Cuda
-                        | crate::runtime::ExecutionProvider::TensorRt
-                ) {
+                if !p.kind.is_nvidia() {
                     c.push(at(".cuda_graph"), "is a CUDA and TensorRT option");
                 }
                 let which = FIXED_SHAPE_MODELS.join(", ");

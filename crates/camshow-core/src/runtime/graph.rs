@@ -65,19 +65,16 @@ pub(super) enum DeviceMemory {
     Host,
 }
 
-/// The device memory a session's graph uses: the GPU of the first CUDA or
-/// TensorRT provider that attached, where the provider listed for it in
-/// `wanted` asks for a graph.
+/// The device memory a session's graph uses: the GPU of the NVIDIA
+/// provider that runs it ([`super::nvidia_provider`]), where that provider
+/// asks for a graph.
 pub(super) fn graph_memory(
     attached: &[ExecutionProvider],
     wanted: &[ProviderConfig],
 ) -> Option<DeviceMemory> {
-    let gpu = attached
-        .iter()
-        .find(|p| matches!(p, ExecutionProvider::Cuda | ExecutionProvider::TensorRt))?;
-    let cfg = wanted.iter().find(|c| c.kind == *gpu)?;
-    cfg.cuda_graph
-        .then(|| DeviceMemory::Cuda(cfg.device_id.unwrap_or(0)))
+    super::nvidia_provider(attached, wanted)
+        .filter(|c| c.cuda_graph)
+        .map(|c| DeviceMemory::Cuda(c.device_id.unwrap_or(0)))
 }
 
 /// One run's values on the host: the inputs as the caller wrote them and
@@ -143,12 +140,14 @@ struct Copier {
 }
 
 /// What a runner needs to know of its model.
-pub(super) struct GraphModel<'a> {
-    pub name: &'a str,
-    pub inputs: &'a [String],
-    pub outputs: &'a [String],
-    /// The outputs' shapes ([`fixed_outputs`]).
-    pub output_shapes: &'a [Vec<i64>],
+#[derive(Clone)]
+pub(super) struct GraphModel {
+    pub name: String,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    /// The inputs' and outputs' fixed shapes ([`GraphModel::of`]).
+    pub input_shapes: Vec<Vec<usize>>,
+    pub output_shapes: Vec<Vec<i64>>,
     pub env: &'static ort::environment::Environment,
 }
 
@@ -157,46 +156,30 @@ impl GraphRunner {
     /// session's fixed input shapes and captures the graph in warm-up runs;
     /// returns once that is done (or failed).
     pub(super) fn start(
-        model: &GraphModel<'_>,
+        model: GraphModel,
         slot: Arc<Mutex<Slot>>,
         memory: DeviceMemory,
     ) -> Result<Self> {
-        let shapes = {
-            let s = lock(&slot);
-            fixed_float_inputs(model.name, &s.session)?
-        };
+        let shapes = model.input_shapes.clone();
         // Callers wait for their runs; a ninth at once waits to be queued.
         let (jobs, queue) = mpsc::sync_channel::<Job>(8);
         let (ready, started) = mpsc::sync_channel::<Result<()>>(1);
-        let (name, inputs, outputs, output_shapes, env) = (
-            model.name.to_string(),
-            model.inputs.to_vec(),
-            model.outputs.to_vec(),
-            model.output_shapes.to_vec(),
-            model.env,
-        );
-        let thread_shapes = shapes.clone();
+        let stopped = format!("the graph thread of {} stopped", model.name);
         let thread = std::thread::Builder::new()
-            .name(format!("graph {name}"))
+            .name(format!("graph {}", model.name))
             .spawn(move || {
-                let model = GraphModel {
-                    name: &name,
-                    inputs: &inputs,
-                    outputs: &outputs,
-                    output_shapes: &output_shapes,
-                    env,
-                };
+                let name = &model.name;
                 // Made beside other runs, captured while none is under way.
                 let made = {
                     let _run = run_guard();
                     let s = lock(&slot);
-                    Bound::new(&model, &s.session, memory, &thread_shapes)
+                    Bound::new(&model, &s.session, memory)
                 };
                 let warmed = made.and_then(|mut b| {
                     let done = {
                         let _capture = GPU_CAPTURE.write().unwrap_or_else(PoisonError::into_inner);
                         let mut s = lock(&slot);
-                        (0..WARM_UP_RUNS).try_for_each(|_| b.run_bound(&name, &mut s.session))
+                        (0..WARM_UP_RUNS).try_for_each(|_| b.run_bound(name, &mut s.session))
                     };
                     match done {
                         Ok(()) => Ok(b),
@@ -221,7 +204,7 @@ impl GraphRunner {
                     let result = {
                         let _run = run_guard();
                         let mut s = lock(&slot);
-                        bound.run(&name, &mut s.session, &mut job.data)
+                        bound.run(name, &mut s.session, &mut job.data)
                     };
                     let _ = job.done.send((job.data, result));
                 }
@@ -230,11 +213,8 @@ impl GraphRunner {
                 drop(bound);
                 drop(slot);
             })
-            .map_err(|e| {
-                Error::Internal(format!("starting the graph thread of {}: {e}", model.name))
-            })?;
-        let stopped = || Error::Internal(format!("the graph thread of {} stopped", model.name));
-        started.recv().map_err(|_| stopped())??;
+            .map_err(|e| Error::Internal(format!("starting a graph thread: {e}")))?;
+        started.recv().map_err(|_| Error::Internal(stopped))??;
         Ok(Self {
             shapes,
             in_flight: std::sync::atomic::AtomicUsize::new(0),
@@ -392,46 +372,26 @@ fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
     slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The session's input shapes, which must all be fixed float32 tensors
-/// (a graph is captured for one shape), as must its outputs.
-fn fixed_float_inputs(model: &str, session: &Session) -> Result<Vec<Vec<usize>>> {
-    let refuse = |reason: String| Error::ModelSignature {
-        model: model.into(),
-        reason: format!("a CUDA graph needs float32 inputs and outputs of fixed shapes: {reason}"),
-    };
-    for o in session.outputs() {
-        if o.dtype().tensor_type() != Some(TensorElementType::Float32) {
-            return Err(refuse(format!("output {} is not float32", o.name())));
-        }
-    }
-    session
-        .inputs()
-        .iter()
-        .map(|i| {
-            if i.dtype().tensor_type() != Some(TensorElementType::Float32) {
-                return Err(refuse(format!("input {} is not float32", i.name())));
+impl GraphModel {
+    /// Model `name` as `session` states it: its inputs and outputs must all
+    /// be float32 and, at the fixed inputs, of shapes ONNX Runtime knows
+    /// before the first run (a graph is captured for one shape, and the
+    /// session's first run is the bound one).
+    pub(super) fn of(
+        name: &str,
+        session: &Session,
+        env: &'static ort::environment::Environment,
+    ) -> Result<Self> {
+        let refuse = |reason: String| Error::ModelSignature {
+            model: name.into(),
+            reason: format!(
+                "a CUDA graph needs float32 inputs and outputs of fixed shapes: {reason}"
+            ),
+        };
+        let fixed = |what: &str, o: &ort::value::Outlet| -> Result<Vec<i64>> {
+            if o.dtype().tensor_type() != Some(TensorElementType::Float32) {
+                return Err(refuse(format!("{what} {} is not float32", o.name())));
             }
-            let dims: Vec<i64> = i
-                .dtype()
-                .tensor_shape()
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
-            dims.iter()
-                .map(|&d| usize::try_from(d).ok().filter(|&d| d > 0))
-                .collect::<Option<Vec<usize>>>()
-                .ok_or_else(|| refuse(format!("input {} is {dims:?}", i.name())))
-        })
-        .collect()
-}
-
-/// The outputs' shapes, which must all be known before the first run (as
-/// ONNX Runtime infers them from the fixed inputs): a graph cannot serve an
-/// output whose shape depends on the values.
-pub(super) fn fixed_outputs(model: &str, session: &Session) -> Result<Vec<Vec<i64>>> {
-    session
-        .outputs()
-        .iter()
-        .map(|o| {
             let dims: Vec<i64> = o
                 .dtype()
                 .tensor_shape()
@@ -440,28 +400,34 @@ pub(super) fn fixed_outputs(model: &str, session: &Session) -> Result<Vec<Vec<i6
             if dims.iter().all(|&d| d > 0) {
                 Ok(dims)
             } else {
-                Err(Error::ModelSignature {
-                    model: model.into(),
-                    reason: format!(
-                        "a CUDA graph needs outputs of fixed shapes: output {} is {dims:?}",
-                        o.name()
-                    ),
-                })
+                Err(refuse(format!("{what} {} is {dims:?}", o.name())))
             }
+        };
+        let names = |o: &[ort::value::Outlet]| o.iter().map(|o| o.name().to_string()).collect();
+        Ok(Self {
+            name: name.into(),
+            inputs: names(session.inputs()),
+            outputs: names(session.outputs()),
+            input_shapes: session
+                .inputs()
+                .iter()
+                .map(|i| Ok(fixed("input", i)?.iter().map(|&d| d as usize).collect()))
+                .collect::<Result<_>>()?,
+            output_shapes: session
+                .outputs()
+                .iter()
+                .map(|o| fixed("output", o))
+                .collect::<Result<_>>()?,
+            env,
         })
-        .collect()
+    }
 }
 
 impl Bound {
     /// Binds device tensors for every input and output of the session, and
     /// makes the copies to and from them. The session is not run.
-    fn new(
-        model: &GraphModel<'_>,
-        session: &Session,
-        memory: DeviceMemory,
-        shapes: &[Vec<usize>],
-    ) -> Result<Self> {
-        let name = model.name;
+    fn new(model: &GraphModel, session: &Session, memory: DeviceMemory) -> Result<Self> {
+        let name = model.name.as_str();
         let ort = |what: &str| Error::ort(format!("{what} for the CUDA graph of {name}"));
         let device = match memory {
             DeviceMemory::Cuda(n) => Allocator::new(
@@ -477,11 +443,12 @@ impl Bound {
             .map_err(ort(&format!("an allocator of GPU {n}")))?,
             DeviceMemory::Host => Allocator::default(),
         };
-        let in_shapes: Vec<Vec<i64>> = shapes
+        let in_shapes: Vec<Vec<i64>> = model
+            .input_shapes
             .iter()
             .map(|s| s.iter().map(|&d| d as i64).collect())
             .collect();
-        let out_shapes = model.output_shapes;
+        let out_shapes = &model.output_shapes;
         let tensors =
             |shapes: &[Vec<i64>], a: &Allocator, what: &str| -> Result<Vec<Tensor<f32>>> {
                 shapes
@@ -598,7 +565,7 @@ fn copy_out(k: usize) -> String {
 
 impl Copier {
     /// A session copying tensors of `shapes`, on the device's provider.
-    fn new(model: &GraphModel<'_>, memory: DeviceMemory, shapes: &[Vec<i64>]) -> Result<Self> {
+    fn new(model: &GraphModel, memory: DeviceMemory, shapes: &[Vec<i64>]) -> Result<Self> {
         let ort = |what: &str| Error::ort(format!("{what} for the CUDA graph of {}", model.name));
         let mut b = crate::onnx::ModelBuilder::new("copy", 13);
         for (k, s) in shapes.iter().enumerate() {
@@ -622,7 +589,7 @@ impl Copier {
                 .register(&mut builder)
                 .map_err(|e| Error::ProviderUnavailable {
                     provider: "cuda".into(),
-                    model: model.name.into(),
+                    model: model.name.clone(),
                     reason: format!("the CUDA graph's copies need it: {e}"),
                 })?;
         }
