@@ -78,7 +78,6 @@ enum BenchWhat {
     },
 }
 
-#[allow(clippy::print_stdout)]
 /// Each of the engine's models: the providers that attached and how many
 /// of its sessions run with a CUDA graph.
 fn models_report(engine: &camshow_core::pipeline::SwapEngine) -> serde_json::Value {
@@ -95,6 +94,7 @@ fn models_report(engine: &camshow_core::pipeline::SwapEngine) -> serde_json::Val
         .collect()
 }
 
+#[allow(clippy::print_stdout)]
 fn bench_live(
     clip_args: &ClipArgs,
     size: &str,

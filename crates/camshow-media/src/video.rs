@@ -279,6 +279,13 @@ pub struct DecodeHow {
     pub gpu: Option<i32>,
 }
 
+impl DecodeHow {
+    /// `frames`, decoded on the CPU.
+    pub fn cpu(frames: Frames) -> Self {
+        Self { frames, gpu: None }
+    }
+}
+
 /// Decoded RGB frames from a video file.
 pub struct Decoder {
     child: Child,
@@ -293,7 +300,7 @@ impl Decoder {
     /// stream's own matrix and range. A variable-rate source is resampled to
     /// its average rate, which keeps it in sync with its audio.
     pub fn open(path: &Path, info: &VideoInfo, trim: Trim) -> Result<Self> {
-        Self::spawn(path, info, trim, None, false, None, None)
+        Self::open_with(path, info, DecodeHow::cpu(Frames::Nominal(trim)))
     }
 
     /// Where the frames are decoded: [`Decoder`]'s constructors decode on
@@ -318,13 +325,13 @@ impl Decoder {
         trim: Trim,
         rate: Rational,
     ) -> Result<Self> {
-        Self::spawn(path, info, trim, None, false, Some(rate), None)
+        Self::open_with(path, info, DecodeHow::cpu(Frames::Resampled(trim, rate)))
     }
 
     /// Every frame as stored, never resampled (a variable-rate source whose
     /// timestamps [`frame_times`] gives and the encoder puts back).
     pub fn open_exact(path: &Path, info: &VideoInfo) -> Result<Self> {
-        Self::spawn(path, info, Trim::default(), None, true, None, None)
+        Self::open_with(path, info, DecodeHow::cpu(Frames::Exact))
     }
 
     /// A quick look through a video: one frame a second, at most 640 px
